@@ -1,0 +1,36 @@
+# The two front-door commands (see README):  make main   and   make test
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup system-deps main test lint prove check
+
+$(STAMP): pyproject.toml setup.py
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Debian packages for the real peers (QEMU, DPDK, Linux); needs root. See .ci/system-deps.
+system-deps:
+	bash .ci/system-deps
+
+# The main job: the conformance suite against the built-in reference, then every proof
+# and every known-bad variant.
+main: setup
+	$(BIN)/virtiospec conformance run --target reference
+	$(BIN)/virtiospec prove
+	$(BIN)/virtiospec prove --mutants
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+prove: setup
+	$(BIN)/virtiospec prove
+
+check: setup
+	$(BIN)/virtiospec check

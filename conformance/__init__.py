@@ -1,0 +1,1 @@
+"""The conformance suite: cases that cite requirement IDs, targets that implement a side."""

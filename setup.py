@@ -1,0 +1,28 @@
+"""Package layout for virtiospec.
+
+The repository's top-level folders are mapped under the single ``virtiospec``
+namespace, so nothing generic (``spec``, ``models``, ...) lands in site-packages:
+
+    virtiospec/   -> virtiospec              (command line)
+    spec/         -> virtiospec.spec         (normative text + catalogue loader)
+    models/       -> virtiospec.models       (Z3 proofs, Hypothesis machines, mutants)
+    reference/    -> virtiospec.reference    (reference implementation of every layer)
+    conformance/  -> virtiospec.conformance  (suite, targets, reports)
+"""
+
+from setuptools import find_packages, setup
+
+ROOTS = {
+    "virtiospec": "virtiospec",
+    "virtiospec.spec": "spec",
+    "virtiospec.models": "models",
+    "virtiospec.reference": "reference",
+    "virtiospec.conformance": "conformance",
+}
+
+packages: list[str] = []
+for package, folder in ROOTS.items():
+    packages.append(package)
+    packages += [f"{package}.{sub}" for sub in find_packages(folder)]
+
+setup(packages=packages, package_dir=ROOTS)

@@ -1,0 +1,1 @@
+"""The normative text of virtiospec: Markdown files with numbered requirements."""

@@ -1,0 +1,3 @@
+from virtiospec.cli import main
+
+main()

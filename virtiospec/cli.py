@@ -1,0 +1,172 @@
+"""The ``virtiospec`` command: prove, check, spec coverage, conformance."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from virtiospec.models import registry
+from virtiospec.models.render import render_trace
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+console = Console()
+
+
+def _conformance_app() -> typer.Typer:
+    from virtiospec.conformance.cli import app as conformance_app
+
+    return conformance_app
+
+
+app.add_typer(_conformance_app(), name="conformance", help="Run the conformance suite.")
+
+Only = Annotated[list[str] | None, typer.Option("--only", help="Name or dotted prefix.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _evidence_json(kind: str, entry: object, ev: registry.Evidence) -> dict[str, object]:
+    return {
+        "kind": kind,
+        "name": entry.name,  # type: ignore[attr-defined]
+        "reqs": list(entry.reqs),  # type: ignore[attr-defined]
+        "ok": ev.ok,
+        "seconds": round(ev.seconds, 3),
+        "detail": ev.detail,
+        "stats": ev.stats,
+        "trace": [{"side": s.side, "action": s.action, "state": s.state} for s in ev.trace],
+    }
+
+
+@app.command()
+def prove(
+    only: Only = None,
+    mutants: Annotated[bool, typer.Option("--mutants", help="Refute known-bad variants.")] = False,
+    as_json: AsJson = False,
+    trace: Annotated[bool, typer.Option("--trace", help="Print each counterexample.")] = False,
+) -> None:
+    """Run every proof (--mutants: refute every known-bad variant). Exit 0 only if all hold."""
+    registry.discover()
+    table = registry.MUTANTS if mutants else registry.PROOFS
+    entries = registry.select(table, only)
+    if not entries:
+        console.print("[red]nothing selected[/red]")
+        raise typer.Exit(2)
+    results = []
+    for entry in entries:
+        ev = entry.run()
+        results.append((entry, ev))
+        if not as_json:
+            _print_line(entry, ev, mutants)
+            if trace and ev.trace:
+                console.print(render_trace(ev.trace))
+    failed = [e.name for e, ev in results if not ev.ok]
+    total = sum(ev.seconds for _, ev in results)
+    if as_json:
+        kind = "mutant" if mutants else "proof"
+        out = {"results": [_evidence_json(kind, e, ev) for e, ev in results],
+               "failed": failed, "seconds": round(total, 3)}
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+    else:
+        word = "refuted" if mutants else "hold"
+        console.print(
+            f"{len(results) - len(failed)} of {len(results)} {word}, {total:.1f} s"
+            + (f"; [red]not: {', '.join(failed)}[/red]" if failed else "")
+        )
+    raise typer.Exit(1 if failed else 0)
+
+
+def _print_line(entry: object, ev: registry.Evidence, mutant: bool) -> None:
+    if mutant:
+        status = "[green]REFUTED[/green]" if ev.ok else "[red]SURVIVED[/red]"
+        what = f"{entry.bug}  [dim]breaks {', '.join(entry.reqs)} ({entry.method})[/dim]"  # type: ignore[attr-defined]
+    else:
+        status = "[green]HOLDS[/green]" if ev.ok else "[red]FAILS[/red]"
+        what = f"{entry.summary}  [dim]{', '.join(entry.reqs)}[/dim]"  # type: ignore[attr-defined]
+    console.print(f"{status:>24} {entry.name:<44} {ev.seconds:7.2f}s  {what}")  # type: ignore[attr-defined]
+    if ev.detail and (not ev.ok or mutant):
+        console.print(f"{'':>10}[dim]{ev.detail}[/dim]")
+
+
+@app.command()
+def check(
+    examples: Annotated[int, typer.Option("--examples", "-n", help="Examples per machine.")] = 200,
+    only: Only = None,
+    as_json: AsJson = False,
+) -> None:
+    """Run the Hypothesis state machines against the references; report interleavings per second."""
+    registry.discover()
+    entries = registry.select(registry.CHECKS, only)
+    results = []
+    for entry in entries:
+        ev = entry.run(examples)
+        results.append((entry, ev))
+        if not as_json:
+            steps = ev.stats.get("steps", 0)
+            rate = steps / ev.seconds if ev.seconds else 0.0
+            status = "[green]PASS[/green]" if ev.ok else "[red]FAIL[/red]"
+            console.print(
+                f"{status:>20} {entry.name:<44} {ev.seconds:7.2f}s "
+                f"{int(ev.stats.get('examples', 0)):6d} runs {int(steps):9d} steps "
+                f"{rate:9.0f} steps/s  [dim]{', '.join(entry.reqs)}[/dim]"
+            )
+            if not ev.ok:
+                console.print(ev.detail)
+                if ev.trace:
+                    console.print(render_trace(ev.trace))
+    failed = [e.name for e, ev in results if not ev.ok]
+    if as_json:
+        out = {"results": [_evidence_json("check", e, ev) for e, ev in results], "failed": failed}
+        sys.stdout.write(json.dumps(out, indent=2) + "\n")
+    else:
+        steps = sum(ev.stats.get("steps", 0) for _, ev in results)
+        secs = sum(ev.seconds for _, ev in results)
+        console.print(
+            f"{len(results) - len(failed)} of {len(results)} passed; {int(steps)} steps in "
+            f"{secs:.1f} s = {steps / secs if secs else 0:.0f} interleaving steps/s"
+        )
+    raise typer.Exit(1 if failed else 0)
+
+
+@app.command("coverage")
+def coverage(
+    as_json: AsJson = False,
+    root: Annotated[Path, typer.Option(help="Repository root (for tests/).")] = Path("."),
+) -> None:
+    """The requirement coverage matrix: which model, reference code and tests cite each ID."""
+    from virtiospec.spec import catalogue
+
+    reqs = catalogue.load()
+    pkg_root = Path(__file__).resolve().parent.parent
+    cites = catalogue.citations(pkg_root, ("models", "reference", "conformance"))
+    tests = catalogue.citations(root.resolve(), ("tests",))
+    rows = []
+    for rid, req in reqs.items():
+        where = {k: sorted(v) for k, v in cites.get(rid, {}).items()}
+        where.update({k: sorted(v) for k, v in tests.get(rid, {}).items()})
+        have = {k for k in ("models", "reference", "tests") if k in where}
+        status = "covered" if {"reference", "tests"} <= have else ("partly" if have else "not yet")
+        rows.append({"id": rid, "side": req.side, "level": req.level, "source": req.source,
+                     "status": status, "cited_by": where})
+    if as_json:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        return
+    t = Table("ID", "side", "level", "source", "models", "reference", "tests", "status")
+    for r in rows:
+        cb = r["cited_by"]
+        assert isinstance(cb, dict)
+        t.add_row(str(r["id"]), str(r["side"]), str(r["level"]), str(r["source"]),
+                  *("✓" if k in cb else "" for k in ("models", "reference", "tests")),
+                  str(r["status"]))
+    console.print(t)
+    counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("covered", "partly", "not yet")}
+    console.print(", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+def main() -> None:
+    app()
