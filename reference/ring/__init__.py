@@ -1,0 +1,22 @@
+"""virtio-ring: the split virtqueue (spec/ring.md), driver side and device side.
+
+Both sides are written against the access protocol of :mod:`virtiospec.reference.access`:
+every load, store and barrier on shared memory is yielded, so the same code runs straight
+through (``access.run``) or is stepped access by access by the models under SC and TSO.
+"""
+
+from virtiospec.reference.ring.device import Chain, SplitDevice
+from virtiospec.reference.ring.driver import SplitDriver
+from virtiospec.reference.ring.errors import NeedsReset, QueueFull, RingError
+from virtiospec.reference.ring.layout import SplitLayout, vring_need_event
+
+__all__ = [
+    "Chain",
+    "NeedsReset",
+    "QueueFull",
+    "RingError",
+    "SplitDevice",
+    "SplitDriver",
+    "SplitLayout",
+    "vring_need_event",
+]
