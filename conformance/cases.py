@@ -62,6 +62,26 @@ def require(cond: bool, detail: str, expected: str = "", observed: str = "") -> 
         raise CaseFailed(detail, expected, observed)
 
 
+def expect_reject(action: Callable[[], object], reqs: set[str], what: str) -> Result:
+    """Run ``action``, which feeds the target bad input: it must raise an error naming one of
+    ``reqs``. Returns a REJECT result; raises :class:`CaseFailed` if the input was accepted
+    or refused for the wrong reason."""
+    try:
+        got = action()
+    except Exception as err:  # the target's error type is its own; its req is what counts
+        req = getattr(err, "req", None)
+        if req is None:
+            raise CaseFailed(f"{what}: refused with {type(err).__name__} naming no requirement",
+                             expected=f"an error naming {' or '.join(sorted(reqs))}",
+                             observed=f"{type(err).__name__}: {err}") from None
+        if req not in reqs:
+            raise CaseFailed(f"{what}: refused for the wrong reason",
+                             expected=" or ".join(sorted(reqs)), observed=f"{req}: {err}") from None
+        return Result(Outcome.REJECT, f"{what}: {err}")
+    raise CaseFailed(f"{what}: accepted", expected=f"refusal naming {' or '.join(sorted(reqs))}",
+                     observed=f"accepted, returned {got!r}")
+
+
 Side = Literal["driver", "device"]
 
 

@@ -11,7 +11,7 @@ from virtiospec.conformance import runner, targets
 from virtiospec.conformance.cases import Outcome
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
-console = Console()
+console = Console(soft_wrap=True)
 
 Target = Annotated[str, typer.Option("--target", "-t", help="reference, c, lib:PATH.so, qemu, ...")]
 SideOpt = Annotated[str | None, typer.Option("--side", help="driver or device")]

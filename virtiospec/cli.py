@@ -15,7 +15,7 @@ from virtiospec.models import registry
 from virtiospec.models.render import render_trace
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def _conformance_app() -> typer.Typer:

@@ -1,0 +1,89 @@
+"""The built-in target: the Python reference of every layer, run straight through."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from virtiospec.conformance.ring_api import RingSetup, Segment
+from virtiospec.reference.access import run
+from virtiospec.reference.ring import Chain, SplitDevice, SplitDriver
+
+
+class ReferenceRingDevice:
+    def __init__(self, setup: RingSetup) -> None:
+        self.mem = setup.memory
+        self.dev = SplitDevice(setup.layout, setup.memory.size, event_idx=setup.event_idx,
+                               indirect=setup.indirect)
+        run(self.dev.init(), self.mem)
+        self.dev.last_avail = self.dev.used_idx = setup.start_index
+        self.mem.write(setup.layout.used_idx, 2, setup.start_index)
+
+    def pop(self) -> Chain | None:
+        return run(self.dev.pop(), self.mem)
+
+    def push(self, used: list[tuple[int, int]]) -> None:
+        run(self.dev.push(used), self.mem)
+
+    def should_notify(self) -> bool:
+        return run(self.dev.should_notify(), self.mem)
+
+    def enable_notify(self) -> bool:
+        return run(self.dev.enable_notify(), self.mem)
+
+    def disable_notify(self) -> None:
+        run(self.dev.disable_notify(), self.mem)
+
+    @property
+    def needs_reset(self) -> bool:
+        return self.dev.needs_reset
+
+
+class ReferenceRingDriver:
+    def __init__(self, setup: RingSetup) -> None:
+        self.mem = setup.memory
+        self.drv = SplitDriver(setup.layout, event_idx=setup.event_idx,
+                               indirect_area=setup.indirect_area if setup.indirect else None,
+                               indirect_max=setup.indirect_max)
+        run(self.drv.init(), self.mem)
+        self.drv.avail_idx = self.drv.last_used = setup.start_index
+        self.mem.write(setup.layout.avail_idx, 2, setup.start_index)
+
+    def add(self, out: list[Segment], in_: list[Segment], token: int) -> int:
+        return run(self.drv.add(out, in_, token), self.mem)
+
+    def kick_prepare(self) -> bool:
+        return run(self.drv.kick_prepare(), self.mem)
+
+    def get_used(self) -> tuple[int, int] | None:
+        got = run(self.drv.get_used(), self.mem)
+        return None if got is None else (cast(int, got[0]), got[1])
+
+    def enable_cb(self) -> bool:
+        return run(self.drv.enable_cb(), self.mem)
+
+    def enable_cb_delayed(self) -> bool:
+        return run(self.drv.enable_cb_delayed(), self.mem)
+
+    def disable_cb(self) -> None:
+        run(self.drv.disable_cb(), self.mem)
+
+    @property
+    def num_free(self) -> int:
+        return self.drv.num_free
+
+
+class ReferenceTarget:
+    name = "reference"
+    sides = ("driver", "device")
+
+    def ring_device(self, setup: RingSetup) -> ReferenceRingDevice:
+        return ReferenceRingDevice(setup)
+
+    def ring_driver(self, setup: RingSetup) -> ReferenceRingDriver:
+        return ReferenceRingDriver(setup)
+
+
+def make(arg: str) -> ReferenceTarget:
+    if arg:
+        raise ValueError(f"the reference target takes no argument (got {arg!r})")
+    return ReferenceTarget()
