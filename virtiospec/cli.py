@@ -49,6 +49,9 @@ def prove(
     mutants: Annotated[bool, typer.Option("--mutants", help="Refute known-bad variants.")] = False,
     as_json: AsJson = False,
     trace: Annotated[bool, typer.Option("--trace", help="Print each counterexample.")] = False,
+    report: Annotated[str | None, typer.Option(
+        "--report", help="html:FILE: every result, counterexamples drawn as sequence diagrams."
+    )] = None,
 ) -> None:
     """Run every proof (--mutants: refute every known-bad variant). Exit 0 only if all hold."""
     registry.discover()
@@ -67,6 +70,8 @@ def prove(
                 console.print(render_trace(ev.trace))
     failed = [e.name for e, ev in results if not ev.ok]
     total = sum(ev.seconds for _, ev in results)
+    if report:
+        _write_report(report, results, mutants)
     if as_json:
         kind = "mutant" if mutants else "proof"
         out = {"results": [_evidence_json(kind, e, ev) for e, ev in results],
@@ -79,6 +84,19 @@ def prove(
             + (f"; [red]not: {', '.join(failed)}[/red]" if failed else "")
         )
     raise typer.Exit(1 if failed else 0)
+
+
+def _write_report(spec: str, results: list, mutants: bool) -> None:  # type: ignore[type-arg]
+    from virtiospec.models.figure import evidence_html
+
+    kind, _, path = spec.partition(":")
+    if kind != "html" or not path:
+        raise typer.BadParameter(f"--report {spec!r}: expected html:FILE")
+    rows = [(e.name, e.bug if mutants else e.summary, ev.ok, ev.detail, ev.seconds, ev.trace)
+            for e, ev in results]
+    title = "virtiospec known-bad variants" if mutants else "virtiospec proofs"
+    Path(path).write_text(evidence_html(title, rows), encoding="utf-8")
+    console.print(f"report: {path}")
 
 
 def _print_line(entry: object, ev: registry.Evidence, mutant: bool) -> None:
