@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps main test lint prove check
+.PHONY: setup system-deps main test lint prove check docs
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,3 +34,8 @@ prove: setup
 
 check: setup
 	$(BIN)/virtiospec check
+
+# The documentation site: requirement pages generated from spec/, then mkdocs, warnings as errors.
+docs: setup
+	$(BIN)/virtiospec docs --out docs/requirements
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -q

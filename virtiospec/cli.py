@@ -15,7 +15,7 @@ from virtiospec.models import registry
 from virtiospec.models.render import render_trace
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
-console = Console(soft_wrap=True)
+console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 def _conformance_app() -> typer.Typer:
@@ -154,36 +154,37 @@ def check(
 @app.command("coverage")
 def coverage(
     as_json: AsJson = False,
-    root: Annotated[Path, typer.Option(help="Repository root (for tests/).")] = Path("."),
+    layer: Annotated[str | None, typer.Option(help="Only IDs starting with this prefix.")] = None,
 ) -> None:
-    """The requirement coverage matrix: which model, reference code and tests cite each ID."""
-    from virtiospec.spec import catalogue
+    """The requirement coverage matrix: what proves, implements and checks each ID."""
+    from virtiospec.coverage import compute
 
-    reqs = catalogue.load()
-    pkg_root = Path(__file__).resolve().parent.parent
-    cites = catalogue.citations(pkg_root, ("models", "reference", "conformance"))
-    tests = catalogue.citations(root.resolve(), ("tests",))
-    rows = []
-    for rid, req in reqs.items():
-        where = {k: sorted(v) for k, v in cites.get(rid, {}).items()}
-        where.update({k: sorted(v) for k, v in tests.get(rid, {}).items()})
-        have = {k for k in ("models", "reference", "tests") if k in where}
-        status = "covered" if {"reference", "tests"} <= have else ("partly" if have else "not yet")
-        rows.append({"id": rid, "side": req.side, "level": req.level, "source": req.source,
-                     "status": status, "cited_by": where})
+    rows = [c for rid, c in compute().items() if not layer or rid.startswith(layer)]
     if as_json:
-        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+        sys.stdout.write(json.dumps([{
+            "id": c.req.id, "side": c.req.side, "level": c.req.level, "source": c.req.source,
+            "status": c.status, "models": c.models, "reference": c.reference,
+            "cases": c.cases, "tests": c.tests} for c in rows], indent=2) + "\n")
         return
-    t = Table("ID", "side", "level", "source", "models", "reference", "tests", "status")
-    for r in rows:
-        cb = r["cited_by"]
-        assert isinstance(cb, dict)
-        t.add_row(str(r["id"]), str(r["side"]), str(r["level"]), str(r["source"]),
-                  *("✓" if k in cb else "" for k in ("models", "reference", "tests")),
-                  str(r["status"]))
+    t = Table("ID", "side", "level", "source", "models", "reference", "cases", "tests", "status")
+    for c in rows:
+        t.add_row(c.req.id, c.req.side, c.req.level, c.req.source, str(len(c.models)),
+                  str(len(c.reference)), str(len(c.cases)), str(len(c.tests)), c.status)
     console.print(t)
-    counts = {s: sum(1 for r in rows if r["status"] == s) for s in ("covered", "partly", "not yet")}
+    counts = {s: sum(1 for c in rows if c.status == s) for s in ("covered", "partly", "not yet")}
     console.print(", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+@app.command("docs")
+def docs(
+    out: Annotated[Path, typer.Option(help="Where the requirement pages go.")] = Path(
+        "docs/requirements"),
+) -> None:
+    """Generate the requirement pages of the documentation site from spec/."""
+    from virtiospec.docs import generate
+
+    pages = generate(out)
+    console.print(f"{len(pages)} pages in {out}")
 
 
 def main() -> None:
