@@ -106,17 +106,25 @@ def index_wrap(target: object) -> None:
     require(used_idx == (65533 + 12) & 0xFFFF, "used.idx wrapped", "9", str(used_idx))
 
 
-@case("ring.split.device.readable-untouched", ("RING-SPLIT-012",), "device", "ring",
-      "popping and pushing a chain leaves its device-readable buffers as they were")
+@case("ring.split.device.driver-memory-untouched", ("RING-SPLIT-012", "RING-SPLIT-014"),
+      "device", "ring", "popping and pushing leaves readable buffers, the descriptor table and "
+      "the available ring as the driver wrote them")
 def readable_untouched(target: object) -> None:
     setup = make_setup()
     dev, drv = _device(target, setup)
-    setup.memory.write_bytes(DATA, bytes(range(64)))
+    mem, lay = setup.memory, setup.layout
+    mem.write_bytes(DATA, bytes(range(64)))
     drv.chain(0, [(*buf(0), R), (*buf(1), W)])
-    drv.publish(0)
-    chain = _pop(dev)
-    dev.push([(chain.head, 8)])  # type: ignore[attr-defined]
-    require(setup.memory.read_bytes(DATA, 64) == bytes(range(64)), "readable buffer unchanged")
+    drv.chain(2, [(*buf(2), R), (*buf(3), R), (*buf(4), W)])
+    drv.publish(0, 2)
+    driver_owned = mem.read_bytes(lay.desc, lay.used - lay.desc)  # table + available ring
+    chains = [_pop(dev), _pop(dev)]
+    dev.push([(c.head, 8) for c in chains])  # type: ignore[attr-defined]
+    dev.should_notify()
+    dev.enable_notify()
+    require(mem.read_bytes(DATA, 64) == bytes(range(64)), "readable buffer unchanged")
+    require(mem.read_bytes(lay.desc, lay.used - lay.desc) == driver_owned,
+            "descriptor table and available ring unchanged")
 
 
 def _one_round(dev: RingDevice, drv: HandDriver, head: int) -> bool:

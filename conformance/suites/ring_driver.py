@@ -39,6 +39,16 @@ def add_writes_chain(target: object) -> None:
     require(shape == want, "descriptors of the chain", str(want), str(shape))
 
 
+@case("ring.split.driver.initialises-used-flags", ("RING-SPLIT-065",), "driver", "ring",
+      "the driver sets used.flags to 0 when it sets up the queue")
+def initialises_used_flags(target: object) -> None:
+    setup = make_setup()
+    setup.memory.write(setup.layout.used_flags, 2, 0xFFFF)  # stale memory
+    _driver(target, setup)
+    flags = setup.memory.read(setup.layout.used_flags, 2)
+    require(flags == 0, "used.flags after set-up", "0", str(flags))
+
+
 @case("ring.split.driver.no-indirect-without-feature", ("RING-SPLIT-020",), "driver", "ring",
       "without VIRTIO_F_INDIRECT_DESC the driver never sets INDIRECT")
 def no_indirect(target: object) -> None:

@@ -67,8 +67,10 @@ class SplitDriver:
 
     # -- set-up ------------------------------------------------------------------------
     def init(self) -> Op[None]:
-        """Write the driver-owned fields of a fresh queue: avail.flags, avail.idx, used_event."""
+        """Write the fields of a fresh queue the driver initialises: avail.flags, avail.idx,
+        used_event, and used.flags (RING-SPLIT-065), before the device sees the queue."""
         yield from store(self.layout.avail_flags, 2, 0)
+        yield from store(self.layout.used_flags, 2, 0)
         yield from store(self.layout.avail_idx, 2, 0)
         yield from store(self.layout.used_event, 2, 0)
 
