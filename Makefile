@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps main test lint prove check docs
+.PHONY: setup system-deps main test lint prove check docs libring
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,3 +39,8 @@ check: setup
 docs: setup
 	$(BIN)/virtiospec docs --out docs/requirements
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -q
+
+# An example shared library for --target lib:PATH.so: the C reference of the ring behind the
+# ABI of conformance/virtiospec_ring.h (run: virtiospec conformance run --target lib:build/libvirtiospec_ring.so).
+libring: setup
+	$(BIN)/python -m virtiospec.reference.ring_c_build lib build/libvirtiospec_ring.so

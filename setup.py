@@ -8,6 +8,10 @@ namespace, so nothing generic (``spec``, ``models``, ...) lands in site-packages
     models/       -> virtiospec.models       (Z3 proofs, Hypothesis machines, mutants)
     reference/    -> virtiospec.reference    (reference implementation of every layer)
     conformance/  -> virtiospec.conformance  (suite, targets, reports)
+
+The C reference of the split ring (reference/ring.c) is compiled at install into the cffi
+module ``virtiospec.reference._ring`` (see reference/ring_c_build.py); without a C compiler
+the install stops with an error naming the missing compiler.
 """
 
 from setuptools import find_packages, setup
@@ -25,4 +29,5 @@ for package, folder in ROOTS.items():
     packages.append(package)
     packages += [f"{package}.{sub}" for sub in find_packages(folder)]
 
-setup(packages=packages, package_dir=ROOTS)
+setup(packages=packages, package_dir=ROOTS,
+      cffi_modules=["reference/ring_c_build.py:install_ffi"])

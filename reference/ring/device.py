@@ -241,6 +241,7 @@ class SplitDevice:
     # -- available-buffer notifications --------------------------------------------------
     def disable_notify(self) -> Op[None]:
         """Ask the driver not to kick (a hint: RING-SPLIT-064)."""
+        self._check()
         if self.notify_disabled:
             return
         self.notify_disabled = True

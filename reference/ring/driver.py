@@ -199,6 +199,7 @@ class SplitDriver:
     # -- used-buffer notifications -----------------------------------------------------
     def disable_cb(self) -> Op[None]:
         """Ask the device not to send used-buffer notifications (a hint, RING-SPLIT-054)."""
+        self._check()
         if self.cb_disabled:
             return
         self.cb_disabled = True

@@ -1,0 +1,228 @@
+"""Builds of the C reference of the split ring (ring.c): the three ways it is compiled.
+
+* ``install_ffi`` -- the cffi module ``virtiospec.reference._ring`` that ``pip install``
+  compiles (setup.py's ``cffi_modules``): the public ABI of
+  ``conformance/virtiospec_ring.h`` over ring.c, used by ``--target c``;
+* :func:`build_lib` -- a plain shared library exporting that ABI, the example for
+  ``--target lib:PATH.so`` (``make libring``, or ``python -m
+  virtiospec.reference.ring_c_build lib OUT.so``);
+* :func:`stepped_ffi` -- the stepped build (ring.c with ``-DVS_STEPPED``, optionally one
+  mutant ``-DVS_MUTANT=VS_M_<NAME>``), compiled at run time by
+  :mod:`virtiospec.reference.ring_c_stepped`.
+
+This file is also run by cffi at install time, before the package exists, so it imports
+only the standard library and cffi.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from cffi import FFI
+
+HERE = Path(__file__).resolve().parent  # reference/
+ABI_HEADER = HERE.parent / "conformance" / "virtiospec_ring.h"
+RING_SOURCES = ("ring.c", "ring_abi.c")
+STEPPED_SOURCES = ("ring.h", "ring_access.h", "ring_mutants.h", "ring.c", "ring_stepped.c")
+WARNINGS = ("-std=c11", "-Wall", "-Wextra")
+STRICT = (*WARNINGS, "-Werror")
+MUTANTS = ("NO_MB_KICK", "NO_MB_NOTIFY", "NO_RECHECK_NOTIFY", "NO_RECHECK_CB",
+           "NEED_EVENT_OFF_BY_ONE", "USED_IDX_MOD_Q", "UNBOUNDED_WALK", "NO_HEAD_CHECK",
+           "TRUST_USED_ID")
+INSTALL_MODULE = "virtiospec.reference._ring"
+
+
+class MissingCompiler(RuntimeError):
+    """No C compiler: the C reference of the ring cannot be built."""
+
+
+def find_compiler(env: Mapping[str, str] | None = None,
+                  which: Callable[[str], str | None] = shutil.which) -> list[str]:
+    """The C compiler command (``$CC``, else Python's configured one, else ``cc``), checked to
+    exist on PATH. Raises :class:`MissingCompiler` naming the missing program."""
+    env = os.environ if env is None else env
+    cc = env.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    words = shlex.split(cc)
+    if not words or which(words[0]) is None:
+        name = words[0] if words else "(empty $CC)"
+        raise MissingCompiler(
+            f"virtiospec builds its C reference of the split ring ({INSTALL_MODULE}) at "
+            f"install, but the C compiler {name!r} was not found on PATH. Install a C "
+            "compiler (Debian/Ubuntu: apt-get install gcc; Fedora: dnf install gcc; "
+            "macOS: xcode-select --install) or point $CC at one, then install again.")
+    return words
+
+
+def abi_cdef() -> str:
+    """The declarations of virtiospec_ring.h that cffi reads (between cdef-begin/-end)."""
+    text = ABI_HEADER.read_text(encoding="utf-8")
+    start = text.index("/* cdef-begin */") + len("/* cdef-begin */")
+    return text[start : text.index("/* cdef-end */")]
+
+
+def _rel(path: Path) -> str:
+    """Source paths relative to the current directory when below it (setuptools prefers so)."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def install_ffi() -> FFI:
+    """The cffi module built by ``pip install`` (setup.py: cffi_modules)."""
+    find_compiler()
+    ffi = FFI()
+    ffi.cdef(abi_cdef())
+    ffi.set_source(INSTALL_MODULE, '#include "virtiospec_ring.h"\n',
+                   sources=[_rel(HERE / s) for s in RING_SOURCES],
+                   include_dirs=[_rel(HERE), _rel(ABI_HEADER.parent)],
+                   extra_compile_args=[*WARNINGS, "-O2"])
+    return ffi
+
+
+def build_lib(out: Path | str, cflags: Sequence[str] = ("-O2",)) -> Path:
+    """Compile ring.c + ring_abi.c into a shared library exporting the ABI of
+    virtiospec_ring.h; returns its path."""
+    out = Path(out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [*find_compiler(), *STRICT, "-fPIC", "-shared", "-fvisibility=hidden", *cflags,
+           f"-I{HERE}", f"-I{ABI_HEADER.parent}", *(str(HERE / s) for s in RING_SOURCES),
+           "-o", str(out)]
+    subprocess.run(cmd, check=True)
+    return out
+
+
+# -- stepped build ------------------------------------------------------------------------
+
+STEPPED_CDEF = """
+struct vs_segment { uint64_t addr; uint64_t len; };
+struct vs_used_elem { uint32_t id; uint32_t len; };
+struct vs_queue { uint32_t q; ...; };
+struct vs_outstanding { uint64_t token; uint64_t writable; uint16_t ndescs; uint8_t live; ...; };
+struct vs_driver {
+    struct vs_queue r; bool event_idx; bool indirect; uint16_t avail_idx; uint16_t last_used;
+    uint32_t num_added; bool cb_disabled; int broken; uint32_t free_head; uint32_t free_count;
+    uint16_t *free_fifo; uint16_t *chain_next; struct vs_outstanding *chains; ...;
+};
+struct vs_device {
+    struct vs_queue r; bool event_idx; bool indirect; uint16_t last_avail; uint16_t used_idx;
+    uint16_t signalled_used; bool signalled_valid; bool notify_disabled; int broken;
+    uint64_t *in_flight_len; uint8_t *in_flight; ...;
+};
+bool vs_need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx);
+size_t vs_driver_state_size(uint32_t q);
+size_t vs_device_state_size(uint32_t q);
+int vs_driver_create(struct vs_driver *d, size_t state_size, uint8_t *mem, uint64_t mem_size,
+                     uint32_t q, uint64_t desc, uint64_t avail, uint64_t used, uint32_t features,
+                     uint64_t indirect_area, uint32_t indirect_max, uint16_t start_index);
+int vs_device_create(struct vs_device *v, size_t state_size, uint8_t *mem, uint64_t mem_size,
+                     uint32_t q, uint64_t desc, uint64_t avail, uint64_t used, uint32_t features,
+                     uint16_t start_index);
+int vs_driver_detach_unused(struct vs_driver *d, uint64_t *tokens, uint32_t max);
+int vs_stepped_driver_init(void *py, struct vs_driver *d);
+int vs_stepped_driver_add(void *py, struct vs_driver *d, const struct vs_segment *out,
+                          uint32_t n_out, const struct vs_segment *in, uint32_t n_in,
+                          uint64_t token);
+int vs_stepped_driver_kick_prepare(void *py, struct vs_driver *d);
+int vs_stepped_driver_get_used(void *py, struct vs_driver *d, uint64_t *token, uint32_t *len);
+int vs_stepped_driver_disable_cb(void *py, struct vs_driver *d);
+int vs_stepped_driver_enable_cb_prepare(void *py, struct vs_driver *d);
+int vs_stepped_driver_poll(void *py, struct vs_driver *d, uint16_t last);
+int vs_stepped_driver_enable_cb(void *py, struct vs_driver *d);
+int vs_stepped_driver_enable_cb_delayed(void *py, struct vs_driver *d);
+int vs_stepped_device_init(void *py, struct vs_device *v);
+int vs_stepped_device_pop(void *py, struct vs_device *v, uint16_t *head, struct vs_segment *segs,
+                          uint32_t max_segs, uint32_t *n_readable, uint32_t *n_writable);
+int vs_stepped_device_push(void *py, struct vs_device *v, const struct vs_used_elem *used,
+                           uint32_t n);
+int vs_stepped_device_should_notify(void *py, struct vs_device *v);
+int vs_stepped_device_disable_notify(void *py, struct vs_device *v);
+int vs_stepped_device_enable_notify(void *py, struct vs_device *v);
+extern "Python" int vs_py_access(void *py, int kind, uint64_t addr, uint32_t size,
+                                 uint64_t value, uint64_t *loaded);
+"""
+
+
+def stepped_module_name(mutant: str | None = None) -> str:
+    """A module name unique to the sources, the variant, cffi and this Python."""
+    h = hashlib.sha256()
+    for name in STEPPED_SOURCES:
+        h.update((HERE / name).read_bytes())
+    h.update(STEPPED_CDEF.encode())
+    h.update(f"{mutant}|{sys.implementation.cache_tag}|{FFI.__module__}".encode())
+    import cffi
+
+    h.update(cffi.__version__.encode())
+    return f"_vs_ring_stepped_{(mutant or 'reference').lower()}_{h.hexdigest()[:12]}"
+
+
+def stepped_ffi(mutant: str | None = None) -> FFI:
+    """ring.c built with every access handed to Python (and with one mutant switched on)."""
+    if mutant is not None and mutant not in MUTANTS:
+        raise ValueError(f"unknown C mutant {mutant!r}; known: {', '.join(MUTANTS)}")
+    defines = "#define VS_STEPPED 1\n"
+    if mutant:
+        defines += f"#define VS_MUTANT VS_M_{mutant}\n"
+    ffi = FFI()
+    ffi.cdef(STEPPED_CDEF)
+    ffi.set_source(stepped_module_name(mutant),
+                   defines + '#include "ring.c"\n#include "ring_stepped.c"\n',
+                   include_dirs=[str(HERE)], extra_compile_args=[*STRICT, "-O1"])
+    return ffi
+
+
+def cache_dir() -> Path:
+    """Where run-time builds go: $VIRTIOSPEC_CACHE, else a per-user folder in the temp dir."""
+    base = os.environ.get("VIRTIOSPEC_CACHE")
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    path = Path(base) if base else Path(tempfile.gettempdir()) / f"virtiospec-ring-c-{uid}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def compile_stepped(mutant: str | None = None) -> Path:
+    """Compile (once per source version) the stepped build; returns the extension's path.
+    Each build runs in its own temp dir and is renamed into the cache, so concurrent
+    processes never see a half-written module."""
+    name = stepped_module_name(mutant)
+    cache = cache_dir()
+    done = [p for p in cache.glob(f"{name}.*") if p.suffix in (".so", ".pyd")]
+    if done:
+        return done[0]
+    find_compiler()
+    ffi = stepped_ffi(mutant)
+    work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=cache))
+    try:
+        built = Path(ffi.compile(tmpdir=str(work)))
+        final = cache / built.name
+        os.replace(built, final)
+        return final
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) == 2 and args[0] == "lib":
+        print(build_lib(args[1]))
+        return 0
+    if len(args) == 2 and args[0] == "stepped":
+        print(compile_stepped(None if args[1] == "reference" else args[1]))
+        return 0
+    print("usage: python -m virtiospec.reference.ring_c_build lib OUT.so\n"
+          "       python -m virtiospec.reference.ring_c_build stepped reference|MUTANT",
+          file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

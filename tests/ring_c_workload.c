@@ -1,0 +1,334 @@
+/*
+ * ring_c_workload.c -- a workload for the sanitizer build of ring.c (tests/test_ring_c.py).
+ *
+ * Driver and device of one queue in one thread, through the public ABI
+ * (conformance/virtiospec_ring.h): thousands of rounds across the 16-bit index wrap, with
+ * and without EVENT_IDX and indirect tables, then hostile chains and used elements that
+ * must be refused. Built with -fsanitize=address,undefined; any report or wrong result
+ * makes it exit non-zero.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "virtiospec_ring.h"
+
+#define MEM_SIZE 0x80000u
+#define RING_AT 0x1000u
+#define INDIRECT_AT 0x40000u
+#define DATA_AT 0x60000u
+
+static int failures;
+
+#define EXPECT(cond)                                                                        \
+    do {                                                                                    \
+        if (!(cond)) {                                                                      \
+            if (failures++ < 20)                                                            \
+                fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);         \
+        }                                                                                   \
+    } while (0)
+
+struct pair {
+    uint8_t *mem;
+    void *drv, *dev;
+    struct virtiospec_ring_config cfg;
+};
+
+static uint64_t align(uint64_t x, uint64_t a)
+{
+    return (x + a - 1) & ~(a - 1);
+}
+
+static void pair_open(struct pair *p, uint32_t q, uint32_t features, uint16_t start)
+{
+    p->mem = aligned_alloc(64, MEM_SIZE);
+    memset(p->mem, 0xA5, MEM_SIZE);
+    memset(&p->cfg, 0, sizeof p->cfg);
+    p->cfg.queue_size = q;
+    p->cfg.features = features;
+    p->cfg.desc = RING_AT;
+    p->cfg.avail = p->cfg.desc + 16u * q;
+    p->cfg.used = align(p->cfg.avail + 6u + 2u * q, 4);
+    p->cfg.indirect_area = INDIRECT_AT;
+    p->cfg.indirect_max = 4;
+    p->cfg.start_index = start;
+    size_t ds = virtiospec_ring_driver_state_size(q), vs = virtiospec_ring_device_state_size(q);
+    EXPECT(ds > 0 && vs > 0);
+    p->drv = aligned_alloc(8, align(ds, 8));
+    p->dev = aligned_alloc(8, align(vs, 8));
+    EXPECT(virtiospec_ring_driver_create(p->drv, ds, p->mem, MEM_SIZE, &p->cfg) == 0);
+    EXPECT(virtiospec_ring_device_create(p->dev, vs, p->mem, MEM_SIZE, &p->cfg) == 0);
+    EXPECT(virtiospec_ring_driver_init(p->drv) == 0);
+    EXPECT(virtiospec_ring_device_init(p->dev) == 0);
+}
+
+static void pair_close(struct pair *p)
+{
+    free(p->drv);
+    free(p->dev);
+    free(p->mem);
+}
+
+/* Rounds of: add a batch, kick decision, device pops all and pushes them back in reverse,
+ * notification decision, driver takes them all back with the right tokens and lens. */
+static void traffic(uint32_t q, uint32_t features, uint16_t start, int rounds)
+{
+    struct pair p;
+    pair_open(&p, q, features, start);
+    struct virtiospec_ring_segment segs[64], out[3], in[2];
+    struct virtiospec_ring_used_elem used[64];
+    uint64_t next_token = 1;
+    for (int r = 0; r < rounds; r++) {
+        uint32_t batch = 1 + (uint32_t)r % (q < 4 ? q : 4);
+        uint64_t tokens[64];
+        uint32_t added = 0;
+        for (uint32_t k = 0; k < batch; k++) {
+            uint32_t n_in = q > 1 ? 1 + (uint32_t)(r + k) % 2 : 1;
+            uint32_t n_out = (uint32_t)(r + k) % 3 % (q - n_in + 1);
+            for (uint32_t i = 0; i < n_out; i++)
+                out[i] = (struct virtiospec_ring_segment){DATA_AT + 0x100u * i, 16};
+            for (uint32_t i = 0; i < n_in; i++)
+                in[i] = (struct virtiospec_ring_segment){DATA_AT + 0x1000u + 0x100u * i, 64};
+            int head = virtiospec_ring_driver_add(p.drv, out, n_out, in, n_in, next_token);
+            if (head == -VIRTIOSPEC_RING_E_FULL)
+                break;
+            EXPECT(head >= 0 && (uint32_t)head < q);
+            tokens[added++] = next_token++;
+        }
+        EXPECT(virtiospec_ring_driver_kick_prepare(p.drv) >= 0);
+        uint32_t n = 0;
+        for (;;) {
+            uint16_t head;
+            uint32_t nr, nw;
+            int rc = virtiospec_ring_device_pop(p.dev, &head, segs, 64, &nr, &nw);
+            EXPECT(rc >= 0);
+            if (rc <= 0)
+                break;
+            EXPECT(nw >= 1);
+            used[n].id = head;
+            used[n].len = (uint32_t)(r % 65);
+            n++;
+        }
+        EXPECT(n == added);
+        for (uint32_t i = 0; i < n / 2; i++) {
+            struct virtiospec_ring_used_elem t = used[i];
+            used[i] = used[n - 1 - i];
+            used[n - 1 - i] = t;
+        }
+        EXPECT(virtiospec_ring_device_push(p.dev, used, n) == 0);
+        EXPECT(virtiospec_ring_device_should_notify(p.dev) >= 0);
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t token = 0;
+            uint32_t len = 0;
+            EXPECT(virtiospec_ring_driver_get_used(p.drv, &token, &len) == 1);
+            EXPECT(token == tokens[added - 1 - i] && len == (uint32_t)(r % 65));
+        }
+        EXPECT(virtiospec_ring_driver_get_used(p.drv, NULL, NULL) == 0);
+        if (r % 7 == 0) {
+            EXPECT(virtiospec_ring_driver_disable_cb(p.drv) == 0);
+            EXPECT(virtiospec_ring_device_disable_notify(p.dev) == 0);
+            EXPECT(virtiospec_ring_driver_enable_cb(p.drv) == 0);
+            EXPECT(virtiospec_ring_driver_enable_cb_delayed(p.drv) == 0);
+            EXPECT(virtiospec_ring_device_enable_notify(p.dev) == 0);
+        }
+    }
+    EXPECT(virtiospec_ring_driver_num_free(p.drv) == (int)q);
+    uint64_t left[1];
+    EXPECT(virtiospec_ring_driver_detach_unused(p.drv, left, 1) == 0);
+    pair_close(&p);
+}
+
+static void put_desc(struct pair *p, uint64_t table, uint32_t i, uint64_t addr, uint32_t len,
+                     uint16_t flags, uint16_t next)
+{
+    uint8_t *d = p->mem + table + 16u * i;
+    memcpy(d, &addr, 8);
+    memcpy(d + 8, &len, 4);
+    memcpy(d + 12, &flags, 2);
+    memcpy(d + 14, &next, 2);
+}
+
+static void publish(struct pair *p, uint16_t head, uint16_t idx)
+{
+    memcpy(p->mem + p->cfg.avail + 4, &head, 2);
+    memcpy(p->mem + p->cfg.avail + 2, &idx, 2);
+}
+
+/* One hostile chain at head 0: the device must refuse it with `want`, then need a reset. */
+static void hostile(uint32_t features, int want, void (*write)(struct pair *))
+{
+    struct pair p;
+    pair_open(&p, 8, features, 0);
+    write(&p);
+    struct virtiospec_ring_segment segs[8];
+    uint16_t head;
+    uint32_t nr, nw;
+    EXPECT(virtiospec_ring_device_pop(p.dev, &head, segs, 8, &nr, &nw) == -want);
+    EXPECT(virtiospec_ring_device_needs_reset(p.dev) == -want);
+    EXPECT(virtiospec_ring_device_pop(p.dev, &head, segs, 8, &nr, &nw) ==
+           -VIRTIOSPEC_RING_E_NEEDS_RESET);
+    pair_close(&p);
+}
+
+static void w_loop(struct pair *p)
+{
+    put_desc(p, RING_AT, 0, DATA_AT, 8, 1, 1);
+    put_desc(p, RING_AT, 1, DATA_AT, 8, 1, 0);
+    publish(p, 0, 1);
+}
+
+static void w_head(struct pair *p)
+{
+    publish(p, 8, 1);
+}
+
+static void w_next(struct pair *p)
+{
+    put_desc(p, RING_AT, 0, DATA_AT, 8, 1, 9);
+    publish(p, 0, 1);
+}
+
+static void w_outside(struct pair *p)
+{
+    put_desc(p, RING_AT, 0, MEM_SIZE - 8, 64, 2, 0);
+    publish(p, 0, 1);
+}
+
+static void w_overflow(struct pair *p)
+{
+    put_desc(p, RING_AT, 0, UINT64_MAX - 15, 64, 2, 0);
+    publish(p, 0, 1);
+}
+
+static void w_indirect_odd(struct pair *p) /* a valid table at an odd address */
+{
+    put_desc(p, INDIRECT_AT + 3, 0, DATA_AT, 8, 0, 0);
+    put_desc(p, RING_AT, 0, INDIRECT_AT + 3, 16, 4, 0);
+    publish(p, 0, 1);
+}
+
+static void w_indirect_nested(struct pair *p)
+{
+    put_desc(p, INDIRECT_AT, 0, INDIRECT_AT, 16, 4, 0);
+    put_desc(p, RING_AT, 0, INDIRECT_AT, 16, 4, 0);
+    publish(p, 0, 1);
+}
+
+static void w_indirect_outside(struct pair *p)
+{
+    put_desc(p, RING_AT, 0, MEM_SIZE - 16, 32, 4, 0);
+    publish(p, 0, 1);
+}
+
+static void w_too_long(struct pair *p)
+{
+    for (uint16_t i = 0; i < 6; i++)
+        put_desc(p, RING_AT, i, DATA_AT, 8, 1, (uint16_t)(i + 1));
+    put_desc(p, RING_AT, 6, INDIRECT_AT, 64, 4, 0);
+    publish(p, 0, 1);
+}
+
+static void w_rw(struct pair *p)
+{
+    put_desc(p, RING_AT, 0, DATA_AT, 8, 3, 1);
+    put_desc(p, RING_AT, 1, DATA_AT, 8, 0, 0);
+    publish(p, 0, 1);
+}
+
+static void w_jump(struct pair *p)
+{
+    publish(p, 0, 9);
+}
+
+static void odd_indirect_is_fine(void)
+{
+    struct pair p;
+    pair_open(&p, 8, VIRTIOSPEC_RING_F_INDIRECT, 0);
+    w_indirect_odd(&p);
+    struct virtiospec_ring_segment segs[8];
+    uint16_t head;
+    uint32_t nr = 0, nw = 0;
+    EXPECT(virtiospec_ring_device_pop(p.dev, &head, segs, 8, &nr, &nw) == 1);
+    EXPECT(head == 0 && nr == 1 && nw == 0 && segs[0].addr == DATA_AT && segs[0].len == 8);
+    pair_close(&p);
+}
+
+static void hostile_device(void)
+{
+    struct pair p;
+    pair_open(&p, 8, 0, 0);
+    struct virtiospec_ring_segment in = {DATA_AT, 16};
+    EXPECT(virtiospec_ring_driver_add(p.drv, NULL, 0, &in, 1, 42) == 0);
+    uint32_t id = 4096, len = 0;
+    uint16_t idx = 1;
+    memcpy(p.mem + p.cfg.used + 4, &id, 4);
+    memcpy(p.mem + p.cfg.used + 8, &len, 4);
+    memcpy(p.mem + p.cfg.used + 2, &idx, 2);
+    EXPECT(virtiospec_ring_driver_get_used(p.drv, NULL, NULL) == -VIRTIOSPEC_RING_E_USED);
+    EXPECT(virtiospec_ring_driver_num_free(p.drv) == 7);
+    EXPECT(virtiospec_ring_driver_add(p.drv, NULL, 0, &in, 1, 43) ==
+           -VIRTIOSPEC_RING_E_NEEDS_RESET);
+    pair_close(&p);
+}
+
+static void bad_arguments(void)
+{
+    struct pair p;
+    pair_open(&p, 8, 0, 0);
+    struct virtiospec_ring_config cfg = p.cfg;
+    uint64_t state[64];
+    cfg.queue_size = 6;
+    EXPECT(virtiospec_ring_device_create(state, sizeof state, p.mem, MEM_SIZE, &cfg) ==
+           -VIRTIOSPEC_RING_E_QUEUE_SIZE);
+    cfg = p.cfg;
+    cfg.used += 2;
+    EXPECT(virtiospec_ring_device_create(state, sizeof state, p.mem, MEM_SIZE, &cfg) ==
+           -VIRTIOSPEC_RING_E_PLACEMENT);
+    cfg = p.cfg;
+    EXPECT(virtiospec_ring_device_create(state, 8, p.mem, MEM_SIZE, &cfg) ==
+           -VIRTIOSPEC_RING_E_INVALID);
+    struct virtiospec_ring_segment big = {0, (uint64_t)1 << 32};
+    EXPECT(virtiospec_ring_driver_add(p.drv, &big, 1, NULL, 0, 1) ==
+           -VIRTIOSPEC_RING_E_CHAIN_BYTES);
+    struct virtiospec_ring_segment nine[9];
+    for (int i = 0; i < 9; i++)
+        nine[i] = (struct virtiospec_ring_segment){DATA_AT, 1};
+    EXPECT(virtiospec_ring_driver_add(p.drv, nine, 9, NULL, 0, 1) ==
+           -VIRTIOSPEC_RING_E_CHAIN_DESCS);
+    struct virtiospec_ring_used_elem bogus = {3, 0};
+    EXPECT(virtiospec_ring_device_push(p.dev, &bogus, 1) == -VIRTIOSPEC_RING_E_INVALID);
+    pair_close(&p);
+}
+
+int main(void)
+{
+    EXPECT(virtiospec_ring_abi_version() == VIRTIOSPEC_RING_ABI_VERSION);
+    EXPECT(virtiospec_ring_driver_state_size(3) == 0);
+    for (uint32_t q = 1; q <= 256; q *= 4) {
+        traffic(q, 0, 65500, 600);
+        traffic(q, VIRTIOSPEC_RING_F_EVENT_IDX, 65500, 600);
+        traffic(q, VIRTIOSPEC_RING_F_INDIRECT, 0, 300);
+        traffic(q, VIRTIOSPEC_RING_F_EVENT_IDX | VIRTIOSPEC_RING_F_INDIRECT, 65535, 300);
+    }
+    hostile(0, VIRTIOSPEC_RING_E_LOOP, w_loop);
+    hostile(0, VIRTIOSPEC_RING_E_INDEX, w_head);
+    hostile(0, VIRTIOSPEC_RING_E_INDEX, w_next);
+    hostile(0, VIRTIOSPEC_RING_E_OUTSIDE, w_outside);
+    hostile(0, VIRTIOSPEC_RING_E_OUTSIDE, w_overflow);
+    hostile(0, VIRTIOSPEC_RING_E_INDIRECT, w_indirect_odd);
+    hostile(VIRTIOSPEC_RING_F_INDIRECT, VIRTIOSPEC_RING_E_INDIRECT, w_indirect_nested);
+    hostile(VIRTIOSPEC_RING_F_INDIRECT, VIRTIOSPEC_RING_E_OUTSIDE, w_indirect_outside);
+    hostile(VIRTIOSPEC_RING_F_INDIRECT, VIRTIOSPEC_RING_E_TOO_LONG, w_too_long);
+    hostile(0, VIRTIOSPEC_RING_E_READ_AFTER_WRITE, w_rw);
+    hostile(0, VIRTIOSPEC_RING_E_AVAIL_JUMP, w_jump);
+    odd_indirect_is_fine();
+    hostile_device();
+    bad_arguments();
+    if (failures) {
+        fprintf(stderr, "%d failures\n", failures);
+        return 1;
+    }
+    puts("ring_c_workload: ok");
+    return 0;
+}
