@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager
 from typing import cast
 
 from virtiospec.conformance.ring_api import RingSetup, Segment
@@ -81,6 +82,12 @@ class ReferenceTarget:
 
     def ring_driver(self, setup: RingSetup) -> ReferenceRingDriver:
         return ReferenceRingDriver(setup)
+
+    def pci_session(self) -> AbstractContextManager[object]:
+        """The in-process machine: our virtio-pci device on our PCI bus (spec/pci.md)."""
+        from virtiospec.conformance.suites.pci_session import reference_session
+
+        return reference_session()
 
 
 def make(arg: str) -> ReferenceTarget:

@@ -18,6 +18,11 @@ from virtiospec.conformance.cases import CaseSkipped
 # name -> "module:factory"; a factory takes the argument after the first ':' (or "").
 TARGETS: dict[str, str] = {
     "reference": "virtiospec.conformance.target_reference:make",
+    "qemu": "virtiospec.conformance.target_qemu:make",
+    "c": "virtiospec.conformance.target_c:make",
+    "lib": "virtiospec.conformance.target_lib:make",
+    "dpdk": "virtiospec.conformance.target_dpdk:make",
+    "linux-guest": "virtiospec.conformance.target_linux_guest:make",
 }
 
 

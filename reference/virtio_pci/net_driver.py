@@ -1,0 +1,199 @@
+"""A minimal virtio-net driver on top of the transport: enough to bring a network device up
+and pass frames both ways, against our device or QEMU's.
+
+Bring-up follows VIRTIO-STATUS-008: negotiate (VERSION_1, MAC, STATUS), read the MAC through
+the generation loop, map MSI-X vectors (0: configuration, 1: receive, 2: transmit; each
+message is a word in guest RAM the driver polls), set up the receive and transmit split
+queues with :class:`~virtiospec.reference.ring.SplitDriver`, post every receive buffer,
+DRIVER_OK, then the first notification. Every wait is bounded (:mod:`.wait`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import TypeVar, cast
+
+from virtiospec.reference.access import Op, run
+from virtiospec.reference.pci.discovery import Window
+from virtiospec.reference.pci.host import Host, PhysMemory
+from virtiospec.reference.ring import QueueFull, SplitDriver, SplitLayout
+from virtiospec.reference.ring.layout import avail_ring_size, desc_table_size, used_ring_size
+from virtiospec.reference.virtio_pci.init import VirtioPciDriver
+from virtiospec.reference.virtio_pci.regs import (
+    F_EVENT_IDX,
+    NET_F_MAC,
+    NET_F_STATUS,
+    bit,
+)
+from virtiospec.reference.virtio_pci.transport import VirtioPciTransport
+from virtiospec.reference.virtio_pci.wait import poll
+
+T = TypeVar("T")
+NET_HDR_SIZE = 12
+BUF_SIZE = 2048
+RX, TX = 0, 1
+CONFIG_VECTOR, RX_VECTOR, TX_VECTOR = 0, 1, 2
+IRQ_DATA = 0x5EC0_0000  # message data of vector v is IRQ_DATA + v
+DEFAULT_FEATURES = bit(NET_F_MAC) | bit(NET_F_STATUS)
+
+
+class DriverQueue:
+    def __init__(self, index: int, ring: SplitDriver, notify_addr: int,
+                 buffers: list[int]) -> None:
+        self.index = index
+        self.ring = ring
+        self.notify_addr = notify_addr
+        self.buffers = buffers  # token n owns buffers[n]
+        self.outstanding: set[int] = set()
+
+
+class NetDriver:
+    def __init__(self, host: Host, transport: VirtioPciTransport, ram: Window, *,
+                 queue_size: int = 16, msix: bool = True,
+                 wanted: int = DEFAULT_FEATURES) -> None:
+        self.host = host
+        self.transport = transport
+        self.ram = ram
+        self.queue_size = queue_size
+        self.use_msix = msix
+        self.memory = PhysMemory(host)
+        self.driver = VirtioPciDriver(transport, wanted)
+        self.mac: bytes | None = None
+        self.irq_page: int | None = None
+        self.queues: dict[int, DriverQueue] = {}
+        self.inbox: deque[tuple[bytes, bytes]] = deque()
+
+    def run(self, op: Op[T]) -> T:
+        return run(op, self.memory)
+
+    # -- bring-up ---------------------------------------------------------------------
+    def negotiate(self) -> int:
+        return self.run(self.driver.negotiate())
+
+    def read_mac(self) -> bytes:
+        return bytes(self.run(self.transport.config_fields([(i, 1) for i in range(6)])))
+
+    def read_link(self) -> int:
+        return self.run(self.transport.config_fields([(6, 2)]))[0]
+
+    def setup_interrupts(self) -> bool:
+        """MSI-X vectors 0..2 into a page of guest RAM; False if the device has too few."""
+        t = self.transport
+        if not self.use_msix or t.msix is None or t.msix.vectors < 3:
+            return False
+        self.irq_page = self.ram.allocate(0x1000, 0x1000)
+        self.host.write_bytes(self.irq_page, bytes(0x1000))
+        t.msix_program([(self.irq_page + 4 * v, IRQ_DATA + v) for v in range(3)])
+        self.run(t.map_vector("config_msix_vector", CONFIG_VECTOR))
+        return True
+
+    def setup_queue(self, index: int, vector: int | None) -> DriverQueue:
+        t = self.transport
+        largest = self.run(t.max_queue_size(index))
+        size = min(self.queue_size, largest)
+        span = desc_table_size(size) + avail_ring_size(size) + used_ring_size(size) + 32
+        base = self.ram.allocate(span, 0x1000)
+        self.host.write_bytes(base, bytes(span))  # allocate and zero (§4.1.5.1.3)
+        layout = SplitLayout.packed_at(base, size)
+        ring = SplitDriver(layout, event_idx=self.driver.has(F_EVENT_IDX))
+        notify_addr = self.run(t.setup_queue(index, layout, vector))
+        self.run(ring.init())
+        buffers = [self.ram.allocate(BUF_SIZE, 64) for _ in range(size)]
+        q = DriverQueue(index, ring, notify_addr, buffers)
+        self.queues[index] = q
+        return q
+
+    def bring_up(self) -> None:
+        self.negotiate()
+        if self.driver.has(NET_F_MAC):
+            self.mac = self.read_mac()
+        msix = self.setup_interrupts()
+        rx = self.setup_queue(RX, RX_VECTOR if msix else None)
+        self.setup_queue(TX, TX_VECTOR if msix else None)
+        for token in range(rx.ring.q):
+            self._post_rx(rx, token)
+        self.run(self.driver.go_live())
+        self.kick(rx)
+
+    # -- notifications ----------------------------------------------------------------
+    def kick(self, q: DriverQueue) -> bool:
+        if self.run(q.ring.kick_prepare()):
+            self.run(self.driver.notify(q.index, q.notify_addr))
+            return True
+        return False
+
+    def irq_count(self, vector: int) -> int:
+        """1 if vector's message word was written since the last :meth:`clear_irq`."""
+        assert self.irq_page is not None
+        word = self.host.mem_read(self.irq_page + 4 * vector, 4)
+        return 1 if word == IRQ_DATA + vector else 0
+
+    def clear_irq(self, vector: int) -> None:
+        assert self.irq_page is not None
+        self.host.mem_write(self.irq_page + 4 * vector, 4, 0)
+
+    def wait_irq(self, vector: int, timeout: float = 2.0) -> None:
+        poll(lambda: self.irq_count(vector) or None, timeout, f"MSI-X message of vector {vector}")
+        self.clear_irq(vector)
+
+    # -- transmit ---------------------------------------------------------------------
+    def send(self, frame: bytes, header: bytes = bytes(NET_HDR_SIZE)) -> int:
+        q = self.queues[TX]
+        if len(header) + len(frame) > BUF_SIZE:
+            raise ValueError(f"frame of {len(frame)} bytes does not fit a {BUF_SIZE}-byte buffer")
+        free = [t for t in range(len(q.buffers)) if t not in q.outstanding]
+        if not free:
+            raise QueueFull("every transmit buffer is in flight")
+        token = free[0]
+        self.host.write_bytes(q.buffers[token], header + frame)
+        self.run(q.ring.add([(q.buffers[token], len(header) + len(frame))], [], token))
+        q.outstanding.add(token)
+        self.kick(q)
+        return token
+
+    def reclaim_tx(self) -> list[tuple[int, int]]:
+        q = self.queues[TX]
+        done = []
+        while (got := self.run(q.ring.get_used())) is not None:
+            token, length = cast(int, got[0]), got[1]
+            q.outstanding.discard(token)
+            done.append((token, length))
+        return done
+
+    def wait_tx(self, timeout: float = 2.0) -> list[tuple[int, int]]:
+        """Wait until every transmitted buffer came back; the (token, len) of each."""
+        out: list[tuple[int, int]] = []
+
+        def check() -> bool:
+            out.extend(self.reclaim_tx())
+            return not self.queues[TX].outstanding
+
+        poll(check, timeout, "transmit buffers to come back")
+        return out
+
+    # -- receive ------------------------------------------------------------------------
+    def _post_rx(self, q: DriverQueue, token: int) -> None:
+        self.run(q.ring.add([], [(q.buffers[token], BUF_SIZE)], token))
+        q.outstanding.add(token)
+
+    def receive(self) -> int:
+        """Take every received packet into :attr:`inbox` as (header, frame) and give the
+        buffers back to the device; returns how many arrived."""
+        q = self.queues[RX]
+        n = 0
+        while (got := self.run(q.ring.get_used())) is not None:
+            token, length = cast(int, got[0]), got[1]
+            q.outstanding.discard(token)
+            data = self.host.read_bytes(q.buffers[token], length)
+            self.inbox.append((data[:NET_HDR_SIZE], data[NET_HDR_SIZE:]))
+            self._post_rx(q, token)
+            n += 1
+        if n:
+            self.kick(q)
+        return n
+
+    def wait_rx(self, timeout: float = 2.0) -> tuple[bytes, bytes]:
+        """The next received packet as (header, frame), waiting at most ``timeout``."""
+        if not self.inbox:
+            poll(lambda: self.receive() > 0, timeout, "a received frame")
+        return self.inbox.popleft()
