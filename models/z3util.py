@@ -1,0 +1,267 @@
+"""A small Z3 toolkit shared by the ring models.
+
+* :func:`valid` -- is a formula true for every value of its free variables?
+* :class:`System` -- a transition system: named state variables, parameters that are the
+  same in every state (the queue size...), an initial condition and a list of labelled
+  :class:`Action` s (guard + assignments; every variable an action does not assign keeps
+  its value).
+* :func:`check_inductive` -- an unbounded proof by an inductive invariant: Init ⇒ Inv,
+  Inv ∧ T ⇒ Inv', Inv ⇒ Safe, one query per obligation, with a counterexample to
+  induction (the failing action and the pre-state) when one does not hold.
+* :func:`bmc` -- bounded model checking: the shortest path from Init to a bad state, returned
+  as a list of :class:`registry.Step` that a virtio engineer can read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import z3
+from virtiospec.models.registry import Step
+
+State = dict[str, z3.ExprRef]
+Values = dict[str, int | bool]
+Pred = Callable[[State], z3.BoolRef]
+Named = Sequence[tuple[str, Pred]]
+
+
+def solver() -> z3.Solver:
+    """Every query of the ring models is quantifier-free over bit-vectors and Booleans."""
+    return z3.SolverFor("QF_BV")
+
+
+def valid(claim: z3.BoolRef, *assumptions: z3.BoolRef) -> z3.ModelRef | None:
+    """None if ``assumptions ⇒ claim`` holds for every value of the free variables,
+    else a model of a counterexample."""
+    s = solver()
+    s.add(*assumptions)
+    s.add(z3.Not(claim))
+    result = s.check()
+    if result == z3.unsat:
+        return None
+    if result == z3.sat:
+        return s.model()
+    raise RuntimeError(f"z3 returned {result}: {s.reason_unknown()}")
+
+
+def satisfiable(*constraints: z3.BoolRef) -> z3.ModelRef | None:
+    """A model of the constraints, or None if they have none."""
+    s = solver()
+    s.add(*constraints)
+    result = s.check()
+    if result == z3.sat:
+        return s.model()
+    if result == z3.unsat:
+        return None
+    raise RuntimeError(f"z3 returned {result}: {s.reason_unknown()}")
+
+
+def evaluate(model: z3.ModelRef, expr: z3.ExprRef) -> int | bool:
+    value = model.eval(expr, model_completion=True)
+    if z3.is_bool(value):
+        return bool(z3.is_true(value))
+    return int(value.as_long())  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Action:
+    """One atomic step. ``effect(s)`` gives its guard and the new values of the variables
+    it assigns; ``describe(pre, post)`` the text of the step in a counterexample."""
+
+    name: str
+    side: str  # "driver", "device", "memory" or "env" (registry.Step.side)
+    effect: Callable[[State], tuple[z3.BoolRef, dict[str, z3.ExprRef]]]
+    describe: Callable[[Values, Values], str]
+
+
+@dataclass
+class System:
+    variables: dict[str, z3.SortRef]
+    params: dict[str, z3.SortRef]
+    assume: Pred  # constraints on the parameters
+    init: Pred
+    actions: list[Action]
+    show: Callable[[Values], dict[str, object]]  # the state shown with each Step
+    # expressions defined from the variables, available in every state under their name
+    derive: Callable[[State], State] | None = None
+    _params: State = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._params = {n: z3.Const(n, srt) for n, srt in self.params.items()}
+
+    def state(self, tag: str) -> State:
+        """Fresh constants for one state; the parameters are shared by every state."""
+        s: State = {n: z3.Const(f"{n}@{tag}", srt) for n, srt in self.variables.items()}
+        s.update(self._params)
+        if self.derive is not None:
+            s.update(self.derive(s))
+        return s
+
+    def step(self, action: Action, s: State, t: State) -> z3.BoolRef:
+        guard, assigned = action.effect(s)
+        unknown = set(assigned) - set(self.variables)
+        if unknown:
+            raise KeyError(f"{action.name} assigns unknown variables {sorted(unknown)}")
+        return z3.And(guard, *(t[v] == assigned.get(v, s[v]) for v in self.variables))
+
+    def values(self, model: z3.ModelRef, s: State) -> Values:
+        return {n: evaluate(model, e) for n, e in s.items()}
+
+
+@dataclass
+class Induction:
+    """The outcome of :func:`check_inductive`."""
+
+    ok: bool
+    queries: int
+    failure: str = ""  # which obligation failed, for which action and conjunct
+    cti: Values = field(default_factory=dict)  # the pre-state of the failure
+
+
+def _conj(named: Named, s: State) -> z3.BoolRef:
+    return z3.And(*(p(s) for _, p in named))
+
+
+def check_inductive(system: System, invariant: Named, safety: Named) -> Induction:
+    """Prove that ``invariant`` (a conjunction of named predicates) holds initially, is
+    preserved by every action, and implies every ``safety`` predicate. Together these
+    show that no reachable state breaks safety, for executions of any length."""
+    queries = 0
+    s, t = system.state("pre"), system.state("post")
+    base = system.assume(s)
+    for name, inv in invariant:
+        queries += 1
+        if (m := valid(inv(s), base, system.init(s))) is not None:
+            return Induction(False, queries, f"initiation: Init does not imply {name}",
+                             system.values(m, s))
+    for action in system.actions:
+        queries += 1
+        m = valid(_conj(invariant, t), base, _conj(invariant, s), system.step(action, s, t))
+        if m is not None:
+            broken = [n for n, p in invariant if not evaluate(m, p(t))]
+            return Induction(False, queries,
+                             f"consecution: {action.name} breaks {', '.join(broken)}",
+                             system.values(m, s))
+    for name, safe in safety:
+        queries += 1
+        if (m := valid(safe(s), base, _conj(invariant, s))) is not None:
+            return Induction(False, queries, f"safety: the invariant allows a state that "
+                             f"breaks {name}", system.values(m, s))
+    return Induction(True, queries)
+
+
+@dataclass
+class Path:
+    """A path found by :func:`bmc`: its steps (the first one is the initial state)."""
+
+    steps: list[Step]
+    length: int  # number of actions taken
+    final: Values
+
+
+def literal_state(system: System, values: Values) -> State:
+    """A state whose variables and parameters are the given concrete values."""
+    s: State = {}
+    for n, srt in (system.variables | system.params).items():
+        x = values[n]
+        s[n] = z3.BoolVal(bool(x)) if srt == z3.BoolSort() else z3.BitVecVal(int(x), srt)
+    if system.derive is not None:
+        s.update({n: z3.simplify(e) for n, e in system.derive(s).items()})
+    return s
+
+
+def _concrete(e: z3.ExprRef) -> int | bool:
+    v = z3.simplify(e)
+    return bool(z3.is_true(v)) if z3.is_bool(v) else int(v.as_long())  # type: ignore[attr-defined]
+
+
+def replay(system: System, start: Values, actions: Sequence[Action],
+           target: Pred) -> list[Values] | None:
+    """Run ``actions`` from the concrete state ``start``; the states up to the first one that
+    satisfies ``target``, or None if an action is disabled or no state reaches the target."""
+    states = [start]
+    s = literal_state(system, start)
+    if _concrete(target(s)):
+        return states
+    for action in actions:
+        guard, assigned = action.effect(s)
+        if not _concrete(guard):
+            return None
+        nxt = dict(states[-1])
+        nxt.update({v: _concrete(e) for v, e in assigned.items()})
+        s = literal_state(system, nxt)
+        nxt.update({n: _concrete(e) for n, e in s.items()})  # derived names too
+        states.append(nxt)
+        if _concrete(target(s)):
+            return states
+    return None
+
+
+def shorten(system: System, start: Values, actions: list[Action],
+            target: Pred) -> tuple[list[Action], list[Values]]:
+    """Drop actions, one at a time, while the rest still reaches ``target``: a path that is
+    locally minimal (no single step can be left out)."""
+    states = replay(system, start, actions, target)
+    assert states is not None, "the path to shorten must reach the target"
+    actions = actions[: len(states) - 1]
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(actions)):
+            trial = actions[:i] + actions[i + 1 :]
+            got = replay(system, start, trial, target)
+            if got is not None:
+                actions, states, changed = trial[: len(got) - 1], got, True
+                break
+    return actions, states
+
+
+def bmc(system: System, target: Pred, max_depth: int, fix: Pred | None = None,
+        stride: int = 1) -> Path | None:
+    """A path of at most ``max_depth`` actions from an initial state to a state satisfying
+    ``target``, or None if there is none. ``fix`` constrains the parameters (e.g. a concrete
+    queue size, for a readable trace).
+
+    ``stride == 1``: iterative deepening, the path is a shortest one. ``stride > 1``: the
+    target is asked for at any depth, every ``stride`` steps, and the path found is then made
+    locally minimal by :func:`shorten` -- much faster on deep counterexamples, where proving
+    that no shorter one exists costs the most, but not always a shortest path."""
+    sol = solver()
+    states = [system.state("0")]
+    sol.add(system.assume(states[0]), system.init(states[0]))
+    if fix is not None:
+        sol.add(fix(states[0]))
+    chosen: list[z3.BitVecRef] = []
+    for depth in range(max_depth + 1):
+        if depth % stride == 0 or depth == max_depth:
+            sol.push()
+            sol.add(target(states[depth]) if stride == 1
+                    else z3.Or(*(target(s) for s in states)))
+            result = sol.check()
+            if result == z3.sat:
+                return _path(system, sol.model(), states, chosen, target)
+            if result != z3.unsat:
+                raise RuntimeError(f"z3 returned {result}: {sol.reason_unknown()}")
+            sol.pop()
+        if depth == max_depth:
+            break
+        nxt = system.state(str(depth + 1))
+        which = z3.BitVec(f"action@{depth}", 8)
+        sol.add(z3.Or(*(z3.And(which == i, system.step(a, states[depth], nxt))
+                        for i, a in enumerate(system.actions))))
+        states.append(nxt)
+        chosen.append(which)
+    return None
+
+
+def _path(system: System, model: z3.ModelRef, states: list[State],
+          chosen: list[z3.BitVecRef], target: Pred) -> Path:
+    start = system.values(model, states[0])
+    actions = [system.actions[int(evaluate(model, which))] for which in chosen]
+    actions, vals = shorten(system, start, actions, target)
+    steps = [Step("env", "initial state", system.show(vals[0]))]
+    for k, action in enumerate(actions):
+        steps.append(Step(action.side, action.describe(vals[k], vals[k + 1]),
+                          system.show(vals[k + 1])))
+    return Path(steps, len(actions), vals[-1])
