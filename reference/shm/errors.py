@@ -1,0 +1,75 @@
+"""Errors of the virtio-shm layer, one class per kind of violation, each naming its requirement
+(spec/shm.md). Match them by class or by ``req``, never by message text.
+"""
+
+from __future__ import annotations
+
+from virtiospec.reference.access import MemoryError_
+
+
+class ShmError(Exception):
+    """A requirement of spec/shm.md was broken by the other side (or by a caller)."""
+
+    req: str = "SHM-REGION-007"
+
+    def __init__(self, message: str, req: str | None = None) -> None:
+        if req is not None:
+            self.req = req
+        super().__init__(f"{self.req}: {message}")
+
+
+class RegionOutOfBounds(ShmError, MemoryError_):
+    """An access that does not lie inside its region; nothing was read or written."""
+
+    req = "SHM-REGION-007"
+
+
+class Misaligned(ShmError, MemoryError_):
+    """An access that is not naturally aligned, or a region base not aligned on 8 bytes."""
+
+    req = "SHM-REGION-008"
+
+
+class UnknownRegion(ShmError, KeyError):
+    """No region of the device has this ``shmid`` (a KeyError too, as a mapping's miss)."""
+
+    req = "SHM-REGION-001"
+
+
+class BadRegionSet(ShmError):
+    """Duplicate ``shmid`` (SHM-REGION-003), overlapping or empty regions (SHM-REGION-002)."""
+
+    req = "SHM-REGION-002"
+
+
+class RegionOutsideBar(ShmError):
+    req = "SHM-REGION-004"
+
+
+class BadCapability(ShmError):
+    """Bytes that are not a VIRTIO_PCI_CAP_SHARED_MEMORY_CFG capability the driver may use."""
+
+    req = "SHM-REGION-005"
+
+
+class BadLayout(ShmError):
+    """A table or signal that does not fit its region, or is misplaced in it."""
+
+    req = "SHM-TABLE-001"
+
+
+class TableBusy(ShmError):
+    """Every attempt to read a slot failed (SHM-TABLE-011): the writer left ``seq`` odd or kept
+    changing it. ``last`` is the reader's last good value of the slot, which it keeps."""
+
+    req = "SHM-TABLE-011"
+
+    def __init__(self, message: str, last: object) -> None:
+        super().__init__(message)
+        self.last = last
+
+
+class WrongWriter(ShmError):
+    """A side stored to a ring field that the other side owns (SHM-RING-002)."""
+
+    req = "SHM-RING-002"
