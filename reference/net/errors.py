@@ -1,0 +1,42 @@
+"""Errors of the network layer, each naming the requirement of spec/net.md that was broken.
+
+A device or driver that refuses the other side's input raises (or records) one of these;
+conformance cases match them by ``req``, never by message text.
+"""
+
+from __future__ import annotations
+
+
+class NetError(Exception):
+    """A requirement of spec/net.md was broken by the other side (or by a caller)."""
+
+    req: str = "NET-008"
+
+    def __init__(self, message: str, req: str | None = None) -> None:
+        if req is not None:
+            self.req = req
+        super().__init__(f"{self.req}: {message}")
+
+
+class BadTxHeader(NetError):
+    """A transmitted buffer the device refuses (NET-008 and the requirement it breaks)."""
+
+    req = "NET-008"
+
+
+class BadRxFrame(NetError):
+    """A received frame the driver refuses (NET-016)."""
+
+    req = "NET-016"
+
+
+class BadCommand(NetError):
+    """A control command the device answers with VIRTIO_NET_ERR (NET-031)."""
+
+    req = "NET-031"
+
+
+class BadFeatures(NetError):
+    """A feature set that breaks the dependencies of NET-027."""
+
+    req = "NET-027"
