@@ -1,0 +1,379 @@
+"""One vhost-user connection: negotiated features, the memory table, the vrings, and the
+network device that serves them (VHOST-USER-001..005).
+
+Everything here runs on the server's loop thread; :meth:`Session.handle` takes one message
+and returns the reply payload (or None), :meth:`Session.pump` runs the device until nothing
+moves. The device is the reference :class:`NetDevice`; its queues are
+:class:`SplitDevice` objects over the :class:`MemoryTable`, with ring addresses translated from
+the front-end's user addresses to guest addresses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from virtiospec.reference.access import MemoryError_
+from virtiospec.reference.net import features as F
+from virtiospec.reference.net.buffers import run_op
+from virtiospec.reference.net.config import NetConfig
+from virtiospec.reference.net.device import NetDevice
+from virtiospec.reference.ring import SplitDevice, SplitLayout
+from virtiospec.reference.ring.errors import RingError
+from virtiospec.reference.ring.layout import avail_ring_size, desc_table_size, used_ring_size
+from virtiospec.reference.vhost_user import messages as M
+from virtiospec.reference.vhost_user.memory import MemoryTable, parse_table
+
+Transmit = Callable[["Session", int, bytes], None]
+
+NET_FEATURES = F.of(F.VERSION_1, F.MRG_RXBUF, F.CSUM, F.RING_EVENT_IDX, F.RING_INDIRECT_DESC)
+PROTOCOL_FEATURES = F.of(M.PROTOCOL_F_MQ, M.PROTOCOL_F_REPLY_ACK)
+
+
+@dataclass
+class Options:
+    """What the back-end offers and how it runs."""
+
+    pairs: int = 1
+    features: int = NET_FEATURES
+    protocol_features: int = PROTOCOL_FEATURES
+    poll: bool = False  # busy-poll the rings (no kicks needed) instead of waiting for kicks
+    mtu: int = 1500
+    source: Callable[[int], list[bytes]] | None = None  # frames to send, asked for n at a time
+    source_depth: int = 256  # keep this many frames waiting when there is a source
+
+
+@dataclass
+class Vring:
+    index: int
+    num: int = 0
+    base: int = 0
+    user_addrs: tuple[int, int, int] | None = None  # desc, used, avail (user addresses)
+    kick: int | None = None
+    call: int | None = None
+    err: int | None = None
+    enabled: bool = False
+    queue: SplitDevice | None = None
+    calls: int = 0
+    kicks: int = 0
+
+    @property
+    def started(self) -> bool:
+        return self.queue is not None
+
+
+@dataclass
+class Transcript:
+    """What happened on the connection, for the conformance cases and the report."""
+
+    messages: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    features: int | None = None
+    protocol_features: int | None = None
+    started: list[int] = field(default_factory=list)  # vrings, each time one starts
+
+
+class Session:
+    def __init__(self, options: Options, on_transmit: Transmit | None = None) -> None:
+        self.options = options
+        self.on_transmit = on_transmit
+        self.mem = MemoryTable()
+        self.vrings = [Vring(i) for i in range(2 * options.pairs)]
+        self.offered = options.features | F.bit(M.F_PROTOCOL_FEATURES)
+        self.features: int | None = None
+        self.protocol_features = 0
+        self.owner = False
+        self.device: NetDevice | None = None
+        self.log = Transcript()
+        self.config = NetConfig(max_pairs=options.pairs, mtu=options.mtu)
+
+    # -- messages ------------------------------------------------------------------------------
+    def handle(self, msg: M.Message) -> bytes | None:
+        """Carry out one message; returns the reply payload, or None for no reply. A reply to
+        NEED_REPLY under REPLY_ACK is added by the caller (:meth:`ack`)."""
+        self.log.messages.append(str(msg))
+        handler = getattr(self, f"_{M.name(msg.request).lower()}", None)
+        if handler is None:
+            M._close(msg.fds)
+            raise M.ProtocolError(f"{M.name(msg.request)} is not supported")
+        result: bytes | None = handler(msg)
+        return result
+
+    def ack(self, msg: M.Message, ok: bool) -> bytes | None:
+        """VHOST-USER-002: with REPLY_ACK negotiated, a NEED_REPLY message gets a u64 status."""
+        if msg.need_reply and self.protocol_features >> M.PROTOCOL_F_REPLY_ACK & 1:
+            return M.U64.pack(0 if ok else 1)
+        return None
+
+    def _get_features(self, msg: M.Message) -> bytes:
+        return M.U64.pack(self.offered)
+
+    def _set_features(self, msg: M.Message) -> None:
+        features = msg.u64()
+        if features & ~self.offered:
+            raise M.ProtocolError(f"SET_FEATURES {features:#x} sets bits never offered")
+        net = features & ~F.bit(M.F_PROTOCOL_FEATURES)
+        F.check(net)
+        if self.device is not None and self.features == features:
+            return
+        self.features = features
+        self.log.features = features
+        self.device = NetDevice(self.config, net, self.mem, notify=self._notify,
+                                on_transmit=self._transmit, filtering=False)
+        self.device.tx_headers = []
+        for v in self.vrings:
+            v.queue = None
+
+    def _get_protocol_features(self, msg: M.Message) -> bytes:
+        return M.U64.pack(self.options.protocol_features)
+
+    def _set_protocol_features(self, msg: M.Message) -> None:
+        value = msg.u64()
+        if value & ~self.options.protocol_features:
+            raise M.ProtocolError(f"SET_PROTOCOL_FEATURES {value:#x} sets bits never offered")
+        self.protocol_features = value
+        self.log.protocol_features = value
+
+    def _get_queue_num(self, msg: M.Message) -> bytes:
+        return M.U64.pack(self.options.pairs)
+
+    def _set_owner(self, msg: M.Message) -> None:
+        self.owner = True
+
+    def _reset_owner(self, msg: M.Message) -> None:
+        """Deprecated: taken to stop every ring, as the protocol recommends."""
+        for v in self.vrings:
+            self._stop(v)
+
+    def _set_mem_table(self, msg: M.Message) -> None:
+        regions = parse_table(msg.payload)
+        self.mem.set(regions, msg.fds)
+        msg.fds = []
+        for v in self.vrings:  # ring addresses are translated again at the next start
+            if v.started:
+                self._stop(v)
+                self._maybe_start(v)
+
+    def _vring(self, index: int) -> Vring:
+        if not 0 <= index < len(self.vrings):
+            raise M.ProtocolError(f"vring {index} of {len(self.vrings)}")
+        return self.vrings[index]
+
+    def _set_vring_num(self, msg: M.Message) -> None:
+        index, num = msg.state()
+        self._vring(index).num = num
+
+    def _set_vring_base(self, msg: M.Message) -> None:
+        index, num = msg.state()
+        self._vring(index).base = num & 0xFFFF
+
+    def _set_vring_addr(self, msg: M.Message) -> None:
+        index, _flags, desc, used, avail, _log = M.ADDR.unpack(msg.payload)
+        self._vring(index).user_addrs = (desc, used, avail)
+
+    def _fd_message(self, msg: M.Message, what: str) -> tuple[Vring, int | None]:
+        value = msg.u64()
+        v = self._vring(value & M.VRING_IDX_MASK)
+        if value & M.VRING_NOFD:
+            M._close(msg.fds)
+            return v, None
+        if len(msg.fds) != 1:
+            M._close(msg.fds)
+            raise M.ProtocolError(f"{what} for vring {v.index} without its file descriptor")
+        fd = msg.fds.pop()
+        return v, fd
+
+    def _set_vring_kick(self, msg: M.Message) -> None:
+        v, fd = self._fd_message(msg, "SET_VRING_KICK")
+        _close_fd(v.kick)
+        v.kick = fd
+        self._maybe_start(v)
+
+    def _set_vring_call(self, msg: M.Message) -> None:
+        v, fd = self._fd_message(msg, "SET_VRING_CALL")
+        _close_fd(v.call)
+        v.call = fd
+
+    def _set_vring_err(self, msg: M.Message) -> None:
+        v, fd = self._fd_message(msg, "SET_VRING_ERR")
+        _close_fd(v.err)
+        v.err = fd
+
+    def _set_vring_enable(self, msg: M.Message) -> None:
+        index, num = msg.state()
+        v = self._vring(index)
+        v.enabled = bool(num)
+        self._apply_enable(v)
+
+    def _get_vring_base(self, msg: M.Message) -> bytes:
+        index, _ = msg.state()
+        v = self._vring(index)
+        base = self._stop(v)
+        _close_fd(v.kick)
+        v.kick = None
+        return M.STATE.pack(index, base)
+
+    def _net_set_mtu(self, msg: M.Message) -> None:
+        mtu = msg.u64()
+        if not 68 <= mtu <= 65535:
+            raise M.ProtocolError(f"MTU {mtu}")
+        self.config.mtu = mtu
+
+    # -- rings ---------------------------------------------------------------------------------
+    def _enabled_state(self, v: Vring) -> bool:
+        """Without VHOST_USER_F_PROTOCOL_FEATURES a ring is enabled once started."""
+        if self.features is None or not self.features >> M.F_PROTOCOL_FEATURES & 1:
+            return True
+        return v.enabled
+
+    def _apply_enable(self, v: Vring) -> None:
+        dev = self.device
+        if dev is None:
+            return
+        if self._enabled_state(v):
+            dev.disabled.discard(v.index)
+        else:
+            dev.disabled.add(v.index)
+        pairs = 0
+        while 2 * pairs + 1 < len(self.vrings) and all(
+                self.vrings[i].started and self._enabled_state(self.vrings[i])
+                for i in (2 * pairs, 2 * pairs + 1)):
+            pairs += 1
+        dev.set_pairs(max(pairs, 1))
+
+    def _maybe_start(self, v: Vring) -> None:
+        """VHOST-USER-004: a ring starts once it has a size, addresses and a kick fd."""
+        dev = self.device
+        if dev is None or v.kick is None or v.user_addrs is None or not v.num or v.started:
+            return
+        desc, used, avail = v.user_addrs
+        try:
+            lay = SplitLayout(v.num, self.mem.user_to_guest(desc, desc_table_size(v.num)),
+                              self.mem.user_to_guest(avail, avail_ring_size(v.num)),
+                              self.mem.user_to_guest(used, used_ring_size(v.num)))
+            q = SplitDevice(lay, self.mem.limit, event_idx=F.has(dev.features,
+                                                                  F.RING_EVENT_IDX),
+                            indirect=F.has(dev.features, F.RING_INDIRECT_DESC))
+            q.last_avail = v.base
+            q.used_idx = self.mem.read(lay.used_idx, 2)
+        except (RingError, MemoryError_) as err:
+            self.log.errors.append(f"vring {v.index} not started: {err}")
+            self._signal_err(v)
+            return
+        v.queue = q
+        self.log.started.append(v.index)
+        dev.attach(v.index, q)
+        self._apply_enable(v)
+        if self.options.poll:
+            run_op(q.disable_notify(), self.mem)
+
+    def _stop(self, v: Vring) -> int:
+        """Stop a ring (GET_VRING_BASE): finish staged transmissions, give back receive
+        buffers taken but not used (they were the last taken, in order), return the next
+        available index to process."""
+        dev, q = self.device, v.queue
+        if q is None or dev is None:
+            return v.base
+        pair = v.index // 2
+        held = 0
+        if v.index % 2:
+            dev.tx_complete(pair)
+        else:
+            held = len(dev.rx_held.get(pair, []))
+        dev.detach(v.index)
+        v.queue = None
+        v.base = (q.last_avail - held) & 0xFFFF
+        return v.base
+
+    def _signal_err(self, v: Vring) -> None:
+        if v.err is not None:
+            with contextlib.suppress(OSError):
+                os.write(v.err, (1).to_bytes(8, "little"))
+
+    def _notify(self, index: int) -> None:
+        """VHOST-USER-005: a used-buffer notification is a write to the call eventfd."""
+        v = self.vrings[index]
+        if v.call is not None:
+            v.calls += 1
+            with contextlib.suppress(OSError):
+                os.write(v.call, (1).to_bytes(8, "little"))
+
+    def _transmit(self, pair: int, frame: bytes) -> None:
+        if self.on_transmit is not None:
+            self.on_transmit(self, pair, frame)
+
+    # -- running the device ----------------------------------------------------------------------
+    def kicked(self, index: int) -> None:
+        v = self.vrings[index]
+        v.kicks += 1
+        if v.kick is not None:
+            with contextlib.suppress(OSError):
+                os.read(v.kick, 8)
+
+    def inject(self, frame: bytes) -> bool:
+        """A frame arrives from the wire for the driver (delivered by :meth:`pump`)."""
+        return self.device.receive(frame) if self.device is not None else False
+
+    def pump(self, budget: int = 256) -> int:
+        """Run the device until nothing moves (or ``budget`` rounds); with kicks, re-enable
+        available-buffer notifications and re-check before going to sleep (RING-SPLIT-072)."""
+        dev = self.device
+        if dev is None:
+            return 0
+        total = 0
+        source = self.options.source
+        for _ in range(budget):
+            depth = self.options.source_depth
+            if source is not None and dev.queues and len(dev.backlog[0]) < depth:
+                for frame in source(depth - len(dev.backlog[0])):
+                    dev.receive(frame)
+            work = dev.process_tx(64)
+            for pair in range(dev.pairs_in_use):
+                work += dev.deliver(pair)
+            total += work
+            if work:
+                continue
+            if self.options.poll or not self._rearm():
+                break
+        for index, err in list(dev.broken.items()):
+            self.log.errors.append(f"vring {index}: {err}")
+            self._signal_err(self.vrings[index])
+            del dev.broken[index]
+            dev.detach(index)
+            self.vrings[index].queue = None
+        return total
+
+    def _rearm(self) -> bool:
+        """Enable kicks where the device waits for the driver: every transmit ring, and a
+        receive ring with frames waiting for buffers. True if one of them has buffers already."""
+        dev = self.device
+        assert dev is not None
+        more = False
+        for v in self.vrings:
+            q = v.queue
+            if q is None or v.index in dev.broken:
+                continue
+            try:
+                if v.index % 2 or dev.backlog[v.index // 2]:
+                    more |= run_op(q.enable_notify(), self.mem)
+                else:
+                    run_op(q.disable_notify(), self.mem)
+            except RingError:
+                continue
+        return more
+
+    def close(self) -> None:
+        for v in self.vrings:
+            for fd in (v.kick, v.call, v.err):
+                _close_fd(fd)
+            v.kick = v.call = v.err = None
+            v.queue = None
+        self.mem.close()
+
+
+def _close_fd(fd: int | None) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)

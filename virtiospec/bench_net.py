@@ -1,0 +1,210 @@
+"""``virtiospec bench net``: frames per second through our vhost-user device, with DPDK's
+testpmd (virtio-user) as the driver, beside testpmd's own vhost PMD (``net_vhost``) as the
+device, on the same run.
+
+Each round measures both devices one after the other for the same number of seconds and
+prints their ratio; this machine's speed jumps between two levels every 10-60 s, so the
+ratios of several rounds, each taken within a few seconds, say more than any one figure.
+
+* ``to-device``: testpmd ``txonly`` on virtio-user transmits; the device takes the frames
+  (ours counts them; ``net_vhost`` runs testpmd ``rxonly``).
+* ``to-driver``: the device sends; testpmd ``rxonly`` on virtio-user receives (ours sends
+  from a Python source; ``net_vhost`` runs testpmd ``txonly``).
+
+Both are measured by the same meter: the virtio-user testpmd's own per-second statistics
+(``Tx-pps`` or ``Rx-pps``). Each testpmd polls on its own core (``--main-lcore`` 0 or 1);
+our device's process is pinned to the core the virtio-user testpmd does not poll on.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from virtiospec.conformance.target_dpdk import (
+    Testpmd,
+    ToolMissing,
+    require_testpmd,
+    rings_up,
+    testpmd_args,
+)
+from virtiospec.reference.net import frames as FR
+from virtiospec.reference.vhost_user.server import VhostUserServer
+from virtiospec.reference.vhost_user.session import Options
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Benchmarks against real peers.")
+console = Console(soft_wrap=True)
+
+DIRECTIONS = ("to-device", "to-driver")
+START_TIMEOUT = 30.0
+WARMUP = 1.5
+FRAME = FR.udp_frame(b"\x02\0\0\0\0\x01", b"\x02\0\0\0\0\x02", "10.1.0.1", "10.1.0.2", 9, 9,
+                     bytes(18))  # 64 bytes with the FCS, like testpmd's own frames
+
+
+@dataclass
+class Sample:
+    direction: str
+    round: int
+    ours_pps: float
+    vhost_pps: float
+    ours_counted_pps: float  # what our device itself counted, as a cross-check
+
+    @property
+    def ratio(self) -> float:
+        return self.ours_pps / self.vhost_pps if self.vhost_pps else 0.0
+
+
+def _pps(log: str, key: str, since: int) -> list[float]:
+    """testpmd's per-second ``Tx-pps``/``Rx-pps`` values printed after offset ``since``."""
+    return [float(v) for v in re.findall(rf"{key}:\s+(\d+)", log[since:])]
+
+
+def _window(pmd: Testpmd, key: str, seconds: float,
+            counter: Callable[[], int] | None = None) -> tuple[float, float]:
+    """The median of testpmd's per-second rate over ``seconds`` after a warm-up, and the rate
+    of ``counter()`` (our device's own count) over the same window."""
+    time.sleep(WARMUP)
+    start = len(pmd.output())
+    c0, t0 = (counter() if counter else 0), time.monotonic()
+    time.sleep(seconds)
+    own = ((counter() if counter else 0) - c0) / (time.monotonic() - t0)
+    values = _pps(pmd.output(), key, start)
+    deadline = time.monotonic() + 2.5  # at least one of testpmd's per-second lines
+    while not values and time.monotonic() < deadline:
+        time.sleep(0.1)
+        values = _pps(pmd.output(), key, start)
+    return (statistics.median(values) if values else 0.0), own
+
+
+def _virtio_user(sock: Path, mode: str, tag: str, log: Path) -> Testpmd:
+    # forwarding lcore 0 (main lcore 1): the device side polls on core 1
+    return Testpmd(testpmd_args(f"net_virtio_user0,path={sock},queues=1", mode, f"vu{tag}",
+                                lcores="0,1", main_lcore=1, stats_period=1, mbufs=16384),
+                   log)
+
+
+def measure_ours(direction: str, seconds: float, tmp: Path, tag: str) -> tuple[float, float]:
+    counted = [0]
+
+    def count(session: object, pair: int, frame: bytes) -> None:
+        counted[0] += 1  # frames our device took from the driver
+
+    def source(n: int) -> list[bytes]:
+        return [FRAME] * n
+
+
+    to_device = direction == "to-device"
+    options = Options(poll=True, source=None if to_device else source)
+    sock = tmp / f"ours{tag}.sock"
+    previous = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {1} if 1 in previous else previous)
+    try:
+        with VhostUserServer(sock, options, count if to_device else None) as server, \
+                _virtio_user(sock, "txonly" if to_device else "rxonly", tag,
+                             tmp / f"ours{tag}.log") as pmd:
+            if not server.wait_for(lambda: rings_up(server), START_TIMEOUT):
+                raise RuntimeError(f"our device: rings not up\n{pmd.output()[-1500:]}")
+            def ours_count() -> int:
+                dev = server.session.device if server.session else None
+                return counted[0] if to_device else (dev.stats.rx_frames if dev else 0)
+
+            pps, own = _window(pmd, "Tx-pps" if to_device else "Rx-pps", seconds, ours_count)
+            pmd.stop()  # the virtio-user side first
+    finally:
+        os.sched_setaffinity(0, previous)
+    return pps, own
+
+
+def measure_vhost(direction: str, seconds: float, tmp: Path, tag: str) -> float:
+    """testpmd's net_vhost as the device. It is started interactive and told to ``start``
+    forwarding only once the virtio-user port is up: while its forwarding core polls, the
+    virtio-user start fails on this machine ("vhost_user_read(): Failed to recv msg header:
+    Interrupted system call", then "Failed to start device")."""
+    to_device = direction == "to-device"
+    sock = tmp / f"vhost{tag}.sock"
+    vhost = Testpmd(testpmd_args(f"net_vhost0,iface={sock},queues=1",
+                                 "rxonly" if to_device else "txonly", f"vh{tag}",
+                                 lcores="0,1", main_lcore=0, mbufs=16384, interactive=True),
+                    tmp / f"vh{tag}.log")
+    with vhost:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if not sock.exists():
+            raise RuntimeError(f"net_vhost did not create its socket\n{vhost.output()[-1500:]}")
+        pmd = _virtio_user(sock, "txonly" if to_device else "rxonly", tag, tmp / f"vu{tag}.log")
+        with pmd:
+            while "Port 0:" not in pmd.output() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            vhost.command("start")
+            pps, _ = _window(pmd, "Tx-pps" if to_device else "Rx-pps", seconds)
+            pmd.stop()  # the virtio-user side first (it can die of SIGPIPE otherwise)
+        vhost.command("stop")
+        vhost.command("quit")
+    return pps
+
+
+def run(directions: tuple[str, ...], rounds: int, seconds: float) -> list[Sample]:
+    require_testpmd()
+    samples = []
+    with tempfile.TemporaryDirectory(prefix="virtiospec-bench-") as tmp:
+        for r in range(1, rounds + 1):
+            for direction in directions:
+                tag = f"{os.getpid()}{r}{direction[3]}"
+                ours, counted = measure_ours(direction, seconds, Path(tmp), tag)
+                theirs = measure_vhost(direction, seconds, Path(tmp), tag)
+                s = Sample(direction, r, ours, theirs, counted)
+                samples.append(s)
+                yield_line(s)
+    return samples
+
+
+def yield_line(s: Sample) -> None:
+    console.print(f"round {s.round} {s.direction:<9}  ours {s.ours_pps:>11,.0f} fps "
+                  f"(counted {s.ours_counted_pps:>9,.0f})  net_vhost {s.vhost_pps:>12,.0f} fps"
+                  f"  ratio {s.ratio:.5f}  (1 : {1 / s.ratio if s.ratio else float('inf'):,.0f})")
+
+
+@app.command("net")
+def net(
+    rounds: Annotated[int, typer.Option(help="Rounds; each measures both devices.")] = 3,
+    seconds: Annotated[float, typer.Option(help="Measured seconds per device per round.")] = 3,
+    direction: Annotated[str, typer.Option(help="to-device, to-driver or both.")] = "both",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Frames per second through our vhost-user device vs testpmd's net_vhost, as a ratio."""
+    chosen = DIRECTIONS if direction == "both" else (direction,)
+    if any(d not in DIRECTIONS for d in chosen):
+        raise typer.BadParameter(f"--direction {direction!r}: to-device, to-driver or both")
+    try:
+        samples = run(chosen, rounds, seconds)
+    except ToolMissing as err:
+        console.print(f"[red]{err}[/red]")
+        raise typer.Exit(2) from None
+    summary = {}
+    for d in chosen:
+        ratios = [s.ratio for s in samples if s.direction == d]
+        summary[d] = {"median_ratio": statistics.median(ratios), "min": min(ratios),
+                      "max": max(ratios)}
+        console.print(f"{d}: median ratio ours/net_vhost {summary[d]['median_ratio']:.5f} "
+                      f"over {len(ratios)} rounds (min {min(ratios):.5f}, max {max(ratios):.5f})")
+    if as_json:
+        sys.stdout.write(json.dumps({"samples": [asdict(s) | {"ratio": s.ratio}
+                                                 for s in samples], "summary": summary},
+                                    indent=2) + "\n")
+    if not all(s.ours_pps > 0 and s.vhost_pps > 0 for s in samples):
+        raise typer.Exit(1)
