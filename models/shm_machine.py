@@ -140,7 +140,7 @@ class ShmMachine(RuleBasedStateMachine):
         side.start(program, label)
 
     @precondition(lambda m: m.ready and m.dev.enabled())
-    @rule(n=st.integers(1, 4))
+    @rule(n=st.integers(1, 8))
     @guarded
     def device_step(self, n: int) -> None:
         """``n`` accesses of the device in a row (one at a time; fewer if it blocks)."""
@@ -149,7 +149,7 @@ class ShmMachine(RuleBasedStateMachine):
                 self._step(self.dev)
 
     @precondition(lambda m: m.ready and m.drv.enabled())
-    @rule(n=st.integers(1, 4))
+    @rule(n=st.integers(1, 8))
     @guarded
     def driver_step(self, n: int) -> None:
         for _ in range(n):
@@ -450,9 +450,10 @@ class ClockMachine(ShmMachine):
 # -- running -------------------------------------------------------------------------------
 
 def run_machine(base: type[ShmMachine], cfg: ShmConfig, max_examples: int, *,
-                derandomize: bool = False) -> registry.Evidence:
+                derandomize: bool = False, shrink: bool = True) -> registry.Evidence:
     cls = type(f"{base.__name__}_{cfg.mode}", (base,), {"cfg": cfg, "record": RunRecord()})
-    s = hypothesis_settings(max_examples, steps=cfg.steps, derandomize=derandomize)
+    s = hypothesis_settings(max_examples, steps=cfg.steps, derandomize=derandomize,
+                            shrink=shrink)
     return run_hypothesis(lambda: run_state_machine_as_test(cls, settings=s), cls.record)
 
 

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import z3
-from virtiospec.models.z3util import Action, State, Values
+from virtiospec.models.z3util import Action, Pred, State, System, Values, replay, satisfiable
 
 Mode = Literal["sc", "tso", "pso"]
 ADDR = z3.BitVecSort(8)
@@ -192,3 +192,15 @@ class Z3Memory:
                 out[f"{side} buffer"] = [f"{self.cell_name(v[f'{side}.a{j}'])}:="
                                          f"{v[f'{side}.v{j}']}" for j in range(n)]
         return out
+
+
+def witness(system: System, steps: list[str], target: Pred) -> bool:
+    """Whether the named actions, run from the initial state, reach a state satisfying
+    ``target``: a concrete run showing that a claim's premise is reachable (not vacuous)."""
+    s0 = system.state("init")
+    model = satisfiable(system.assume(s0), system.init(s0))
+    if model is None:
+        return False
+    by_name = {a.name: a for a in system.actions}
+    return replay(system, system.values(model, s0), [by_name[n] for n in steps],
+                  target) is not None

@@ -71,7 +71,7 @@ def test_an_access_outside_its_region_touches_no_memory(offset: int, size: int) 
     assert mem.accesses == [] and mem.buf == bytearray(0x1000)
 
 
-@pytest.mark.req("SHM-REGION-008")
+@pytest.mark.req("SHM-REGION-008", "SHM-REGION-006")
 def test_accesses_are_naturally_aligned_words() -> None:
     mem = Recording(0x1000)
     region = Region(0, 0x800, 0x100)
@@ -140,7 +140,7 @@ def _signal() -> tuple[GuestMemory, SignalSender, SignalReceiver]:
     return mem, SignalSender(lay), SignalReceiver(lay)
 
 
-@pytest.mark.req("SHM-SIGNAL-011", "SHM-SIGNAL-002")
+@pytest.mark.req("SHM-SIGNAL-011", "SHM-SIGNAL-002", "SHM-SIGNAL-005", "SHM-SIGNAL-006")
 def test_many_injections_while_the_receiver_is_busy_cost_one_notification() -> None:
     mem, tx, rx = _signal()
     assert run(rx.enable(), mem) is False  # nothing pending: the receiver waits
@@ -185,7 +185,7 @@ def _table(slots: int = 2, words: int = 3, **kw: int) -> tuple[GuestMemory, Tabl
     return mem, w, TableReader(lay, **kw)
 
 
-@pytest.mark.req("SHM-TABLE-003", "SHM-TABLE-005", "SHM-TABLE-009")
+@pytest.mark.req("SHM-TABLE-003", "SHM-TABLE-005", "SHM-TABLE-008", "SHM-TABLE-009")
 def test_values_overwrite_and_only_the_newest_is_handed_out() -> None:
     mem, w, r = _table()
     assert run(r.poll(0), mem) is None  # the initial value was never handed out as new
@@ -281,10 +281,12 @@ def test_a_read_overlapping_an_update_is_retried() -> None:
 
 # -- the clock and the interrupt table -----------------------------------------------------
 
-@pytest.mark.req("SHM-CLOCK-002", "SHM-CLOCK-003")
+@pytest.mark.req("SHM-CLOCK-001", "SHM-CLOCK-002", "SHM-CLOCK-003", "SHM-TABLE-012")
 def test_a_lagging_clock_driver_acts_only_on_the_newest_time() -> None:
     mem = GuestMemory(0x2000)
     lay = ClockLayout(Region(0, 0x1000, 0x100), 0x40)
+    assert (lay.signal.offset, lay.table.offset, lay.table.slots, lay.table.words) == (
+        0x40, 0x48, 1, 2)
     dev, drv = ClockDevice(lay), ClockDriver(lay)
     run(dev.init(), mem)
     assert run(drv.service(), mem) is None
@@ -303,10 +305,12 @@ def test_a_lagging_clock_driver_acts_only_on_the_newest_time() -> None:
     assert join_ns(split_ns(0x1234_5678_9ABC_DEF0)) == 0x1234_5678_9ABC_DEF0
 
 
-@pytest.mark.req("SHM-IRQ-002", "SHM-IRQ-003")
+@pytest.mark.req("SHM-IRQ-001", "SHM-IRQ-002", "SHM-IRQ-003")
 def test_the_interrupt_table_counts_edges_instead_of_queueing_them() -> None:
     mem = GuestMemory(0x2000)
     lay = IrqLayout(Region(0, 0x1000, 0x100), 0, 4)
+    assert (lay.signal.offset, lay.table.offset, lay.table.slots, lay.table.words) == (
+        0, 8, 4, 2)
     dev, drv = IrqDevice(lay), IrqDriver(lay)
     run(dev.init(), mem)
     assert run(drv.wait_prepare(), mem) is False
@@ -363,7 +367,7 @@ def _one(access: Load | Store) -> Op[None]:
     yield access
 
 
-@pytest.mark.req("SHM-RING-002")
+@pytest.mark.req("SHM-RING-002", "SHM-TABLE-013")
 def test_a_store_to_a_field_the_other_side_owns_is_refused() -> None:
     mem, drv, _dev = _ring_pair()
     lay = drv.layout

@@ -19,7 +19,13 @@ from virtiospec.reference.shm.signal import (
     SignalReceiver,
     SignalSender,
 )
-from virtiospec.reference.shm.table import U32, TableLayout, TableReader, TableWriter
+from virtiospec.reference.shm.table import (
+    MAX_ATTEMPTS,
+    U32,
+    TableLayout,
+    TableReader,
+    TableWriter,
+)
 
 CLOCK_WORDS = 2  # nanoseconds, low and high 32 bits
 CLOCK_SIZE = SIGNAL_SIZE + 4 * (1 + CLOCK_WORDS)
@@ -61,8 +67,8 @@ class ClockDevice:
         self.now = 0
 
     def publish(self, ns: int) -> Op[bool]:
-        """Publish the time ``ns`` (never less than the last one, SHM-CLOCK-002). True: send a
-        notification."""
+        """Publish the time ``ns`` (never less than the last one, SHM-CLOCK-002): update the
+        slot, then inject the signal (SHM-TABLE-012). True: send a notification."""
         if not self.now <= ns < 1 << 64:
             raise ValueError(f"time {ns} is before the last one published, {self.now}")
         self.now = ns
@@ -74,10 +80,9 @@ class ClockDriver:
     """Lags as it likes; :meth:`service` acts on the newest time or on nothing
     (SHM-CLOCK-003)."""
 
-    def __init__(self, layout: ClockLayout, max_attempts: int | None = None) -> None:
+    def __init__(self, layout: ClockLayout, max_attempts: int = MAX_ATTEMPTS) -> None:
         self.layout = layout
-        self.reader = (TableReader(layout.table) if max_attempts is None
-                       else TableReader(layout.table, max_attempts))
+        self.reader = TableReader(layout.table, max_attempts)
         self.signal = SignalReceiver(layout.signal)
         self.now: int | None = None  # the time last acted on
         self.actions = 0

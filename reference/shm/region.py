@@ -6,6 +6,9 @@ A :class:`Region` is addressed by offset (SHM-REGION-006). Its :meth:`Region.loa
 (:mod:`virtiospec.reference.access`): they check the access first and yield it only if it
 lies inside the region and is naturally aligned, so an access outside a region never reaches
 memory, inside the region or elsewhere (SHM-REGION-007, SHM-REGION-008).
+
+Placing signals, tables or rings in a region is what VIRTIO 1.4 forbids its device types to
+do (SHM-REGION-009); the devices of this package are defined on virtio-shm, which permits it.
 """
 
 from __future__ import annotations

@@ -68,7 +68,8 @@ class ShmRingLayout:
         object.__setattr__(self, "kick", SignalLayout(reg, signals))
         object.__setattr__(self, "call", SignalLayout(reg, signals + SIGNAL_SIZE))
         q = self.size
-        # the six meta-data fields first: they are what SHM-RING-002 names
+        # the six meta-data fields first: they are what SHM-RING-002 names, one-word table
+        # slots without a sequence counter (SHM-TABLE-013)
         object.__setattr__(self, "parts", (
             Part("avail.flags", ring.avail_flags, 2, "driver"),
             Part("avail.idx", ring.avail_idx, 2, "driver"),

@@ -12,7 +12,9 @@ and ``pending`` (the sender announced something the receiver has not acknowledge
       notify iff enabled                      wait for a notification
 
 Every method is an operation of the access protocol (:mod:`virtiospec.reference.access`), so
-the models step it access by access under SC, x86-TSO and PSO.
+the models step it access by access under SC, x86-TSO and PSO. Together the two sides lose no
+wakeup (SHM-SIGNAL-010) and notify at most once per acknowledgement (SHM-SIGNAL-011):
+models/shm_signal_z3.py proves both.
 """
 
 from __future__ import annotations
@@ -65,8 +67,9 @@ class SignalSender:
         self.notifications = 0
 
     def inject(self) -> Op[bool]:
-        """Announce the stores made before this call. True: send a notification now (the
-        transport's notification drains the store buffer, SHM-SIGNAL-008)."""
+        """Announce the stores made before this call (SHM-SIGNAL-002). True: send a
+        notification now (the transport's notification drains the store buffer,
+        SHM-SIGNAL-008)."""
         lay = self.layout
         self.injections += 1
         yield from fence("mb")  # SHM-SIGNAL-003: the announced stores before pending's load

@@ -143,8 +143,10 @@ class TableReader:
         return Snapshot(s1, tuple(words))
 
     def read(self, slot: int) -> Op[Snapshot]:
-        """The slot's current value, whole (SHM-TABLE-007). After ``max_attempts`` failed
-        attempts, :class:`TableBusy` with the last good value, which is kept (SHM-TABLE-011)."""
+        """The slot's current value, whole (SHM-TABLE-007), never older than the last one
+        read (SHM-TABLE-008); after the writer's last update and signal, that update's value
+        at the first attempt (SHM-TABLE-010). After ``max_attempts`` failed attempts,
+        :class:`TableBusy` with the last good value, which is kept (SHM-TABLE-011)."""
         for n in range(1, self.max_attempts + 1):
             self.attempts = n
             snap = yield from self.attempt(slot)
