@@ -4,6 +4,7 @@ and eventfds (VHOST-USER-001..005)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 import time
@@ -140,3 +141,50 @@ def test_ring_outside_memory_not_started(server: VhostUserServer) -> None:
         assert server.wait_for(lambda: bool(session.log.errors), 5)
         assert "not started" in session.log.errors[0]
         assert not session.vrings[0].started
+
+
+@pytest.mark.req("VHOST-USER-004", "NET-060", "NET-061")
+def test_rings_stopped_and_restarted_mid_traffic(tmp_path: Path) -> None:
+    """GET_VRING_BASE in the middle of traffic, then the rings set up again from the bases it
+    returned (what QEMU does around a stop): no frame lost, none twice, order kept."""
+    wire: list[bytes] = []
+
+    def record(session: Session, pair: int, frame: bytes) -> None:
+        wire.append(frame)
+
+    with VhostUserServer(tmp_path / "vu.sock", Options(), record) as server, \
+            FrontEnd(server.path, queue_size=16) as fe:
+        drv = fe.start(rx_buf_size=200)  # frames of 300 bytes take two buffers each
+        to_drv = [FR.udp_frame(PEER, drv.mac, "10.0.0.2", "10.0.0.1", 2, 1, bytes([i]) * 300)
+                  for i in range(40)]
+        from_drv = [FR.udp_frame(drv.mac, PEER, "10.0.0.1", "10.0.0.2", 1, 2, bytes([i]) * 20)
+                    for i in range(40)]
+        got: list[bytes] = []
+        for i in range(20):
+            server.inject(to_drv[i])
+            drv.send(from_drv[i])
+        assert server.wait_for(lambda: len(wire) >= 16, 5)  # the transmit ring holds 16
+        session = server.session
+        assert session is not None and session.device is not None
+        assert server.wait_for(lambda: session.device is not None
+                               and session.device.stats.rx_frames >= 8, 5)
+        bases = {i: fe.get_vring_base(i) for i in (0, 1)}
+        assert not session.vrings[0].started and not session.vrings[1].started
+        got += [r.frame for r in drv.receive(0)]  # what was delivered before the stop
+        drv.reap_tx(0)
+        for index in (0, 1):
+            for fds in (fe.kicks, fe.calls):
+                os.close(fds.pop(index))
+            fe.setup_vring(index, fe.layouts[index], bases[index])
+        for i in range(20, 40):
+            server.inject(to_drv[i])
+            drv.send(from_drv[i])
+        end = time.monotonic() + 10
+        while (len(got) < 40 or len(wire) < 40) and time.monotonic() < end:
+            fe.wait_call(0, 0.05)
+            got += [r.frame for r in drv.receive(0)]
+            drv.reap_tx(0)
+        assert got == to_drv
+        assert wire == from_drv
+        assert session.device is not None and session.device.stats.rx_too_big == 0
+    assert not server.errors

@@ -76,8 +76,12 @@ def _pps(log: str, key: str, since: int) -> list[float]:
 def _window(pmd: Testpmd, key: str, seconds: float,
             counter: Callable[[], int] | None = None) -> tuple[float, float]:
     """The median of testpmd's per-second rate over ``seconds`` after a warm-up, and the rate
-    of ``counter()`` (our device's own count) over the same window."""
+    of ``counter()`` (our device's own count) over the same window. The window opens after
+    testpmd's second statistics block (the first has no previous one to compare with)."""
     time.sleep(WARMUP)
+    deadline = time.monotonic() + START_TIMEOUT
+    while len(_pps(pmd.output(), key, 0)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
     start = len(pmd.output())
     c0, t0 = (counter() if counter else 0), time.monotonic()
     time.sleep(seconds)

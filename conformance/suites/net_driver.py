@@ -9,7 +9,6 @@ hence the budgets.
 from __future__ import annotations
 
 import dpkt
-
 from virtiospec.conformance.cases import CaseSkipped, case, require
 from virtiospec.conformance.suites.net_api import DriverObservation, session_of
 from virtiospec.reference.net import features as F

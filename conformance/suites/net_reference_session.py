@@ -38,6 +38,8 @@ def run(timeout: float = 20.0) -> DriverObservation:
         obs.confirmed = got
         obs.confirmed_count = len(got)
         obs.tx_frames = wire.snapshot()
+        obs.round_trips = {"frames the driver received": (FRAMES, len(got)),
+                           "frames the driver transmitted": (FRAMES, len(obs.tx_frames))}
         with server.lock:
             obs.absorb(server.session)
         obs.errors += server.errors

@@ -6,7 +6,8 @@ its NET requirement, the buffer goes back to the driver, and the device goes on 
 NET-031). Frames come from and go to *the wire*: :meth:`NetDevice.receive` queues a frame
 for the driver, ``on_transmit`` (or :attr:`NetDevice.transmitted`) gets the driver's frames.
 
-Steps the data-path model interleaves: :meth:`tx_take` / :meth:`tx_complete` (NET-061),
+Frames go through exactly once and in order per queue (NET-060). Steps the data-path model
+interleaves: :meth:`tx_take` / :meth:`tx_complete` (NET-061),
 :meth:`deliver` (NET-017), :meth:`process_ctrl`, :meth:`reset` (NET-063), and the link flap
 through the configuration (NET-026).
 """
@@ -84,6 +85,7 @@ class NetDevice:
         self.faults: list[NetError | RingError] = []
         self.transmitted: list[tuple[int, bytes]] = []
         self.tx_headers: list[NetHdr] | None = None  # set to a list to record headers
+        self.tx_headers_limit = 20000
         self.stats = DeviceStats()
         self._seq = 0
 
@@ -209,8 +211,8 @@ class NetDevice:
     def deliver(self, pair: int) -> int:
         """Place waiting frames in receive queue ``pair`` while it has buffers; returns how
         many were delivered. Nothing moves while the link is down (NET-026)."""
-        if not self.config.link_up or 2 * pair in self.disabled:
-            return 0
+        if not self.config.link_up or 2 * pair in self.disabled or 2 * pair not in self.queues:
+            return 0  # no ring to deliver to (stopped, or not set up yet): frames wait
         done = 0
         while self.backlog[pair] and self._deliver_one(pair):
             done += 1
@@ -237,7 +239,7 @@ class NetDevice:
         _, frame = self.backlog[pair][0]
         need = HDR_LEN + len(frame)
         held = self.rx_held.setdefault(pair, [])
-        size = self.queues[2 * pair].q if 2 * pair in self.queues else 0
+        size = self.queues[2 * pair].q
         while not held or (self.mrg and sum(c.writable_len for c in held) < need):
             if self.mrg and len(held) >= size:
                 break  # a full queue of buffers is not enough
@@ -303,7 +305,7 @@ class NetDevice:
             return False
         for req in driver_faults(hdr, self.features):
             self.stats.driver_faults[req] += 1
-        if self.tx_headers is not None:
+        if self.tx_headers is not None and len(self.tx_headers) < self.tx_headers_limit:
             self.tx_headers.append(hdr)
         if hdr.needs_csum:
             frame = finish_checksum(frame, hdr.csum_start, hdr.csum_offset)  # NET-009

@@ -209,6 +209,7 @@ class NetDriver:
             addr, length = first
             if length < HDR_LEN:
                 raise BadRxFrame(f"used length {length} is shorter than the header")
+            # NET-015: flags it does not know and csum_start/csum_offset are not used
             hdr = NetHdr.unpack(self.mem.read_bytes(addr, HDR_LEN))
             parts = [self.mem.read_bytes(addr + HDR_LEN, length - HDR_LEN)]
             check_rx(hdr, self.features)

@@ -1,0 +1,60 @@
+"""The net cases: the reference passes them (hostile ones as REJECT); a broken device fails."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from virtiospec.conformance import cases, runner, targets
+from virtiospec.conformance.cases import Outcome
+from virtiospec.reference.net.device import NetDevice
+from virtiospec.reference.net.header import NetHdr
+
+NET = [c for c in cases.discover().values() if c.layer == "net"]
+
+
+@pytest.mark.parametrize("case", NET, ids=[c.id for c in NET])
+def test_reference_conforms(case: cases.Case) -> None:
+    res = runner.run_case(case, targets.make("reference"))
+    assert res.outcome in (Outcome.PASS, Outcome.REJECT), (res.detail, res.expected,
+                                                           res.observed)
+    hostile = "-rejects-" in case.id or "-refuses-" in case.id
+    assert (res.outcome is Outcome.REJECT) == hostile
+
+
+class ShortNumBuffers(NetDevice):
+    def _rx_header(self, buffers: int) -> NetHdr:
+        return NetHdr(num_buffers=1)
+
+
+class AcceptsEverything(NetDevice):
+    def tx_take(self, pair: int) -> bool:
+        import virtiospec.reference.net.device as d
+
+        saved = d.check_tx
+        d.check_tx = lambda data, f, mtu=1500: (NetHdr.unpack(data), data[12:])  # type: ignore
+        try:
+            return super().tx_take(pair)
+        finally:
+            d.check_tx = saved
+
+
+class Broken:
+    name = "broken"
+
+    def __init__(self, device: type[NetDevice]) -> None:
+        self.net_device = device
+
+
+@pytest.mark.parametrize(("device", "case_id"), [
+    (ShortNumBuffers, "net.device.rx-mergeable"),
+    (AcceptsEverything, "net.device.tx-rejects-csum-range"),
+])
+def test_broken_device_fails(device: Any, case_id: str) -> None:
+    res = runner.run_case(cases.discover()[case_id], Broken(device))
+    assert res.outcome is Outcome.FAIL, res
+
+
+def test_other_targets_skip_device_cases() -> None:
+    res = runner.run_case(cases.discover()["net.device.tx-transmits"], object())
+    assert res.outcome is Outcome.SKIP
