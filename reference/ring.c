@@ -281,15 +281,17 @@ int vs_driver_kick_prepare(struct vs_driver *d)
 #endif
     uint16_t new_idx = d->avail_idx;
     uint16_t old_idx = (uint16_t)(new_idx - d->num_added);
+    /* RING-SPLIT-101: 2^16 - 1 or more entries alias the window: notify anyway */
+    bool many = d->num_added >= 0xFFFFu;
     d->num_added = 0;
     if (d->event_idx) {
         /* RING-SPLIT-063: notify iff avail_event lies in [old, new); used.flags ignored */
         uint16_t event = VS_LOAD16(d, VS_AVAIL_EVENT(&d->r));
-        return vs_need_event(event, new_idx, old_idx);
+        return many || vs_need_event(event, new_idx, old_idx);
     }
     /* RING-SPLIT-062: notify iff used.flags has no NO_NOTIFY; avail_event ignored */
     uint16_t flags = VS_LOAD16(d, VS_USED_FLAGS(&d->r));
-    return !(flags & VS_USED_F_NO_NOTIFY);
+    return many || !(flags & VS_USED_F_NO_NOTIFY);
 }
 
 int vs_driver_get_used(struct vs_driver *d, uint64_t *token, uint32_t *len)
@@ -643,6 +645,7 @@ int vs_device_push(struct vs_device *v, const struct vs_used_elem *used, uint32_
 #endif
     }
     VS_WMB(v); /* RING-SPLIT-043: the elements before the index that publishes them */
+    v->num_pushed += n;
     v->used_idx = idx;
     VS_STORE16(v, VS_USED_IDX(r), idx);
     return 0;
@@ -653,7 +656,10 @@ int vs_device_should_notify(struct vs_device *v)
     if (v->broken)
         return -VS_E_NEEDS_RESET;
     uint16_t new_idx = v->used_idx;
-    if (v->signalled_valid && v->signalled_used == new_idx)
+    /* RING-SPLIT-101: 2^16 - 1 or more entries since the last decision alias the window */
+    bool many = v->num_pushed >= 0xFFFFu;
+    v->num_pushed = 0;
+    if (v->signalled_valid && v->signalled_used == new_idx && !many)
         return 0;
 #if !VS_IS_MUTANT(NO_MB_NOTIFY)
     VS_MB(v); /* RING-SPLIT-071: the used.idx store before the suppression load */
@@ -665,11 +671,11 @@ int vs_device_should_notify(struct vs_device *v)
     if (v->event_idx) {
         /* RING-SPLIT-053: notify iff used_event lies in [old, new); avail.flags ignored */
         uint16_t event = VS_LOAD16(v, VS_USED_EVENT(&v->r));
-        return !had_old || vs_need_event(event, new_idx, old_idx);
+        return many || !had_old || vs_need_event(event, new_idx, old_idx);
     }
     /* RING-SPLIT-052: notify iff avail.flags has no NO_INTERRUPT; used_event ignored */
     uint16_t flags = VS_LOAD16(v, VS_AVAIL_FLAGS(&v->r));
-    return !(flags & VS_AVAIL_F_NO_INTERRUPT);
+    return many || !(flags & VS_AVAIL_F_NO_INTERRUPT);
 }
 
 int vs_device_disable_notify(struct vs_device *v)

@@ -104,6 +104,7 @@ struct vs_device {
     uint16_t used_idx;        /* shadow of used.idx (only this side writes it) */
     uint16_t signalled_used;  /* used.idx at the last notification decision ... */
     bool signalled_valid;     /* ... once there was one */
+    uint32_t num_pushed;      /* used elements pushed since the last decision (RING-SPLIT-101) */
     bool notify_disabled;
     int broken;               /* 0, or the error that needs a reset (RING-SPLIT-084) */
     uint32_t epoch;           /* loop detection: stamp[i] == epoch when i was visited */

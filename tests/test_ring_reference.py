@@ -93,3 +93,28 @@ def test_device_refuses_after_an_error() -> None:
     assert dev.needs_reset and dev.last_avail == 0
     with pytest.raises(NeedsReset):
         run(dev.pop(), mem)
+
+
+@pytest.mark.req("RING-SPLIT-101")
+@pytest.mark.parametrize("event_idx", [False, True])
+def test_a_full_window_of_publications_always_notifies(event_idx: bool) -> None:
+    """2^16 - 1 chains since the last decision: the event window aliases, so notify anyway."""
+    mem, drv, dev = _pair(q=1, event_idx=event_idx)
+    lay = drv.layout
+    for _ in range(3):  # a few real round trips, then pretend the rest happened
+        run(drv.add([(0x10000, 1)], [], 0), mem)
+        chain = run(dev.pop(), mem)
+        assert chain is not None
+        run(dev.push([(chain.head, 0)]), mem)
+        run(drv.get_used(), mem)
+    mem.write(lay.used_flags, 2, 1)  # suppression asked for, in both forms
+    mem.write(lay.avail_flags, 2, 1)
+    mem.write(lay.avail_event, 2, (drv.avail_idx + 0x8000) & 0xFFFF)
+    mem.write(lay.used_event, 2, (dev.used_idx + 0x8000) & 0xFFFF)
+    drv.num_added = 0xFFFF
+    dev.num_pushed = 0xFFFF
+    dev.signalled_used = dev.used_idx  # exactly 2^16 pushes look like none at all
+    assert run(drv.kick_prepare(), mem)
+    assert run(dev.should_notify(), mem)
+    drv.num_added, dev.num_pushed = 3, 3
+    assert not run(drv.kick_prepare(), mem)

@@ -69,6 +69,7 @@ class SplitDevice:
         self.last_avail = 0  # next available entry to consume
         self.used_idx = 0  # shadow of used.idx (only this side writes it)
         self.signalled_used: int | None = None  # used.idx at the last notification decision
+        self.num_pushed = 0  # used elements pushed since that decision (RING-SPLIT-101)
         self.notify_disabled = False
         self.in_flight: dict[int, int] = {}  # head -> writable length, popped and not pushed
         self.broken: RingError | None = None
@@ -220,6 +221,7 @@ class SplitDevice:
             del self.in_flight[head]
             idx = (idx + 1) & U16
         yield from fence("wmb")  # RING-SPLIT-043
+        self.num_pushed += len(used)
         self.used_idx = idx
         yield from store(lay.used_idx, 2, idx)
 
@@ -228,15 +230,17 @@ class SplitDevice:
         notification (RING-SPLIT-052/053), after the full barrier of RING-SPLIT-071."""
         self._check()
         old, new = self.signalled_used, self.used_idx
-        if old == new:
+        many = self.num_pushed >= U16  # RING-SPLIT-101: the window would alias
+        self.num_pushed = 0
+        if old == new and not many:
             return False
         yield from fence("mb")  # RING-SPLIT-071
         self.signalled_used = new
         if self.event_idx:
             event = yield from load(self.layout.used_event, 2)
-            return old is None or vring_need_event(event, new, old)
+            return many or old is None or vring_need_event(event, new, old)
         flags = yield from load(self.layout.avail_flags, 2)
-        return not flags & VIRTQ_AVAIL_F_NO_INTERRUPT
+        return many or not flags & VIRTQ_AVAIL_F_NO_INTERRUPT
 
     # -- available-buffer notifications --------------------------------------------------
     def disable_notify(self) -> Op[None]:

@@ -150,12 +150,13 @@ class SplitDriver:
         yield from fence("mb")  # RING-SPLIT-070: avail.idx store before the suppression load
         new = self.avail_idx
         old = (new - self.num_added) & U16
+        many = self.num_added >= U16  # RING-SPLIT-101: the window would alias
         self.num_added = 0
         if self.event_idx:
             event = yield from load(self.layout.avail_event, 2)
-            return vring_need_event(event, new, old)
+            return many or vring_need_event(event, new, old)
         flags = yield from load(self.layout.used_flags, 2)
-        return not flags & VIRTQ_USED_F_NO_NOTIFY
+        return many or not flags & VIRTQ_USED_F_NO_NOTIFY
 
     # -- taking buffers back -----------------------------------------------------------
     def get_used(self) -> Op[tuple[object, int] | None]:
