@@ -187,14 +187,14 @@ def _evidence(result: Induction, what: str) -> registry.Evidence:
                              stats={"queries": result.queries})
 
 
-def _action_claim(action_name: str, claim: object) -> Pred:
+def _action_claim(action_name: str, claim: Pred) -> Pred:
     """A property of the states where ``action_name`` is enabled."""
     system = build()
     action = next(a for a in system.actions if a.name == action_name)
 
     def pred(s: State) -> z3.BoolRef:
         guard, _ = action.effect(s)
-        return z3.Implies(guard, claim(s))  # type: ignore[operator]
+        return z3.Implies(guard, claim(s))
 
     return pred
 

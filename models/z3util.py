@@ -1,4 +1,4 @@
-"""A small Z3 toolkit shared by the ring models.
+"""A small Z3 toolkit shared by the models (ring, shm).
 
 * :func:`valid` -- is a formula true for every value of its free variables?
 * :class:`System` -- a transition system: named state variables, parameters that are the
@@ -8,8 +8,11 @@
 * :func:`check_inductive` -- an unbounded proof by an inductive invariant: Init ⇒ Inv,
   Inv ∧ T ⇒ Inv', Inv ⇒ Safe, one query per obligation, with a counterexample to
   induction (the failing action and the pre-state) when one does not hold.
-* :func:`bmc` -- bounded model checking: the shortest path from Init to a bad state, returned
-  as a list of :class:`registry.Step` that a virtio engineer can read.
+* :func:`bmc` -- symbolic bounded model checking: a path from Init to a bad state, for every
+  value of the parameters, returned as :class:`registry.Step` s a virtio engineer can read;
+* :func:`search` -- the same question answered by explicit-state breadth-first search for
+  fixed parameter values: shortest paths, fast where bmc's SAT queries are slow (deep paths
+  through many interleavings).
 """
 
 from __future__ import annotations
@@ -179,9 +182,10 @@ def _concrete(e: z3.ExprRef) -> int | bool:
 def replay(system: System, start: Values, actions: Sequence[Action],
            target: Pred) -> list[Values] | None:
     """Run ``actions`` from the concrete state ``start``; the states up to the first one that
-    satisfies ``target``, or None if an action is disabled or no state reaches the target."""
-    states = [start]
+    satisfies ``target``, or None if an action is disabled or no state reaches the target.
+    Each state also holds the values of the derived names."""
     s = literal_state(system, start)
+    states = [dict(start) | {n: _concrete(e) for n, e in s.items()}]
     if _concrete(target(s)):
         return states
     for action in actions:
@@ -260,6 +264,199 @@ def _path(system: System, model: z3.ModelRef, states: list[State],
     start = system.values(model, states[0])
     actions = [system.actions[int(evaluate(model, which))] for which in chosen]
     actions, vals = shorten(system, start, actions, target)
+    steps = [Step("env", "initial state", system.show(vals[0]))]
+    for k, action in enumerate(actions):
+        steps.append(Step(action.side, action.describe(vals[k], vals[k + 1]),
+                          system.show(vals[k + 1])))
+    return Path(steps, len(actions), vals[-1])
+
+
+# -- explicit-state search ----------------------------------------------------------------
+# The ring models have few reachable states for a fixed queue size (thousands up to the depth
+# of any counterexample) but very many interleavings, which is what makes the SAT queries of
+# bmc slow (a deep path is found slowly, and its length then depends on shorten()).
+# search() compiles the system's own Z3 terms (guards, assignments, the target)
+# into Python closures and explores the states breadth-first: shortest paths, in
+# milliseconds. Every path it returns is replayed with Z3's evaluator before it is used.
+Env = tuple[int, ...]
+Fn = Callable[[Env], int]
+
+
+def _compile(e: z3.ExprRef, slots: dict[str, int], params: dict[str, int]) -> Fn:
+    """A Python function of the variables' values (a tuple, Booleans as 0/1) computing the
+    Z3 term ``e``; only the operators the models use are supported."""
+    if z3.is_bv_value(e):
+        c = e.as_long()  # type: ignore[attr-defined]
+        return lambda v: c
+    if z3.is_true(e) or z3.is_false(e):
+        b = int(z3.is_true(e))
+        return lambda v: b
+    kind = e.decl().kind()
+    args = [_compile(c, slots, params) for c in e.children()]
+    if kind == z3.Z3_OP_UNINTERPRETED and not args:
+        name = str(e).split("@")[0]
+        if "@" in str(e):
+            i = slots[name]
+            return lambda v: v[i]
+        c = params[name]
+        return lambda v: c
+    mask = (1 << e.size()) - 1 if z3.is_bv(e) else 1  # type: ignore[attr-defined]
+    binary: dict[int, Callable[[int, int], int]] = {
+        z3.Z3_OP_BSUB: lambda a, b: (a - b) & mask,
+        z3.Z3_OP_ULT: lambda a, b: int(a < b), z3.Z3_OP_ULEQ: lambda a, b: int(a <= b),
+        z3.Z3_OP_UGT: lambda a, b: int(a > b), z3.Z3_OP_UGEQ: lambda a, b: int(a >= b),
+        z3.Z3_OP_EQ: lambda a, b: int(a == b), z3.Z3_OP_DISTINCT: lambda a, b: int(a != b),
+        z3.Z3_OP_IMPLIES: lambda a, b: int(not a or b),
+    }
+    if kind in binary and len(args) == 2:
+        op, (f, g) = binary[kind], args
+        return lambda v: op(f(v), g(v))
+    if kind == z3.Z3_OP_BADD:
+        return lambda v: sum(f(v) for f in args) & mask
+    if kind == z3.Z3_OP_BAND:
+        def band(v: Env) -> int:
+            out = mask
+            for f in args:
+                out &= f(v)
+            return out
+        return band
+    if kind == z3.Z3_OP_BOR:
+        def bor(v: Env) -> int:
+            out = 0
+            for f in args:
+                out |= f(v)
+            return out
+        return bor
+    if kind == z3.Z3_OP_BNEG:
+        (f,) = args
+        return lambda v: -f(v) & mask
+    if kind == z3.Z3_OP_ITE:
+        c, f, g = args
+        return lambda v: f(v) if c(v) else g(v)
+    if kind == z3.Z3_OP_AND:
+        return lambda v: int(all(f(v) for f in args))
+    if kind == z3.Z3_OP_OR:
+        return lambda v: int(any(f(v) for f in args))
+    if kind == z3.Z3_OP_NOT:
+        (f,) = args
+        return lambda v: int(not f(v))
+    if kind == z3.Z3_OP_EXTRACT:
+        hi, lo = e.params()
+        (f,) = args
+        return lambda v: (f(v) >> lo) & ((1 << (hi - lo + 1)) - 1)
+    if kind == z3.Z3_OP_ZERO_EXT:
+        (f,) = args
+        return f
+    if kind == z3.Z3_OP_CONCAT:
+        widths = [c.size() for c in e.children()]  # type: ignore[attr-defined]
+
+        def concat(v: Env) -> int:
+            out = 0
+            for f, w in zip(args, widths, strict=True):
+                out = (out << w) | f(v)
+            return out
+        return concat
+    if kind == z3.Z3_OP_BMUL:
+        def bmul(v: Env) -> int:
+            out = 1
+            for f in args:
+                out = out * f(v) & mask
+            return out
+        return bmul
+    raise NotImplementedError(f"search() cannot compile {e.decl()}")
+
+
+def _initial_states(system: System, params: dict[str, int], names: list[str]) -> list[Env]:
+    """Every initial state, enumerated by Z3; variables that Init leaves free (e.g. empty
+    store-buffer slots) are set to 0, their value cannot matter."""
+    s = system.state("init")
+    sol = solver()
+    sol.add(system.assume(s), system.init(s), *(s[n] == c for n, c in params.items()))
+    used = {str(c).split("@")[0] for c in _constants(system.init(s))}
+    for n in names:
+        if n not in used:
+            sol.add(s[n] == (z3.BoolVal(False) if z3.is_bool(s[n]) else 0))
+    out: list[Env] = []
+    while sol.check() == z3.sat and len(out) < 256:
+        m = sol.model()
+        out.append(tuple(int(evaluate(m, s[n])) for n in names))
+        sol.add(z3.Or(*(s[n] != m.eval(s[n], model_completion=True) for n in names)))
+    if len(out) == 256:
+        raise ValueError("too many initial states to enumerate")
+    return out
+
+
+def _constants(e: z3.ExprRef) -> set[z3.ExprRef]:
+    out, todo = set(), [e]
+    while todo:
+        x = todo.pop()
+        if z3.is_const(x) and x.decl().kind() == z3.Z3_OP_UNINTERPRETED:
+            out.add(x)
+        todo.extend(x.children())
+    return out
+
+
+def search(system: System, target: Pred, max_depth: int, params: dict[str, int],
+           max_states: int = 2_000_000) -> Path | None:
+    """A shortest path of at most ``max_depth`` actions from an initial state to a state
+    satisfying ``target``, for the given parameter values, by breadth-first search; None if
+    there is none (or ``max_states`` states were seen first)."""
+    names = list(system.variables)
+    slots = {n: i for i, n in enumerate(names)}
+    s = system.state("sym")
+    compiled: list[tuple[Fn, list[tuple[int, Fn]]]] = []
+    for action in system.actions:
+        guard, assigned = action.effect(s)
+        compiled.append((_compile(z3.simplify(guard), slots, params),
+                         [(slots[n], _compile(z3.simplify(e), slots, params))
+                          for n, e in assigned.items()]))
+    goal = _compile(z3.simplify(target(s)), slots, params)
+    parent: dict[Env, tuple[Env, int] | None] = {}
+    frontier = []
+    for env in _initial_states(system, params, names):
+        parent[env] = None
+        frontier.append(env)
+    hit = next((env for env in frontier if goal(env)), None)
+    depth = 0
+    while hit is None and frontier and depth < max_depth and len(parent) < max_states:
+        depth += 1
+        nxt: list[Env] = []
+        for env in frontier:
+            for i, (guard_fn, updates) in enumerate(compiled):
+                if not guard_fn(env):
+                    continue
+                new = list(env)
+                for slot, fn in updates:
+                    new[slot] = fn(env)
+                t = tuple(new)
+                if t in parent:
+                    continue
+                parent[t] = (env, i)
+                nxt.append(t)
+                if goal(t):
+                    hit = t
+                    break
+            if hit is not None:
+                break
+        frontier = nxt
+    if hit is None:
+        return None
+    picks: list[Action] = []
+    env = hit
+    while (link := parent[env]) is not None:
+        env, i = link
+        picks.append(system.actions[i])
+    start: Values = {n: bool(x) if z3.is_bool(s[n]) else x for n, x in zip(names, env,
+                                                                          strict=True)}
+    return _to_path(system, start | params, picks[::-1], target)
+
+
+def _to_path(system: System, start: Values, actions: list[Action], target: Pred) -> Path:
+    """Replay a path found by :func:`search` with Z3's own evaluator (an independent check
+    of the compiled closures) and describe each step."""
+    vals = replay(system, start, actions, target)
+    if vals is None or len(vals) != len(actions) + 1:
+        raise AssertionError("search() found a path that Z3's evaluator does not confirm")
     steps = [Step("env", "initial state", system.show(vals[0]))]
     for k, action in enumerate(actions):
         steps.append(Step(action.side, action.describe(vals[k], vals[k + 1]),
