@@ -8,7 +8,8 @@ is a :class:`Violation`, never when the harness itself crashes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, Phase, Verbosity, settings
@@ -46,12 +47,33 @@ def hypothesis_settings(max_examples: int, *, steps: int = 100, derandomize: boo
                     report_multiple_bugs=False, phases=phases, print_blob=False)
 
 
-def run_hypothesis(test: Callable[[], None], record: RunRecord) -> Evidence:
+@contextmanager
+def shrink_budget(seconds: float | None) -> Iterator[None]:
+    """Bound the time Hypothesis spends shrinking a failure (it stops at 300 s by itself;
+    stateful runs of a few hundred steps can use all of it). Hypothesis has no setting for
+    this, so the engine's constant is set for the duration, if this version has it."""
+    from hypothesis.internal.conjecture import engine
+
+    old = getattr(engine, "MAX_SHRINKING_SECONDS", None)
+    if seconds is None or old is None:
+        yield
+        return
+    engine.MAX_SHRINKING_SECONDS = seconds  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        engine.MAX_SHRINKING_SECONDS = old
+
+
+def run_hypothesis(test: Callable[[], None], record: RunRecord, *,
+                   shrink_seconds: float | None = None) -> Evidence:
     """Run a Hypothesis test; ok=True when it passes. On a failure the detail is the
-    exception of the minimal failing example and the trace is that example's log."""
+    exception of the minimal failing example (shrunk for at most ``shrink_seconds``) and the
+    trace is that example's log."""
     error: BaseException | None = None
     try:
-        test()
+        with shrink_budget(shrink_seconds):
+            test()
     except Exception as exc:  # the shrunk failure, re-raised by Hypothesis
         error = exc
     stats = {"examples": float(record.examples), "steps": float(record.steps), **record.stats}
@@ -59,7 +81,7 @@ def run_hypothesis(test: Callable[[], None], record: RunRecord) -> Evidence:
         return Evidence(True, _summary(record), [], stats=stats)
     kind = "violation" if isinstance(error, Violation) else f"harness error {type(error).__name__}"
     first = str(error).splitlines()[0] if str(error) else type(error).__name__
-    detail = f"{kind}: {first} (minimal run: {len(record.trace)} trace lines)"
+    detail = f"{kind}: {first} (failing run: {len(record.trace)} trace lines)"
     stats["violation"] = 1.0 if isinstance(error, Violation) else 0.0
     return Evidence(False, detail, list(record.trace), stats=stats)
 
@@ -69,11 +91,21 @@ def _summary(record: RunRecord) -> str:
     return ", ".join(f"{k}: {int(record.stats[k])}" for k in keys)
 
 
-def mutant_evidence(ev: Evidence) -> Evidence:
+def tail_trace(trace: list[Step], keep_last: int) -> list[Step]:
+    """The first step (a run's configuration) and the last ``keep_last`` steps, which end in
+    the violation, with a marker for what is left out."""
+    if len(trace) <= keep_last + 2:
+        return trace
+    gap = Step("env", f"... {len(trace) - keep_last - 1} earlier steps left out ...")
+    return [trace[0], gap, *trace[-keep_last:]]
+
+
+def mutant_evidence(ev: Evidence, keep_last: int | None = None) -> Evidence:
     """Invert a check's Evidence for a mutant: caught (ok) iff the check failed with a
-    Violation."""
+    Violation. ``keep_last``: keep only the end of the failing trace (:func:`tail_trace`)."""
     if not ev.ok and ev.stats.get("violation") == 1.0:
-        return Evidence(True, ev.detail, ev.trace, stats=ev.stats)
+        trace = ev.trace if keep_last is None else tail_trace(ev.trace, keep_last)
+        return Evidence(True, ev.detail, trace, stats=ev.stats)
     if ev.ok:
         return Evidence(False, f"survived {int(ev.stats.get('examples', 0))} runs",
                         stats=ev.stats)

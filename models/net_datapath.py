@@ -96,6 +96,7 @@ class DataPathMachine(RuleBasedStateMachine):
         super().__init__()
         self.pair: NetPair | None = None
         self.trace: list[Step] = []
+        self.violated = False
 
     # -- set-up --------------------------------------------------------------------------------
     @initialize(q=st.sampled_from([2, 4, 8]), mrg=st.booleans(),
@@ -216,6 +217,13 @@ class DataPathMachine(RuleBasedStateMachine):
         """NET-060 (at most once, in order per queue), NET-011 (frames intact)."""
         if self.pair is None:
             return
+        try:
+            self._check_order()
+        except Violation:
+            self.violated = True
+            raise
+
+    def _check_order(self) -> None:
         wire = self.p.device.transmitted
         for pair, frame in wire[self.wire_seen:]:
             kind, n = tag(frame)
@@ -255,6 +263,13 @@ class DataPathMachine(RuleBasedStateMachine):
         """NET-062: every buffer the driver took from its pools is in a queue."""
         if self.pair is None:
             return
+        try:
+            self._check_buffers()
+        except Violation:
+            self.violated = True
+            raise
+
+    def _check_buffers(self) -> None:
         d = self.p.driver
         rx = sum(len(q.chains) for i, q in d.queues.items() if i % 2 == 0 and i != d.ctrl_q)
         tx = sum(len(q.chains) for i, q in d.queues.items() if i % 2 == 1 and i != d.ctrl_q)
@@ -263,8 +278,8 @@ class DataPathMachine(RuleBasedStateMachine):
                                        f"{d.tx_pool.in_use} tx but {rx} / {tx} in the queues")
 
     def teardown(self) -> None:
-        if self.pair is None:
-            return
+        if self.pair is None or self.violated:
+            return  # the run failed already: its violation is the one to report
         try:
             self._finale()
         finally:

@@ -601,7 +601,9 @@ def _driver_run(cfg: HostileConfig, sc: Scenario, g: Geometry, h: Harness,
             h.write(host, [(lay.used_flags if kind == "uflags" else lay.avail_event, 2, act[1])])
         elif kind == "add":
             token += 1
-            at, out, in_ = g.data, [], []
+            at = g.data
+            out: list[tuple[int, int]] = []
+            in_: list[tuple[int, int]] = []
             for writable, n in sorted(act[1], key=lambda t: t[0])[:q]:
                 (in_ if writable else out).append((at, n))
                 at += n
@@ -689,7 +691,7 @@ def _driver_failed(h: Harness, dut: Side, drv: SplitDriver, err: RingError, want
 # -- running and registering ---------------------------------------------------------------
 def _run(side: str, body: Callable[[HostileConfig, Scenario, RunRecord], None],
          cfg: HostileConfig, max_examples: int, derandomize: bool,
-         reference: HostileConfig | None) -> registry.Evidence:
+         reference: HostileConfig | None, shrink_seconds: float) -> registry.Evidence:
     record = RunRecord()
     s = hypothesis_settings(max_examples, derandomize=derandomize)
 
@@ -711,20 +713,24 @@ def _run(side: str, body: Callable[[HostileConfig, Scenario, RunRecord], None],
                 record.trace = trace
             raise
 
-    return run_hypothesis(test, record)
+    return run_hypothesis(test, record, shrink_seconds=shrink_seconds)
 
 
 def run_hostile_device(cfg: HostileConfig, max_examples: int, *, derandomize: bool = False,
-                       reference: HostileConfig | None = None) -> registry.Evidence:
+                       reference: HostileConfig | None = None,
+                       shrink_seconds: float = 20.0) -> registry.Evidence:
     """The device of ``cfg`` against a hostile driver. With ``reference``, fail only on a
     scenario that the reference's device gets through (how a variant is refuted)."""
-    return _run("device", device_scenario, cfg, max_examples, derandomize, reference)
+    return _run("device", device_scenario, cfg, max_examples, derandomize, reference,
+                shrink_seconds)
 
 
 def run_hostile_driver(cfg: HostileConfig, max_examples: int, *, derandomize: bool = False,
-                       reference: HostileConfig | None = None) -> registry.Evidence:
+                       reference: HostileConfig | None = None,
+                       shrink_seconds: float = 20.0) -> registry.Evidence:
     """The driver of ``cfg`` against a hostile device (``reference``: as above)."""
-    return _run("driver", driver_scenario, cfg, max_examples, derandomize, reference)
+    return _run("driver", driver_scenario, cfg, max_examples, derandomize, reference,
+                shrink_seconds)
 
 
 @registry.check("ring.hostile.device",

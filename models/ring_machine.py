@@ -2,24 +2,29 @@
 
 A Hypothesis :class:`RingMachine` runs a :class:`SplitDriver` and a :class:`SplitDevice` (or
 known-bad subclasses of them) as two sides of a :class:`~tso.SharedMemory` in SC, x86-TSO or
-PSO mode, and picks at every step which side performs its next access and which buffered store
-reaches memory. Each side runs one *operation* at a time, a short program over the reference's
-own methods:
+PSO mode. Each side runs one *operation* at a time, a short program over the reference's own
+methods:
 
 * driver: ``add`` (the application fills the readable bytes, then ``add`` and maybe the kick),
   ``kick`` (``kick_prepare``, then the kick), ``get`` (``get_used``, then it reads back the
   bytes the device wrote), ``disable_cb``, ``sleep`` (``enable_cb`` or ``enable_cb_delayed``,
   and sleep until an interrupt unless they report pending buffers) and ``isr_sleep`` (with
   callbacks enabled: ``get_used`` and sleep if it finds nothing, as an interrupt handler does);
-* device: ``serve`` (take a pending kick; maybe ``disable_notify``; ``pop`` up to a batch of chains, check and read
-  each, write some bytes, ``push`` the batch, ``should_notify`` and interrupt; or, if nothing is
-  available, ``enable_notify`` and sleep until a kick unless it reports new buffers).
+* device: ``serve`` (take a pending kick; maybe ``disable_notify``; ``pop`` up to a batch of
+  chains, check and read each, write some bytes, ``push`` the batch, ``should_notify`` and
+  interrupt; or, if nothing is available, ``enable_notify`` and sleep until a kick unless it
+  reports new buffers).
 
 A kick or an interrupt is performed only after its sender's store buffer has drained
 (RING-SPLIT-074); it wakes the sleeping peer or stays pending (RING-SPLIT-054, RING-SPLIT-064)
 until the peer starts an operation that re-checks the ring before sleeping (``serve``,
 ``sleep``, ``isr_sleep`` take it, as a handler acks its eventfd or interrupt), so that a stale
 notification does not hide a lost wakeup.
+
+The schedule is Hypothesis's choice at every rule: start an operation, step a side once, run
+a side for a burst of accesses, up to just after its next load, or to the end of its
+operation (long preemptions at the points where a side has just checked shared memory are
+what the lost-wakeup races need), or let one buffered store of a side reach memory.
 
 Checked at every access (store ownership, as each store is issued) and after every step
 (invariants):
@@ -47,6 +52,7 @@ few steps) and the free-running indices start just below 65535, so they wrap (RI
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections import deque
 from collections.abc import Callable
@@ -55,6 +61,7 @@ from typing import Any, ClassVar, TypeVar
 
 from hypothesis import event, note
 from hypothesis import strategies as st
+from hypothesis.errors import InvalidArgument
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
@@ -240,7 +247,8 @@ class RingMachine(RuleBasedStateMachine):
 
     def _count(self, key: str) -> None:
         self.record.count(key)
-        event(key)
+        with contextlib.suppress(InvalidArgument):  # driven by hand, outside a test
+            event(key)
 
     # -- rules: stepping -----------------------------------------------------------------
     def _step(self, side: Side) -> None:
@@ -251,12 +259,17 @@ class RingMachine(RuleBasedStateMachine):
         except OutOfBounds as err:
             raise Violation("RING-SPLIT-082", f"{side.name}: {err}") from err
 
-    def _start(self, side: Side, program: Program[object], label: str) -> None:
-        note(f"{side.name}: {label}")
+    def _start(self, side: Side, program: Program[object], label: str, run: str = "") -> None:
+        """Start an operation; ``run``: then go on to just after its first load
+        (``"to_load"``) or to its end (``"finish"``), as far as it can."""
+        with contextlib.suppress(InvalidArgument):  # driven by hand, outside a test
+            note(f"{side.name}: {label}")
         try:
             side.start(program, label)
         except RingError as err:
             raise Violation(err.req, f"{side.name} raised {err}") from err
+        if run:
+            self._burst(side, 256, to_load=run == "to_load")
 
     @precondition(lambda m: m.ready and m.dside.enabled())
     @rule()
@@ -270,15 +283,45 @@ class RingMachine(RuleBasedStateMachine):
     def device_step(self) -> None:
         self._step(self.vside)
 
-    def _burst(self, side: Side, k: int) -> None:
-        """Up to ``k`` accesses of one side while the other waits (long preemptions make
-        narrow races reachable), the invariants checked after each."""
+    def _burst(self, side: Side, k: int, *, to_load: bool = False) -> None:
+        """Up to ``k`` accesses of one side while the other waits (or up to and including
+        its next load), the invariants checked after each. Long preemptions, and preemptions
+        right after a load (a check the other side can then invalidate), make narrow races
+        reachable."""
         for _ in range(k):
             if not side.enabled():
                 return
+            load = isinstance(side.next, Load)
             self._step(side)
             self.accounting()
             self.no_lost_wakeup()
+            if to_load and load:
+                return
+
+    @precondition(lambda m: m.ready and m.dside.enabled())
+    @rule()
+    @guarded
+    def driver_to_load(self) -> None:
+        self._burst(self.dside, 64, to_load=True)
+
+    @precondition(lambda m: m.ready and m.vside.enabled())
+    @rule()
+    @guarded
+    def device_to_load(self) -> None:
+        self._burst(self.vside, 64, to_load=True)
+
+    @precondition(lambda m: m.ready and m.dside.enabled())
+    @rule()
+    @guarded
+    def driver_finish(self) -> None:
+        """The driver's operation to its end, or until it blocks."""
+        self._burst(self.dside, 256)
+
+    @precondition(lambda m: m.ready and m.vside.enabled())
+    @rule()
+    @guarded
+    def device_finish(self) -> None:
+        self._burst(self.vside, 256)
 
     @precondition(lambda m: m.ready and m.dside.enabled())
     @rule(k=st.integers(2, 32))
@@ -317,49 +360,51 @@ class RingMachine(RuleBasedStateMachine):
     # -- rules: starting operations ------------------------------------------------------
     @precondition(lambda m: m.ready and not m.dside.busy)
     @rule(shape=st.lists(st.tuples(st.booleans(), st.integers(1, MAX_BUF)),
-                         min_size=1, max_size=4),
-          kick=st.booleans())
+                         min_size=1, max_size=3),
+          kick=st.booleans(), run=st.sampled_from(["", "to_load", "finish"]))
     @guarded
-    def driver_add(self, shape: list[tuple[bool, int]], kick: bool) -> None:
-        self._start(self.dside, self._add(shape, kick), f"add{' + kick' if kick else ''}")
+    def driver_add(self, shape: list[tuple[bool, int]], kick: bool, run: str) -> None:
+        self._start(self.dside, self._add(shape, kick), f"add{' + kick' if kick else ''}",
+                    run)
 
     @precondition(lambda m: m.ready and not m.dside.busy and m.undecided > 0)
-    @rule()
+    @rule(run=st.sampled_from(["", "to_load", "finish"]))
     @guarded
-    def driver_kick(self) -> None:
-        self._start(self.dside, self._kick(), "kick")
+    def driver_kick(self, run: str) -> None:
+        self._start(self.dside, self._kick(), "kick", run)
 
     @precondition(lambda m: m.ready and not m.dside.busy)
-    @rule()
+    @rule(run=st.sampled_from(["", "to_load", "finish"]))
     @guarded
-    def driver_get(self) -> None:
-        self._start(self.dside, self._get(), "get")
+    def driver_get(self, run: str) -> None:
+        self._start(self.dside, self._get(), "get", run)
 
     @precondition(lambda m: m.ready and not m.dside.busy and m.cb_enabled)
-    @rule()
+    @rule(run=st.sampled_from(["", "to_load", "finish"]))
     @guarded
-    def driver_disable_cb(self) -> None:
-        self._start(self.dside, self._disable_cb(), "disable_cb")
+    def driver_disable_cb(self, run: str) -> None:
+        self._start(self.dside, self._disable_cb(), "disable_cb", run)
 
     @precondition(lambda m: m.ready and not m.dside.busy)
-    @rule(delayed=st.booleans())
+    @rule(delayed=st.booleans(), run=st.sampled_from(["", "to_load", "finish"]))
     @guarded
-    def driver_sleep(self, delayed: bool) -> None:
+    def driver_sleep(self, delayed: bool, run: str) -> None:
         delayed = delayed and self.event_idx
         self._start(self.dside, self._sleep(delayed),
-                    "enable_cb_delayed, sleep" if delayed else "enable_cb, sleep")
+                    "enable_cb_delayed, sleep" if delayed else "enable_cb, sleep", run)
 
     @precondition(lambda m: m.ready and not m.dside.busy and m.cb_enabled)
-    @rule()
+    @rule(run=st.sampled_from(["", "to_load", "finish"]))
     @guarded
-    def driver_isr_sleep(self) -> None:
-        self._start(self.dside, self._isr_sleep(), "get, sleep if none")
+    def driver_isr_sleep(self, run: str) -> None:
+        self._start(self.dside, self._isr_sleep(), "get, sleep if none", run)
 
     @precondition(lambda m: m.ready and not m.vside.busy)
-    @rule(batch=st.integers(1, 4), nbytes=st.integers(0, 3 * MAX_BUF), disable=st.booleans())
+    @rule(batch=st.integers(1, 4), nbytes=st.integers(0, 3 * MAX_BUF), disable=st.booleans(),
+          run=st.sampled_from(["", "to_load", "finish"]))
     @guarded
-    def device_serve(self, batch: int, nbytes: int, disable: bool) -> None:
-        self._start(self.vside, self._serve(batch, nbytes, disable), f"serve {batch}")
+    def device_serve(self, batch: int, nbytes: int, disable: bool, run: str) -> None:
+        self._start(self.vside, self._serve(batch, nbytes, disable), f"serve {batch}", run)
 
     # -- driver operations ---------------------------------------------------------------
     def _add(self, shape: list[tuple[bool, int]], kick: bool) -> Program[None]:
@@ -684,12 +729,14 @@ def machine_class(cfg: RingConfig) -> type[RingMachine]:
 
 
 def run_ring(cfg: RingConfig, max_examples: int, *, derandomize: bool = False,
-             shrink: bool = True) -> registry.Evidence:
-    """Run the machine for ``cfg``; ok=True when every run keeps every invariant."""
+             shrink: bool = True, shrink_seconds: float | None = 20.0) -> registry.Evidence:
+    """Run the machine for ``cfg``; ok=True when every run keeps every invariant. A failure
+    is shrunk for at most ``shrink_seconds``."""
     cls = machine_class(cfg)
     s = hypothesis_settings(max_examples, steps=cfg.steps, derandomize=derandomize,
                             shrink=shrink)
-    return run_hypothesis(lambda: run_state_machine_as_test(cls, settings=s), cls.record)
+    return run_hypothesis(lambda: run_state_machine_as_test(cls, settings=s), cls.record,
+                          shrink_seconds=shrink_seconds)
 
 
 REQS = ("RING-SPLIT-012", "RING-SPLIT-013", "RING-SPLIT-030", "RING-SPLIT-041",

@@ -386,15 +386,20 @@ class DeviceIndirectOutside(_Walk):
 
 # -- registration ------------------------------------------------------------------------
 
-MACHINE_EXAMPLES = 400
-HOSTILE_EXAMPLES = 500
+MACHINE_EXAMPLES = 2000  # the hardest variants take a few hundred runs on average
+MACHINE_STEPS = 200
+HOSTILE_EXAMPLES = 2000
+SHRINK_SECONDS = 1.0
+KEEP_LAST = 80  # steps of the failing run kept in the evidence
 
 
 def _machine(mode: Mode, event_idx: bool, *, driver: type[SplitDriver] = SplitDriver,
              device: type[SplitDevice] = SplitDevice) -> Callable[[], registry.Evidence]:
     def run() -> registry.Evidence:
-        cfg = RingConfig(mode=mode, event_idx=event_idx, driver_cls=driver, device_cls=device)
-        return mutant_evidence(run_ring(cfg, MACHINE_EXAMPLES, derandomize=True))
+        cfg = RingConfig(mode=mode, event_idx=event_idx, driver_cls=driver, device_cls=device,
+                         steps=MACHINE_STEPS)
+        return mutant_evidence(run_ring(cfg, MACHINE_EXAMPLES, derandomize=True,
+                                        shrink_seconds=SHRINK_SECONDS), KEEP_LAST)
 
     return run
 
@@ -403,7 +408,8 @@ def _hostile_device(device: type[SplitDevice]) -> Callable[[], registry.Evidence
     def run() -> registry.Evidence:
         cfg = HostileConfig(device_cls=device)
         return mutant_evidence(run_hostile_device(cfg, HOSTILE_EXAMPLES, derandomize=True,
-                                                  reference=HostileConfig()))
+                                                  reference=HostileConfig(),
+                                                  shrink_seconds=SHRINK_SECONDS), KEEP_LAST)
 
     return run
 
@@ -412,7 +418,8 @@ def _hostile_driver(driver: type[SplitDriver]) -> Callable[[], registry.Evidence
     def run() -> registry.Evidence:
         cfg = HostileConfig(driver_cls=driver)
         return mutant_evidence(run_hostile_driver(cfg, HOSTILE_EXAMPLES, derandomize=True,
-                                                  reference=HostileConfig()))
+                                                  reference=HostileConfig(),
+                                                  shrink_seconds=SHRINK_SECONDS), KEEP_LAST)
 
     return run
 

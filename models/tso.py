@@ -41,10 +41,10 @@ import bisect
 from collections import Counter
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Literal, TypeAlias, TypeVar
 
 from virtiospec.models.registry import Step
-from virtiospec.reference.access import Access, Fence, GuestMemory, Load, Store
+from virtiospec.reference.access import Fence, GuestMemory, Load, Store
 
 T = TypeVar("T")
 Mode = Literal["sc", "tso", "pso"]
@@ -67,8 +67,8 @@ class Wait:
     what: str
 
 
-Action = Access | Notify | Wait
-Program = Generator[Action, int | None, T]
+Action: TypeAlias = Load | Store | Fence | Notify | Wait
+Program: TypeAlias = Generator[Action, int | None, T]
 
 
 @dataclass(slots=True)
@@ -115,8 +115,10 @@ class AddressNames:
         return f"[{addr:#x}]"
 
 
-def _show(value: int) -> str:
-    return str(value) if value < 4096 else hex(value)
+def _show(value: int, size: int) -> str:
+    """Indices and flags (1 or 2 bytes) in decimal, like the spec; wider values over 4095
+    (addresses, buffer contents) in hex."""
+    return str(value) if size <= 2 or value < 4096 else hex(value)
 
 
 Watcher = Callable[["Side", Action], None]
@@ -268,7 +270,7 @@ class Side:
         value: int | None = None
         if isinstance(action, Load):
             value, forwarded = self._load(action.addr, action.size)
-            text = f"load {names(action.addr)} -> {_show(value)}"
+            text = f"load {names(action.addr)} -> {_show(value, action.size)}"
             if forwarded:
                 text += " (own buffer)"
                 mem.stats["forwarded loads"] += 1
@@ -276,10 +278,11 @@ class Side:
             mem.guest.check(action.addr, action.size)
             if mem.mode == "sc":
                 mem.guest.write(action.addr, action.size, action.value)
-                text = f"store {names(action.addr)} := {_show(action.value)}"
+                text = f"store {names(action.addr)} := {_show(action.value, action.size)}"
             else:
                 self.buffer.append(Buffered(action.addr, action.size, action.value, self.epoch))
-                text = f"store {names(action.addr)} := {_show(action.value)} (buffered)"
+                text = (f"store {names(action.addr)} := {_show(action.value, action.size)}"
+                        " (buffered)")
         elif isinstance(action, Fence):
             if action.kind == "mb" and self.buffer:
                 raise RuntimeError("mb with a non-empty store buffer")
@@ -345,4 +348,4 @@ class Side:
         self.mem.guest.write(b.addr, b.size, b.value)
         self.mem.steps += 1
         return self.mem.note(
-            "memory", f"drain {self.mem.names(b.addr)} := {_show(b.value)} ({self.name})")
+            "memory", f"drain {self.mem.names(b.addr)} := {_show(b.value, b.size)} ({self.name})")
