@@ -19,6 +19,9 @@ store during an operation that fails, and never store outside the fields it owns
 writable buffers it is using (RING-SPLIT-012). After an error its state is unchanged and every
 further operation raises :class:`NeedsReset` without touching memory (RING-SPLIT-084,
 RING-SPLIT-085). The driver never frees a descriptor of an outstanding chain (RING-SPLIT-093).
+
+A known-bad variant is refuted differentially (``reference=``): by a scenario on which it
+breaks a requirement and the reference does not break the same one at the same action.
 """
 
 from __future__ import annotations

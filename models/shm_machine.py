@@ -419,7 +419,13 @@ class ClockMachine(ShmMachine):
 
     def _serve(self) -> Program[None]:
         while True:
-            t = yield from self.driver.service()
+            try:
+                t = yield from self.driver.service()
+            except TableBusy:
+                # SHM-TABLE-011: the reader gave up while the writer was preempted mid-update;
+                # it keeps its last good value and tries again (the bound is checked elsewhere)
+                self.shm.note("driver", "table busy: keeps its value, retries")
+                continue
             if t is not None:
                 self.shm.note("driver", f"acts on {t:#x}")
                 if t not in self.published:
