@@ -44,3 +44,9 @@ docs: setup
 # ABI of conformance/virtiospec_ring.h (run: virtiospec conformance run --target lib:build/libvirtiospec_ring.so).
 libring: setup
 	$(BIN)/python -m virtiospec.reference.ring_c_build lib build/libvirtiospec_ring.so
+
+# ring.c on two cores against Linux's tools/virtio/ringtest (built from linux-source-6.1 at
+# run time; see docs/bench.md).
+.PHONY: bench
+bench: setup
+	$(BIN)/virtiospec bench ring
