@@ -11,7 +11,6 @@ from virtiospec.conformance.cases import CaseFailed
 from virtiospec.conformance.ring_api import RingSetup
 from virtiospec.reference.access import GuestMemory
 from virtiospec.reference.ring.layout import (
-    DESC_SIZE,
     U16,
     VIRTQ_DESC_F_NEXT,
     VIRTQ_DESC_F_WRITE,
@@ -123,9 +122,3 @@ class HandDevice:
             self.used_idx = (self.used_idx + 1) & U16
         self.mem.write(self.lay.used_idx, 2, self.used_idx)
 
-
-def snapshot(mem: GuestMemory, start: int, length: int) -> bytes:
-    return mem.read_bytes(start, length)
-
-
-__all__ = ["DESC_SIZE", "HandDevice", "HandDriver", "buf", "make_setup", "snapshot"]

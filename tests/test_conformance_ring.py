@@ -11,7 +11,7 @@ from virtiospec.conformance.target_reference import (
     ReferenceRingDriver,
     ReferenceTarget,
 )
-from virtiospec.reference.access import run
+from virtiospec.reference.access import load, run
 from virtiospec.reference.ring import Chain, SplitDevice, SplitDriver
 
 ALL = cases.discover()
@@ -32,10 +32,10 @@ class TrustingDevice(SplitDevice):
 
     def pop(self):  # type: ignore[no-untyped-def]
         lay = self.layout
-        avail_idx = yield from _load(lay.avail_idx, 2)
+        avail_idx = yield from load(lay.avail_idx, 2)
         if avail_idx == self.last_avail:
             return None
-        head = yield from _load(lay.avail_ring(lay.slot(self.last_avail)), 2)
+        head = yield from load(lay.avail_ring(lay.slot(self.last_avail)), 2)
         self.last_avail = (self.last_avail + 1) & 0xFFFF
         return Chain(head)
 
@@ -46,12 +46,6 @@ class NoRecheckDriver(SplitDriver):
     def enable_cb(self):  # type: ignore[no-untyped-def]
         yield from self.enable_cb_prepare()
         return False
-
-
-def _load(addr: int, size: int):  # type: ignore[no-untyped-def]
-    from virtiospec.reference.access import load
-
-    return load(addr, size)
 
 
 class BrokenTarget(ReferenceTarget):
