@@ -46,12 +46,15 @@ MODES = ("event_idx", "flags", "none", "poll")
 BATCHES = (1, 16, 64)
 TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 RINGTEST_PROGRAMS = ("virtio_ring_0_9", "ring")
-# ring.c's two runs per configuration: the driver adds `batch` buffers per kick decision in
-# both (ringtest's --batch); the device completes and decides on one buffer at a time, as
-# ringtest's host does (OURS), or pops up to `batch`, pushes them at once and decides once
-# (OURS_BATCHED: ring.c's batching on the device side too, which ringtest's host lacks).
+# ring.c's two runs per configuration. The driver runs ringtest's guest loop (add one buffer,
+# take back one used buffer, again while either succeeds; a kick decision after every
+# `batch` buffers added: ringtest's --batch). The device completes and decides on one
+# buffer at a time, as ringtest's host does (OURS), or pops up to DEVICE_BATCH available
+# chains, pushes them at once and decides once (OURS_BATCHED: ring.c's batching on the
+# device side, which ringtest's host lacks).
 OURS = "ring.c"
 OURS_BATCHED = "ring.c dev-batched"
+DEVICE_BATCH = 64
 # ringtest's main.h charges VMEXIT_CYCLES + VMENTRY_CYCLES (500 + 500 on x86) around every
 # notification sent and every wait (do_exit is true by default); our harness charges the same.
 EXIT_CYCLES = 500 if platform.machine() in ("x86_64", "AMD64", "i386", "i686") else 0
@@ -195,7 +198,8 @@ def _run_counted(cmd: Sequence[str], count: bool, timeout: float) -> tuple[
 def run(exe: Path, *, mode: str = "event_idx", queue_size: int = 256, batch: int = 1,
         device_batch: int = 0, buffers: int = 1_000_000, max_seconds: float = 0.0,
         lost_ms: int = 200, exit_cycles: int = 0, wake: str = "eventfd", spin: int = 0,
-        verify: bool = False, cpus: tuple[int, int] | None = None, count: bool = False,
+        verify: bool = False, delayed: bool = False, interleave: bool = False,
+        cpus: tuple[int, int] | None = None, count: bool = False,
         timeout: float | None = None) -> HarnessRun:
     """Run the harness once. Exits 0 (done), 1 (lost wakeup), 2 (a lost, duplicated or
     reordered buffer, or a ring error) and 3 (both asleep with nothing pending: a harness
@@ -208,6 +212,10 @@ def run(exe: Path, *, mode: str = "event_idx", queue_size: int = 256, batch: int
            "--device-cpu", str(device_cpu)]
     if verify:
         cmd.append("--verify")
+    if delayed:
+        cmd.append("--delayed")
+    if interleave:
+        cmd.append("--interleave")
     limit = timeout if timeout is not None else (max_seconds or 600) + 60
     proc, wall, counted = _run_counted(cmd, count, limit)
     if proc.returncode not in (0, 1, 2, 3) or not proc.stdout.strip():
@@ -418,7 +426,7 @@ class Sample:
 class BenchConfig:
     batches: tuple[int, ...] = BATCHES
     modes: tuple[str, ...] = MODES
-    buffers: int = 500_000
+    buffers: int = 2_000_000
     samples: int = 5
     queue_size: int = 256
     exit_cycles: int = EXIT_CYCLES
@@ -452,9 +460,9 @@ class BenchResult:
 def _ours(exe: Path, cfg: BenchConfig, impl: str, mode: str, batch: int, rnd: int,
           cpus: tuple[int, int]) -> Sample:
     n = cfg.run_cycles()
-    device_batch = 1 if impl == OURS else batch
+    device_batch = 1 if impl == OURS else DEVICE_BATCH
     r = run(exe, mode=mode, queue_size=cfg.queue_size, batch=batch, device_batch=device_batch,
-            buffers=n, exit_cycles=cfg.exit_cycles, cpus=cpus, count=True)
+            buffers=n, exit_cycles=cfg.exit_cycles, interleave=True, cpus=cpus, count=True)
     if r.returncode != 0:
         raise BenchError(f"{impl} {mode} batch {batch}: "
                          + ("lost wakeup" if r.lost_wakeup else str(r["error"])))
@@ -489,7 +497,7 @@ def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _m: None) -
         for mode in cfg.modes:
             for batch in cfg.batches:
                 samples.append(_ours(exe, cfg, OURS, mode, batch, rnd, cpus))
-                if batch > 1 and cfg.device_batched:
+                if cfg.device_batched:
                     samples.append(_ours(exe, cfg, OURS_BATCHED, mode, batch, rnd, cpus))
                 flags = RINGTEST_MODE[mode]
                 if flags is None:

@@ -80,6 +80,8 @@ struct options {
     unsigned spin;          /* futex waiter: polls of the word before sleeping in the kernel */
     int cpu[2];
     bool verify;
+    bool delayed;           /* driver: enable_cb_delayed instead of enable_cb when idle */
+    bool interleave;        /* driver: add one, take back one, as ringtest's guest loop */
 };
 
 /* A notification channel: the sender notifies, the waiter sleeps until notified. A
@@ -312,7 +314,8 @@ static void *driver_main(void *arg)
         /* add up to a batch; decide whether to kick after every `batch` buffers, as
          * ringtest's guest does (a partial batch is decided on before sleeping) */
         uint32_t added = 0;
-        while (added < o.batch && started < limit && vs_driver_outstanding(d) < o.q) {
+        const uint32_t max_add = o.interleave ? 1 : o.batch;
+        while (added < max_add && started < limit && vs_driver_outstanding(d) < o.q) {
             /* one descriptor per buffer: room for one more (and its slot is free) */
             struct vs_segment seg = {buffer_at(bufs, o.q, started), 8};
             if (o.verify)
@@ -347,6 +350,8 @@ static void *driver_main(void *arg)
             }
             completed++;
             progress = true;
+            if (o.interleave)
+                break;
         }
         if (completed == limit)
             break;
@@ -363,7 +368,9 @@ static void *driver_main(void *arg)
         }
         atomic_store_explicit(&me->pub_index, d->last_used, memory_order_relaxed);
         if (suppress) {
-            int rc = vs_driver_enable_cb(d); /* re-enable, then re-check (RING-SPLIT-073) */
+            /* re-enable, then re-check (RING-SPLIT-073); delayed: ask for the notification
+             * only once 3/4 of the outstanding buffers are used (RING-SPLIT-051) */
+            int rc = o.delayed ? vs_driver_enable_cb_delayed(d) : vs_driver_enable_cb(d);
             if (rc < 0) {
                 fail(s, "driver enable_cb: error %d", -rc);
                 goto out;
@@ -570,7 +577,8 @@ static void usage(void)
             "usage: ring_threads [--mode event_idx|flags|none|poll] [--queue-size Q]\n"
             "         [--batch B] [--device-batch B] [--buffers N] [--max-seconds S]\n"
             "         [--lost-ms MS] [--exit-cycles C] [--wake eventfd|futex] [--spin N]\n"
-            "         [--driver-cpu C] [--device-cpu C] [--verify]\n");
+            "         [--driver-cpu C] [--device-cpu C] [--verify] [--delayed]\n"
+            "         [--interleave]\n");
     exit(4);
 }
 
@@ -600,6 +608,8 @@ static void parse(int argc, char **argv, struct options *o)
         {"driver-cpu", required_argument, NULL, 'D'},
         {"device-cpu", required_argument, NULL, 'V'},
         {"verify", no_argument, NULL, 'v'},
+        {"delayed", no_argument, NULL, 'L'},
+        {"interleave", no_argument, NULL, 'I'},
         {NULL, 0, NULL, 0}};
     *o = (struct options){.mode = MODE_EVENT_IDX, .wake = WAKE_EVENTFD, .q = 256, .batch = 1,
                           .buffers = 1000000, .lost_ms = 200, .cpu = {0, 1}};
@@ -640,6 +650,8 @@ static void parse(int argc, char **argv, struct options *o)
         case 'D': o->cpu[DRIVER] = (int)number(optarg, CPU_SETSIZE - 1); break;
         case 'V': o->cpu[DEVICE] = (int)number(optarg, CPU_SETSIZE - 1); break;
         case 'v': o->verify = true; break;
+        case 'L': o->delayed = true; break;
+        case 'I': o->interleave = true; break;
         default: usage();
         }
     }

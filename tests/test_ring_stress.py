@@ -65,10 +65,14 @@ def test_harness_counts_by_mode() -> None:
     assert poll.returncode == 0 and poll.buffers == n
     assert poll["kicks"] == poll["interrupts"] == 0
     for mode in ("event_idx", "flags"):
-        r = rb.run(exe, mode=mode, batch=16, buffers=n, verify=True)
-        assert r.returncode == 0 and r.buffers == n
-        assert 0 < r.count("kicks") <= r.count("kick_checks") <= n
-        assert r.count("interrupts") <= r.count("notify_checks") <= n
+        for interleave, device_batch in ((False, 0), (True, 1), (True, rb.DEVICE_BATCH)):
+            r = rb.run(exe, mode=mode, batch=16, buffers=n, verify=True, interleave=interleave,
+                       device_batch=device_batch)
+            assert r.returncode == 0 and r.buffers == n
+            assert 0 < r.count("kicks") <= r.count("kick_checks") <= n
+            assert r.count("interrupts") <= r.count("notify_checks") <= n
+            if device_batch == 1:  # a decision after every push of one buffer
+                assert r.count("notify_checks") == n
 
 
 ROW = re.compile(r"^(event_idx|flags|none|poll)\s+(\d+)\s+"
@@ -90,7 +94,7 @@ def test_bench_quick_report() -> None:
     text = render(res)
     rows = [m for line in text if (m := ROW.match(line))]
     ours = [m for m in rows if m[3] in (rb.OURS, rb.OURS_BATCHED)]
-    per_mode = sum(1 if b == 1 else 2 for b in rb.BATCHES)  # no dev-batched run at batch 1
+    per_mode = 2 * len(rb.BATCHES)  # ring.c and ring.c dev-batched at every batch
     assert len(ours) == len(rb.MODES) * per_mode
     for m in rows:
         median, low, high = float(m[4]), float(m[5]), float(m[6])

@@ -39,9 +39,11 @@ def render(res: rb.BenchResult) -> list[str]:
         "around each notification and each wait (ringtest's vmexit/vmentry)",
         "figures: median [min-max] over the samples; buffers/s timed as the process's wall "
         "time, notifications counted as eventfd writes, the same way for both",
-        f"batch b: the driver adds b buffers per kick decision (ringtest --batch b); "
+        "batch b: the driver runs ringtest's guest loop (add one, take back one) and decides "
+        "on a kick after every b buffers added (ringtest --batch b); "
         f"{rb.OURS}'s device completes and decides per buffer, as ringtest's host does; "
-        f"{rb.OURS_BATCHED}'s device pops up to b, pushes them at once and decides once",
+        f"{rb.OURS_BATCHED}'s device pops up to {rb.DEVICE_BATCH} available chains, pushes "
+        "them at once and decides once",
         "",
         f"{'mode':<10} {'batch':>5}  {'implementation':<30} {'Mbuffers/s median [min-max]':<30}"
         f" {'notif/buffer':>12} {'kicks':>8} {'interrupts':>10}",
@@ -73,7 +75,7 @@ def ring(
         "--batch", "-b", help="Batch sizes (repeat); default 1, 16, 64.")] = None,
     mode: Annotated[list[str] | None, typer.Option(
         "--mode", "-m", help="event_idx | flags | none | poll (repeat); default all.")] = None,
-    buffers: Annotated[int, typer.Option(help="Buffers per run.")] = 500_000,
+    buffers: Annotated[int, typer.Option(help="Buffers per run.")] = 2_000_000,
     samples: Annotated[int, typer.Option(help="Runs of each configuration.")] = 5,
     queue_size: Annotated[int, typer.Option(help="Queue size Q (ringtest --ring-size).")] = 256,
     quick: Annotated[bool, typer.Option(
@@ -83,7 +85,8 @@ def ring(
     tarball: Annotated[Path, typer.Option(help="Debian's linux-source tarball.")] = rb.TARBALL,
     device_batched: Annotated[bool, typer.Option(
         "--device-batched/--no-device-batched",
-        help="Also run ring.c with the device batching (pop b, push once, decide once).")] = True,
+        help="Also run ring.c with the device batching (pop up to 64, push once, "
+             "decide once).")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """ring.c, driver and device on two cores, against Linux's ringtest.
