@@ -70,6 +70,7 @@ class TableBusy(ShmError):
 
 
 class WrongWriter(ShmError):
-    """A side stored to a ring field that the other side owns (SHM-RING-002)."""
+    """A side stored to a word that the other side owns: a ring field (SHM-RING-002), a
+    table (SHM-TABLE-001) or a signal field (SHM-SIGNAL-001)."""
 
     req = "SHM-RING-002"

@@ -96,6 +96,7 @@ class VirtioPciDevice(PciFunction):
         data = self.pci_cfg_cap + CAP_PCI_CFG_DATA
         cfg.hook(data, data + 4, on_read=self._window_read, on_write=self._window_write)
         self.shm_regions = dict(shm_regions or {})
+        self.shm_at: dict[int, int] = {}  # shmid -> offset of its region in SHM_BAR
         if self.shm_regions:
             self._add_shm()
         self.msix_table: Msix | None = None
@@ -116,6 +117,7 @@ class VirtioPciDevice(PciFunction):
             self.config.add_capability(CAP_ID_VENDOR, caps.body64(SHARED_MEMORY_CFG, SHM_BAR, at,
                                                                   length, shm_id))
             self.structures.append((SHARED_MEMORY_CFG, SHM_BAR, at, length))
+            self.shm_at[shm_id] = at
             at += length
 
     # -- reset (VIRTIO-STATUS-005, -007) -------------------------------------------------
