@@ -1,8 +1,8 @@
 """The split ring under interleaving: a driver and a device stepped one access at a time.
 
 A Hypothesis :class:`RingMachine` runs a :class:`SplitDriver` and a :class:`SplitDevice` (or
-known-bad subclasses of them) as two sides of a :class:`~tso.SharedMemory` in SC, x86-TSO or
-PSO mode. Each side runs one *operation* at a time, a short program over the reference's own
+known-bad subclasses of them) as two sides of a :class:`~tso.SharedMemory` in SC, x86-TSO,
+PSO or RMO mode. Each side runs one *operation* at a time, a short program over the reference's own
 methods:
 
 * driver: ``add`` (the application fills the readable bytes, then ``add`` and maybe the kick),
@@ -24,7 +24,11 @@ notification does not hide a lost wakeup.
 The schedule is Hypothesis's choice at every rule: start an operation, step a side once, run
 a side for a burst of accesses, up to just after its next load, or to the end of its
 operation (long preemptions at the points where a side has just checked shared memory are
-what the lost-wakeup races need), or let one buffered store of a side reach memory.
+what the lost-wakeup races need), or let one buffered store of a side reach memory. Under
+RMO (:class:`RmoRingMachine`) a rule may also satisfy a side's next load early (it returns an
+older value, as far back as the side's barriers allow), or run a burst in which every load
+is satisfied as early as it may be: a missing ``rmb`` (RING-SPLIT-075, RING-SPLIT-076) then
+shows as a stale ring entry, descriptor or used element.
 
 Checked at every access (store ownership, as each store is issued) and after every step
 (invariants):
@@ -48,6 +52,12 @@ everything back: no buffer is lost (RING-SPLIT-092).
 
 The queue size is drawn from small powers of 2 (full queues and slot reuse are reached in a
 few steps) and the free-running indices start just below 65535, so they wrap (RING-SPLIT-100).
+
+``ring.alias.event_idx`` (RING-SPLIT-101) is a deterministic scenario, run straight through
+(SC, no interleaving) because it needs 2^16 publications: the consumer keeps up with a
+producer that publishes 2^16 (or more) entries without deciding, then re-enables
+notifications and sleeps; the producer publishes the last entries and decides. With the
+event window aliased, only the forced notification of RING-SPLIT-101 wakes the consumer.
 """
 
 from __future__ import annotations
@@ -57,7 +67,7 @@ import functools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from hypothesis import event, note
 from hypothesis import strategies as st
@@ -78,7 +88,17 @@ from virtiospec.models.hypothesis_run import (
     run_hypothesis,
 )
 from virtiospec.models.ring_names import name_table, ring_names
-from virtiospec.models.tso import MODES, Action, Mode, Notify, Program, SharedMemory, Side, Wait
+from virtiospec.models.tso import (
+    LOAD_REORDERING,
+    MODES,
+    Action,
+    Mode,
+    Notify,
+    Program,
+    SharedMemory,
+    Side,
+    Wait,
+)
 from virtiospec.reference.access import GuestMemory, Load, OutOfBounds, Store, run
 from virtiospec.reference.ring import QueueFull, RingError, SplitDevice, SplitDriver, SplitLayout
 from virtiospec.reference.ring.device import Chain
@@ -251,9 +271,9 @@ class RingMachine(RuleBasedStateMachine):
             event(key)
 
     # -- rules: stepping -----------------------------------------------------------------
-    def _step(self, side: Side) -> None:
+    def _step(self, side: Side, early: int = 0) -> None:
         try:
-            side.step()
+            side.step(early)
         except RingError as err:
             raise Violation(err.req, f"{side.name} raised {err}") from err
         except OutOfBounds as err:
@@ -283,16 +303,17 @@ class RingMachine(RuleBasedStateMachine):
     def device_step(self) -> None:
         self._step(self.vside)
 
-    def _burst(self, side: Side, k: int, *, to_load: bool = False) -> None:
+    def _burst(self, side: Side, k: int, *, to_load: bool = False, early: int = 0) -> None:
         """Up to ``k`` accesses of one side while the other waits (or up to and including
         its next load), the invariants checked after each. Long preemptions, and preemptions
         right after a load (a check the other side can then invalidate), make narrow races
-        reachable."""
+        reachable. ``early``: under rmo, each load returns that older a value (see
+        :meth:`~tso.Side.step`)."""
         for _ in range(k):
             if not side.enabled():
                 return
             load = isinstance(side.next, Load)
-            self._step(side)
+            self._step(side, early)
             self.accounting()
             self.no_lost_wakeup()
             if to_load and load:
@@ -721,11 +742,79 @@ class RingMachine(RuleBasedStateMachine):
             pass
 
 
+class RmoRingMachine(RingMachine):
+    """The machine under rmo: its rules, and loads satisfied early (models/tso.py). The rules
+    are only in this subclass, so the runs of the other modes are drawn as before."""
+
+    @precondition(lambda m: m.ready and m.dside.enabled() and m.dside.early_choices() > 1)
+    @rule(k=st.integers(1, 3))
+    @guarded
+    def driver_early_load(self, k: int) -> None:
+        """The driver's next load returns the ``k``-th older value it may."""
+        self._burst(self.dside, 1, early=k)
+
+    @precondition(lambda m: m.ready and m.vside.enabled() and m.vside.early_choices() > 1)
+    @rule(k=st.integers(1, 3))
+    @guarded
+    def device_early_load(self, k: int) -> None:
+        self._burst(self.vside, 1, early=k)
+
+    @precondition(lambda m: m.ready and m.dside.enabled())
+    @rule(k=st.integers(2, 32))
+    @guarded
+    def driver_early_burst(self, k: int) -> None:
+        """Up to ``k`` accesses of the driver, every load satisfied as early as it may be."""
+        self._burst(self.dside, k, early=EARLIEST)
+
+    @precondition(lambda m: m.ready and m.vside.enabled())
+    @rule(k=st.integers(2, 32))
+    @guarded
+    def device_early_burst(self, k: int) -> None:
+        self._burst(self.vside, k, early=EARLIEST)
+
+    @precondition(lambda m: m.ready and m.dside.enabled())
+    @rule(k=st.integers(1, 16))
+    @guarded
+    def driver_new_then_old(self, k: int) -> None:
+        """The message-passing shape: the driver runs up to just after its next load, which
+        returns the newest value, then ``k`` accesses whose loads return the oldest values
+        they may (an index seen new, what it publishes read old unless an rmb orders them)."""
+        self._burst(self.dside, 64, to_load=True)
+        self._burst(self.dside, k, early=EARLIEST)
+
+    @precondition(lambda m: m.ready and m.vside.enabled())
+    @rule(k=st.integers(1, 16))
+    @guarded
+    def device_new_then_old(self, k: int) -> None:
+        self._burst(self.vside, 64, to_load=True)
+        self._burst(self.vside, k, early=EARLIEST)
+
+    @precondition(lambda m: m.ready and bool(m.dside.buffer))
+    @rule(k=st.integers(0, 7))
+    @guarded
+    def drain_driver_all(self, k: int) -> None:
+        """Every buffered store of the driver reaches memory (eligible one ``k`` first, each
+        time): then the other side's loads have old values to be satisfied early with."""
+        while self.dside.buffer:
+            self.dside.drain_one(k)
+
+    @precondition(lambda m: m.ready and bool(m.vside.buffer))
+    @rule(k=st.integers(0, 7))
+    @guarded
+    def drain_device_all(self, k: int) -> None:
+        while self.vside.buffer:
+            self.vside.drain_one(k)
+
+
+EARLIEST = 1 << 30  # an ``early`` beyond every choice: the oldest value a load may return
+
+
 def machine_class(cfg: RingConfig) -> type[RingMachine]:
     """A RingMachine subclass bound to ``cfg``, with its own run record."""
     name = (f"Ring_{cfg.mode}_{'event_idx' if cfg.event_idx else 'flags'}_"
             f"{cfg.driver_cls.__name__}_{cfg.device_cls.__name__}")
-    return type(name, (RingMachine,), {"cfg": cfg, "record": RunRecord()})
+    base = RmoRingMachine if cfg.mode in LOAD_REORDERING else RingMachine
+    return type(name, (base,), {"cfg": cfg, "record": RunRecord()})
 
 
 def run_ring(cfg: RingConfig, max_examples: int, *, derandomize: bool = False,
@@ -742,13 +831,15 @@ def run_ring(cfg: RingConfig, max_examples: int, *, derandomize: bool = False,
 REQS = ("RING-SPLIT-012", "RING-SPLIT-013", "RING-SPLIT-030", "RING-SPLIT-041",
         "RING-SPLIT-043", "RING-SPLIT-074", "RING-SPLIT-090", "RING-SPLIT-091",
         "RING-SPLIT-092", "RING-SPLIT-093", "RING-SPLIT-110", "RING-SPLIT-111")
-_WHERE = {"sc": "SC", "tso": "x86-TSO store buffers", "pso": "PSO store buffers"}
+RMO_REQS = (*REQS, "RING-SPLIT-075", "RING-SPLIT-076")
+_WHERE = {"sc": "SC", "tso": "x86-TSO store buffers", "pso": "PSO store buffers",
+          "rmo": "RMO (PSO store buffers, loads satisfied early)"}
 
 
-def _register(mode: Mode, event_idx: bool) -> None:
+def _register(mode: Mode, event_idx: bool, reqs: tuple[str, ...] = REQS) -> None:
     feature = "event_idx" if event_idx else "flags"
 
-    @registry.check(f"ring.{mode}.{feature}", REQS,
+    @registry.check(f"ring.{mode}.{feature}", reqs,
                     f"driver and device interleaved access by access over {_WHERE[mode]}, "
                     f"{'VIRTIO_F_EVENT_IDX' if event_idx else 'flag'} suppression")
     def check(n: int) -> registry.Evidence:
@@ -758,3 +849,157 @@ def _register(mode: Mode, event_idx: bool) -> None:
 for _mode in MODES:
     for _event_idx in (False, True):
         _register(_mode, _event_idx)
+for _event_idx in (False, True):
+    _register("rmo", _event_idx, RMO_REQS)
+
+
+# -- RING-SPLIT-101: 2^16 publications between two decisions ----------------------------
+
+ALIAS_Q = 2
+ALIAS_START = 65530  # the indices wrap during the run
+
+
+@dataclass(frozen=True)
+class AliasScenario:
+    """The producer of ``direction`` publishes ``published`` entries between two decisions;
+    the consumer keeps up with all but the last ``tail`` (1 ≤ tail ≤ Q), then re-enables
+    notifications and sleeps; the producer publishes the tail and decides."""
+
+    direction: Literal["avail", "used"]
+    published: int
+    tail: int = 1
+
+
+# the first two are the shortest runs on which the window aliases, one per direction
+ALIAS_SCENARIOS = (AliasScenario("avail", 1 << 16), AliasScenario("used", 1 << 16),
+                   AliasScenario("avail", (1 << 16) + 1, 2),
+                   AliasScenario("used", (1 << 16) + 1, 2))
+
+
+def run_alias(sc: AliasScenario, driver_cls: type[SplitDriver] = SplitDriver,
+              device_cls: type[SplitDevice] = SplitDevice) -> int:
+    """Play ``sc`` with VIRTIO_F_EVENT_IDX, straight through over SC memory; raise a
+    :class:`Violation` if the consumer is left asleep with work (RING-SPLIT-110/111 broken
+    by a decision that RING-SPLIT-101 requires to notify). Returns the accesses made."""
+    q = ALIAS_Q
+    if not 1 <= sc.tail <= q or sc.published < sc.tail:
+        raise ValueError(f"bad scenario {sc}")
+    lay = SplitLayout.packed_at(0, q)
+    data = (lay.end + 15) & ~15
+    guest = GuestMemory(data + 16 * q)
+    drv = driver_cls(lay, event_idx=True)
+    dev = device_cls(lay, guest.size, event_idx=True)
+    run(drv.init(), guest)
+    run(dev.init(), guest)
+    drv.avail_idx = drv.last_used = dev.last_avail = dev.used_idx = ALIAS_START
+    for addr in (lay.avail_idx, lay.used_idx, lay.used_event, lay.avail_event):
+        guest.write(addr, 2, ALIAS_START)
+    accesses = 0
+
+    def do(op: Program[Any]) -> Any:
+        nonlocal accesses
+        value: int | None = None
+        try:
+            while True:
+                access = op.send(value)
+                accesses += 1
+                if isinstance(access, Load):
+                    value = guest.read(access.addr, access.size)
+                else:
+                    if isinstance(access, Store):
+                        guest.write(access.addr, access.size, access.value)
+                    value = None
+        except StopIteration as done:
+            return done.value
+
+    def add(n: int) -> None:
+        for _ in range(n):
+            do(drv.add([(data + 16 * len(drv.chains), 16)], [], len(drv.chains)))
+
+    def pop(n: int) -> list[Chain]:
+        chains = [do(dev.pop()) for _ in range(n)]
+        if None in chains:
+            raise Violation("RING-SPLIT-092", f"the device found {chains.count(None)} of {n} "
+                            "published chains missing")
+        return chains
+
+    def take(n: int) -> None:
+        got = [do(drv.get_used()) for _ in range(n)]
+        if None in got:
+            raise Violation("RING-SPLIT-092", "the driver found a used element missing")
+
+    avail = sc.direction == "avail"
+    # both sides poll (notifications off); each side's last decision is taken here
+    do(drv.disable_cb())
+    do(dev.disable_notify())
+    add(1)
+    do(drv.kick_prepare())
+    do(dev.push([(c.head, 0) for c in pop(1)]))
+    do(dev.should_notify())
+    take(1)
+    # the consumer keeps up with all but the tail; the producer never decides
+    for _ in range(sc.published - sc.tail):
+        add(1)
+        if not avail:
+            do(drv.kick_prepare())  # the driver decides its own kicks as it likes
+        chains = pop(1)
+        do(dev.push([(c.head, 0) for c in chains]))
+        if avail:
+            do(dev.should_notify())  # and the device its own interrupts
+        take(1)
+    if avail:
+        # the device finds nothing, re-enables kicks and sleeps (RING-SPLIT-072)
+        if do(dev.pop()) is not None or do(dev.enable_notify()):
+            raise Violation("RING-SPLIT-092", "the device saw a chain that was not published")
+        add(sc.tail)
+        if not do(drv.kick_prepare()):
+            raise Violation("RING-SPLIT-101", f"lost kick (RING-SPLIT-110): the device sleeps "
+                            f"with avail_event {guest.read(lay.avail_event, 2)}, the driver "
+                            f"published {sc.published} chains since its last decision and "
+                            f"does not kick after avail.idx := {drv.avail_idx}")
+    else:
+        # the driver adds the tail, the device holds it; the driver finds nothing, re-enables
+        # interrupts and sleeps (RING-SPLIT-073)
+        add(sc.tail)
+        do(drv.kick_prepare())
+        held = pop(sc.tail)
+        if do(drv.get_used()) is not None or do(drv.enable_cb()):
+            raise Violation("RING-SPLIT-092", "the driver saw a used element that was not "
+                            "pushed")
+        do(dev.push([(c.head, 0) for c in held]))
+        if not do(dev.should_notify()):
+            raise Violation("RING-SPLIT-101", f"lost interrupt (RING-SPLIT-111): the driver "
+                            f"sleeps with used_event {guest.read(lay.used_event, 2)}, the "
+                            f"device pushed {sc.published} used elements since its last "
+                            f"decision and does not interrupt after used.idx := {dev.used_idx}")
+    return accesses
+
+
+def check_alias(scenarios: tuple[AliasScenario, ...] = ALIAS_SCENARIOS, *,
+                driver_cls: type[SplitDriver] = SplitDriver,
+                device_cls: type[SplitDevice] = SplitDevice) -> registry.Evidence:
+    """Run ``scenarios`` in order; ok=False at the first that leaves a consumer asleep."""
+    accesses = 0
+    for k, sc in enumerate(scenarios):
+        try:
+            accesses += run_alias(sc, driver_cls, device_cls)
+        except Violation as v:
+            stats = {"examples": float(k + 1), "accesses": float(accesses), "violation": 1.0}
+            trace = [registry.Step("env", f"{sc.direction} direction: {sc.published} "
+                                   f"publications since the last decision, the last "
+                                   f"{sc.tail} after the consumer slept"),
+                     registry.Step(v.req, str(v))]
+            return registry.Evidence(False, f"violation: {v}", trace, stats=stats)
+    # one fixed interleaving each: its accesses are not counted as interleaving steps
+    return registry.Evidence(True, f"{len(scenarios)} scenarios, {accesses} accesses: every "
+                             "decision after 2^16 - 1 or more publications notified",
+                             stats={"examples": float(len(scenarios)),
+                                    "accesses": float(accesses)})
+
+
+@registry.check("ring.alias.event_idx", ("RING-SPLIT-101", "RING-SPLIT-100", "RING-SPLIT-110",
+                                         "RING-SPLIT-111"),
+                "2^16 publications between two decisions alias the event window: the "
+                "producer notifies anyway (deterministic, both directions, EVENT_IDX)")
+def check_alias_event_idx(n: int) -> registry.Evidence:
+    return check_alias(ALIAS_SCENARIOS[: max(2, min(n, len(ALIAS_SCENARIOS)))])

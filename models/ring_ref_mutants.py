@@ -7,6 +7,13 @@ that should catch it: the interleaving machine (models/ring_machine.py) under th
 model that exposes the bug, or the hostile-input machines (models/ring_hostile.py). A run is
 derandomized, so its outcome is reproducible; a variant counts as refuted only when the run
 fails with a requirement violation, and the evidence carries the shrunk failing interleaving.
+
+A missing ``rmb`` (``device-no-rmb``, ``driver-no-rmb``) is run under RMO, the one memory model
+that reorders loads: under x86-TSO (and SC, PSO) an ``rmb`` is a no-op, so the variant's
+executions are the reference's and no run can catch it. A missing forced notification
+(``driver-no-forced-kick``, ``device-no-forced-notify``, RING-SPLIT-101) needs 2^16
+publications between two decisions: the deterministic scenarios of ``ring.alias.event_idx``
+(models/ring_machine.py) catch it, not the interleaving machine.
 """
 
 from __future__ import annotations
@@ -16,13 +23,19 @@ from collections.abc import Callable, Sequence
 from virtiospec.models import registry
 from virtiospec.models.hypothesis_run import mutant_evidence
 from virtiospec.models.ring_hostile import HostileConfig, run_hostile_device, run_hostile_driver
-from virtiospec.models.ring_machine import RingConfig, run_ring
+from virtiospec.models.ring_machine import (
+    ALIAS_SCENARIOS,
+    RingConfig,
+    check_alias,
+    run_ring,
+)
 from virtiospec.models.tso import Mode
 from virtiospec.reference.access import Op, fence, load, store
 from virtiospec.reference.ring import SplitDevice, SplitDriver
 from virtiospec.reference.ring.device import Chain, Segment
 from virtiospec.reference.ring.driver import Outstanding
 from virtiospec.reference.ring.errors import (
+    AvailIndexJump,
     BadDescriptorIndex,
     BadIndirect,
     BadUsedElement,
@@ -164,6 +177,54 @@ class DriverTrustsUsedId(SplitDriver):
         return chain.token, length
 
 
+class DriverNoRmbUsed(SplitDriver):
+    def get_used(self) -> Op[tuple[object, int] | None]:
+        self._check()
+        lay = self.layout
+        used_idx = yield from load(lay.used_idx, 2)
+        if used_idx == self.last_used:
+            return None
+        if (used_idx - self.last_used) & U16 > self.outstanding:
+            raise self._fail(BadUsedElement(
+                f"used.idx {used_idx} is {(used_idx - self.last_used) & U16} past "
+                f"{self.last_used} with only {self.outstanding} buffers outstanding"))
+        # BUG (RING-SPLIT-076): no rmb between loading used.idx and loading the used element
+        at = lay.used_ring(lay.slot(self.last_used))
+        head = yield from load(at, 4)
+        length = yield from load(at + 4, 4)
+        chain = self.chains.get(head)
+        if chain is None:
+            raise self._fail(BadUsedElement(f"used id {head} is not an outstanding head"))
+        if length > chain.writable:
+            raise self._fail(BadUsedElement(
+                f"used len {length} exceeds the {chain.writable} writable bytes of head {head}"))
+        del self.chains[head]
+        self.free.extend(chain.descs)
+        self.last_used = (self.last_used + 1) & U16
+        if self.event_idx and not self.cb_disabled:
+            yield from store(lay.used_event, 2, self.last_used)
+            yield from fence("mb")
+        return chain.token, length
+
+
+class DriverNoForcedKick(SplitDriver):
+    def kick_prepare(self) -> Op[bool]:
+        self._check()
+        if self.num_added == 0:
+            return False
+        yield from fence("mb")
+        new = self.avail_idx
+        old = (new - self.num_added) & U16
+        # BUG (RING-SPLIT-101): no forced kick after 2^16 - 1 or more additions; after 2^16
+        # the window [old, new) is empty and the device's avail_event is never in it
+        self.num_added = 0
+        if self.event_idx:
+            event = yield from load(self.layout.avail_event, 2)
+            return vring_need_event(event, new, old)
+        flags = yield from load(self.layout.used_flags, 2)
+        return not flags & VIRTQ_USED_F_NO_NOTIFY
+
+
 class DriverNoLenCheck(SplitDriver):
     def get_used(self) -> Op[tuple[object, int] | None]:
         self._check()
@@ -208,6 +269,50 @@ class DeviceNoMbNotify(SplitDevice):
             return old is None or vring_need_event(event, new, old)
         flags = yield from load(self.layout.avail_flags, 2)
         return not flags & VIRTQ_AVAIL_F_NO_INTERRUPT
+
+
+class DeviceNoForcedNotify(SplitDevice):
+    def should_notify(self) -> Op[bool]:
+        self._check()
+        old, new = self.signalled_used, self.used_idx
+        # BUG (RING-SPLIT-101): no forced interrupt after 2^16 - 1 or more used elements;
+        # after 2^16 used.idx is back where it was and the decision sees nothing pushed
+        self.num_pushed = 0
+        if old == new:
+            return False
+        yield from fence("mb")
+        self.signalled_used = new
+        if self.event_idx:
+            event = yield from load(self.layout.used_event, 2)
+            return old is None or vring_need_event(event, new, old)
+        flags = yield from load(self.layout.avail_flags, 2)
+        return not flags & VIRTQ_AVAIL_F_NO_INTERRUPT
+
+
+class DeviceNoRmbPop(SplitDevice):
+    def pop(self) -> Op[Chain | None]:
+        self._check()
+        lay = self.layout
+        avail_idx = yield from load(lay.avail_idx, 2)
+        if avail_idx == self.last_avail:
+            return None
+        if (avail_idx - self.last_avail) & U16 > self.q:
+            raise self._fail(AvailIndexJump(
+                f"avail.idx {avail_idx} is {(avail_idx - self.last_avail) & U16} entries past "
+                f"{self.last_avail} in a queue of {self.q}"))
+        # BUG (RING-SPLIT-075): no rmb between loading avail.idx and loading the available
+        # ring entry and the descriptors it publishes
+        head = yield from load(lay.avail_ring(lay.slot(self.last_avail)), 2)
+        try:
+            chain = yield from self._walk(head)
+        except RingError as err:
+            raise self._fail(err) from None
+        if head in self.in_flight:
+            raise self._fail(BadDescriptorIndex(f"head {head} is already in flight",
+                                                "RING-SPLIT-092"))
+        self.last_avail = (self.last_avail + 1) & U16
+        self.in_flight[head] = chain.writable_len
+        return chain
 
 
 class DeviceNeedEventOffByOne(SplitDevice):
@@ -404,6 +509,18 @@ def _machine(mode: Mode, event_idx: bool, *, driver: type[SplitDriver] = SplitDr
     return run
 
 
+def _alias(direction: str, *, driver: type[SplitDriver] = SplitDriver,
+           device: type[SplitDevice] = SplitDevice) -> Callable[[], registry.Evidence]:
+    """The scenarios of ring.alias.event_idx in which ``direction``'s producer is the one
+    that must force its notification."""
+    scenarios = tuple(sc for sc in ALIAS_SCENARIOS if sc.direction == direction)
+
+    def run() -> registry.Evidence:
+        return mutant_evidence(check_alias(scenarios, driver_cls=driver, device_cls=device))
+
+    return run
+
+
 def _hostile_device(device: type[SplitDevice]) -> Callable[[], registry.Evidence]:
     def run() -> registry.Evidence:
         cfg = HostileConfig(device_cls=device)
@@ -460,7 +577,27 @@ MUTANTS: list[tuple[str, str, tuple[str, ...], Callable[[], registry.Evidence]]]
      ("RING-SPLIT-085", "RING-SPLIT-093"), _hostile_driver(DriverTrustsUsedId)),
     ("driver-no-len-check", "the driver passes on a used len beyond the writable bytes",
      ("RING-SPLIT-085",), _hostile_driver(DriverNoLenCheck)),
+    ("device-no-rmb", "pop loads the available ring entry and the descriptors without an rmb "
+     "after loading avail.idx (RMO; not caught under x86-TSO, which never "
+     "reorders loads)", ("RING-SPLIT-075", "RING-SPLIT-092"),
+     _machine("rmo", False, device=DeviceNoRmbPop)),
+    ("driver-no-rmb", "get_used loads the used element and then the buffer without an rmb "
+     "after loading used.idx (RMO; not caught under x86-TSO, which never "
+     "reorders loads)", ("RING-SPLIT-076", "RING-SPLIT-041", "RING-SPLIT-092"),
+     _machine("rmo", False, driver=DriverNoRmbUsed)),
+]
+
+# caught by deterministic scenarios, not by a Hypothesis search
+SCENARIO_MUTANTS: list[tuple[str, str, tuple[str, ...], Callable[[], registry.Evidence]]] = [
+    ("driver-no-forced-kick", "kick_prepare does not force a kick after 2^16 - 1 or more "
+     "additions since its last decision (EVENT_IDX: after 2^16 the window is empty)",
+     ("RING-SPLIT-101", "RING-SPLIT-110"), _alias("avail", driver=DriverNoForcedKick)),
+    ("device-no-forced-notify", "should_notify does not force an interrupt after 2^16 - 1 or "
+     "more used elements since its last decision (after 2^16 used.idx looks unchanged)",
+     ("RING-SPLIT-101", "RING-SPLIT-111"), _alias("used", device=DeviceNoForcedNotify)),
 ]
 
 for _name, _bug, _reqs, _run in MUTANTS:
     registry.mutant(f"ring.ref.{_name}", _bug, _reqs, "hypothesis")(_run)
+for _name, _bug, _reqs, _run in SCENARIO_MUTANTS:
+    registry.mutant(f"ring.ref.{_name}", _bug, _reqs, "test")(_run)

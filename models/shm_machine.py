@@ -1,11 +1,14 @@
 """virtio-shm under interleaving: the Python reference stepped one access at a time.
 
 Three Hypothesis machines run the reference of reference/shm/ as two sides of a
-:class:`~virtiospec.models.tso.SharedMemory` (SC, x86-TSO or PSO store buffers): at every step
-Hypothesis picks which side performs its next access and which buffered store reaches
-memory; an ``mb`` waits for its side's buffer to drain, and a notification is performed only
-with an empty buffer (SHM-SIGNAL-008). The device is the writer and the sender, the driver
-the reader and the receiver.
+:class:`~virtiospec.models.tso.SharedMemory` (SC, x86-TSO or PSO store buffers, or RMO): at
+every step Hypothesis picks which side performs its next access and which buffered store
+reaches memory; an ``mb`` waits for its side's buffer to drain, and a notification is
+performed only with an empty buffer (SHM-SIGNAL-008). The device is the writer and the
+sender, the driver the reader and the receiver. Under RMO (:class:`RmoShmMachine`, mixed in
+by :func:`run_machine`) Hypothesis also picks loads to satisfy early (an older value, as far
+back as the side's barriers allow), so a reader without the ``rmb`` of SHM-TABLE-006 is seen
+to tear; taking a signal is an acquire (models/tso.py).
 
 ``shm.table.*`` -- :class:`TableWriter` updates two slots of three words; :class:`TableReader`
 reads or polls them with at most three attempts. At the end of each read:
@@ -56,7 +59,16 @@ from virtiospec.models.hypothesis_run import (
     hypothesis_settings,
     run_hypothesis,
 )
-from virtiospec.models.tso import AddressNames, Mode, Notify, Program, SharedMemory, Side, Wait
+from virtiospec.models.tso import (
+    LOAD_REORDERING,
+    AddressNames,
+    Mode,
+    Notify,
+    Program,
+    SharedMemory,
+    Side,
+    Wait,
+)
 from virtiospec.reference.access import GuestMemory, run
 from virtiospec.reference.shm import (
     ClockDevice,
@@ -125,9 +137,9 @@ class ShmMachine(RuleBasedStateMachine):
         self.shm = SharedMemory(self.guest, self.cfg.mode, self.names)
         self.dev, self.drv = self.shm.side("device"), self.shm.side("driver")
 
-    def _step(self, side: Side) -> None:
+    def _step(self, side: Side, early: int = 0) -> None:
         try:
-            side.step()
+            side.step(early)
         except ShmError as err:
             raise Violation(err.req, f"{side.name} raised {err}") from err
         self.after_step()
@@ -230,6 +242,7 @@ class TableMachine(ShmMachine):
         while self.dev.buffer:
             self.dev.drain_one()
         self.shm.note("device", "signal: every update so far is in memory")
+        self.drv.acquire("the signal")  # rmo: the reader's later loads come after it
         self.quiet = True
 
     @precondition(lambda m: m.ready and not m.drv.busy)
@@ -453,11 +466,74 @@ class ClockMachine(ShmMachine):
                             f"{self.acks} acknowledgements")
 
 
+# -- RMO: loads satisfied early ---------------------------------------------------------------
+
+EARLIEST = 1 << 30  # an ``early`` beyond every choice: the oldest value a load may return
+EARLIES = st.lists(st.sampled_from([0, 1, EARLIEST]), min_size=1, max_size=8)
+
+
+class RmoShmMachine(ShmMachine):
+    """Rules mixed into a machine run under rmo (only then, so the runs of the other modes
+    are drawn as before)."""
+
+    def _early(self, side: Side, earlies: list[int]) -> None:
+        for early in earlies:
+            if side.enabled():
+                self._step(side, early)
+
+    @precondition(lambda m: m.ready and m.drv.enabled() and m.drv.early_choices() > 1)
+    @rule(k=st.integers(1, 3))
+    @guarded
+    def driver_early_load(self, k: int) -> None:
+        """The driver's next load returns the ``k``-th older value it may."""
+        self._early(self.drv, [k])
+
+    @precondition(lambda m: m.ready and m.dev.enabled() and m.dev.early_choices() > 1)
+    @rule(k=st.integers(1, 3))
+    @guarded
+    def device_early_load(self, k: int) -> None:
+        self._early(self.dev, [k])
+
+    @precondition(lambda m: m.ready and m.drv.enabled())
+    @rule(earlies=EARLIES)
+    @guarded
+    def driver_early_steps(self, earlies: list[int]) -> None:
+        """One access of the driver per element of ``earlies``, a load returning the newest
+        value (0), the one before (1) or the oldest it may: Hypothesis picks, load by load,
+        which are satisfied early."""
+        self._early(self.drv, earlies)
+
+    @precondition(lambda m: m.ready and m.dev.enabled())
+    @rule(earlies=EARLIES)
+    @guarded
+    def device_early_steps(self, earlies: list[int]) -> None:
+        self._early(self.dev, earlies)
+
+    @precondition(lambda m: m.ready and bool(m.dev.buffer))
+    @rule(k=st.integers(0, 7))
+    @guarded
+    def drain_device_all(self, k: int) -> None:
+        """Every buffered store of the device reaches memory (eligible one ``k`` first)."""
+        while self.dev.buffer:
+            self.dev.drain_one(k)
+            self.after_step()
+
+    @precondition(lambda m: m.ready and bool(m.drv.buffer))
+    @rule(k=st.integers(0, 7))
+    @guarded
+    def drain_driver_all(self, k: int) -> None:
+        while self.drv.buffer:
+            self.drv.drain_one(k)
+            self.after_step()
+
+
 # -- running -------------------------------------------------------------------------------
 
 def run_machine(base: type[ShmMachine], cfg: ShmConfig, max_examples: int, *,
                 derandomize: bool = False, shrink: bool = True) -> registry.Evidence:
-    cls = type(f"{base.__name__}_{cfg.mode}", (base,), {"cfg": cfg, "record": RunRecord()})
+    bases: tuple[type[ShmMachine], ...] = ((RmoShmMachine, base)
+                                            if cfg.mode in LOAD_REORDERING else (base,))
+    cls = type(f"{base.__name__}_{cfg.mode}", bases, {"cfg": cfg, "record": RunRecord()})
     s = hypothesis_settings(max_examples, steps=cfg.steps, derandomize=derandomize,
                             shrink=shrink)
     return run_hypothesis(lambda: run_state_machine_as_test(cls, settings=s), cls.record)
@@ -467,7 +543,8 @@ TABLE_REQS = ("SHM-TABLE-007", "SHM-TABLE-008", "SHM-TABLE-009", "SHM-TABLE-010"
               "SHM-TABLE-011")
 SIGNAL_REQS = ("SHM-SIGNAL-008", "SHM-SIGNAL-010", "SHM-SIGNAL-011")
 CLOCK_REQS = ("SHM-CLOCK-003", "SHM-TABLE-007", "SHM-SIGNAL-010", "SHM-SIGNAL-011")
-WHERE = {"sc": "SC", "tso": "x86-TSO store buffers", "pso": "PSO store buffers"}
+WHERE = {"sc": "SC", "tso": "x86-TSO store buffers", "pso": "PSO store buffers",
+         "rmo": "RMO (PSO store buffers, loads satisfied early)"}
 
 
 def _register(name: str, base: type[ShmMachine], mode: Mode, reqs: tuple[str, ...],
@@ -479,6 +556,11 @@ def _register(name: str, base: type[ShmMachine], mode: Mode, reqs: tuple[str, ..
 
 for _mode in ("sc", "tso", "pso"):
     _register("table", TableMachine, _mode, TABLE_REQS, "seqlock writer and reader")
+_register("table", TableMachine, "rmo", (*TABLE_REQS, "SHM-TABLE-006"),
+          "seqlock writer and reader")
 for _mode in ("sc", "tso"):
     _register("signal", SignalMachine, _mode, SIGNAL_REQS, "shm-signal sender and receiver")
 _register("clock", ClockMachine, "tso", CLOCK_REQS, "clock device and a lagging driver")
+_register("signal", SignalMachine, "rmo", SIGNAL_REQS, "shm-signal sender and receiver")
+_register("clock", ClockMachine, "rmo", (*CLOCK_REQS, "SHM-TABLE-006"),
+          "clock device and a lagging driver")

@@ -53,6 +53,40 @@ class ReaderNoRecheck(TableReader):
         return Snapshot(s1, tuple(words))
 
 
+class ReaderNoRmbBeforeData(TableReader):
+    def attempt(self, slot: int) -> Op[Snapshot | None]:
+        lay = self.layout
+        s1 = yield from lay.region.load(lay.seq(slot), WORD)
+        if s1 & 1:
+            return None
+        # BUG (SHM-TABLE-006): no rmb between the first load of seq and the value loads
+        words: list[int] = []
+        for k in range(lay.words):
+            words.append((yield from lay.region.load(lay.word(slot, k), WORD)))
+        yield from fence("rmb")
+        s2 = yield from lay.region.load(lay.seq(slot), WORD)
+        if s2 != s1:
+            return None
+        return Snapshot(s1, tuple(words))
+
+
+class ReaderNoRmbAfterData(TableReader):
+    def attempt(self, slot: int) -> Op[Snapshot | None]:
+        lay = self.layout
+        s1 = yield from lay.region.load(lay.seq(slot), WORD)
+        if s1 & 1:
+            return None
+        yield from fence("rmb")
+        words: list[int] = []
+        for k in range(lay.words):
+            words.append((yield from lay.region.load(lay.word(slot, k), WORD)))
+        # BUG (SHM-TABLE-006): no rmb between the value loads and the second load of seq
+        s2 = yield from lay.region.load(lay.seq(slot), WORD)
+        if s2 != s1:
+            return None
+        return Snapshot(s1, tuple(words))
+
+
 class WriterNoWmbAfterData(TableWriter):
     def update(self, slot: int, value: Sequence[int]) -> Op[None]:
         lay = self.layout
@@ -122,6 +156,14 @@ MUTANTS: list[tuple[str, str, tuple[str, ...], Callable[[], registry.Evidence]]]
      "writer without wmb between the value words and the even seq (PSO)",
      ("SHM-TABLE-004", "SHM-TABLE-007"),
      _caught(TableMachine, _cfg("pso", writer_cls=WriterNoWmbAfterData))),
+    ("table.no_rmb_before_data",
+     "reader without rmb between the first load of seq and the value words (RMO; not "
+     "caught under x86-TSO, which never reorders loads)", ("SHM-TABLE-006", "SHM-TABLE-007"),
+     _caught(TableMachine, _cfg("rmo", reader_cls=ReaderNoRmbBeforeData))),
+    ("table.no_rmb_after_data",
+     "reader without rmb between the value words and the second load of seq (RMO; not "
+     "caught under x86-TSO, which never reorders loads)", ("SHM-TABLE-006", "SHM-TABLE-007"),
+     _caught(TableMachine, _cfg("rmo", reader_cls=ReaderNoRmbAfterData))),
     ("signal.ack_after_processing",
      "clock driver clears pending after reading the clock instead of before",
      ("SHM-SIGNAL-005", "SHM-SIGNAL-010"),

@@ -1,4 +1,5 @@
-"""Shared memory as two processors see it: SC, x86-TSO and PSO store buffers.
+"""Shared memory as two processors see it: SC, x86-TSO and PSO store buffers, and RMO (PSO
+stores plus loads satisfied early).
 
 Any code that follows the access protocol of :mod:`virtiospec.reference.access` (rings now,
 shared-memory tables and signals later) can be stepped here one access at a time. Each
@@ -22,8 +23,36 @@ Memory models (the ``mode`` of a :class:`SharedMemory`):
     their order. x86 never reorders stores, so a missing ``wmb`` (RING-SPLIT-032,
     RING-SPLIT-043) cannot be observed under ``tso``; under ``pso`` it can.
 
-Loads are never reordered in any mode, so a missing ``rmb`` (RING-SPLIT-075, RING-SPLIT-076)
-is out of reach of these models.
+``rmo``
+    Relaxed memory order, *ARM-like*: ``pso`` stores, and loads that may be *satisfied early*,
+    so that a load can return an older value than a load before it. Memory keeps, for every
+    byte, the history of the values drains wrote to it, on a clock that ticks at each drain
+    (``SharedMemory.clock``). A load is performed *at* a time ``t`` chosen between its
+    side's lower bound and now: it returns, for every byte not forwarded from the side's own
+    buffer, the value the byte had at ``t`` (all bytes at one ``t``: single-copy atomic). The
+    lower bound is the larger of
+
+    * the side's ``floor``: ``mb`` raises it to now (the buffer is empty then, so every
+      earlier store is in memory); ``rmb`` raises it to the latest time at which an earlier
+      load of the side was performed (load-load order); taking a notification (:class:`Wait`
+      woken or already pending, :meth:`Side.consume`, :meth:`Side.acquire`) raises it to now
+      (an acquire: the notifier's stores drained before it posted);
+    * per byte, the time at which the side last read it or its own store to it drained
+      (coherence: a side never reads a byte older than a value it has seen or written).
+
+    A load reads at the earliest time consistent with the value it returns (the start of the
+    run of that value, or the lower bound), which is the weakest constraint it leaves on the
+    loads after an ``rmb``. :meth:`Side.step` reads the newest value by default (as ``pso``);
+    ``step(early=k)`` returns the ``k``-th older distinct value the load may return
+    (:meth:`Side.early_choices` counts them). Loads are never performed later than a store
+    after them in program order reaches memory (a store drains after it was issued), and
+    there are no address dependencies (as on Alpha): only ``rmb``/``mb`` order loads.
+    ``wmb`` orders stores only. A missing ``rmb`` (RING-SPLIT-075, RING-SPLIT-076,
+    SHM-TABLE-006) is observable here and under no other mode: ``sc``, ``tso`` and ``pso``
+    never reorder loads.
+
+Under ``rmo`` guest memory must change only through drains once the sides run (write the
+initial contents before): the byte histories are recorded at each drain.
 
 Notifications: a program yields :class:`Notify` to post a named notification to another side
 (a kick, an interrupt). The transport orders it after every store its sender issued before it
@@ -47,8 +76,11 @@ from virtiospec.models.registry import Step
 from virtiospec.reference.access import Fence, GuestMemory, Load, Store
 
 T = TypeVar("T")
-Mode = Literal["sc", "tso", "pso"]
-MODES: tuple[Mode, ...] = ("sc", "tso", "pso")
+Mode = Literal["sc", "tso", "pso", "rmo"]
+MODES: tuple[Mode, ...] = ("sc", "tso", "pso")  # the models that never reorder loads
+ALL_MODES: tuple[Mode, ...] = (*MODES, "rmo")
+STORE_REORDERING: frozenset[Mode] = frozenset({"pso", "rmo"})
+LOAD_REORDERING: frozenset[Mode] = frozenset({"rmo"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +161,7 @@ class SharedMemory:
 
     def __init__(self, guest: GuestMemory, mode: Mode = "sc",
                  names: AddressNames | None = None) -> None:
-        if mode not in MODES:
+        if mode not in ALL_MODES:
             raise ValueError(f"unknown memory model {mode!r}")
         self.guest = guest
         self.mode: Mode = mode
@@ -139,6 +171,8 @@ class SharedMemory:
         self.steps = 0  # accesses performed and stores drained
         self.stats: Counter[str] = Counter()
         self.watchers: list[Watcher] = []  # called before each action is performed
+        self.clock = 0  # rmo: drains so far; a load is performed at a time <= clock
+        self._history: dict[int, list[tuple[int, int]]] = {}  # rmo: byte -> (time, value)
 
     def side(self, name: str) -> Side:
         if name not in self.sides:
@@ -148,6 +182,36 @@ class SharedMemory:
     def read(self, addr: int, size: int) -> int:
         """Memory as it is, ignoring every store buffer (for invariants)."""
         return self.guest.read(addr, size)
+
+    def value_at(self, addr: int, size: int, t: int) -> int:
+        """rmo: the little-endian value of ``size`` bytes at ``addr`` as it was at time ``t``."""
+        data = bytearray(self.guest.read_bytes(addr, size))
+        for i in range(size):
+            hist = self._history.get(addr + i)
+            if hist is not None:
+                data[i] = hist[bisect.bisect_right(hist, (t, 256)) - 1][1]
+        return int.from_bytes(data, "little")
+
+    def _changes(self, addrs: list[int], after: int) -> list[int]:
+        """rmo: the times in ``(after, clock]`` at which a drain wrote one of ``addrs``."""
+        out: set[int] = set()
+        for a in addrs:
+            hist = self._history.get(a)
+            if hist is not None:
+                at = bisect.bisect_right(hist, (after, 256))
+                out.update(t for t, _ in hist[at:])
+        return sorted(out)
+
+    def _record(self, addr: int, size: int, value: int) -> None:
+        """rmo: a drain writes memory at the next tick of the clock."""
+        self.clock += 1
+        old = self.guest.read_bytes(addr, size)
+        new = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+        for i in range(size):
+            hist = self._history.get(addr + i)
+            if hist is None:
+                hist = self._history[addr + i] = [(0, old[i])]
+            hist.append((self.clock, new[i]))
 
     def note(self, side: str, text: str) -> Step:
         """Log something that is not an access (a call, a result, an environment event)."""
@@ -188,6 +252,10 @@ class Side:
         self.label = ""
         self.ops = 0  # accesses performed by the current program
         self._slept = False  # the current Wait found nothing pending
+        # rmo: loads are performed at a time >= floor, and >= seen[byte] for each byte
+        self.floor = 0
+        self.seen: dict[int, int] = {}
+        self.performed = 0  # rmo: the latest time at which a load of this side was performed
 
     # -- programs ----------------------------------------------------------------------
     @property
@@ -234,7 +302,24 @@ class Side:
             return False
         self.pending.discard(what)
         self.mem.note(self.name, f"take pending {what}")
+        self.floor = max(self.floor, self.mem.clock)  # rmo: an acquire
         return True
+
+    def acquire(self, what: str) -> None:
+        """rmo: the side takes notification ``what`` (delivered outside the programs): its
+        later loads are performed after now. A no-op in the other modes."""
+        if self.mem.mode in LOAD_REORDERING:
+            self.floor = max(self.floor, self.mem.clock)
+            self.mem.note(self.name, f"takes {what} (loads from now on see memory as of "
+                          f"t={self.mem.clock})")
+
+    def early_choices(self) -> int:
+        """How many distinct values the next action could return: 1 unless it is a load
+        under rmo that may be satisfied early (then ``step(early=k)``, ``k`` below this)."""
+        nxt = self.next
+        if not isinstance(nxt, Load) or self.mem.mode not in LOAD_REORDERING:
+            return 1
+        return len(self._candidates(nxt.addr, nxt.size))
 
     def enabled(self) -> bool:
         """Whether :meth:`step` can perform the next action now."""
@@ -249,31 +334,39 @@ class Side:
             return nxt.what in self.pending
         return True
 
-    def step(self) -> Step:
-        """Perform exactly one action of the running program, then run it up to the next."""
+    def step(self, early: int = 0) -> Step:
+        """Perform exactly one action of the running program, then run it up to the next.
+        ``early``: under rmo, a load returns the ``early``-th older value it may (clamped to
+        the oldest; 0 is the newest, as in the other modes, where it is ignored)."""
         if not self.enabled():
             raise RuntimeError(f"{self.name} cannot step now (next: {self.next})")
         action = self.next
         assert action is not None
         for watch in self.mem.watchers:
             watch(self, action)
-        value, text = self.perform(action)
+        value, text = self.perform(action, early)
         step = self.mem.note(self.name, text)
         self._advance(value)
         return step
 
-    def perform(self, action: Action) -> tuple[int | None, str]:
+    def perform(self, action: Action, early: int = 0) -> tuple[int | None, str]:
         """Do one action now (it must be enabled); return the loaded value and its log text.
         This is the entry point for code that is stepped through callbacks instead of
-        generators."""
+        generators. ``early``: see :meth:`step`."""
         mem, names = self.mem, self.mem.names
         value: int | None = None
         if isinstance(action, Load):
-            value, forwarded = self._load(action.addr, action.size)
+            if mem.mode in LOAD_REORDERING:
+                value, forwarded, at = self._load_rmo(action.addr, action.size, early)
+            else:
+                (value, forwarded), at = self._load(action.addr, action.size), None
             text = f"load {names(action.addr)} -> {_show(value, action.size)}"
             if forwarded:
                 text += " (own buffer)"
                 mem.stats["forwarded loads"] += 1
+            if at is not None:
+                text += f" (satisfied early: memory as of t={at}, now t={mem.clock})"
+                mem.stats["loads satisfied early"] += 1
         elif isinstance(action, Store):
             mem.guest.check(action.addr, action.size)
             if mem.mode == "sc":
@@ -288,6 +381,10 @@ class Side:
                 raise RuntimeError("mb with a non-empty store buffer")
             if action.kind != "rmb":
                 self.epoch += 1
+            if action.kind == "mb":
+                self.floor = max(self.floor, mem.clock)
+            elif action.kind == "rmb":
+                self.floor = max(self.floor, self.performed)
             text = action.kind
         elif isinstance(action, Notify):
             if self.buffer:
@@ -298,6 +395,7 @@ class Side:
             text = f"{action.what} -> {action.to}" + (" (wakes it)" if wakes else "")
         else:
             self.pending.discard(action.what)
+            self.floor = max(self.floor, mem.clock)  # rmo: taking a notification acquires
             text = (f"woken by {action.what}" if self._slept
                     else f"{action.what} already pending: no sleep")
             self._slept = False
@@ -319,12 +417,56 @@ class Side:
                 forwarded = True
         return int.from_bytes(data, "little"), forwarded
 
+    # -- rmo: loads satisfied early ------------------------------------------------------
+    def _own(self, addr: int, size: int) -> dict[int, int]:
+        """Bytes of ``[addr, addr + size)`` the newest store of the own buffer covers."""
+        out: dict[int, int] = {}
+        for b in self.buffer:  # oldest first, so the newest store of a byte wins
+            lo, hi = max(addr, b.addr), min(addr + size, b.addr + b.size)
+            if lo < hi:
+                raw = b.value.to_bytes(b.size, "little")
+                for a in range(lo, hi):
+                    out[a] = raw[a - b.addr]
+        return out
+
+    def _candidates(self, addr: int, size: int) -> list[tuple[int, int]]:
+        """The (time, value) a load may return, newest first, one per run of equal values:
+        the time is the earliest of the run at or after the load's lower bound."""
+        mem = self.mem
+        mem.guest.check(addr, size)
+        own = self._own(addr, size)
+        rest = [a for a in range(addr, addr + size) if a not in own]
+        low = max([self.floor, *(self.seen.get(a, 0) for a in rest)])
+        out: list[tuple[int, int]] = []
+        for t in [low, *mem._changes(rest, low)]:
+            data = bytearray(mem.value_at(addr, size, t).to_bytes(size, "little"))
+            for a, byte in own.items():
+                data[a - addr] = byte
+            value = int.from_bytes(data, "little")
+            if not out or out[-1][1] != value:
+                out.append((t, value))
+        out.reverse()
+        return out
+
+    def _load_rmo(self, addr: int, size: int, early: int) -> tuple[int, bool, int | None]:
+        """A load under rmo: (value, forwarded, the past time it read at, or None if it
+        returned the newest value)."""
+        choices = self._candidates(addr, size)
+        k = min(max(early, 0), len(choices) - 1)
+        t, value = choices[k]
+        own = self._own(addr, size)
+        for a in range(addr, addr + size):
+            if a not in own:
+                self.seen[a] = max(self.seen.get(a, 0), t)
+        self.performed = max(self.performed, t)
+        return value, bool(own), (t if k else None)
+
     # -- store buffer ------------------------------------------------------------------
     def drainable(self) -> list[int]:
         """Positions in the buffer of the stores that may reach memory next."""
         if not self.buffer:
             return []
-        if self.mem.mode != "pso":
+        if self.mem.mode not in STORE_REORDERING:
             return [0]
         first = self.buffer[0].epoch
         out = []
@@ -337,7 +479,7 @@ class Side:
 
     def drain_one(self, k: int = 0) -> Step:
         """Let one buffered store reach memory: the oldest (tso), or eligible one number
-        ``k`` modulo their count (pso)."""
+        ``k`` modulo their count (pso, rmo)."""
         choices = self.drainable()
         if not choices:
             raise RuntimeError(f"{self.name} has nothing to drain")
@@ -345,6 +487,10 @@ class Side:
         if at:
             self.mem.stats["stores reordered"] += 1
         b = self.buffer.pop(at)
+        if self.mem.mode in LOAD_REORDERING:
+            self.mem._record(b.addr, b.size, b.value)
+            for a in range(b.addr, b.addr + b.size):  # the side never reads older than this
+                self.seen[a] = self.mem.clock
         self.mem.guest.write(b.addr, b.size, b.value)
         self.mem.steps += 1
         return self.mem.note(
