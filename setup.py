@@ -10,8 +10,9 @@ namespace, so nothing generic (``spec``, ``models``, ...) lands in site-packages
     conformance/  -> virtiospec.conformance  (suite, targets, reports)
 
 The C reference of the split ring (reference/ring.c) is compiled at install into the cffi
-module ``virtiospec.reference._ring`` (see reference/ring_c_build.py); without a C compiler
-the install stops with an error naming the missing compiler.
+module ``virtiospec.reference._ring`` (see reference/ring_c_build.py), the table and
+shm-signal (reference/shm.c) into ``virtiospec.reference._shm`` (reference/shm_c_build.py);
+without a C compiler the install stops with an error naming the missing compiler.
 """
 
 from setuptools import find_packages, setup
@@ -30,4 +31,5 @@ for package, folder in ROOTS.items():
     packages += [f"{package}.{sub}" for sub in find_packages(folder)]
 
 setup(packages=packages, package_dir=ROOTS,
-      cffi_modules=["reference/ring_c_build.py:install_ffi"])
+      cffi_modules=["reference/ring_c_build.py:install_ffi",
+                    "reference/shm_c_build.py:install_ffi"])
