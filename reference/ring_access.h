@@ -9,7 +9,7 @@
  *    seq_cst), little-endian on every host (RING-SPLIT-004);
  *  - stepped build (-DVS_STEPPED): each access is handed to the checker, which steps it
  *    like an access yielded by the Python reference (reference/access.py) -- under SC or
- *    through an x86-TSO store buffer -- and answers loads. See ring_stepped.c.
+ *    through an x86-TSO store buffer -- and answers loads. See stepped_access.h.
  *
  * `s` is a struct vs_driver * or struct vs_device *; `a` is a guest offset.
  */

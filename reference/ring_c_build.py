@@ -11,70 +11,57 @@
   :mod:`virtiospec.reference.ring_c_stepped`.
 
 This file is also run by cffi at install time, before the package exists, so it imports
-only the standard library and cffi.
+only the standard library, cffi and c_build.py beside it (what the C builds share).
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shlex
 import shutil
 import subprocess
 import sys
-import sysconfig
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
 from cffi import FFI
 
 HERE = Path(__file__).resolve().parent  # reference/
+
+try:  # imported as virtiospec.reference.ring_c_build
+    from . import c_build
+except ImportError:  # run by cffi from setup.py, before the package exists: load it by path
+    import importlib.util
+
+    _spec = importlib.util.spec_from_file_location("_vs_c_build", HERE / "c_build.py")
+    assert _spec is not None and _spec.loader is not None
+    c_build = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(c_build)
+
 ABI_HEADER = HERE.parent / "conformance" / "virtiospec_ring.h"
 RING_SOURCES = ("ring.c", "ring_abi.c")
-STEPPED_SOURCES = ("ring.h", "ring_access.h", "ring_mutants.h", "ring.c", "ring_stepped.c")
-WARNINGS = ("-std=c11", "-Wall", "-Wextra")
-STRICT = (*WARNINGS, "-Werror")
+STEPPED_SOURCES = ("ring.h", "ring_access.h", "ring_mutants.h", "ring.c", "stepped_access.h",
+                   "ring_stepped.c")
+WARNINGS = c_build.WARNINGS
+STRICT = c_build.STRICT
 MUTANTS = ("NO_MB_KICK", "NO_MB_NOTIFY", "NO_RECHECK_NOTIFY", "NO_RECHECK_CB",
            "NEED_EVENT_OFF_BY_ONE", "USED_IDX_MOD_Q", "UNBOUNDED_WALK", "NO_HEAD_CHECK",
            "TRUST_USED_ID")
 INSTALL_MODULE = "virtiospec.reference._ring"
+MissingCompiler = c_build.MissingCompiler
 
-
-class MissingCompiler(RuntimeError):
-    """No C compiler: the C reference of the ring cannot be built."""
+COMPILED = f"its C reference of the split ring ({INSTALL_MODULE}, reference/ring.c)"
 
 
 def find_compiler(env: Mapping[str, str] | None = None,
                   which: Callable[[str], str | None] = shutil.which) -> list[str]:
     """The C compiler command (``$CC``, else Python's configured one, else ``cc``), checked to
     exist on PATH. Raises :class:`MissingCompiler` naming the missing program."""
-    env = os.environ if env is None else env
-    cc = env.get("CC") or sysconfig.get_config_var("CC") or "cc"
-    words = shlex.split(cc)
-    if not words or which(words[0]) is None:
-        name = words[0] if words else "(empty $CC)"
-        raise MissingCompiler(
-            f"virtiospec builds its C reference of the split ring ({INSTALL_MODULE}) at "
-            f"install, but the C compiler {name!r} was not found on PATH. Install a C "
-            "compiler (Debian/Ubuntu: apt-get install gcc; Fedora: dnf install gcc; "
-            "macOS: xcode-select --install) or point $CC at one, then install again.")
-    return words
+    return c_build.find_compiler(COMPILED, env, which)
 
 
 def abi_cdef() -> str:
     """The declarations of virtiospec_ring.h that cffi reads (between cdef-begin/-end)."""
-    text = ABI_HEADER.read_text(encoding="utf-8")
-    start = text.index("/* cdef-begin */") + len("/* cdef-begin */")
-    return text[start : text.index("/* cdef-end */")]
-
-
-def _rel(path: Path) -> str:
-    """Source paths relative to the current directory when below it (setuptools prefers so)."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
+    return c_build.header_cdef(ABI_HEADER)
 
 
 def install_ffi() -> FFI:
@@ -83,8 +70,8 @@ def install_ffi() -> FFI:
     ffi = FFI()
     ffi.cdef(abi_cdef())
     ffi.set_source(INSTALL_MODULE, '#include "virtiospec_ring.h"\n',
-                   sources=[_rel(HERE / s) for s in RING_SOURCES],
-                   include_dirs=[_rel(HERE), _rel(ABI_HEADER.parent)],
+                   sources=[c_build.rel(HERE / s) for s in RING_SOURCES],
+                   include_dirs=[c_build.rel(HERE), c_build.rel(ABI_HEADER.parent)],
                    extra_compile_args=[*WARNINGS, "-O2"])
     return ffi
 
@@ -154,60 +141,26 @@ extern "Python" int vs_py_access(void *py, int kind, uint64_t addr, uint32_t siz
 
 def stepped_module_name(mutant: str | None = None) -> str:
     """A module name unique to the sources, the variant, cffi and this Python."""
-    h = hashlib.sha256()
-    for name in STEPPED_SOURCES:
-        h.update((HERE / name).read_bytes())
-    h.update(STEPPED_CDEF.encode())
-    h.update(f"{mutant}|{sys.implementation.cache_tag}|{FFI.__module__}".encode())
-    import cffi
-
-    h.update(cffi.__version__.encode())
-    return f"_vs_ring_stepped_{(mutant or 'reference').lower()}_{h.hexdigest()[:12]}"
+    return c_build.stepped_module_name("ring", (HERE / s for s in STEPPED_SOURCES),
+                                       STEPPED_CDEF, mutant)
 
 
 def stepped_ffi(mutant: str | None = None) -> FFI:
     """ring.c built with every access handed to Python (and with one mutant switched on)."""
-    if mutant is not None and mutant not in MUTANTS:
-        raise ValueError(f"unknown C mutant {mutant!r}; known: {', '.join(MUTANTS)}")
-    defines = "#define VS_STEPPED 1\n"
-    if mutant:
-        defines += f"#define VS_MUTANT VS_M_{mutant}\n"
-    ffi = FFI()
-    ffi.cdef(STEPPED_CDEF)
-    ffi.set_source(stepped_module_name(mutant),
-                   defines + '#include "ring.c"\n#include "ring_stepped.c"\n',
-                   include_dirs=[str(HERE)], extra_compile_args=[*STRICT, "-O1"])
-    return ffi
+    defines = c_build.stepped_defines(mutant, MUTANTS, "VS_MUTANT", "VS_M_")
+    return c_build.stepped_ffi(stepped_module_name(mutant), STEPPED_CDEF,
+                               defines + '#include "ring.c"\n#include "ring_stepped.c"\n', HERE)
 
 
 def cache_dir() -> Path:
     """Where run-time builds go: $VIRTIOSPEC_CACHE, else a per-user folder in the temp dir."""
-    base = os.environ.get("VIRTIOSPEC_CACHE")
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    path = Path(base) if base else Path(tempfile.gettempdir()) / f"virtiospec-ring-c-{uid}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return c_build.cache_dir("ring-c")
 
 
 def compile_stepped(mutant: str | None = None) -> Path:
-    """Compile (once per source version) the stepped build; returns the extension's path.
-    Each build runs in its own temp dir and is renamed into the cache, so concurrent
-    processes never see a half-written module."""
-    name = stepped_module_name(mutant)
-    cache = cache_dir()
-    done = [p for p in cache.glob(f"{name}.*") if p.suffix in (".so", ".pyd")]
-    if done:
-        return done[0]
-    find_compiler()
-    ffi = stepped_ffi(mutant)
-    work = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=cache))
-    try:
-        built = Path(ffi.compile(tmpdir=str(work)))
-        final = cache / built.name
-        os.replace(built, final)
-        return final
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    """Compile (once per source version) the stepped build; returns the extension's path."""
+    return c_build.compile_once(stepped_module_name(mutant), partial(stepped_ffi, mutant),
+                                cache_dir(), find_compiler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

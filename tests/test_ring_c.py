@@ -8,17 +8,28 @@ import re
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from c_helpers import (
+    CC,
+    TESTS,
+    cc,
+    check_compiles_cleanly,
+    check_missing_compiler_is_named,
+    check_sanitized_workload,
+    interleave,
+    lockstep,
+    needs_cc,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from virtiospec.conformance import cases, runner, targets
 from virtiospec.conformance.cases import Outcome
 from virtiospec.conformance.target_stepped import SteppedTarget
-from virtiospec.reference.access import Fence, GuestMemory, Load, Op, Store, run
+from virtiospec.reference.access import GuestMemory, Load, Op, run
 from virtiospec.reference.ring import SplitDevice, SplitDriver, SplitLayout
 from virtiospec.reference.ring.errors import RingError
 from virtiospec.reference.ring_c_build import (
@@ -41,9 +52,7 @@ from virtiospec.reference.ring_c_stepped import (
 )
 
 RING = [c for c in cases.discover().values() if c.layer == "ring"]
-TESTS = Path(__file__).resolve().parent
-CC = shutil.which("cc") or shutil.which("gcc")
-needs_cc = pytest.mark.skipif(CC is None, reason="no C compiler")
+INCLUDE = (HERE, ABI_HEADER.parent)
 
 
 # -- the ABI -------------------------------------------------------------------------------
@@ -154,51 +163,27 @@ def test_stepped_build_conforms_like_the_reference(
 
 # -- builds --------------------------------------------------------------------------------
 
-def _cc(*args: str, out: Path) -> subprocess.CompletedProcess[str]:
-    assert CC is not None
-    return subprocess.run([CC, *args, f"-I{HERE}", f"-I{ABI_HEADER.parent}", "-o", str(out)],
-                          capture_output=True, text=True)
-
-
 @needs_cc
 @pytest.mark.parametrize("variant", ["reference", "stepped", *MUTANTS])
 def test_ring_c_compiles_cleanly(tmp_path: Path, variant: str) -> None:
     """C11, -Wall -Wextra -Werror -pedantic, for the reference, the stepped build and every
-    mutant (stepped or not)."""
-    flags = {"reference": [], "stepped": ["-DVS_STEPPED"]}.get(
-        variant, [f"-DVS_MUTANT=VS_M_{variant}"])
-    for extra in ([], ["-DVS_STEPPED"]) if variant in MUTANTS else ([],):
-        done = _cc(*STRICT, "-pedantic", "-O2", *flags, *extra, "-c", str(HERE / "ring.c"),
-                   out=tmp_path / "ring.o")
-        assert done.returncode == 0, done.stderr
-    done = _cc(*STRICT, "-pedantic", "-c", str(HERE / "ring_abi.c"), out=tmp_path / "abi.o")
+    mutant (stepped or not); and ring_abi.c."""
+    check_compiles_cleanly(tmp_path, HERE / "ring.c", variant, MUTANTS, "VS_MUTANT=VS_M_{}",
+                           include=INCLUDE)
+    done = cc(*STRICT, "-pedantic", "-c", str(HERE / "ring_abi.c"), out=tmp_path / "abi.o",
+              include=INCLUDE)
     assert done.returncode == 0, done.stderr
 
 
 @needs_cc
 def test_workload_is_clean_under_asan_and_ubsan(tmp_path: Path) -> None:
-    probe = tmp_path / "probe.c"
-    probe.write_text("int main(void) { return 0; }\n")
-    san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
-    if _cc(*san, str(probe), out=tmp_path / "probe").returncode != 0:
-        pytest.skip("the compiler has no ASan/UBSan runtime")
-    exe = tmp_path / "workload"
-    done = _cc(*STRICT, "-g", "-O1", *san, str(HERE / "ring.c"), str(HERE / "ring_abi.c"),
-               str(TESTS / "ring_c_workload.c"), out=exe)
-    assert done.returncode == 0, done.stderr
-    ran = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120,
-                         env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1",
-                              "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"})
-    assert ran.returncode == 0 and "ring_c_workload: ok" in ran.stdout, ran.stdout + ran.stderr
+    check_sanitized_workload(tmp_path, str(HERE / "ring.c"), str(HERE / "ring_abi.c"),
+                             str(TESTS / "ring_c_workload.c"), name="ring_c_workload",
+                             include=INCLUDE)
 
 
 def test_missing_compiler_is_named() -> None:
-    with pytest.raises(MissingCompiler, match="'no-such-cc' was not found on PATH"):
-        find_compiler({"CC": "no-such-cc -O2"}, which=lambda _name: None)
-    with pytest.raises(MissingCompiler, match="apt-get install gcc"):
-        find_compiler({"CC": "cc"}, which=lambda _name: None)
-    assert find_compiler({"CC": "mycc -m64"}, which=lambda n: f"/usr/bin/{n}") == ["mycc",
-                                                                                   "-m64"]
+    check_missing_compiler_is_named(find_compiler, MissingCompiler, "split ring")
 
 
 def test_install_built_the_extension() -> None:
@@ -228,45 +213,6 @@ OPS = st.one_of(
 )
 
 
-def _lockstep(py_op: Op[Any], c_op: Op[Any], py_mem: GuestMemory, c_mem: GuestMemory,
-              ) -> tuple[str, object]:
-    """Run two operations side by side; every access must be the same, and so must the
-    result or the error (class and req). Returns ("ok", result) or ("err", class name)."""
-    try:
-        return _lockstep_run(py_op, c_op, py_mem, c_mem)
-    finally:
-        py_op.close()
-        c_op.close()  # a C call left suspended by a failure is aborted now
-
-
-def _lockstep_run(py_op: Op[Any], c_op: Op[Any], py_mem: GuestMemory, c_mem: GuestMemory,
-                  ) -> tuple[str, object]:
-    sent: list[int | None] = [None, None]
-    while True:
-        out: list[tuple[str, Any]] = []
-        for k, (op, mem) in enumerate(((py_op, py_mem), (c_op, c_mem))):
-            try:
-                access = op.send(sent[k])
-            except StopIteration as done:
-                out.append(("ok", done.value))
-                continue
-            except (RingError, ValueError, Exception) as err:
-                out.append(("err", (type(err).__name__, getattr(err, "req", None))))
-                continue
-            out.append(("access", access))
-            if isinstance(access, Load):
-                sent[k] = mem.read(access.addr, access.size)
-            elif isinstance(access, Store):
-                mem.write(access.addr, access.size, access.value)
-                sent[k] = None
-            else:
-                assert isinstance(access, Fence)
-                sent[k] = None
-        assert out[0] == out[1], f"Python {out[0]} but C {out[1]}"
-        if out[0][0] != "access":
-            return out[0]
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(q=st.sampled_from([1, 2, 4, 8]), start=st.sampled_from([0, 65534, 65535, 300]),
        event_idx=st.booleans(), indirect=st.booleans(), ops=st.lists(OPS, max_size=40))
@@ -286,7 +232,7 @@ def test_c_yields_the_same_accesses_as_python(q: int, start: int, event_idx: boo
                CSplitDevice(lay, MEM, event_idx=event_idx, indirect=indirect))
 
     def both(f: Callable[[Any], Op[Any]], pair: tuple[Any, Any]) -> tuple[str, object]:
-        return _lockstep(f(pair[0]), f(pair[1]), *mems)
+        return lockstep(f(pair[0]), f(pair[1]), *mems)
 
     both(lambda d: d.init(), drivers)
     both(lambda d: d.init(), devices)
@@ -340,34 +286,6 @@ def test_c_yields_the_same_accesses_as_python(q: int, start: int, event_idx: boo
 
 # -- mixed pairs ---------------------------------------------------------------------------
 
-def _interleave(mem: GuestMemory, a: Op[Any], b: Op[Any], pattern: list[int]) -> list[Any]:
-    """Step two operations one access at a time, ``pattern[k]`` accesses of each in turn,
-    over one memory (SC); returns both results."""
-    ops: list[Generator[Any, Any, Any]] = [a, b]
-    sent: list[int | None] = [None, None]
-    results: list[Any] = [None, None]
-    done = [False, False]
-    k = 0
-    while not all(done):
-        who = k % 2
-        for _ in range(pattern[k % len(pattern)]):
-            if done[who]:
-                break
-            try:
-                access = ops[who].send(sent[who])
-            except StopIteration as stop:
-                done[who], results[who] = True, stop.value
-                break
-            if isinstance(access, Load):
-                sent[who] = mem.read(access.addr, access.size)
-            else:
-                if isinstance(access, Store):
-                    mem.write(access.addr, access.size, access.value)
-                sent[who] = None
-        k += 1
-    return results
-
-
 @pytest.mark.req("RING-SPLIT-092", "RING-SPLIT-110", "RING-SPLIT-111")
 @pytest.mark.parametrize("mix", ["c-driver", "c-device"])
 @pytest.mark.parametrize("event_idx", [False, True])
@@ -389,8 +307,8 @@ def test_mixed_pair_over_one_memory(mix: str, event_idx: bool, indirect: bool) -
         pattern = [1 + n % 3, 1 + (n // 3) % 4]
         mem.write_bytes(DATA_AT + 0x100 * (n % q), bytes([n]) * 8)
         out, in_ = [(DATA_AT + 0x100 * (n % q), 8)], [(DATA_AT + 0x800 + 0x100 * (n % q), 32)]
-        head, chain = _interleave(mem, drv.add(out, in_, n), dev.pop(), pattern)
-        kick, pending = _interleave(mem, drv.kick_prepare(), dev.enable_notify(), pattern)
+        head, chain = interleave(mem, drv.add(out, in_, n), dev.pop(), pattern)
+        kick, pending = interleave(mem, drv.kick_prepare(), dev.enable_notify(), pattern)
         if chain is None:  # popped before the driver published: the re-check saw it
             assert pending or kick  # no lost wakeup (RING-SPLIT-110)
             chain = run(dev.pop(), mem)
@@ -399,7 +317,7 @@ def test_mixed_pair_over_one_memory(mix: str, event_idx: bool, indirect: bool) -
         written = run(dev.write_chain(chain, bytes([n + 100]) * (n % 33)), mem)
         run(dev.disable_notify(), mem)
         run(dev.push([(chain.head, written)]), mem)
-        got, _ = _interleave(mem, drv.get_used(), dev.should_notify(), pattern)
+        got, _ = interleave(mem, drv.get_used(), dev.should_notify(), pattern)
         if got is None:
             got = run(drv.get_used(), mem)
         if n % 5 == 0:

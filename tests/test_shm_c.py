@@ -5,13 +5,20 @@ the machines pass on it and catch its known-bad variants."""
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from c_helpers import (
+    TESTS,
+    check_compiles_cleanly,
+    check_missing_compiler_is_named,
+    check_sanitized_workload,
+    interleave,
+    lockstep,
+    needs_cc,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from virtiospec.models import registry
@@ -48,15 +55,11 @@ from virtiospec.reference.shm_c_build import (
     HEADER,
     HERE,
     MUTANTS,
-    STRICT,
     MissingCompiler,
     find_compiler,
 )
 from virtiospec.reference.shm_c_errors import ERRORS, NoSpace, error
 
-TESTS = Path(__file__).resolve().parent
-CC = shutil.which("cc") or shutil.which("gcc")
-needs_cc = pytest.mark.skipif(CC is None, reason="no C compiler")
 REGION = Region(0, 0x1000, 0x100)
 MEM = 0x2000
 TABLE = TableLayout(REGION, 0x20, 2, 3)
@@ -130,23 +133,13 @@ def test_layouts_refused_like_python(kind: str, offset: int, slots: int, words: 
 
 # -- builds --------------------------------------------------------------------------------
 
-def _cc(*args: str, out: Path) -> subprocess.CompletedProcess[str]:
-    assert CC is not None
-    return subprocess.run([CC, *args, f"-I{HERE}", "-o", str(out)], capture_output=True,
-                          text=True)
-
-
 @needs_cc
 @pytest.mark.parametrize("variant", ["reference", "stepped", *MUTANTS])
 def test_shm_c_compiles_cleanly(tmp_path: Path, variant: str) -> None:
     """C11, -Wall -Wextra -Werror -pedantic, for the reference, the stepped build and every
     mutant (stepped or not)."""
-    flags = {"reference": [], "stepped": ["-DVS_STEPPED"]}.get(
-        variant, [f"-DVS_SHM_MUTANT=VS_SHM_M_{variant}"])
-    for extra in ([], ["-DVS_STEPPED"]) if variant in MUTANTS else ([],):
-        done = _cc(*STRICT, "-pedantic", "-O2", *flags, *extra, "-c", str(HERE / "shm.c"),
-                   out=tmp_path / "shm.o")
-        assert done.returncode == 0, done.stderr
+    check_compiles_cleanly(tmp_path, HERE / "shm.c", variant, MUTANTS,
+                           "VS_SHM_MUTANT=VS_SHM_M_{}")
 
 
 @needs_cc
@@ -155,28 +148,12 @@ def test_shm_c_compiles_cleanly(tmp_path: Path, variant: str) -> None:
 def test_workload_is_clean_under_asan_and_ubsan(tmp_path: Path) -> None:
     """The normal build, one thread and two: a writer and a reader, a sender and a receiver
     on their own threads over one region (see tests/shm_c_workload.c)."""
-    probe = tmp_path / "probe.c"
-    probe.write_text("int main(void) { return 0; }\n")
-    san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
-    if _cc(*san, str(probe), out=tmp_path / "probe").returncode != 0:
-        pytest.skip("the compiler has no ASan/UBSan runtime")
-    exe = tmp_path / "workload"
-    done = _cc(*STRICT, "-pedantic", "-g", "-O1", *san, str(HERE / "shm.c"),
-               str(TESTS / "shm_c_workload.c"), "-pthread", out=exe)
-    assert done.returncode == 0, done.stderr
-    ran = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120,
-                         env={"ASAN_OPTIONS": "detect_leaks=1:abort_on_error=1",
-                              "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1"})
-    assert ran.returncode == 0 and "shm_c_workload: ok" in ran.stdout, ran.stdout + ran.stderr
+    check_sanitized_workload(tmp_path, "-pedantic", str(HERE / "shm.c"),
+                             str(TESTS / "shm_c_workload.c"), "-pthread", name="shm_c_workload")
 
 
 def test_missing_compiler_is_named() -> None:
-    with pytest.raises(MissingCompiler, match="'no-such-cc' was not found on PATH"):
-        find_compiler({"CC": "no-such-cc -O2"}, which=lambda _name: None)
-    with pytest.raises(MissingCompiler, match=r"shm-signal .*apt-get install gcc"):
-        find_compiler({"CC": "cc"}, which=lambda _name: None)
-    assert find_compiler({"CC": "mycc -m64"}, which=lambda n: f"/usr/bin/{n}") == ["mycc",
-                                                                                   "-m64"]
+    check_missing_compiler_is_named(find_compiler, MissingCompiler, "shm-signal")
 
 
 def test_install_built_the_extension() -> None:
@@ -261,7 +238,7 @@ def test_hostile_writer_cannot_hang_either_reader(odd: bool) -> None:
     and the Python reader make the same accesses and both give up after their 64
     attempts, keeping their last good value."""
     seq = REGION.base + TABLE.seq(0)
-    got = _lockstep(TableReader(TABLE).read(0), CTableReader(TABLE).read(0),
+    got = lockstep(TableReader(TABLE).read(0), CTableReader(TABLE).read(0),
                     Hostile(seq, odd), Hostile(seq, odd))
     assert got == ("err", ("TableBusy", "SHM-TABLE-011"))
     py, c = TableReader(TABLE), CTableReader(TABLE)
@@ -274,40 +251,6 @@ def test_hostile_writer_cannot_hang_either_reader(odd: bool) -> None:
 
 
 # -- C and Python, access for access ---------------------------------------------------------
-
-def _lockstep(py_op: Op[Any], c_op: Op[Any], py_mem: GuestMemory, c_mem: GuestMemory,
-              ) -> tuple[str, object]:
-    """Run two operations side by side; every access must be the same, and so must the
-    result or the error (class and req). Returns ("ok", result) or ("err", (class, req))."""
-    try:
-        sent: list[int | None] = [None, None]
-        while True:
-            out: list[tuple[str, Any]] = []
-            for k, (op, mem) in enumerate(((py_op, py_mem), (c_op, c_mem))):
-                try:
-                    access = op.send(sent[k])
-                except StopIteration as done:
-                    out.append(("ok", done.value))
-                    continue
-                except Exception as err:
-                    out.append(("err", (type(err).__name__, getattr(err, "req", None))))
-                    continue
-                out.append(("access", access))
-                if isinstance(access, Load):
-                    sent[k] = mem.read(access.addr, access.size)
-                else:
-                    if isinstance(access, Store):
-                        mem.write(access.addr, access.size, access.value)
-                    else:
-                        assert isinstance(access, Fence)
-                    sent[k] = None
-            assert out[0] == out[1], f"Python {out[0]} but C {out[1]}"
-            if out[0][0] != "access":
-                return out[0]
-    finally:
-        py_op.close()
-        c_op.close()
-
 
 WORD = st.integers(0, 0xFFFFFFFF)
 FIELDS = st.sampled_from([TABLE.seq(0), TABLE.seq(1), TABLE.word(1, 2), SIGNAL.enabled,
@@ -344,7 +287,7 @@ def test_c_yields_the_same_accesses_as_python(ops: list[tuple[Any, ...]]) -> Non
     clock_writers = (TableWriter(CLOCK.table), TableWriter(CLOCK.table))
 
     def both(f: Callable[[Any], Op[Any]], pair: tuple[Any, Any]) -> tuple[str, object]:
-        return _lockstep(f(pair[0]), f(pair[1]), *mems)
+        return lockstep(f(pair[0]), f(pair[1]), *mems)
 
     both(lambda w: w.init(), writers)
     both(lambda s: s.init(), (SIGNAL, senders[1]))
@@ -388,34 +331,6 @@ def test_c_yields_the_same_accesses_as_python(ops: list[tuple[Any, ...]]) -> Non
 
 # -- mixed pairs ---------------------------------------------------------------------------
 
-def _interleave(mem: GuestMemory, a: Op[Any], b: Op[Any], pattern: list[int]) -> list[Any]:
-    """Step two operations over one memory (SC), ``pattern[k]`` accesses of each in turn;
-    returns both results (a TableBusy as itself)."""
-    ops, sent, results, done = [a, b], [None, None], [None, None], [False, False]
-    k = 0
-    while not all(done):
-        who = k % 2
-        for _ in range(pattern[k % len(pattern)]):
-            if done[who]:
-                break
-            try:
-                access = ops[who].send(sent[who])
-            except StopIteration as stop:
-                done[who], results[who] = True, stop.value
-                break
-            except TableBusy as busy:
-                done[who], results[who] = True, busy
-                break
-            if isinstance(access, Load):
-                sent[who] = mem.read(access.addr, access.size)
-            else:
-                if isinstance(access, Store):
-                    mem.write(access.addr, access.size, access.value)
-                sent[who] = None
-        k += 1
-    return results
-
-
 @pytest.mark.req("SHM-TABLE-007", "SHM-TABLE-008", "SHM-TABLE-010")
 @pytest.mark.parametrize("mix", ["c-writer", "c-reader"])
 def test_mixed_table_pair_over_one_memory(mix: str) -> None:
@@ -432,8 +347,8 @@ def test_mixed_table_pair_over_one_memory(mix: str) -> None:
     for n in range(1, 60):
         value = (n, n * 3, 0xFFFFFFFF - n)
         written.add((2 * n, value))
-        got = _interleave(mem, writer.update(0, value), reader.read(0),
-                          [1 + n % 4, 1 + (n // 4) % 3])[1]
+        got = interleave(mem, writer.update(0, value), reader.read(0),
+                         [1 + n % 4, 1 + (n // 4) % 3], ends=(TableBusy,))[1]
         snap = got.last if isinstance(got, TableBusy) else got
         assert (snap.version, snap.value) in written
         assert snap.version >= last
@@ -467,8 +382,8 @@ def test_mixed_signal_pair_over_one_memory(mix: str) -> None:
         return seen, (yield from receiver.enable())
 
     for n in range(1, 80):
-        notify, (seen, pending) = _interleave(mem, announce(n), serve(),
-                                              [1 + n % 3, 1 + (n // 3) % 5])
+        notify, (seen, pending) = interleave(mem, announce(n), serve(),
+                                             [1 + n % 3, 1 + (n // 3) % 5])
         notified += notify
         if not pending and seen != n:
             assert notify  # the receiver would wait: a notification wakes it

@@ -6,7 +6,7 @@ notification is an MSI-X message.
 The device type is :class:`ClockBackend`; the transport (status, features, capabilities,
 MSI-X, reset) is the unchanged :class:`~virtiospec.reference.virtio_pci.VirtioPciDevice`,
 which already describes the regions with VIRTIO_PCI_CAP_SHARED_MEMORY_CFG capabilities in its
-shared memory BAR; the backend maps a :class:`RegionBacking` behind each. On the device side
+shared memory BAR; the backend maps a :class:`~.region.ShmWindow` behind each. On the device side
 the clock and the interrupt table are the reference's :class:`ClockDevice` and
 :class:`IrqDevice`, run over the device's own view of its regions.
 
@@ -16,11 +16,9 @@ Time comes from the platform: :meth:`ClockBackend.tick` is one tick of the platf
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from virtiospec.reference.access import Op, run
 from virtiospec.reference.shm.clock import ClockDevice, ClockLayout
-from virtiospec.reference.shm.errors import ShmError
+from virtiospec.reference.shm.errors import ShmError, WrongWriter
 from virtiospec.reference.shm.irq_table import IrqDevice, IrqLayout
 from virtiospec.reference.shm.region import Region
 from virtiospec.reference.shm.signal import SIGNAL_SIZE, SignalLayout
@@ -40,7 +38,9 @@ from virtiospec.reference.stack.clock_numbers import (
     TICK_LINE,
     signal_vector,
 )
-from virtiospec.reference.stack.clock_region import DeviceView, RegionBacking
+from virtiospec.reference.stack.clock_region import DeviceView
+from virtiospec.reference.stack.counters import RegionCounters
+from virtiospec.reference.stack.region import Guard, ShmWindow
 from virtiospec.reference.virtio_pci.device import SHM_BAR, VirtioPciDevice
 from virtiospec.reference.virtio_pci.device_config import DeviceConfig
 from virtiospec.reference.virtio_pci.regs import (
@@ -50,9 +50,6 @@ from virtiospec.reference.virtio_pci.regs import (
     ISR_QUEUE,
     bit,
 )
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
 
 ALARM_EVERY = 8  # ticks between two changes of the alarm line's level
 
@@ -82,7 +79,8 @@ class ClockBackend:
             raise ValueError(f"{irq_lines} interrupt lines (1..{MAX_IRQ_LINES})")
         self.irq_lines = irq_lines
         self.config = DeviceConfig(irq_lines.to_bytes(4, "little"))
-        self.regions = {shmid: RegionBacking(shmid, REGION_SIZE, self._judge(shmid), self._refuse)
+        self.regions = {shmid: ShmWindow(shmid, REGION_SIZE, RegionCounters(),
+                                         guard=self._judge(shmid), refuse=self._refuse)
                         for shmid in (CLOCK_SHMID, IRQ_SHMID)}
         self.view = DeviceView(self.regions)
         self.clock = ClockDevice(ClockLayout(self._local(CLOCK_SHMID), CLOCK_AT))
@@ -107,8 +105,8 @@ class ClockBackend:
         return Region(shmid, DeviceView.base(shmid), REGION_SIZE)
 
     # -- SHM-CLOCK-010: which stores the driver may make ----------------------------------
-    def _judge(self, shmid: int) -> Callable[[int, int, int], str | None]:
-        def judge(offset: int, size: int, value: int) -> str | None:
+    def _judge(self, shmid: int) -> Guard:
+        def broken(offset: int, size: int, value: int) -> str | None:
             signal, table = self._layout(shmid)
             if offset < signal.offset + SIGNAL_SIZE and signal.offset < offset + size:
                 ok = size == 4 and ((offset == signal.enabled and value in (0, 1))
@@ -117,6 +115,13 @@ class ClockBackend:
             if offset < table.offset + table.size and table.offset < offset + size:
                 return "SHM-TABLE-001"  # the device is the table's only writer
             return "SHM-CLOCK-010"
+
+        def judge(offset: int, size: int, value: int) -> ShmError | None:
+            req = broken(offset, size, value)
+            if req is None:
+                return None
+            return WrongWriter(f"driver store of {value:#x} ({size} bytes) at offset "
+                               f"{offset:#x} of region {shmid} refused", req)
 
         return judge
 

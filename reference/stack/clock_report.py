@@ -78,7 +78,7 @@ def _shm(stack: ClockStack) -> list[Row]:
             region = drv.regions[shmid]
             out.append((layer, "at, length", f"{region.base:#x}, {region.length:#x}"))
         out += [(layer, "driver loads", r.driver_loads), (layer, "driver stores", r.driver_stores),
-                (layer, "driver stores refused", r.refused_stores),
+                (layer, "driver stores refused", r.driver_refused),
                 (layer, "device loads", r.device_loads), (layer, "device stores", r.device_stores)]
     for shmid, name in NAMES.items():
         layer = f"signal ({name})"

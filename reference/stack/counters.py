@@ -56,7 +56,10 @@ class QueueCounters:
 
 
 @dataclass
-class ShmCounters:
+class RegionCounters:
+    """The accesses to one shared memory region, both sides, as its memory counts them
+    (:class:`~.region.ShmWindow`: the network stack's region, each of the clock's)."""
+
     driver_loads: int = 0  # the driver's accesses to the region, through the BAR
     driver_stores: int = 0
     driver_bytes: int = 0
@@ -65,6 +68,12 @@ class ShmCounters:
     device_bytes: int = 0
     driver_refused: int = 0  # driver stores the device refused (they changed nothing)
     refused: Counter[str] = field(default_factory=Counter)  # requirement ID -> refusals
+
+
+@dataclass
+class ShmCounters(RegionCounters):
+    """The network stack's region, and every signal the stack made."""
+
     senders: dict[Direction, list[SignalSender]] = field(
         default_factory=lambda: {"kick": [], "call": []})
     receivers: dict[Direction, list[SignalReceiver]] = field(
@@ -123,5 +132,5 @@ def plain(obj: object) -> object:
     return obj
 
 
-__all__ = ["Counters", "PairCounters", "PciCounters", "QueueCounters", "ShmCounters",
-           "VirtioPciCounters", "plain"]
+__all__ = ["Counters", "PairCounters", "PciCounters", "QueueCounters", "RegionCounters",
+           "ShmCounters", "VirtioPciCounters", "plain"]

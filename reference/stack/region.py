@@ -1,12 +1,13 @@
 """The memory of the stack: the device's shared memory region, and each side's view of memory.
 
-The region's bytes live in the device (:class:`ShmWindow`), mapped at offset 0 of its shared
-memory BAR (SHM-REGION-004, SHM-REGION-005). The driver reaches them only through that BAR,
-with MMIO loads and stores the machine has already checked (PCI-CFG-008); the device reaches
-them directly. Before a driver store changes a byte the device judges it (the rings' parts
-and signal words have one writer each, SHM-RING-002, SHM-SIGNAL-001): a refused store
-changes nothing and breaks the device (VIRTIO-STATUS-004), as a device cannot fault the CPU's
-write.
+The region's bytes live in the device (:class:`ShmWindow`), mapped in its shared memory BAR
+(SHM-REGION-004, SHM-REGION-005: the network function maps its one region at offset 0, the
+clock device of the clock stack its two, see clock_device.py). The driver reaches them only
+through that BAR, with MMIO loads and stores the machine has already checked (PCI-CFG-008);
+the device reaches them directly. Before a driver store changes a byte the device judges it
+(the rings' parts and signal words have one writer each, SHM-RING-002, SHM-SIGNAL-001; the
+clock's table and signals, SHM-CLOCK-010): a refused store changes nothing and breaks the
+device (VIRTIO-STATUS-004), as a device cannot fault the CPU's write.
 
 :class:`DeviceMemory` is what the device's network code and rings run on: its region, and
 guest RAM as a bus master (PCI-CFG-005) where the driver's buffers are. :class:`HostMemory` is
@@ -22,7 +23,7 @@ from virtiospec.reference.pci.errors import BusMasterDisabled
 from virtiospec.reference.pci.function import PciFunction
 from virtiospec.reference.pci.host import Host, PhysMemory
 from virtiospec.reference.shm.errors import RegionOutOfBounds, ShmError
-from virtiospec.reference.stack.counters import ShmCounters
+from virtiospec.reference.stack.counters import RegionCounters
 
 Guard = Callable[[int, int, int], ShmError | None]  # (offset, size, value) -> refusal or None
 Refuse = Callable[[ShmError], None]
@@ -31,14 +32,16 @@ Refuse = Callable[[ShmError], None]
 class ShmWindow:
     """``length`` bytes of device memory holding region ``shmid``, zero at set-up. As a BAR
     region (``size``, ``read``, ``write``) it serves the driver; ``load`` and ``store`` serve
-    the device."""
+    the device. ``guard`` judges each driver store (a refusal, or None to apply it); a refusal
+    goes to ``refuse``. Every access is counted in ``counters``."""
 
-    def __init__(self, shmid: int, length: int, counters: ShmCounters) -> None:
+    def __init__(self, shmid: int, length: int, counters: RegionCounters, *,
+                 guard: Guard | None = None, refuse: Refuse | None = None) -> None:
         self.shmid = shmid
         self.memory = GuestMemory(length)
         self.counters = counters
-        self.guard: Guard | None = None
-        self.refuse: Refuse | None = None
+        self.guard = guard
+        self.refuse = refuse
 
     @property
     def size(self) -> int:
