@@ -32,4 +32,5 @@ for package, folder in ROOTS.items():
 
 setup(packages=packages, package_dir=ROOTS,
       cffi_modules=["reference/ring_c_build.py:install_ffi",
-                    "reference/shm_c_build.py:install_ffi"])
+                    "reference/shm_c_build.py:install_ffi",
+                    "reference/ring_vhost_build.py:install_ffi"])

@@ -1,6 +1,7 @@
 """The vhost-user back-end end to end in one process: a Python front-end (the reference
 driver behind QEMU's side of the protocol) talks to it over a real Unix socket, with a memfd
-and eventfds (VHOST-USER-001..005)."""
+and eventfds (VHOST-USER-001..005). Every test runs with both builds of the device: the Python
+reference and its C fast path (``$VIRTIOSPEC_VHOST_DEVICE``, read by ``Options``)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,18 @@ from virtiospec.reference.net import features as F
 from virtiospec.reference.net import frames as FR
 from virtiospec.reference.ring import SplitLayout
 from virtiospec.reference.vhost_user import messages as M
+from virtiospec.reference.vhost_user.fast import FastNetDevice
 from virtiospec.reference.vhost_user.frontend import FrontEnd
 from virtiospec.reference.vhost_user.server import VhostUserServer
-from virtiospec.reference.vhost_user.session import Options, Session
+from virtiospec.reference.vhost_user.session import DEVICE_ENV, Options, Session
 
 PEER = b"\x02\x00\x00\x00\x00\x99"
+
+
+@pytest.fixture(autouse=True, params=["python", "c"])
+def device(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv(DEVICE_ENV, request.param)
+    return str(request.param)
 
 
 def echo(session: Session, pair: int, frame: bytes) -> None:
@@ -47,7 +55,7 @@ def collect(fe: FrontEnd, want: int, timeout: float = 10.0) -> list[bytes]:
 
 
 @pytest.mark.req("VHOST-USER-002", "VHOST-USER-003", "VHOST-USER-004", "VHOST-USER-005")
-def test_frames_both_ways_through_the_backend(server: VhostUserServer) -> None:
+def test_frames_both_ways_through_the_backend(server: VhostUserServer, device: str) -> None:
     with FrontEnd(server.path) as fe:
         drv = fe.start()
         assert F.has(fe.features, F.MRG_RXBUF) and F.has(fe.features, M.F_PROTOCOL_FEATURES)
@@ -60,6 +68,7 @@ def test_frames_both_ways_through_the_backend(server: VhostUserServer) -> None:
         assert got == [f[6:12] + f[0:6] + f[12:] for f in sent]
         session = server.session
         assert session is not None and session.device is not None
+        assert isinstance(session.device, FastNetDevice) == (device == "c")
         assert session.device.stats.tx_frames == len(sent)
         assert session.vrings[0].calls > 0 and session.vrings[1].kicks > 0
         # GET_VRING_BASE stops the rings and reports how far the back-end got

@@ -2,18 +2,26 @@
 testpmd (virtio-user) as the driver, beside testpmd's own vhost PMD (``net_vhost``) as the
 device, on the same run.
 
-Each round measures both devices one after the other for the same number of seconds and
-prints their ratio; this machine's speed jumps between two levels every 10-60 s, so the
-ratios of several rounds, each taken within a few seconds, say more than any one figure.
+Our device runs in two builds (``--device``, both by default): ``python``, the reference
+NetDevice with every ring access stepped in Python (the spec, executed), and ``c``, the same
+device with its data path in C (reference/ring_vhost.c: ring.c through the memory table, a
+batch per call; reference/vhost_user/fast.py).
+
+Each round measures each of our builds and net_vhost one after the other for the same number
+of seconds and prints each ratio to net_vhost; this machine's speed jumps between two levels
+every 10-60 s, so the ratios of several rounds, each taken within a few seconds, say more than
+any one figure.
 
 * ``to-device``: testpmd ``txonly`` on virtio-user transmits; the device takes the frames
-  (ours counts them; ``net_vhost`` runs testpmd ``rxonly``).
+  (ours checks and counts them, to a wire nobody listens to; ``net_vhost`` runs testpmd
+  ``rxonly``).
 * ``to-driver``: the device sends; testpmd ``rxonly`` on virtio-user receives (ours sends
   from a Python source; ``net_vhost`` runs testpmd ``txonly``).
 
-Both are measured by the same meter: the virtio-user testpmd's own per-second statistics
-(``Tx-pps`` or ``Rx-pps``). Each testpmd polls on its own core (``--main-lcore`` 0 or 1);
-our device's process is pinned to the core the virtio-user testpmd does not poll on.
+All are measured by the same meter: the virtio-user testpmd's own per-second statistics
+(``Tx-pps`` or ``Rx-pps``); our device's own count over the same window is printed beside it
+as a cross-check. Each testpmd polls on its own core (``--main-lcore`` 0 or 1); our device's
+process is pinned to the core the virtio-user testpmd does not poll on.
 """
 
 from __future__ import annotations
@@ -49,6 +57,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
 console = Console(soft_wrap=True)
 
 DIRECTIONS = ("to-device", "to-driver")
+DEVICES = ("python", "c")
+LABELS = {"python": "python device", "c": "C fast path"}
 START_TIMEOUT = 30.0
 WARMUP = 1.5
 FRAME = FR.udp_frame(b"\x02\0\0\0\0\x01", b"\x02\0\0\0\0\x02", "10.1.0.1", "10.1.0.2", 9, 9,
@@ -59,6 +69,7 @@ FRAME = FR.udp_frame(b"\x02\0\0\0\0\x01", b"\x02\0\0\0\0\x02", "10.1.0.1", "10.1
 class Sample:
     direction: str
     round: int
+    device: str  # our build: "python" or "c"
     ours_pps: float
     vhost_pps: float
     ours_counted_pps: float  # what our device itself counted, as a cross-check
@@ -101,30 +112,31 @@ def _virtio_user(sock: Path, mode: str, tag: str, log: Path) -> Testpmd:
                    log)
 
 
-def measure_ours(direction: str, seconds: float, tmp: Path, tag: str) -> tuple[float, float]:
-    counted = [0]
-
-    def count(session: object, pair: int, frame: bytes) -> None:
-        counted[0] += 1  # frames our device took from the driver
+def measure_ours(direction: str, seconds: float, tmp: Path, tag: str,
+                 device: str = "c") -> tuple[float, float]:
+    """Our device (``device``: ``python`` or ``c``) with testpmd's virtio-user as the driver:
+    testpmd's rate and our device's own count (frames it took, or delivered) per second."""
 
     def source(n: int) -> list[bytes]:
         return [FRAME] * n
 
-
     to_device = direction == "to-device"
-    options = Options(poll=True, source=None if to_device else source)
-    sock = tmp / f"ours{tag}.sock"
+    options = Options(poll=True, source=None if to_device else source, device=device)
+    sock = tmp / f"ours{device}{tag}.sock"
     previous = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {1} if 1 in previous else previous)
     try:
-        with VhostUserServer(sock, options, count if to_device else None) as server, \
-                _virtio_user(sock, "txonly" if to_device else "rxonly", tag,
-                             tmp / f"ours{tag}.log") as pmd:
+        with VhostUserServer(sock, options) as server, \
+                _virtio_user(sock, "txonly" if to_device else "rxonly", f"{device}{tag}",
+                             tmp / f"ours{device}{tag}.log") as pmd:
             if not server.wait_for(lambda: rings_up(server), START_TIMEOUT):
                 raise RuntimeError(f"our device: rings not up\n{pmd.output()[-1500:]}")
+
             def ours_count() -> int:
                 dev = server.session.device if server.session else None
-                return counted[0] if to_device else (dev.stats.rx_frames if dev else 0)
+                if dev is None:
+                    return 0
+                return dev.stats.tx_frames if to_device else dev.stats.rx_frames
 
             pps, own = _window(pmd, "Tx-pps" if to_device else "Rx-pps", seconds, ours_count)
             pmd.stop()  # the virtio-user side first
@@ -162,25 +174,28 @@ def measure_vhost(direction: str, seconds: float, tmp: Path, tag: str) -> float:
     return pps
 
 
-def run(directions: tuple[str, ...], rounds: int, seconds: float) -> list[Sample]:
+def run(directions: tuple[str, ...], rounds: int, seconds: float,
+        devices: tuple[str, ...] = DEVICES) -> list[Sample]:
     require_testpmd()
     samples = []
     with tempfile.TemporaryDirectory(prefix="virtiospec-bench-") as tmp:
         for r in range(1, rounds + 1):
             for direction in directions:
                 tag = f"{os.getpid()}{r}{direction[3]}"
-                ours, counted = measure_ours(direction, seconds, Path(tmp), tag)
+                ours = {d: measure_ours(direction, seconds, Path(tmp), tag, d) for d in devices}
                 theirs = measure_vhost(direction, seconds, Path(tmp), tag)
-                s = Sample(direction, r, ours, theirs, counted)
-                samples.append(s)
-                yield_line(s)
+                for d in devices:
+                    s = Sample(direction, r, d, ours[d][0], theirs, ours[d][1])
+                    samples.append(s)
+                    yield_line(s)
     return samples
 
 
 def yield_line(s: Sample) -> None:
-    console.print(f"round {s.round} {s.direction:<9}  ours {s.ours_pps:>11,.0f} fps "
-                  f"(counted {s.ours_counted_pps:>9,.0f})  net_vhost {s.vhost_pps:>12,.0f} fps"
-                  f"  ratio {s.ratio:.5f}  (1 : {1 / s.ratio if s.ratio else float('inf'):,.0f})")
+    inverse = f"1 : {1 / s.ratio:,.1f}" if s.ratio else "1 : inf"
+    console.print(f"round {s.round} {s.direction:<9}  {s.device:<6} {s.ours_pps:>11,.0f} fps "
+                  f"(counted {s.ours_counted_pps:>11,.0f})  net_vhost {s.vhost_pps:>12,.0f} fps"
+                  f"  ratio {s.ratio:.5f}  ({inverse})")
 
 
 @app.command("net")
@@ -188,24 +203,47 @@ def net(
     rounds: Annotated[int, typer.Option(help="Rounds; each measures both devices.")] = 3,
     seconds: Annotated[float, typer.Option(help="Measured seconds per device per round.")] = 3,
     direction: Annotated[str, typer.Option(help="to-device, to-driver or both.")] = "both",
+    device: Annotated[str, typer.Option(
+        help="Our device: python (the reference, every ring access in Python), c (its data "
+             "path in C: ring.c through the memory table) or both.")] = "both",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
-    """Frames per second through our vhost-user device vs testpmd's net_vhost, as a ratio."""
+    """Frames per second through our vhost-user device (the Python reference and its C fast
+    path) vs testpmd's net_vhost, as ratios."""
     chosen = DIRECTIONS if direction == "both" else (direction,)
     if any(d not in DIRECTIONS for d in chosen):
         raise typer.BadParameter(f"--direction {direction!r}: to-device, to-driver or both")
+    devices = DEVICES if device == "both" else (device,)
+    if any(d not in DEVICES for d in devices):
+        raise typer.BadParameter(f"--device {device!r}: python, c or both")
     try:
-        samples = run(chosen, rounds, seconds)
+        samples = run(chosen, rounds, seconds, devices)
     except ToolMissing as err:
         console.print(f"[red]{err}[/red]")
         raise typer.Exit(2) from None
-    summary = {}
+    summary: dict[str, dict[str, dict[str, float]]] = {}
     for d in chosen:
-        ratios = [s.ratio for s in samples if s.direction == d]
-        summary[d] = {"median_ratio": statistics.median(ratios), "min": min(ratios),
-                      "max": max(ratios)}
-        console.print(f"{d}: median ratio ours/net_vhost {summary[d]['median_ratio']:.5f} "
-                      f"over {len(ratios)} rounds (min {min(ratios):.5f}, max {max(ratios):.5f})")
+        summary[d] = {}
+        for dev in devices:
+            mine = [s for s in samples if s.direction == d and s.device == dev]
+            ratios = [s.ratio for s in mine]
+            summary[d][dev] = {"median_ratio": statistics.median(ratios), "min": min(ratios),
+                               "max": max(ratios),
+                               "median_pps": statistics.median(s.ours_pps for s in mine),
+                               "median_vhost_pps": statistics.median(s.vhost_pps for s in mine)}
+            m = summary[d][dev]
+            console.print(f"{d}: {LABELS[dev]:<13} median {m['median_pps']:>11,.0f} fps, "
+                          f"net_vhost {m['median_vhost_pps']:>12,.0f} fps, median ratio "
+                          f"ours/net_vhost {m['median_ratio']:.5f} over {len(ratios)} rounds "
+                          f"(min {m['min']:.5f}, max {m['max']:.5f})")
+        if len(devices) == 2:
+            speedup = [c.ours_pps / p.ours_pps for p, c in zip(
+                [s for s in samples if s.direction == d and s.device == "python"],
+                [s for s in samples if s.direction == d and s.device == "c"], strict=True)
+                if p.ours_pps]
+            if speedup:
+                console.print(f"{d}: C fast path / python device: median "
+                              f"{statistics.median(speedup):,.1f}x")
     if as_json:
         sys.stdout.write(json.dumps({"samples": [asdict(s) | {"ratio": s.ratio}
                                                  for s in samples], "summary": summary},

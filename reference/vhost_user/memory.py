@@ -92,6 +92,12 @@ class MemoryTable:
     def regions(self) -> list[Region]:
         return [m.region for m in self.maps]
 
+    def spans(self) -> list[tuple[int, int, mmap.mmap, int]]:
+        """Every region as ``(guest address, size, its mapping, offset of the region in the
+        mapping)``, for the C fast path (:mod:`.fast`), which holds an export of each mapping
+        while it uses it, so that none is unmapped under it."""
+        return [(m.gpa, m.region.size, m.map, m.skip) for m in self.maps]
+
     @property
     def limit(self) -> int:
         """One past the highest guest address of any region."""

@@ -3,9 +3,16 @@ network device that serves them (VHOST-USER-001..005).
 
 Everything here runs on the server's loop thread; :meth:`Session.handle` takes one message
 and returns the reply payload (or None), :meth:`Session.pump` runs the device until nothing
-moves. The device is the reference :class:`NetDevice`; its queues are
-:class:`SplitDevice` objects over the :class:`MemoryTable`, with ring addresses translated from
-the front-end's user addresses to guest addresses.
+moves. The device is the reference :class:`NetDevice`, in one of two builds
+(:attr:`Options.device`):
+
+* ``"python"``: its queues are :class:`SplitDevice` objects over the :class:`MemoryTable`, every
+  ring access stepped through the access protocol -- the spec, executed;
+* ``"c"`` (the default; ``$VIRTIOSPEC_VHOST_DEVICE`` changes it): :class:`FastNetDevice`, the
+  same device with its per-frame data path in C over :class:`FastQueue` queues (ring.c through
+  the memory table, see reference/ring_vhost.h and :mod:`.fast`).
+
+Ring addresses are translated from the front-end's user addresses to guest addresses.
 """
 
 from __future__ import annotations
@@ -23,13 +30,22 @@ from virtiospec.reference.net.device import NetDevice
 from virtiospec.reference.ring import SplitDevice, SplitLayout
 from virtiospec.reference.ring.errors import RingError
 from virtiospec.reference.ring.layout import avail_ring_size, desc_table_size, used_ring_size
+from virtiospec.reference.vhost_user import fast
 from virtiospec.reference.vhost_user import messages as M
+from virtiospec.reference.vhost_user.fast import FastNetDevice, FastQueue
 from virtiospec.reference.vhost_user.memory import MemoryTable, parse_table
 
 Transmit = Callable[["Session", int, bytes], None]
 
 NET_FEATURES = F.of(F.VERSION_1, F.MRG_RXBUF, F.CSUM, F.RING_EVENT_IDX, F.RING_INDIRECT_DESC)
 PROTOCOL_FEATURES = F.of(M.PROTOCOL_F_MQ, M.PROTOCOL_F_REPLY_ACK)
+DEVICES = ("python", "c")
+DEVICE_ENV = "VIRTIOSPEC_VHOST_DEVICE"
+
+
+def default_device() -> str:
+    """``$VIRTIOSPEC_VHOST_DEVICE`` if set, else ``"c"`` (the fast path)."""
+    return os.environ.get(DEVICE_ENV) or "c"
 
 
 @dataclass
@@ -43,6 +59,11 @@ class Options:
     mtu: int = 1500
     source: Callable[[int], list[bytes]] | None = None  # frames to send, asked for n at a time
     source_depth: int = 256  # keep this many frames waiting when there is a source
+    device: str = field(default_factory=default_device)  # "python" (the spec) or "c"
+
+    def __post_init__(self) -> None:
+        if self.device not in DEVICES:
+            raise ValueError(f"device {self.device!r}: one of {', '.join(DEVICES)}")
 
 
 @dataclass
@@ -55,7 +76,7 @@ class Vring:
     call: int | None = None
     err: int | None = None
     enabled: bool = False
-    queue: SplitDevice | None = None
+    queue: SplitDevice | FastQueue | None = None
     calls: int = 0
     kicks: int = 0
 
@@ -77,6 +98,10 @@ class Transcript:
 
 class Session:
     def __init__(self, options: Options, on_transmit: Transmit | None = None) -> None:
+        if options.device == "c" and not fast.available():
+            raise RuntimeError("the C fast path is not built (virtiospec.reference._ring_vhost):"
+                               " reinstall virtiospec with a C compiler, or use device "
+                               "'python'")
         self.options = options
         self.on_transmit = on_transmit
         self.mem = MemoryTable()
@@ -120,11 +145,20 @@ class Session:
             return
         self.features = features
         self.log.features = features
-        self.device = NetDevice(self.config, net, self.mem, notify=self._notify,
-                                on_transmit=self._transmit, filtering=False)
-        self.device.tx_headers = []
-        for v in self.vrings:
-            v.queue = None
+        self._close_queues()
+        if self.options.device == "c" and F.has(net, F.CTRL_VQ):
+            # the fast path serves data queues only: the control queue needs the spec's
+            self.log.messages.append("CTRL_VQ negotiated: the Python device serves")
+        if self.options.device == "c" and not F.has(net, F.CTRL_VQ):
+            dev: NetDevice = FastNetDevice(self.config, net, self.mem, notify=self._notify,
+                                           on_transmit=self._transmit, filtering=False,
+                                           on_notified=self._notified)
+            dev.discard_wire = self.on_transmit is None
+        else:
+            dev = NetDevice(self.config, net, self.mem, notify=self._notify,
+                            on_transmit=self._transmit, filtering=False)
+        self.device = dev
+        dev.tx_headers = []
 
     def _get_protocol_features(self, msg: M.Message) -> bytes:
         return M.U64.pack(self.options.protocol_features)
@@ -149,11 +183,14 @@ class Session:
 
     def _set_mem_table(self, msg: M.Message) -> None:
         regions = parse_table(msg.payload)
-        self.mem.set(regions, msg.fds)
-        msg.fds = []
-        for v in self.vrings:  # ring addresses are translated again at the next start
-            if v.started:
-                self._stop(v)
+        running = [v for v in self.vrings if v.started]
+        for v in running:  # before the old regions go: a C queue holds them mapped
+            self._stop(v)
+        try:
+            self.mem.set(regions, msg.fds)  # closes the fds, mapped or not
+        finally:
+            msg.fds = []
+            for v in running:  # ring addresses are translated again (old table if refused)
                 self._maybe_start(v)
 
     def _vring(self, index: int) -> Vring:
@@ -193,6 +230,8 @@ class Session:
 
     def _set_vring_call(self, msg: M.Message) -> None:
         v, fd = self._fd_message(msg, "SET_VRING_CALL")
+        if isinstance(v.queue, FastQueue):
+            v.queue.set_call(fd)  # before the old one is closed
         _close_fd(v.call)
         v.call = fd
 
@@ -249,25 +288,39 @@ class Session:
         if dev is None or v.kick is None or v.user_addrs is None or not v.num or v.started:
             return
         desc, used, avail = v.user_addrs
+        q: SplitDevice | FastQueue
         try:
             lay = SplitLayout(v.num, self.mem.user_to_guest(desc, desc_table_size(v.num)),
                               self.mem.user_to_guest(avail, avail_ring_size(v.num)),
                               self.mem.user_to_guest(used, used_ring_size(v.num)))
-            q = SplitDevice(lay, self.mem.limit, event_idx=F.has(dev.features,
-                                                                  F.RING_EVENT_IDX),
-                            indirect=F.has(dev.features, F.RING_INDIRECT_DESC))
-            q.last_avail = v.base
-            q.used_idx = self.mem.read(lay.used_idx, 2)
-        except (RingError, MemoryError_) as err:
+            lay.check_inside(self.mem.limit)
+            used_idx = self.mem.read(lay.used_idx, 2)
+            if isinstance(dev, FastNetDevice):
+                q = FastQueue(self.mem, v.num, lay.desc, lay.avail, lay.used,
+                              features=dev.features, last_avail=v.base, used_idx=used_idx,
+                              call_fd=v.call, receive=v.index % 2 == 0)
+            else:
+                q = SplitDevice(lay, self.mem.limit,
+                                event_idx=F.has(dev.features, F.RING_EVENT_IDX),
+                                indirect=F.has(dev.features, F.RING_INDIRECT_DESC))
+                q.last_avail = v.base
+                q.used_idx = used_idx
+        except (RingError, MemoryError_, ValueError) as err:
             self.log.errors.append(f"vring {v.index} not started: {err}")
             self._signal_err(v)
             return
         v.queue = q
         self.log.started.append(v.index)
-        dev.attach(v.index, q)
+        try:
+            dev.attach(v.index, q)  # type: ignore[arg-type]
+        except ValueError:
+            v.queue = None
+            if isinstance(q, FastQueue):
+                q.close()
+            raise
         self._apply_enable(v)
         if self.options.poll:
-            run_op(q.disable_notify(), self.mem)
+            self._disable_notify(q)
 
     def _stop(self, v: Vring) -> int:
         """Stop a ring (GET_VRING_BASE): finish staged transmissions, give back receive
@@ -280,6 +333,8 @@ class Session:
         held = 0
         if v.index % 2:
             dev.tx_complete(pair)
+        elif isinstance(dev, FastNetDevice):
+            held = dev.held(pair)
         else:
             held = len(dev.rx_held.get(pair, []))
         dev.detach(v.index)
@@ -299,6 +354,11 @@ class Session:
             v.calls += 1
             with contextlib.suppress(OSError):
                 os.write(v.call, (1).to_bytes(8, "little"))
+
+    def _notified(self, index: int) -> None:
+        """The C fast path wrote the call eventfd itself (one write per batch)."""
+        if self.vrings[index].call is not None:
+            self.vrings[index].calls += 1
 
     def _transmit(self, pair: int, frame: bytes) -> None:
         if self.on_transmit is not None:
@@ -326,12 +386,22 @@ class Session:
         source = self.options.source
         for _ in range(budget):
             depth = self.options.source_depth
-            if source is not None and dev.queues and len(dev.backlog[0]) < depth:
-                for frame in source(depth - len(dev.backlog[0])):
-                    dev.receive(frame)
-            work = dev.process_tx(64)
+            running = dev.fast if isinstance(dev, FastNetDevice) else dev.queues
+            if source is not None and running and len(dev.backlog[0]) < depth:
+                frames = source(depth - len(dev.backlog[0]))
+                if isinstance(dev, FastNetDevice):
+                    dev.receive_many(frames)
+                else:
+                    for frame in frames:
+                        dev.receive(frame)
+            work = dev.process_tx(64 if self.options.device == "python" else 1024)
             for pair in range(dev.pairs_in_use):
-                work += dev.deliver(pair)
+                if 2 * pair in dev.broken:
+                    continue  # stopped below: not written to again
+                try:
+                    work += dev.deliver(pair)
+                except RingError as fault:  # a receive buffer that faults at the write
+                    dev._fail(2 * pair, fault)
             total += work
             if work:
                 continue
@@ -345,6 +415,17 @@ class Session:
             self.vrings[index].queue = None
         return total
 
+    def _enable_notify(self, q: SplitDevice | FastQueue) -> bool:
+        if isinstance(q, FastQueue):
+            return q.enable_notify()
+        return run_op(q.enable_notify(), self.mem)
+
+    def _disable_notify(self, q: SplitDevice | FastQueue) -> None:
+        if isinstance(q, FastQueue):
+            q.disable_notify()
+        else:
+            run_op(q.disable_notify(), self.mem)
+
     def _rearm(self) -> bool:
         """Enable kicks where the device waits for the driver: every transmit ring, and a
         receive ring with frames waiting for buffers. True if one of them has buffers already."""
@@ -357,19 +438,26 @@ class Session:
                 continue
             try:
                 if v.index % 2 or dev.backlog[v.index // 2]:
-                    more |= run_op(q.enable_notify(), self.mem)
+                    more |= self._enable_notify(q)
                 else:
-                    run_op(q.disable_notify(), self.mem)
+                    self._disable_notify(q)
             except RingError:
                 continue
         return more
 
+    def _close_queues(self) -> None:
+        """Drop every queue (a C queue gives its regions back)."""
+        if isinstance(self.device, FastNetDevice):
+            self.device.close()
+        for v in self.vrings:
+            v.queue = None
+
     def close(self) -> None:
+        self._close_queues()
         for v in self.vrings:
             for fd in (v.kick, v.call, v.err):
                 _close_fd(fd)
             v.kick = v.call = v.err = None
-            v.queue = None
         self.mem.close()
 
 

@@ -1,0 +1,465 @@
+"""The network device's data path in C, one batch per call (issue #7): ``--device c``.
+
+:class:`FastNetDevice` is the reference :class:`~virtiospec.reference.net.device.NetDevice`
+(receive filter, steering, backlog, link, disabled rings, statistics, faults: all inherited)
+with its two per-frame loops -- :meth:`NetDevice.process_tx` (``tx_take`` + ``tx_complete``)
+and :meth:`NetDevice.deliver` -- done by ``reference/ring_vhost.c`` over :class:`FastQueue`
+queues: ring.c's device side with its accesses translated through the vhost-user memory table,
+the frame bytes gathered and scattered in C, the used elements of a batch pushed at once, one
+notification decision and at most one eventfd write per batch.
+
+What stays in Python is what the spec decides frame by frame and the fast path cannot
+shortcut: a transmitted header with anything to check (NEEDS_CSUM, GSO, a length out of
+range) is checked by :func:`~virtiospec.reference.net.header.check_tx` and its checksum
+finished by :func:`~virtiospec.reference.net.header.finish_checksum`; headers are recorded as
+the Python device records them; frames go to ``on_transmit`` one by one. Errors are the
+Python device's: a ring error is the ring's error class with its requirement ID
+(reference/ring_c_errors.py), a refused header the same :class:`BadTxHeader`.
+
+Where the two differ (by design): used elements are pushed per batch rather than per frame,
+so the driver gets fewer used-buffer notifications for the same used entries, and
+``process_tx`` takes a batch from one queue before it looks at a higher-priority one again.
+"""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from collections.abc import Callable, Iterable, Sequence
+from itertools import count, islice
+from operator import itemgetter
+from typing import Any
+
+from virtiospec.reference.net import features as F
+from virtiospec.reference.net.buffers import ByteMemory
+from virtiospec.reference.net.config import NetConfig
+from virtiospec.reference.net.device import NetDevice, Transmit
+from virtiospec.reference.net.errors import BadTxHeader, NetError
+from virtiospec.reference.net.frames import flow_key
+from virtiospec.reference.net.header import (
+    HDR_LEN,
+    NetHdr,
+    check_tx,
+    driver_faults,
+    finish_checksum,
+    max_frame,
+)
+from virtiospec.reference.ring import SplitDevice
+from virtiospec.reference.ring.errors import NeedsReset
+from virtiospec.reference.ring_c_errors import error as c_error
+from virtiospec.reference.vhost_user.memory import MemoryTable
+
+try:
+    from virtiospec.reference import _ring_vhost  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - the install builds it (setup.py)
+    _ring_vhost = None
+
+TX_BATCH = 256  # chains per vsv_tx_pop
+RX_BATCH = 256  # frames per vsv_rx
+TX_OUT = 1 << 20  # bytes of transmitted chains per batch (vsv_tx_pop stops at VSV_TX_CAP left)
+_TX_FRAME = struct.Struct("<IIQHBBI")  # struct vsv_tx_frame
+HDR_CACHE = 256
+
+
+def available() -> bool:
+    """Whether the C fast path was built (pip install compiles it with a C compiler)."""
+    return _ring_vhost is not None
+
+
+def _lib() -> tuple[Any, Any]:
+    if _ring_vhost is None:
+        raise RuntimeError("the C fast path (virtiospec.reference._ring_vhost) is not built: "
+                           "reinstall virtiospec (`pip install -e .`) with a C compiler")
+    return _ring_vhost.ffi, _ring_vhost.lib
+
+
+def _check(rc: int, what: str) -> int:
+    if rc < 0:
+        raise c_error(-rc, what)
+    return rc
+
+
+class FastQueue:
+    """One split virtqueue served by ring_vhost.c over the regions of a :class:`MemoryTable`.
+
+    Holds a buffer export of every region's mapping while it lives, so a region cannot be
+    unmapped under it; :meth:`close` gives them back (the session closes its queues before
+    it replaces or closes the table)."""
+
+    def __init__(self, mem: MemoryTable, size: int, desc: int, avail: int, used: int, *,
+                 features: int, last_avail: int, used_idx: int, call_fd: int | None,
+                 receive: bool) -> None:
+        ffi, lib = _lib()
+        self._ffi, self._lib = ffi, lib
+        self.q = size
+        self.receive = receive
+        self._exports: list[Any] = []
+        self._state: Any = None
+        self._final = (last_avail & 0xFFFF, used_idx & 0xFFFF, 0, 0)
+        spans = mem.spans()
+        if not 1 <= len(spans) <= lib.VSV_MAX_REGIONS:
+            raise ValueError(f"{len(spans)} regions: the fast path takes 1 to "
+                             f"{lib.VSV_MAX_REGIONS}")
+        cfg = ffi.new("struct vsv_config *")
+        cfg.queue_size = size
+        cfg.features = ((lib.VSV_F_EVENT_IDX if F.has(features, F.RING_EVENT_IDX) else 0)
+                        | (lib.VSV_F_INDIRECT if F.has(features, F.RING_INDIRECT_DESC) else 0)
+                        | (lib.VSV_F_MRG_RXBUF if F.has(features, F.MRG_RXBUF) else 0)
+                        | (lib.VSV_F_CSUM if F.has(features, F.CSUM) else 0))
+        cfg.desc, cfg.avail, cfg.used = desc, avail, used
+        cfg.last_avail, cfg.used_idx = last_avail & 0xFFFF, used_idx & 0xFFFF
+        cfg.call_fd = -1 if call_fd is None else call_fd
+        cfg.n_regions = len(spans)
+        try:
+            for i, (gpa, length, mapping, skip) in enumerate(spans):
+                ptr = ffi.from_buffer("uint8_t[]", mapping, require_writable=True)
+                self._exports.append(ptr)
+                cfg.regions[i].guest_addr = gpa
+                cfg.regions[i].size = length
+                cfg.regions[i].host = ptr + skip
+            n = lib.vsv_queue_state_size(size)
+            if n == 0:
+                _check(-1, "vsv_queue_state_size")  # RING-SPLIT-001
+            state = ffi.new("uint64_t[]", (n + 7) // 8)
+            _check(lib.vsv_queue_create(state, n, cfg), "vsv_queue_create")
+            self._state = state  # only a queue that was created is ever used
+        except BaseException:
+            self.close()
+            raise
+        self._res = ffi.new("struct vsv_result *")
+        if receive:
+            self._small = ffi.new("struct vsv_small[]", size)
+        else:
+            self._out = ffi.new("uint8_t[]", TX_OUT)
+            self._out_buf = ffi.buffer(self._out)
+            self._frames = ffi.new("struct vsv_tx_frame[]", TX_BATCH)
+            self._frames_buf = ffi.buffer(self._frames)
+
+    def close(self) -> None:
+        """Give back the regions. The queue runs no more; its indices stay readable."""
+        if self._state is not None:
+            self._final = (self.last_avail, self.used_idx, self.held, self.error)
+        for ptr in self._exports:
+            self._ffi.release(ptr)
+        self._exports = []
+        self._state = None
+
+    @property
+    def closed(self) -> bool:
+        return self._state is None
+
+    # -- state, as SplitDevice has it ----------------------------------------------------------
+    @property
+    def last_avail(self) -> int:
+        if self._state is None:
+            return self._final[0]
+        return int(self._lib.vsv_queue_last_avail(self._state))
+
+    @property
+    def used_idx(self) -> int:
+        if self._state is None:
+            return self._final[1]
+        return int(self._lib.vsv_queue_used_idx(self._state))
+
+    @property
+    def held(self) -> int:
+        """Receive buffers taken and not used yet."""
+        if self._state is None:
+            return self._final[2]
+        return int(self._lib.vsv_queue_held(self._state))
+
+    @property
+    def error(self) -> int:
+        """0, or minus the ring error code that stopped the queue."""
+        if self._state is None:
+            return self._final[3]
+        return int(self._lib.vsv_queue_broken(self._state))
+
+    @property
+    def waiting(self) -> int:
+        """Chains the driver made available that are not taken yet (avail.idx - last_avail,
+        as last read: a hint, never trusted beyond sizing a batch)."""
+        return int(self._lib.vsv_queue_waiting(self._live()))
+
+    @property
+    def room(self) -> int:
+        """:attr:`waiting` + :attr:`held`: at most how many frames a receive batch can place
+        (each takes a buffer not taken yet, or a held one), or be dropped against."""
+        return int(self._lib.vsv_queue_room(self._live()))
+
+    @property
+    def needs_reset(self) -> bool:
+        return self.error != 0
+
+    def _live(self) -> Any:
+        if self._state is None:
+            raise RuntimeError("the queue was closed")
+        return self._state
+
+    def set_call(self, fd: int | None) -> None:
+        if self._state is not None:
+            self._lib.vsv_queue_set_call(self._state, -1 if fd is None else fd)
+
+    def enable_notify(self) -> bool:
+        """Re-enable kicks, then re-check (RING-SPLIT-072): True if buffers are waiting."""
+        rc = self._lib.vsv_queue_enable_notify(self._live())
+        if rc < 0:
+            raise NeedsReset(f"vring needs a reset ({c_error(-rc)})")
+        return bool(rc)
+
+    def disable_notify(self) -> None:
+        rc = self._lib.vsv_queue_disable_notify(self._live())
+        if rc < 0:
+            raise NeedsReset(f"vring needs a reset ({c_error(-rc)})")
+
+    # -- batches -------------------------------------------------------------------------------
+    def tx_pop(self, limit: int, longest: int) -> Any:
+        """Pop up to ``limit`` chains (``res.frames``); :meth:`tx_frames` describes them and
+        :attr:`out` holds their bytes."""
+        res = self._res
+        _check(self._lib.vsv_tx_pop(self._live(), self._out, TX_OUT, self._frames,
+                                    min(limit, TX_BATCH), longest, res), "vsv_tx_pop")
+        return res
+
+    def tx_frames(self, n: int) -> list[tuple[int, int, int, int, int, int, int]]:
+        """``(off, len, total, head, plain, 0, 0)`` of the first ``n`` chains popped."""
+        return list(_TX_FRAME.iter_unpack(self._frames_buf[:n * _TX_FRAME.size]))
+
+    @property
+    def out(self) -> Any:
+        return self._out_buf
+
+    def tx_done(self) -> Any:
+        """Push every chain of the last :meth:`tx_pop` as used with len 0, decide and notify
+        once; the result says whether it notified and the ring error of the batch."""
+        _check(self._lib.vsv_tx_done(self._live(), self._res), "vsv_tx_done")
+        return self._res
+
+    def rx(self, frames: Sequence[bytes]) -> tuple[int, Any, list[tuple[int, int]]]:
+        """Deliver ``frames`` in order while there are buffers: (frames consumed, the result,
+        the (head, len) of every buffer too small for a header)."""
+        ffi, res = self._ffi, self._res
+        data = b"".join(frames)
+        lens = array("I", map(len, frames))
+        n = _check(self._lib.vsv_rx(self._live(), ffi.from_buffer(data),
+                                    ffi.from_buffer("uint32_t[]", lens), len(frames),
+                                    self._small, self.q, res), "vsv_rx")
+        small = [(int(s.head), int(s.len)) for s in self._small[0:res.small]] if res.small \
+            else []
+        return n, res, small
+
+
+class FastNetDevice(NetDevice):
+    """The reference network device with its data path in C (see the module's text).
+
+    ``on_notified(index)`` is told of every used-buffer notification the C side made (it
+    wrote the queue's call eventfd itself); ``discard_wire`` drops transmitted frames
+    without making them Python bytes, for a wire nobody listens to (the benchmark)."""
+
+    _seq: int  # NetDevice's count of frames from the wire (receive_many keeps it)
+
+    def __init__(self, config: NetConfig, features: int, mem: ByteMemory, *,
+                 notify: Callable[[int], None] | None = None,
+                 on_transmit: Transmit | None = None, filtering: bool = True,
+                 on_notified: Callable[[int], None] | None = None) -> None:
+        super().__init__(config, features, mem, notify=notify, on_transmit=on_transmit,
+                         filtering=filtering)
+        if config.mtu > 65535:
+            raise ValueError(f"MTU {config.mtu}: the fast path takes frames of an MTU <= 65535")
+        self.fast: dict[int, FastQueue] = {}
+        self.on_notified = on_notified or (lambda index: None)
+        self.discard_wire = False
+        self.batches = 0
+        self._headers: dict[bytes, NetHdr] = {}
+
+    # -- queues ----------------------------------------------------------------------------------
+    def attach(self, index: int, queue: SplitDevice | FastQueue) -> None:
+        if not isinstance(queue, FastQueue):
+            raise TypeError("the fast path serves FastQueue queues")
+        if index >= 2 * self.n_pairs or index == self.ctrl_q:
+            raise ValueError(f"the device has no data virtqueue {index}")
+        self.fast[index] = queue
+        self.broken.pop(index, None)
+
+    def detach(self, index: int) -> None:
+        q = self.fast.pop(index, None)
+        if q is not None:
+            q.close()
+        super().detach(index)
+
+    def held(self, pair: int) -> int:
+        """Receive buffers of ``pair`` taken and not used (a stop gives them back)."""
+        q = self.fast.get(2 * pair)
+        return q.held if q is not None else 0
+
+    def reset(self) -> None:
+        for q in self.fast.values():
+            q.close()
+        self.fast.clear()
+        super().reset()
+
+    def close(self) -> None:
+        for index in list(self.fast):
+            self.detach(index)
+
+    def _notified(self, index: int, res: Any) -> None:
+        if res.notified:
+            self.stats.notifications += 1
+            self.on_notified(index)
+        if res.error:
+            self._fail(index, c_error(-res.error))  # type: ignore[arg-type]
+
+    # -- transmit ----------------------------------------------------------------------------------
+    def tx_take(self, pair: int) -> bool:
+        raise NotImplementedError("the fast path transmits in batches (process_tx)")
+
+    def tx_complete(self, pair: int) -> int:
+        return 0  # nothing is ever left staged between batches
+
+    def process_tx(self, budget: int = 1 << 30) -> int:
+        """Transmit until no queue in use has a frame (or about ``budget`` chains), a batch at
+        a time from the highest-priority queue that has one (NET-052)."""
+        if not self.config.link_up:
+            return 0  # NET-026
+        order = self.tx_order()
+        done = 0
+        while done < budget:
+            for pair in order:
+                n = self._tx_batch(pair, budget - done)
+                if n:
+                    done += n
+                    break
+            else:
+                return done
+        return done
+
+    def _tx_batch(self, pair: int, budget: int) -> int:
+        index = 2 * pair + 1
+        q = self.fast.get(index)
+        if q is None or index in self.broken:
+            return 0
+        res = q.tx_pop(budget, max_frame(self.features, self.config.mtu))
+        n = int(res.frames)
+        if n:
+            self.batches += 1
+            self._tx_frames(pair, index, q, n, res)
+        self._notified(index, q.tx_done())
+        return n
+
+    def _tx_frames(self, pair: int, index: int, q: FastQueue, n: int, res: Any) -> None:
+        st = self.stats
+        for req, times in (("NET-002", res.faults_num_buffers), ("NET-005", res.faults_flags),
+                           ("NET-003", res.faults_no_csum)):
+            if times:
+                st.driver_faults[req] += times  # the plain frames' (the others' below)
+        disabled = index in self.disabled
+        recording = self.tx_headers is not None and len(self.tx_headers) < self.tx_headers_limit
+        flows = self.n_pairs > 1 and F.has(self.features, F.MQ)
+        if self.discard_wire and not recording and not flows and res.plain == n:
+            if disabled:  # every frame accepted, nobody to hand them to
+                st.tx_discarded += n
+            else:
+                st.tx_frames += n
+            return
+        out = q.out
+        sent: list[bytes] = []
+        for off, length, _total, _head, plain, _, _ in q.tx_frames(n):
+            data = out[off:off + length]
+            if plain:
+                hdr = self._header(data[:HDR_LEN])
+                frame = data[HDR_LEN:]
+            else:
+                try:
+                    hdr, frame = check_tx(data, self.features, self.config.mtu)  # NET-008
+                except BadTxHeader as err:
+                    self.faults.append(err)
+                    st.tx_refused += 1
+                    continue
+                for req in driver_faults(hdr, self.features):
+                    st.driver_faults[req] += 1
+            if self.tx_headers is not None and len(self.tx_headers) < self.tx_headers_limit:
+                self.tx_headers.append(hdr)
+            if hdr.needs_csum:
+                frame = finish_checksum(frame, hdr.csum_start, hdr.csum_offset)  # NET-009
+            if flows:
+                self.flows[flow_key(frame)] = pair  # NET-040
+            sent.append(frame)
+        # NET-061: on the wire, then (vsv_tx_done) used
+        if disabled:
+            st.tx_discarded += len(sent)
+            return
+        st.tx_frames += len(sent)
+        if self.discard_wire:
+            return
+        for frame in sent:
+            if self.on_transmit is not None:
+                self.on_transmit(pair, frame)
+            else:
+                self.transmitted.append((pair, frame))
+
+    def _header(self, raw: bytes) -> NetHdr:
+        hdr = self._headers.get(raw)
+        if hdr is None:
+            hdr = NetHdr.unpack(raw)
+            if len(self._headers) < HDR_CACHE:
+                self._headers[raw] = hdr
+        return hdr
+
+    # -- receive -----------------------------------------------------------------------------------
+    def receive_many(self, frames: Iterable[bytes]) -> int:
+        """:meth:`NetDevice.receive` of each frame, in order; returns how many were queued.
+        Without filtering and with one pair in use (vhost-user's usual case) the same checks
+        are made with their constants taken once."""
+        if self.filtering or self.filter.pairs != 1:
+            return sum(self.receive(frame) for frame in frames)
+        longest = max_frame(self.features, self.config.mtu)
+        frames = list(frames)
+        if frames and max(map(len, frames)) > longest:
+            kept = [f for f in frames if len(f) <= longest]
+            self.stats.rx_too_big += len(frames) - len(kept)  # NET-024: never delivered
+            frames = kept
+        seq = self._seq
+        self.backlog[0].extend(zip(count(seq + 1), frames))
+        self._seq = seq + len(frames)
+        return len(frames)
+
+    def deliver(self, pair: int) -> int:
+        """Place waiting frames in receive queue ``pair`` while it has buffers, a batch per
+        call into C; returns how many left the backlog (delivered, or dropped as never
+        fitting). Nothing moves while the link is down (NET-026)."""
+        index = 2 * pair
+        q = self.fast.get(index)
+        if not self.config.link_up or index in self.disabled or q is None \
+                or index in self.broken:
+            return 0
+        backlog = self.backlog[pair]
+        st = self.stats
+        done = 0
+        while backlog:
+            # each frame takes at least one buffer not yet taken, or held ones
+            most = min(RX_BATCH, q.room)
+            if not most:
+                break
+            batch = list(map(itemgetter(1), islice(backlog, most)))
+            n, res, small = q.rx(batch)
+            self.batches += 1
+            if n == len(backlog):
+                backlog.clear()  # NET-017: the frames leave the wire with the push
+            else:
+                for _ in range(n):
+                    backlog.popleft()
+            done += n
+            if res.popped:
+                lo, hi = int(res.buf_min), int(res.buf_max)
+                st.rx_buf_min = lo if st.rx_buf_min is None else min(st.rx_buf_min, lo)
+                st.rx_buf_max = hi if st.rx_buf_max is None else max(st.rx_buf_max, hi)
+            for head, length in small:
+                self.faults.append(NetError(f"receive buffer {head} holds {length} bytes",
+                                            "NET-014"))
+            st.rx_frames += res.delivered
+            st.rx_buffers += res.buffers
+            st.rx_too_big += res.dropped
+            self._notified(index, res)
+            if res.error or (n < len(batch) and not res.retry):
+                break
+        return done
