@@ -4,6 +4,7 @@ short buffers and bad commands are refused with a requirement ID and both sides 
 from __future__ import annotations
 
 import pytest
+from virtiospec.reference.access import MemoryError_
 from virtiospec.reference.net import features as F
 from virtiospec.reference.net import frames as FR
 from virtiospec.reference.net.buffers import run_op
@@ -42,6 +43,7 @@ def test_hostile_tx_header_refused_device_goes_on(data: bytes, req: str) -> None
         raw_tx(p, data)
     else:  # a zero-length buffer: the ring accepts it, the device refuses it as a frame
         addr = p.driver.tx_pool.alloc()
+        assert addr is not None
         run_op(p.driver.queues[1].add([(addr, 0)], [], TxToken(0, 0, b"", addr, False)), p.mem)
     p.driver.send(good(p, b"after"))
     assert p.device.process_tx() == 1
@@ -93,6 +95,50 @@ def test_hostile_ring_stops_that_queue_only() -> None:
     p.driver.send(good(p, b"again"))
     p.device.process_tx()
     assert [f for _, f in p.device.transmitted] == [good(p, b"again")]
+
+
+class Holey:
+    """The device's view of guest memory with a hole: an access that touches [lo, hi) is
+    refused, as between two vhost-user memory regions."""
+
+    def __init__(self, inner: NetPair, lo: int, hi: int) -> None:
+        self.inner, self.lo, self.hi = inner.mem, lo, hi
+
+    def _check(self, addr: int, size: int) -> None:
+        if addr < self.hi and self.lo < addr + size:
+            raise MemoryError_(f"[{addr:#x}, +{size:#x}) is in no memory region")
+
+    def read(self, addr: int, size: int) -> int:
+        self._check(addr, size)
+        return self.inner.read(addr, size)
+
+    def write(self, addr: int, size: int, value: int) -> None:
+        self._check(addr, size)
+        self.inner.write(addr, size, value)
+
+    def read_bytes(self, addr: int, size: int) -> bytes:
+        self._check(addr, size)
+        return self.inner.read_bytes(addr, size)
+
+    def write_bytes(self, addr: int, data: bytes) -> None:
+        self._check(addr, len(data))
+        self.inner.write_bytes(addr, data)
+
+
+@pytest.mark.req("RING-SPLIT-082", "RING-SPLIT-084", "NET-017")
+def test_receive_buffer_in_a_hole_stops_that_queue_and_keeps_the_frame() -> None:
+    p = NetPair(auto=False)
+    pool = p.driver.rx_pool
+    p.device.mem = Holey(p, pool.base, pool.end)  # every receive buffer lies in the hole
+    frame = FR.udp_frame(PEER, p.driver.mac, "10.0.0.9", "10.0.0.1", 7, 9, b"lost?")
+    assert p.device.receive(frame)
+    assert p.device.deliver(0) == 0  # refused, not raised
+    assert p.device.broken[0].req == "RING-SPLIT-082"
+    assert p.device.waiting == 1  # the frame is not lost: it waits for a reset
+    assert p.device.deliver(0) == 0  # a failed queue takes nothing more
+    assert p.device.stats.rx_frames == 0 and p.driver.receive(0) == []
+    p.driver.send(good(p, b"tx still works"))
+    assert p.device.process_tx() == 1
 
 
 @pytest.mark.req("NET-014", "NET-018")
@@ -154,6 +200,7 @@ def test_command_without_ack_byte() -> None:
     ctrl = p.driver.ctrl_q
     assert ctrl is not None
     addr = p.driver.ctrl_pool.alloc()
+    assert addr is not None
     p.mem.write_bytes(addr, bytes([0, 0, 1]))
     run_op(p.driver.queues[ctrl].add([(addr, 3)], [], "no-ack"), p.mem)
     assert p.device.process_ctrl() == 1

@@ -211,8 +211,10 @@ class NetDevice:
     def deliver(self, pair: int) -> int:
         """Place waiting frames in receive queue ``pair`` while it has buffers; returns how
         many were delivered. Nothing moves while the link is down (NET-026)."""
-        if not self.config.link_up or 2 * pair in self.disabled or 2 * pair not in self.queues:
-            return 0  # no ring to deliver to (stopped, or not set up yet): frames wait
+        index = 2 * pair
+        if (not self.config.link_up or index in self.disabled or index not in self.queues
+                or index in self.broken):
+            return 0  # no ring to deliver to (stopped, failed, or not set up yet): frames wait
         done = 0
         while self.backlog[pair] and self._deliver_one(pair):
             done += 1
@@ -260,10 +262,17 @@ class NetDevice:
             room += chains[-1].writable_len
         data = self._rx_header(len(chains)).pack() + frame
         used, at = [], 0
-        for chain in chains:
-            n = scatter(self.mem, chain.writable, data[at:])
-            used.append((chain.head, n))
-            at += n
+        try:
+            for chain in chains:
+                n = scatter(self.mem, chain.writable, data[at:])
+                used.append((chain.head, n))
+                at += n
+        except RingError as err:
+            # a buffer the ring's bounds check let through (inside the highest address) lies
+            # in no memory, e.g. a hole between vhost-user regions (RING-SPLIT-082): the
+            # queue stops (RING-SPLIT-084), nothing is pushed, the frame waits for a reset
+            self._fail(2 * pair, err)
+            return False
         del held[:len(chains)]
         self.backlog[pair].popleft()  # NET-017: the frame leaves the wire with the push
         self._push(2 * pair, used)  # NET-011: all buffers of the frame at once
