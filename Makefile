@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup system-deps main test lint prove check docs libring
+.PHONY: setup system-deps main test typecheck lint prove check docs libring
 
 $(STAMP): pyproject.toml setup.py
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,7 +27,13 @@ main: setup
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/python tools/typecheck.py
 	$(BIN)/pytest -q
+
+# mypy ([tool.mypy] in pyproject.toml) over the package under its installed names and over
+# tests/: tools/typecheck.py links the folders as setup.py maps them, in build/typecheck/.
+typecheck: setup
+	$(BIN)/python tools/typecheck.py
 
 prove: setup
 	$(BIN)/virtiospec prove

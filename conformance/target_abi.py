@@ -145,7 +145,8 @@ class AbiRingDevice(_Side):
 
     @property
     def needs_reset(self) -> bool:
-        return self.abi.lib.virtiospec_ring_device_needs_reset(self.state) != 0
+        needs: int = self.abi.lib.virtiospec_ring_device_needs_reset(self.state)
+        return needs != 0
 
 
 class AbiTarget:

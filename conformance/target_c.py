@@ -14,7 +14,7 @@ def make(arg: str) -> AbiTarget:
     if arg:
         raise ValueError(f"the c target takes no argument (got {arg!r})")
     try:
-        from virtiospec.reference import _ring  # type: ignore[attr-defined]
+        import virtiospec.reference._ring as _ring
     except ImportError as err:
         raise RuntimeError("the C reference is not built: reinstall virtiospec "
                            "(`make setup` or `pip install -e .`) with a C compiler") from err

@@ -62,6 +62,7 @@ class ScriptedDevice(VirtioPciDevice):
 
     lag = 0
     refuse = False
+    pending = 0  # status reads left before a reset completes
 
     def write_status(self, value: int) -> None:
         super().write_status(value)
@@ -69,7 +70,7 @@ class ScriptedDevice(VirtioPciDevice):
             self.pending = self.lag
 
     def common_read(self, name: str) -> int:
-        if name == "device_status" and getattr(self, "pending", 0):
+        if name == "device_status" and self.pending:
             if self.pending > 0:
                 self.pending -= 1
             return ACKNOWLEDGE  # still resetting

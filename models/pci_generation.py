@@ -105,7 +105,7 @@ def _refute(device: str, recheck: bool, ks: list[int]) -> Evidence:
 def _valid(claim: z3.BoolRef) -> bool:
     s = z3.Solver()
     s.add(z3.Not(claim))
-    return s.check() == z3.unsat
+    return bool(s.check() == z3.unsat)
 
 
 def inductive_lazy() -> tuple[bool, str]:

@@ -233,8 +233,8 @@ class StatusMachine(RuleBasedStateMachine):
 
 
 def check_device(device_cls: type[VirtioPciDevice], examples: int) -> Evidence:
-    machine = type("DeviceStatusMachine", (StatusMachine,),
-                   {"device_cls": device_cls, "log": Log()})
+    machine: type[StatusMachine] = type("DeviceStatusMachine", (StatusMachine,),
+                                        {"device_cls": device_cls, "log": Log()})
     return evidence(lambda: run_state_machine_as_test(machine, settings=pci_settings(examples)),
                     machine.log)
 

@@ -78,7 +78,7 @@ class Litmus:
         """A chain goes out and comes back; returns it as the device popped it."""
         self.sc("driver", self.drv.add([(DATA, 8)], [(DATA + 8, 8)], token), "add")
         self.sc("driver", self.drv.kick_prepare(), "kick_prepare")
-        chain = self.sc("device", self.dev.pop(), "pop")
+        chain: Chain | None = self.sc("device", self.dev.pop(), "pop")
         assert chain is not None
         self.sc("device", self.dev.push([(chain.head, 0)]), "push")
         self.sc("device", self.dev.should_notify(), "should_notify")
@@ -118,12 +118,12 @@ def kick_race(cfg: LitmusConfig, choices: list[int], record: RunRecord) -> None:
         t.sc("device", t.dev.disable_notify(), "disable_notify")
         popped: list[Chain] = []
 
-        def driver() -> Program[object]:
+        def driver() -> Program[None]:
             yield from t.drv.add([(DATA, 8)], [(DATA + 8, 8)], 2)
             if (yield from t.drv.kick_prepare()):
                 yield Notify("device", "kick")
 
-        def device() -> Program[object]:
+        def device() -> Program[None]:
             chain = yield from t.dev.pop()
             while chain is None:
                 if not (yield from t.dev.enable_notify()):
@@ -152,12 +152,12 @@ def interrupt_race(cfg: LitmusConfig, choices: list[int], record: RunRecord) -> 
         t.sc("driver", t.drv.disable_cb(), "disable_cb")
         got: list[object] = []
 
-        def device() -> Program[object]:
+        def device() -> Program[None]:
             yield from t.dev.push([(chain.head, 0)])
             if (yield from t.dev.should_notify()):
                 yield Notify("driver", "irq")
 
-        def driver() -> Program[object]:
+        def driver() -> Program[None]:
             used = yield from t.drv.get_used()
             while used is None:
                 if not (yield from t.drv.enable_cb()):

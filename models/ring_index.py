@@ -59,6 +59,7 @@ from virtiospec.models.z3util import (
     Pred,
     State,
     System,
+    Values,
     check_inductive,
     satisfiable,
     valid,
@@ -100,7 +101,7 @@ def prove_slot() -> registry.Evidence:
                         z3.URem(i + 1, q) != z3.URem(z3.URem(i, q) + 1, q))
     if other is None:
         return registry.Evidence(False, "expected a non-power-of-two size to break the wrap")
-    bad_q, bad_i = other.eval(q).as_long(), other.eval(i).as_long()  # type: ignore[attr-defined]
+    bad_q, bad_i = other.eval(q).as_long(), other.eval(i).as_long()
     return registry.Evidence(
         True, f"for every power of two Q ≤ 32768 and every index; not for other sizes: e.g. "
               f"Q={bad_q} puts index {bad_i} in slot {bad_i % bad_q} and index "
@@ -157,9 +158,20 @@ def build() -> System:
         assume=lambda s: power_of_two(s["Q"]),
         init=lambda s: z3.And(s["Ld"] == 0, *(s["o" + n] == 0 for n in AHEAD)),
         actions=actions,
-        show=lambda v: {NAMES[n]: v[n] for n in INDICES} | {"Q": v["Q"]},
+        show=_show,
         derive=_derive,
     )
+
+
+def _show(v: Values) -> dict[str, object]:
+    shown: dict[str, object] = {NAMES[n]: v[n] for n in INDICES}
+    shown["Q"] = v["Q"]
+    return shown
+
+
+def _le(lo: str, hi: str) -> Pred:
+    """``lo`` is not further ahead of ``Ld`` than ``hi``."""
+    return lambda t: z3.ULE(dist(t["Ld"], t[lo]), dist(t["Ld"], t[hi]))
 
 
 def _chain() -> list[tuple[str, Pred]]:
@@ -167,8 +179,7 @@ def _chain() -> list[tuple[str, Pred]]:
     order = ("Ld", *AHEAD)
     out: list[tuple[str, Pred]] = []
     for lo, hi in itertools.pairwise(order):
-        out.append((f"{lo} ≤ {hi}", lambda t, lo=lo, hi=hi: z3.ULE(dist(t["Ld"], t[lo]),
-                                                                    dist(t["Ld"], t[hi]))))
+        out.append((f"{lo} ≤ {hi}", _le(lo, hi)))
     out.append(("A - Ld ≤ Q", lambda t: z3.ULE(dist(t["Ld"], t["A"]), t["Q"])))
     return out
 

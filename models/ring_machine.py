@@ -484,7 +484,7 @@ class RingMachine(RuleBasedStateMachine):
         self.used_cons = (self.used_cons + 1) & U16
         if self.event_idx and self.cb_enabled:
             self.arm = "normal"  # get_used asked for the next entry (RING-SPLIT-051)
-        buf = self.bufs.pop(token)
+        buf = self.bufs.pop(want[0])  # == token (checked above)
         data = yield from read_segments(buf.in_, length)
         if data != buf.reply[:length]:
             raise Violation("RING-SPLIT-041", f"driver read {data.hex()} from t{token}, the "

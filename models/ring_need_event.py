@@ -45,7 +45,7 @@ def _u16(name: str) -> z3.BitVecRef:
 
 
 def _fail(what: str, model: z3.ModelRef, names: tuple[str, ...]) -> registry.Evidence:
-    env = {n: model.eval(_u16(n), model_completion=True).as_long() for n in names}  # type: ignore[attr-defined]
+    env = {n: model.eval(_u16(n), model_completion=True).as_long() for n in names}
     return registry.Evidence(False, f"{what}: counterexample {env}")
 
 

@@ -40,7 +40,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypedDict, TypeVar
 
 from hypothesis import note
 from hypothesis import strategies as st
@@ -118,6 +118,16 @@ class ShmConfig:
     receiver_cls: type[SignalReceiver] = SignalReceiver
     clock_driver_cls: type[ClockDriver] = ClockDriver
     steps: int = 80
+
+
+class ShmClasses(TypedDict, total=False):
+    """Some of the classes of a :class:`ShmConfig`, as keyword arguments."""
+
+    writer_cls: type[TableWriter]
+    reader_cls: type[TableReader]
+    sender_cls: type[SignalSender]
+    receiver_cls: type[SignalReceiver]
+    clock_driver_cls: type[ClockDriver]
 
 
 class ShmMachine(RuleBasedStateMachine):
@@ -533,7 +543,8 @@ def run_machine(base: type[ShmMachine], cfg: ShmConfig, max_examples: int, *,
                 derandomize: bool = False, shrink: bool = True) -> registry.Evidence:
     bases: tuple[type[ShmMachine], ...] = ((RmoShmMachine, base)
                                             if cfg.mode in LOAD_REORDERING else (base,))
-    cls = type(f"{base.__name__}_{cfg.mode}", bases, {"cfg": cfg, "record": RunRecord()})
+    cls: type[ShmMachine] = type(f"{base.__name__}_{cfg.mode}", bases,
+                                 {"cfg": cfg, "record": RunRecord()})
     s = hypothesis_settings(max_examples, steps=cfg.steps, derandomize=derandomize,
                             shrink=shrink)
     return run_hypothesis(lambda: run_state_machine_as_test(cls, settings=s), cls.record)
@@ -554,6 +565,7 @@ def _register(name: str, base: type[ShmMachine], mode: Mode, reqs: tuple[str, ..
         return run_machine(base, ShmConfig(mode=mode), n)
 
 
+_mode: Mode
 for _mode in ("sc", "tso", "pso"):
     _register("table", TableMachine, _mode, TABLE_REQS, "seqlock writer and reader")
 _register("table", TableMachine, "rmo", (*TABLE_REQS, "SHM-TABLE-006"),

@@ -19,11 +19,13 @@ refutes it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Unpack
 
 from virtiospec.models import registry
 from virtiospec.models.hypothesis_run import mutant_evidence
 from virtiospec.models.shm_machine import (
     ClockMachine,
+    ShmClasses,
     ShmConfig,
     ShmMachine,
     SignalMachine,
@@ -144,7 +146,7 @@ def _caught(base: type[ShmMachine], cfg: ShmConfig) -> Callable[[], registry.Evi
     return run
 
 
-def _cfg(mode: Mode, **classes: type) -> ShmConfig:
+def _cfg(mode: Mode, **classes: Unpack[ShmClasses]) -> ShmConfig:
     return ShmConfig(mode=mode, **classes)
 
 

@@ -77,7 +77,8 @@ class Variant:
 
 def _sat(x: z3.BitVecRef) -> int:
     """Where the ghost counters saturate: 2^31 for 32-bit words."""
-    return 1 << (x.size() - 1)
+    width: int = x.size()
+    return 1 << (width - 1)
 
 
 def _sat_inc(x: z3.BitVecRef) -> z3.BitVecRef:
@@ -253,7 +254,9 @@ def _even(x: z3.BitVecRef) -> z3.BoolRef:
 
 
 def invariant(mem: Z3Memory) -> Named:
-    reading = lambda s: _in(s["r.pc"], 1, 6)  # noqa: E731
+    def reading(s: State) -> z3.BoolRef:
+        return _in(s["r.pc"], 1, 6)
+
     return [
         ("writer: buffer and memory are a prefix of its stores", writer_closed_form(mem)),
         ("writer: s is even", lambda s: _even(s["w.s"])),

@@ -98,17 +98,17 @@ class Z3Memory:
         return z3.And(*eqs)
 
     def count(self, s: State, side: str) -> z3.BitVecRef | int:
-        return s[f"{side}.n"] if self.cap(side) else 0  # type: ignore[return-value]
+        return s[f"{side}.n"] if self.cap(side) else 0
 
     def empty(self, s: State, side: str) -> z3.BoolRef:
         return z3.BoolVal(True) if self.cap(side) == 0 else s[f"{side}.n"] == 0
 
     def entry(self, s: State, side: str, j: int) -> tuple[z3.BitVecRef, z3.BitVecRef]:
-        return s[f"{side}.a{j}"], s[f"{side}.v{j}"]  # type: ignore[return-value]
+        return s[f"{side}.a{j}"], s[f"{side}.v{j}"]
 
     def load(self, s: State, side: str, cell: str) -> z3.BitVecRef:
         """The value ``side`` loads from ``cell``: its newest buffered store, else memory."""
-        value: z3.BitVecRef = s[self.mem(cell)]  # type: ignore[assignment]
+        value: z3.BitVecRef = s[self.mem(cell)]
         for j in range(self.cap(side)):  # oldest first: the newest match wins
             a, v = self.entry(s, side, j)
             value = z3.If(z3.And(z3.ULT(j, s[f"{side}.n"]), a == self.code(cell)), v, value)

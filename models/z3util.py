@@ -64,7 +64,7 @@ def evaluate(model: z3.ModelRef, expr: z3.ExprRef) -> int | bool:
     value = model.eval(expr, model_completion=True)
     if z3.is_bool(value):
         return bool(z3.is_true(value))
-    return int(value.as_long())  # type: ignore[attr-defined]
+    return int(value.as_long())
 
 
 @dataclass(frozen=True)
@@ -176,7 +176,7 @@ def literal_state(system: System, values: Values) -> State:
 
 def _concrete(e: z3.ExprRef) -> int | bool:
     v = z3.simplify(e)
-    return bool(z3.is_true(v)) if z3.is_bool(v) else int(v.as_long())  # type: ignore[attr-defined]
+    return bool(z3.is_true(v)) if z3.is_bool(v) else int(v.as_long())
 
 
 def replay(system: System, start: Values, actions: Sequence[Action],
@@ -286,7 +286,7 @@ def _compile(e: z3.ExprRef, slots: dict[str, int], params: dict[str, int]) -> Fn
     """A Python function of the variables' values (a tuple, Booleans as 0/1) computing the
     Z3 term ``e``; only the operators the models use are supported."""
     if z3.is_bv_value(e):
-        c = e.as_long()  # type: ignore[attr-defined]
+        c = e.as_long()
         return lambda v: c
     if z3.is_true(e) or z3.is_false(e):
         b = int(z3.is_true(e))
@@ -300,7 +300,7 @@ def _compile(e: z3.ExprRef, slots: dict[str, int], params: dict[str, int]) -> Fn
             return lambda v: v[i]
         c = params[name]
         return lambda v: c
-    mask = (1 << e.size()) - 1 if z3.is_bv(e) else 1  # type: ignore[attr-defined]
+    mask = (1 << e.size()) - 1 if z3.is_bv(e) else 1
     binary: dict[int, Callable[[int, int], int]] = {
         z3.Z3_OP_BSUB: lambda a, b: (a - b) & mask,
         z3.Z3_OP_ULT: lambda a, b: int(a < b), z3.Z3_OP_ULEQ: lambda a, b: int(a <= b),
@@ -348,7 +348,7 @@ def _compile(e: z3.ExprRef, slots: dict[str, int], params: dict[str, int]) -> Fn
         (f,) = args
         return f
     if kind == z3.Z3_OP_CONCAT:
-        widths = [c.size() for c in e.children()]  # type: ignore[attr-defined]
+        widths = [c.size() for c in e.children()]
 
         def concat(v: Env) -> int:
             out = 0

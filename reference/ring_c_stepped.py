@@ -65,11 +65,12 @@ class SteppedBuild:
         def on_error(exc_type: type, exc: BaseException, tb: object) -> None:
             return None  # the call already recorded it; the C side aborts (result 1)
 
-        @ffi.def_extern(name="vs_py_access", onerror=on_error, error=1)
         def vs_py_access(py: Any, kind: int, addr: int, size: int, value: int,
                          loaded: Any) -> int:
             call: _Call = ffi.from_handle(py)
             return call.on_access(kind, addr, size, value, loaded)
+
+        ffi.def_extern(name="vs_py_access", onerror=on_error, error=1)(vs_py_access)
 
 
 @cache

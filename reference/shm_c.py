@@ -59,7 +59,7 @@ FENCES: tuple[FenceKind, ...] = ("mb", "wmb", "rmb")
 
 def native() -> Any:
     """The normal build's cffi module (``ffi``, ``lib``), compiled by ``pip install``."""
-    from virtiospec.reference import _shm  # type: ignore[attr-defined]
+    import virtiospec.reference._shm as _shm
 
     return _shm
 
@@ -82,11 +82,12 @@ class SteppedBuild:
         def on_error(exc_type: type, exc: BaseException, tb: object) -> None:
             return None  # on_access records its errors; the C side aborts (result 1)
 
-        @ffi.def_extern(name="vs_shm_py_access", onerror=on_error, error=1)
         def vs_shm_py_access(py: Any, kind: int, addr: int, size: int, value: int,
                              loaded: Any) -> int:
             replay: _Replay = ffi.from_handle(py)
             return replay.on_access(kind, addr, size, value, loaded)
+
+        ffi.def_extern(name="vs_shm_py_access", onerror=on_error, error=1)(vs_shm_py_access)
 
 
 @cache
@@ -168,7 +169,7 @@ class _CSide:
         self._blocks.append((block, self.ffi.sizeof(block)))
         return self.ffi.cast(ctype, block)
 
-    def _op(self, name: str, *args: Any, last: Callable[[], object] | None = None,
+    def _op(self, name: str, *args: Any, last: Callable[[], Snapshot] | None = None,
             also: Sequence[_CSide] = ()) -> Op[int]:
         """Run ``vs_shm_stepped_<name>(handle, *args)`` as an Op; returns its result.
         ``last``: the reader's last good value, for a TableBusy; ``also``: other sides whose
@@ -305,7 +306,7 @@ class CTableReader(_CTableSide):
         return Snapshot(int(self._version[0]),
                         tuple(int(self._value[k]) for k in range(self.layout.words)))
 
-    def _last_of(self, slot: int) -> Callable[[], object]:
+    def _last_of(self, slot: int) -> Callable[[], Snapshot]:
         return lambda: self._snap(self._state.last_version, self._state.last_value, slot)
 
     # -- operations ----------------------------------------------------------------------

@@ -14,6 +14,7 @@ from virtiospec.reference.shm.errors import (
     ShmError,
     TableBusy,
 )
+from virtiospec.reference.shm.table import Snapshot
 
 
 class NoSpace(RuntimeError):
@@ -40,7 +41,7 @@ ERRORS: dict[int, tuple[type[Exception], str | None, str]] = {
 }
 
 
-def error(code: int, what: str = "", last: object = None) -> Exception:
+def error(code: int, what: str = "", last: Snapshot | None = None) -> Exception:
     """The exception for error ``code`` (positive) of ``what`` (the C function); ``last``
     is the reader's last good value, for :class:`TableBusy`."""
     try:
@@ -55,7 +56,7 @@ def error(code: int, what: str = "", last: object = None) -> Exception:
     return cls(message)
 
 
-def check(rc: int, what: str = "", last: object = None) -> int:
+def check(rc: int, what: str = "", last: Snapshot | None = None) -> int:
     """``rc`` if it is not an error, else raise :func:`error` of it."""
     if rc < 0:
         raise error(-rc, what, last)

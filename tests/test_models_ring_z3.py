@@ -14,6 +14,7 @@ from virtiospec.models.ring_wakeup import (
     DIRECTIONS,
     P_IDLE,
     USED,
+    Mode,
     Variant,
     build,
     find_lost_wakeup,
@@ -23,9 +24,9 @@ from virtiospec.models.ring_wakeup import (
     reach,
     safety,
 )
-from virtiospec.models.z3util import bmc, check_inductive, replay
+from virtiospec.models.z3util import Pred, State, bmc, check_inductive, replay
 
-MODES = ("flags", "event_idx")
+MODES: tuple[Mode, ...] = ("flags", "event_idx")
 PREFIXES = ("ring.need_event.", "ring.index.", "ring.wakeup.")
 
 
@@ -98,7 +99,7 @@ def test_every_variant_breaks_the_tso_proof(bug: Variant) -> None:
 @pytest.mark.parametrize("tso", [False, True], ids=["sc", "tso"])
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("roles", DIRECTIONS, ids=lambda r: r.direction)
-def test_sleep_and_notification_are_reachable(roles: ring_wakeup.Roles, mode: str,
+def test_sleep_and_notification_are_reachable(roles: ring_wakeup.Roles, mode: Mode,
                                               tso: bool) -> None:
     # the consumer goes to sleep after consuming an entry...
     asleep = reach(roles, mode, tso, lambda s: z3.And(s["cpc"] == C_SLEEP, s["L"] == 1))
@@ -114,28 +115,29 @@ def test_sleep_and_notification_are_reachable(roles: ring_wakeup.Roles, mode: st
     # the invariant admits the states the safety property is about: a consumer asleep with
     # nothing pending while the producer has published five entries and not yet decided,
     # and one asleep with an idle producer that has published nothing new
+    def asleep_unnotified_and(extra: Pred) -> Pred:
+        return lambda s: z3.And(s["cpc"] == C_SLEEP, z3.Not(s["pend"]), extra(s))
+
     for extra in (lambda s: z3.And(s["ppc"] != P_IDLE, s["P"] == s["L"] + 5),
                   lambda s: z3.And(s["ppc"] == P_IDLE, s["P"] == s["L"])):
-        assert ring_wakeup.invariant_allows(
-            roles, mode, tso,  # type: ignore[arg-type]
-            lambda s, extra=extra: z3.And(s["cpc"] == C_SLEEP, z3.Not(s["pend"]), extra(s)))
+        assert ring_wakeup.invariant_allows(roles, mode, tso, asleep_unnotified_and(extra))
 
 
 @pytest.mark.parametrize("tso", [False, True], ids=["sc", "tso"])
 @pytest.mark.parametrize("mode", MODES)
-def test_the_correct_protocol_has_no_short_counterexample(mode: str, tso: bool) -> None:
+def test_the_correct_protocol_has_no_short_counterexample(mode: Mode, tso: bool) -> None:
     """A bounded cross-check of the inductive proofs."""
     for roles in DIRECTIONS:
-        assert find_lost_wakeup(roles, mode, tso, CORRECT, max_depth=20) is None  # type: ignore[arg-type]
+        assert find_lost_wakeup(roles, mode, tso, CORRECT, max_depth=20) is None
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("roles", DIRECTIONS, ids=lambda r: r.direction)
-def test_every_invariant_conjunct_is_needed(roles: ring_wakeup.Roles, mode: str) -> None:
+def test_every_invariant_conjunct_is_needed(roles: ring_wakeup.Roles, mode: Mode) -> None:
     """Under x86-TSO, dropping any one conjunct leaves an invariant that is not inductive:
     the proof's strength comes from the invariant, not from a degenerate model."""
-    full = invariant(mode, tso=True)  # type: ignore[arg-type]
-    system = build(roles, mode, tso=True)  # type: ignore[arg-type]
+    full = invariant(mode, tso=True)
+    system = build(roles, mode, tso=True)
     assert check_inductive(system, full, safety(True)).ok
     for name, _ in full:
         weaker = [(n, p) for n, p in full if n != name]
@@ -148,14 +150,14 @@ def test_every_invariant_conjunct_is_needed(roles: ring_wakeup.Roles, mode: str)
     (USED, "flags", True, Variant(producer_mb=False)),
     (USED, "event_idx", False, Variant(event_write="last_seen_minus_one")),
 ], ids=["off-by-one", "no-recheck", "no-mb-push", "event-stale"])
-def test_symbolic_bmc_agrees_with_the_search(roles: ring_wakeup.Roles, mode: str, tso: bool,
+def test_symbolic_bmc_agrees_with_the_search(roles: ring_wakeup.Roles, mode: Mode, tso: bool,
                                              bug: Variant) -> None:
     """Symbolic BMC (any queue size) finds counterexamples of the same shortest length as
     the explicit-state search (queue of 256); both paths were replayed step by step with Z3's
     evaluator on the way out, and both end in a lost wakeup."""
-    system = build(roles, mode, tso, bug)  # type: ignore[arg-type]
+    system = build(roles, mode, tso, bug)
     symbolic = bmc(system, lost_wakeup, 20)
-    explicit = find_lost_wakeup(roles, mode, tso, bug)  # type: ignore[arg-type]
+    explicit = find_lost_wakeup(roles, mode, tso, bug)
     assert symbolic is not None and explicit is not None
     assert symbolic.length == explicit.length
     for path in (symbolic, explicit):
@@ -169,7 +171,10 @@ def test_replay_follows_the_guards() -> None:
     whose guard is false and follows the protocol otherwise."""
     system = build(AVAIL, "flags", tso=False)
     act = {a.name: a for a in system.actions}
-    pending: ring_wakeup.Pred = lambda s: s["pend"]  # noqa: E731
+
+    def pending(s: State) -> z3.BoolRef:
+        return s["pend"]
+
     # nothing was published: the driver cannot kick
     assert replay(system, _first_state(), [act["producer notifies"]], pending) is None
     publish = [act["producer stores a ring entry; wmb"], act["producer stores idx"],

@@ -240,11 +240,10 @@ def test_each_new_mutant_is_caught(name: str) -> None:
 # no budget catches it. These runs use a fraction of the mutants' budget (the full budget
 # survives too: see the report of `virtiospec prove --mutants`).
 @pytest.mark.req("RING-SPLIT-075", "RING-SPLIT-076")
-@pytest.mark.parametrize("classes", [{"device_cls": DeviceNoRmbPop},
-                                     {"driver_cls": DriverNoRmbUsed}],
+@pytest.mark.parametrize("cfg", [RingConfig(mode="tso", steps=200, device_cls=DeviceNoRmbPop),
+                                 RingConfig(mode="tso", steps=200, driver_cls=DriverNoRmbUsed)],
                          ids=["device-no-rmb", "driver-no-rmb"])
-def test_ring_rmb_variants_are_not_caught_under_tso(classes: dict[str, type]) -> None:
-    cfg = RingConfig(mode="tso", steps=200, **classes)
+def test_ring_rmb_variants_are_not_caught_under_tso(cfg: RingConfig) -> None:
     ev = mutant_evidence(run_ring(cfg, 60, derandomize=True))
     assert not ev.ok and ev.detail.startswith("survived"), ev.detail
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest import mock
 
 import pytest
 from virtiospec.conformance import cases, runner, targets
@@ -27,16 +28,16 @@ class ShortNumBuffers(NetDevice):
         return NetHdr(num_buffers=1)
 
 
+def _accept_tx(data: bytes, features: int, mtu: int = 1500) -> tuple[NetHdr, bytes]:
+    return NetHdr.unpack(data), data[12:]
+
+
 class AcceptsEverything(NetDevice):
     def tx_take(self, pair: int) -> bool:
         import virtiospec.reference.net.device as d
 
-        saved = d.check_tx
-        d.check_tx = lambda data, f, mtu=1500: (NetHdr.unpack(data), data[12:])  # type: ignore
-        try:
+        with mock.patch.object(d, "check_tx", _accept_tx):
             return super().tx_take(pair)
-        finally:
-            d.check_tx = saved
 
 
 class Broken:

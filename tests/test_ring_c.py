@@ -41,10 +41,9 @@ from virtiospec.reference.ring_c_build import (
     build_lib,
     find_compiler,
 )
-from virtiospec.reference.ring_c_errors import ERRORS, error
+from virtiospec.reference.ring_c_errors import ERRORS, Aborted, error
 from virtiospec.reference.ring_c_stepped import (
     MAX_SUSPENDED,
-    Aborted,
     CSplitDevice,
     CSplitDriver,
     abort_all,
@@ -58,7 +57,7 @@ INCLUDE = (HERE, ABI_HEADER.parent)
 # -- the ABI -------------------------------------------------------------------------------
 
 def test_abi_version() -> None:
-    from virtiospec.reference import _ring  # type: ignore[attr-defined]
+    import virtiospec.reference._ring as _ring
 
     header = ABI_HEADER.read_text()
     declared = re.search(r"#define VIRTIOSPEC_RING_ABI_VERSION (\d+)", header)
@@ -187,7 +186,7 @@ def test_missing_compiler_is_named() -> None:
 
 
 def test_install_built_the_extension() -> None:
-    from virtiospec.reference import _ring  # type: ignore[attr-defined]
+    import virtiospec.reference._ring as _ring
 
     assert _ring.lib.virtiospec_ring_driver_state_size(8) > 0
     assert _ring.lib.virtiospec_ring_driver_state_size(6) == 0
@@ -298,8 +297,8 @@ def test_mixed_pair_over_one_memory(mix: str, event_idx: bool, indirect: bool) -
     area = IND_AT if indirect else None
     drv_cls, dev_cls = ((CSplitDriver, SplitDevice) if mix == "c-driver"
                         else (SplitDriver, CSplitDevice))
-    drv = drv_cls(lay, event_idx=event_idx, indirect_area=area, indirect_max=4)  # type: ignore[call-arg]
-    dev = dev_cls(lay, MEM, event_idx=event_idx, indirect=indirect)  # type: ignore[call-arg]
+    drv = drv_cls(lay, event_idx=event_idx, indirect_area=area, indirect_max=4)
+    dev = dev_cls(lay, MEM, event_idx=event_idx, indirect=indirect)
     run(drv.init(), mem)
     run(dev.init(), mem)
     back: list[tuple[object, int]] = []
@@ -323,7 +322,7 @@ def test_mixed_pair_over_one_memory(mix: str, event_idx: bool, indirect: bool) -
         if n % 5 == 0:
             run(drv.disable_cb(), mem)
             assert run(drv.enable_cb(), mem) is False
-        back.append(got)  # type: ignore[arg-type]
+        back.append(got)
         assert mem.read_bytes(in_[0][0], written) == bytes([n + 100]) * written
     assert back == [(n, n % 33) for n in range(24)]
     assert drv.num_free == q and run(drv.get_used(), mem) is None

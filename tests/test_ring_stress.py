@@ -116,6 +116,7 @@ def test_bench_quick_report() -> None:
         else:
             assert 0 < s.kicks + s.interrupts <= 2 * s.buffers
     js = rb.to_json(res)
+    assert isinstance(js["rows"], list) and isinstance(js["ratios"], list)
     assert len(js["rows"]) == len(rows) and len(js["ratios"]) == len(ratios)
 
 

@@ -42,7 +42,6 @@ from virtiospec.reference.shm import (
     TableWriter,
 )
 from virtiospec.reference.shm_c import (
-    Aborted,
     CClockDriver,
     CSignalReceiver,
     CSignalSender,
@@ -58,7 +57,7 @@ from virtiospec.reference.shm_c_build import (
     MissingCompiler,
     find_compiler,
 )
-from virtiospec.reference.shm_c_errors import ERRORS, NoSpace, error
+from virtiospec.reference.shm_c_errors import ERRORS, Aborted, NoSpace, error
 
 REGION = Region(0, 0x1000, 0x100)
 MEM = 0x2000
@@ -128,7 +127,7 @@ def test_layouts_refused_like_python(kind: str, offset: int, slots: int, words: 
             rc = lib.vs_shm_signal_create(ffi.new("struct vs_shm_signal *"), base,
                                           REGION.length, offset)
         err = error(-rc)
-        assert type(err) is type(py.value) and err.req == py.value.req  # type: ignore[attr-defined]
+        assert type(err) is type(py.value) and err.req == py.value.req
 
 
 # -- builds --------------------------------------------------------------------------------
@@ -340,7 +339,7 @@ def test_mixed_table_pair_over_one_memory(mix: str) -> None:
     mem = GuestMemory(MEM)
     w_cls, r_cls = (CTableWriter, TableReader) if mix == "c-writer" else (TableWriter,
                                                                          CTableReader)
-    writer, reader = w_cls(TABLE), r_cls(TABLE, max_attempts=2)  # type: ignore[abstract]
+    writer, reader = w_cls(TABLE), r_cls(TABLE, max_attempts=2)
     run(writer.init(), mem)
     written = {(0, (0, 0, 0))}
     last = 0
@@ -350,6 +349,7 @@ def test_mixed_table_pair_over_one_memory(mix: str) -> None:
         got = interleave(mem, writer.update(0, value), reader.read(0),
                          [1 + n % 4, 1 + (n // 4) % 3], ends=(TableBusy,))[1]
         snap = got.last if isinstance(got, TableBusy) else got
+        assert isinstance(snap, Snapshot)
         assert (snap.version, snap.value) in written
         assert snap.version >= last
         last = snap.version
@@ -365,7 +365,7 @@ def test_mixed_signal_pair_over_one_memory(mix: str) -> None:
     mem = GuestMemory(MEM)
     s_cls, r_cls = (CSignalSender, SignalReceiver) if mix == "c-sender" else (SignalSender,
                                                                              CSignalReceiver)
-    sender, receiver = s_cls(SIGNAL), r_cls(SIGNAL)  # type: ignore[abstract]
+    sender, receiver = s_cls(SIGNAL), r_cls(SIGNAL)
     run(SIGNAL.init(), mem)
     data = REGION.base + 0x10
     notified = 0

@@ -4,6 +4,7 @@ frame the guest transmitted (parsed with dpkt)."""
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import dpkt
@@ -45,7 +46,7 @@ class Responder:
                 self._count("arp")
                 self.guest_mac, self.guest_ip = bytes(arp.sha), bytes(arp.spa)
                 return FR.arp_frame(dpkt.arp.ARP_OP_REPLY, HOST_MAC_B, HOST_IP, bytes(arp.sha),
-                                    FR.socket.inet_ntoa(bytes(arp.spa)), bytes(arp.sha))
+                                    socket.inet_ntoa(bytes(arp.spa)), bytes(arp.sha))
             return None
         if eth.type != ETH_TYPE_IP or not isinstance(eth.data, dpkt.ip.IP):
             return None

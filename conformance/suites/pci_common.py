@@ -246,9 +246,10 @@ def queue_enable(target: object) -> None:
             got = do(s, t.read("queue_enable"))
             require(got == 0, f"queue {q} enable after reset", "0", str(got))
         drv.setup_queue(RX, None)
-        got = [(do(s, t.write("queue_select", q)), do(s, t.read("queue_enable")))[1]
-               for q in (RX, TX)]
-        require(got == [1, 0], "queue_enable of receive and transmit", "[1, 0]", str(got))
+        enabled = [(do(s, t.write("queue_select", q)), do(s, t.read("queue_enable")))[1]
+                   for q in (RX, TX)]
+        require(enabled == [1, 0], "queue_enable of receive and transmit", "[1, 0]",
+                str(enabled))
 
 
 @case("pci.virtio.vectors", ("VIRTIO-PCI-040",), "device", "pci",

@@ -121,7 +121,10 @@ def no_vector(target: object) -> None:
         drv.kick(rx)
         drv.send(frame(4))
         drv.wait_tx()
-        words = lambda: [drv.irq_count(v) for v in range(3)]  # noqa: E731
+
+        def words() -> list[int]:
+            return [drv.irq_count(v) for v in range(3)]
+
         require(quiet(lambda: any(words()), 0.2), "no MSI-X message at all", "[0, 0, 0]",
                 str(words()))
 
@@ -134,7 +137,7 @@ def config_change(target: object) -> None:
     with session(target) as s:
         drv = up(s)
         t = drv.transport
-        require(drv.read_link() & NET_S_LINK_UP, "link up at first", "1", "0")
+        require(bool(drv.read_link() & NET_S_LINK_UP), "link up at first", "1", "0")
         generation = do(s, t.generation())
         s.set_link(False)
         drv.wait_irq(CONFIG_VECTOR)
@@ -163,7 +166,7 @@ def generation_early(target: object) -> None:
         s.set_link(False)
         link_after = s.host.mem_read(t.structures.device + 6, 2)
         after = do(s, t.generation())
-        require(link & NET_S_LINK_UP and not link_after & NET_S_LINK_UP,
+        require(bool(link & NET_S_LINK_UP) and not link_after & NET_S_LINK_UP,
                 "the status field changed between the two reads", "1 then 0",
                 f"{link} then {link_after}")
         require(after != before, "config_generation after reading a changed value",

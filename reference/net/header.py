@@ -132,7 +132,7 @@ def ones_complement(data: bytes) -> int:
     """The 16-bit ones' complement sum of ``data`` (big-endian words, odd byte padded)."""
     if len(data) % 2:
         data += b"\0"
-    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total: int = sum(struct.unpack(f"!{len(data) // 2}H", data))
     while total >> 16:
         total = (total & 0xFFFF) + (total >> 16)
     return total

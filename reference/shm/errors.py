@@ -4,7 +4,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from virtiospec.reference.access import MemoryError_
+
+if TYPE_CHECKING:  # table.py imports this module
+    from virtiospec.reference.shm.table import Snapshot
 
 
 class ShmError(Exception):
@@ -64,7 +69,7 @@ class TableBusy(ShmError):
 
     req = "SHM-TABLE-011"
 
-    def __init__(self, message: str, last: object) -> None:
+    def __init__(self, message: str, last: Snapshot | None) -> None:
         super().__init__(message)
         self.last = last
 

@@ -121,7 +121,7 @@ def plain(obj: object) -> object:
         return {str(k): v for k, v in sorted(obj.items())}
     if hasattr(obj, "__dataclass_fields__"):
         out = {}
-        for name in obj.__dataclass_fields__:  # type: ignore[attr-defined]
+        for name in obj.__dataclass_fields__:
             value = getattr(obj, name)
             if name in ("senders", "receivers"):
                 continue

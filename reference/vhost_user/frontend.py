@@ -156,7 +156,8 @@ class FrontEnd:
     def get_vring_base(self, index: int) -> int:
         out = self.request(M.Req.GET_VRING_BASE, M.STATE.pack(index, 0))
         assert out is not None
-        return M.STATE.unpack(out)[1]
+        base: int = M.STATE.unpack(out)[1]
+        return base
 
     # -- the driver's notifications ------------------------------------------------------------
     def kick(self, index: int) -> None:

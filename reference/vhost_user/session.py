@@ -150,10 +150,11 @@ class Session:
             # the fast path serves data queues only: the control queue needs the spec's
             self.log.messages.append("CTRL_VQ negotiated: the Python device serves")
         if self.options.device == "c" and not F.has(net, F.CTRL_VQ):
-            dev: NetDevice = FastNetDevice(self.config, net, self.mem, notify=self._notify,
-                                           on_transmit=self._transmit, filtering=False,
-                                           on_notified=self._notified)
-            dev.discard_wire = self.on_transmit is None
+            fast = FastNetDevice(self.config, net, self.mem, notify=self._notify,
+                                 on_transmit=self._transmit, filtering=False,
+                                 on_notified=self._notified)
+            fast.discard_wire = self.on_transmit is None
+            dev: NetDevice = fast
         else:
             dev = NetDevice(self.config, net, self.mem, notify=self._notify,
                             on_transmit=self._transmit, filtering=False)

@@ -55,7 +55,7 @@ class NetDevice:
                  features: int = NET_FEATURES) -> None:
         self.mac = mac
         self.features = features
-        self.queue_sizes = (queue_size, queue_size)
+        self.queue_sizes: tuple[int, ...] = (queue_size, queue_size)
         self.config = DeviceConfig(mac + NET_S_LINK_UP.to_bytes(2, "little")
                                    + (1).to_bytes(2, "little"))
         self.wire = Wire()
