@@ -1,4 +1,5 @@
-"""What a ring target provides: one side of a split virtqueue, run straight through.
+"""What a ring target provides: one side of a split virtqueue (or of a packed one), run
+straight through.
 
 The suite plays the other side itself, over the same guest memory (a
 :class:`~virtiospec.reference.access.GuestMemory`, whose ``buf`` a C target shares through
@@ -15,6 +16,7 @@ from typing import Protocol
 from virtiospec.reference.access import GuestMemory
 from virtiospec.reference.ring.device import Chain
 from virtiospec.reference.ring.layout import SplitLayout
+from virtiospec.reference.ring.packed_layout import PackedLayout
 
 Segment = tuple[int, int]
 
@@ -52,6 +54,50 @@ class RingDriver(Protocol):
     def get_used(self) -> tuple[int, int] | None: ...
     def enable_cb(self) -> bool: ...
     def enable_cb_delayed(self) -> bool: ...
+    def disable_cb(self) -> None: ...
+    @property
+    def num_free(self) -> int: ...
+
+
+# -- the packed virtqueue (spec/ring_packed.md) -------------------------------------------------
+# A target that implements it provides ``ring_packed_device(setup)`` and/or
+# ``ring_packed_driver(setup)``; the ``ring.packed.*`` cases SKIP on a target without them.
+
+
+@dataclass
+class PackedRingSetup:
+    """One packed queue in guest memory, fresh: both sides start at position 0, wrap bit 1."""
+
+    layout: PackedLayout
+    memory: GuestMemory
+    event_idx: bool = False  # VIRTIO_F_RING_EVENT_IDX: DESC event suppression
+    indirect: bool = False
+    indirect_area: int | None = None  # driver side: where it may build indirect tables
+    indirect_max: int = 16
+
+
+class PackedRingDevice(Protocol):
+    """The device side under test (RING-PACKED-0xx device requirements). ``pop`` returns a
+    :class:`Chain` whose ``head`` is the list's buffer ID; ``push`` takes (buffer ID, len)."""
+
+    def pop(self) -> Chain | None: ...
+    def push(self, used: list[tuple[int, int]]) -> None: ...
+    def should_notify(self) -> bool: ...
+    def enable_notify(self) -> bool: ...
+    def disable_notify(self) -> None: ...
+    @property
+    def needs_reset(self) -> bool: ...
+
+
+class PackedRingDriver(Protocol):
+    """The driver side under test (RING-PACKED-0xx driver requirements). ``add`` returns the
+    list's buffer ID."""
+
+    def add(self, out: list[Segment], in_: list[Segment], token: int) -> int: ...
+    def kick_prepare(self) -> bool: ...
+    def kick_data(self) -> int: ...
+    def get_used(self) -> tuple[int, int] | None: ...
+    def enable_cb(self) -> bool: ...
     def disable_cb(self) -> None: ...
     @property
     def num_free(self) -> int: ...

@@ -5,9 +5,15 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import cast
 
-from virtiospec.conformance.ring_api import RingSetup, Segment
+from virtiospec.conformance.ring_api import PackedRingSetup, RingSetup, Segment
 from virtiospec.reference.access import run
-from virtiospec.reference.ring import Chain, SplitDevice, SplitDriver
+from virtiospec.reference.ring import (
+    Chain,
+    PackedDevice,
+    PackedDriver,
+    SplitDevice,
+    SplitDriver,
+)
 
 
 class ReferenceRingDevice:
@@ -73,6 +79,69 @@ class ReferenceRingDriver:
         return self.drv.num_free
 
 
+class ReferencePackedDevice:
+    """The packed-ring device of reference/ring/packed_device.py (spec/ring_packed.md)."""
+
+    def __init__(self, setup: PackedRingSetup) -> None:
+        self.mem = setup.memory
+        self.dev = PackedDevice(setup.layout, setup.memory.size, event_idx=setup.event_idx,
+                                indirect=setup.indirect)
+        run(self.dev.init(), self.mem)
+
+    def pop(self) -> Chain | None:
+        return run(self.dev.pop(), self.mem)
+
+    def push(self, used: list[tuple[int, int]]) -> None:
+        run(self.dev.push(used), self.mem)
+
+    def should_notify(self) -> bool:
+        return run(self.dev.should_notify(), self.mem)
+
+    def enable_notify(self) -> bool:
+        return run(self.dev.enable_notify(), self.mem)
+
+    def disable_notify(self) -> None:
+        run(self.dev.disable_notify(), self.mem)
+
+    @property
+    def needs_reset(self) -> bool:
+        return self.dev.needs_reset
+
+
+class ReferencePackedDriver:
+    """The packed-ring driver of reference/ring/packed_driver.py (spec/ring_packed.md)."""
+
+    def __init__(self, setup: PackedRingSetup) -> None:
+        self.mem = setup.memory
+        self.drv = PackedDriver(setup.layout, event_idx=setup.event_idx,
+                                indirect_area=setup.indirect_area if setup.indirect else None,
+                                indirect_max=setup.indirect_max)
+        run(self.drv.init(), self.mem)
+
+    def add(self, out: list[Segment], in_: list[Segment], token: int) -> int:
+        return run(self.drv.add(out, in_, token), self.mem)
+
+    def kick_prepare(self) -> bool:
+        return run(self.drv.kick_prepare(), self.mem)
+
+    def kick_data(self) -> int:
+        return self.drv.kick_data()
+
+    def get_used(self) -> tuple[int, int] | None:
+        got = run(self.drv.get_used(), self.mem)
+        return None if got is None else (cast(int, got[0]), got[1])
+
+    def enable_cb(self) -> bool:
+        return run(self.drv.enable_cb(), self.mem)
+
+    def disable_cb(self) -> None:
+        run(self.drv.disable_cb(), self.mem)
+
+    @property
+    def num_free(self) -> int:
+        return self.drv.num_free
+
+
 class ReferenceTarget:
     name = "reference"
     sides = ("driver", "device")
@@ -82,6 +151,12 @@ class ReferenceTarget:
 
     def ring_driver(self, setup: RingSetup) -> ReferenceRingDriver:
         return ReferenceRingDriver(setup)
+
+    def ring_packed_device(self, setup: PackedRingSetup) -> ReferencePackedDevice:
+        return ReferencePackedDevice(setup)
+
+    def ring_packed_driver(self, setup: PackedRingSetup) -> ReferencePackedDriver:
+        return ReferencePackedDriver(setup)
 
     def pci_session(self) -> AbstractContextManager[object]:
         """The in-process machine: our virtio-pci device on our PCI bus (spec/pci.md)."""

@@ -2,7 +2,8 @@
 
 A target is an object with a ``name`` and, per layer, factories for the side it
 implements. Cases call what they need (for the ring: ``target.ring_driver(...)`` or
-``target.ring_device(...)``) and raise :class:`~virtiospec.conformance.cases.CaseSkipped`
+``target.ring_device(...)``; for the packed ring ``target.ring_packed_driver(...)`` or
+``target.ring_packed_device(...)``) and raise :class:`~virtiospec.conformance.cases.CaseSkipped`
 through :func:`need` when the target lacks it. Target specs on the command line:
 ``reference`` (the default), ``c``, ``lib:PATH.so[:driver|device]``, ``qemu``, ...
 """

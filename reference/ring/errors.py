@@ -73,3 +73,21 @@ class NeedsReset(RingError):
 class QueueFull(Exception):
     """The driver has too few free descriptors for the chain (RING-SPLIT-090). Not an error of
     the other side: retry after taking back used buffers."""
+
+
+# -- packed virtqueue (spec/ring_packed.md) ----------------------------------------------------
+# The classes above serve the packed ring too, raised with its requirement ID as ``req``
+# (``ChainTooLong(..., "RING-PACKED-080")``); these two have no split-ring counterpart.
+
+
+class DescriptorNotAvailable(RingError):
+    """A descriptor of a NEXT-chained list does not show the available marks of its position
+    (RING-PACKED-081)."""
+
+    req = "RING-PACKED-081"
+
+
+class BufferIdInUse(RingError):
+    """A list carries a buffer ID that the device already holds (RING-PACKED-085)."""
+
+    req = "RING-PACKED-085"
