@@ -51,6 +51,13 @@ docs: setup
 libring: setup
 	$(BIN)/python -m virtiospec.reference.ring_c_build lib build/libvirtiospec_ring.so
 
+# An example shared library for --target shm-lib:PATH.so: the C reference of the table and
+# shm-signal behind the ABI of conformance/virtiospec_shm.h (run: virtiospec conformance run
+# --target shm-lib:build/libvirtiospec_shm.so; see docs/guide-shm-library.md).
+.PHONY: libshm
+libshm: setup
+	$(BIN)/python -m virtiospec.reference.shm_c_build lib build/libvirtiospec_shm.so
+
 # ring.c on two cores against Linux's tools/virtio/ringtest (built from linux-source-6.1 at
 # run time; see docs/bench.md).
 .PHONY: bench

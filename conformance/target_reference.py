@@ -6,6 +6,7 @@ from contextlib import AbstractContextManager
 from typing import cast
 
 from virtiospec.conformance.ring_api import PackedRingSetup, RingSetup, Segment
+from virtiospec.conformance.target_shm_reference import ReferenceShmSides
 from virtiospec.reference.access import run
 from virtiospec.reference.ring import (
     Chain,
@@ -142,7 +143,7 @@ class ReferencePackedDriver:
         return self.drv.num_free
 
 
-class ReferenceTarget:
+class ReferenceTarget(ReferenceShmSides):  # the shm sides: target_shm_reference.py
     name = "reference"
     sides = ("driver", "device")
 

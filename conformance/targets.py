@@ -20,10 +20,11 @@ from virtiospec.conformance.cases import CaseSkipped
 TARGETS: dict[str, str] = {
     "reference": "virtiospec.conformance.target_reference:make",
     "qemu": "virtiospec.conformance.target_qemu:make",
-    "c": "virtiospec.conformance.target_c:make",
+    "c": "virtiospec.conformance.target_shm_c:make",  # target_c.py's ring + the shm ABI
     "lib": "virtiospec.conformance.target_lib:make",
     "dpdk": "virtiospec.conformance.target_dpdk:make",
     "linux-guest": "virtiospec.conformance.target_linux_guest:make",
+    "shm-lib": "virtiospec.conformance.target_shm_lib:make",
 }
 
 

@@ -1,8 +1,12 @@
-"""Builds of the C reference of the table and shm-signal (shm.c): the two ways it is compiled.
+"""Builds of the C reference of the table and shm-signal (shm.c): the three ways it is compiled.
 
 * ``install_ffi`` -- the cffi module ``virtiospec.reference._shm`` that ``pip install``
   compiles (setup.py's ``cffi_modules``): shm.c with C11 atomics and fences, every function
-  of shm.h, for use on real shared memory;
+  of shm.h, for use on real shared memory, and the public ABI of
+  ``conformance/virtiospec_shm.h`` over it (shm_abi.c), used by ``--target c``;
+* :func:`build_lib` -- a plain shared library exporting that ABI, the example for
+  ``--target shm-lib:PATH.so`` (``make libshm``, or ``python -m
+  virtiospec.reference.shm_c_build lib OUT.so [MUTANT]``);
 * :func:`stepped_ffi` -- the stepped build (shm.c with ``-DVS_STEPPED``, optionally one
   mutant ``-DVS_SHM_MUTANT=VS_SHM_M_<NAME>`` of shm_mutants.h), compiled at run time by
   :func:`compile_stepped` for :mod:`virtiospec.reference.shm_c`, which steps every access.
@@ -17,6 +21,7 @@ only the standard library, cffi and c_build.py beside it (what the C builds shar
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
@@ -38,6 +43,8 @@ except ImportError:  # run by cffi from setup.py, before the package exists: loa
 
 HEADER = HERE / "shm.h"
 SOURCES = ("shm.c",)
+ABI_HEADER = HERE.parent / "conformance" / "virtiospec_shm.h"
+ABI_SOURCES = ("shm.c", "shm_abi.c")
 STEPPED_SOURCES = ("shm.h", "ring_access.h", "shm_mutants.h", "shm.c", "stepped_access.h",
                    "shm_stepped.c")
 WARNINGS = c_build.WARNINGS
@@ -62,15 +69,38 @@ def cdef() -> str:
     return c_build.header_cdef(HEADER)
 
 
+def abi_cdef() -> str:
+    """The declarations of conformance/virtiospec_shm.h that cffi reads."""
+    return c_build.header_cdef(ABI_HEADER)
+
+
 def install_ffi() -> FFI:
-    """The cffi module built by ``pip install`` (setup.py: cffi_modules)."""
+    """The cffi module built by ``pip install`` (setup.py: cffi_modules): shm.h and the ABI."""
     find_compiler()
     ffi = FFI()
-    ffi.cdef(cdef())
-    ffi.set_source(INSTALL_MODULE, '#include "shm.h"\n',
-                   sources=[c_build.rel(HERE / s) for s in SOURCES],
-                   include_dirs=[c_build.rel(HERE)], extra_compile_args=[*WARNINGS, "-O2"])
+    ffi.cdef(cdef() + abi_cdef())
+    ffi.set_source(INSTALL_MODULE, '#include "shm.h"\n#include "virtiospec_shm.h"\n',
+                   sources=[c_build.rel(HERE / s) for s in ABI_SOURCES],
+                   include_dirs=[c_build.rel(HERE), c_build.rel(ABI_HEADER.parent)],
+                   extra_compile_args=[*WARNINGS, "-O2"])
     return ffi
+
+
+def build_lib(out: Path | str, cflags: Sequence[str] = ("-O2",),
+              mutant: str | None = None) -> Path:
+    """Compile shm.c + shm_abi.c into a shared library exporting the ABI of
+    virtiospec_shm.h (with ``mutant``, one switch of shm_mutants.h turned on: a known-bad
+    library for the suite to catch); returns its path."""
+    if mutant is not None and mutant not in MUTANTS:
+        raise ValueError(f"unknown C mutant {mutant!r}; known: {', '.join(MUTANTS)}")
+    out = Path(out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    switch = [f"-DVS_SHM_MUTANT=VS_SHM_M_{mutant}"] if mutant else []
+    cmd = [*find_compiler(), *STRICT, "-fPIC", "-shared", "-fvisibility=hidden", *cflags,
+           *switch, f"-I{HERE}", f"-I{ABI_HEADER.parent}",
+           *(str(HERE / s) for s in ABI_SOURCES), "-o", str(out)]
+    subprocess.run(cmd, check=True)
+    return out
 
 
 # -- stepped build ------------------------------------------------------------------------
@@ -124,10 +154,14 @@ def compile_stepped(mutant: str | None = None) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) in (2, 3) and args[0] == "lib":
+        print(build_lib(args[1], mutant=args[2] if len(args) == 3 else None))
+        return 0
     if len(args) == 2 and args[0] == "stepped":
         print(compile_stepped(None if args[1] == "reference" else args[1]))
         return 0
-    print("usage: python -m virtiospec.reference.shm_c_build stepped reference|MUTANT",
+    print("usage: python -m virtiospec.reference.shm_c_build lib OUT.so [MUTANT]\n"
+          "       python -m virtiospec.reference.shm_c_build stepped reference|MUTANT",
           file=sys.stderr)
     return 2
 
