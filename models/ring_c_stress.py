@@ -96,7 +96,7 @@ def reference_evidence(seconds: float = REFERENCE_SECONDS) -> registry.Evidence:
         return registry.Evidence(False, f"{what} ({bad['mode']}); {_describe(out)}",
                                  stats=_stats(out))
     return registry.Evidence(True, "no lost wakeup, no lost or repeated buffer: "
-                             + _describe(out), stats={**_stats(out), "steps": float(out.sleeps),
+                             + _describe(out), stats={**_stats(out),
                                                       "examples": float(len(out.runs))})
 
 
