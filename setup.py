@@ -11,7 +11,9 @@ namespace, so nothing generic (``spec``, ``models``, ...) lands in site-packages
 
 The C reference of the split ring (reference/ring.c) is compiled at install into the cffi
 module ``virtiospec.reference._ring`` (see reference/ring_c_build.py), the table and
-shm-signal (reference/shm.c) into ``virtiospec.reference._shm`` (reference/shm_c_build.py);
+shm-signal (reference/shm.c) into ``virtiospec.reference._shm`` (reference/shm_c_build.py),
+the packed ring (reference/ring_packed.c) into ``virtiospec.reference._ring_packed``
+(reference/ring_packed_c_build.py);
 without a C compiler the install stops with an error naming the missing compiler.
 """
 
@@ -33,4 +35,5 @@ for package, folder in ROOTS.items():
 setup(packages=packages, package_dir=ROOTS,
       cffi_modules=["reference/ring_c_build.py:install_ffi",
                     "reference/shm_c_build.py:install_ffi",
-                    "reference/ring_vhost_build.py:install_ffi"])
+                    "reference/ring_vhost_build.py:install_ffi",
+                    "reference/ring_packed_c_build.py:install_ffi"])

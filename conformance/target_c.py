@@ -1,16 +1,166 @@
-"""``--target c``: the C reference of the ring (reference/ring.c), through its public ABI.
+"""``--target c``: the C reference of the ring (reference/ring.c), through its public ABI,
+and of the packed ring (reference/ring_packed.c).
 
 The cffi module ``virtiospec.reference._ring`` is compiled at install (setup.py); it is
 ring.c and ring_abi.c behind conformance/virtiospec_ring.h, called exactly as
-``--target lib:`` calls a third-party library.
+``--target lib:`` calls a third-party library. The packed sessions (``ring.packed.*``) call
+ring_packed.c in ``virtiospec.reference._ring_packed``, also compiled at install, with C11
+atomics on the suite's own guest memory.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
+from virtiospec.conformance.ring_api import PackedRingSetup, Segment
 from virtiospec.conformance.target_abi import AbiLibrary, AbiTarget
+from virtiospec.reference.ring import Chain
+from virtiospec.reference.ring_packed_c_errors import check
+
+PACKED_MODULE = "virtiospec.reference._ring_packed"
+F_EVENT_IDX, F_INDIRECT = 1, 2
 
 
-def make(arg: str) -> AbiTarget:
+def packed_module() -> Any:
+    """The installed cffi module of ring_packed.c, or RuntimeError naming the fix."""
+    try:
+        return importlib.import_module(PACKED_MODULE)
+    except ImportError as err:
+        raise RuntimeError(f"the C reference of the packed ring ({PACKED_MODULE}) is not "
+                           "built: reinstall virtiospec (`make setup` or `pip install -e .`) "
+                           "with a C compiler") from err
+
+
+class _PackedSide:
+    """One side of ring_packed.c on the suite's guest memory, run straight through."""
+
+    def __init__(self, setup: PackedRingSetup, side: str) -> None:
+        module = packed_module()
+        self.ffi, self.lib, self.side = module.ffi, module.lib, side
+        self.q = setup.layout.size
+        self.mem = self.ffi.from_buffer(setup.memory.buf)  # kept alive with this object
+        size = getattr(self.lib, f"vs_packed_{side}_state_size")(self.q)
+        self._block = self.ffi.new("uint64_t[]", (max(size, 8) + 7) // 8)
+        self.state = self.ffi.cast(f"struct vs_packed_{side} *", self._block)
+        lay = setup.layout
+        features = ((F_EVENT_IDX if setup.event_idx else 0)
+                    | (F_INDIRECT if setup.indirect else 0))
+        args: tuple[Any, ...] = (self.state, size, self.mem, setup.memory.size, self.q, lay.desc,
+                                 lay.driver_event, lay.device_event)
+        if side == "driver":
+            indirect = setup.indirect and setup.indirect_area is not None
+            args += (features if indirect else features & ~F_INDIRECT,
+                     setup.indirect_area if indirect else 0, setup.indirect_max)
+        else:
+            args += (features,)
+        self.call("create", *args)
+        self.call("init", self.state)
+
+    def call(self, fn: str, *args: Any) -> int:
+        name = f"vs_packed_{self.side}_{fn}"
+        return check(getattr(self.lib, name)(*args), name)
+
+    def op(self, fn: str, *args: Any) -> int:
+        return self.call(fn, self.state, *args)
+
+
+class CPackedDriverSession(_PackedSide):
+    """The driver of ring_packed.c as a PackedRingDriver (conformance/ring_api.py)."""
+
+    def __init__(self, setup: PackedRingSetup) -> None:
+        super().__init__(setup, "driver")
+
+    def _segments(self, segs: list[Segment]) -> Any:
+        arr = self.ffi.new("struct vs_segment[]", max(len(segs), 1))
+        for k, (addr, length) in enumerate(segs):
+            arr[k].addr, arr[k].len = addr, length
+        return arr
+
+    def add(self, out: list[Segment], in_: list[Segment], token: int) -> int:
+        return self.op("add", self._segments(out), len(out), self._segments(in_), len(in_),
+                       token)
+
+    def kick_prepare(self) -> bool:
+        return bool(self.op("kick_prepare"))
+
+    def kick_data(self) -> int:
+        return self.op("kick_data")
+
+    def get_used(self) -> tuple[int, int] | None:
+        token = self.ffi.new("uint64_t *")
+        length = self.ffi.new("uint32_t *")
+        if not self.op("get_used", token, length):
+            return None
+        return int(token[0]), int(length[0])
+
+    def enable_cb(self) -> bool:
+        return bool(self.op("enable_cb"))
+
+    def disable_cb(self) -> None:
+        self.op("disable_cb")
+
+    def detach_unused(self) -> list[int]:
+        tokens = self.ffi.new("uint64_t[]", self.q)
+        n = self.op("detach_unused", tokens, self.q)
+        return [int(tokens[k]) for k in range(n)]
+
+    @property
+    def num_free(self) -> int:
+        return int(self.lib.vs_packed_driver_num_free(self.state))
+
+
+class CPackedDeviceSession(_PackedSide):
+    """The device of ring_packed.c as a PackedRingDevice (conformance/ring_api.py)."""
+
+    def __init__(self, setup: PackedRingSetup) -> None:
+        super().__init__(setup, "device")
+        self._segs = self.ffi.new("struct vs_segment[]", self.q)
+        self._id = self.ffi.new("uint16_t *")
+        self._counts = self.ffi.new("uint32_t[2]")
+
+    def pop(self) -> Chain | None:
+        c = self._counts
+        if not self.op("pop", self._id, self._segs, self.q, c + 0, c + 1):
+            return None
+        segs = [(int(s.addr), int(s.len)) for s in self._segs[0 : c[0] + c[1]]]
+        return Chain(int(self._id[0]), segs[: c[0]], segs[c[0] :])
+
+    def push(self, used: list[tuple[int, int]]) -> None:
+        elems = self.ffi.new("struct vs_used_elem[]", max(len(used), 1))
+        for k, (buf_id, length) in enumerate(used):
+            if not (0 <= buf_id < 1 << 32 and 0 <= length < 1 << 32):
+                raise ValueError(f"used element ({buf_id}, {length}) does not fit 32 bits")
+            elems[k].id, elems[k].len = buf_id, length
+        self.op("push", elems, len(used))
+
+    def should_notify(self) -> bool:
+        return bool(self.op("should_notify"))
+
+    def enable_notify(self) -> bool:
+        return bool(self.op("enable_notify"))
+
+    def disable_notify(self) -> None:
+        self.op("disable_notify")
+
+    @property
+    def needs_reset(self) -> bool:
+        return bool(self.lib.vs_packed_device_needs_reset(self.state))
+
+
+class CRingTarget(AbiTarget):
+    """The split ring through the ABI, and the packed ring of ring_packed.c."""
+
+    def ring_packed_driver(self, setup: PackedRingSetup) -> CPackedDriverSession:
+        self._only("driver")
+        return CPackedDriverSession(setup)
+
+    def ring_packed_device(self, setup: PackedRingSetup) -> CPackedDeviceSession:
+        self._only("device")
+        return CPackedDeviceSession(setup)
+
+
+def make(arg: str) -> CRingTarget:
     if arg:
         raise ValueError(f"the c target takes no argument (got {arg!r})")
     try:
@@ -18,4 +168,4 @@ def make(arg: str) -> AbiTarget:
     except ImportError as err:
         raise RuntimeError("the C reference is not built: reinstall virtiospec "
                            "(`make setup` or `pip install -e .`) with a C compiler") from err
-    return AbiTarget(AbiLibrary(_ring.ffi, _ring.lib, "virtiospec.reference._ring"), "c")
+    return CRingTarget(AbiLibrary(_ring.ffi, _ring.lib, "virtiospec.reference._ring"), "c")

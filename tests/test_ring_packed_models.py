@@ -35,8 +35,9 @@ CHECKS = ["ring.packed.sc", "ring.packed.tso", "ring.packed.pso", "ring.packed.r
 
 
 def test_the_checks_are_registered() -> None:
-    assert sorted(registry.select(registry.CHECKS, ["ring.packed"]),
-                  key=lambda c: c.name) == sorted((registry.CHECKS[n] for n in CHECKS),
+    python = [c for c in registry.select(registry.CHECKS, ["ring.packed"])
+              if not c.name.startswith(("ring.packed.c.", "ring.packed.mixed."))]
+    assert sorted(python, key=lambda c: c.name) == sorted((registry.CHECKS[n] for n in CHECKS),
                                                   key=lambda c: c.name)
     assert "RING-PACKED-054" in registry.CHECKS["ring.packed.rmo"].reqs
     assert "RING-PACKED-050" in registry.CHECKS["ring.packed.pso"].reqs
@@ -167,7 +168,9 @@ def test_driver_without_mb_loses_the_kick_under_tso() -> None:
 
 
 # -- the known-bad variants ---------------------------------------------------------------
-MUTANTS = [n for n in registry.MUTANTS if n.startswith("ring.packed.")]
+# the Python reference's variants (the C ones are run by tests/test_ring_packed_c.py and by
+# `virtiospec prove --mutants`)
+MUTANTS = [n for n in registry.MUTANTS if n.startswith("ring.packed.ref.")]
 
 
 def test_the_variants_are_registered() -> None:
