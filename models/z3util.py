@@ -29,15 +29,18 @@ Pred = Callable[[State], z3.BoolRef]
 Named = Sequence[tuple[str, Pred]]
 
 
-def solver() -> z3.Solver:
-    """Every query of the ring models is quantifier-free over bit-vectors and Booleans."""
-    return z3.SolverFor("QF_BV")
+def solver(logic: str = "QF_BV") -> z3.Solver:
+    """Every query of the split-ring models is quantifier-free over bit-vectors and Booleans;
+    models whose arithmetic is modulo a symbolic size (the packed ring's 2Q) are linear
+    integer arithmetic, ``logic="QF_LIA"``, where the solver needs no division circuits."""
+    return z3.SolverFor(logic)
 
 
-def valid(claim: z3.BoolRef, *assumptions: z3.BoolRef) -> z3.ModelRef | None:
+def valid(claim: z3.BoolRef, *assumptions: z3.BoolRef,
+          logic: str = "QF_BV") -> z3.ModelRef | None:
     """None if ``assumptions ⇒ claim`` holds for every value of the free variables,
     else a model of a counterexample."""
-    s = solver()
+    s = solver(logic)
     s.add(*assumptions)
     s.add(z3.Not(claim))
     result = s.check()
@@ -48,9 +51,9 @@ def valid(claim: z3.BoolRef, *assumptions: z3.BoolRef) -> z3.ModelRef | None:
     raise RuntimeError(f"z3 returned {result}: {s.reason_unknown()}")
 
 
-def satisfiable(*constraints: z3.BoolRef) -> z3.ModelRef | None:
+def satisfiable(*constraints: z3.BoolRef, logic: str = "QF_BV") -> z3.ModelRef | None:
     """A model of the constraints, or None if they have none."""
-    s = solver()
+    s = solver(logic)
     s.add(*constraints)
     result = s.check()
     if result == z3.sat:
@@ -88,6 +91,7 @@ class System:
     show: Callable[[Values], dict[str, object]]  # the state shown with each Step
     # expressions defined from the variables, available in every state under their name
     derive: Callable[[State], State] | None = None
+    logic: str = "QF_BV"  # of every query about the system (QF_LIA: integer variables)
     _params: State = field(init=False)
 
     def __post_init__(self) -> None:
@@ -135,12 +139,13 @@ def check_inductive(system: System, invariant: Named, safety: Named) -> Inductio
     base = system.assume(s)
     for name, inv in invariant:
         queries += 1
-        if (m := valid(inv(s), base, system.init(s))) is not None:
+        if (m := valid(inv(s), base, system.init(s), logic=system.logic)) is not None:
             return Induction(False, queries, f"initiation: Init does not imply {name}",
                              system.values(m, s))
     for action in system.actions:
         queries += 1
-        m = valid(_conj(invariant, t), base, _conj(invariant, s), system.step(action, s, t))
+        m = valid(_conj(invariant, t), base, _conj(invariant, s), system.step(action, s, t),
+                  logic=system.logic)
         if m is not None:
             broken = [n for n, p in invariant if not evaluate(m, p(t))]
             return Induction(False, queries,
@@ -148,7 +153,7 @@ def check_inductive(system: System, invariant: Named, safety: Named) -> Inductio
                              system.values(m, s))
     for name, safe in safety:
         queries += 1
-        if (m := valid(safe(s), base, _conj(invariant, s))) is not None:
+        if (m := valid(safe(s), base, _conj(invariant, s), logic=system.logic)) is not None:
             return Induction(False, queries, f"safety: the invariant allows a state that "
                              f"breaks {name}", system.values(m, s))
     return Induction(True, queries)
@@ -161,6 +166,7 @@ class Path:
     steps: list[Step]
     length: int  # number of actions taken
     final: Values
+    actions: list[str] = field(default_factory=list)  # the name of each action taken
 
 
 def literal_state(system: System, values: Values) -> State:
@@ -168,7 +174,12 @@ def literal_state(system: System, values: Values) -> State:
     s: State = {}
     for n, srt in (system.variables | system.params).items():
         x = values[n]
-        s[n] = z3.BoolVal(bool(x)) if srt == z3.BoolSort() else z3.BitVecVal(int(x), srt)
+        if srt == z3.BoolSort():
+            s[n] = z3.BoolVal(bool(x))
+        elif srt == z3.IntSort():
+            s[n] = z3.IntVal(int(x))
+        else:
+            s[n] = z3.BitVecVal(int(x), srt)
     if system.derive is not None:
         s.update({n: z3.simplify(e) for n, e in system.derive(s).items()})
     return s
@@ -231,7 +242,7 @@ def bmc(system: System, target: Pred, max_depth: int, fix: Pred | None = None,
     target is asked for at any depth, every ``stride`` steps, and the path found is then made
     locally minimal by :func:`shorten` -- much faster on deep counterexamples, where proving
     that no shorter one exists costs the most, but not always a shortest path."""
-    sol = solver()
+    sol = solver(system.logic)
     states = [system.state("0")]
     sol.add(system.assume(states[0]), system.init(states[0]))
     if fix is not None:
@@ -268,7 +279,7 @@ def _path(system: System, model: z3.ModelRef, states: list[State],
     for k, action in enumerate(actions):
         steps.append(Step(action.side, action.describe(vals[k], vals[k + 1]),
                           system.show(vals[k + 1])))
-    return Path(steps, len(actions), vals[-1])
+    return Path(steps, len(actions), vals[-1], [a.name for a in actions])
 
 
 # -- explicit-state search ----------------------------------------------------------------
@@ -285,7 +296,7 @@ Fn = Callable[[Env], int]
 def _compile(e: z3.ExprRef, slots: dict[str, int], params: dict[str, int]) -> Fn:
     """A Python function of the variables' values (a tuple, Booleans as 0/1) computing the
     Z3 term ``e``; only the operators the models use are supported."""
-    if z3.is_bv_value(e):
+    if z3.is_bv_value(e) or z3.is_int_value(e):
         c = e.as_long()
         return lambda v: c
     if z3.is_true(e) or z3.is_false(e):
@@ -300,6 +311,8 @@ def _compile(e: z3.ExprRef, slots: dict[str, int], params: dict[str, int]) -> Fn
             return lambda v: v[i]
         c = params[name]
         return lambda v: c
+    if z3.is_int(e) or (kind in _INT_RELATIONS and z3.is_int(e.arg(0))):
+        return _compile_int(kind, args, e)
     mask = (1 << e.size()) - 1 if z3.is_bv(e) else 1
     binary: dict[int, Callable[[int, int], int]] = {
         z3.Z3_OP_BSUB: lambda a, b: (a - b) & mask,
@@ -340,6 +353,9 @@ def _compile(e: z3.ExprRef, slots: dict[str, int], params: dict[str, int]) -> Fn
     if kind == z3.Z3_OP_NOT:
         (f,) = args
         return lambda v: int(not f(v))
+    if kind == z3.Z3_OP_XOR:
+        f, g = args
+        return lambda v: int(bool(f(v)) != bool(g(v)))
     if kind == z3.Z3_OP_EXTRACT:
         hi, lo = e.params()
         (f,) = args
@@ -366,11 +382,43 @@ def _compile(e: z3.ExprRef, slots: dict[str, int], params: dict[str, int]) -> Fn
     raise NotImplementedError(f"search() cannot compile {e.decl()}")
 
 
+_INT_RELATIONS = (z3.Z3_OP_LE, z3.Z3_OP_LT, z3.Z3_OP_GE, z3.Z3_OP_GT)
+
+
+def _compile_int(kind: int, args: list[Fn], e: z3.ExprRef) -> Fn:
+    """Integer arithmetic (Python ints: unbounded, as Z3's) for :func:`_compile`."""
+    if kind == z3.Z3_OP_ADD:
+        return lambda v: sum(f(v) for f in args)
+    if kind == z3.Z3_OP_MUL:
+        def mul(v: Env) -> int:
+            out = 1
+            for f in args:
+                out *= f(v)
+            return out
+        return mul
+    if kind == z3.Z3_OP_SUB:
+        first, *rest = args
+        return lambda v: first(v) - sum(f(v) for f in rest)
+    if kind == z3.Z3_OP_UMINUS:
+        (f,) = args
+        return lambda v: -f(v)
+    if kind == z3.Z3_OP_ITE:
+        c, f, g = args
+        return lambda v: f(v) if c(v) else g(v)
+    relations: dict[int, Callable[[int, int], bool]] = {
+        z3.Z3_OP_LE: lambda a, b: a <= b, z3.Z3_OP_LT: lambda a, b: a < b,
+        z3.Z3_OP_GE: lambda a, b: a >= b, z3.Z3_OP_GT: lambda a, b: a > b}
+    if kind in relations and len(args) == 2:
+        op, (f, g) = relations[kind], args
+        return lambda v: int(op(f(v), g(v)))
+    raise NotImplementedError(f"search() cannot compile {e.decl()}")
+
+
 def _initial_states(system: System, params: dict[str, int], names: list[str]) -> list[Env]:
     """Every initial state, enumerated by Z3; variables that Init leaves free (e.g. empty
     store-buffer slots) are set to 0, their value cannot matter."""
     s = system.state("init")
-    sol = solver()
+    sol = solver(system.logic)
     sol.add(system.assume(s), system.init(s), *(s[n] == c for n, c in params.items()))
     used = {str(c).split("@")[0] for c in _constants(system.init(s))}
     for n in names:
@@ -461,4 +509,4 @@ def _to_path(system: System, start: Values, actions: list[Action], target: Pred)
     for k, action in enumerate(actions):
         steps.append(Step(action.side, action.describe(vals[k], vals[k + 1]),
                           system.show(vals[k + 1])))
-    return Path(steps, len(actions), vals[-1])
+    return Path(steps, len(actions), vals[-1], [a.name for a in actions])
