@@ -62,30 +62,21 @@ event window aliased, only the forced notification of RING-SPLIT-101 wakes the c
 
 from __future__ import annotations
 
-import contextlib
-import functools
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal
 
-from hypothesis import event, note
 from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    initialize,
-    invariant,
-    precondition,
-    rule,
-    run_state_machine_as_test,
-)
+from hypothesis.stateful import initialize, invariant, precondition, rule
 from virtiospec.models import registry
-from virtiospec.models.hypothesis_run import (
-    RunRecord,
-    Violation,
-    hypothesis_settings,
-    run_hypothesis,
+from virtiospec.models.hypothesis_run import RunRecord, Violation
+from virtiospec.models.machine_base import (
+    WHERE,
+    DriverDeviceMachine,
+    RmoDriverDeviceMachine,
+    bind,
+    guarded,
+    run_bound,
 )
 from virtiospec.models.ring_names import name_table, ring_names
 from virtiospec.models.tso import (
@@ -99,8 +90,8 @@ from virtiospec.models.tso import (
     Side,
     Wait,
 )
-from virtiospec.reference.access import GuestMemory, Load, OutOfBounds, Store, run
-from virtiospec.reference.ring import QueueFull, RingError, SplitDevice, SplitDriver, SplitLayout
+from virtiospec.reference.access import GuestMemory, Load, Store, run
+from virtiospec.reference.ring import QueueFull, SplitDevice, SplitDriver, SplitLayout
 from virtiospec.reference.ring.device import Chain
 from virtiospec.reference.ring.layout import DESC_SIZE, U16
 
@@ -109,8 +100,6 @@ SLOT = 64  # bytes of data area per chain: up to 4 buffers of up to 16 bytes
 MAX_BUF = 16
 INDIRECT_MAX = 4
 NEAR_WRAP = tuple(range(65528, 65536))
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 def out_pattern(token: int, n: int) -> bytes:
@@ -146,7 +135,7 @@ def read_segments(segs: list[Segment], n: int) -> Program[bytes]:
     return bytes(out)
 
 
-def _inside(segs: list[Segment], addr: int, size: int) -> bool:
+def inside(segs: list[Segment], addr: int, size: int) -> bool:
     return any(a <= addr and addr + size <= a + n for a, n in segs)
 
 
@@ -178,33 +167,13 @@ class RingConfig:
     steps: int = 100
 
 
-def guarded(fn: F) -> F:
-    """Remember that a rule or invariant failed, so teardown does not mask the failure."""
+class RingMachine(DriverDeviceMachine):
+    """The split ring's driver and device over one SharedMemory (see the module's text)."""
 
-    @functools.wraps(fn)
-    def wrapper(self: RingMachine, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(self, *args, **kwargs)
-        except BaseException:
-            self.failed = True
-            raise
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _ready(m: RingMachine) -> bool:
-    return m.ready
-
-
-class RingMachine(RuleBasedStateMachine):
+    OUT_OF_BOUNDS_REQ = "RING-SPLIT-082"
+    NO_LOSS_REQ = "RING-SPLIT-092"
     cfg: ClassVar[RingConfig] = RingConfig()
     record: ClassVar[RunRecord] = RunRecord()
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ready = False
-        self.failed = False
-        type(self).record.examples += 1
 
     # -- set-up --------------------------------------------------------------------------
     @initialize(data=st.data())
@@ -264,119 +233,6 @@ class RingMachine(RuleBasedStateMachine):
                       f"{'event_idx' if cfg.event_idx else 'flags'}"
                       f"{' indirect' if indirect else ''}")
         self.ready = True
-
-    def _count(self, key: str) -> None:
-        self.record.count(key)
-        with contextlib.suppress(InvalidArgument):  # driven by hand, outside a test
-            event(key)
-
-    # -- rules: stepping -----------------------------------------------------------------
-    def _step(self, side: Side, early: int = 0) -> None:
-        try:
-            side.step(early)
-        except RingError as err:
-            raise Violation(err.req, f"{side.name} raised {err}") from err
-        except OutOfBounds as err:
-            raise Violation("RING-SPLIT-082", f"{side.name}: {err}") from err
-
-    def _start(self, side: Side, program: Program[object], label: str, run: str = "") -> None:
-        """Start an operation; ``run``: then go on to just after its first load
-        (``"to_load"``) or to its end (``"finish"``), as far as it can."""
-        with contextlib.suppress(InvalidArgument):  # driven by hand, outside a test
-            note(f"{side.name}: {label}")
-        try:
-            side.start(program, label)
-        except RingError as err:
-            raise Violation(err.req, f"{side.name} raised {err}") from err
-        if run:
-            self._burst(side, 256, to_load=run == "to_load")
-
-    @precondition(lambda m: m.ready and m.dside.enabled())
-    @rule()
-    @guarded
-    def driver_step(self) -> None:
-        self._step(self.dside)
-
-    @precondition(lambda m: m.ready and m.vside.enabled())
-    @rule()
-    @guarded
-    def device_step(self) -> None:
-        self._step(self.vside)
-
-    def _burst(self, side: Side, k: int, *, to_load: bool = False, early: int = 0) -> None:
-        """Up to ``k`` accesses of one side while the other waits (or up to and including
-        its next load), the invariants checked after each. Long preemptions, and preemptions
-        right after a load (a check the other side can then invalidate), make narrow races
-        reachable. ``early``: under rmo, each load returns that older a value (see
-        :meth:`~tso.Side.step`)."""
-        for _ in range(k):
-            if not side.enabled():
-                return
-            load = isinstance(side.next, Load)
-            self._step(side, early)
-            self.accounting()
-            self.no_lost_wakeup()
-            if to_load and load:
-                return
-
-    @precondition(lambda m: m.ready and m.dside.enabled())
-    @rule()
-    @guarded
-    def driver_to_load(self) -> None:
-        self._burst(self.dside, 64, to_load=True)
-
-    @precondition(lambda m: m.ready and m.vside.enabled())
-    @rule()
-    @guarded
-    def device_to_load(self) -> None:
-        self._burst(self.vside, 64, to_load=True)
-
-    @precondition(lambda m: m.ready and m.dside.enabled())
-    @rule()
-    @guarded
-    def driver_finish(self) -> None:
-        """The driver's operation to its end, or until it blocks."""
-        self._burst(self.dside, 256)
-
-    @precondition(lambda m: m.ready and m.vside.enabled())
-    @rule()
-    @guarded
-    def device_finish(self) -> None:
-        self._burst(self.vside, 256)
-
-    @precondition(lambda m: m.ready and m.dside.enabled())
-    @rule(k=st.integers(2, 32))
-    @guarded
-    def driver_burst(self, k: int) -> None:
-        self._burst(self.dside, k)
-
-    @precondition(lambda m: m.ready and m.vside.enabled())
-    @rule(k=st.integers(2, 32))
-    @guarded
-    def device_burst(self, k: int) -> None:
-        self._burst(self.vside, k)
-
-    @precondition(lambda m: m.ready and bool(m.dside.buffer))
-    @rule(k=st.integers(0, 7))
-    @guarded
-    def drain_driver(self, k: int) -> None:
-        self.dside.drain_one(k)
-
-    @precondition(lambda m: m.ready and bool(m.vside.buffer))
-    @rule(k=st.integers(0, 7))
-    @guarded
-    def drain_device(self, k: int) -> None:
-        self.vside.drain_one(k)
-
-    @precondition(lambda m: m.ready and m.dside.asleep and m.vside.asleep)
-    @rule()
-    @guarded
-    def app_wakes_driver(self) -> None:
-        """Both sides sleep and nothing is pending (the invariants just checked that no work
-        is stranded): the application wakes the driver to go on."""
-        self._count("both asleep")
-        self.shm.note("env", "application wakes the driver")
-        self.shm.post("driver", "irq", "env")
 
     # -- rules: starting operations ------------------------------------------------------
     @precondition(lambda m: m.ready and not m.dside.busy)
@@ -619,7 +475,7 @@ class RingMachine(RuleBasedStateMachine):
                                 f"outstanding t{self.owned[h]}")
         elif a >= self.data_area:
             buf = self.filling
-            if buf is None or not _inside(buf.out, a, st_.size):
+            if buf is None or not inside(buf.out, a, st_.size):
                 raise Violation("RING-SPLIT-013", f"driver wrote {name}, not a buffer it fills")
         else:
             raise Violation("RING-SPLIT-003", f"driver wrote {name}, a field of the device")
@@ -642,7 +498,7 @@ class RingMachine(RuleBasedStateMachine):
                                 "consumed it")
         elif a in (lay.used_flags, lay.avail_event):
             pass
-        elif not any(_inside(b.in_, a, st_.size) for b in self.dev_inflight.values()):
+        elif not any(inside(b.in_, a, st_.size) for b in self.dev_inflight.values()):
             raise Violation("RING-SPLIT-012", f"device wrote {name}, not a writable buffer of "
                             "a chain it holds")
 
@@ -679,134 +535,14 @@ class RingMachine(RuleBasedStateMachine):
                             f"{self.used_cons}")
 
     # -- the end of a run ----------------------------------------------------------------
-    def teardown(self) -> None:
-        if not self.ready:
-            return
-        try:
-            if not self.failed:
-                self._finale()
-        finally:
-            rec = type(self).record
-            rec.steps += self.shm.steps
-            rec.trace = self.shm.log
-            for key, n in self.shm.stats.items():
-                rec.count(key, n)
-
-    def _settle(self) -> None:
-        """Run both sides until neither has an operation in progress, draining stores and
-        waking a side asleep only when nothing else can move (after the invariants held)."""
-        sides = (self.dside, self.vside)
-        for _ in range(20000):
-            if not any(s.busy for s in sides):
-                return
-            moved = False
-            for s in sides:
-                if s.enabled():
-                    self._step(s)
-                    self.accounting()
-                    self.no_lost_wakeup()
-                    moved = True
-            if moved:
-                continue
-            blocked = [s for s in sides if s.buffer]
-            if blocked:
-                blocked[0].drain_one()
-                continue
-            for s, what in ((self.dside, "irq"), (self.vside, "kick")):
-                if s.asleep:
-                    self.shm.note("env", f"end of run: wake the {s.name}")
-                    self.shm.post(s.name, what, "env")
-        raise Violation("RING-SPLIT-092", "the two sides did not finish")
-
-    def _finale(self) -> None:
-        """RING-SPLIT-092: no buffer is lost. Finish, let the device serve every available
-        chain and the driver take every used one back."""
-        self.shm.note("env", "end of run: finish, serve everything, take everything back")
-        self._settle()
-        self.shm.drain_all()
-        self._start(self.vside, self._serve_all(), "serve all")
-        self._settle()
-        self.shm.drain_all()
-        self._start(self.dside, self._get_all(), "get all")
-        self._settle()
-        if self.bufs or self.avail_fifo or self.used_fifo:
-            lost = sorted(self.bufs)
-            raise Violation("RING-SPLIT-092", f"buffers never returned: t{lost}")
-
     def _serve_all(self) -> Program[None]:
         while (yield from self._serve_batch(self.q, MAX_BUF)):
             pass
 
-    def _get_all(self) -> Program[None]:
-        while (yield from self._get()):
-            pass
 
-
-class RmoRingMachine(RingMachine):
+class RmoRingMachine(RingMachine, RmoDriverDeviceMachine):
     """The machine under rmo: its rules, and loads satisfied early (models/tso.py). The rules
     are only in this subclass, so the runs of the other modes are drawn as before."""
-
-    @precondition(lambda m: m.ready and m.dside.enabled() and m.dside.early_choices() > 1)
-    @rule(k=st.integers(1, 3))
-    @guarded
-    def driver_early_load(self, k: int) -> None:
-        """The driver's next load returns the ``k``-th older value it may."""
-        self._burst(self.dside, 1, early=k)
-
-    @precondition(lambda m: m.ready and m.vside.enabled() and m.vside.early_choices() > 1)
-    @rule(k=st.integers(1, 3))
-    @guarded
-    def device_early_load(self, k: int) -> None:
-        self._burst(self.vside, 1, early=k)
-
-    @precondition(lambda m: m.ready and m.dside.enabled())
-    @rule(k=st.integers(2, 32))
-    @guarded
-    def driver_early_burst(self, k: int) -> None:
-        """Up to ``k`` accesses of the driver, every load satisfied as early as it may be."""
-        self._burst(self.dside, k, early=EARLIEST)
-
-    @precondition(lambda m: m.ready and m.vside.enabled())
-    @rule(k=st.integers(2, 32))
-    @guarded
-    def device_early_burst(self, k: int) -> None:
-        self._burst(self.vside, k, early=EARLIEST)
-
-    @precondition(lambda m: m.ready and m.dside.enabled())
-    @rule(k=st.integers(1, 16))
-    @guarded
-    def driver_new_then_old(self, k: int) -> None:
-        """The message-passing shape: the driver runs up to just after its next load, which
-        returns the newest value, then ``k`` accesses whose loads return the oldest values
-        they may (an index seen new, what it publishes read old unless an rmb orders them)."""
-        self._burst(self.dside, 64, to_load=True)
-        self._burst(self.dside, k, early=EARLIEST)
-
-    @precondition(lambda m: m.ready and m.vside.enabled())
-    @rule(k=st.integers(1, 16))
-    @guarded
-    def device_new_then_old(self, k: int) -> None:
-        self._burst(self.vside, 64, to_load=True)
-        self._burst(self.vside, k, early=EARLIEST)
-
-    @precondition(lambda m: m.ready and bool(m.dside.buffer))
-    @rule(k=st.integers(0, 7))
-    @guarded
-    def drain_driver_all(self, k: int) -> None:
-        """Every buffered store of the driver reaches memory (eligible one ``k`` first, each
-        time): then the other side's loads have old values to be satisfied early with."""
-        while self.dside.buffer:
-            self.dside.drain_one(k)
-
-    @precondition(lambda m: m.ready and bool(m.vside.buffer))
-    @rule(k=st.integers(0, 7))
-    @guarded
-    def drain_device_all(self, k: int) -> None:
-        while self.vside.buffer:
-            self.vside.drain_one(k)
-
-
-EARLIEST = 1 << 30  # an ``early`` beyond every choice: the oldest value a load may return
 
 
 def machine_class(cfg: RingConfig) -> type[RingMachine]:
@@ -814,33 +550,28 @@ def machine_class(cfg: RingConfig) -> type[RingMachine]:
     name = (f"Ring_{cfg.mode}_{'event_idx' if cfg.event_idx else 'flags'}_"
             f"{cfg.driver_cls.__name__}_{cfg.device_cls.__name__}")
     base = RmoRingMachine if cfg.mode in LOAD_REORDERING else RingMachine
-    return type(name, (base,), {"cfg": cfg, "record": RunRecord()})
+    return bind(name, (base,), cfg)
 
 
 def run_ring(cfg: RingConfig, max_examples: int, *, derandomize: bool = False,
              shrink: bool = True, shrink_seconds: float | None = 20.0) -> registry.Evidence:
     """Run the machine for ``cfg``; ok=True when every run keeps every invariant. A failure
     is shrunk for at most ``shrink_seconds``."""
-    cls = machine_class(cfg)
-    s = hypothesis_settings(max_examples, steps=cfg.steps, derandomize=derandomize,
-                            shrink=shrink)
-    return run_hypothesis(lambda: run_state_machine_as_test(cls, settings=s), cls.record,
-                          shrink_seconds=shrink_seconds)
+    return run_bound(machine_class(cfg), cfg.steps, max_examples, derandomize=derandomize,
+                     shrink=shrink, shrink_seconds=shrink_seconds)
 
 
 REQS = ("RING-SPLIT-012", "RING-SPLIT-013", "RING-SPLIT-030", "RING-SPLIT-041",
         "RING-SPLIT-043", "RING-SPLIT-074", "RING-SPLIT-090", "RING-SPLIT-091",
         "RING-SPLIT-092", "RING-SPLIT-093", "RING-SPLIT-110", "RING-SPLIT-111")
 RMO_REQS = (*REQS, "RING-SPLIT-075", "RING-SPLIT-076")
-_WHERE = {"sc": "SC", "tso": "x86-TSO store buffers", "pso": "PSO store buffers",
-          "rmo": "RMO (PSO store buffers, loads satisfied early)"}
 
 
 def _register(mode: Mode, event_idx: bool, reqs: tuple[str, ...] = REQS) -> None:
     feature = "event_idx" if event_idx else "flags"
 
     @registry.check(f"ring.{mode}.{feature}", reqs,
-                    f"driver and device interleaved access by access over {_WHERE[mode]}, "
+                    f"driver and device interleaved access by access over {WHERE[mode]}, "
                     f"{'VIRTIO_F_EVENT_IDX' if event_idx else 'flag'} suppression")
     def check(n: int) -> registry.Evidence:
         return run_ring(RingConfig(mode=mode, event_idx=event_idx), n)

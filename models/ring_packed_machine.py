@@ -57,33 +57,24 @@ are what keep these true under PSO and RMO; the variants without them are caught
 
 from __future__ import annotations
 
-import contextlib
-import functools
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, TypeVar, cast
+from typing import ClassVar, cast
 
-from hypothesis import event, note
 from hypothesis import strategies as st
-from hypothesis.errors import InvalidArgument
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    initialize,
-    invariant,
-    precondition,
-    rule,
-    run_state_machine_as_test,
-)
+from hypothesis.stateful import initialize, invariant, precondition, rule
 from virtiospec.models import registry
-from virtiospec.models.hypothesis_run import (
-    RunRecord,
-    Violation,
-    hypothesis_settings,
-    run_hypothesis,
+from virtiospec.models.hypothesis_run import RunRecord, Violation
+from virtiospec.models.machine_base import (
+    WHERE,
+    DriverDeviceMachine,
+    RmoDriverDeviceMachine,
+    bind,
+    guarded,
+    run_bound,
 )
 from virtiospec.models.ring_machine import (
-    EARLIEST,
+    inside,
     out_pattern,
     read_segments,
     reply_pattern,
@@ -100,17 +91,14 @@ from virtiospec.models.tso import (
     Side,
     Wait,
 )
-from virtiospec.reference.access import GuestMemory, Load, OutOfBounds, Store, run
+from virtiospec.reference.access import GuestMemory, Store, run
 from virtiospec.reference.ring import Chain, PackedDevice, PackedDriver, PackedLayout, QueueFull
-from virtiospec.reference.ring.errors import RingError
 from virtiospec.reference.ring.packed_layout import DESC_FLAGS, EVENT_SIZE, PACKED_DESC_SIZE
 
 Segment = tuple[int, int]
 SLOT = 64  # bytes of data area per list: up to 3 elements of up to 16 bytes
 MAX_BUF = 16
 INDIRECT_MAX = 4
-
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 @dataclass
@@ -150,36 +138,16 @@ class PackedConfig:
     steps: int = 100
 
 
-def guarded(fn: F) -> F:
-    """Remember that a rule or invariant failed, so teardown does not mask the failure."""
-
-    @functools.wraps(fn)
-    def wrapper(self: PackedMachine, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(self, *args, **kwargs)
-        except BaseException:
-            self.failed = True
-            raise
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _inside(segs: list[Segment], addr: int, size: int) -> bool:
-    return any(a <= addr and addr + size <= a + n for a, n in segs)
-
-
 RUN = st.sampled_from(["", "to_load", "finish"])
 
 
-class PackedMachine(RuleBasedStateMachine):
+class PackedMachine(DriverDeviceMachine):
+    """The packed ring's driver and device over one SharedMemory (see the module's text)."""
+
+    OUT_OF_BOUNDS_REQ = "RING-PACKED-083"
+    NO_LOSS_REQ = "RING-PACKED-092"
     cfg: ClassVar[PackedConfig] = PackedConfig()
     record: ClassVar[RunRecord] = RunRecord()
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ready = False
-        self.failed = False
-        type(self).record.examples += 1
 
     # -- set-up --------------------------------------------------------------------------
     @initialize(data=st.data())
@@ -236,113 +204,6 @@ class PackedMachine(RuleBasedStateMachine):
         self.shm.note("env", f"Q={q} {cfg.mode} {'DESC' if event_idx else 'flags'}"
                       f"{' indirect' if indirect else ''}")
         self.ready = True
-
-    def _count(self, key: str) -> None:
-        self.record.count(key)
-        with contextlib.suppress(InvalidArgument):  # driven by hand, outside a test
-            event(key)
-
-    # -- rules: stepping -----------------------------------------------------------------
-    def _step(self, side: Side, early: int = 0) -> None:
-        try:
-            side.step(early)
-        except RingError as err:
-            raise Violation(err.req, f"{side.name} raised {err}") from err
-        except OutOfBounds as err:
-            raise Violation("RING-PACKED-083", f"{side.name}: {err}") from err
-
-    def _start(self, side: Side, program: Program[object], label: str, run: str = "") -> None:
-        with contextlib.suppress(InvalidArgument):
-            note(f"{side.name}: {label}")
-        try:
-            side.start(program, label)
-        except RingError as err:
-            raise Violation(err.req, f"{side.name} raised {err}") from err
-        if run:
-            self._burst(side, 256, to_load=run == "to_load")
-
-    def _burst(self, side: Side, k: int, *, to_load: bool = False, early: int = 0) -> None:
-        """Up to ``k`` accesses of one side (or up to and including its next load), the
-        invariants checked after each."""
-        for _ in range(k):
-            if not side.enabled():
-                return
-            load = isinstance(side.next, Load)
-            self._step(side, early)
-            self.accounting()
-            self.no_lost_wakeup()
-            if to_load and load:
-                return
-
-    @precondition(lambda m: m.ready and m.dside.enabled())
-    @rule()
-    @guarded
-    def driver_step(self) -> None:
-        self._step(self.dside)
-
-    @precondition(lambda m: m.ready and m.vside.enabled())
-    @rule()
-    @guarded
-    def device_step(self) -> None:
-        self._step(self.vside)
-
-    @precondition(lambda m: m.ready and m.dside.enabled())
-    @rule()
-    @guarded
-    def driver_to_load(self) -> None:
-        self._burst(self.dside, 64, to_load=True)
-
-    @precondition(lambda m: m.ready and m.vside.enabled())
-    @rule()
-    @guarded
-    def device_to_load(self) -> None:
-        self._burst(self.vside, 64, to_load=True)
-
-    @precondition(lambda m: m.ready and m.dside.enabled())
-    @rule()
-    @guarded
-    def driver_finish(self) -> None:
-        self._burst(self.dside, 256)
-
-    @precondition(lambda m: m.ready and m.vside.enabled())
-    @rule()
-    @guarded
-    def device_finish(self) -> None:
-        self._burst(self.vside, 256)
-
-    @precondition(lambda m: m.ready and m.dside.enabled())
-    @rule(k=st.integers(2, 32))
-    @guarded
-    def driver_burst(self, k: int) -> None:
-        self._burst(self.dside, k)
-
-    @precondition(lambda m: m.ready and m.vside.enabled())
-    @rule(k=st.integers(2, 32))
-    @guarded
-    def device_burst(self, k: int) -> None:
-        self._burst(self.vside, k)
-
-    @precondition(lambda m: m.ready and bool(m.dside.buffer))
-    @rule(k=st.integers(0, 7))
-    @guarded
-    def drain_driver(self, k: int) -> None:
-        self.dside.drain_one(k)
-
-    @precondition(lambda m: m.ready and bool(m.vside.buffer))
-    @rule(k=st.integers(0, 7))
-    @guarded
-    def drain_device(self, k: int) -> None:
-        self.vside.drain_one(k)
-
-    @precondition(lambda m: m.ready and m.dside.asleep and m.vside.asleep)
-    @rule()
-    @guarded
-    def app_wakes_driver(self) -> None:
-        """Both sides sleep and nothing is pending (the invariants just checked that no work
-        is stranded): the application wakes the driver to go on."""
-        self._count("both asleep")
-        self.shm.note("env", "application wakes the driver")
-        self.shm.post("driver", "irq", "env")
 
     # -- rules: starting operations ------------------------------------------------------
     @precondition(lambda m: m.ready and not m.dside.busy)
@@ -600,7 +461,7 @@ class PackedMachine(RuleBasedStateMachine):
                 raise Violation("RING-PACKED-023", f"driver wrote {name} outside an add")
         elif a >= self.data_area:
             buf = self.filling
-            if buf is None or not _inside(buf.out, a, st_.size):
+            if buf is None or not inside(buf.out, a, st_.size):
                 raise Violation("RING-PACKED-023", f"driver wrote {name}, not a buffer it "
                                 "fills")
         else:
@@ -622,7 +483,7 @@ class PackedMachine(RuleBasedStateMachine):
             pass
         elif lay.driver_event <= a < lay.driver_event + EVENT_SIZE:
             raise Violation("RING-PACKED-060", f"device wrote {name}, the driver's structure")
-        elif not any(_inside(b.in_, a, st_.size) for _, _, b in self.dev_held):
+        elif not any(inside(b.in_, a, st_.size) for _, _, b in self.dev_held):
             raise Violation("RING-PACKED-020", f"device wrote {name}, not a writable buffer "
                             "of a list it holds")
 
@@ -659,141 +520,27 @@ class PackedMachine(RuleBasedStateMachine):
                             f"(t{self.used_fifo[0][0]} first)")
 
     # -- the end of a run ----------------------------------------------------------------
-    def teardown(self) -> None:
-        if not self.ready:
-            return
-        try:
-            if not self.failed:
-                self._finale()
-        finally:
-            rec = type(self).record
-            rec.steps += self.shm.steps
-            rec.trace = self.shm.log
-            for key, n in self.shm.stats.items():
-                rec.count(key, n)
-
-    def _settle(self) -> None:
-        """Run both sides until neither has an operation in progress, draining stores and
-        waking a side asleep only when nothing else can move (after the invariants held)."""
-        sides = (self.dside, self.vside)
-        for _ in range(20000):
-            if not any(s.busy for s in sides):
-                return
-            moved = False
-            for s in sides:
-                if s.enabled():
-                    self._step(s)
-                    self.accounting()
-                    self.no_lost_wakeup()
-                    moved = True
-            if moved:
-                continue
-            blocked = [s for s in sides if s.buffer]
-            if blocked:
-                blocked[0].drain_one()
-                continue
-            for s, what in ((self.dside, "irq"), (self.vside, "kick")):
-                if s.asleep:
-                    self.shm.note("env", f"end of run: wake the {s.name}")
-                    self.shm.post(s.name, what, "env")
-        raise Violation("RING-PACKED-092", "the two sides did not finish")
-
-    def _finale(self) -> None:
-        """RING-PACKED-092: no buffer is lost. Finish, let the device serve every available
-        list and use every list it holds, and the driver take every used one back."""
-        self.shm.note("env", "end of run: finish, serve everything, take everything back")
-        self._settle()
-        self.shm.drain_all()
-        self._start(self.vside, self._serve_all(), "serve all")
-        self._settle()
-        self.shm.drain_all()
-        self._start(self.dside, self._get_all(), "get all")
-        self._settle()
-        if self.bufs or self.avail_fifo or self.used_fifo:
-            raise Violation("RING-PACKED-092", f"buffers never returned: t{sorted(self.bufs)}")
-
     def _serve_all(self) -> Program[None]:
         while (yield from self._serve_batch(self.q, MAX_BUF, 0, 0)):
             pass
 
-    def _get_all(self) -> Program[None]:
-        while (yield from self._get()):
-            pass
 
-
-class RmoPackedMachine(PackedMachine):
+class RmoPackedMachine(PackedMachine, RmoDriverDeviceMachine):
     """The machine under rmo: its rules, and loads satisfied early (models/tso.py)."""
-
-    @precondition(lambda m: m.ready and m.dside.enabled() and m.dside.early_choices() > 1)
-    @rule(k=st.integers(1, 3))
-    @guarded
-    def driver_early_load(self, k: int) -> None:
-        self._burst(self.dside, 1, early=k)
-
-    @precondition(lambda m: m.ready and m.vside.enabled() and m.vside.early_choices() > 1)
-    @rule(k=st.integers(1, 3))
-    @guarded
-    def device_early_load(self, k: int) -> None:
-        self._burst(self.vside, 1, early=k)
-
-    @precondition(lambda m: m.ready and m.dside.enabled())
-    @rule(k=st.integers(2, 32))
-    @guarded
-    def driver_early_burst(self, k: int) -> None:
-        self._burst(self.dside, k, early=EARLIEST)
-
-    @precondition(lambda m: m.ready and m.vside.enabled())
-    @rule(k=st.integers(2, 32))
-    @guarded
-    def device_early_burst(self, k: int) -> None:
-        self._burst(self.vside, k, early=EARLIEST)
-
-    @precondition(lambda m: m.ready and m.dside.enabled())
-    @rule(k=st.integers(1, 16))
-    @guarded
-    def driver_new_then_old(self, k: int) -> None:
-        """The message-passing shape: a load that returns the newest value (a flags word
-        seen new), then ``k`` accesses whose loads return the oldest values they may."""
-        self._burst(self.dside, 64, to_load=True)
-        self._burst(self.dside, k, early=EARLIEST)
-
-    @precondition(lambda m: m.ready and m.vside.enabled())
-    @rule(k=st.integers(1, 16))
-    @guarded
-    def device_new_then_old(self, k: int) -> None:
-        self._burst(self.vside, 64, to_load=True)
-        self._burst(self.vside, k, early=EARLIEST)
-
-    @precondition(lambda m: m.ready and bool(m.dside.buffer))
-    @rule(k=st.integers(0, 7))
-    @guarded
-    def drain_driver_all(self, k: int) -> None:
-        while self.dside.buffer:
-            self.dside.drain_one(k)
-
-    @precondition(lambda m: m.ready and bool(m.vside.buffer))
-    @rule(k=st.integers(0, 7))
-    @guarded
-    def drain_device_all(self, k: int) -> None:
-        while self.vside.buffer:
-            self.vside.drain_one(k)
 
 
 def machine_class(cfg: PackedConfig) -> type[PackedMachine]:
     """A PackedMachine subclass bound to ``cfg``, with its own run record."""
     name = f"Packed_{cfg.mode}_{cfg.driver_cls.__name__}_{cfg.device_cls.__name__}"
     base = RmoPackedMachine if cfg.mode in LOAD_REORDERING else PackedMachine
-    return type(name, (base,), {"cfg": cfg, "record": RunRecord()})
+    return bind(name, (base,), cfg)
 
 
 def run_packed(cfg: PackedConfig, max_examples: int, *, derandomize: bool = False,
                shrink: bool = True, shrink_seconds: float | None = 20.0) -> registry.Evidence:
     """Run the machine for ``cfg``; ok=True when every run keeps every invariant."""
-    cls = machine_class(cfg)
-    s = hypothesis_settings(max_examples, steps=cfg.steps, derandomize=derandomize,
-                            shrink=shrink)
-    return run_hypothesis(lambda: run_state_machine_as_test(cls, settings=s), cls.record,
-                          shrink_seconds=shrink_seconds)
+    return run_bound(machine_class(cfg), cfg.steps, max_examples, derandomize=derandomize,
+                     shrink=shrink, shrink_seconds=shrink_seconds)
 
 
 REQS = ("RING-PACKED-010", "RING-PACKED-011", "RING-PACKED-012", "RING-PACKED-013",
@@ -806,13 +553,12 @@ REQS = ("RING-PACKED-010", "RING-PACKED-011", "RING-PACKED-012", "RING-PACKED-01
         "RING-SPLIT-074")
 STORE_ORDER_REQS = (*REQS, "RING-PACKED-050", "RING-PACKED-052")
 RMO_REQS = (*STORE_ORDER_REQS, "RING-PACKED-054", "RING-PACKED-055")
-_WHERE = {"sc": ("SC", REQS), "tso": ("x86-TSO store buffers", REQS),
-          "pso": ("PSO store buffers", STORE_ORDER_REQS),
-          "rmo": ("RMO (PSO store buffers, loads satisfied early)", RMO_REQS)}
+_REQS: dict[Mode, tuple[str, ...]] = {"sc": REQS, "tso": REQS, "pso": STORE_ORDER_REQS,
+                                     "rmo": RMO_REQS}
 
 
 def _register(mode: Mode) -> None:
-    where, reqs = _WHERE[mode]
+    where, reqs = WHERE[mode], _REQS[mode]
 
     @registry.check(f"ring.packed.{mode}", reqs,
                     f"packed ring: driver and device interleaved access by access over "

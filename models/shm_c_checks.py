@@ -28,6 +28,7 @@ from functools import cache
 from hypothesis.stateful import invariant
 from virtiospec.models import registry, tso
 from virtiospec.models.hypothesis_run import Violation
+from virtiospec.models.machine_base import WHERE, guarded
 from virtiospec.models.shm_machine import (
     CLOCK_REQS,
     SIGNAL_REQS,
@@ -37,7 +38,6 @@ from virtiospec.models.shm_machine import (
     ShmMachine,
     SignalMachine,
     TableMachine,
-    guarded,
     run_machine,
 )
 from virtiospec.models.tso import Mode
@@ -50,8 +50,6 @@ from virtiospec.reference.shm_c import (
     CTableWriter,
 )
 
-WHERE = {"sc": "SC", "tso": "x86-TSO store buffers", "pso": "PSO store buffers",
-         "rmo": "RMO (PSO store buffers, loads satisfied early)"}
 RMO: Mode | None = "rmo" if "rmo" in getattr(tso, "LOAD_REORDERING", ()) else None
 
 

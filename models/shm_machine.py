@@ -37,27 +37,21 @@ published and announced (SHM-SIGNAL-010); notifications ≤ acknowledgements + 1
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar, TypedDict, TypeVar
+from typing import ClassVar, TypedDict
 
 from hypothesis import note
 from hypothesis import strategies as st
-from hypothesis.stateful import (
-    RuleBasedStateMachine,
-    initialize,
-    invariant,
-    precondition,
-    rule,
-    run_state_machine_as_test,
-)
+from hypothesis.stateful import initialize, invariant, precondition, rule
 from virtiospec.models import registry
-from virtiospec.models.hypothesis_run import (
-    RunRecord,
-    Violation,
-    hypothesis_settings,
-    run_hypothesis,
+from virtiospec.models.hypothesis_run import RunRecord, Violation
+from virtiospec.models.machine_base import (
+    EARLIEST,
+    WHERE,
+    SharedMemoryMachine,
+    bind,
+    guarded,
+    run_bound,
 )
 from virtiospec.models.tso import (
     LOAD_REORDERING,
@@ -88,23 +82,8 @@ from virtiospec.reference.shm import (
 from virtiospec.reference.shm.clock import split_ns
 from virtiospec.reference.shm.table import U32
 
-F = TypeVar("F", bound=Callable[..., Any])
 REGION = Region(0, 0x1000, 0x100)
 NEAR_2_32 = (1 << 32) - 40  # clock times start just below the 32-bit boundary
-
-
-def guarded(fn: F) -> F:
-    """Remember that a rule failed, so that teardown does not mask the failure."""
-
-    @functools.wraps(fn)
-    def wrapper(self: ShmMachine, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(self, *args, **kwargs)
-        except BaseException:
-            self.failed = True
-            raise
-
-    return wrapper  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -130,7 +109,7 @@ class ShmClasses(TypedDict, total=False):
     clock_driver_cls: type[ClockDriver]
 
 
-class ShmMachine(RuleBasedStateMachine):
+class ShmMachine(SharedMemoryMachine):
     """Two sides over one region; subclasses add the programs and the checks."""
 
     cfg: ClassVar[ShmConfig] = ShmConfig()
@@ -138,9 +117,6 @@ class ShmMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.ready = False
-        self.failed = False
-        type(self).record.examples += 1
         self.guest = GuestMemory(0x2000)
         self.names = AddressNames()
         self.names.region(REGION.base, REGION.length, "region0")
@@ -193,11 +169,7 @@ class ShmMachine(RuleBasedStateMachine):
         self.after_step()
 
     def teardown(self) -> None:
-        rec = type(self).record
-        rec.steps += self.shm.steps
-        rec.trace = self.shm.log
-        for key, n in self.shm.stats.items():
-            rec.count(key, n)
+        self._record_run()
 
 
 # -- the table -----------------------------------------------------------------------------
@@ -478,7 +450,6 @@ class ClockMachine(ShmMachine):
 
 # -- RMO: loads satisfied early ---------------------------------------------------------------
 
-EARLIEST = 1 << 30  # an ``early`` beyond every choice: the oldest value a load may return
 EARLIES = st.lists(st.sampled_from([0, 1, EARLIEST]), min_size=1, max_size=8)
 
 
@@ -543,19 +514,14 @@ def run_machine(base: type[ShmMachine], cfg: ShmConfig, max_examples: int, *,
                 derandomize: bool = False, shrink: bool = True) -> registry.Evidence:
     bases: tuple[type[ShmMachine], ...] = ((RmoShmMachine, base)
                                             if cfg.mode in LOAD_REORDERING else (base,))
-    cls: type[ShmMachine] = type(f"{base.__name__}_{cfg.mode}", bases,
-                                 {"cfg": cfg, "record": RunRecord()})
-    s = hypothesis_settings(max_examples, steps=cfg.steps, derandomize=derandomize,
-                            shrink=shrink)
-    return run_hypothesis(lambda: run_state_machine_as_test(cls, settings=s), cls.record)
+    cls = bind(f"{base.__name__}_{cfg.mode}", bases, cfg)
+    return run_bound(cls, cfg.steps, max_examples, derandomize=derandomize, shrink=shrink)
 
 
 TABLE_REQS = ("SHM-TABLE-007", "SHM-TABLE-008", "SHM-TABLE-009", "SHM-TABLE-010",
               "SHM-TABLE-011")
 SIGNAL_REQS = ("SHM-SIGNAL-008", "SHM-SIGNAL-010", "SHM-SIGNAL-011")
 CLOCK_REQS = ("SHM-CLOCK-003", "SHM-TABLE-007", "SHM-SIGNAL-010", "SHM-SIGNAL-011")
-WHERE = {"sc": "SC", "tso": "x86-TSO store buffers", "pso": "PSO store buffers",
-         "rmo": "RMO (PSO store buffers, loads satisfied early)"}
 
 
 def _register(name: str, base: type[ShmMachine], mode: Mode, reqs: tuple[str, ...],

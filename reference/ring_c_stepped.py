@@ -1,76 +1,91 @@
 """The C reference of the split ring, stepped access by access like the Python one.
 
 The stepped build of ring.c (reference/ring_c_build.py: ``-DVS_STEPPED``) sends every load,
-store and barrier to the callback ``vs_py_access``. Here each C operation becomes an
-``Op`` generator of the access protocol (reference/access.py): the C call runs in a worker
-thread; at each access the callback hands a :class:`Load`, :class:`Store` or :class:`Fence`
-to the generator, which yields it and passes the value sent back (a load's result) to the
-callback, which returns it to C. When the C function returns, the generator returns its
-result (or raises the error of the Python reference with the same ``req``).
+store and barrier to the callback ``vs_py_access``. Each C operation becomes an ``Op``
+generator of the access protocol (reference/access.py) by the worker-thread machinery of
+reference/c_stepping.py, which the packed ring shares.
 
 :class:`CSplitDriver` and :class:`CSplitDevice` have the method names of
 :class:`~virtiospec.reference.ring.SplitDriver` and
 :class:`~virtiospec.reference.ring.SplitDevice`, so the machines that step the Python sides
 step the C sides, alone or paired with a Python side over the same memory.
-
-An operation abandoned mid-way (a Hypothesis example ends; the generator is closed or
-collected) is aborted: the callback returns "abort", the C side longjmps out of the
-operation, and the worker thread ends; starting an operation on a side whose previous one
-is still suspended aborts that one first.
 """
 
 from __future__ import annotations
 
-import gc
-import importlib.util
-import queue
-import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import cache
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
-from virtiospec.reference.access import Access, Fence, FenceKind, Load, Op, Store
+from virtiospec.reference.access import Op
+from virtiospec.reference.c_stepping import (
+    FENCE,
+    FENCES,
+    JOIN_SECONDS,
+    LOAD,
+    MAX_SUSPENDED,
+    STORE,
+    SteppedModule,
+    ThreadedSide,
+    abort_all,
+    live_operations,
+)
 from virtiospec.reference.ring.device import Chain, SplitDevice
 from virtiospec.reference.ring.driver import Outstanding
 from virtiospec.reference.ring.errors import RingError
 from virtiospec.reference.ring.layout import SplitLayout
 from virtiospec.reference.ring_c_build import MUTANTS, compile_stepped
-from virtiospec.reference.ring_c_errors import Aborted, check, error
+from virtiospec.reference.ring_c_errors import check, error
 
-LOAD, STORE, FENCE = 0, 1, 2
-FENCES: tuple[FenceKind, ...] = ("mb", "wmb", "rmb")
+__all__ = [
+    "FENCE",
+    "FENCES",
+    "F_EVENT_IDX",
+    "F_INDIRECT",
+    "JOIN_SECONDS",
+    "LOAD",
+    "MAX_SUSPENDED",
+    "STORE",
+    "U64_MAX",
+    "CSplitDevice",
+    "CSplitDriver",
+    "SteppedBuild",
+    "abort_all",
+    "live_operations",
+    "segments",
+    "stepped_build",
+    "used_elems",
+]
+
 F_EVENT_IDX, F_INDIRECT = 1, 2
 U64_MAX = (1 << 64) - 1
-JOIN_SECONDS = 10.0
-MAX_SUSPENDED = 64  # more suspended operations than this: collect the abandoned ones
 
 
-class SteppedBuild:
-    """One compiled stepped module (the reference, or one mutant), with its callback."""
+def segments(ffi: Any, items: Sequence[tuple[int, int]]) -> Any:
+    """``items`` (address, length) as a ``struct vs_segment`` array (ring.h, both rings)."""
+    arr = ffi.new("struct vs_segment[]", max(len(items), 1))
+    for k, (addr, length) in enumerate(items):
+        if not (0 <= addr <= U64_MAX and 0 <= length <= U64_MAX):
+            raise ValueError(f"segment ({addr}, {length}) does not fit 64 bits")
+        arr[k].addr, arr[k].len = addr, length
+    return arr
+
+
+def used_elems(ffi: Any, used: Sequence[tuple[int, int]]) -> Any:
+    """``used`` (ID, length) as a ``struct vs_used_elem`` array (ring.h, both rings)."""
+    elems = ffi.new("struct vs_used_elem[]", max(len(used), 1))
+    for k, (ident, length) in enumerate(used):
+        if not (0 <= ident < 1 << 32 and 0 <= length < 1 << 32):
+            raise ValueError(f"used element ({ident}, {length}) does not fit 32 bits")
+        elems[k].id, elems[k].len = ident, length
+    return elems
+
+
+class SteppedBuild(SteppedModule):
+    """One compiled stepped module of ring.c (the reference, or one mutant)."""
 
     def __init__(self, mutant: str | None = None) -> None:
-        self.mutant = mutant
-        path = compile_stepped(mutant)
-        spec = importlib.util.spec_from_file_location(path.name.split(".")[0], path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        self.path: Path = path
-        self.ffi: Any = module.ffi
-        self.lib: Any = module.lib
-        ffi = self.ffi
-
-        def on_error(exc_type: type, exc: BaseException, tb: object) -> None:
-            return None  # the call already recorded it; the C side aborts (result 1)
-
-        def vs_py_access(py: Any, kind: int, addr: int, size: int, value: int,
-                         loaded: Any) -> int:
-            call: _Call = ffi.from_handle(py)
-            return call.on_access(kind, addr, size, value, loaded)
-
-        ffi.def_extern(name="vs_py_access", onerror=on_error, error=1)(vs_py_access)
+        super().__init__(mutant, compile_stepped(mutant))
 
 
 @cache
@@ -81,150 +96,16 @@ def stepped_build(mutant: str | None = None) -> SteppedBuild:
     return SteppedBuild(mutant)
 
 
-@dataclass(frozen=True, slots=True)
-class _Finished:
-    rc: int
+class _SteppedSide(ThreadedSide):
+    """A side of ring.c: ``vs_stepped_<name>``, aborted = -18."""
 
+    aborted = 18
+    _stepped_build = staticmethod(stepped_build)
+    _check = staticmethod(check)
 
-_ABORT = object()
-_LIVE: set[_Call] = set()  # operations started and not finished (each holds a thread)
-_LIVE_LOCK = threading.Lock()
-
-
-def live_operations() -> int:
-    """C operations started and not yet finished or aborted (one worker thread each)."""
-    with _LIVE_LOCK:
-        return len(_LIVE)
-
-
-def abort_all() -> None:
-    """Abort every suspended C operation (e.g. when a checker discards its machines)."""
-    with _LIVE_LOCK:
-        calls = list(_LIVE)
-    for call in calls:
-        call.abort()
-
-
-class _Call:
-    """One C operation running in its own worker thread, handing over each access."""
-
-    def __init__(self, fn: Callable[..., int], args: tuple[Any, ...], ffi: Any) -> None:
-        self.fn, self.args = fn, args
-        self.handle = ffi.new_handle(self)
-        self.to_checker: queue.SimpleQueue[Access | _Finished] = queue.SimpleQueue()
-        self.to_c: queue.SimpleQueue[object] = queue.SimpleQueue()
-        self.abandoned = False
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._work, name="ring.c stepped op", daemon=True)
-
-    def start(self) -> None:
-        if live_operations() >= MAX_SUSPENDED:
-            gc.collect()  # generators of abandoned examples: closing them aborts their calls
-        with _LIVE_LOCK:
-            _LIVE.add(self)
-        self.thread.start()
-
-    def _work(self) -> None:
-        try:
-            rc = self.fn(self.handle, *self.args)
-        except BaseException as err:  # pragma: no cover - cffi reports via onerror
-            self.error = err
-            rc = -18
-        finally:
-            with _LIVE_LOCK:
-                _LIVE.discard(self)
-        self.to_checker.put(_Finished(rc))
-
-    def on_access(self, kind: int, addr: int, size: int, value: int, loaded: Any) -> int:
-        """In the worker thread, from C: hand over one access; 0 = go on, 1 = abort."""
-        try:
-            if self.abandoned:
-                return 1
-            if kind == LOAD:
-                access: Access = Load(addr, size)
-            elif kind == STORE:
-                access = Store(addr, size, value)
-            else:
-                access = Fence(FENCES[value])
-            self.to_checker.put(access)
-            reply = self.to_c.get()
-            if reply is _ABORT:
-                return 1
-            if kind == LOAD:
-                if not isinstance(reply, int):
-                    raise TypeError(f"a load of {size} bytes at {addr:#x} was answered with "
-                                    f"{reply!r}, not an int")
-                loaded[0] = reply & ((1 << (8 * size)) - 1)
-            return 0
-        except BaseException as err:
-            self.error = err
-            return 1
-
-    def abort(self) -> None:
-        """From the checker: the operation is abandoned; let the C side unwind and wait."""
-        if self.abandoned or not self.thread.is_alive():
-            return
-        self.abandoned = True
-        self.to_c.put(_ABORT)
-        if self.thread is not threading.current_thread():
-            self.thread.join(JOIN_SECONDS)
-
-
-class _SteppedSide:
-    """What both sides share: the build, the state block, one operation at a time."""
-
-    default_mutant: ClassVar[str | None] = None  # a subclass may bind a mutant build
-
-    def __init__(self, build: SteppedBuild | None, mutant: str | None) -> None:
-        if build is None:
-            build = stepped_build(mutant if mutant is not None else self.default_mutant)
-        self.build = build
-        self.ffi, self.lib = self.build.ffi, self.build.lib
-        self._current: _Call | None = None
-
-    def _op(self, name: str, *args: Any) -> Op[int]:
-        """Run ``vs_stepped_<name>(handle, state, *args)`` as an Op; returns its result."""
-        if self._current is not None:  # the previous operation was abandoned: unwind it
-            self._current.abort()
-            self._current = None
-        call = _Call(getattr(self.lib, f"vs_stepped_{name}"), (self._state, *args), self.ffi)
-        self._current = call
-        call.start()
-        finished: _Finished | None = None
-        try:
-            while True:
-                msg = call.to_checker.get()
-                if isinstance(msg, _Finished):
-                    finished = msg
-                    break
-                call.to_c.put((yield msg))
-        finally:
-            if finished is None:
-                call.abort()
-            else:
-                call.thread.join(JOIN_SECONDS)
-            if self._current is call:
-                self._current = None
-        if call.error is not None:
-            raise call.error
-        if finished.rc == -18:
-            raise Aborted(f"vs_{name} was aborted")
-        return check(finished.rc, f"vs_{name}")
-
-    def close(self) -> None:
-        """Abort an operation left suspended (also done when the next one starts)."""
-        if self._current is not None:
-            self._current.abort()
-            self._current = None
-
-    def _broken(self, code: int) -> RingError | None:
-        if code == 0:
-            return None
-        err = error(-code)
-        assert isinstance(err, RingError)
-        return err
-
-    _state: Any
+    @staticmethod
+    def _error(code: int) -> Exception:
+        return error(code)
 
 
 class CSplitDriver(_SteppedSide):
@@ -314,20 +195,12 @@ class CSplitDriver(_SteppedSide):
 
     def add(self, out: Sequence[tuple[int, int]], in_: Sequence[tuple[int, int]],
             token: object) -> Op[int]:
-        segs = [self._segments(out), self._segments(in_)]
+        segs = [segments(self.ffi, out), segments(self.ffi, in_)]
         tid = self._next_token
         head = yield from self._op("driver_add", segs[0], len(out), segs[1], len(in_), tid)
         self._next_token += 1
         self._tokens[tid] = token
         return head
-
-    def _segments(self, items: Sequence[tuple[int, int]]) -> Any:
-        arr = self.ffi.new("struct vs_segment[]", max(len(items), 1))
-        for k, (addr, length) in enumerate(items):
-            if not (0 <= addr <= U64_MAX and 0 <= length <= U64_MAX):
-                raise ValueError(f"segment ({addr}, {length}) does not fit 64 bits")
-            arr[k].addr, arr[k].len = addr, length
-        return arr
 
     def kick_prepare(self) -> Op[bool]:
         return bool((yield from self._op("driver_kick_prepare")))
@@ -438,11 +311,7 @@ class CSplitDevice(_SteppedSide):
         return Chain(int(head[0]), segs[: counts[0]], segs[counts[0] :])
 
     def push(self, used: Sequence[tuple[int, int]]) -> Op[None]:
-        elems = self.ffi.new("struct vs_used_elem[]", max(len(used), 1))
-        for k, (head, length) in enumerate(used):
-            if not (0 <= head < 1 << 32 and 0 <= length < 1 << 32):
-                raise ValueError(f"used element ({head}, {length}) does not fit 32 bits")
-            elems[k].id, elems[k].len = head, length
+        elems = used_elems(self.ffi, used)
         yield from self._op("device_push", elems, len(used))
 
     def should_notify(self) -> Op[bool]:

@@ -2,7 +2,7 @@
 
 The stepped build of ring_packed.c (reference/ring_packed_c_build.py: ``-DVS_STEPPED``)
 sends every load, store and barrier to the callback ``vs_py_access``. As for the split ring
-(reference/ring_c_stepped.py, whose worker-thread machinery this module shares), each C
+(reference/ring_c_stepped.py; the worker-thread machinery of reference/c_stepping.py), each C
 operation becomes an ``Op`` generator of the access protocol (reference/access.py): the C
 call runs in a worker thread, each access is yielded, a load's value is sent back to C, and
 the generator returns the C result or raises the error of the Python reference with the
@@ -17,51 +17,33 @@ sides, alone or paired with a Python side over the same memory.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from functools import cache
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from virtiospec.reference.access import Op
+from virtiospec.reference.c_stepping import SteppedModule, ThreadedSide
 from virtiospec.reference.ring.device import Chain, SplitDevice
 from virtiospec.reference.ring.errors import RingError
 from virtiospec.reference.ring.packed_device import Held
 from virtiospec.reference.ring.packed_driver import PackedOutstanding
 from virtiospec.reference.ring.packed_layout import EVENT_WRAP_BIT, PackedLayout, off_wrap
-from virtiospec.reference.ring_c_errors import Aborted
-from virtiospec.reference.ring_c_stepped import JOIN_SECONDS, _Call, _Finished
+from virtiospec.reference.ring_c_stepped import (
+    F_EVENT_IDX,
+    F_INDIRECT,
+    U64_MAX,
+    segments,
+    used_elems,
+)
 from virtiospec.reference.ring_packed_c_build import MUTANTS, compile_stepped
 from virtiospec.reference.ring_packed_c_errors import ABORTED, check, error
 
-F_EVENT_IDX, F_INDIRECT = 1, 2
-U64_MAX = (1 << 64) - 1
 
-
-class PackedSteppedBuild:
+class PackedSteppedBuild(SteppedModule):
     """One compiled stepped module of ring_packed.c (the reference, or one mutant)."""
 
     def __init__(self, mutant: str | None = None) -> None:
-        self.mutant = mutant
-        path = compile_stepped(mutant)
-        spec = importlib.util.spec_from_file_location(path.name.split(".")[0], path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        self.path: Path = path
-        self.ffi: Any = module.ffi
-        self.lib: Any = module.lib
-        ffi = self.ffi
-
-        def on_error(exc_type: type, exc: BaseException, tb: object) -> None:
-            return None  # the call already recorded it; the C side aborts (result 1)
-
-        def vs_py_access(py: Any, kind: int, addr: int, size: int, value: int,
-                         loaded: Any) -> int:
-            call: _Call = ffi.from_handle(py)
-            return call.on_access(kind, addr, size, value, loaded)
-
-        ffi.def_extern(name="vs_py_access", onerror=on_error, error=1)(vs_py_access)
+        super().__init__(mutant, compile_stepped(mutant))
 
 
 @cache
@@ -77,66 +59,21 @@ def _wrap_of(value: int) -> tuple[int, int]:
     return value & ((1 << EVENT_WRAP_BIT) - 1), value >> EVENT_WRAP_BIT
 
 
-class _PackedSide:
-    """What both sides share: the build, the state block, one operation at a time."""
+class _PackedSide(ThreadedSide):
+    """A side of ring_packed.c: ``vs_stepped_packed_<name>``, its own state block."""
 
-    default_mutant: ClassVar[str | None] = None  # a subclass may bind a mutant build
-    _state: Any
+    prefix = "packed_"
+    aborted = ABORTED
+    _stepped_build = staticmethod(stepped_build)
+    _check = staticmethod(check)
 
-    def __init__(self, build: PackedSteppedBuild | None, mutant: str | None) -> None:
-        if build is None:
-            build = stepped_build(mutant if mutant is not None else self.default_mutant)
-        self.build = build
-        self.ffi, self.lib = build.ffi, build.lib
-        self._current: _Call | None = None
+    @staticmethod
+    def _error(code: int) -> Exception:
+        return error(code)
 
     def _new_state(self, kind: str, size: int) -> Any:
         self._block = self.ffi.new("uint64_t[]", (max(size, 8) + 7) // 8)
         return self.ffi.cast(f"struct vs_packed_{kind} *", self._block)
-
-    def _op(self, name: str, *args: Any) -> Op[int]:
-        """Run ``vs_stepped_packed_<name>(handle, state, *args)`` as an Op."""
-        if self._current is not None:  # the previous operation was abandoned: unwind it
-            self._current.abort()
-            self._current = None
-        call = _Call(getattr(self.lib, f"vs_stepped_packed_{name}"), (self._state, *args),
-                     self.ffi)
-        self._current = call
-        call.start()
-        finished: _Finished | None = None
-        try:
-            while True:
-                msg = call.to_checker.get()
-                if isinstance(msg, _Finished):
-                    finished = msg
-                    break
-                call.to_c.put((yield msg))
-        finally:
-            if finished is None:
-                call.abort()
-            else:
-                call.thread.join(JOIN_SECONDS)
-            if self._current is call:
-                self._current = None
-        if call.error is not None:
-            raise call.error
-        if finished.rc == -ABORTED:
-            raise Aborted(f"vs_packed_{name} was aborted")
-        return check(finished.rc, f"vs_packed_{name}")
-
-    def close(self) -> None:
-        """Abort an operation left suspended (also done when the next one starts)."""
-        if self._current is not None:
-            self._current.abort()
-            self._current = None
-
-    @staticmethod
-    def _broken(code: int) -> RingError | None:
-        if code == 0:
-            return None
-        err = error(-code)
-        assert isinstance(err, RingError)
-        return err
 
 
 class CPackedDriver(_PackedSide):
@@ -227,20 +164,12 @@ class CPackedDriver(_PackedSide):
             token: object) -> Op[int]:
         if self._state.broken:  # refused before the arguments are looked at, as in Python
             out, in_ = (), ()
-        segs = [self._segments(out), self._segments(in_)]
+        segs = [segments(self.ffi, out), segments(self.ffi, in_)]
         tid = self._next_token
         buf_id = yield from self._op("driver_add", segs[0], len(out), segs[1], len(in_), tid)
         self._next_token += 1
         self._tokens[tid] = token
         return buf_id
-
-    def _segments(self, items: Sequence[tuple[int, int]]) -> Any:
-        arr = self.ffi.new("struct vs_segment[]", max(len(items), 1))
-        for k, (addr, length) in enumerate(items):
-            if not (0 <= addr <= U64_MAX and 0 <= length <= U64_MAX):
-                raise ValueError(f"segment ({addr}, {length}) does not fit 64 bits")
-            arr[k].addr, arr[k].len = addr, length
-        return arr
 
     def kick_prepare(self) -> Op[bool]:
         return bool((yield from self._op("driver_kick_prepare")))
@@ -361,11 +290,7 @@ class CPackedDevice(_PackedSide):
     def push(self, used: Sequence[tuple[int, int]]) -> Op[None]:
         if self._state.broken:  # refused before the arguments are looked at, as in Python
             used = ()
-        elems = self.ffi.new("struct vs_used_elem[]", max(len(used), 1))
-        for k, (buf_id, length) in enumerate(used):
-            if not (0 <= buf_id < 1 << 32 and 0 <= length < 1 << 32):
-                raise ValueError(f"used element ({buf_id}, {length}) does not fit 32 bits")
-            elems[k].id, elems[k].len = buf_id, length
+        elems = used_elems(self.ffi, used)
         yield from self._op("device_push", elems, len(used))
 
     def should_notify(self) -> Op[bool]:

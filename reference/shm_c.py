@@ -32,13 +32,12 @@ shm.c with C11 atomics and fences, for real shared memory.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Sequence
 from functools import cache
-from pathlib import Path
 from typing import Any, ClassVar
 
-from virtiospec.reference.access import Access, Fence, FenceKind, Load, Op, Store
+from virtiospec.reference.access import Access, Fence, Load, Op, Store
+from virtiospec.reference.c_stepping import FENCES, LOAD, STORE, SteppedModule
 from virtiospec.reference.shm.clock import ClockDriver, ClockLayout, join_ns
 from virtiospec.reference.shm.region import Region
 from virtiospec.reference.shm.signal import SignalLayout
@@ -53,9 +52,6 @@ from virtiospec.reference.shm_c_errors import (
     error,
 )
 
-LOAD, STORE, FENCE = 0, 1, 2
-FENCES: tuple[FenceKind, ...] = ("mb", "wmb", "rmb")
-
 
 def native() -> Any:
     """The normal build's cffi module (``ffi``, ``lib``), compiled by ``pip install``."""
@@ -64,30 +60,12 @@ def native() -> Any:
     return _shm
 
 
-class SteppedBuild:
-    """One compiled stepped module (the reference, or one mutant), with its callback."""
+class SteppedBuild(SteppedModule):
+    """One compiled stepped module of shm.c (the reference, or one mutant); its callback
+    ``vs_shm_py_access`` hands each access to the :class:`_Replay` behind the handle."""
 
     def __init__(self, mutant: str | None = None) -> None:
-        self.mutant = mutant
-        path = compile_stepped(mutant)
-        spec = importlib.util.spec_from_file_location(path.name.split(".")[0], path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        self.path: Path = path
-        self.ffi: Any = module.ffi
-        self.lib: Any = module.lib
-        ffi = self.ffi
-
-        def on_error(exc_type: type, exc: BaseException, tb: object) -> None:
-            return None  # on_access records its errors; the C side aborts (result 1)
-
-        def vs_shm_py_access(py: Any, kind: int, addr: int, size: int, value: int,
-                             loaded: Any) -> int:
-            replay: _Replay = ffi.from_handle(py)
-            return replay.on_access(kind, addr, size, value, loaded)
-
-        ffi.def_extern(name="vs_shm_py_access", onerror=on_error, error=1)(vs_shm_py_access)
+        super().__init__(mutant, compile_stepped(mutant), "vs_shm_py_access")
 
 
 @cache
