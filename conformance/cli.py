@@ -16,7 +16,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False)
 console = Console(soft_wrap=True)
 
 Target = Annotated[str, typer.Option(
-    "--target", "-t", help="reference, c, lib:PATH.so[:driver|device], qemu, ...")]
+    "--target", "-t", help="reference, c, lib:PATH.so[:driver|device], shm-lib:PATH.so, qemu, "
+    "dpdk, linux-guest")]
 SideOpt = Annotated[str | None, typer.Option("--side", help="Only cases of this side: driver or "
                                              "device.")]
 OnlyOpt = Annotated[list[str] | None, typer.Option(
