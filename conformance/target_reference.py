@@ -7,7 +7,7 @@ from typing import cast
 
 from virtiospec.conformance.ring_api import PackedRingSetup, RingSetup, Segment
 from virtiospec.conformance.target_shm_reference import ReferenceShmSides
-from virtiospec.reference.access import run
+from virtiospec.reference.access import GuestMemory, run
 from virtiospec.reference.ring import (
     Chain,
     PackedDevice,
@@ -17,14 +17,11 @@ from virtiospec.reference.ring import (
 )
 
 
-class ReferenceRingDevice:
-    def __init__(self, setup: RingSetup) -> None:
-        self.mem = setup.memory
-        self.dev = SplitDevice(setup.layout, setup.memory.size, event_idx=setup.event_idx,
-                               indirect=setup.indirect)
-        run(self.dev.init(), self.mem)
-        self.dev.last_avail = self.dev.used_idx = setup.start_index
-        self.mem.write(setup.layout.used_idx, 2, setup.start_index)
+class _DeviceSide:
+    """A device-side ring of the reference, each operation run straight through."""
+
+    mem: GuestMemory
+    dev: SplitDevice | PackedDevice
 
     def pop(self) -> Chain | None:
         return run(self.dev.pop(), self.mem)
@@ -46,7 +43,48 @@ class ReferenceRingDevice:
         return self.dev.needs_reset
 
 
-class ReferenceRingDriver:
+class _DriverSide:
+    """A driver-side ring of the reference, each operation run straight through."""
+
+    mem: GuestMemory
+    drv: SplitDriver | PackedDriver
+
+    def add(self, out: list[Segment], in_: list[Segment], token: int) -> int:
+        return run(self.drv.add(out, in_, token), self.mem)
+
+    def kick_prepare(self) -> bool:
+        return run(self.drv.kick_prepare(), self.mem)
+
+    def get_used(self) -> tuple[int, int] | None:
+        got = run(self.drv.get_used(), self.mem)
+        return None if got is None else (cast(int, got[0]), got[1])
+
+    def enable_cb(self) -> bool:
+        return run(self.drv.enable_cb(), self.mem)
+
+    def disable_cb(self) -> None:
+        run(self.drv.disable_cb(), self.mem)
+
+    @property
+    def num_free(self) -> int:
+        return self.drv.num_free
+
+
+class ReferenceRingDevice(_DeviceSide):
+    dev: SplitDevice
+
+    def __init__(self, setup: RingSetup) -> None:
+        self.mem = setup.memory
+        self.dev = SplitDevice(setup.layout, setup.memory.size, event_idx=setup.event_idx,
+                               indirect=setup.indirect)
+        run(self.dev.init(), self.mem)
+        self.dev.last_avail = self.dev.used_idx = setup.start_index
+        self.mem.write(setup.layout.used_idx, 2, setup.start_index)
+
+
+class ReferenceRingDriver(_DriverSide):
+    drv: SplitDriver
+
     def __init__(self, setup: RingSetup) -> None:
         self.mem = setup.memory
         self.drv = SplitDriver(setup.layout, event_idx=setup.event_idx,
@@ -56,31 +94,11 @@ class ReferenceRingDriver:
         self.drv.avail_idx = self.drv.last_used = setup.start_index
         self.mem.write(setup.layout.avail_idx, 2, setup.start_index)
 
-    def add(self, out: list[Segment], in_: list[Segment], token: int) -> int:
-        return run(self.drv.add(out, in_, token), self.mem)
-
-    def kick_prepare(self) -> bool:
-        return run(self.drv.kick_prepare(), self.mem)
-
-    def get_used(self) -> tuple[int, int] | None:
-        got = run(self.drv.get_used(), self.mem)
-        return None if got is None else (cast(int, got[0]), got[1])
-
-    def enable_cb(self) -> bool:
-        return run(self.drv.enable_cb(), self.mem)
-
     def enable_cb_delayed(self) -> bool:
         return run(self.drv.enable_cb_delayed(), self.mem)
 
-    def disable_cb(self) -> None:
-        run(self.drv.disable_cb(), self.mem)
 
-    @property
-    def num_free(self) -> int:
-        return self.drv.num_free
-
-
-class ReferencePackedDevice:
+class ReferencePackedDevice(_DeviceSide):
     """The packed-ring device of reference/ring/packed_device.py (spec/ring_packed.md)."""
 
     def __init__(self, setup: PackedRingSetup) -> None:
@@ -89,28 +107,11 @@ class ReferencePackedDevice:
                                 indirect=setup.indirect)
         run(self.dev.init(), self.mem)
 
-    def pop(self) -> Chain | None:
-        return run(self.dev.pop(), self.mem)
 
-    def push(self, used: list[tuple[int, int]]) -> None:
-        run(self.dev.push(used), self.mem)
-
-    def should_notify(self) -> bool:
-        return run(self.dev.should_notify(), self.mem)
-
-    def enable_notify(self) -> bool:
-        return run(self.dev.enable_notify(), self.mem)
-
-    def disable_notify(self) -> None:
-        run(self.dev.disable_notify(), self.mem)
-
-    @property
-    def needs_reset(self) -> bool:
-        return self.dev.needs_reset
-
-
-class ReferencePackedDriver:
+class ReferencePackedDriver(_DriverSide):
     """The packed-ring driver of reference/ring/packed_driver.py (spec/ring_packed.md)."""
+
+    drv: PackedDriver
 
     def __init__(self, setup: PackedRingSetup) -> None:
         self.mem = setup.memory
@@ -119,28 +120,8 @@ class ReferencePackedDriver:
                                 indirect_max=setup.indirect_max)
         run(self.drv.init(), self.mem)
 
-    def add(self, out: list[Segment], in_: list[Segment], token: int) -> int:
-        return run(self.drv.add(out, in_, token), self.mem)
-
-    def kick_prepare(self) -> bool:
-        return run(self.drv.kick_prepare(), self.mem)
-
     def kick_data(self) -> int:
         return self.drv.kick_data()
-
-    def get_used(self) -> tuple[int, int] | None:
-        got = run(self.drv.get_used(), self.mem)
-        return None if got is None else (cast(int, got[0]), got[1])
-
-    def enable_cb(self) -> bool:
-        return run(self.drv.enable_cb(), self.mem)
-
-    def disable_cb(self) -> None:
-        run(self.drv.disable_cb(), self.mem)
-
-    @property
-    def num_free(self) -> int:
-        return self.drv.num_free
 
 
 class ReferenceTarget(ReferenceShmSides):  # the shm sides: target_shm_reference.py
