@@ -3,7 +3,24 @@
 A requirement is a level-3 heading ``### ID · side · level · source`` followed by its
 text, up to the next heading. IDs look like ``RING-SPLIT-012``: a layer prefix and a
 three-digit number. The same ID is cited by the models, the reference code and the
-tests that cover it; :func:`citations` finds those citations.
+tests that cover it; :func:`citations` finds those citations, and expands a range
+``RING-SPLIT-080..083`` (or ``RING-SPLIT-080..RING-SPLIT-083``) to every ID in it, and a
+list ``RING-SPLIT-052/053`` to both IDs.
+
+Lines of the body that start with one of these words are metadata, not text:
+
+``Statements:``
+    The RFC 2119 keywords of the cited VIRTIO section that this entry accounts for, e.g.
+    ``Statements: MUST, SHOULD NOT`` or ``Statements: 3 MUST, MAY``; ``none`` when the
+    entry states a fact of descriptive text rather than a keyword of a normative block.
+    Without the line a VIRTIO entry accounts for one statement of its own level.
+``Status:``
+    ``out of scope: <reason>`` for a statement the reference does not implement on
+    purpose (e.g. a feature it does not offer). Whether an entry is checked or only
+    implemented is computed by ``virtiospec coverage``, not declared.
+``Extends:`` / ``Overrides:``
+    For a ``virtiospec`` entry (one of ours): the VIRTIO statement it tightens or
+    overrides, as ``VIRTIO 1.4 §<section> <keyword>``.
 """
 
 from __future__ import annotations
@@ -18,6 +35,16 @@ ID_PATTERN = r"[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*-\d{3}"
 ID_RE = re.compile(rf"\b{ID_PATTERN}\b")
 SIDES = ("driver", "device", "both")
 LEVELS = ("MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "MAY")
+_META = ("Statements", "Status", "Extends", "Overrides")
+_META_RE = re.compile(rf"^(?P<key>{'|'.join(_META)}):\s*(?P<value>.*?)\s*$")
+_COUNTED = re.compile(r"^(?:(?P<n>\d+)\s+)?(?P<kw>MUST NOT|MUST|SHOULD NOT|SHOULD|MAY)$")
+_RANGE_RE = re.compile(
+    r"\b(?P<first>(?P<prefix>[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*)-(?P<lo>\d{3}))"
+    r"(?:\.\.|–)(?:(?P=prefix)-)?(?P<hi>\d{3})\b"
+)
+_SLASH_RE = re.compile(
+    r"\b(?P<prefix>[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*)-(?P<first>\d{3})(?P<rest>(?:/-?\d{3}\b)+)"
+)
 _HEADING = re.compile(
     rf"^### (?P<id>{ID_PATTERN}) · (?P<side>\w+) · (?P<level>[A-Z ]+?) · (?P<source>.+?)\s*$"
 )
@@ -36,6 +63,20 @@ class Requirement:
     text: str
     file: str
     line: int
+    statements: tuple[str, ...] = ()  # keywords of the cited section this entry accounts for
+    status: str = ""  # "out of scope: <reason>", or "" (computed by coverage)
+    extends: str = ""  # for our own rules: the VIRTIO statement tightened
+    overrides: str = ""  # ... or overridden
+
+    @property
+    def section(self) -> str:
+        """The cited VIRTIO section number ("2.7.5.3.1"), or "" for our own rules."""
+        m = re.match(r"VIRTIO 1\.4 §(\S+)", self.source)
+        return m[1] if m else ""
+
+    @property
+    def out_of_scope(self) -> bool:
+        return self.status.startswith("out of scope")
 
     @property
     def layer(self) -> str:
@@ -58,17 +99,64 @@ def parse(text: str, file: str) -> list[Requirement]:
             if m["side"] not in SIDES or m["level"] not in LEVELS:
                 raise CatalogueError(f"{file}:{n + 1}: bad side or level in {line!r}")
             body: list[str] = []
+            meta: dict[str, str] = {}
             for follow in lines[n + 1 :]:
                 if follow.startswith("#"):
                     break
-                body.append(follow)
+                mm = _META_RE.match(follow.strip())
+                if mm:
+                    if mm["key"] in meta:
+                        raise CatalogueError(f"{file}:{n + 1}: {m['id']}: two {mm['key']} lines")
+                    meta[mm["key"]] = mm["value"]
+                else:
+                    body.append(follow)
             text_ = " ".join(s.strip() for s in body if s.strip())
             if not text_:
                 raise CatalogueError(f"{file}:{n + 1}: requirement {m['id']} has no text")
-            reqs.append(
-                Requirement(m["id"], m["side"], m["level"], m["source"], text_, file, n + 1)
-            )
+            where = f"{file}:{n + 1}: {m['id']}"
+            reqs.append(Requirement(
+                m["id"], m["side"], m["level"], m["source"], text_, file, n + 1,
+                statements=_statements(meta.get("Statements"), m["level"], m["source"], where),
+                status=_status(meta.get("Status", ""), where),
+                extends=meta.get("Extends", ""), overrides=meta.get("Overrides", ""),
+            ))
     return reqs
+
+
+def _statements(value: str | None, level: str, source: str, where: str) -> tuple[str, ...]:
+    if value is None:
+        return (level,) if source.startswith("VIRTIO") else ()
+    if value == "none":
+        return ()
+    out: list[str] = []
+    for item in value.split(","):
+        m = _COUNTED.match(item.strip())
+        if not m:
+            raise CatalogueError(f"{where}: bad Statements item {item.strip()!r}")
+        out += [m["kw"]] * int(m["n"] or 1)
+    return tuple(out)
+
+
+def _status(value: str, where: str) -> str:
+    if value and not re.match(r"out of scope: \S", value):
+        raise CatalogueError(f"{where}: Status must be 'out of scope: <reason>', got {value!r}")
+    return value
+
+
+def expand_ranges(text: str) -> str:
+    """Rewrite every ``PREFIX-080..083`` range in text as the list of IDs it names."""
+
+    def one(m: re.Match[str]) -> str:
+        lo, hi = int(m["lo"]), int(m["hi"])
+        if hi < lo or hi - lo > 200:
+            return m[0]
+        return " ".join(f"{m['prefix']}-{k:03d}" for k in range(lo, hi + 1))
+
+    def slash(m: re.Match[str]) -> str:
+        nums = [m["first"], *(n.lstrip("-") for n in m["rest"].strip("/").split("/"))]
+        return " ".join(f"{m['prefix']}-{k}" for k in nums)
+
+    return _SLASH_RE.sub(slash, _RANGE_RE.sub(one, text))
 
 
 @cache
@@ -100,7 +188,8 @@ def citations(root: Path, folders: tuple[str, ...]) -> dict[str, dict[str, set[s
         for path in sorted(base.rglob("*")):
             if path.suffix not in {".py", ".c", ".h"} or ".venv" in path.parts:
                 continue
-            for rid in set(ID_RE.findall(path.read_text(encoding="utf-8", errors="replace"))):
+            text = expand_ranges(path.read_text(encoding="utf-8", errors="replace"))
+            for rid in set(ID_RE.findall(text)):
                 out.setdefault(rid, {}).setdefault(folder, set()).add(
                     str(path.relative_to(root))
                 )
