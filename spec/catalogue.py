@@ -26,6 +26,7 @@ Lines of the body that start with one of these words are metadata, not text:
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -143,14 +144,19 @@ def _status(value: str, where: str) -> str:
     return value
 
 
-def expand_ranges(text: str) -> str:
-    """Rewrite every ``PREFIX-080..083`` range in text as the list of IDs it names."""
+def expand_ranges(text: str, known: Collection[str] | None = None) -> str:
+    """Rewrite every ``PREFIX-080..083`` range and ``PREFIX-052/053`` list in text as the
+    IDs it names; with ``known``, a range names only the known IDs inside it (the gaps in
+    the numbering are not citations)."""
 
     def one(m: re.Match[str]) -> str:
         lo, hi = int(m["lo"]), int(m["hi"])
         if hi < lo or hi - lo > 200:
             return m[0]
-        return " ".join(f"{m['prefix']}-{k:03d}" for k in range(lo, hi + 1))
+        ids = [f"{m['prefix']}-{k:03d}" for k in range(lo, hi + 1)]
+        if known is not None:
+            ids = [i for i in ids if i in known or i in (ids[0], ids[-1])]
+        return " ".join(ids)
 
     def slash(m: re.Match[str]) -> str:
         nums = [m["first"], *(n.lstrip("-") for n in m["rest"].strip("/").split("/"))]
@@ -181,6 +187,7 @@ def get(req_id: str) -> Requirement:
 def citations(root: Path, folders: tuple[str, ...]) -> dict[str, dict[str, set[str]]]:
     """Map requirement ID -> folder -> set of files (relative to root) that cite it."""
     out: dict[str, dict[str, set[str]]] = {}
+    known = set(load())
     for folder in folders:
         base = root / folder
         if not base.exists():
@@ -188,7 +195,7 @@ def citations(root: Path, folders: tuple[str, ...]) -> dict[str, dict[str, set[s
         for path in sorted(base.rglob("*")):
             if path.suffix not in {".py", ".c", ".h"} or ".venv" in path.parts:
                 continue
-            text = expand_ranges(path.read_text(encoding="utf-8", errors="replace"))
+            text = expand_ranges(path.read_text(encoding="utf-8", errors="replace"), known)
             for rid in set(ID_RE.findall(text)):
                 out.setdefault(rid, {}).setdefault(folder, set()).add(
                     str(path.relative_to(root))
