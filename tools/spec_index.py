@@ -66,7 +66,7 @@ def clean_title(title: str) -> str:
 
 def count_keywords(body: str) -> dict[str, int]:
     body = " ".join(body.split())
-    counts = {}
+    counts: dict[str, int] = {}
     for kw in KEYWORDS:
         words = r"\s+".join(kw.split())
         pattern = re.compile(rf"\b{words}\b")
@@ -127,7 +127,11 @@ def main() -> None:
            "note": "numbers, titles and keyword counts of normative blocks; no spec text",
            "sections": sections}
     args.out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    total = sum(sum(s["counts"].values()) for s in sections if "counts" in s)  # type: ignore[attr-defined]
+    total = 0
+    for s in sections:
+        counts = s.get("counts")
+        if isinstance(counts, dict):
+            total += sum(counts.values())
     print(f"{len(sections)} sections, {total} normative statements -> {args.out}")
 
 

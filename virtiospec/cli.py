@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -16,6 +16,9 @@ from virtiospec.bench_ring import ring as bench_ring
 from virtiospec.demo import register as register_demo
 from virtiospec.models import registry
 from virtiospec.models.render import render_trace
+
+if TYPE_CHECKING:
+    from virtiospec.coverage import SectionRow
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -166,24 +169,75 @@ def check(
 def coverage(
     as_json: AsJson = False,
     layer: Annotated[str | None, typer.Option(help="Only IDs starting with this prefix.")] = None,
+    spec: Annotated[bool, typer.Option(
+        "--spec", help="Per normative block of VIRTIO 1.4 chapters 2, 3, 4.1 and 5.1: its "
+        "statements, how many the catalogue accounts for, checked, out of scope; exit 1 if "
+        "any statement is unaccounted for.")] = False,
+    tests: Annotated[Path | None, typer.Option(
+        help="A checkout's tests/ folder: list the tests citing each ID (not counted).")] = None,
 ) -> None:
     """The requirement coverage matrix: what proves, implements and checks each ID."""
-    from virtiospec.coverage import compute
+    from virtiospec.coverage import STATUSES, compute, spec_rows
+    from virtiospec.spec.catalogue import CatalogueError
 
-    rows = [c for rid, c in compute().items() if not layer or rid.startswith(layer)]
+    try:
+        cov = compute(tests)
+        if spec:
+            _coverage_spec(spec_rows(cov), as_json)
+    except CatalogueError as err:
+        console.print(f"error: {err}", markup=False)
+        raise typer.Exit(2) from None
+    rows = [c for rid, c in cov.items() if not layer or rid.startswith(layer)]
     if as_json:
         sys.stdout.write(json.dumps([{
             "id": c.req.id, "side": c.req.side, "level": c.req.level, "source": c.req.source,
-            "status": c.status, "models": c.models, "reference": c.reference,
-            "cases": c.cases, "tests": c.tests} for c in rows], indent=2) + "\n")
+            "status": c.status, "models": c.models, "mutants": c.mutants,
+            "reference": c.reference, "cases": c.cases, "tests": c.tests} for c in rows],
+            indent=2) + "\n")
         return
-    t = Table("ID", "side", "level", "source", "models", "reference", "cases", "tests", "status")
+    t = Table("ID", "side", "level", "source", "models", "mutants", "reference", "cases",
+              "tests", "status")
     for c in rows:
         t.add_row(c.req.id, c.req.side, c.req.level, c.req.source, str(len(c.models)),
-                  str(len(c.reference)), str(len(c.cases)), str(len(c.tests)), c.status)
+                  str(len(c.mutants)), str(len(c.reference)), str(len(c.cases)),
+                  str(len(c.tests)) if tests else "-", c.status)
     console.print(t)
-    counts = {s: sum(1 for c in rows if c.status == s) for s in ("covered", "partly", "not yet")}
+    counts = {s: sum(1 for c in rows if c.status == s) for s in STATUSES}
     console.print(", ".join(f"{v} {k}" for k, v in counts.items()))
+
+
+def _coverage_spec(rows: list[SectionRow], as_json: bool) -> None:
+    from virtiospec.coverage import must_summary, unaccounted
+
+    bad = unaccounted(rows)
+    if as_json:
+        sys.stdout.write(json.dumps({"sections": [{
+            "section": r.section, "title": r.title, "side": r.side, "spec": r.total(),
+            "catalogued": r.catalogued, "checked": r.total("checked"),
+            "implemented": r.total("implemented"), "out_of_scope": r.total("out of scope"),
+            "not_yet": r.total("not yet"), "ids": r.ids} for r in rows],
+            "unaccounted": bad}, indent=2) + "\n")
+        raise typer.Exit(1 if bad else 0)
+    t = Table("§", "block", "spec", "catalogued", "checked", "implemented", "out of scope",
+              "not yet")
+    for r in rows:
+        t.add_row(r.section, r.title, str(r.total()), str(r.catalogued), str(r.total("checked")),
+                  str(r.total("implemented")), str(r.total("out of scope")),
+                  str(r.total("not yet")))
+    console.print(t)
+    tot = {k: sum(r.catalogued if k == "catalogued" else r.total(None if k == "spec" else k)
+                  for r in rows)
+           for k in ("spec", "catalogued", "checked", "implemented", "out of scope", "not yet")}
+    console.print("all blocks: " + ", ".join(f"{v} {k}" for k, v in tot.items()))
+    for prefix, name in (("2.6.1", "virtqueue reset"), ("2.7", "split ring"),
+                         ("2.8", "packed ring"), ("4.1", "PCI"), ("5.1", "net")):
+        m = must_summary(rows, prefix)
+        console.print(f"MUST/MUST NOT of §{prefix} ({name}): {m['spec']} in the spec, "
+                      f"{m['checked']} checked, {m['implemented']} implemented only, "
+                      f"{m['out of scope']} out of scope, {m['not yet']} not yet")
+    for line in bad:
+        console.print(f"unaccounted: {line}", markup=False)
+    raise typer.Exit(1 if bad else 0)
 
 
 @app.command("docs")
