@@ -13,7 +13,9 @@ Lines of the body that start with one of these words are metadata, not text:
     The RFC 2119 keywords of the cited VIRTIO section that this entry accounts for, e.g.
     ``Statements: MUST, SHOULD NOT`` or ``Statements: 3 MUST, MAY``; ``none`` when the
     entry states a fact of descriptive text rather than a keyword of a normative block.
-    Without the line a VIRTIO entry accounts for one statement of its own level.
+    Without the line an entry citing a normative block of VIRTIO 1.4 (a "Driver/Device
+    Requirements" section, listed in spec/virtio-1.4-index.json) accounts for one statement
+    of its own level there; one citing descriptive text accounts for none.
 ``Status:``
     ``out of scope: <reason>`` for a statement the reference does not implement on
     purpose (e.g. a feature it does not offer). Whether an entry is checked or only
@@ -25,6 +27,7 @@ Lines of the body that start with one of these words are metadata, not text:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -32,6 +35,7 @@ from functools import cache
 from pathlib import Path
 
 SPEC_DIR = Path(__file__).resolve().parent
+INDEX_FILE = "virtio-1.4-index.json"
 ID_PATTERN = r"[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*-\d{3}"
 ID_RE = re.compile(rf"\b{ID_PATTERN}\b")
 SIDES = ("driver", "device", "both")
@@ -124,9 +128,21 @@ def parse(text: str, file: str) -> list[Requirement]:
     return reqs
 
 
+@cache
+def normative_blocks() -> frozenset[str]:
+    """Sections of VIRTIO 1.4 that are normative blocks, from the index shipped in spec/."""
+    path = SPEC_DIR / INDEX_FILE
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise CatalogueError(f"cannot read the VIRTIO index {path}: {err}") from None
+    return frozenset(s["section"] for s in doc["sections"] if "counts" in s)
+
+
 def _statements(value: str | None, level: str, source: str, where: str) -> tuple[str, ...]:
     if value is None:
-        return (level,) if source.startswith("VIRTIO") else ()
+        m = re.match(r"VIRTIO 1\.4 §(\S+)", source)
+        return (level,) if m and m[1] in normative_blocks() else ()
     if value == "none":
         return ()
     out: list[str] = []

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from virtiospec.spec import catalogue
 
-INDEX_FILE = "virtio-1.4-index.json"
+INDEX_FILE = catalogue.INDEX_FILE
 KEYWORDS = ("MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "MAY")
 STATUSES = ("checked", "implemented", "out of scope", "not yet")
 
