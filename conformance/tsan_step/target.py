@@ -1,0 +1,68 @@
+"""``--target src:PATH.c[,MORE.c...]``: C source implementing conformance/virtiospec_ring.h,
+compiled through our TSan hooks and stepped access by access (sides.py).
+
+Every access the C code makes to guest memory is applied to the suite's GuestMemory, which
+bounds-checks it, and each operation has an access budget (target_stepped.run_bounded), so
+a walk that never ends or a read outside guest memory fails its case instead of hanging or
+crashing the suite. The same build runs under the memory models with ``virtiospec check``
+(models/ring_tsan_checks.py).
+"""
+
+from __future__ import annotations
+
+from virtiospec.conformance.ring_api import RingSetup
+from virtiospec.conformance.target_stepped import (
+    SteppedRingDevice,
+    SteppedRingDriver,
+    run_bounded,
+)
+from virtiospec.conformance.tsan_step import recipes
+from virtiospec.conformance.tsan_step.sides import TsanDevice, TsanDriver, tsan_build
+
+
+class TsanRingDevice(SteppedRingDevice):
+    def __init__(self, setup: RingSetup, key: str) -> None:
+        self.mem = setup.memory
+        self.dev = TsanDevice(setup.layout, setup.memory.size,  # type: ignore[assignment]
+                              event_idx=setup.event_idx, indirect=setup.indirect, mutant=key)
+        self.dev.last_avail = setup.start_index
+        run_bounded(self.dev.init(), self.mem)
+
+
+class TsanRingDriver(SteppedRingDriver):
+    def __init__(self, setup: RingSetup, key: str) -> None:
+        self.mem = setup.memory
+        self.drv = TsanDriver(setup.layout, event_idx=setup.event_idx,  # type: ignore[assignment]
+                              indirect_area=setup.indirect_area if setup.indirect else None,
+                              indirect_max=setup.indirect_max, memory_size=setup.memory.size,
+                              mutant=key)
+        self.drv.avail_idx = setup.start_index
+        run_bounded(self.drv.init(), self.mem)
+
+    def detach_unused(self) -> list[int]:
+        return [int(t) for t in self.drv.detach_unused()]  # type: ignore[call-overload]
+
+
+class TsanTarget:
+    """Both sides of one stepped foreign build (``key``: see sides.register)."""
+
+    sides = ("driver", "device")
+
+    def __init__(self, key: str, name: str) -> None:
+        self.key, self.name = key, name
+        tsan_build(key)  # compile now, outside any case's time budget
+
+    def ring_device(self, setup: RingSetup) -> TsanRingDevice:
+        return TsanRingDevice(setup, self.key)
+
+    def ring_driver(self, setup: RingSetup) -> TsanRingDriver:
+        return TsanRingDriver(setup, self.key)
+
+
+def make(arg: str) -> TsanTarget:
+    """``src:PATH.c[,MORE.c...]``; ``src:ring.c`` (or ``src:ring.c:MUTANT``) is virtiospec's
+    own reference through the hooks."""
+    if arg == recipes.RING_C or arg.startswith(recipes.RING_C + ":"):
+        mutant = arg.partition(":")[2] or None
+        return TsanTarget(recipes.ring_c_key(mutant), f"src:{arg}")
+    return TsanTarget(recipes.src_key(arg), f"src:{arg}")

@@ -1,0 +1,155 @@
+"""Foreign C stepped through virtiospec's own TSan hooks (conformance/tsan_step/)."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+from virtiospec.conformance import cases, runner
+from virtiospec.conformance.target_stepped import SteppedTarget
+from virtiospec.conformance.tsan_step import recipes
+from virtiospec.conformance.tsan_step.sides import TsanDevice, TsanDriver, tsan_build
+from virtiospec.conformance.tsan_step.target import make
+from virtiospec.models import registry
+from virtiospec.models.ring_c_litmus import LitmusConfig, run_litmus
+from virtiospec.models.ring_machine import RingConfig
+from virtiospec.models.ring_tsan_checks import machine_check
+from virtiospec.reference.access import Access, Fence, GuestMemory, Load, Store
+from virtiospec.reference.c_stepping import abort_all
+from virtiospec.reference.ring.layout import SplitLayout
+from virtiospec.reference.ring_c_stepped import CSplitDevice, CSplitDriver
+
+MEM = 4096
+
+
+def trace(op: Generator[Access, Any, Any], mem: GuestMemory,
+          log: list[tuple[str, int, int, int | str]]) -> Any:
+    """Run ``op`` on ``mem``, logging every access (kind, address, size, value)."""
+    value: Any = None
+    try:
+        while True:
+            a = op.send(value)
+            if isinstance(a, Load):
+                value = mem.read(a.addr, a.size)
+                log.append(("load", a.addr, a.size, value))
+            elif isinstance(a, Store):
+                mem.write(a.addr, a.size, a.value)
+                log.append(("store", a.addr, a.size, a.value))
+                value = None
+            else:
+                assert isinstance(a, Fence)
+                log.append(("fence", 0, 0, a.kind))
+                value = None
+    except StopIteration as done:
+        return done.value
+
+
+def scenario(drv: Any, dev: Any) -> tuple[list[Any], list[Any]]:
+    """Two buffers through the ring, every access logged, on one memory."""
+    mem = GuestMemory(MEM)
+    log: list[Any] = []
+    results: list[Any] = []
+    def do(op: Generator[Access, Any, Any]) -> Any:
+        results.append(trace(op, mem, log))
+        return results[-1]
+
+    do(drv.init())
+    do(dev.init())
+    heads = [do(drv.add([(1024, 8)], [(1100, 16)], "a")),
+             do(drv.add([(1200, 8), (1300, 4)], [], "b"))]
+    for op in (drv.kick_prepare(), dev.pop(), dev.pop(), dev.pop(), dev.push([(heads[0], 5)]),
+               dev.should_notify(), drv.get_used(), drv.enable_cb(), dev.enable_notify(),
+               dev.push([(heads[1], 0)]), dev.should_notify(), drv.get_used(), drv.get_used()):
+        do(op)
+    return log, results
+
+
+@pytest.mark.parametrize("event_idx", [False, True])
+def test_hooks_see_exactly_the_accesses_of_the_access_macros(event_idx: bool) -> None:
+    """ring.c through the TSan hooks makes the same loads, stores and barriers, in the same
+    order, with the same results, as ring.c through its own access macros."""
+    lay = SplitLayout.packed_at(0, 4)
+    macro = scenario(CSplitDriver(lay, event_idx=event_idx),
+                     CSplitDevice(lay, MEM, event_idx=event_idx))
+    key = recipes.ring_c_key()
+    tsan = scenario(TsanDriver(lay, event_idx=event_idx, mutant=key),
+                    TsanDevice(lay, MEM, event_idx=event_idx, mutant=key))
+    assert len(macro[0]) > 40
+    assert tsan[0] == macro[0]
+    assert tsan[1] == macro[1]
+
+
+def test_a_mutant_changes_the_accesses() -> None:
+    """The comparison above can fail: NO_MB_KICK drops the mb of kick_prepare."""
+    lay = SplitLayout.packed_at(0, 4)
+    ref = scenario(TsanDriver(lay, mutant=recipes.ring_c_key()),
+                   TsanDevice(lay, MEM, mutant=recipes.ring_c_key()))[0]
+    bad = scenario(TsanDriver(lay, mutant=recipes.ring_c_key("NO_MB_KICK")),
+                   TsanDevice(lay, MEM, mutant=recipes.ring_c_key()))[0]
+    assert ref.count(("fence", 0, 0, "mb")) == bad.count(("fence", 0, 0, "mb")) + 1
+
+
+@pytest.mark.parametrize("mode", ["sc", "tso"])
+def test_ring_machine_passes_ring_c_through_the_hooks(mode: str) -> None:
+    ev = machine_check(recipes.ring_c_key(), recipes.ring_c_key(), mode,  # type: ignore[arg-type]
+                       True)(15)
+    assert ev.ok, ev.detail
+    assert ev.stats["steps"] > 500
+
+
+def test_missing_kick_barrier_is_a_lost_wakeup_through_the_hooks() -> None:
+    bad = recipes.ring_c_key("NO_MB_KICK")
+    ref = recipes.ring_c_key()
+    from virtiospec.conformance.tsan_step.sides import device_class, driver_class
+    try:
+        ev = run_litmus("kick", LitmusConfig(driver_class(bad), device_class(ref), False), 200,
+                        derandomize=True)
+        good = run_litmus("kick", LitmusConfig(driver_class(ref), device_class(ref), False),
+                          100, derandomize=True)
+    finally:
+        abort_all()
+    assert not ev.ok and "RING-SPLIT-110" in ev.detail
+    assert good.ok, good.detail
+
+
+def _outcomes(target: Any) -> dict[str, str]:
+    ring = [c for c in cases.discover().values() if c.layer == "ring"
+            and not c.id.startswith("hostile.") and ".abi." not in c.id]
+    return {c.id: runner.run_case(c, target).outcome.value for c in ring}
+
+
+@pytest.mark.parametrize("mutant", [None, "NEED_EVENT_OFF_BY_ONE", "NO_RECHECK_CB"])
+def test_suite_verdicts_equal_the_macro_build(mutant: str | None) -> None:
+    macro = _outcomes(SteppedTarget(mutant))
+    tsan = _outcomes(make(f"ring.c:{mutant}" if mutant else "ring.c"))
+    differ = {k for k in macro if macro[k] != tsan[k]}
+    # the macro-stepped target has no detach_unused; ours calls the ABI's
+    assert differ <= {"ring.split.driver.detach-unused"}, differ
+    if mutant:
+        assert any(v not in ("PASS", "REJECT", "SKIP") for v in tsan.values())
+
+
+def test_src_target_builds_any_abi_implementation(tmp_path: Any) -> None:
+    ring = recipes.REFERENCE
+    target = make(f"{ring / 'ring.c'},{ring / 'ring_abi.c'}")
+    assert tsan_build(target.key).version >= 1
+    out = _outcomes(target)
+    assert out["ring.split.driver.add-writes-chain"] == "PASS"
+
+
+def test_src_target_bad_input_is_one_line(tmp_path: Any) -> None:
+    with pytest.raises(ValueError, match="no such file"):
+        make(str(tmp_path / "nope.c"))
+    bad = tmp_path / "bad.c"
+    bad.write_text("int x = ;\n")
+    from virtiospec.conformance.tsan_step.build import BuildError
+    with pytest.raises(BuildError, match="does not compile"):
+        make(str(bad))
+
+
+def test_registered() -> None:
+    registry.discover()
+    assert "ring.tsan.ring_c.tso.event_idx" in registry.CHECKS
+    assert "ring.tsan.ring_c.mutant.no-mb-kick" in registry.MUTANTS
+    _ = RingConfig
