@@ -12,6 +12,12 @@ Outcomes, as users of device conformance testers expect:
 * REJECT -- the case fed bad input, the target refused it with an error and stayed healthy;
 * WEDGED -- the target stopped responding within the case's time budget;
 * SKIP   -- the case cannot run against this target (``detail`` says why).
+
+A broken requirement is graded by whose rule it is (:func:`grade`): FAIL only for a VIRTIO
+MUST or MUST NOT; NON-STRICT for a VIRTIO SHOULD or SHOULD NOT; EXTENSION for a rule of
+virtiospec's own that goes beyond VIRTIO. A known deviation of the peer (a deviation file,
+:mod:`.deviations`) turns a listed failure into XFAIL and a listed case that passes into XPASS.
+A target that cannot run at all raises :class:`TargetError`: an error of the run, no verdict.
 """
 
 from __future__ import annotations
@@ -28,10 +34,32 @@ from virtiospec.spec import catalogue
 
 class Outcome(StrEnum):
     PASS = "PASS"
-    FAIL = "FAIL"
+    FAIL = "FAIL"  # a VIRTIO MUST or MUST NOT was broken
     REJECT = "REJECT"
     WEDGED = "WEDGED"
     SKIP = "SKIP"
+    NON_STRICT = "NON-STRICT"  # a VIRTIO SHOULD or SHOULD NOT was not followed
+    EXTENSION = "EXTENSION"  # a rule of virtiospec's beyond VIRTIO was broken
+    XFAIL = "XFAIL"  # a failure listed as a known deviation of the peer
+    XPASS = "XPASS"  # a case listed as a known deviation that passed
+
+
+FAILED = (Outcome.FAIL, Outcome.NON_STRICT, Outcome.EXTENSION)  # the grades of a broken rule
+PASSED = (Outcome.PASS, Outcome.REJECT)
+
+
+def unexpected(outcomes: list[Outcome], strict: bool = False) -> int:
+    """How many outcomes count against the run: FAIL, WEDGED and XPASS; with ``strict`` also
+    NON-STRICT and EXTENSION."""
+    bad = {Outcome.FAIL, Outcome.WEDGED, Outcome.XPASS}
+    if strict:
+        bad |= {Outcome.NON_STRICT, Outcome.EXTENSION}
+    return sum(1 for o in outcomes if o in bad)
+
+
+class TargetError(ValueError):
+    """The target cannot run (a bad target spec or option, a peer that does not start): an
+    error of the run, reported in one line, never a verdict on the peer."""
 
 
 @dataclass
@@ -42,24 +70,60 @@ class Result:
     observed: str = ""
     trace: list[Any] = field(default_factory=list)  # models.registry.Step
     seconds: float = 0.0
+    req: str = ""  # the requirement the failure broke, when the case named one
+    graded: str = ""  # why the failure got its grade (which rule, whose)
+    deviation: str = ""  # XFAIL / XPASS: the listed deviation (requirement, reason, version)
 
 
 class CaseFailed(AssertionError):
-    """Raised inside a case: a requirement was broken."""
+    """Raised inside a case: a requirement was broken. ``req`` names which one of the case's
+    requirements (else the case's requirements grade it); ``extension`` says why the broken
+    rule is virtiospec's own although the requirement is VIRTIO-tagged (graded EXTENSION)."""
 
-    def __init__(self, detail: str, expected: str = "", observed: str = "") -> None:
+    def __init__(self, detail: str, expected: str = "", observed: str = "", *,
+                 req: str = "", extension: str = "") -> None:
         super().__init__(detail)
         self.detail, self.expected, self.observed = detail, expected, observed
+        self.req, self.extension = req, extension
 
 
 class CaseSkipped(Exception):
     """Raised inside a case: the target cannot run it (the message says why)."""
 
 
-def require(cond: bool, detail: str, expected: str = "", observed: str = "") -> None:
-    """Assert a requirement inside a case; the detail names what is checked."""
+def require(cond: bool, detail: str, expected: str = "", observed: str = "", *,
+            req: str = "", extension: str = "") -> None:
+    """Assert a requirement inside a case; the detail names what is checked, ``req`` (one of
+    the case's requirements) which rule a failure breaks."""
     if not cond:
-        raise CaseFailed(detail, expected, observed)
+        raise CaseFailed(detail, expected, observed, req=req, extension=extension)
+
+
+_RANK = {Outcome.EXTENSION: 0, Outcome.NON_STRICT: 1, Outcome.FAIL: 2}
+
+
+def grade_of(req_id: str) -> tuple[Outcome, str]:
+    """The grade of breaking one requirement, and why."""
+    r = catalogue.get(req_id)
+    if not r.normative:
+        return Outcome.EXTENSION, f"{req_id} is virtiospec's ({r.source}), beyond VIRTIO"
+    if r.level in ("MUST", "MUST NOT"):
+        return Outcome.FAIL, f"{req_id}: VIRTIO {r.level} ({r.source})"
+    return Outcome.NON_STRICT, f"{req_id}: VIRTIO {r.level} ({r.source})"
+
+
+def grade(case_reqs: tuple[str, ...], req: str = "", extension: str = "") -> tuple[Outcome, str]:
+    """The grade of a failure: by the requirement it names (EXTENSION if ``extension`` says the
+    broken part is ours); a failure naming none takes the mildest grade among the case's
+    requirements, so that FAIL always means a VIRTIO MUST or MUST NOT was broken."""
+    if extension:
+        return Outcome.EXTENSION, f"{req or ', '.join(case_reqs)}: {extension}"
+    if req:
+        return grade_of(req)
+    grades = [grade_of(r) for r in case_reqs]
+    if not grades:
+        return Outcome.FAIL, "no requirement named"
+    return min(grades, key=lambda g: _RANK[g[0]])
 
 
 def expect_reject(action: Callable[[], object], reqs: set[str], what: str) -> Result:

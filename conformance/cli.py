@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from virtiospec.conformance import cases as cases_mod
-from virtiospec.conformance import report, runner, targets
-from virtiospec.conformance.cases import Outcome
+from virtiospec.conformance import deviation_files, report, runner, targets
+from virtiospec.conformance.cases import Outcome, TargetError, unexpected
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 console = Console(soft_wrap=True)
 
 Target = Annotated[str, typer.Option(
-    "--target", "-t", help="reference, c, lib:PATH.so[:driver|device], shm-lib:PATH.so, qemu, "
-    "dpdk, linux-guest")]
+    "--target", "-t", help="reference, c, lib:PATH.so[:driver|device], shm-lib:PATH.so, "
+    "qemu[:BINARY][,PROP=VAL...] (virtio-net-pci properties), dpdk[,DEVARG=VAL...] "
+    "(net_virtio_user devargs), linux-guest[,OPTION=VAL...]")]
 SideOpt = Annotated[str | None, typer.Option("--side", help="Only cases of this side: driver or "
                                              "device.")]
 OnlyOpt = Annotated[list[str] | None, typer.Option(
@@ -25,8 +27,30 @@ OnlyOpt = Annotated[list[str] | None, typer.Option(
 ReportOpt = Annotated[list[str] | None, typer.Option(
     "--report", help="junit:FILE, json:FILE or html:FILE (repeatable).")]
 
+StrictOpt = Annotated[bool, typer.Option(
+    "--strict", help="NON-STRICT (a VIRTIO SHOULD) and EXTENSION (a rule of virtiospec's) "
+    "count as failures, and no deviation file is used.")]
+DeviationsOpt = Annotated[list[Path] | None, typer.Option(
+    "--deviations", help="A TOML file of the peer's known deviations (repeatable); replaces "
+    "the file shipped for the target (conformance/deviations/).")]
+
 COLOURS = {Outcome.PASS: "green", Outcome.REJECT: "green", Outcome.FAIL: "red",
-           Outcome.WEDGED: "red", Outcome.SKIP: "yellow"}
+           Outcome.WEDGED: "red", Outcome.SKIP: "yellow", Outcome.NON_STRICT: "magenta",
+           Outcome.EXTENSION: "cyan", Outcome.XFAIL: "blue", Outcome.XPASS: "red"}
+SHOWN = (Outcome.FAIL, Outcome.WEDGED, Outcome.NON_STRICT, Outcome.EXTENSION, Outcome.XFAIL,
+         Outcome.XPASS)
+
+
+def nothing(side: str | None, only: list[str] | None) -> str:
+    what = [f"--side {side}"] if side else []
+    what += [f"--only {o}" for o in only or []]
+    return f"no case matches {' '.join(what)}" if what else "no case"
+
+
+def fail(message: str) -> typer.Exit:
+    """One line on stderr; exit status 2 (an error of the run, no verdict)."""
+    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(2)
 
 
 def select(side: str | None, only: list[str] | None) -> list[cases_mod.Case]:
@@ -50,40 +74,97 @@ def _list(chosen: list[cases_mod.Case]) -> None:
 
 @app.command("list")
 def list_(side: SideOpt = None, only: OnlyOpt = None) -> None:
-    """List the cases (stable IDs, side, requirements) without running them."""
-    _list(select(side, only))
+    """List the cases (stable IDs, side, requirements) without running them; exit 2 if none
+    matches."""
+    chosen = select(side, only)
+    if not chosen:
+        raise fail(nothing(side, only))
+    _list(chosen)
 
 
 def _show(c: cases_mod.Case, r: cases_mod.Result) -> None:
     colour = COLOURS[r.outcome]
-    console.print(f"[{colour}]{r.outcome.value:<6}[/{colour}] {c.id:<52} {r.seconds:6.3f}s "
+    console.print(f"[{colour}]{r.outcome.value:<10}[/{colour}] {c.id:<52} {r.seconds:6.3f}s "
                   f"[dim]{', '.join(c.reqs)}[/dim]")
-    if r.outcome in (Outcome.FAIL, Outcome.WEDGED) and r.detail:
-        console.print(f"       {r.detail}")
+    if r.outcome in SHOWN and r.detail:
+        console.print(f"           {r.detail}")
         if r.expected or r.observed:
-            console.print(f"       expected: {r.expected}\n       observed: {r.observed}")
+            console.print(f"           expected: {r.expected}\n"
+                          f"           observed: {r.observed}")
+    if r.graded and r.outcome in SHOWN:
+        console.print(f"           [dim]graded: {r.graded}[/dim]")
+    if r.deviation:
+        console.print(f"           [dim]known deviation: {r.deviation}[/dim]")
+
+
+def deviations_for(tgt: Any, files: list[Path] | None, strict: bool) -> Any:
+    """The deviations in effect: none with --strict, the user's files, or the target's own."""
+    if strict:
+        return None
+    if not files:
+        shipped = getattr(tgt, "deviations", None)
+        files = [shipped] if shipped else []
+    if not files:
+        return None
+    return deviation_files.load(files, cases_mod.discover())
 
 
 @app.command("run")
 def run(target: Target = "reference", side: SideOpt = None, only: OnlyOpt = None,
         list_only: Annotated[bool, typer.Option("--list", help="List, do not run.")] = False,
-        reports: ReportOpt = None,
+        reports: ReportOpt = None, strict: StrictOpt = False,
+        deviations: DeviationsOpt = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only failures and the "
                                             "summary.")] = False) -> None:
-    """Run the suite against TARGET; exit 1 on any FAIL or WEDGED, 2 if nothing ran."""
+    """Run the suite against TARGET; exit 1 on any FAIL, WEDGED or XPASS (with --strict also
+    NON-STRICT and EXTENSION), 2 on an error of the run: nothing selected, a bad target
+    spec or option, a peer that cannot start."""
     chosen = select(side, only)
+    if not chosen:
+        raise fail(nothing(side, only))
     if list_only:
         _list(chosen)
         return
     for spec in reports or []:
-        report.parse_spec(spec)  # refuse a bad --report before running anything
-    if not chosen:
-        console.print("[red]no case selected[/red]")
-        raise typer.Exit(2)
-    tgt = targets.make(target)
+        try:
+            report.parse_spec(spec)  # refuse a bad --report before running anything
+        except ValueError as err:
+            raise fail(str(err)) from None
+    try:
+        tgt = targets.make(target)
+        known = deviations_for(tgt, deviations, strict)
+    except TargetError as err:
+        raise fail(str(err)) from None
+    if known is not None:
+        console.print(f"known deviations: {len(known)} listed in {', '.join(known.files)} "
+                      "(--strict ignores them)")
+    try:
+        results = _run(chosen, tgt, target, quiet, known)
+    except TargetError as err:
+        raise fail(f"--target {target}: {err}") from None
+    counts = Counter(r.outcome for _, r in results)
+    skipped = Counter(r.detail for _, r in results if r.outcome is Outcome.SKIP)
+    for reason, n in skipped.items():
+        console.print(f"[yellow]SKIP[/yellow] {n} cases: {reason}")
+    not_run = len(chosen) - len(results)
+    console.print(", ".join(f"{counts[o]} {o.value.lower()}" for o in Outcome)
+                  + f" ({len(results)} of {len(chosen)} cases run, target {target}"
+                  + (", strict" if strict else "") + ")"
+                  + (f"; [red]{not_run} not run after a WEDGED case[/red]" if not_run else ""))
+    lenient = counts[Outcome.NON_STRICT] + counts[Outcome.EXTENSION]
+    if lenient and not strict:
+        console.print(f"{lenient} NON-STRICT or EXTENSION: not failures of VIRTIO's MUSTs "
+                      "(--strict counts them)")
+    for spec in reports or []:
+        console.print(f"report: {report.write(spec, results, target, strict)}")
+    bad = unexpected([r.outcome for _, r in results], strict) + not_run
+    raise typer.Exit(1 if bad else 0)
 
+
+def _run(chosen: list[cases_mod.Case], tgt: Any, target: str, quiet: bool,
+         known: Any) -> list[tuple[cases_mod.Case, cases_mod.Result]]:
     def show(c: cases_mod.Case, r: cases_mod.Result) -> None:
-        if not quiet or r.outcome in (Outcome.FAIL, Outcome.WEDGED):
+        if not quiet or r.outcome in SHOWN:
             _show(c, r)
 
     if console.is_terminal and not quiet:
@@ -96,18 +177,5 @@ def run(target: Target = "reference", side: SideOpt = None, only: OnlyOpt = None
                 show(c, r)
                 progress.advance(task)
 
-            results = runner.run(chosen, tgt, live)
-    else:
-        results = runner.run(chosen, tgt, show)
-    counts = Counter(r.outcome for _, r in results)
-    skipped = Counter(r.detail for _, r in results if r.outcome is Outcome.SKIP)
-    for reason, n in skipped.items():
-        console.print(f"[yellow]SKIP[/yellow] {n} cases: {reason}")
-    not_run = len(chosen) - len(results)
-    console.print(", ".join(f"{counts[o]} {o.value.lower()}" for o in Outcome)
-                  + f" ({len(results)} of {len(chosen)} cases run, target {target})"
-                  + (f"; [red]{not_run} not run after a WEDGED case[/red]" if not_run else ""))
-    for spec in reports or []:
-        console.print(f"report: {report.write(spec, results, target)}")
-    bad = counts[Outcome.FAIL] + counts[Outcome.WEDGED] + not_run
-    raise typer.Exit(1 if bad else 0)
+            return runner.run(chosen, tgt, live, known)
+    return runner.run(chosen, tgt, show, known)

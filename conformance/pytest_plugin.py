@@ -6,6 +6,8 @@
 Each case becomes one test item named by its stable ID and marked with its requirement IDs
 (``-m`` / ``-k`` select them as usual). PASS and REJECT pass, SKIP skips with the target's
 reason, FAIL and WEDGED fail with the requirement, the expectation and the observation.
+NON-STRICT (a VIRTIO SHOULD) and EXTENSION (a rule of virtiospec's) are reported as xfailed
+with their grade, and fail with ``--virtiospec-strict``. A bad target is a usage error.
 Without ``--virtiospec-target`` the plugin adds nothing.
 """
 
@@ -27,6 +29,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="case ID, dotted prefix or requirement ID (repeatable)")
     group.addoption("--virtiospec-side", default=None, choices=("driver", "device"),
                     help="only the cases of this side")
+    group.addoption("--virtiospec-strict", action="store_true", default=False,
+                    help="NON-STRICT and EXTENSION fail too")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -40,10 +44,12 @@ class CaseFailure(Exception):
 
 
 class CaseItem(pytest.Item):
-    def __init__(self, *, case: cases.Case, target: Any, **kwargs: Any) -> None:
+    def __init__(self, *, case: cases.Case, target: Any, strict: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.case = case
         self.target = target
+        self.strict = strict
         for rid in case.reqs:
             self.add_marker(pytest.mark.req(rid))
 
@@ -51,15 +57,20 @@ class CaseItem(pytest.Item):
         result = runner.run_case(self.case, self.target)
         if result.outcome is Outcome.SKIP:
             pytest.skip(result.detail)
-        if result.outcome in (Outcome.FAIL, Outcome.WEDGED):
+        if cases.unexpected([result.outcome], self.strict):
             raise CaseFailure(self.case, result)
+        if result.outcome in cases.FAILED:
+            pytest.xfail(f"{result.outcome.value}: {result.detail} ({result.graded})")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str:
         if isinstance(excinfo.value, CaseFailure):
             r = excinfo.value.result
-            lines = [f"{r.outcome.value}: {self.case.id} breaks {', '.join(self.case.reqs)}",
+            broken = r.req or ", ".join(self.case.reqs)
+            lines = [f"{r.outcome.value}: {self.case.id} breaks {broken}",
                      f"  {r.detail}"]
+            if r.graded:
+                lines.append(f"  graded: {r.graded}")
             if r.expected or r.observed:
                 lines += [f"  expected: {r.expected}", f"  observed: {r.observed}"]
             return "\n".join(lines)
@@ -74,7 +85,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     spec = config.getoption("--virtiospec-target")
     if not spec:
         return
-    target = targets.make(spec)
+    try:
+        target = targets.make(spec)
+    except cases.TargetError as err:
+        raise pytest.UsageError(str(err)) from None
+    strict = bool(config.getoption("--virtiospec-strict"))
     only = config.getoption("--virtiospec-only")
     side = config.getoption("--virtiospec-side")
     for case in cases.discover().values():
@@ -83,4 +98,5 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if only and not any(case.id == o or case.id.startswith(o + ".") or o in case.reqs
                             for o in only):
             continue
-        items.append(CaseItem.from_parent(session, name=case.id, case=case, target=target))
+        items.append(CaseItem.from_parent(session, name=case.id, case=case, target=target,
+                                         strict=strict))

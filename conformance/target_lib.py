@@ -27,6 +27,9 @@ def make(arg: str) -> AbiTarget:
     if not lib_path.is_file():
         raise ValueError(f"lib target: no such library {lib_path}")
     ffi = FFI()
+        head, _, tail = arg.rpartition(":")
+        if head and Path(head).expanduser().is_file():  # the part after ':' meant a side
+            raise ValueError(f"lib target: side {tail!r} is neither driver nor device")
     ffi.cdef(abi_cdef())
     lib = ffi.dlopen(str(lib_path))
     name = f"lib:{path}" + (f":{side}" if side else "")

@@ -13,6 +13,7 @@ from virtiospec.conformance.suites.pci_session import (
     PciSession,
     do,
     frame,
+    need_vectors,
     net_driver,
     session,
 )
@@ -57,6 +58,10 @@ def _used_then_reset(s: PciSession, queue_size: int = 8) -> tuple[NetDriver, lis
     return drv, largest
 
 
+RESET_REQ = {"queue_size": "VIRTIO-PCI-024", "queue_enable": "VIRTIO-PCI-026",
+             "queue_msix_vector": "VIRTIO-PCI-040"}
+
+
 @case("pci.virtio.reset", ("VIRTIO-STATUS-005", "VIRTIO-PCI-024", "VIRTIO-PCI-026",
       "VIRTIO-PCI-040", "VIRTIO-FEAT-010"), "device", "pci",
       "after writing 0: status 0, queues disabled at full size, events unmapped, old rings "
@@ -66,29 +71,32 @@ def reset(target: object) -> None:
         drv, largest = _used_then_reset(s)
         t = drv.transport
         status = do(s, t.status())
-        require(status == 0, "device_status right after writing 0", "0", f"{status:#x}")
+        require(status == 0, "device_status right after writing 0", "0", f"{status:#x}",
+                req="VIRTIO-STATUS-005")
         cfg_vector = do(s, t.read("config_msix_vector"))
         require(cfg_vector == NO_VECTOR, "config_msix_vector after reset", f"{NO_VECTOR:#x}",
-                f"{cfg_vector:#x}")
+                f"{cfg_vector:#x}", req="VIRTIO-PCI-040")
         for q, size in enumerate(largest):
             do(s, t.write("queue_select", q))
             got = {name: do(s, t.read(name)) for name in (
                 "queue_size", "queue_enable", "queue_msix_vector")}
             want = {"queue_size": size, "queue_enable": 0, "queue_msix_vector": NO_VECTOR}
-            require(got == want, f"queue {q} registers after reset", str(want), str(got))
+            wrong = [name for name in want if got[name] != want[name]]
+            require(not wrong, f"queue {q} registers after reset", str(want), str(got),
+                    req=RESET_REQ[wrong[0]] if wrong else "")
         txq = drv.queues[TX]
         used_before = s.host.mem_read(txq.ring.layout.used_idx, 2)
         do(s, txq.ring.add([(txq.buffers[0], 60)], [], 0))
         do(s, t.notify(TX, txq.notify_addr))
         require(s.capture(0.2) is None, "a reset device sends nothing from its old queue",
-                "no frame", "a frame")
+                "no frame", "a frame", req="VIRTIO-STATUS-005")
         used_after = s.host.mem_read(txq.ring.layout.used_idx, 2)
         require(used_after == used_before, "the old used ring is left alone after reset",
-                str(used_before), str(used_after))
+                str(used_before), str(used_after), req="VIRTIO-STATUS-005")
         features = drv.driver.features
         got_features = do(s, VirtioPciDriver(t, features).negotiate())
         require(got_features == features, "the same features negotiate again after reset",
-                f"{features:#x}", f"{got_features:#x}")
+                f"{features:#x}", f"{got_features:#x}", req="VIRTIO-FEAT-010")
 
 
 @case("pci.virtio.reset-forgets", ("VIRTIO-STATUS-007",), "device", "pci",
@@ -183,7 +191,7 @@ def rejects_late_features(target: object) -> Result:
         if not drv.driver.offered & bit(F_EVENT_IDX):
             raise CaseSkipped("the device does not offer VIRTIO_F_EVENT_IDX")
         do(s, t.set_driver_features(drv.driver.features | bit(F_EVENT_IDX)))  # too late
-        require(drv.setup_interrupts(), "three MSI-X vectors", ">= 3", "fewer")
+        need_vectors(drv)
         drv.setup_queue(RX, RX_VECTOR)
         txq = drv.setup_queue(TX, TX_VECTOR)
         do(s, drv.driver.go_live())
@@ -196,6 +204,12 @@ def rejects_late_features(target: object) -> Result:
         require(silent, "no interrupt: without EVENT_IDX the device honours NO_INTERRUPT",
                 "no message", "a message, as if EVENT_IDX (written after FEATURES_OK) counted")
         return Result(Outcome.REJECT, "EVENT_IDX written after FEATURES_OK had no effect")
+
+
+# VIRTIO 1.4 §4.1.4.3 says an unavailable queue's queue_size reads 0; that every queue_select
+# at or above num_queues selects such a queue (and so is kept as written) is ours.
+SELECT_BEYOND = ("a queue_select at or above num_queues reading queue_size 0 is virtiospec's "
+                 "rule, not VIRTIO 1.4's")
 
 
 @case("pci.virtio.queue-sizes", ("VIRTIO-PCI-024",), "device", "pci",
@@ -216,7 +230,8 @@ def queue_sizes(target: object) -> None:
             size = do(s, t.max_queue_size(sel))
             back = do(s, t.read("queue_select"))
             require(size == 0, f"queue_size with queue_select {sel:#x} (num_queues {queues})",
-                    "0", f"{size} (queue_select reads {back:#x})")
+                    "0", f"{size} (queue_select reads {back:#x})", req="VIRTIO-PCI-024",
+                    extension=SELECT_BEYOND)
 
 
 @case("pci.virtio.rejects-odd-queue-size", ("VIRTIO-PCI-024",), "device", "pci",
@@ -259,7 +274,7 @@ def vectors(target: object) -> None:
         drv = net_driver(s)
         t = drv.transport
         drv.negotiate()
-        require(drv.setup_interrupts(), "three MSI-X vectors", ">= 3", "fewer")
+        need_vectors(drv)
         for name, select in (("queue_msix_vector", 0), ("queue_msix_vector", 1),
                              ("config_msix_vector", None)):
             if select is not None:

@@ -120,10 +120,25 @@ def net_driver(s: PciSession, **options: Any) -> NetDriver:
 
 
 def up(s: PciSession, **options: Any) -> NetDriver:
-    """A network driver that went through the whole initialization."""
+    """A network driver that went through the whole initialization (with its three MSI-X
+    vectors unless ``msix=False``: SKIP when the device's configuration has fewer)."""
     drv = net_driver(s, **options)
     drv.bring_up()
+    if drv.use_msix and drv.irq_page is None:
+        raise CaseSkipped(few_vectors(drv))
     return drv
+
+
+def few_vectors(drv: NetDriver) -> str:
+    msix = drv.transport.msix
+    have = f"{msix.vectors} MSI-X vectors" if msix is not None else "no MSI-X"
+    return f"the device has {have}; the case maps 3 (configuration, receive, transmit)"
+
+
+def need_vectors(drv: NetDriver) -> None:
+    """Map the three MSI-X vectors, or SKIP: this configuration of the device has fewer."""
+    if not drv.setup_interrupts():
+        raise CaseSkipped(few_vectors(drv))
 
 
 def frame(n: int, size: int = 64, src: bytes = PEER, dst: bytes = MAC) -> bytes:

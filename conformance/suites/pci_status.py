@@ -6,7 +6,14 @@ a reset."""
 from __future__ import annotations
 
 from virtiospec.conformance.cases import Outcome, Result, case, require
-from virtiospec.conformance.suites.pci_session import do, frame, net_driver, session, up
+from virtiospec.conformance.suites.pci_session import (
+    do,
+    frame,
+    need_vectors,
+    net_driver,
+    session,
+    up,
+)
 from virtiospec.reference.ring.layout import U16
 from virtiospec.reference.virtio_pci.net_driver import (
     CONFIG_VECTOR,
@@ -26,7 +33,7 @@ def rejects_early_notify(target: object) -> Result:
     with session(target) as s:
         drv = net_driver(s)
         drv.negotiate()
-        require(drv.setup_interrupts(), "three MSI-X vectors", ">= 3", "fewer")
+        need_vectors(drv)
         drv.setup_queue(RX, RX_VECTOR)
         txq = drv.setup_queue(TX, TX_VECTOR)
         lay = txq.ring.layout

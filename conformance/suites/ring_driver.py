@@ -206,7 +206,8 @@ def enable_cb_rechecks(target: object) -> None:
         dev.pop_heads()
         dev.used((head, 0))
         require(drv.enable_cb(), f"re-check after enable (EVENT_IDX={event_idx})",
-                "True: a used buffer is pending", "False: the driver would sleep on it")
+                "True: a used buffer is pending", "False: the driver would sleep on it",
+                req="RING-SPLIT-073")
 
 
 @case("ring.split.driver.enable-cb-delayed", ("RING-SPLIT-051", "RING-SPLIT-073"), "driver",
