@@ -129,6 +129,10 @@ def check(
     """Run the Hypothesis state machines against the references; report interleavings per second."""
     registry.discover()
     entries = registry.select(registry.CHECKS, only)
+    if not entries:
+        Console(stderr=True).print("[red]error:[/red] no state machine matches --only "
+                                   f"{' '.join(only or [])}")
+        raise typer.Exit(2)
     results = []
     for entry in entries:
         ev = entry.run(examples)
@@ -188,6 +192,9 @@ def coverage(
         console.print(f"error: {err}", markup=False)
         raise typer.Exit(2) from None
     rows = [c for rid, c in cov.items() if not layer or rid.startswith(layer)]
+    if not rows:
+        Console(stderr=True).print(f"[red]error:[/red] no requirement ID starts with {layer!r}")
+        raise typer.Exit(2)
     if as_json:
         sys.stdout.write(json.dumps([{
             "id": c.req.id, "side": c.req.side, "level": c.req.level, "source": c.req.source,
