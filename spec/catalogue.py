@@ -11,8 +11,9 @@ Lines of the body that start with one of these words are metadata, not text:
 
 ``Statements:``
     The RFC 2119 keywords of the cited VIRTIO section that this entry accounts for, e.g.
-    ``Statements: MUST, SHOULD NOT`` or ``Statements: 3 MUST, MAY``; ``none`` when the
-    entry states a fact of descriptive text rather than a keyword of a normative block.
+    ``Statements: MUST, SHOULD NOT`` or ``Statements: 3 MUST, MAY``; an item may name
+    another section (``§4.1.4.5.1 MUST``) when one entry states rules of several blocks;
+    ``none`` when the entry states a fact of descriptive text, not a keyword of a block.
     Without the line an entry citing a normative block of VIRTIO 1.4 (a "Driver/Device
     Requirements" section, listed in spec/virtio-1.4-index.json) accounts for one statement
     of its own level there; one citing descriptive text accounts for none.
@@ -42,7 +43,10 @@ SIDES = ("driver", "device", "both")
 LEVELS = ("MUST", "MUST NOT", "SHOULD", "SHOULD NOT", "MAY")
 _META = ("Statements", "Status", "Extends", "Overrides")
 _META_RE = re.compile(rf"^(?P<key>{'|'.join(_META)}):\s*(?P<value>.*?)\s*$")
-_COUNTED = re.compile(r"^(?:(?P<n>\d+)\s+)?(?P<kw>MUST NOT|MUST|SHOULD NOT|SHOULD|MAY)$")
+_COUNTED = re.compile(
+    r"^(?:§(?P<sec>\d+(?:\.\d+)*)\s+)?(?:(?P<n>\d+)\s+)?"
+    r"(?P<kw>MUST NOT|MUST|SHOULD NOT|SHOULD|MAY)$"
+)
 _RANGE_RE = re.compile(
     r"\b(?P<first>(?P<prefix>[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*)-(?P<lo>\d{3}))"
     r"(?:\.\.|–)(?:(?P=prefix)-)?(?P<hi>\d{3})\b"
@@ -68,7 +72,8 @@ class Requirement:
     text: str
     file: str
     line: int
-    statements: tuple[str, ...] = ()  # keywords of the cited section this entry accounts for
+    # the (section, keyword) statements of VIRTIO 1.4 this entry accounts for
+    statements: tuple[tuple[str, str], ...] = ()
     status: str = ""  # "out of scope: <reason>", or "" (computed by coverage)
     extends: str = ""  # for our own rules: the VIRTIO statement tightened
     overrides: str = ""  # ... or overridden
@@ -139,18 +144,21 @@ def normative_blocks() -> frozenset[str]:
     return frozenset(s["section"] for s in doc["sections"] if "counts" in s)
 
 
-def _statements(value: str | None, level: str, source: str, where: str) -> tuple[str, ...]:
+def _statements(
+    value: str | None, level: str, source: str, where: str
+) -> tuple[tuple[str, str], ...]:
+    m = re.match(r"VIRTIO 1\.4 §(\S+)", source)
+    own = m[1] if m else ""
     if value is None:
-        m = re.match(r"VIRTIO 1\.4 §(\S+)", source)
-        return (level,) if m and m[1] in normative_blocks() else ()
+        return ((own, level),) if own in normative_blocks() else ()
     if value == "none":
         return ()
-    out: list[str] = []
+    out: list[tuple[str, str]] = []
     for item in value.split(","):
-        m = _COUNTED.match(item.strip())
-        if not m:
+        c = _COUNTED.match(item.strip())
+        if not c or not (c["sec"] or own):
             raise CatalogueError(f"{where}: bad Statements item {item.strip()!r}")
-        out += [m["kw"]] * int(m["n"] or 1)
+        out += [(c["sec"] or own, c["kw"])] * int(c["n"] or 1)
     return tuple(out)
 
 

@@ -165,8 +165,8 @@ def spec_rows(cov: dict[str, Coverage] | None = None) -> list[SectionRow]:
     rows: list[SectionRow] = []
     by_section: dict[str, list[Coverage]] = {}
     for c in cov.values():
-        if c.req.section and c.req.statements:
-            by_section.setdefault(c.req.section, []).append(c)
+        for sec in dict.fromkeys(sec for sec, _ in c.req.statements):
+            by_section.setdefault(sec, []).append(c)
     for s in doc["sections"]:  # type: ignore[attr-defined]
         if "counts" not in s or not in_scope(s["section"], scope):
             continue
@@ -174,7 +174,8 @@ def spec_rows(cov: dict[str, Coverage] | None = None) -> list[SectionRow]:
         by_status: dict[str, Counter[str]] = {}
         entries = by_section.get(s["section"], [])
         for c in entries:
-            by_status.setdefault(c.status, Counter()).update(c.req.statements)
+            by_status.setdefault(c.status, Counter()).update(
+                kw for sec, kw in c.req.statements if sec == s["section"])
         rows.append(SectionRow(s["section"], s["title"], s["side"], spec, by_status,
                                [c.req.id for c in entries]))
     return rows
