@@ -29,6 +29,7 @@ TARGETS: dict[str, str] = {
     "linux-guest": "virtiospec.conformance.target_linux_guest:make",
     "shm-lib": "virtiospec.conformance.target_shm_lib:make",
     "vhost-user": "virtiospec.conformance.target_vhost_user:make",
+    "linux-vring": "virtiospec.conformance.target_linux_vring:make",  # Linux's ring code
 }
 
 
