@@ -216,6 +216,8 @@ def net(
     devices = DEVICES if device == "both" else (device,)
     if any(d not in DEVICES for d in devices):
         raise typer.BadParameter(f"--device {device!r}: python, c or both")
+    if as_json:  # stdout carries the JSON document only: the progress goes to stderr
+        console.file = sys.stderr
     try:
         samples = run(chosen, rounds, seconds, devices)
     except ToolMissing as err:
