@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
 
-from virtiospec.reference.access import Load, Op, Store
+from virtiospec.reference.access import Load, Op, Store, fence, load
 from virtiospec.reference.ring import Chain, SplitDevice, SplitDriver, SplitLayout
 from virtiospec.reference.ring.layout import avail_ring_size, desc_table_size, used_ring_size
 from virtiospec.reference.shm.errors import WrongWriter
@@ -117,14 +117,82 @@ def on_shm(op: Op[T], layout: ShmRingLayout, side: Side,
         value = yield access
 
 
-class ShmRingDriver:
+@dataclass(frozen=True)
+class Seam:
+    """The lines where the ring meets its signals (SHM-RING-003, SHM-RING-004). Every
+    default is the protocol; a switch turned breaks the one line that names it, which is how
+    models/ring_on_shm_mutants.py plants the known-bad variants the models must catch."""
+
+    ack_in_begin: bool = True  # begin: acknowledge before consuming (else in finish, late)
+    ring_enable: bool = True  # finish: re-enable the ring's suppression
+    ring_recheck: bool = True  # finish: act on the ring's re-check
+    signal_enable: bool = True  # finish: re-enable the signal
+    signal_recheck: bool = True  # finish: act on the signal's re-check
+    via_signal: bool = True  # *_if_needed: a decision to notify injects the signal
+    obey_injection: bool = True  # *_if_needed: notify only if the injection says so
+
+
+PROTOCOL = Seam()
+
+
+def _recheck(idx: Op[int], last: int) -> Op[bool]:
+    """``Seam(ring_enable=False)``: the ring's re-check (``mb``, load the index) without
+    its re-enable."""
+    yield from fence("mb")
+    return (yield from idx) != last
+
+
+class _Receiver:
+    """What both receivers of a ring on shm do with their ring and their signal."""
+
+    seam: Seam
+    signal: SignalReceiver
+
+    def _begin(self, disable: Op[None]) -> Op[None]:
+        """Suppress both, then acknowledge before consuming (SHM-RING-004)."""
+        yield from disable
+        yield from self.signal.disable()
+        if self.seam.ack_in_begin:
+            yield from self.signal.acknowledge()
+
+    def _finish(self, enable: Op[bool], recheck: Op[bool]) -> Op[bool]:
+        """Re-enable both and re-check both (SHM-RING-004). True: do not wait."""
+        seam, sig = self.seam, self.signal
+        if seam.ring_enable:
+            ring = yield from enable
+        else:
+            ring = yield from recheck
+        if not seam.ack_in_begin:
+            yield from sig.acknowledge()  # BUG when turned: after the ring's re-check
+        if seam.signal_enable:
+            pending = yield from sig.enable()
+        else:
+            yield from fence("mb")
+            pending = (yield from sig.layout.region.load(sig.layout.pending, 4)) != 0
+        return (ring and seam.ring_recheck) or (pending and seam.signal_recheck)
+
+
+def _notify(ring: Op[bool], inject: Op[bool], seam: Seam) -> Op[bool]:
+    """The ring's decision, then the signal's (SHM-RING-003). True: send the transport
+    notification."""
+    if not (yield from ring):
+        return False
+    if not seam.via_signal:
+        return True  # BUG when turned: the decision skips the signal
+    said = yield from inject
+    return said or not seam.obey_injection
+
+
+class ShmRingDriver(_Receiver):
     """The driver side: a :class:`SplitDriver` plus the kick sender and the call receiver."""
 
-    def __init__(self, layout: ShmRingLayout, *, event_idx: bool = False) -> None:
+    def __init__(self, layout: ShmRingLayout, *, event_idx: bool = False,
+                 seam: Seam = PROTOCOL) -> None:
         self.layout = layout
         self.ring = SplitDriver(layout.ring, event_idx=event_idx)
         self.kick = SignalSender(layout.kick)
-        self.call = SignalReceiver(layout.call)
+        self.call = self.signal = SignalReceiver(layout.call)
+        self.seam = seam
 
     def _op(self, op: Op[T]) -> Op[T]:
         return on_shm(op, self.layout, "driver")
@@ -142,36 +210,35 @@ class ShmRingDriver:
     def kick_if_needed(self) -> Op[bool]:
         """The ring's decision (RING-SPLIT-062/063), then the kick signal's (SHM-RING-003).
         True: send the transport notification."""
-        if not (yield from self._op(self.ring.kick_prepare())):
-            return False
-        return (yield from self.kick.inject())
+        return (yield from _notify(self._op(self.ring.kick_prepare()), self.kick.inject(),
+                                   self.seam))
 
     def begin(self) -> Op[None]:
         """On a used-buffer notification: suppress, then acknowledge before consuming."""
-        yield from self._op(self.ring.disable_cb())
-        yield from self.call.disable()
-        yield from self.call.acknowledge()
+        yield from self._begin(self._op(self.ring.disable_cb()))
 
     def get_used(self) -> Op[tuple[object, int] | None]:
         return (yield from self._op(self.ring.get_used()))
 
     def finish(self) -> Op[bool]:
         """Re-enable both and re-check both (SHM-RING-004). True: do not wait."""
-        used = yield from self._op(self.ring.enable_cb())
-        pending = yield from self.call.enable()
-        return used or pending
+        lay = self.layout.ring
+        return (yield from self._finish(
+            self._op(self.ring.enable_cb()),
+            _recheck(self._op(load(lay.used_idx, 2)), self.ring.last_used)))
 
 
-class ShmRingDevice:
+class ShmRingDevice(_Receiver):
     """The device side: a :class:`SplitDevice` plus the kick receiver and the call sender.
     The device sets the signals up (they are in its region)."""
 
     def __init__(self, layout: ShmRingLayout, memory_size: int, *,
-                 event_idx: bool = False) -> None:
+                 event_idx: bool = False, seam: Seam = PROTOCOL) -> None:
         self.layout = layout
         self.ring = SplitDevice(layout.ring, memory_size, event_idx=event_idx)
-        self.kick = SignalReceiver(layout.kick)
+        self.kick = self.signal = SignalReceiver(layout.kick)
         self.call = SignalSender(layout.call)
+        self.seam = seam
 
     def _op(self, op: Op[T]) -> Op[T]:
         return on_shm(op, self.layout, "device")
@@ -183,9 +250,7 @@ class ShmRingDevice:
 
     def begin(self) -> Op[None]:
         """On a kick: suppress, then acknowledge before popping."""
-        yield from self._op(self.ring.disable_notify())
-        yield from self.kick.disable()
-        yield from self.kick.acknowledge()
+        yield from self._begin(self._op(self.ring.disable_notify()))
 
     def pop(self) -> Op[Chain | None]:
         return (yield from self._op(self.ring.pop()))
@@ -196,12 +261,12 @@ class ShmRingDevice:
     def call_if_needed(self) -> Op[bool]:
         """The ring's decision (RING-SPLIT-052/053), then the call signal's. True: send the
         transport notification."""
-        if not (yield from self._op(self.ring.should_notify())):
-            return False
-        return (yield from self.call.inject())
+        return (yield from _notify(self._op(self.ring.should_notify()), self.call.inject(),
+                                   self.seam))
 
     def finish(self) -> Op[bool]:
         """Re-enable both and re-check both (SHM-RING-004). True: do not wait."""
-        avail = yield from self._op(self.ring.enable_notify())
-        pending = yield from self.kick.enable()
-        return avail or pending
+        lay = self.layout.ring
+        return (yield from self._finish(
+            self._op(self.ring.enable_notify()),
+            _recheck(self._op(load(lay.avail_idx, 2)), self.ring.last_avail)))
