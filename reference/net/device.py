@@ -96,7 +96,9 @@ class NetDevice:
         bits = [F.VERSION_1, F.MAC, F.STATUS, F.MRG_RXBUF, F.CSUM, F.MTU, F.CTRL_VQ, F.CTRL_RX,
                 F.CTRL_MAC_ADDR, F.RING_EVENT_IDX, F.RING_INDIRECT_DESC]
         if config.max_pairs > 1:
-            bits += [F.MQ, F.VIRTIOSPEC_NET_F_QUEUE_CLASSES]
+            bits.append(F.MQ)
+            if any(config.queue_classes):  # NET-050: only when the host configured classes
+                bits.append(F.VIRTIOSPEC_NET_F_QUEUE_CLASSES)
         return F.of(*bits)
 
     def attach(self, index: int, queue: SplitDevice) -> None:
