@@ -212,7 +212,7 @@ SELECT_BEYOND = ("a queue_select at or above num_queues reading queue_size 0 is 
                  "rule, not VIRTIO 1.4's")
 
 
-@case("pci.virtio.queue-sizes", ("VIRTIO-PCI-024",), "device", "pci",
+@case("pci.virtio.queue-sizes", ("VIRTIO-PCI-024", "VIRTIO-PCI-027"), "device", "pci",
       "existing queues have a power-of-2 size; a queue_select at or past num_queues reads 0")
 def queue_sizes(target: object) -> None:
     with session(target) as s:
@@ -230,7 +230,7 @@ def queue_sizes(target: object) -> None:
             size = do(s, t.max_queue_size(sel))
             back = do(s, t.read("queue_select"))
             require(size == 0, f"queue_size with queue_select {sel:#x} (num_queues {queues})",
-                    "0", f"{size} (queue_select reads {back:#x})", req="VIRTIO-PCI-024",
+                    "0", f"{size} (queue_select reads {back:#x})", req="VIRTIO-PCI-027",
                     extension=SELECT_BEYOND)
 
 
