@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from virtiospec.conformance import cases, runner, targets
-from virtiospec.conformance.cases import Outcome
+from virtiospec.conformance.cases import Outcome, TargetError
 from virtiospec.conformance.linux_vring import build
 
 pytestmark = pytest.mark.skipif(
@@ -107,16 +107,16 @@ def test_broken_copy_fails(linux: object, tmp_path: Path) -> None:
 
 
 def test_bad_source_is_one_line(tmp_path: Path) -> None:
-    with pytest.raises(targets.TargetError, match="no such Linux tree") as err:
+    with pytest.raises(TargetError, match="no such Linux tree") as err:
         targets.make(f"linux-vring:{tmp_path / 'nowhere'}")
     assert "\n" not in str(err.value)
     (tmp_path / "empty").mkdir()
-    with pytest.raises(targets.TargetError, match=r"no drivers/virtio/virtio_ring\.c"):
+    with pytest.raises(TargetError, match=r"no drivers/virtio/virtio_ring\.c"):
         targets.make(f"linux-vring:{tmp_path / 'empty'}")
 
 
 def test_compile_error_is_one_line(tmp_path: Path) -> None:
     broken = _overlay(build.linux_tree(), tmp_path / "linux", {
         "drivers/vhost/vringh.c": ("int vringh_init_user(", "int vringh_init_user(((")})
-    with pytest.raises(targets.TargetError, match=r"compiling vringh\.c from .* failed: .*error"):
+    with pytest.raises(TargetError, match=r"compiling vringh\.c from .* failed: .*error"):
         targets.make(f"linux-vring:{broken}")
