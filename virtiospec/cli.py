@@ -14,6 +14,7 @@ from rich.table import Table
 from virtiospec.bench_net import app as bench_app
 from virtiospec.bench_ring import ring as bench_ring
 from virtiospec.demo import register as register_demo
+from virtiospec.fuzz import register as register_fuzz
 from virtiospec.models import registry
 from virtiospec.models.render import render_trace
 
@@ -34,6 +35,7 @@ app.add_typer(_conformance_app(), name="conformance", help="Run the conformance 
 app.add_typer(bench_app, name="bench", help="Benchmarks against real peers.")
 bench_app.command("ring")(bench_ring)
 register_demo(app)
+register_fuzz(app)
 
 Only = Annotated[list[str] | None, typer.Option("--only", help="Name or dotted prefix.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]

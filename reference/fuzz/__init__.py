@@ -1,0 +1,1 @@
+"""libFuzzer harnesses of the C references (see libfuzzer.py and docs/fuzzing.md)."""
