@@ -250,7 +250,9 @@ int virtiospec_ring_driver_add(void *state, const struct virtiospec_ring_segment
         d->sgs[k] = &d->sg[k];
     }
     head = vq->free_head;
-    if (head < d->q) {
+    /* free_head names a free descriptor only while one is free: with none, it may be the
+     * head of an outstanding chain, whose token and indirect table must stay untouched */
+    if (head < d->q && d->vq->num_free > 0) {
         d->tokens[head] = token;
         if (d->indirect) {
             d->slot = d->mem + d->indirect_area + (uint64_t)head * d->indirect_max * 16;
