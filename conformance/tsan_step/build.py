@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +72,8 @@ class Recipe:
     cflags: tuple[str, ...] = ()
     include_dirs: tuple[Path, ...] = ()
     extra: tuple[Path, ...] = field(default=())  # more files whose content the build hashes
+    # compiles the objects itself into the folder it is given (cflags must hold TSAN_FLAGS)
+    objects: Callable[[Path], list[Path]] | None = field(default=None, compare=False)
 
     def digest(self) -> str:
         h = hashlib.sha256()
@@ -90,7 +92,9 @@ class Recipe:
 def compile_objects(recipe: Recipe, work: Path) -> list[Path]:
     """Each source of ``recipe`` compiled with the TSan instrumentation into ``work``."""
     cc = c_build.find_compiler(f"the stepped build of {recipe.name}")
-    objs = []
+    objs = [] if recipe.objects is None else recipe.objects(work)
+    for obj in objs:
+        _rename(obj)
     for k, src in enumerate(recipe.sources):
         obj = work / f"{k}_{src.stem}.o"
         cmd = [*cc, *TSAN_FLAGS, f"-I{ABI_HEADER.parent}",
@@ -101,10 +105,14 @@ def compile_objects(recipe: Recipe, work: Path) -> list[Path]:
             raise BuildError(f"{src} does not compile for the stepped build: "
                              f"{(done.stderr.strip().splitlines() or ['?'])[-1]}\n"
                              f"command: {' '.join(cmd)}\n{done.stderr}")
-        renames = [a for f in RENAMED for a in ("--redefine-sym", f"{f}=vs_tsan_{f}")]
-        subprocess.run(["objcopy", *renames, str(obj)], check=True)
+        _rename(obj)
         objs.append(obj)
     return objs
+
+
+def _rename(obj: Path) -> None:
+    renames = [a for f in RENAMED for a in ("--redefine-sym", f"{f}=vs_tsan_{f}")]
+    subprocess.run(["objcopy", *renames, str(obj)], check=True)
 
 
 def make_ffi(recipe: Recipe, objects: Sequence[Path]) -> FFI:

@@ -13,7 +13,8 @@ What the checkers read of a side's private state and the ABI does not export is 
 from the results of its operations: the free-running indices (the start index plus the
 chains added, taken back, popped, pushed) and the descriptors of each chain the driver added
 (walked in the driver's view right after ``add``). The start index is set at creation; the
-setters of the indices create the side again on its state with that start (a reset).
+setters of the indices create the side again on its state with that start and run its init
+unstepped (a reset: see ``_reset``).
 """
 
 from __future__ import annotations
@@ -102,6 +103,14 @@ class _Side(ThreadedSide):
         check(fn(self._priv, self._size, self._view, self.view_size, cfg),
               f"virtiospec_ring_{self.which}_create")
 
+    def _reset(self, start: int) -> None:
+        """Create the side again at ``start`` and run its init outside any stepped operation:
+        its private state is initialised (an implementation may set its indices there), its
+        stores reach only its own view -- the checker has initialised guest memory itself."""
+        self._create(start)
+        check(getattr(self.lib, f"virtiospec_ring_{self.which}_init")(self._priv),
+              f"virtiospec_ring_{self.which}_init")
+
 
 class TsanDriver(_Side):
     """A foreign driver with the interface of :class:`SplitDriver`."""
@@ -126,7 +135,7 @@ class TsanDriver(_Side):
         self._added = self._taken = 0
 
     def _restart(self, start: int) -> None:
-        self._create(start)
+        self._reset(start)
         self._added = self._taken = 0
 
     @property
@@ -230,7 +239,7 @@ class TsanDevice(_Side):
         self._popped = self._pushed = 0
 
     def _restart(self, start: int) -> None:
-        self._create(start)
+        self._reset(start)
         self._popped = self._pushed = 0
 
     @property
