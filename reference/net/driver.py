@@ -134,7 +134,7 @@ class NetDriver:
     # -- configuration (NET-022: read only) --------------------------------------------------
     def _read_mac(self) -> bytes:
         if F.has(self.features, F.MAC):
-            return cfg.read_bytes(self.config, cfg.OFF_MAC, 6)  # NET-023
+            return cfg.read_bytes(self.config, cfg.OFF_MAC, 6)  # NET-106
         return b"\x02\x00\x00\x00\x00\x01"  # locally administered
 
     def _read_link(self) -> bool:
