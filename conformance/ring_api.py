@@ -5,7 +5,8 @@ The suite plays the other side itself, over the same guest memory (a
 :class:`~virtiospec.reference.access.GuestMemory`, whose ``buf`` a C target shares through
 ``ffi.from_buffer``). Operations that detect a violation by the suite raise an exception
 whose ``req`` attribute is the requirement ID of spec/ring.md that was broken
-(RING-SPLIT-080..085); a target that refuses to go on raises one with ``req`` as well.
+(RING-SPLIT-080, RING-SPLIT-081, RING-SPLIT-082, RING-SPLIT-083, RING-SPLIT-084, RING-SPLIT-085); a
+target that refuses to go on raises one with ``req`` as well.
 """
 
 from __future__ import annotations

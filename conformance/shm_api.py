@@ -11,7 +11,8 @@ A target provides any of these factories (a case whose factory is missing SKIPs)
   receiver together (the clock's driver, SHM-CLOCK-003), stepped only.
 
 A factory builds its side on the setup's region and raises an error whose ``req`` names the
-requirement when the layout is refused (SHM-REGION-007/008, SHM-TABLE-001, SHM-SIGNAL-001).
+requirement when the layout is refused (SHM-REGION-007, SHM-REGION-008, SHM-TABLE-001,
+SHM-SIGNAL-001).
 Every side runs whole operations. A side that also offers the ``*_op`` methods of the
 ``Stepped*`` protocols speaks the access protocol of :mod:`virtiospec.reference.access`: its
 operations yield each load, store and barrier, so a case can interleave them with its own

@@ -2,7 +2,8 @@
 
 Every access of the C code is handed to Python, so the cases step the C sides access by
 access exactly as they step the Python reference, and check every access against the region
-(SHM-REGION-007/008); each operation has an access budget, so a variant that reads forever
+(SHM-REGION-007, SHM-REGION-008); each operation has an access budget, so a variant that reads
+forever
 is reported WEDGED instead of hanging the suite. ``mutant`` builds one known-bad variant of
 reference/shm_mutants.h: this is how tests/test_shm_conformance.py shows the cases catch
 them. It is not a command-line target (``--target c`` is the real build).

@@ -86,7 +86,7 @@ size_t virtiospec_shm_receiver_state_size(void);
  *         every slot's private seq is 0.
  * init:   store 0 to every seq and value word of the table (device set-up), and to nothing
  *         else (SHM-TABLE-002); every private seq back to 0.
- * update: overwrite slot `slot` with value[0, n), n == words (SHM-TABLE-003/004): with s the
+ * update: overwrite slot `slot` with value[0, n), n == words (SHM-TABLE-003, SHM-TABLE-004): with s the
  *         slot's private seq, store s + 1 to seq; wmb; store the words; wmb; store s + 2
  *         (mod 2^32). Never loads seq. 0, or -TABLE for a slot >= slots (no access made).
  */
@@ -115,7 +115,7 @@ int virtiospec_shm_reader_poll(void *state, uint32_t slot, uint32_t *version, ui
 
 /* -- shm-signal: sender ------------------------------------------------------------------
  * create: check the signal at `offset` (OUTSIDE, MISALIGNED, SIGNAL); no access.
- * inject: SHM-SIGNAL-002..004: mb; load pending; non-zero: coalesced, 0. Else store 1 to
+ * inject: SHM-SIGNAL-002, SHM-SIGNAL-003, SHM-SIGNAL-004: mb; load pending; non-zero: coalesced, 0. Else store 1 to
  *         pending; mb; load enabled: 1 = send a notification now (enabled non-zero), 0 = not.
  *         Stores only 1, only to pending.
  */

@@ -10,8 +10,10 @@ and ``used.idx`` values, mixed with well-formed ones, while the driver under tes
 and takes them back.
 
 Each operation of the side under test is checked against an independent oracle written from
-spec/ring.md (RING-SPLIT-080..085): where the oracle sees a violation the side must raise a
-:class:`RingError` whose ``req`` is one of RING-SPLIT-080..085 (or RING-SPLIT-092 for a head
+spec/ring.md (RING-SPLIT-080, RING-SPLIT-081, RING-SPLIT-082, RING-SPLIT-083, RING-SPLIT-084,
+RING-SPLIT-085): where the oracle sees a violation the side must raise a
+:class:`RingError` whose ``req`` is one of RING-SPLIT-080, RING-SPLIT-081, RING-SPLIT-082,
+RING-SPLIT-083, RING-SPLIT-084, RING-SPLIT-085 (or RING-SPLIT-092 for a head
 the device already holds), and otherwise return exactly what the oracle computes. It must
 never raise anything else, never access memory outside guest memory (RING-SPLIT-082), never
 take more than a bounded number of accesses for one operation (a hang: RING-SPLIT-080), never
@@ -325,7 +327,8 @@ def device_actions(g: Geometry) -> st.SearchStrategy[Act]:
         # indirect table or not, and sometimes writable flags in any order (RING-SPLIT-083)
         "good": (4, st.tuples(st.just("good"), st.integers(0, q - 1), st.integers(1, q + 1),
                               st.integers(0, q), st.booleans(), st.none() | st.integers(0, 255))),
-        # an indirect descriptor with a hostile table address and length (RING-SPLIT-081/082),
+        # an indirect descriptor with a hostile table address and length (RING-SPLIT-081,
+        # RING-SPLIT-082),
         # published
         "table": (2, st.tuples(st.just("table"), st.integers(0, q - 1),
                                st.one_of(st.sampled_from([g.size - 16, g.size - 8, g.size,

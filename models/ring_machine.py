@@ -610,7 +610,8 @@ ALIAS_SCENARIOS = (AliasScenario("avail", 1 << 16), AliasScenario("used", 1 << 1
 def run_alias(sc: AliasScenario, driver_cls: type[SplitDriver] = SplitDriver,
               device_cls: type[SplitDevice] = SplitDevice) -> int:
     """Play ``sc`` with VIRTIO_F_EVENT_IDX, straight through over SC memory; raise a
-    :class:`Violation` if the consumer is left asleep with work (RING-SPLIT-110/111 broken
+    :class:`Violation` if the consumer is left asleep with work (RING-SPLIT-110, RING-SPLIT-111
+    broken
     by a decision that RING-SPLIT-101 requires to notify). Returns the accesses made."""
     q = ALIAS_Q
     if not 1 <= sc.tail <= q or sc.published < sc.tail:

@@ -4,8 +4,9 @@ SC and x86-TSO, both directions, flags and EVENT_IDX.
 
 SHM-RING-003: "Notifications of a ring on shm go through two signals placed in the same
 region: the *kick* signal (driver → device) is injected when the driver's decision of
-RING-SPLIT-062/063 is to notify, the *call* signal (device → driver) when the device's
-decision of RING-SPLIT-052/053 is. The transport notification is sent only if the injection
+RING-SPLIT-062, RING-SPLIT-063 is to notify, the *call* signal (device → driver) when the device's
+decision of RING-SPLIT-052, RING-SPLIT-053 is. The transport notification is sent only if the
+injection
 says so (SHM-SIGNAL-002)."
 
 SHM-RING-004: "A receiver of a ring on shm acknowledges its signal before it consumes ring
@@ -51,7 +52,7 @@ any time (the worst case).
 
 Claims (SAFETY):
 
-* no lost wakeup (SHM-RING-004, SHM-SIGNAL-010, RING-SPLIT-110/111): never the consumer
+* no lost wakeup (SHM-RING-004, SHM-SIGNAL-010, RING-SPLIT-110, RING-SPLIT-111): never the consumer
   waiting with nothing in flight, the producer idle, and an entry it has not consumed;
 * every entry exactly once (SHM-RING-002, RING-SPLIT-092): the consumer never passes the
   index in memory, which never passes the producer's, at most Q ahead;
@@ -64,7 +65,7 @@ shortest counterexample (explicit-state search over this system, each step re-ch
 Z3), models/ring_on_shm_mutants.py registers them. Two lines of the composition turn out to be
 redundant, and the proof holds without them (tests/test_ring_on_shm_models.py): the
 signal's barrier before its load of ``pending`` (SHM-SIGNAL-003), because the ring's decision
-ends with the barrier of RING-SPLIT-070/071 and stores nothing after it; and where the
+ends with the barrier of RING-SPLIT-070, RING-SPLIT-071 and stores nothing after it; and where the
 receiver acknowledges, as long as it is before the ring's re-check (the re-check then sees
 what a cleared ``pending`` announced). Acknowledging after the ring's re-check loses a wakeup.
 """
@@ -128,12 +129,12 @@ class Seam:
     ack: Literal["begin", "after_ring_recheck"] = "begin"  # SHM-RING-004, SHM-SIGNAL-005
     ring_enable: bool = True  # SHM-RING-004: re-enable the ring's suppression
     signal_enable: bool = True  # SHM-RING-004: re-enable the signal
-    ring_recheck: bool = True  # SHM-RING-004, RING-SPLIT-072/073
+    ring_recheck: bool = True  # SHM-RING-004, RING-SPLIT-072, RING-SPLIT-073
     signal_recheck: bool = True  # SHM-RING-004, SHM-SIGNAL-006
     pending_mb: bool = True  # SHM-SIGNAL-003 (redundant after the ring's decision)
     enabled_mb: bool = True  # SHM-SIGNAL-004
     via_signal: bool = True  # SHM-RING-003: a decision to notify injects the signal
-    obey_injection: bool = True  # SHM-RING-003/006: notify only if the injection says so
+    obey_injection: bool = True  # SHM-RING-003, SHM-RING-006: notify only if the injection says so
 
 
 CORRECT = Seam()
@@ -293,7 +294,7 @@ class _Builder:
             def eff(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
                 guard = s["ppc"] == P_MB
                 if tso:
-                    guard = z3.And(guard, pattern_empty(s))  # RING-SPLIT-070/071
+                    guard = z3.And(guard, pattern_empty(s))  # RING-SPLIT-070, RING-SPLIT-071
                 yes = _pc(P_INJ) if seam.via_signal else _pc(P_KICK)
                 need = z3.BoolVal(True) if anyway else self.need(s)
                 return guard, {"ppc": z3.If(need, yes, _pc(P_IDLE)),

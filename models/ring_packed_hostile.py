@@ -13,7 +13,8 @@ back.
 Each operation of the side under test is checked against an oracle written from
 spec/ring_packed.md that keeps its own copy of the side's positions, wrap bits and held lists:
 where the oracle sees a violation the side must raise a :class:`RingError` naming the
-requirement the oracle names (RING-PACKED-080..086), and otherwise return exactly what the
+requirement the oracle names (RING-PACKED-080, RING-PACKED-081, RING-PACKED-082, RING-PACKED-083,
+RING-PACKED-084, RING-PACKED-085, RING-PACKED-086), and otherwise return exactly what the
 oracle computes. It must never raise anything else, never access memory outside guest memory
 (RING-PACKED-083), never take more than a bounded number of accesses for one operation,
 never store during an operation that fails, and store only the fields it owns. After an error

@@ -40,7 +40,8 @@ Checked at every store, as it is issued (ownership):
 Checked after every step (invariants) and at the end of the operations:
 
 * RING-PACKED-090: outstanding descriptors never exceed Q, on either side;
-* RING-PACKED-092 (refinement of an abstract FIFO), RING-PACKED-010/011/034: the device pops
+* RING-PACKED-092 (refinement of an abstract FIFO), RING-PACKED-010, RING-PACKED-011,
+RING-PACKED-034: the device pops
   exactly the lists the driver added, in order, with their buffers and buffer IDs, and reads
   the bytes the application wrote; the driver gets each token back once, in the order the
   device pushed, with the ``len`` the device wrote, and reads back those bytes
@@ -51,7 +52,8 @@ Checked after every step (invariants) and at the end of the operations:
   it has not taken are in memory and the device is done.
 
 At the end of every run both sides finish, the device serves everything, the driver takes
-everything back: no buffer is lost (RING-PACKED-092). The barriers (RING-PACKED-050..055)
+everything back: no buffer is lost (RING-PACKED-092). The barriers (RING-PACKED-050,
+RING-PACKED-051, RING-PACKED-052, RING-PACKED-053, RING-PACKED-054, RING-PACKED-055)
 are what keep these true under PSO and RMO; the variants without them are caught there.
 """
 

@@ -14,12 +14,15 @@ packed reference (reference/ring/packed_driver.py, packed_device.py). Each direc
 Producer, one list of ``N`` descriptors at a time (``N`` symbolic, 1 ≤ N ≤ Q):
 
     IDLE   store the list's other fields; wmb     (when outstanding + N ≤ Q, RING-PACKED-090)
-    FLAGS  store the first descriptor's flags: the marks of its lap (RING-PACKED-013/014);
+    FLAGS  store the first descriptor's flags: the marks of its lap (RING-PACKED-013,
+    RING-PACKED-014);
            its position P moves N forward (lap index mod 2Q); passed += N (kept at most
            2Q: every larger count decides the same, the forced notification)
-    MB     mb (TSO: own buffer empty; RING-PACKED-051/053), one 32-bit load of the other
+    MB     mb (TSO: own buffer empty; RING-PACKED-051, RING-PACKED-053), one 32-bit load of the
+    other
            side's event suppression structure (RING-PACKED-066), and decide
-           (RING-PACKED-062/063): DISABLE never, DESC with EVENT_IDX iff its off_wrap lies in
+           (RING-PACKED-062, RING-PACKED-063): DISABLE never, DESC with EVENT_IDX iff its off_wrap
+           lies in
            the window of the ``passed`` positions just published (RING-PACKED-064, with the
            forced notification once passed ≥ 2Q), anything else always; passed := 0
            -- or first publish another list

@@ -22,7 +22,8 @@ the lap index modulo 2Q: the wrap bit flips exactly at each pass from ``Q - 1`` 
 ``j = (X - p) mod Q``, and its wrap bit is then ``w`` flipped iff ``X < p``: the closed form
 the ring model below uses for "the walk writes position X".
 
-``ring.packed.wrap.window`` (RING-PACKED-062/063/064): the reference's decision equals the
+``ring.packed.wrap.window`` (RING-PACKED-062, RING-PACKED-063, RING-PACKED-064): the reference's
+decision equals the
 window of the spec. A side whose previous decision was at position ``p0`` with wrap bit
 ``w0`` and that has since passed ``k`` positions calls ``packed_need_event(Q, off_wrap,
 new, k)`` with ``new`` the lap index where the walk ends. For every Q, every ``(p0, w0)``,
@@ -66,7 +67,8 @@ four positions the two sides keep, each with its wrap bit, as the reference keep
     driver get_used the descriptor at pd is used: skip the n positions of its list
                     (RING-PACKED-026); (pd, wd) := advance(pd, wd, n)
 
-The lists are atomic here (the barriers that make them so, RING-PACKED-050/052/054/055, are
+The lists are atomic here (the barriers that make them so, RING-PACKED-050, RING-PACKED-052,
+RING-PACKED-054, RING-PACKED-055, are
 checked by the state machines). ``n`` is a parameter ``N`` (1 ≤ N ≤ Q) that no invariant
 mentions: the induction step is checked from every invariant state for every ``N``, so it
 holds for runs that mix list sizes too. The flags of the descriptor at one arbitrary
@@ -88,11 +90,12 @@ if ``c < dA`` otherwise, and an AVAIL bit equal to ``!wx`` (a previous lap; the 
 of RING-PACKED-004 is "used in the lap before the first", wrap bit 0) if ``c ≥ dA``.
 
 * ``outstanding`` (RING-PACKED-090): ``dA ≤ Q`` and the device holds ``dR - dU ≤ Q``.
-* ``marks`` (RING-PACKED-012..015, 021): the descriptor at the device's read position is
+* ``marks`` (RING-PACKED-012, RING-PACKED-013, RING-PACKED-014, RING-PACKED-015, RING-PACKED-021):
+the descriptor at the device's read position is
   available for its wrap bit iff ``dR < dA`` (the driver made it available in this lap);
   the one at the driver's used position is used for its wrap bit iff ``dU > 0``. A
   descriptor left from an earlier lap is neither.
-* ``no_overwrite`` (RING-PACKED-022, 023): add writes only positions that are not
+* ``no_overwrite`` (RING-PACKED-022, RING-PACKED-023): add writes only positions that are not
   outstanding; push writes only a descriptor the device took and has not marked used, never
   one that holds a used descriptor the driver has not taken back.
 """

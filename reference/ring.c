@@ -57,7 +57,7 @@ static size_t vs_align8(size_t n)
     return (n + 7) & ~(size_t)7;
 }
 
-/* Common checks of create: state block, queue size, placement (RING-SPLIT-001/002). */
+/* Common checks of create: state block, queue size, placement (RING-SPLIT-001, RING-SPLIT-002). */
 static int vs_queue_create(struct vs_queue *r, const void *state, size_t state_size,
                            size_t need, uint8_t *mem, uint64_t mem_size, uint32_t q,
                            uint64_t desc, uint64_t avail, uint64_t used, uint32_t features)
@@ -232,7 +232,7 @@ int vs_driver_add(struct vs_driver *d, const struct vs_segment *out, uint32_t n_
     }
     const struct vs_queue *r = &d->r;
     if (indirect) {
-        /* RING-SPLIT-021/023: the table holds no INDIRECT; its descriptor has no NEXT */
+        /* RING-SPLIT-021, RING-SPLIT-023: the table holds no INDIRECT; its descriptor has no NEXT */
         uint64_t table = d->indirect_area + (uint64_t)head * d->indirect_max * VS_DESC_SIZE;
         for (uint32_t k = 0; k < n; k++) {
             uint16_t flags;

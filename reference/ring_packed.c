@@ -101,7 +101,7 @@ bool vs_packed_need_event(uint32_t q, uint16_t event, uint32_t new_lap, uint64_t
 #endif
 }
 
-/* RING-PACKED-062/063: the decision from the other side's 32-bit structure. */
+/* RING-PACKED-062, RING-PACKED-063: the decision from the other side's 32-bit structure. */
 static bool vs_decide(uint32_t q, uint32_t word, bool event_idx, uint32_t new_lap,
                       uint64_t passed)
 {
@@ -127,7 +127,7 @@ static bool vs_valid_packed_size(uint32_t q)
     return q >= 1 && q <= VS_PMAX_QUEUE_SIZE; /* RING-PACKED-002: any integer, not only 2^n */
 }
 
-/* Common checks of create: state block, queue size, placement (RING-PACKED-001/002). */
+/* Common checks of create: state block, queue size, placement (RING-PACKED-001, RING-PACKED-002). */
 static int vs_packed_queue_create(struct vs_packed_queue *r, const void *state,
                                   size_t state_size, size_t need, uint8_t *mem,
                                   uint64_t mem_size, uint32_t q, uint64_t desc,
@@ -798,7 +798,7 @@ int vs_packed_device_enable_notify(struct vs_packed_device *v)
         return -VS_PE_DEVICE_STOPPED;
     v->notify_disabled = false;
     const struct vs_packed_queue *r = &v->r;
-    if (v->event_idx) /* RING-PACKED-061/066: off_wrap and DESC in one store */
+    if (v->event_idx) /* RING-PACKED-061, RING-PACKED-066: off_wrap and DESC in one store */
         VS_STORE32(v, r->device_event,
                    vs_event_word(VS_PEVENT_DESC, v->last_avail, v->avail_wrap));
     else

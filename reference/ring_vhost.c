@@ -616,7 +616,7 @@ int vsv_rx(void *state, const uint8_t *data, const uint32_t *lens, uint32_t n,
         uint32_t k = 0;
         for (uint64_t r = 0; r < need; k++)
             r += q->held[k].wlen;
-        /* NET-010/-011/-012: flags 0, GSO_NONE, num_buffers = buffers used */
+        /* NET-010, NET-011, NET-012: flags 0, GSO_NONE, num_buffers = buffers used */
         uint8_t hdr[VSV_HDR_LEN] = {0};
         hdr[10] = (uint8_t)(k & 0xFF);
         hdr[11] = (uint8_t)(k >> 8);

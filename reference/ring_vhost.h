@@ -16,7 +16,7 @@
  *  - receive: take receive buffers (merging them with VIRTIO_NET_F_MRG_RXBUF, NET-011),
  *    write the 12-byte header with num_buffers and the frame, push the buffers of every
  *    frame of the batch at once;
- *  - one used-buffer notification decision (RING-SPLIT-052/053, EVENT_IDX) and at most one
+ *  - one used-buffer notification decision (RING-SPLIT-052, RING-SPLIT-053, EVENT_IDX) and at most one
  *    eventfd write per batch (VHOST-USER-005).
  *
  * Everything a hostile driver wrote is checked before use: ring.c's walk (RING-SPLIT-080..

@@ -14,7 +14,7 @@
  * writer's release fence before the value stores pairs with the reader's acquire fence
  * before its second load of seq, the writer's release fence before the even seq with the
  * reader's acquire fence after its first load. The signal's two sides each store, mb, load
- * (SHM-SIGNAL-004/006): seq_cst fences forbid both loads missing the other's store.
+ * (SHM-SIGNAL-004, SHM-SIGNAL-006): seq_cst fences forbid both loads missing the other's store.
  */
 #include "shm.h"
 
@@ -25,7 +25,7 @@
 
 #define VS_SHM_WORD 4u
 
-/* -- layouts (SHM-TABLE-001, SHM-SIGNAL-001, SHM-REGION-007/008) -------------------------- */
+/* -- layouts (SHM-TABLE-001, SHM-SIGNAL-001, SHM-REGION-007, SHM-REGION-008) -------------------------- */
 
 /* The region itself: non-empty, and (normal build) its memory aligned on 8. */
 static int vs_shm_region_check(uint8_t *mem, uint64_t length)
@@ -191,7 +191,7 @@ int vs_shm_receiver_create(struct vs_shm_receiver *rx, const struct vs_shm_signa
     return 0;
 }
 
-/* -- the table: writer (SHM-TABLE-003/004) ------------------------------------------------ */
+/* -- the table: writer (SHM-TABLE-003, SHM-TABLE-004) ------------------------------------------------ */
 
 int vs_shm_writer_init(struct vs_shm_writer *w)
 {
@@ -229,7 +229,7 @@ int vs_shm_writer_update(struct vs_shm_writer *w, uint32_t slot, const uint32_t 
     return 0;
 }
 
-/* -- the table: reader (SHM-TABLE-005/006/009/011) ---------------------------------------- */
+/* -- the table: reader (SHM-TABLE-005, SHM-TABLE-006, SHM-TABLE-009, SHM-TABLE-011) ---------------------------------------- */
 
 static void vs_shm_copy_out(const struct vs_shm_table *t, uint32_t version, const uint32_t *words,
                             uint32_t *version_out, uint32_t *value_out)
@@ -321,7 +321,7 @@ int vs_shm_reader_poll(struct vs_shm_reader *rd, uint32_t slot, uint32_t *versio
     return 1;
 }
 
-/* -- shm-signal (SHM-SIGNAL-002..007) ----------------------------------------------------- */
+/* -- shm-signal (SHM-SIGNAL-002, SHM-SIGNAL-003, SHM-SIGNAL-004, SHM-SIGNAL-005, SHM-SIGNAL-006, SHM-SIGNAL-007) ----------------------------------------------------- */
 
 int vs_shm_signal_init(const struct vs_shm_signal *s)
 {

@@ -1,5 +1,6 @@
 """The clock and the interrupt table over the whole stack, PCI → virtio-pci → virtio-shm
-(reference/stack/clock_*.py, spec/shm.md SHM-CLOCK-004..011): the device found by its IDs,
+(reference/stack/clock_*.py, spec/shm.md SHM-CLOCK-004, SHM-CLOCK-005, SHM-CLOCK-006, SHM-CLOCK-007,
+SHM-CLOCK-008, SHM-CLOCK-009, SHM-CLOCK-010, SHM-CLOCK-011): the device found by its IDs,
 its regions through their capabilities (and refused when a capability lies), reads stepped
 against updates access by access, a lagging driver, coalescing into MSI-X messages, accesses
 outside a region, hostile driver stores, reset, and the demo command."""

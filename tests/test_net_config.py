@@ -1,4 +1,5 @@
-"""The configuration space (NET-020..NET-025, NET-050) and how the driver reads it."""
+"""The configuration space (NET-020, NET-021, NET-022, NET-023, NET-024, NET-025, NET-050)
+and how the driver reads it."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The header, the checks each side makes of the other's, and checksum offload (NET-001..009)."""
+"""The header, the checks each side makes of the other's, and checksum offload (NET-001,
+NET-002, NET-003, NET-004, NET-005, NET-006, NET-007, NET-008, NET-009)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""RING-SPLIT-003/100: our layout and event arithmetic against linux/virtio_ring.h.
+"""RING-SPLIT-003, RING-SPLIT-100: our layout and event arithmetic against linux/virtio_ring.h.
 
 The header is compiled with cffi into a helper that reports offsets from ``vring_init`` and
 evaluates ``vring_need_event``; nothing is copied from it.

@@ -58,7 +58,7 @@ class NoRecheckDevice(PackedDevice):
 
 
 class NoWrapDriver(PackedDriver):
-    """Never flips the Driver Ring Wrap Counter (breaks RING-PACKED-012/013)."""
+    """Never flips the Driver Ring Wrap Counter (breaks RING-PACKED-012, RING-PACKED-013)."""
 
     def add(self, out, in_, token):  # type: ignore[no-untyped-def]
         wrap = self.avail_wrap

@@ -1,4 +1,5 @@
-"""RING-PACKED-001/002/003: our packed layout, flags and event-suppression format against
+"""RING-PACKED-001, RING-PACKED-002, RING-PACKED-003: our packed layout, flags and event-suppression
+format against
 linux/virtio_ring.h (``struct vring_packed_desc``, ``struct vring_packed_desc_event`` and the
 ``VRING_PACKED_*`` constants).
 

@@ -381,7 +381,8 @@ class ReaderFirstOnBusy(TableReader):
         first = self.__dict__.setdefault("first", {})
         try:
             snap = yield from super().read(slot)
-        except TableBusy as err:  # BUG (SHM-TABLE-008/011): an older value than the last one
+        except TableBusy as err:  # BUG (SHM-TABLE-008, SHM-TABLE-011): an older value than the last
+        # one
             raise TableBusy(str(err), first.get(slot, err.last)) from None
         first.setdefault(slot, snap)
         return snap
@@ -470,7 +471,7 @@ class Broken(ReferenceShmSides):
 
 
 def _unchecked(cls: type[Any], **fields: Any) -> Any:
-    """A frozen layout built without its checks (SHM-REGION-007/008, SHM-TABLE-001,
+    """A frozen layout built without its checks (SHM-REGION-007, SHM-REGION-008, SHM-TABLE-001,
     SHM-SIGNAL-001)."""
     obj = object.__new__(cls)
     for name, value in fields.items():
@@ -479,7 +480,7 @@ def _unchecked(cls: type[Any], **fields: Any) -> Any:
 
 
 class UncheckedLayouts(ReferenceShmSides):
-    """Builds every side on whatever layout it is given (BUG: SHM-REGION-007/008)."""
+    """Builds every side on whatever layout it is given (BUG: SHM-REGION-007, SHM-REGION-008)."""
 
     name = "unchecked-layouts"
 

@@ -1,6 +1,7 @@
 """The vhost-user back-end end to end in one process: a Python front-end (the reference
 driver behind QEMU's side of the protocol) talks to it over a real Unix socket, with a memfd
-and eventfds (VHOST-USER-001..005). Every test runs with both builds of the device: the Python
+and eventfds (VHOST-USER-001, VHOST-USER-002, VHOST-USER-003, VHOST-USER-004, VHOST-USER-005). Every
+test runs with both builds of the device: the Python
 reference and its C fast path (``$VIRTIOSPEC_VHOST_DEVICE``, read by ``Options``)."""
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """``virtiospec demo clock``: the paravirtual clock over the whole stack, PCI → virtio-pci →
 virtio-shm, with a driver that lags (reference/stack/clock_stack.py, spec/shm.md
-SHM-CLOCK-004..011).
+SHM-CLOCK-004, SHM-CLOCK-005, SHM-CLOCK-006, SHM-CLOCK-007, SHM-CLOCK-008, SHM-CLOCK-009,
+SHM-CLOCK-010, SHM-CLOCK-011).
 
 The device ticks every millisecond, publishing the time in its shared memory table and an
 edge in its interrupt table; the driver runs every ``lag`` ticks, its accesses interleaved

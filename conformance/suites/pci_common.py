@@ -1,6 +1,8 @@
 """The common configuration structure from the driver's seat: reset, feature negotiation
-through the select registers, queue registers and MSI-X vectors (VIRTIO-PCI-020..040,
-VIRTIO-FEAT-*, VIRTIO-STATUS-005/007).
+through the select registers, queue registers and MSI-X vectors (VIRTIO-PCI-020, VIRTIO-PCI-021,
+VIRTIO-PCI-022, VIRTIO-PCI-023, VIRTIO-PCI-024, VIRTIO-PCI-025, VIRTIO-PCI-026, VIRTIO-PCI-027,
+VIRTIO-PCI-030, VIRTIO-PCI-031, VIRTIO-PCI-032, VIRTIO-PCI-040,
+VIRTIO-FEAT-*, VIRTIO-STATUS-005, VIRTIO-STATUS-007).
 
 Cases named ``rejects-*`` feed the device something a driver must not do and expect it to
 stay unmoved: they end in REJECT.

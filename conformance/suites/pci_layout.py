@@ -1,5 +1,6 @@
 """Virtio structures on PCI, from the driver's seat: the vendor capabilities and where they
-put the structures (VIRTIO-PCI-010..015), and access widths (VIRTIO-PCI-004)."""
+put the structures (VIRTIO-PCI-010, VIRTIO-PCI-011, VIRTIO-PCI-012, VIRTIO-PCI-013, VIRTIO-PCI-014,
+VIRTIO-PCI-015), and access widths (VIRTIO-PCI-004)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Frames both ways through a network device brought up by our driver: the whole transport at
-work (VIRTIO-STATUS-008, notifications VIRTIO-PCI-030, interrupts VIRTIO-PCI-031/032/042,
+work (VIRTIO-STATUS-008, notifications VIRTIO-PCI-030, interrupts VIRTIO-PCI-031, VIRTIO-PCI-032,
+VIRTIO-PCI-042,
 configuration changes VIRTIO-PCI-050)."""
 
 from __future__ import annotations

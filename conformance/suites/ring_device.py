@@ -1,7 +1,8 @@
 """Split virtqueue, device side: the suite is the driver, the target is the device.
 
 Honest cases check what the device writes and decides; hostile cases feed it chains that
-break RING-SPLIT-080..084 and expect a refusal that leaves the queue as it was.
+break RING-SPLIT-080, RING-SPLIT-081, RING-SPLIT-082, RING-SPLIT-083, RING-SPLIT-084 and expect a
+refusal that leaves the queue as it was.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Packed virtqueue, device side: the suite is the driver, the target is the device.
 
 Honest cases check what the device takes, writes and decides; hostile cases make lists
-available that break RING-PACKED-080..085 and expect a refusal that leaves the ring as it
+available that break RING-PACKED-080, RING-PACKED-081, RING-PACKED-082, RING-PACKED-083,
+RING-PACKED-084, RING-PACKED-085 and expect a refusal that leaves the ring as it
 was. A target without ``ring_packed_device`` SKIPs every case, saying so.
 """
 

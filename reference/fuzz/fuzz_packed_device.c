@@ -12,7 +12,7 @@
  *    event structure;
  *  - a pop reads at most Q ring descriptors and one table of at most Q entries:
  *    1 + 4 Q + 3 Q loads;
- *  - a pop returns 0, 1, or a refusal of RING-PACKED-080..085, and after it the device
+ *  - a pop returns 0, 1, or a refusal of RING-PACKED-080, RING-PACKED-081, RING-PACKED-082, RING-PACKED-083, RING-PACKED-084, RING-PACKED-085, and after it the device
  *    needs a reset (everything returns -VS_PE_DEVICE_STOPPED);
  *  - an accepted list has an ID not already held, 1..Q elements inside guest memory, and
  *    the device never holds more than Q descriptors;

@@ -10,12 +10,12 @@
  *
  *  - every access inside guest memory and every store inside the used ring (fuzz_common.h);
  *  - a pop walks at most Q descriptors (+ the indirect one): at most 2 + 4 (Q + 1) loads;
- *  - a pop returns 0, 1, or one of the refusals RING-SPLIT-080..084/092 names, and after a
+ *  - a pop returns 0, 1, or one of the refusals RING-SPLIT-080, RING-SPLIT-081, RING-SPLIT-082, RING-SPLIT-083, RING-SPLIT-084, RING-SPLIT-092 names, and after a
  *    refusal the device needs a reset: everything returns -VS_E_NEEDS_RESET;
  *  - an accepted chain has a head < Q not already in flight, 1..Q segments, each inside
  *    guest memory, and the writable length the device records is theirs;
  *  - push accepts exactly the (head, len) the harness's own model says it must, and writes
- *    used.ring and used.idx as RING-SPLIT-040/043 say.
+ *    used.ring and used.idx as RING-SPLIT-040, RING-SPLIT-043 say.
  *
  * Build with -DVS_MUTANT=VS_M_<NAME> to fuzz a known-bad variant (tests/test_fuzz.py).
  */

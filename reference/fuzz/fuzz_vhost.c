@@ -15,7 +15,7 @@
  *  - transmit: frames lie inside the output buffer, heads < Q and distinct, copied <= total;
  *  - receive: consumed = delivered + dropped <= frames offered, buffers held <= Q, a small
  *    buffer's head < Q;
- *  - a batch's ring error is one of RING-SPLIT-080..084/092's codes, after which the queue
+ *  - a batch's ring error is one of RING-SPLIT-080, RING-SPLIT-081, RING-SPLIT-082, RING-SPLIT-083, RING-SPLIT-084, RING-SPLIT-092's codes, after which the queue
  *    answers -VS_E_NEEDS_RESET to every batch.
  *
  * ring_vhost.c translates ring.c's accesses itself, so this harness does not hook them

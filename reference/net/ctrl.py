@@ -1,4 +1,5 @@
-"""The control queue (NET-030..NET-039): command encoding for the driver, and the device's
+"""The control queue (NET-030, NET-031, NET-032, NET-033, NET-034, NET-035, NET-036, NET-037,
+NET-038, NET-039): command encoding for the driver, and the device's
 decoding and the receive-filter and multiqueue state the commands set.
 
 A command is ``u8 class, u8 command, data`` (device-readable) then ``u8 ack``

@@ -208,7 +208,7 @@ def assign_bars(cfg: ConfigMechanism1, bdf: Bdf, bars: list[FoundBar], mmio: Win
 
 def enable(cfg: ConfigMechanism1, bdf: Bdf, *, memory: bool = True, io: bool = False,
            bus_master: bool = True) -> None:
-    """Set the decoding and bus-master bits of the command register (PCI-CFG-004/005)."""
+    """Set the decoding and bus-master bits of the command register (PCI-CFG-004, PCI-CFG-005)."""
     command = cfg.read(bdf, COMMAND, 2) & ~0x7
     command |= (1 if io else 0) | (2 if memory else 0) | (4 if bus_master else 0)
     cfg.write(bdf, COMMAND, 2, command)

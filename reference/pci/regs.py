@@ -1,7 +1,8 @@
 """Offsets and bits of PCI configuration space, MSI-X and configuration mechanism #1.
 
 Values are from the PCI Local Bus specification as summarised in spec/pci.md
-(PCI-CFG-001..012).
+(PCI-CFG-001, PCI-CFG-002, PCI-CFG-003, PCI-CFG-004, PCI-CFG-005, PCI-CFG-006, PCI-CFG-007,
+PCI-CFG-008, PCI-CFG-010, PCI-CFG-011, PCI-CFG-012).
 """
 
 from __future__ import annotations

@@ -93,7 +93,7 @@ class SplitDriver:
     # -- making buffers available ------------------------------------------------------
     def add(self, out: Sequence[Segment], in_: Sequence[Segment], token: object) -> Op[int]:
         """Make one chain available: device-readable ``out`` then device-writable ``in_``
-        (RING-SPLIT-011), publish it (RING-SPLIT-031/032), return its head."""
+        (RING-SPLIT-011), publish it (RING-SPLIT-031, RING-SPLIT-032), return its head."""
         self._check()
         items = [(a, n, 0) for a, n in out] + [(a, n, VIRTQ_DESC_F_WRITE) for a, n in in_]
         if not items:
@@ -143,7 +143,7 @@ class SplitDriver:
 
     def kick_prepare(self) -> Op[bool]:
         """Whether the chains added since the last decision need an available-buffer
-        notification (RING-SPLIT-062/063), after the full barrier of RING-SPLIT-070."""
+        notification (RING-SPLIT-062, RING-SPLIT-063), after the full barrier of RING-SPLIT-070."""
         self._check()
         if self.num_added == 0:
             return False

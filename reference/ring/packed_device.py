@@ -1,7 +1,8 @@
 """The device side of a packed virtqueue (spec/ring_packed.md).
 
 The device trusts nothing it reads from the ring: every list is bounded and checked
-(RING-PACKED-080..085) before any buffer of it is used, and an error leaves the queue
+(RING-PACKED-080, RING-PACKED-081, RING-PACKED-082, RING-PACKED-083, RING-PACKED-084,
+RING-PACKED-085) before any buffer of it is used, and an error leaves the queue
 untouched and the device refusing to go on until it is reset. Method names are the split
 device's (:class:`~virtiospec.reference.ring.device.SplitDevice`) where the concept is the
 same; a popped list is a :class:`~virtiospec.reference.ring.device.Chain` whose ``head`` is
@@ -256,7 +257,7 @@ class PackedDevice:
         self._check()
         self.notify_disabled = False
         lay = self.layout
-        if self.event_idx:  # RING-PACKED-061/066: off_wrap and DESC in one store
+        if self.event_idx:  # RING-PACKED-061, RING-PACKED-066: off_wrap and DESC in one store
             yield from store(lay.device_event, EVENT_SIZE,
                              event_word(RING_EVENT_FLAGS_DESC, self.last_avail, self.avail_wrap))
         else:

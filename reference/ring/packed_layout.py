@@ -46,7 +46,8 @@ def valid_packed_queue_size(q: int) -> bool:
     return 1 <= q <= MAX_PACKED_QUEUE_SIZE
 
 
-# -- the marks of a descriptor (RING-PACKED-013/014/015) ---------------------------------------
+# -- the marks of a descriptor (RING-PACKED-013, RING-PACKED-014, RING-PACKED-015)
+# ---------------------------------------
 def avail_marks(wrap: int) -> int:
     """AVAIL equal to ``wrap``, USED its opposite (RING-PACKED-013)."""
     return VIRTQ_DESC_F_AVAIL if wrap else VIRTQ_DESC_F_USED
@@ -105,7 +106,7 @@ def packed_need_event(q: int, event: int, new: int, passed: int) -> bool:
 
 
 def decide(q: int, word: int, event_idx: bool, new: int, passed: int) -> bool:
-    """RING-PACKED-062/063: the notification decision from the 32-bit event-suppression
+    """RING-PACKED-062, RING-PACKED-063: the notification decision from the 32-bit event-suppression
     structure ``word`` of the other side."""
     flags = (word >> 16) & EVENT_FLAGS_MASK
     if event_idx and flags == RING_EVENT_FLAGS_DESC:

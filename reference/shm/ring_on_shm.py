@@ -208,7 +208,8 @@ class ShmRingDriver(_Receiver):
         return (yield from self._op(self.ring.add(out, in_, token)))
 
     def kick_if_needed(self) -> Op[bool]:
-        """The ring's decision (RING-SPLIT-062/063), then the kick signal's (SHM-RING-003).
+        """The ring's decision (RING-SPLIT-062, RING-SPLIT-063), then the kick signal's
+        (SHM-RING-003).
         True: send the transport notification."""
         return (yield from _notify(self._op(self.ring.kick_prepare()), self.kick.inject(),
                                    self.seam))
@@ -259,7 +260,8 @@ class ShmRingDevice(_Receiver):
         yield from self._op(self.ring.push(used))
 
     def call_if_needed(self) -> Op[bool]:
-        """The ring's decision (RING-SPLIT-052/053), then the call signal's. True: send the
+        """The ring's decision (RING-SPLIT-052, RING-SPLIT-053), then the call signal's. True: send
+        the
         transport notification."""
         return (yield from _notify(self._op(self.ring.should_notify()), self.call.inject(),
                                    self.seam))

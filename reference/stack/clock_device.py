@@ -1,4 +1,5 @@
-"""The clock device on virtio-pci (spec/shm.md, SHM-CLOCK-004..011): a virtio-pci function
+"""The clock device on virtio-pci (spec/shm.md, SHM-CLOCK-004, SHM-CLOCK-005, SHM-CLOCK-006,
+SHM-CLOCK-007, SHM-CLOCK-008, SHM-CLOCK-009, SHM-CLOCK-010, SHM-CLOCK-011): a virtio-pci function
 whose device type publishes the time in a table in shared memory region 0 and counts
 interrupt edges and levels in a table in region 1, each announced by an shm-signal whose
 notification is an MSI-X message.

@@ -1,4 +1,5 @@
-"""The driver of the clock device, over the whole stack (spec/shm.md, SHM-CLOCK-004..011).
+"""The driver of the clock device, over the whole stack (spec/shm.md, SHM-CLOCK-004, SHM-CLOCK-005,
+SHM-CLOCK-006, SHM-CLOCK-007, SHM-CLOCK-008, SHM-CLOCK-009, SHM-CLOCK-010, SHM-CLOCK-011).
 
 From the bottom up: PCI enumeration through the host's configuration mechanism #1 (scan,
 size and assign the BARs, memory decoding and bus mastering: reference/pci/discovery.py);
@@ -61,7 +62,7 @@ PAGE = 0x1000
 class ShmTransport(VirtioPciTransport):
     """The virtio-pci transport, leaving shared memory capabilities to the driver: it notes
     where each one sits in configuration space, and the driver decodes and checks them with
-    the errors of spec/shm.md (SHM-REGION-003..005, SHM-CLOCK-007)."""
+    the errors of spec/shm.md (SHM-REGION-003, SHM-REGION-004, SHM-REGION-005, SHM-CLOCK-007)."""
 
     def __init__(self, host: Host, cfg: ConfigMechanism1, function: FoundFunction,
                  bars: list[FoundBar]) -> None:
@@ -107,7 +108,8 @@ class ClockStackDriver:
     def run(self, op: Op[T]) -> T:
         return run(op, self.memory)
 
-    # -- PCI (PCI-CFG-001..005) ------------------------------------------------------------
+    # -- PCI (PCI-CFG-001, PCI-CFG-002, PCI-CFG-003, PCI-CFG-004, PCI-CFG-005)
+    # ------------------------------------------------------------
     def probe(self) -> ShmTransport:
         """The function with the clock's IDs on bus 0 (SHM-CLOCK-004), its memory BARs
         assigned from ``mmio``, memory decoding and bus mastering on."""
@@ -128,7 +130,8 @@ class ClockStackDriver:
 
     # -- virtio-pci bring-up (VIRTIO-STATUS-008) -----------------------------------------
     def bring_up(self) -> None:
-        """Steps 1-8. A device whose configuration or regions break SHM-CLOCK-005/-007 gets
+        """Steps 1-8. A device whose configuration or regions break SHM-CLOCK-005, SHM-CLOCK-007
+        gets
         FAILED and the :class:`ShmError`; its regions are not touched. Called again after a
         reset, it finds the regions anew and starts fresh readers (SHM-CLOCK-011)."""
         t = self._transport()

@@ -1,4 +1,6 @@
-"""Numbers of the clock device on virtio-pci (spec/shm.md, SHM-CLOCK-004..011): its IDs, its
+"""Numbers of the clock device on virtio-pci (spec/shm.md, SHM-CLOCK-004, SHM-CLOCK-005,
+SHM-CLOCK-006, SHM-CLOCK-007, SHM-CLOCK-008, SHM-CLOCK-009, SHM-CLOCK-010, SHM-CLOCK-011): its IDs,
+its
 regions and what is in them, its MSI-X vectors and its device configuration."""
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 :class:`ClockStack` plugs a :class:`ClockPciDevice` into an in-process
 :class:`~virtiospec.reference.pci.Machine`, and a :class:`ClockStackDriver` finds it through
 configuration mechanism #1, brings it up through virtio-pci, discovers its shared memory
-regions through their capabilities and maps them (spec/shm.md, SHM-CLOCK-004..011). Then the
+regions through their capabilities and maps them (spec/shm.md, SHM-CLOCK-004, SHM-CLOCK-005,
+SHM-CLOCK-006, SHM-CLOCK-007, SHM-CLOCK-008, SHM-CLOCK-009, SHM-CLOCK-010, SHM-CLOCK-011). Then the
 platform clock ticks: each tick the device publishes the time and an interrupt edge
 (:meth:`ClockBackend.tick`); every ``lag`` ticks the driver runs a round: it takes the MSI-X
 messages that arrived and services the clock and the interrupt table. A round and the tick it

@@ -43,7 +43,8 @@ class VirtioPciCounters:
 
 @dataclass
 class QueueCounters:
-    """One virtqueue, both sides (the ring layer's decisions, RING-SPLIT-052/053/062/063)."""
+    """One virtqueue, both sides (the ring layer's decisions, RING-SPLIT-052, RING-SPLIT-053,
+    RING-SPLIT-062, RING-SPLIT-063)."""
 
     added: int = 0  # chains the driver made available
     kicks: int = 0  # the driver's decisions to notify

@@ -136,7 +136,8 @@ class NetBackend:
 
     # -- notifications ---------------------------------------------------------------------------
     def _used(self, index: int) -> None:
-        """The ring decided to notify (RING-SPLIT-052/053): inject the call signal; notify
+        """The ring decided to notify (RING-SPLIT-052, RING-SPLIT-053): inject the call signal;
+        notify
         through the transport only if the injection says so (SHM-RING-003)."""
         fn, _ = self._parts()
         ring = fn.queues[index].ring

@@ -5,9 +5,10 @@ Bring-up is VIRTIO-STATUS-008 with one addition, where the queues go:
 
 1-6. reset, ACKNOWLEDGE, DRIVER, 128 feature bits, FEATURES_OK and its re-read
      (:class:`~virtiospec.reference.virtio_pci.VirtioPciDriver` over a :class:`WideTransport`);
-7.   region 0 looked up among the shared memory capabilities (SHM-REGION-001..005); the
+7.   region 0 looked up among the shared memory capabilities (SHM-REGION-001, SHM-REGION-002,
+SHM-REGION-003, SHM-REGION-004, SHM-REGION-005); the
      device configuration read through generation loops; MSI-X programmed, vector 0 for
-     configuration changes and vector 1 + q for queue q (VIRTIO-PCI-041/042); each queue
+     configuration changes and vector 1 + q for queue q (VIRTIO-PCI-041, VIRTIO-PCI-042); each queue
      placed in the region as a ring on shm, its driver fields initialised, then set up through
      the common configuration (VIRTIO-PCI-025, SHM-RING-005);
 8.   DRIVER_OK, then every call signal enabled and the network driver started.
@@ -107,7 +108,8 @@ class StackDriver:
     # -- bring-up ---------------------------------------------------------------------------------
     def probe(self) -> WideTransport:
         """Enumerate bus 0, size and assign the BARs, find the structures (VIRTIO-PCI-002,
-        VIRTIO-PCI-011..014, PCI-CFG-001..007)."""
+        VIRTIO-PCI-011, VIRTIO-PCI-012, VIRTIO-PCI-013, VIRTIO-PCI-014, PCI-CFG-001, PCI-CFG-002,
+        PCI-CFG-003, PCI-CFG-004, PCI-CFG-005, PCI-CFG-006, PCI-CFG-007)."""
         transport = WideTransport.probe(self.host, DEVICE_NET, self.mmio)
         assert isinstance(transport, WideTransport)  # probe makes an instance of its class
         self.transport = transport

@@ -4,7 +4,7 @@ its shared memory region.
 It is the reference virtio-pci device unchanged in what it does (status machine, features,
 common configuration, notifications, MSI-X; VIRTIO-PCI-*, VIRTIO-STATUS-*), plus:
 
-* one shared memory region, ``shmid`` 0, at offset 0 of BAR4 (SHM-REGION-004/005), whose
+* one shared memory region, ``shmid`` 0, at offset 0 of BAR4 (SHM-REGION-004, SHM-REGION-005), whose
   bytes are a :class:`~.region.ShmWindow`;
 * queues placed in that region (SHM-RING-005): when a queue goes live the device takes its
   registers as the guest-physical addresses of a ring on shm, checks that the ring and its

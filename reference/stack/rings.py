@@ -5,13 +5,15 @@ whose every access is checked by the shm layer, with its two signals.
 The placement is :class:`~virtiospec.reference.shm.ShmRingLayout` (the ring packed at an
 offset of the region, then the kick and the call signal) and the check is
 :func:`~virtiospec.reference.shm.ring_on_shm.on_shm`: each access inside the region and
-naturally aligned (SHM-RING-001, SHM-REGION-007/008), each store from the side that owns the
+naturally aligned (SHM-RING-001, SHM-REGION-007, SHM-REGION-008), each store from the side that owns
+the
 part (SHM-RING-002). The ring code itself is reference/ring unchanged. What this module adds
 is what the network layer needs from a queue object (the methods of the ring, so that
 ``NetDriver`` and ``NetDevice`` run on it as they run on a bare ring) and the counters of the
 ring layer, counted where the ring decides.
 
-Notifications follow SHM-RING-003/004: a ring decision to notify injects the signal, and only
+Notifications follow SHM-RING-003, SHM-RING-004: a ring decision to notify injects the signal, and
+only
 a signal that says so becomes a transport notification (the stack's driver and backend do
 that); a receiver disables and acknowledges before it consumes (:meth:`begin`), and before it
 waits re-enables both and re-checks both (:meth:`finish`).

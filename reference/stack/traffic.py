@@ -2,7 +2,7 @@
 in order per queue (NET-060).
 
 Frames are IPv4/UDP with an 802.1Q tag, built with dpkt; frame ``seq`` has class ``seq % 8``
-(so with queue classes it goes on the pair that carries that class, NET-051/053), and a
+(so with queue classes it goes on the pair that carries that class, NET-051, NET-053), and a
 payload that depends on ``seq`` and the direction only, so the receiver rebuilds the exact
 bytes it expects. The driver sends frame ``seq`` to the peer on the wire; the peer checks it
 and answers with echo frame ``seq``, which the device receives from the wire and delivers to

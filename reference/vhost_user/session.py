@@ -1,5 +1,6 @@
 """One vhost-user connection: negotiated features, the memory table, the vrings, and the
-network device that serves them (VHOST-USER-001..005).
+network device that serves them (VHOST-USER-001, VHOST-USER-002, VHOST-USER-003, VHOST-USER-004,
+VHOST-USER-005).
 
 Everything here runs on the server's loop thread; :meth:`Session.handle` takes one message
 and returns the reply payload (or None), :meth:`Session.pump` runs the device until nothing

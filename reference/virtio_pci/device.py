@@ -8,7 +8,9 @@ Layout (one valid choice among many; the driver finds it through the capabilitie
   0x1000, ISR at 0x2000, notification area at 0x3000 (``queue_notify_off`` = queue index);
 * BAR4, 64-bit prefetchable: the shared memory regions, if the device type has any.
 
-The status machine keeps VIRTIO-STATUS-001..007 and VIRTIO-FEAT-005..008: writing 0 resets
+The status machine keeps VIRTIO-STATUS-001, VIRTIO-STATUS-002, VIRTIO-STATUS-003, VIRTIO-STATUS-004,
+VIRTIO-STATUS-005, VIRTIO-STATUS-006, VIRTIO-STATUS-007 and VIRTIO-FEAT-005, VIRTIO-FEAT-006,
+VIRTIO-FEAT-007, VIRTIO-FEAT-008: writing 0 resets
 everything; bits never go away except by reset (a driver's attempt to clear one is ignored);
 FEATURES_OK sticks only for a valid subset of the offered features; after it, driver features
 are frozen; DRIVER_OK sticks only after FEATURES_OK and is what makes queues live. A queue
@@ -221,7 +223,8 @@ class VirtioPciDevice(PciFunction):
             return vector
         return NO_VECTOR
 
-    # -- device status (VIRTIO-STATUS-*, VIRTIO-FEAT-005/006) -----------------------------
+    # -- device status (VIRTIO-STATUS-*, VIRTIO-FEAT-005, VIRTIO-FEAT-006)
+    # -----------------------------
     def write_status(self, value: int) -> None:
         if value == 0:
             self.reset()

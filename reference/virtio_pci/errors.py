@@ -17,7 +17,8 @@ class NotVirtio(VirtioPciError):
 
 
 class BadCapability(VirtioPciError):
-    """A vendor capability or the structure it places breaks VIRTIO-PCI-010..015."""
+    """A vendor capability or the structure it places breaks VIRTIO-PCI-010, VIRTIO-PCI-011,
+    VIRTIO-PCI-012, VIRTIO-PCI-013, VIRTIO-PCI-014 or VIRTIO-PCI-015."""
 
     req = "VIRTIO-PCI-013"
 

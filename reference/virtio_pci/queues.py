@@ -68,7 +68,8 @@ class LiveQueue:
         run(self.ring.push(used), self.memory)
 
     def notify(self) -> bool:
-        """Send a used-buffer notification if the ring asks for one (RING-SPLIT-052/053)."""
+        """Send a used-buffer notification if the ring asks for one (RING-SPLIT-052,
+        RING-SPLIT-053)."""
         if run(self.ring.should_notify(), self.memory):
             self.device.queue_interrupt(self.index)
             return True

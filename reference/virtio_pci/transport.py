@@ -3,7 +3,7 @@
 :meth:`VirtioPciTransport.probe` finds a virtio function on bus 0 through configuration
 mechanism #1 (VIRTIO-PCI-002), sizes and assigns its BARs, enables memory decoding and bus
 mastering, and walks the capability list (VIRTIO-PCI-011) to locate the structures, checking
-where the device put them (VIRTIO-PCI-013/014).
+where the device put them (VIRTIO-PCI-013, VIRTIO-PCI-014).
 
 Register accesses to the structures are operations of the access protocol (``Op``): they
 yield a :class:`~virtiospec.reference.access.Load` or
