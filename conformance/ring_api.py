@@ -71,7 +71,7 @@ class PackedRingSetup:
 
     layout: PackedLayout
     memory: GuestMemory
-    event_idx: bool = False  # VIRTIO_F_RING_EVENT_IDX: DESC event suppression
+    event_idx: bool = False  # VIRTIO_F_EVENT_IDX: DESC event suppression
     indirect: bool = False
     indirect_area: int | None = None  # driver side: where it may build indirect tables
     indirect_max: int = 16

@@ -4,7 +4,7 @@ A Hypothesis :class:`PackedMachine` runs a :class:`PackedDriver` and a :class:`P
 (or known-bad subclasses of them, models/ring_packed_mutants.py) as two sides of a
 :class:`~tso.SharedMemory` in SC, x86-TSO, PSO or RMO mode, exactly as
 models/ring_machine.py does for the split ring. Each run draws the queue size (1 to 4, not
-only powers of 2: RING-PACKED-002), whether VIRTIO_F_RING_EVENT_IDX (DESC suppression) and
+only powers of 2: RING-PACKED-002), whether VIRTIO_F_EVENT_IDX (DESC suppression) and
 VIRTIO_F_INDIRECT_DESC are negotiated. Each side runs one *operation* at a time, a short
 program over the reference's own methods:
 

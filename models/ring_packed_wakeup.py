@@ -1,6 +1,6 @@
 """No lost wakeup for the packed virtqueue (RING-PACKED-110, RING-PACKED-111): an inductive
 proof over its notification protocol, under SC and x86-TSO, with ENABLE/DISABLE and with
-DESC (VIRTIO_F_RING_EVENT_IDX), for every queue size.
+DESC (VIRTIO_F_EVENT_IDX), for every queue size.
 
 The model has the structure of the split ring's (models/ring_wakeup.py, whose program
 counters, producer store-buffer encoding and invariant it follows) and the accesses of the

@@ -37,7 +37,7 @@ every ``k`` and every 16-bit ``off_wrap`` naming a position (offset below Q):
   is the window, not an approximation (and the first line of ``packed_need_event`` changes
   no result: its second line is also true for such ``k``);
 * the 32-bit structure is decoded as RING-PACKED-062 says: DISABLE never notifies, DESC with
-  VIRTIO_F_RING_EVENT_IDX notifies iff the event is in the window, every other value (ENABLE,
+  VIRTIO_F_EVENT_IDX notifies iff the event is in the window, every other value (ENABLE,
   DESC without the feature, the reserved 3, whatever the reserved bits) always notifies;
 * the C reference's ``vs_packed_need_event`` (reference/ring_packed.c), transcribed with its
   unsigned arithmetic, is the same function;

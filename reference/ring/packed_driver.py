@@ -57,7 +57,7 @@ class PackedOutstanding:
 
 class PackedDriver:
     """Adds buffers, decides kicks, takes used buffers back, turns used-buffer
-    notifications on and off (ENABLE/DISABLE, or DESC with VIRTIO_F_RING_EVENT_IDX).
+    notifications on and off (ENABLE/DISABLE, or DESC with VIRTIO_F_EVENT_IDX).
 
     ``indirect_area``: guest memory of ``Q * indirect_max * 16`` bytes where the driver builds
     indirect tables (one per buffer ID), used when VIRTIO_F_INDIRECT_DESC is negotiated.
