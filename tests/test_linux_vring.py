@@ -49,6 +49,9 @@ def linux() -> object:
     "ring.split.device.push-in-used-order",
     "ring.split.device.index-wrap",
     "ring.split.device.enable-rechecks",
+    "ring.packed.driver.add-writes-list",     # Linux's packed driver on the caller's ring
+    "ring.packed.driver.indirect-table",
+    "ring.packed.driver.wraps",
 ])
 def test_linux_passes(linux: object, case_id: str) -> None:
     assert outcome(linux, case_id) is Outcome.PASS
@@ -58,6 +61,7 @@ def test_linux_passes(linux: object, case_id: str) -> None:
     "ring.split.driver.rejects-unknown-id",  # BAD_RING: "id 7 is not a head"
     "ring.split.driver.rejects-id-beyond-q",  # BAD_RING: "id 4096 out of range"
     "ring.split.device.rejects-head-out-of-range",  # vringh: "Guest says index 8 > 8"
+    "ring.packed.driver.rejects-id-twice",  # BAD_RING: "id 0 is not a head"
 ])
 def test_linux_refuses(linux: object, case_id: str) -> None:
     assert outcome(linux, case_id) is Outcome.REJECT

@@ -51,7 +51,8 @@ from virtiospec.reference import c_build
 HERE = Path(__file__).resolve().parent  # conformance/linux_vring/
 ABI_DIR = HERE.parent  # conformance/: virtiospec_ring.h
 GLUE = ("driver_glue.c", "device_glue.c")
-OURS = (*GLUE, "shim.h", "include/linux/printk.h", "include/linux/ratelimit.h")
+OURS = (*GLUE, "shim.h", "driver_packed.c", "linux_packed.h", "include/linux/printk.h",
+        "include/linux/ratelimit.h")
 DEFAULT_TARBALL = Path("/usr/src/linux-source-6.1.tar.xz")
 DEFAULT_CFLAGS: tuple[str, ...] = ("-O2", "-g")
 # tools/virtio/Makefile's flags, and the definition 6.1's user-space build lacks.

@@ -17,6 +17,9 @@
  * state block; while a chain is added, the one indirect table Linux asks for is the head's
  * slot of cfg->indirect_area (indirect_max entries); anything else gets NULL, as a failed
  * kmalloc (Linux then falls back to direct descriptors). kfree gives nothing back.
+ *
+ * The packed ring (driver_packed.c, #included at the end) is Linux's own constructor
+ * vring_create_virtqueue_packed, whose three page allocations are the caller's ring parts.
  */
 #include "shim.h"
 
@@ -42,6 +45,8 @@ struct vsl_driver {
     size_t slot_cap;
     uint8_t *arena_next;      /* armed by create: Linux's allocations, in the state */
     uint8_t *arena_end;
+    uint8_t *pages[3];        /* armed by the packed create: the ring parts Linux "allocates" */
+    int pages_next;
     uint64_t *tokens;         /* [Q]: Linux's "data" of head i is &tokens[i] */
     struct scatterlist *sg;   /* [sg_cap]: one entry per buffer of an add */
     struct scatterlist **sgs; /* [sg_cap] */
@@ -71,6 +76,13 @@ static void *vsl_kmalloc(size_t size)
     return p;
 }
 
+/* vring_alloc_queue's pages (the packed ring's three parts, in Linux's order). */
+static void *vsl_alloc_pages(void)
+{
+    struct vsl_driver *d = vsl_cur;
+    return d->pages_next < 3 ? d->pages[d->pages_next++] : NULL;
+}
+
 static void *vsl_kmalloc_array(size_t n, size_t size)
 {
     return (size != 0 && n > SIZE_MAX / size) ? NULL : vsl_kmalloc(n * size);
@@ -82,6 +94,8 @@ static void *vsl_kmalloc_array(size_t n, size_t size)
 #define kmalloc(size, gfp) vsl_kmalloc(size)
 #define kmalloc_array(n, size, gfp) vsl_kmalloc_array((n), (size))
 #define kfree(p) ((void)(p))
+#define alloc_pages_exact(size, gfp) vsl_alloc_pages()
+#define free_pages_exact(p, size) ((void)(p))
 #undef dev_err
 #define dev_err(dev, ...) ((void)(dev)) /* BAD_RING's message: the refusal says it */
 
@@ -357,3 +371,5 @@ int virtiospec_ring_driver_needs_reset(const void *state)
     return virtqueue_is_broken(d->vq) ? -VIRTIOSPEC_RING_E_USED : 0;
 }
 #endif
+
+#include "driver_packed.c"
