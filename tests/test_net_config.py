@@ -56,7 +56,7 @@ class ReadOnly:
         raise AssertionError(f"NET-022: the driver used config.{name}")
 
 
-@pytest.mark.req("NET-022", "NET-023")
+@pytest.mark.req("NET-022", "NET-023", "NET-106")
 def test_driver_only_reads_config() -> None:
     c = NetConfig(mac=bytes.fromhex("02000000aa01"), max_pairs=2, queue_classes=[1, 2])
     space = ReadOnly(c)

@@ -163,7 +163,7 @@ def receives(target: object) -> None:
         raise CaseSkipped("the driver does not report what it received")
 
 
-@case("net.driver.round-trips", ("NET-060", "NET-023"), "driver", "net",
+@case("net.driver.round-trips", ("NET-060", "NET-023", "NET-106"), "driver", "net",
       "exchanges of the target's own (ARP, ping, TCP, echo) completed as expected",
       budget=BUDGET)
 def round_trips(target: object) -> None:
