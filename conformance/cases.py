@@ -73,6 +73,7 @@ class Result:
     req: str = ""  # the requirement the failure broke, when the case named one
     graded: str = ""  # why the failure got its grade (which rule, whose)
     deviation: str = ""  # XFAIL / XPASS: the listed deviation (requirement, reason, version)
+    recovered: bool = False  # WEDGED, but the case killed and will restart the stuck peer
 
 
 class CaseFailed(AssertionError):

@@ -73,7 +73,8 @@ def run(
         out.append((case, res))
         if on_result:
             on_result(case, res)
-        if res.outcome is Outcome.WEDGED and getattr(target, "isolation", None) is None:
+        if res.outcome is Outcome.WEDGED and getattr(target, "isolation", None) is None \
+                and not res.recovered:
             # the target is stuck in a thread we cannot stop: do not trust it further
             break
     return out
