@@ -8,6 +8,7 @@ re-check used.idx after enabling callbacks FAILs the cases of those requirements
 
 from __future__ import annotations
 
+import ast
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -124,3 +125,49 @@ def test_compile_error_is_one_line(tmp_path: Path) -> None:
         "drivers/vhost/vringh.c": ("int vringh_init_user(", "int vringh_init_user(((")})
     with pytest.raises(TargetError, match=r"compiling vringh\.c from .* failed: .*error"):
         targets.make(f"linux-vring:{broken}")
+
+
+ASAN_RUN = """
+import os, sys
+from collections import Counter
+from pathlib import Path
+from cffi import FFI
+from virtiospec.conformance import cases, runner, target_linux_vring as t
+from virtiospec.conformance.linux_vring.build import build_library
+from virtiospec.conformance.target_abi import AbiLibrary
+from virtiospec.reference.ring_c_build import abi_cdef
+lib_path = build_library(cflags=("-O1", "-g", "-fsanitize=address,undefined",
+                                 "-fno-sanitize-recover=undefined"), out=Path(sys.argv[1]))
+ffi = FFI(); ffi.cdef(abi_cdef() + t.packed_cdef())
+target = t.LinuxVringTarget(AbiLibrary(ffi, ffi.dlopen(str(lib_path)), "asan"), "asan")
+got = Counter(str(runner.run_case(c, target).outcome) for i, c in cases.discover().items()
+              if i.startswith(("ring.split.", "ring.packed.driver.")))
+print(dict(got))
+"""
+
+
+def _runtime(name: str) -> str | None:
+    import subprocess
+
+    path = subprocess.run(["gcc", f"-print-file-name={name}"], capture_output=True,
+                          text=True).stdout.strip()
+    return path if os.path.isabs(path) else None
+
+
+@pytest.mark.skipif(not (_runtime("libasan.so") and _runtime("libubsan.so")),
+                    reason="gcc's ASan/UBSan runtimes are not installed")
+def test_glue_clean_under_asan_and_ubsan(tmp_path: Path) -> None:
+    """Every split and packed-driver case through an ASan + UBSan build of the glue and of
+    Linux's code: no report (an error aborts the child) and no case wedged."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "VIRTIOSPEC_ISOLATED_CHILD": "1", "ASAN_OPTIONS": "detect_leaks=0",
+           "LD_PRELOAD": f"{_runtime('libasan.so')}:{_runtime('libubsan.so')}"}
+    done = subprocess.run([sys.executable, "-c", ASAN_RUN, str(tmp_path / "asan.so")],
+                          capture_output=True, text=True, env=env, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ERROR: AddressSanitizer" not in done.stderr
+    assert "runtime error" not in done.stderr
+    counts = ast.literal_eval(done.stdout.strip().splitlines()[-1])  # {'PASS': n, ...}
+    assert counts.get("PASS", 0) >= 40 and counts.get("WEDGED", 0) == 0, counts
