@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from virtiospec.conformance import cases as cases_mod
 from virtiospec.conformance import deviation_files, report, runner, targets
@@ -49,7 +50,8 @@ def nothing(side: str | None, only: list[str] | None) -> str:
 
 def fail(message: str) -> typer.Exit:
     """One line on stderr; exit status 2 (an error of the run, no verdict)."""
-    Console(stderr=True, soft_wrap=True).print(f"[red]error:[/red] {message}", highlight=False)
+    Console(stderr=True, soft_wrap=True, emoji=False, highlight=False).print(
+        f"[red]error:[/red] {escape(message)}")
     return typer.Exit(2)
 
 
@@ -155,6 +157,9 @@ def run(target: Target = "reference", side: SideOpt = None, only: OnlyOpt = None
     if lenient and not strict:
         console.print(f"{lenient} NON-STRICT or EXTENSION: not failures of VIRTIO's MUSTs "
                       "(--strict counts them)")
+    notes = getattr(tgt, "notes", None)
+    for note in notes() if callable(notes) else []:
+        console.print(f"[dim]note: {note}[/dim]")
     for spec in reports or []:
         console.print(f"report: {report.write(spec, results, target, strict)}")
     bad = unexpected([r.outcome for _, r in results], strict) + not_run

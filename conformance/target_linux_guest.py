@@ -6,17 +6,24 @@ brings eth0 up, runs arping and ping against the host our device's wire answers 
 TCP connection that the host refuses (exercising checksum offload), then our device sends it
 raw frames and UDP probes and the guest reports its receive counter; both sides are checked.
 
-Without QEMU, Debian's kernel or busybox-static the cases are skipped, or fail when the
-environment says ``CI=true``.
+Target spec ``linux-guest[,OPTION=VAL...]``: ``packed=on|off`` (the virtio-net-pci property;
+our device offers no VIRTIO_F_RING_PACKED, so the guest negotiates a split ring and the notes
+say so), ``queues=N`` (N > 1 SKIPs: our vhost-user device offers no VIRTIO_NET_F_MQ),
+``kernel=PATH`` (another kernel image; ``modules=DIR``, default ``/lib/modules/<version>``
+from a ``vmlinuz-<version>`` name, holds its modules). Bad options are one-line
+:class:`~virtiospec.conformance.cases.TargetError` errors. Through :func:`make`, missing QEMU,
+kernel or busybox is such an error too; a :class:`LinuxGuestTarget` made directly skips
+without them (fails when ``CI=true``).
 """
 
 from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
-from virtiospec.conformance.cases import CaseSkipped
-from virtiospec.conformance.guest import boot
+from virtiospec.conformance.cases import CaseSkipped, TargetError
+from virtiospec.conformance.guest import boot, initramfs
 from virtiospec.conformance.suites.net_api import DriverObservation
 
 
@@ -57,28 +64,90 @@ def observe(run: boot.GuestRun) -> DriverObservation:
     return obs
 
 
+USAGE = "linux-guest[,packed=on|off][,queues=N][,kernel=PATH[,modules=DIR]]"
+OPTIONS = ("packed", "queues", "kernel", "modules")
+
+
+def parse(arg: str) -> dict[str, str]:
+    if arg and not arg.startswith(","):
+        raise TargetError(f"the linux-guest target takes options, not {arg!r}; usage: {USAGE}")
+    opts: dict[str, str] = {}
+    for opt in arg.split(",")[1:]:
+        key, sep, value = opt.partition("=")
+        if not sep or not key or not value:
+            raise TargetError(f"linux-guest option {opt!r}: expected OPTION=VAL; usage: {USAGE}")
+        if key not in OPTIONS:
+            raise TargetError(f"linux-guest option {key}: unknown (known: {', '.join(OPTIONS)})")
+        if key in opts:
+            raise TargetError(f"linux-guest option {key} given twice")
+        opts[key] = value
+    if opts.get("packed", "off") not in ("on", "off"):
+        raise TargetError(f"linux-guest option packed={opts['packed']}: expected on or off")
+    if not opts.get("queues", "1").isdigit() or not 1 <= int(opts.get("queues", "1")) <= 8:
+        raise TargetError(f"linux-guest option queues={opts['queues']}: expected 1 to 8")
+    if "modules" in opts and "kernel" not in opts:
+        raise TargetError("linux-guest option modules: only with kernel=PATH")
+    return opts
+
+
+def kernel_of(opts: dict[str, str]) -> initramfs.Kernel | None:
+    """The kernel named by ``kernel=`` (and ``modules=``), checked; None for Debian's."""
+    if "kernel" not in opts:
+        return None
+    image = Path(opts["kernel"]).expanduser()
+    if not image.is_file():
+        raise TargetError(f"linux-guest option kernel: no such file {image}")
+    if "modules" in opts:
+        modules = Path(opts["modules"]).expanduser()
+    elif image.name.startswith("vmlinuz-"):
+        modules = Path("/lib/modules") / image.name.removeprefix("vmlinuz-")
+    else:
+        raise TargetError(f"linux-guest option kernel: {image.name} does not say its version "
+                          "(vmlinuz-<version>): give modules=DIR")
+    if not modules.is_dir():
+        raise TargetError(f"linux-guest: no modules directory {modules} for {image}")
+    return initramfs.Kernel(image, modules)
+
+
 class LinuxGuestTarget:
     name = "linux-guest"
     sides = ("driver",)
 
-    def __init__(self) -> None:
+    def __init__(self, opts: dict[str, str] | None = None) -> None:
         self._obs: DriverObservation | None = None
         self.run: boot.GuestRun | None = None
+        self.opts = dict(opts or {})
+        self.kernel = kernel_of(self.opts)
+
+    def notes(self) -> list[str]:
+        return list(self._obs.notes) if self._obs is not None else []
 
     def net_driver_session(self) -> DriverObservation:
+        if int(self.opts.get("queues", "1")) > 1:
+            raise CaseSkipped(f"queues={self.opts['queues']}: our vhost-user device serves one "
+                              "queue pair (it does not offer VIRTIO_NET_F_MQ)")
         if self._obs is None:
             try:
-                boot.check_tools()
+                boot.check_tools(self.kernel)
             except boot.GuestUnavailable as err:
                 if os.environ.get("CI") == "true":
                     raise  # a missing peer in CI is a failure, not a skip
                 raise CaseSkipped(str(err)) from None
-            self.run = boot.boot()
+            props = f"packed={self.opts['packed']}" if "packed" in self.opts else ""
+            self.run = boot.boot(kernel=self.kernel, device_props=props)
             self._obs = observe(self.run)
+            if self.opts.get("packed") == "on":
+                got = bool(self._obs.features >> 34 & 1)
+                self._obs.notes.append("packed=on: VIRTIO_F_RING_PACKED " + (
+                    "negotiated" if got else "not negotiated (our device offers split rings)"))
         return self._obs
 
 
 def make(arg: str) -> LinuxGuestTarget:
-    if arg:
-        raise ValueError(f"the linux-guest target takes no argument (got {arg!r})")
-    return LinuxGuestTarget()
+    """``linux-guest`` or ``linux-guest,packed=on,kernel=/boot/vmlinuz-6.1.0-...``."""
+    target = LinuxGuestTarget(parse(arg))
+    try:
+        boot.check_tools(target.kernel)
+    except boot.GuestUnavailable as err:
+        raise TargetError(str(err)) from None
+    return target

@@ -346,6 +346,10 @@ class QemuTarget:
             for attr in ("ring_packed_device", "ring_packed_driver"):
                 self.lacks[attr] = PACKED_NOTE
 
+    def notes(self) -> list[str]:
+        shown = f"virtio-net-pci,{self.device_options}" if self.device_options else ""
+        return ([f"{self.version}; {shown}"] if shown else []) + sorted(set(self.lacks.values()))
+
     def check(self) -> None:
         """Refuse what cannot run, in one line: a binary that is missing or is not QEMU, a
         property this QEMU's virtio-net-pci does not have, a value it refuses."""

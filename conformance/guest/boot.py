@@ -55,11 +55,12 @@ class GuestRun:
         return got[0] if got else None
 
 
-def check_tools() -> initramfs.Kernel:
+def check_tools(kernel: initramfs.Kernel | None = None) -> initramfs.Kernel:
+    """QEMU, busybox and a kernel with its modules (``kernel``, or Debian's)."""
     if shutil.which(QEMU) is None:
         raise GuestUnavailable(f"{QEMU} not found: apt-get install qemu-system-x86")
     try:
-        kernel = initramfs.find_kernel()
+        kernel = kernel or initramfs.find_kernel()
     except (FileNotFoundError, PermissionError) as err:
         raise GuestUnavailable(str(err)) from None
     if not initramfs.BUSYBOX.exists():
@@ -67,7 +68,9 @@ def check_tools() -> initramfs.Kernel:
     return kernel
 
 
-def qemu_command(kernel: initramfs.Kernel, initrd: Path, sock: Path) -> list[str]:
+def qemu_command(kernel: initramfs.Kernel, initrd: Path, sock: Path,
+                 device_props: str = "") -> list[str]:
+    """``device_props``: more ``virtio-net-pci`` properties (``packed=on``), comma-separated."""
     return [
         QEMU, "-machine", "q35,accel=tcg", "-m", "256", "-nodefaults", "-no-user-config",
         "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
@@ -76,7 +79,8 @@ def qemu_command(kernel: initramfs.Kernel, initrd: Path, sock: Path) -> list[str
         "-append", "console=ttyS0 quiet panic=-1",
         "-chardev", f"socket,id=vu,path={sock}",
         "-netdev", "vhost-user,id=net0,chardev=vu",
-        "-device", f"virtio-net-pci,netdev=net0,mac={initramfs.GUEST_MAC},vectors=0,romfile=",
+        "-device", f"virtio-net-pci,netdev=net0,mac={initramfs.GUEST_MAC},vectors=0,romfile="
+                   + (f",{device_props}" if device_props else ""),
     ]
 
 
@@ -91,17 +95,19 @@ def _probes(guest_mac: bytes) -> list[bytes]:
     return raw + udp
 
 
-def boot(timeout: float = BOOT_TIMEOUT) -> GuestRun:
+def boot(timeout: float = BOOT_TIMEOUT, kernel: initramfs.Kernel | None = None,
+         device_props: str = "") -> GuestRun:
     """Boot the guest once, serve it, and return what both sides saw. Every process started
-    here is killed before returning; every wait is bounded by ``timeout``."""
-    kernel = check_tools()
+    here is killed before returning; every wait is bounded by ``timeout``. ``kernel``: another
+    kernel image and its modules; ``device_props``: more virtio-net-pci properties."""
+    kernel = check_tools(kernel)
     run = GuestRun()
     with tempfile.TemporaryDirectory(prefix="virtiospec-guest-") as tmp:
         initrd = Path(tmp) / "initramfs.cpio"
         initrd.write_bytes(initramfs.build(kernel))
         sock = Path(tmp) / "vhost-user.sock"
         with VhostUserServer(sock, Options(pairs=1), run.responder) as server:
-            run.command = qemu_command(kernel, initrd, sock)
+            run.command = qemu_command(kernel, initrd, sock, device_props)
             t0 = time.monotonic()
             proc = subprocess.Popen(run.command, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
