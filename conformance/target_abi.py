@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from virtiospec.conformance.cases import CaseSkipped
+from virtiospec.conformance.isolation import Isolation
 from virtiospec.conformance.ring_api import RingSetup, Segment
 from virtiospec.reference.ring import Chain
 from virtiospec.reference.ring_c_errors import check
 
-ABI_VERSION = 1
+ABI_VERSION = 2  # version 1 read num_free as a count after an error (see the header)
 PREFIX = "virtiospec_ring_"
 
 
@@ -27,8 +28,9 @@ class AbiLibrary:
         self.ffi, self.lib, self.name = ffi, lib, name
         version = lib.virtiospec_ring_abi_version()
         if version != ABI_VERSION:
-            raise RuntimeError(f"{name} implements virtiospec_ring ABI version {version}; "
-                               f"this suite speaks version {ABI_VERSION}")
+            raise ValueError(f"{name} implements virtiospec_ring ABI version {version}; this "
+                             f"suite speaks version {ABI_VERSION} (conformance/virtiospec_ring.h "
+                             "says what changed): rebuild it against that header")
 
     def call(self, fn: str, *args: Any) -> int:
         """Call ``virtiospec_ring_<fn>`` and raise the mapped error on a negative result."""
@@ -107,7 +109,16 @@ class AbiRingDriver(_Side):
 
     @property
     def num_free(self) -> int:
-        return int(self.abi.lib.virtiospec_ring_driver_num_free(self.state))
+        return self.abi.call("driver_num_free", self.state)  # STOPPED: raises NeedsReset
+
+    @property
+    def needs_reset(self) -> bool:
+        return self.needs_reset_code != 0
+
+    @property
+    def needs_reset_code(self) -> int:
+        """0, or minus the error code that stopped the driver (the ABI's own answer)."""
+        return int(self.abi.lib.virtiospec_ring_driver_needs_reset(self.state))
 
 
 class AbiRingDevice(_Side):
@@ -119,9 +130,11 @@ class AbiRingDevice(_Side):
         self._head = ffi.new("uint16_t *")
         self._counts = ffi.new("uint32_t[2]")
 
-    def pop(self) -> Chain | None:
+    def pop(self, max_segs: int | None = None) -> Chain | None:
+        """The next chain; ``max_segs`` (ABI only) is what the call says the array holds."""
         c = self._counts
-        if not self.op("pop", self._head, self._segs, self.q, c + 0, c + 1):
+        room = self.q if max_segs is None else max_segs
+        if not self.op("pop", self._head, self._segs, room, c + 0, c + 1):
             return None
         segs = [(int(s.addr), int(s.len)) for s in self._segs[0 : c[0] + c[1]]]
         return Chain(int(self._head[0]), segs[: c[0]], segs[c[0] :])
@@ -145,8 +158,12 @@ class AbiRingDevice(_Side):
 
     @property
     def needs_reset(self) -> bool:
-        needs: int = self.abi.lib.virtiospec_ring_device_needs_reset(self.state)
-        return needs != 0
+        return self.needs_reset_code != 0
+
+    @property
+    def needs_reset_code(self) -> int:
+        """0, or minus the error code that stopped the device (the ABI's own answer)."""
+        return int(self.abi.lib.virtiospec_ring_device_needs_reset(self.state))
 
 
 class AbiTarget:
@@ -155,6 +172,7 @@ class AbiTarget:
     def __init__(self, abi: AbiLibrary, name: str,
                  sides: tuple[str, ...] = ("driver", "device")) -> None:
         self.abi, self.name, self.sides = abi, name, sides
+        self.isolation: Isolation | None = None  # lib: runs each case in a child process
 
     def _only(self, side: str) -> None:
         if side not in self.sides:

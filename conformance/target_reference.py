@@ -69,6 +69,9 @@ class _DriverSide:
     def num_free(self) -> int:
         return self.drv.num_free
 
+    def detach_unused(self) -> list[int]:
+        return [cast(int, t) for t in self.drv.detach_unused()]
+
 
 class ReferenceRingDevice(_DeviceSide):
     dev: SplitDevice

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from virtiospec.conformance.cases import CaseSkipped
+from virtiospec.conformance.isolation import Isolation
 from virtiospec.conformance.shm_api import ShmSetup, SignalSetup, TableSetup
 from virtiospec.reference.shm import Snapshot
 from virtiospec.reference.shm_c_errors import E_BUSY, check
@@ -159,6 +160,7 @@ class ShmAbiSides:
     def __init__(self, abi: ShmAbiLibrary | None, name: str,
                  roles: tuple[str, ...] = tuple(ROLES), unavailable: str = "") -> None:
         self.shm_abi, self.name, self.shm_roles = abi, name, roles
+        self.isolation: Isolation | None = None  # shm-lib: each case in a child process
         self.shm_unavailable = unavailable
 
     def _library(self, role: str) -> ShmAbiLibrary:

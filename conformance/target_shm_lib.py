@@ -5,7 +5,8 @@ The suite plays the other side of each table and signal itself. ``ROLE`` is ``wr
 ``reader``, ``sender`` or ``receiver`` (comma-separated): it restricts the target to those
 roles, and the other roles' cases SKIP, saying so; a role whose functions the library does
 not export SKIPs too. The ring, PCI and net cases SKIP (the library has no ring: use ``lib:``
-for that). ``make libshm`` builds an example library from reference/shm.c.
+for that). Each case runs in a child process (conformance/isolation.py).
+``make libshm`` builds an example library from reference/shm.c.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cffi import FFI
+from virtiospec.conformance.isolation import for_native
 from virtiospec.conformance.target_shm_abi import ROLES, ShmAbiLibrary, ShmAbiSides
 from virtiospec.reference.shm_c_build import abi_cdef
 
@@ -39,4 +41,6 @@ def make(arg: str) -> ShmAbiSides:
     ffi.cdef(abi_cdef())
     lib = ffi.dlopen(str(lib_path))
     name = f"shm-lib:{path}" + (f":{','.join(roles)}" if roles != tuple(ROLES) else "")
-    return ShmAbiSides(ShmAbiLibrary(ffi, lib, str(lib_path)), name, roles)
+    target = ShmAbiSides(ShmAbiLibrary(ffi, lib, str(lib_path)), name, roles)
+    target.isolation = for_native(f"shm-lib:{arg}")  # each case in a child process
+    return target

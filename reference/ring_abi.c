@@ -1,5 +1,5 @@
 /*
- * ring_abi.c -- conformance/virtiospec_ring.h (ABI version 1) over ring.c.
+ * ring_abi.c -- conformance/virtiospec_ring.h (ABI version 2) over ring.c.
  *
  * The public state is opaque: it is the struct vs_driver / vs_device of ring.h followed by
  * its private arrays, in the block the caller provides. A shared library built with
@@ -61,9 +61,12 @@ int virtiospec_ring_driver_create(void *state, size_t state_size, void *mem, uin
 {
     if (cfg == NULL || cfg->reserved != 0)
         return -VS_E_INVALID;
-    return vs_driver_create(state, state_size, mem, mem_size, cfg->queue_size, cfg->desc,
-                            cfg->avail, cfg->used, cfg->features, cfg->indirect_area,
-                            cfg->indirect_max, cfg->start_index);
+    int rc = vs_driver_create(state, state_size, mem, mem_size, cfg->queue_size, cfg->desc,
+                              cfg->avail, cfg->used, cfg->features, cfg->indirect_area,
+                              cfg->indirect_max, cfg->start_index);
+    if (rc == 0 && (cfg->features & VIRTIOSPEC_RING_F_INDIRECT) && cfg->indirect_area % 16 != 0)
+        return -VS_E_PLACEMENT; /* version 2: indirect tables aligned on 16 like the table */
+    return rc;
 }
 
 int virtiospec_ring_driver_init(void *state)
@@ -111,7 +114,13 @@ int virtiospec_ring_driver_detach_unused(void *state, uint64_t *tokens, uint32_t
 
 int virtiospec_ring_driver_num_free(const void *state)
 {
-    return (int)((const struct vs_driver *)state)->free_count;
+    const struct vs_driver *d = state;
+    return d->broken ? -VS_E_NEEDS_RESET : (int)d->free_count;
+}
+
+int virtiospec_ring_driver_needs_reset(const void *state)
+{
+    return ((const struct vs_driver *)state)->broken;
 }
 
 int virtiospec_ring_device_create(void *state, size_t state_size, void *mem, uint64_t mem_size,

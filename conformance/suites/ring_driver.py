@@ -226,16 +226,30 @@ def enable_cb_delayed(target: object) -> None:
 # -- hostile device ---------------------------------------------------------------------
 
 def _hostile(name: str, summary: str, lie: Callable[[HandDevice, list[int]], None]) -> None:
+    """A used element that breaks RING-SPLIT-085 must be refused with nothing taken back and
+    nothing written. num_free is read only while the driver is healthy (after the refusal a
+    side may answer it with -NEEDS_RESET, which is no count): what the driver still holds is
+    asked with detach_unused, which works in every state (virtiospec_ring.h)."""
+
     def run(target: object) -> Result:
-        setup = make_setup()
+        setup = make_setup(event_idx=True)  # used_event shows whether last_used moved
         drv, dev = _driver(target, setup)
         heads = [drv.add([buf(0)], [buf(n + 1, 16)], n) for n in range(2)]
         dev.pop_heads()
+        mem, lay = setup.memory, setup.layout
+        require(drv.num_free == setup.layout.size - 4, "num_free with two chains of two "
+                "descriptors out", str(setup.layout.size - 4), str(drv.num_free))
+        driver_owned = mem.read_bytes(lay.desc, lay.used - lay.desc)  # table, avail, used_event
         lie(dev, heads)
-        free = drv.num_free
         result = expect_reject(drv.get_used, {"RING-SPLIT-085"}, summary)
-        require(drv.num_free == free, f"{summary}: no descriptor freed", str(free),
-                str(drv.num_free))
+        require(mem.read_bytes(lay.desc, lay.used - lay.desc) == driver_owned,
+                f"{summary}: the refusal writes nothing (used_event does not move past the bad "
+                "element)")
+        detach = getattr(drv, "detach_unused", None)
+        if detach is not None:
+            tokens = sorted(detach())
+            require(tokens == [0, 1], f"{summary}: no chain taken back (detach_unused after "
+                    "the refusal)", "[0, 1]", str(tokens))
         return result
 
     case(f"ring.split.driver.rejects-{name}", ("RING-SPLIT-085",), "driver", "ring", summary)(run)

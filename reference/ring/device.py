@@ -206,9 +206,11 @@ class SplitDevice:
         """Return chains as ``(head, len)``: write the used elements, then one ``wmb`` and one
         store of used.idx for the batch (RING-SPLIT-040, RING-SPLIT-043)."""
         self._check()
+        seen: set[int] = set()
         for head, length in used:
-            if head not in self.in_flight:
+            if head not in self.in_flight or head in seen:
                 raise ValueError(f"head {head} was not popped (or was pushed already)")
+            seen.add(head)
             if length > self.in_flight[head]:
                 raise ValueError(f"len {length} exceeds the chain's writable "
                                  f"{self.in_flight[head]} bytes (RING-SPLIT-041)")

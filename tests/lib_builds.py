@@ -1,0 +1,42 @@
+"""Libraries the tests of ``lib:`` and ``shm-lib:`` build: ring.c behind the ABI with one
+planted bug (tests/ring_planted.c, ``-DPLANT=<n>``) or one mutant of ring_mutants.h."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from virtiospec.reference import ring_c_build
+from virtiospec.reference.c_build import STRICT
+
+TESTS = Path(__file__).resolve().parent
+REFERENCE = TESTS.parent / "reference"
+CONFORMANCE = TESTS.parent / "conformance"
+PLANTED = TESTS / "ring_planted.c"
+
+
+def plants() -> dict[str, int]:
+    """PLANT_<NAME> -> number, as tests/ring_planted.c defines them (NONE excluded)."""
+    found = re.findall(r"#define PLANT_(\w+) (\d+)", PLANTED.read_text())
+    return {name: int(n) for name, n in found if name != "NONE"}
+
+
+def planted(plant: int, out_dir: Path) -> Path:
+    """ring.c + ring_abi.c with planted bug ``plant`` (0: none) as a shared library."""
+    out = out_dir / f"libring_planted_{plant}.so"
+    if not out.exists():
+        cmd = [*ring_c_build.find_compiler(), *STRICT, "-O1", "-fPIC", "-shared",
+               "-fvisibility=hidden", f"-DPLANT={plant}", f"-I{REFERENCE}", f"-I{CONFORMANCE}",
+               str(REFERENCE / "ring.c"), str(PLANTED), "-o", str(out)]
+        subprocess.run(cmd, check=True)
+    return out
+
+
+def mutant(name: str | None, out_dir: Path) -> Path:
+    """ring.c + ring_abi.c (optionally one mutant of ring_mutants.h) as a shared library."""
+    out = out_dir / f"libring_{(name or 'reference').lower()}.so"
+    if not out.exists():
+        flags = ["-O2"] + ([f"-DVS_MUTANT=VS_M_{name}"] if name else [])
+        ring_c_build.build_lib(out, flags)
+    return out
