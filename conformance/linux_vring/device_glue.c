@@ -107,16 +107,16 @@ int virtiospec_ring_device_create(void *state, size_t state_size, void *mem, uin
     size_t need;
     uint32_t q;
 
-    if (state == NULL || cfg == NULL || cfg->reserved != 0)
+    if (!vsl_args_ok(state, mem, cfg))
         return -VIRTIOSPEC_RING_E_INVALID;
     q = cfg->queue_size;
     if (!vsl_queue_size_ok(q))
         return -VIRTIOSPEC_RING_E_QUEUE_SIZE;
     need = virtiospec_ring_device_state_size(q);
-    if (state_size < need || ((uintptr_t)state & 7) != 0)
+    if (state_size < need)
         return -VIRTIOSPEC_RING_E_INVALID;
     /* vringh_init_user: "you should check pointers yourself!" -- the glue does. */
-    if (mem == NULL || !vsl_placement_ok(cfg, mem_size))
+    if (!vsl_placement_ok(cfg, mem_size))
         return -VIRTIOSPEC_RING_E_PLACEMENT;
     memset(state, 0, need);
     if (cfg->features & VIRTIOSPEC_RING_F_EVENT_IDX)

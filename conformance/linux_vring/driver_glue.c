@@ -148,15 +148,15 @@ int virtiospec_ring_driver_create(void *state, size_t state_size, void *mem, uin
     uint32_t q;
     size_t need;
 
-    if (state == NULL || cfg == NULL || cfg->reserved != 0)
+    if (!vsl_args_ok(state, mem, cfg))
         return -VIRTIOSPEC_RING_E_INVALID;
     q = cfg->queue_size;
     if (!vsl_queue_size_ok(q))
         return -VIRTIOSPEC_RING_E_QUEUE_SIZE;
     need = virtiospec_ring_driver_state_size(q);
-    if (state_size < need || ((uintptr_t)state & 7) != 0)
+    if (state_size < need)
         return -VIRTIOSPEC_RING_E_INVALID;
-    if (mem == NULL || !vsl_placement_ok(cfg, mem_size))
+    if (!vsl_placement_ok(cfg, mem_size))
         return -VIRTIOSPEC_RING_E_PLACEMENT;
     if ((cfg->features & VIRTIOSPEC_RING_F_INDIRECT)
         && (cfg->indirect_max == 0 || cfg->indirect_area % 16 != 0

@@ -30,6 +30,17 @@ static inline bool vsl_queue_size_ok(uint32_t q)
     return q >= 1 && q <= 32768 && (q & (q - 1)) == 0;
 }
 
+/* The caller's own mistakes at create, checked first (virtiospec_ring.h's order): cfg,
+ * reserved, state and mem present and aligned on 8, no unknown feature bit. */
+static inline bool vsl_args_ok(const void *state, const void *mem,
+                               const struct virtiospec_ring_config *cfg)
+{
+    return cfg != NULL && cfg->reserved == 0 && state != NULL && ((uintptr_t)state & 7) == 0
+        && mem != NULL && ((uintptr_t)mem & 7) == 0
+        && (cfg->features & ~(uint32_t)(VIRTIOSPEC_RING_F_EVENT_IDX | VIRTIOSPEC_RING_F_INDIRECT))
+               == 0;
+}
+
 /* [at, at + len) lies inside [0, mem_size), without overflow. */
 static inline bool vsl_inside(uint64_t at, uint64_t len, uint64_t mem_size)
 {
