@@ -55,7 +55,7 @@ def no_indirect(target: object) -> None:
     setup = make_setup(indirect=False)
     drv, dev = _driver(target, setup)
     head = drv.add([buf(0), buf(1)], [buf(2), buf(3)], 1)
-    flags = [f for *_, f in (dev.read_desc(i) for i in range(setup.layout.size))]
+    flags = [dev.read_desc(i)[2] for i in range(setup.layout.size)]  # (addr, len, flags, next)
     require(not any(f & VIRTQ_DESC_F_INDIRECT for f in flags), f"no INDIRECT (head {head})")
 
 
