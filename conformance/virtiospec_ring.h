@@ -19,7 +19,7 @@
  *    of the error codes below. A negative result is never a count.
  *
  * States of a side: after create and init it is HEALTHY. An error of the *other side*
- * (the codes of RING-SPLIT-080..085 and -092: INDEX, LOOP, TOO_LONG, INDIRECT, OUTSIDE,
+ * (the codes of RING-SPLIT-080, RING-SPLIT-081, RING-SPLIT-082, RING-SPLIT-083, RING-SPLIT-084, RING-SPLIT-085 and RING-SPLIT-092: INDEX, LOOP, TOO_LONG, INDIRECT, OUTSIDE,
  * READ_AFTER_WRITE, AVAIL_JUMP, IN_FLIGHT, USED) makes it STOPPED (RING-SPLIT-084): the call
  * that found the error returns minus its code, writes nothing to guest memory and takes
  * nothing back (RING-SPLIT-084, -085); from then on every call returns
@@ -141,7 +141,7 @@ int virtiospec_ring_driver_add(void *state, const struct virtiospec_ring_segment
                                uint32_t n_out, const struct virtiospec_ring_segment *in,
                                uint32_t n_in, uint64_t token);
 /* 1: the chains added since the last call need an available-buffer notification
- * (RING-SPLIT-062/063, after the mb of RING-SPLIT-070); 0: they do not, or none was added
+ * (RING-SPLIT-062, RING-SPLIT-063, after the mb of RING-SPLIT-070); 0: they do not, or none was added
  * (then no memory access is made). STOPPED: -NEEDS_RESET. */
 int virtiospec_ring_driver_kick_prepare(void *state);
 /* 1: the next used element was valid and its chain is taken back: *token and *len set, its
@@ -151,7 +151,7 @@ int virtiospec_ring_driver_kick_prepare(void *state);
  * bytes, used.idx more than the outstanding chains ahead): -USED, nothing taken back,
  * nothing written, the driver STOPPED. */
 int virtiospec_ring_driver_get_used(void *state, uint64_t *token, uint32_t *len);
-/* Callbacks off (RING-SPLIT-050/051): without F_EVENT_IDX stores 1 to avail.flags; with it
+/* Callbacks off (RING-SPLIT-050, RING-SPLIT-051): without F_EVENT_IDX stores 1 to avail.flags; with it
  * stores used_event = next entry - 1 (once, if callbacks were on). 0; STOPPED: -NEEDS_RESET. */
 int virtiospec_ring_driver_disable_cb(void *state);
 /* Callbacks on: stores 0 to avail.flags (without F_EVENT_IDX) or used_event = next used
@@ -183,7 +183,7 @@ int virtiospec_ring_device_init(void *state);
  * segs[0, *n_readable) (device-readable) then segs[*n_readable, *n_readable + *n_writable)
  * (device-writable); the head is now in flight. 0: nothing available. Checks, in order:
  * STOPPED: -NEEDS_RESET; segs NULL with max_segs > 0: -INVALID; avail.idx more than Q ahead:
- * -AVAIL_JUMP; then the walk in chain order (RING-SPLIT-080..083): INDEX, LOOP, TOO_LONG,
+ * -AVAIL_JUMP; then the walk in chain order (RING-SPLIT-080, RING-SPLIT-081, RING-SPLIT-082, RING-SPLIT-083): INDEX, LOOP, TOO_LONG,
  * INDIRECT, OUTSIDE, READ_AFTER_WRITE; a chain with more buffers than max_segs: -NO_SPACE
  * (nothing consumed; max_segs = Q always suffices); a head already in flight: -IN_FLIGHT
  * (RING-SPLIT-092). Every error but NO_SPACE and INVALID stops the device. */
@@ -197,7 +197,7 @@ int virtiospec_ring_device_pop(void *state, uint16_t *head, struct virtiospec_ri
 int virtiospec_ring_device_push(void *state, const struct virtiospec_ring_used_elem *used,
                                 uint32_t n);
 /* 1: the used elements pushed since the last call need a used-buffer notification
- * (RING-SPLIT-052/053, after the mb of RING-SPLIT-071); 0: they do not, or used.idx has not
+ * (RING-SPLIT-052, RING-SPLIT-053, after the mb of RING-SPLIT-071); 0: they do not, or used.idx has not
  * moved since the previous decision (the first decision after create always decides, as if
  * elements were pushed; with F_EVENT_IDX it returns 1). STOPPED: -NEEDS_RESET. */
 int virtiospec_ring_device_should_notify(void *state);

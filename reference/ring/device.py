@@ -1,7 +1,8 @@
 """The device side of a split virtqueue (spec/ring.md).
 
 The device trusts nothing it reads from the rings: every descriptor walk is bounded and
-checked (RING-SPLIT-080..083) before any buffer of the chain is used, and an error leaves the
+checked (RING-SPLIT-080, RING-SPLIT-081, RING-SPLIT-082, RING-SPLIT-083) before any buffer of the
+chain is used, and an error leaves the
 queue untouched and the device refusing to go on until it is reset (RING-SPLIT-084).
 """
 
@@ -229,7 +230,7 @@ class SplitDevice:
 
     def should_notify(self) -> Op[bool]:
         """Whether the used entries pushed since the last decision need a used-buffer
-        notification (RING-SPLIT-052/053), after the full barrier of RING-SPLIT-071."""
+        notification (RING-SPLIT-052, RING-SPLIT-053), after the full barrier of RING-SPLIT-071."""
         self._check()
         old, new = self.signalled_used, self.used_idx
         many = self.num_pushed >= U16  # RING-SPLIT-101: the window would alias
