@@ -25,6 +25,7 @@ from virtiospec.conformance.vhost_user_peer import Peer
 
 SETTLE = 0.4  # seconds the peer gets to act on the bad input
 PROBE_WAIT = 2.0  # seconds a good request on the probe vring gets
+HANG_UP_WAIT = 0.3  # seconds the peer is watched after the front-end hangs up
 
 
 @dataclass
@@ -92,14 +93,13 @@ def verdict(peer: Peer, link: Link, what: str, seen: Seen, *, req: str,
     bad input is one the device cannot be required to detect: a peer that survives it and
     still answers PASSes. Without ``probe`` no good request is sent on the probe vring (the
     case stopped the device on purpose)."""
-    death = peer.death()
-    if death is not None:
-        peer.stop()
-        raise CaseFailed(f"{what}: {death}", expected="refusal, the peer still answering",
-                         observed=f"status {death.status}", req=req)
+    _died(peer, what, req)
     took = accepted(seen) if accepted else (
         f"used element(s) {seen.used[:4]} for the bad chain" if seen.used else None)
     if took and not tolerated:
+        link.close()
+        _died(peer, f"{what}: accepted ({took}), then, when the front-end hung up,", req,
+              HANG_UP_WAIT)
         _finish(peer)
         raise CaseFailed(f"{what}: accepted: {took}", expected="refusal: no used element, "
                          "the queue stopped or the device broken", observed=took, req=req)
@@ -125,10 +125,24 @@ def verdict(peer: Peer, link: Link, what: str, seen: Seen, *, req: str,
         if served is not None:
             notes.append(f"vring {peer.spec.probe} " + ("still served" if served
                                                         else "stopped (device broken)"))
+    link.close()
+    _died(peer, f"{what}: refused, but when the front-end hung up", req, HANG_UP_WAIT)
     _finish(peer)
     if tolerated and took:
         return Result(Outcome.PASS, f"{what}: survived ({took}); " + "; ".join(notes))
     return Result(Outcome.REJECT, f"{what}: " + "; ".join(notes))
+
+
+def _died(peer: Peer, what: str, req: str, wait: float = 0.0) -> None:
+    """FAIL if the peer died (watching it for ``wait`` seconds first)."""
+    end = time.monotonic() + wait
+    while peer.death() is None and time.monotonic() < end:
+        time.sleep(0.02)
+    death = peer.death()
+    if death is not None:
+        peer.stop()
+        raise CaseFailed(f"{what}: {death}", expected="refusal, the peer still answering",
+                         observed=f"status {death.status}", req=req)
 
 
 def _finish(peer: Peer) -> None:

@@ -66,6 +66,7 @@ class Link:
         self.drivers: dict[int, HandDriver] = {}
         self.layouts: dict[int, SplitLayout] = {}
         self._unique = 0
+        self.closed = False
 
     # -- messages ------------------------------------------------------------------------------
     def _read_reply(self, req: int) -> bytes:
@@ -214,6 +215,9 @@ class Link:
         return segs
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         with contextlib.suppress(OSError):
             self.sock.close()
         for fd in [*self.kicks.values(), *self.calls.values()]:

@@ -30,15 +30,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from virtiospec.conformance.cases import CaseSkipped
+from virtiospec.conformance.cases import CaseSkipped, TargetError
 
 VIRTIOFSD = "/usr/lib/qemu/virtiofsd"
 START_TIMEOUT = 30.0
 KINDS = ("net", "blk", "fs", "any")
 
 
-class PeerError(RuntimeError):
-    """The peer could not be started (a one-line reason)."""
+class PeerError(TargetError):
+    """The peer could not be started (a one-line reason): an error of the run, no verdict."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ class Death:
     tail: str
 
     def __str__(self) -> str:
-        how = (f"killed by signal {signal.Signals(-self.status).name}" if self.status < 0
+        how = (f"was killed by signal {signal.Signals(-self.status).name}" if self.status < 0
                else f"exited with status {self.status}")
         return f"the peer {how}; its output ends:\n{self.tail}"
 

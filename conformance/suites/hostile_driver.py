@@ -11,6 +11,7 @@ it, or the peer died) or WEDGED (no answer, spinning, data path stopped).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from virtiospec.conformance.cases import CaseFailed, CaseSkipped, Result, case
@@ -59,10 +60,14 @@ def open_link(target: object, *, indirect: bool = True, skip: int | None = None
                 link.setup_vring(index, Q)
     except (NoAnswer, HungUp) as err:
         link.close()
+        end = time.monotonic() + 1.0
+        while peer.death() is None and time.monotonic() < end:
+            time.sleep(0.02)
         death = peer.death()
         peer.kill()
-        raise CaseFailed(f"honest set-up refused: {err}" + (f"; {death}" if death else ""),
-                         req="VHOST-USER-004") from None
+        raise CaseFailed(f"honest set-up refused: {err}" + (
+            f"; the peer died (after the previous case?): {death}" if death else ""),
+            req="VHOST-USER-004") from None
     return peer, link
 
 

@@ -91,7 +91,7 @@ def features_never_offered(target: object) -> Result:
         except NoAnswer:
             return _wedged(peer, what, "no answer to SET_FEATURES")
         took = None if seen.refused else f"acked 0 for feature bit {bit} (offered {offered:#x})"
-        return verdict(peer, link, f"{what} ({bit})", seen, req="VIRTIO-FEAT-002",
+        return verdict(peer, link, f"{what} ({bit})", seen, req="VHOST-USER-002",
                        accepted=lambda s: took)
     finally:
         link.close()
@@ -137,10 +137,11 @@ def reset_mid_traffic(target: object) -> Result | None:
         d.publish(*heads)
         link.kick(v)
         n = len(heads)
+        first = link.wait_used(v, 1, 1.0)  # traffic is moving: now the reset
         try:
             bases = {i: M.STATE.unpack(link.get(M.Req.GET_VRING_BASE, M.STATE.pack(i, 0)))[1]
                      for i in sorted(link.drivers)}
-            used = link.used(v)
+            used = first + link.used(v)
             if not len(used) <= bases[v] <= n:
                 raise CaseFailed(f"{what}: GET_VRING_BASE {bases[v]} with {len(used)} used of "
                                  f"{n}", expected=f"used <= base <= {n}",
