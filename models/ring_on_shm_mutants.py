@@ -1,0 +1,127 @@
+"""Known-bad variants at the seam of ring and shm-signal, each refuted twice: by the Z3 model
+(models/ring_on_shm_z3.py, a shortest counterexample: ``ring_on_shm.mutant.<bug>.z3``) and by
+the machine stepping the reference (models/ring_on_shm_machine.py,
+``ring_on_shm.mutant.<bug>.ref``).
+
+Each variant is one switch: a field of :class:`~virtiospec.models.ring_on_shm_z3.Seam` in the
+model and of :class:`~virtiospec.reference.shm.ring_on_shm.Seam` on the reference line it
+breaks, except the injection without its barrier, which is the sender of
+models/shm_ref_mutants.py (SHM-SIGNAL-004) placed in the ring. Machine runs are derandomized
+and not shrunk (the Z3 twin gives the shortest run); a variant counts as caught only when a
+run fails with a requirement violation. The injection without its barrier needs a race of
+both store buffers that the machine meets only in some runs; its budget is fixed at 200
+derandomized examples, which meet it (a derandomized run's draws depend on its budget).
+
+Two lines of the composition are redundant, so they have no variant here: the injection's
+barrier before its load of ``pending`` (SHM-SIGNAL-003) follows the ring decision's own
+barrier (RING-SPLIT-070/071) with no store between, and an acknowledgement after consuming
+but before the ring's re-check is covered by that re-check. The proof holds with the first
+removed; tests/test_ring_on_shm_models.py shows both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import z3
+from virtiospec.models import registry
+from virtiospec.models.hypothesis_run import mutant_evidence
+from virtiospec.models.ring_on_shm_machine import RingOnShmConfig, run_ring_on_shm
+from virtiospec.models.ring_on_shm_proof import counterexample, safety
+from virtiospec.models.ring_on_shm_z3 import CALL, KICK, Roles, build, variant
+from virtiospec.models.ring_on_shm_z3 import Mode as Feature
+from virtiospec.models.shm_ref_mutants import SenderNoMbBeforeEnabled
+from virtiospec.models.z3util import literal_state
+from virtiospec.reference.shm.ring_on_shm import Seam
+
+EXAMPLES = 400
+
+
+@dataclass(frozen=True)
+class SeamBug:
+    name: str
+    bug: str
+    reqs: tuple[str, ...]
+    z3_switches: dict[str, object]
+    z3_at: tuple[Roles, Feature, bool]  # direction, feature, tso
+    ref: RingOnShmConfig
+    examples: int = EXAMPLES  # of the derandomized machine run
+
+
+BUGS = (
+    SeamBug("ack_after_consuming",
+            "receiver acknowledges its signal after consuming and after the ring's re-check, "
+            "not before consuming", ("SHM-RING-004", "SHM-SIGNAL-005", "SHM-SIGNAL-010"),
+            {"ack": "after_ring_recheck"}, (KICK, "flags", False),
+            RingOnShmConfig(mode="sc", seam=Seam(ack_in_begin=False))),
+    SeamBug("ring_not_reenabled",
+            "receiver re-enables and re-checks the signal, but re-checks the ring without "
+            "re-enabling its suppression", ("SHM-RING-004", "RING-SPLIT-072", "RING-SPLIT-073"),
+            {"ring_enable": False}, (CALL, "flags", False),
+            RingOnShmConfig(mode="sc", seam=Seam(ring_enable=False))),
+    SeamBug("signal_not_reenabled",
+            "receiver re-enables and re-checks the ring, but re-checks pending without "
+            "re-enabling the signal", ("SHM-RING-004", "SHM-SIGNAL-006"),
+            {"signal_enable": False}, (KICK, "flags", False),
+            RingOnShmConfig(mode="sc", seam=Seam(signal_enable=False))),
+    SeamBug("ring_not_rechecked",
+            "receiver re-enables both, acts on the signal's re-check only",
+            ("SHM-RING-004", "RING-SPLIT-072", "RING-SPLIT-073"),
+            {"ring_recheck": False}, (CALL, "event_idx", False),
+            RingOnShmConfig(mode="sc", seam=Seam(ring_recheck=False))),
+    SeamBug("signal_not_rechecked",
+            "receiver re-enables both, acts on the ring's re-check only",
+            ("SHM-RING-004", "SHM-SIGNAL-006"),
+            {"signal_recheck": False}, (KICK, "event_idx", False),
+            RingOnShmConfig(mode="sc", seam=Seam(signal_recheck=False))),
+    SeamBug("inject_without_mb",
+            "the ring's injection loads enabled without a full barrier after storing pending "
+            "(x86-TSO)", ("SHM-SIGNAL-004", "SHM-RING-003", "SHM-RING-004"),
+            {"enabled_mb": False}, (CALL, "flags", True),
+            RingOnShmConfig(mode="tso", sender_cls=SenderNoMbBeforeEnabled), 200),
+    SeamBug("decision_skips_signal",
+            "a ring decision to notify goes straight to the transport, skipping the signal",
+            ("SHM-RING-003", "SHM-RING-006"), {"via_signal": False}, (KICK, "flags", False),
+            RingOnShmConfig(mode="sc", seam=Seam(via_signal=False))),
+    SeamBug("transport_disobeys",
+            "the transport notifies on an injection that said not to (coalesced, or enabled "
+            "read 0)", ("SHM-RING-003", "SHM-RING-006", "SHM-SIGNAL-011"),
+            {"obey_injection": False}, (CALL, "flags", False),
+            RingOnShmConfig(mode="sc", seam=Seam(obey_injection=False))),
+)
+
+
+def refute_z3(bug: SeamBug) -> registry.Evidence:
+    roles, feature, tso = bug.z3_at
+    seam = variant(**bug.z3_switches)
+    path = counterexample(roles, feature, tso, seam)
+    where = f"{roles.direction}, {feature}, {'x86-TSO' if tso else 'SC'}"
+    if path is None:
+        return registry.Evidence(False, f"no run of 40 steps breaks a claim ({where})")
+    system = build(roles, feature, tso, seam)
+    end = literal_state(system, path.final)
+    broken = [name.split(" ")[0] for name, p in safety(seam)
+              if not z3.is_true(z3.simplify(p(end)))]
+    return registry.Evidence(True, f"{', '.join(broken)} broken in {path.length} steps "
+                                   f"({where})", path.steps,
+                             stats={"steps": float(path.length)})
+
+
+def _z3(bug: SeamBug) -> Callable[[], registry.Evidence]:
+    return lambda: refute_z3(bug)
+
+
+def refute_ref(bug: SeamBug) -> registry.Evidence:
+    return mutant_evidence(run_ring_on_shm(bug.ref, bug.examples, derandomize=True,
+                                           shrink=False), keep_last=60)
+
+
+def _ref(bug: SeamBug) -> Callable[[], registry.Evidence]:
+    return lambda: refute_ref(bug)
+
+
+for _bug in BUGS:
+    registry.mutant(f"ring_on_shm.mutant.{_bug.name}.z3", _bug.bug, _bug.reqs, "z3")(_z3(_bug))
+    registry.mutant(f"ring_on_shm.mutant.{_bug.name}.ref", _bug.bug, _bug.reqs,
+                    "hypothesis")(_ref(_bug))
