@@ -135,3 +135,24 @@ def test_a_model_without_a_known_bad_variant_does_not_check() -> None:
     assert c.status in ("implemented", "out of scope")
     c.mutants.append("some.mutant")
     assert c.status in ("checked", "out of scope")
+
+
+def test_coverage_spec_fails_when_a_statement_is_unaccounted_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    full = coverage.compute()
+    # a known-bad catalogue: the entry for the IN_ORDER rule of §2.7.5.3.1 is missing
+    missing = {rid: c for rid, c in full.items() if rid != "RING-SPLIT-026"}
+    bad = coverage.unaccounted(coverage.spec_rows(missing))
+    assert len(bad) == 1 and bad[0].startswith("§2.7.5.3.1 ") and "1 MUST" in bad[0]
+    monkeypatch.setattr(coverage, "compute", lambda tests_dir=None: missing)
+    res = CliRunner().invoke(app, ["coverage", "--spec"])
+    assert res.exit_code == 1 and "unaccounted: §2.7.5.3.1" in res.stdout
+    # and an entry claiming a statement the block does not have is caught as well
+    extra = dict(full)
+    r = full["RING-SPLIT-026"].req
+    extra["RING-SPLIT-026"] = coverage.Coverage(
+        catalogue.Requirement(r.id, r.side, r.level, r.source, r.text, r.file, r.line,
+                              statements=r.statements * 2))
+    bad = coverage.unaccounted(coverage.spec_rows(extra))
+    assert len(bad) == 1 and "catalogued but not in the spec: 1 MUST" in bad[0]
