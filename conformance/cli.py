@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from virtiospec.conformance import cases as cases_mod
 from virtiospec.conformance import deviation_files, report, runner, targets
 from virtiospec.conformance.cases import Outcome, TargetError, unexpected
+from virtiospec.conformance.lib_stress import STRESS_ENV
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 console = Console(soft_wrap=True)
@@ -117,11 +119,18 @@ def run(target: Target = "reference", side: SideOpt = None, only: OnlyOpt = None
         reports: ReportOpt = None, strict: StrictOpt = False,
         deviations: DeviationsOpt = None,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only failures and the "
-                                            "summary.")] = False) -> None:
+                                            "summary.")] = False,
+        stress: Annotated[float | None, typer.Option(
+            "--stress", metavar="SECONDS", help="lib: / shm-lib: only: run the library on two "
+            "real threads (each stress case about SECONDS) instead of the sequential "
+            "suite.")] = None) -> None:
     """Run the suite against TARGET; exit 1 on any FAIL, WEDGED or XPASS (with --strict also
     NON-STRICT and EXTENSION), 2 on an error of the run: nothing selected, a bad target
     spec or option, a peer that cannot start."""
     chosen = select(side, only)
+    if stress is not None and not stress > 0:
+        raise fail(f"--stress {stress}: SECONDS must be more than 0")
+    chosen = [c for c in chosen if (".stress." in c.id) == (stress is not None)]
     if not chosen:
         raise fail(nothing(side, only))
     if list_only:
@@ -132,6 +141,8 @@ def run(target: Target = "reference", side: SideOpt = None, only: OnlyOpt = None
             report.parse_spec(spec)  # refuse a bad --report before running anything
         except ValueError as err:
             raise fail(str(err)) from None
+    if stress is not None:
+        os.environ[STRESS_ENV] = str(stress)  # the child process of a lib: target reads it
     try:
         tgt = targets.make(target)
         known = deviations_for(tgt, deviations, strict)

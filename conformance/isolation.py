@@ -167,8 +167,8 @@ class Isolation:
         msg = self._read(case.budget + 3.0)  # the child's own watch ends at case.budget
         if msg:
             res: Result = pickle.loads(msg)
-            if res.outcome is Outcome.WEDGED:
-                res.detail += f", stuck in {self._last_call()}"
+            if res.outcome is Outcome.WEDGED and res.detail.startswith("no answer within"):
+                res.detail += f", stuck in {self._last_call()}"  # the child's own watch
                 self._stop()
             return res
         seconds = time.perf_counter() - t
@@ -233,7 +233,7 @@ def _child(spec: str, result_fd: int, call_path: str) -> int:
         except Exception as err:  # a TargetError: the peer cannot run
             res = Result(Outcome.FAIL, f"the target could not run: {err}")
         out.write(_frame(pickle.dumps(res)))
-        if res.outcome is Outcome.WEDGED:
+        if res.outcome is Outcome.WEDGED and res.detail.startswith("no answer within"):
             break  # a thread of ours is stuck: let the parent start a fresh child
     out.close()
     os._exit(0)  # a wedged thread must not keep the child alive

@@ -30,6 +30,12 @@
  * then reports the lost wakeup (which notification went missing and when), and wakes both
  * sides to stop the run. Nothing else ever wakes a sleeping side.
  *
+ * Built with -DVS_THREADS_ABI (ring_threads_abi.h), each side comes from a shared library
+ * behind conformance/virtiospec_ring.h (--driver-lib, --device-lib; one library may give
+ * both): `virtiospec conformance run --target lib:X.so --stress S` runs it. The harness
+ * keeps its own counts of what it made available and took back, so it never looks inside
+ * a side's state.
+ *
  * Output: one JSON object on stdout. Exit status: 0 run completed, 1 lost wakeup,
  * 2 lost / duplicated / reordered buffer or ring error, 3 stall without pending work (a
  * harness bug), 4 usage or setup error.
@@ -54,8 +60,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef VS_THREADS_ABI
+#include "ring_threads_abi.h" /* each side from a library behind virtiospec_ring.h */
+#else
 #include "ring.h"
 #include "ring_mutants.h"
+#endif
 
 enum mode { MODE_EVENT_IDX, MODE_FLAGS, MODE_NONE, MODE_POLL };
 static const char *const mode_names[] = {"event_idx", "flags", "none", "poll"};
@@ -82,6 +92,7 @@ struct options {
     bool verify;
     bool delayed;           /* driver: enable_cb_delayed instead of enable_cb when idle */
     bool interleave;        /* driver: add one, take back one, as ringtest's guest loop */
+    const char *lib[2];     /* VS_THREADS_ABI: the driver's and the device's library */
 };
 
 /* A notification channel: the sender notifies, the waiter sleeps until notified. A
@@ -315,7 +326,7 @@ static void *driver_main(void *arg)
          * ringtest's guest does (a partial batch is decided on before sleeping) */
         uint32_t added = 0;
         const uint32_t max_add = o.interleave ? 1 : o.batch;
-        while (added < max_add && started < limit && vs_driver_outstanding(d) < o.q) {
+        while (added < max_add && started < limit && started - completed < o.q) {
             /* one descriptor per buffer: room for one more (and its slot is free) */
             struct vs_segment seg = {buffer_at(bufs, o.q, started), 8};
             if (o.verify)
@@ -358,7 +369,7 @@ static void *driver_main(void *arg)
         if (progress || !sleeping)
             continue; /* (mode poll: spin) */
         /* idle: the ring is full (or every buffer is out) and nothing came back */
-        if (unkicked && unkicked >= vs_driver_outstanding(d)) {
+        if (unkicked && unkicked >= started - completed) {
             /* every buffer out is undecided: the device may be asleep, decide now. (With
              * an earlier-decided buffer still out, the device still has work, or will be
              * woken for it; its completion wakes this side, which then decides.) */
@@ -366,7 +377,8 @@ static void *driver_main(void *arg)
                 goto out;
             continue;
         }
-        atomic_store_explicit(&me->pub_index, d->last_used, memory_order_relaxed);
+        /* the next used entry to take back: one buffer per entry, from index 0 */
+        atomic_store_explicit(&me->pub_index, (uint16_t)completed, memory_order_relaxed);
         if (suppress) {
             /* re-enable, then re-check (RING-SPLIT-073); delayed: ask for the notification
              * only once 3/4 of the outstanding buffers are used (RING-SPLIT-051) */
@@ -384,7 +396,7 @@ static void *driver_main(void *arg)
         wait_notified(s, &s->intr, me);
         if (suppress)
             vs_driver_disable_cb(d);
-        if (ring_u16(mem, s->used + 2) == d->last_used)
+        if (ring_u16(mem, s->used + 2) == (uint16_t)completed)
             spurious++;
     }
 out:
@@ -474,7 +486,7 @@ static void *device_main(void *arg)
         if (!sleeping)
             continue; /* mode poll: spin */
         /* idle: nothing available */
-        atomic_store_explicit(&me->pub_index, v->last_avail, memory_order_relaxed);
+        atomic_store_explicit(&me->pub_index, (uint16_t)popped, memory_order_relaxed);
         if (suppress) {
             int rc = vs_device_enable_notify(v); /* re-enable, then re-check (RING-SPLIT-072) */
             if (rc < 0) {
@@ -490,7 +502,7 @@ static void *device_main(void *arg)
         wait_notified(s, &s->kick, me);
         if (suppress)
             vs_device_disable_notify(v);
-        if (ring_u16(mem, s->avail + 2) == v->last_avail &&
+        if (ring_u16(mem, s->avail + 2) == (uint16_t)popped &&
             !atomic_load_explicit(&s->driver_done, memory_order_relaxed))
             spurious++;
     }
@@ -578,7 +590,7 @@ static void usage(void)
             "         [--batch B] [--device-batch B] [--buffers N] [--max-seconds S]\n"
             "         [--lost-ms MS] [--exit-cycles C] [--wake eventfd|futex] [--spin N]\n"
             "         [--driver-cpu C] [--device-cpu C] [--verify] [--delayed]\n"
-            "         [--interleave]\n");
+            "         [--interleave] [--driver-lib PATH.so --device-lib PATH.so]\n");
     exit(4);
 }
 
@@ -610,6 +622,8 @@ static void parse(int argc, char **argv, struct options *o)
         {"verify", no_argument, NULL, 'v'},
         {"delayed", no_argument, NULL, 'L'},
         {"interleave", no_argument, NULL, 'I'},
+        {"driver-lib", required_argument, NULL, 'A'},
+        {"device-lib", required_argument, NULL, 'B'},
         {NULL, 0, NULL, 0}};
     *o = (struct options){.mode = MODE_EVENT_IDX, .wake = WAKE_EVENTFD, .q = 256, .batch = 1,
                           .buffers = 1000000, .lost_ms = 200, .cpu = {0, 1}};
@@ -652,11 +666,18 @@ static void parse(int argc, char **argv, struct options *o)
         case 'v': o->verify = true; break;
         case 'L': o->delayed = true; break;
         case 'I': o->interleave = true; break;
+        case 'A': o->lib[DRIVER] = optarg; break;
+        case 'B': o->lib[DEVICE] = optarg; break;
         default: usage();
         }
     }
+#ifdef VS_THREADS_ABI
+    if (o->lib[DRIVER] == NULL || o->lib[DEVICE] == NULL)
+        usage();
+    vs_abi_load(o->lib[DRIVER], o->lib[DEVICE]); /* exits 4 naming what is missing */
+#endif
     if (optind != argc || o->batch == 0 || (o->buffers == 0 && o->max_seconds <= 0) ||
-        vs_driver_state_size(o->q) == 0)
+        vs_driver_state_size(o->q) == 0 || vs_device_state_size(o->q) == 0)
         usage();
 }
 

@@ -1,0 +1,216 @@
+/*
+ * ring_threads_abi.h -- ring_threads.c's calls of ring.h, made instead through
+ * conformance/virtiospec_ring.h in two shared libraries loaded with dlopen: the driver's
+ * (--driver-lib) and the device's (--device-lib), which may be one library, or one of them
+ * the reference (ring.c behind the ABI). Included by ring_threads.c when built with
+ * -DVS_THREADS_ABI; the harness then sees each side only through the ABI.
+ */
+#ifndef VS_RING_THREADS_ABI_H
+#define VS_RING_THREADS_ABI_H
+
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "virtiospec_ring.h"
+
+#define VS_F_EVENT_IDX VIRTIOSPEC_RING_F_EVENT_IDX
+#define VS_MAX_QUEUE_SIZE 32768u
+#define VS_MUTANT 0 /* the libraries carry their own bugs, if any */
+
+struct vs_driver; /* opaque: the library's state */
+struct vs_device;
+struct vs_segment {
+    uint64_t addr;
+    uint64_t len;
+};
+struct vs_used_elem {
+    uint32_t id;
+    uint32_t len;
+};
+
+/* The functions of one library, looked up by name. */
+struct vs_abi {
+    uint32_t (*abi_version)(void);
+    size_t (*driver_state_size)(uint32_t);
+    int (*driver_create)(void *, size_t, void *, uint64_t, const struct virtiospec_ring_config *);
+    int (*driver_init)(void *);
+    int (*driver_add)(void *, const struct virtiospec_ring_segment *, uint32_t,
+                      const struct virtiospec_ring_segment *, uint32_t, uint64_t);
+    int (*driver_kick_prepare)(void *);
+    int (*driver_get_used)(void *, uint64_t *, uint32_t *);
+    int (*driver_disable_cb)(void *);
+    int (*driver_enable_cb)(void *);
+    int (*driver_enable_cb_delayed)(void *);
+    size_t (*device_state_size)(uint32_t);
+    int (*device_create)(void *, size_t, void *, uint64_t, const struct virtiospec_ring_config *);
+    int (*device_init)(void *);
+    int (*device_pop)(void *, uint16_t *, struct virtiospec_ring_segment *, uint32_t, uint32_t *,
+                      uint32_t *);
+    int (*device_push)(void *, const struct virtiospec_ring_used_elem *, uint32_t);
+    int (*device_should_notify)(void *);
+    int (*device_enable_notify)(void *);
+    int (*device_disable_notify)(void *);
+};
+
+static struct vs_abi vs_abi_side[2]; /* [0]: the driver's library, [1]: the device's */
+
+static void *vs_abi_sym(void *lib, const char *path, const char *name)
+{
+    char full[96];
+    snprintf(full, sizeof full, "virtiospec_ring_%s", name);
+    void *fn = dlsym(lib, full);
+    if (fn == NULL) {
+        fprintf(stderr, "ring_threads: %s does not export %s\n", path, full);
+        exit(4);
+    }
+    return fn;
+}
+
+#define VS_ABI_GET(a, lib, path, name) \
+    do { \
+        void *vs_fn_ = vs_abi_sym(lib, path, #name); \
+        memcpy(&(a)->name, &vs_fn_, sizeof vs_fn_); \
+    } while (0)
+
+static void vs_abi_open(struct vs_abi *a, const char *path, int side)
+{
+    void *lib = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) {
+        fprintf(stderr, "ring_threads: cannot load %s: %s\n", path, dlerror());
+        exit(4);
+    }
+    VS_ABI_GET(a, lib, path, abi_version);
+    if (a->abi_version() != VIRTIOSPEC_RING_ABI_VERSION) {
+        fprintf(stderr, "ring_threads: %s implements ABI version %u, not %u\n", path,
+                a->abi_version(), (unsigned)VIRTIOSPEC_RING_ABI_VERSION);
+        exit(4);
+    }
+    if (side == 0) {
+        VS_ABI_GET(a, lib, path, driver_state_size);
+        VS_ABI_GET(a, lib, path, driver_create);
+        VS_ABI_GET(a, lib, path, driver_init);
+        VS_ABI_GET(a, lib, path, driver_add);
+        VS_ABI_GET(a, lib, path, driver_kick_prepare);
+        VS_ABI_GET(a, lib, path, driver_get_used);
+        VS_ABI_GET(a, lib, path, driver_disable_cb);
+        VS_ABI_GET(a, lib, path, driver_enable_cb);
+        VS_ABI_GET(a, lib, path, driver_enable_cb_delayed);
+    } else {
+        VS_ABI_GET(a, lib, path, device_state_size);
+        VS_ABI_GET(a, lib, path, device_create);
+        VS_ABI_GET(a, lib, path, device_init);
+        VS_ABI_GET(a, lib, path, device_pop);
+        VS_ABI_GET(a, lib, path, device_push);
+        VS_ABI_GET(a, lib, path, device_should_notify);
+        VS_ABI_GET(a, lib, path, device_enable_notify);
+        VS_ABI_GET(a, lib, path, device_disable_notify);
+    }
+}
+
+static void vs_abi_load(const char *driver_lib, const char *device_lib)
+{
+    vs_abi_open(&vs_abi_side[0], driver_lib, 0);
+    vs_abi_open(&vs_abi_side[1], device_lib, 1);
+}
+
+#define VS_D (&vs_abi_side[0])
+#define VS_V (&vs_abi_side[1])
+
+static inline size_t vs_driver_state_size(uint32_t q) { return VS_D->driver_state_size(q); }
+static inline size_t vs_device_state_size(uint32_t q) { return VS_V->device_state_size(q); }
+
+static inline struct virtiospec_ring_config vs_abi_config(uint32_t q, uint64_t desc,
+                                                          uint64_t avail, uint64_t used,
+                                                          uint32_t features, uint16_t start)
+{
+    struct virtiospec_ring_config c = {0};
+    c.queue_size = q;
+    c.features = features;
+    c.desc = desc;
+    c.avail = avail;
+    c.used = used;
+    c.start_index = start;
+    return c;
+}
+
+static inline int vs_driver_create(struct vs_driver *d, size_t size, uint8_t *mem,
+                                   uint64_t mem_size, uint32_t q, uint64_t desc, uint64_t avail,
+                                   uint64_t used, uint32_t features, uint64_t indirect_area,
+                                   uint32_t indirect_max, uint16_t start)
+{
+    struct virtiospec_ring_config c = vs_abi_config(q, desc, avail, used, features, start);
+    c.indirect_area = indirect_area;
+    c.indirect_max = indirect_max;
+    return VS_D->driver_create(d, size, mem, mem_size, &c);
+}
+
+static inline int vs_device_create(struct vs_device *v, size_t size, uint8_t *mem,
+                                   uint64_t mem_size, uint32_t q, uint64_t desc, uint64_t avail,
+                                   uint64_t used, uint32_t features, uint16_t start)
+{
+    struct virtiospec_ring_config c = vs_abi_config(q, desc, avail, used, features, start);
+    return VS_V->device_create(v, size, mem, mem_size, &c);
+}
+
+static inline int vs_driver_init(struct vs_driver *d) { return VS_D->driver_init(d); }
+static inline int vs_device_init(struct vs_device *v) { return VS_V->device_init(v); }
+
+static inline int vs_driver_add(struct vs_driver *d, const struct vs_segment *out,
+                                uint32_t n_out, const struct vs_segment *in, uint32_t n_in,
+                                uint64_t token)
+{
+    return VS_D->driver_add(d, (const struct virtiospec_ring_segment *)(const void *)out, n_out,
+                            (const struct virtiospec_ring_segment *)(const void *)in, n_in,
+                            token);
+}
+
+static inline int vs_driver_kick_prepare(struct vs_driver *d)
+{
+    return VS_D->driver_kick_prepare(d);
+}
+
+static inline int vs_driver_get_used(struct vs_driver *d, uint64_t *token, uint32_t *len)
+{
+    return VS_D->driver_get_used(d, token, len);
+}
+
+static inline int vs_driver_disable_cb(struct vs_driver *d) { return VS_D->driver_disable_cb(d); }
+static inline int vs_driver_enable_cb(struct vs_driver *d) { return VS_D->driver_enable_cb(d); }
+
+static inline int vs_driver_enable_cb_delayed(struct vs_driver *d)
+{
+    return VS_D->driver_enable_cb_delayed(d);
+}
+
+static inline int vs_device_pop(struct vs_device *v, uint16_t *head, struct vs_segment *segs,
+                                uint32_t max_segs, uint32_t *n_readable, uint32_t *n_writable)
+{
+    return VS_V->device_pop(v, head, (struct virtiospec_ring_segment *)(void *)segs, max_segs,
+                            n_readable, n_writable);
+}
+
+static inline int vs_device_push(struct vs_device *v, const struct vs_used_elem *used,
+                                 uint32_t n)
+{
+    return VS_V->device_push(v, (const struct virtiospec_ring_used_elem *)(const void *)used, n);
+}
+
+static inline int vs_device_should_notify(struct vs_device *v)
+{
+    return VS_V->device_should_notify(v);
+}
+
+static inline int vs_device_enable_notify(struct vs_device *v)
+{
+    return VS_V->device_enable_notify(v);
+}
+
+static inline int vs_device_disable_notify(struct vs_device *v)
+{
+    return VS_V->device_disable_notify(v);
+}
+
+#endif /* VS_RING_THREADS_ABI_H */
