@@ -3,6 +3,7 @@ testpmd's net_vhost with the same meter and prints their ratios."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -28,8 +29,11 @@ def test_bench_one_round() -> None:
             pytest.fail(f"{err} (CI=true: a missing peer is a failure)")
         pytest.skip(str(err))
     out = CliRunner().invoke(app, ["bench", "net", "--rounds", "1", "--seconds", "1",
-                                   "--direction", "to-device"])
+                                   "--direction", "to-device", "--json"])
     assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)  # --json: stdout is the document alone, the lines go to stderr
+    assert {s["device"] for s in data["samples"]} == {"python", "c"}
+    assert data["summary"]["to-device"]["c"]["median_pps"] > 0
     rates = {}
     for device in ("python", "c"):
         m = re.search(rf"to-device\s+{device}\s+([\d,]+) fps.*net_vhost\s+([\d,]+) fps\s+"

@@ -219,6 +219,14 @@ def net(
     if as_json:  # stdout carries the JSON document only: the progress goes to stderr
         console.file = sys.stderr
     try:
+        _net(chosen, rounds, seconds, devices, as_json)
+    finally:
+        console.file = None  # type: ignore[assignment]  # back to sys.stdout, looked up per print
+
+
+def _net(chosen: tuple[str, ...], rounds: int, seconds: float, devices: tuple[str, ...],
+         as_json: bool) -> None:
+    try:
         samples = run(chosen, rounds, seconds, devices)
     except ToolMissing as err:
         console.print(f"[red]{err}[/red]")
