@@ -25,6 +25,7 @@ from virtiospec.models.ring_c_checks import LITMUS_REQS, run_c_ring
 from virtiospec.models.ring_c_litmus import LitmusConfig, run_litmus
 from virtiospec.models.ring_c_mutants import LITMUS_EXAMPLES, MUTANTS
 from virtiospec.models.ring_machine import REQS, RingConfig
+from virtiospec.models.ring_used_litmus import run_used_race
 from virtiospec.models.tso import Mode
 from virtiospec.reference.c_stepping import abort_all
 
@@ -43,15 +44,24 @@ def machine_check(drv_key: str, dev_key: str, mode: Mode,
     return run
 
 
+def run_race(race: str, cfg: LitmusConfig, examples: int, *,
+             derandomize: bool = False) -> registry.Evidence:
+    """One race of models/ring_c_litmus.py (x86-TSO), or ``used`` (models/ring_used_litmus.py,
+    RMO)."""
+    if race == "used":
+        return run_used_race(cfg, examples, derandomize=derandomize)
+    return run_litmus(race, cfg, examples, derandomize=derandomize)
+
+
 def litmus_caught(race: str, drv_key: str, dev_key: str,
                   examples: int = LITMUS_EXAMPLES) -> registry.Evidence:
-    """Whether the ``race`` litmus finds a lost wakeup, with flags and with event_idx."""
+    """Whether the ``race`` litmus finds a violation, with flags and with event_idx."""
     found = []
     try:
         for event_idx in (False, True):
             cfg = LitmusConfig(driver_class(drv_key), device_class(dev_key), event_idx)
-            found.append((event_idx, mutant_evidence(run_litmus(race, cfg, examples,
-                                                                derandomize=True))))
+            found.append((event_idx, mutant_evidence(run_race(race, cfg, examples,
+                                                              derandomize=True))))
     finally:
         abort_all()
     missed = [f"{FEATURES[e]}: {ev.detail}" for e, ev in found if not ev.ok]

@@ -63,7 +63,8 @@ VARIANTS: dict[str, Variant] = {
         "and reading the device's suppression (used.flags / avail_event)",
         ("RING-SPLIT-070", "RING-SPLIT-110")),
     "NO_MB_NOTIFY_ENABLE": Variant(
-        VRINGH_C, "\t * sure it's written, then check again. */\n\tvirtio_mb(vrh->weak_barriers);\n",
+        VRINGH_C,
+        "\t * sure it's written, then check again. */\n\tvirtio_mb(vrh->weak_barriers);\n",
         "\tvirtio_mb(vrh->weak_barriers);\n", "device",
         "vringh's __vringh_notify_enable without the full barrier between re-enabling "
         "notifications and re-reading avail.idx",
@@ -75,7 +76,8 @@ VARIANTS: dict[str, Variant] = {
         "and reading the driver's suppression (avail.flags / used_event)",
         ("RING-SPLIT-071", "RING-SPLIT-111")),
     "NO_RMB_GET_BUF": Variant(
-        RING_C, "exposed by host. */\n\tvirtio_rmb(vq->weak_barriers);\n",
+        RING_C, "get used array entries after they have been exposed by host. */\n"
+        "\tvirtio_rmb(vq->weak_barriers);\n",
         "\tvirtio_rmb(vq->weak_barriers);\n", "driver",
         "virtqueue_get_buf_ctx_split without the read barrier between reading used.idx and "
         "reading the used element it covers",

@@ -1,0 +1,86 @@
+"""Linux's own ring code under the memory models: drivers/virtio/virtio_ring.c (driver) and
+drivers/vhost/vringh.c (device), compiled from Debian's linux-source-6.1 (or the tree or
+tarball in $VIRTIOSPEC_LINUX_SRC) behind conformance/linux_vring/'s glue and stepped access
+by access through virtiospec's TSan hooks (conformance/tsan_step/).
+
+* ``ring.tsan.linux.<mode>.<feature>``: the ring machine, Linux's driver against Linux's
+  device, under SC, x86-TSO and RMO;
+* ``ring.tsan.linux.litmus.<race>.<feature>``: the kick and interrupt lost-wakeup races
+  (x86-TSO) and the used-ring message-passing race (RMO);
+* ``ring.tsan.linux.mutant.<variant>``: the barrier bugs that shipped in Linux's ring code,
+  re-introduced one at a time by a one-line patch of the extracted source
+  (conformance/tsan_step/linux.py: VARIANTS), each caught by its race with the shortest
+  schedule Hypothesis finds, drawn by models/render.py.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from virtiospec.conformance.tsan_step import linux
+from virtiospec.models import registry
+from virtiospec.models.ring_c_checks import LITMUS_REQS
+from virtiospec.models.ring_c_litmus import LitmusConfig
+from virtiospec.models.ring_machine import REQS, RMO_REQS
+from virtiospec.models.ring_tsan_checks import (
+    FEATURES,
+    litmus_caught,
+    machine_check,
+    run_race,
+)
+from virtiospec.models.tso import Mode
+from virtiospec.reference.c_stepping import abort_all
+
+SRC = os.environ.get("VIRTIOSPEC_LINUX_SRC") or None
+WHO = "Linux's virtio_ring.c (driver) and vringh.c (device), stepped through the TSan hooks"
+RACES = {**LITMUS_REQS, "used": ("RING-SPLIT-076", "RING-SPLIT-092")}
+# which race catches each variant: a missing mb loses a wakeup, a missing rmb reads stale
+RACE_OF = {"NO_MB_KICK_PREPARE": "kick", "NO_MB_NOTIFY_ENABLE": "kick",
+           "NO_MB_NEED_NOTIFY": "interrupt", "NO_RMB_GET_BUF": "used"}
+
+
+def _register() -> None:
+    ref = linux.linux_key(SRC)
+    modes: tuple[Mode, ...] = ("sc", "tso", "rmo")
+    for mode in modes:
+        for event_idx in (False, True):
+            registry.check(f"ring.tsan.linux.{mode}.{FEATURES[event_idx]}",
+                           RMO_REQS if mode == "rmo" else REQS,
+                           f"{WHO}, interleaved access by access, {mode}, "
+                           f"{'VIRTIO_F_EVENT_IDX' if event_idx else 'flag'} suppression",
+                           )(machine_check(ref, ref, mode, event_idx))
+    for race, reqs in RACES.items():
+        for event_idx in (False, True):
+            def run(n: int, r: str = race, e: bool = event_idx) -> registry.Evidence:
+                try:
+                    return run_race(r, LitmusConfig(_drv(ref), _dev(ref), e), n)
+                finally:
+                    abort_all()
+
+            registry.check(f"ring.tsan.linux.litmus.{race}.{FEATURES[event_idx]}", reqs,
+                           f"the {race} race of {WHO}")(run)
+    for variant, v in linux.VARIANTS.items():
+        key = linux.linux_key(SRC, variant)
+        drv, dev = (key, ref) if v.side == "driver" else (ref, key)
+        race = RACE_OF[variant]
+        registry.mutant(f"ring.tsan.linux.mutant.{variant.lower().replace('_', '-')}",
+                        f"Linux {v.bug} (one-line patch {variant} of {v.file})", v.reqs,
+                        "hypothesis")(_caught(race, drv, dev))
+
+
+def _caught(race: str, drv: str, dev: str) -> Callable[[], registry.Evidence]:
+    return lambda: litmus_caught(race, drv, dev)
+
+
+def _drv(key: str) -> type:
+    from virtiospec.conformance.tsan_step.sides import driver_class
+    return driver_class(key)
+
+
+def _dev(key: str) -> type:
+    from virtiospec.conformance.tsan_step.sides import device_class
+    return device_class(key)
+
+
+_register()
