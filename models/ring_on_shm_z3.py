@@ -126,7 +126,9 @@ class Seam:
     """Switches at the seam of ring and signal; the defaults are the protocol. Each names the
     line of reference/shm/ring_on_shm.py (its ``Seam``) or reference/shm/signal.py it breaks."""
 
-    ack: Literal["begin", "after_ring_recheck"] = "begin"  # SHM-RING-004, SHM-SIGNAL-005
+    # SHM-RING-004, SHM-SIGNAL-005: acknowledge in begin, or late (after consuming, before
+    # or after the ring's re-check)
+    ack: Literal["begin", "after_consume", "after_ring_recheck"] = "begin"
     ring_enable: bool = True  # SHM-RING-004: re-enable the ring's suppression
     signal_enable: bool = True  # SHM-RING-004: re-enable the signal
     ring_recheck: bool = True  # SHM-RING-004, RING-SPLIT-072, RING-SPLIT-073
@@ -143,10 +145,11 @@ CORRECT = Seam()
 def receiver_program(seam: Seam) -> tuple[str, ...]:
     steps = ["ring_disable", "sig_disable", "ack", "mb", "consume", "ring_enable", "mb",
              "ring_recheck", "sig_enable", "mb", "sig_recheck", "wait"]
-    if seam.ack == "after_ring_recheck":
+    if seam.ack != "begin":
         steps.remove("ack")
         steps.remove("mb")  # the one after the acknowledgement
-        steps.insert(steps.index("ring_recheck") + 1, "ack")
+        after = "consume" if seam.ack == "after_consume" else "ring_recheck"
+        steps.insert(steps.index(after) + 1, "ack")
         steps.insert(steps.index("ack") + 1, "mb")
     for switch, step in (("ring_enable", "ring_enable"), ("signal_enable", "sig_enable"),
                          ("ring_recheck", "ring_recheck"), ("signal_recheck", "sig_recheck")):
