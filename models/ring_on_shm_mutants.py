@@ -14,7 +14,8 @@ derandomized examples, which meet it (a derandomized run's draws depend on its b
 
 Two lines of the composition are redundant, so they have no variant here: the injection's
 barrier before its load of ``pending`` (SHM-SIGNAL-003) follows the ring decision's own
-barrier (RING-SPLIT-070/071) with no store between, and an acknowledgement after consuming
+barrier (RING-SPLIT-070, RING-SPLIT-071) with no store between, and an acknowledgement after
+consuming
 but before the ring's re-check is covered by that re-check. The proof holds with the first
 removed; tests/test_ring_on_shm_models.py shows both.
 """

@@ -7,7 +7,10 @@
  * used-buffer notification ("interrupt"). ring.c is the real build (C11 atomics and
  * fences of ring_access.h), optionally one mutant of ring_mutants.h (-DVS_MUTANT=...).
  *
- * The protocol each side follows (spec/ring.md, RING-SPLIT-050..073, -110, -111):
+ * The protocol each side follows (spec/ring.md, RING-SPLIT-050, RING-SPLIT-051,
+ * RING-SPLIT-052, RING-SPLIT-053, RING-SPLIT-054, RING-SPLIT-060, RING-SPLIT-061,
+ * RING-SPLIT-062, RING-SPLIT-063, RING-SPLIT-064, RING-SPLIT-065, RING-SPLIT-070,
+ * RING-SPLIT-071, RING-SPLIT-072, RING-SPLIT-073, RING-SPLIT-110, RING-SPLIT-111):
  *   busy:   notifications disabled (disable_cb / disable_notify);
  *   idle:   re-enable and re-check (enable_cb / enable_notify); only when the re-check
  *           says nothing is pending, sleep until the other side notifies;
