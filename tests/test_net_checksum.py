@@ -58,3 +58,13 @@ def test_ip_header_ok_reads_the_header() -> None:
     assert ip_header_ok(frame(b"x")) is True
     assert ip_header_ok(zero_ip_checksum(frame(b"x"))) is False
     assert ip_header_ok(b"\0" * 60) is None
+
+
+@pytest.mark.req("NET-117")
+def test_refused_buffers_do_not_hide_a_bad_header_when_every_header_asked() -> None:
+    s = Session([frame(b"a"), zero_ip_checksum(frame(b"b"))])
+    s.obs.tx_headers.append(NetHdr(flags=F_NEEDS_CSUM))  # one more buffer, refused
+    s.obs.tx_refused.append("NET-008")
+    assert runner.run_case(cases.discover()[CASE], s).outcome is Outcome.FAIL
+    s.obs.tx_headers.append(NetHdr())  # now the headers no longer say which frame is which
+    assert runner.run_case(cases.discover()[CASE], s).outcome is Outcome.SKIP
