@@ -30,6 +30,7 @@ TARGETS: dict[str, str] = {
     "shm-lib": "virtiospec.conformance.target_shm_lib:make",
     "vhost-user": "virtiospec.conformance.target_vhost_user:make",
     "linux-vring": "virtiospec.conformance.target_linux_vring:make",  # Linux's ring code
+    "src": "virtiospec.conformance.tsan_step.target:make",  # C source, stepped (TSan hooks)
 }
 
 

@@ -212,3 +212,14 @@ def test_linux_under_tso_in_the_ring_machine() -> None:
     key = linux.linux_key()
     ev = machine_check(key, key, "tso", False)(8)
     assert ev.ok, ev.detail
+
+
+def test_src_linux_vring_target_options() -> None:
+    from virtiospec.conformance.targets import make as make_target
+
+    target = make_target("src:linux-vring,variant=NO_RMB_GET_BUF")
+    assert target.key == "linux:NO_RMB_GET_BUF"
+    with pytest.raises(Exception, match="unknown Linux variant 'BOGUS'"):
+        make_target("src:linux-vring,variant=BOGUS")
+    with pytest.raises(Exception, match="unknown option"):
+        make_target("src:linux-vring,colour=red")

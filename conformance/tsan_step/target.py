@@ -1,7 +1,9 @@
 """``--target src:PATH.c[,MORE.c...]``: C source implementing conformance/virtiospec_ring.h,
 compiled through our TSan hooks and stepped access by access (sides.py).
 
-Every access the C code makes to guest memory is applied to the suite's GuestMemory, which
+The ABI's contract cases call the functions directly (every access then passes through to
+the suite's memory, as a native library's would). In the ring cases every access the C code
+makes to guest memory is applied to the suite's GuestMemory, which
 bounds-checks it, and each operation has an access budget (target_stepped.run_bounded), so
 a walk that never ends or a read outside guest memory fails its case instead of hanging or
 crashing the suite. The same build runs under the memory models with ``virtiospec check``
@@ -11,6 +13,7 @@ crashing the suite. The same build runs under the memory models with ``virtiospe
 from __future__ import annotations
 
 from virtiospec.conformance.ring_api import RingSetup
+from virtiospec.conformance.target_abi import AbiLibrary
 from virtiospec.conformance.target_stepped import (
     SteppedRingDevice,
     SteppedRingDriver,
@@ -50,7 +53,10 @@ class TsanTarget:
 
     def __init__(self, key: str, name: str) -> None:
         self.key, self.name = key, name
-        tsan_build(key)  # compile now, outside any case's time budget
+        build = tsan_build(key)  # compile now, outside any case's time budget
+        # the ABI's own cases call it directly: outside a stepped operation the hooks pass
+        # every access through, so the build then behaves as its native library would
+        self.abi = AbiLibrary(build.ffi, build.lib, name)
 
     def ring_device(self, setup: RingSetup) -> TsanRingDevice:
         return TsanRingDevice(setup, self.key)
@@ -59,9 +65,26 @@ class TsanTarget:
         return TsanRingDriver(setup, self.key)
 
 
+LINUX = "linux-vring"
+
+
 def make(arg: str) -> TsanTarget:
-    """``src:PATH.c[,MORE.c...]``; ``src:ring.c`` (or ``src:ring.c:MUTANT``) is virtiospec's
-    own reference through the hooks."""
+    """``src:PATH.c[,MORE.c...]``; ``src:ring.c[:MUTANT]`` is virtiospec's own reference
+    through the hooks; ``src:linux-vring[:SRC][,variant=NAME]`` Linux's virtio_ring.c and
+    vringh.c (Debian's linux-source-6.1, or the tree or tarball SRC), optionally with one
+    of the barrier bugs of conformance/tsan_step/linux.py patched in."""
+    if arg == LINUX or arg.startswith((LINUX + ":", LINUX + ",")):
+        from virtiospec.conformance.tsan_step import linux
+
+        rest, *options = arg[len(LINUX):].lstrip(":").split(",")
+        variant = None
+        for option in options:
+            name, _, value = option.partition("=")
+            if name != "variant" or not value:
+                raise ValueError(f"src:{LINUX}: unknown option {option!r} (variant=NAME; "
+                                 f"names: {', '.join(linux.VARIANTS)})")
+            variant = value
+        return TsanTarget(linux.linux_key(rest or None, variant), f"src:{arg}")
     if arg == recipes.RING_C or arg.startswith(recipes.RING_C + ":"):
         mutant = arg.partition(":")[2] or None
         return TsanTarget(recipes.ring_c_key(mutant), f"src:{arg}")
