@@ -36,6 +36,22 @@ class NoSharing(VirtioPciDevice):
         super().common_write(name, value, half)
 
 
+class HiddenVector(VirtioPciDevice):
+    """Known-bad: maps one vector more than the Table Size its capability reports."""
+
+    def _map_vector(self, vector: int) -> int:
+        assert self.msix_table is not None
+        return vector if vector <= self.msix_table.vectors else NO_VECTOR
+
+
+class OneVector(VirtioPciDevice):
+    """Known-bad for the SHOULD: an MSI-X table of a single vector."""
+
+    def __init__(self, *args: object, **kw: object) -> None:
+        kw["msix_vectors"] = 1
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+
+
 class Broken:
     def __init__(self, device_cls: type[VirtioPciDevice]) -> None:
         self.name = f"broken-{device_cls.__name__}"
@@ -53,8 +69,17 @@ def test_reference_maps_any_event_to_any_vector() -> None:
 
 
 @pytest.mark.req("VIRTIO-PCI-111")
-@pytest.mark.parametrize("device_cls", [ConfigOnVectorZero, NoSharing])
-def test_known_bad_devices_fail(device_cls: type[VirtioPciDevice]) -> None:
+@pytest.mark.parametrize(("device_cls", "req"), [(ConfigOnVectorZero, "VIRTIO-PCI-111"),
+                                                  (NoSharing, "VIRTIO-PCI-111"),
+                                                  (HiddenVector, "VIRTIO-PCI-112")])
+def test_known_bad_devices_fail(device_cls: type[VirtioPciDevice], req: str) -> None:
     res = runner.run_case(cases.discover()[CASE], Broken(device_cls))
     assert res.outcome is Outcome.FAIL, (res.outcome, res.detail)
-    assert res.req == "VIRTIO-PCI-111"
+    assert res.req == req
+
+
+@pytest.mark.req("VIRTIO-PCI-113")
+def test_a_one_vector_table_is_graded_as_a_should() -> None:
+    res = runner.run_case(cases.discover()[CASE], Broken(OneVector))
+    assert res.outcome is Outcome.NON_STRICT, (res.outcome, res.detail)
+    assert res.req == "VIRTIO-PCI-113"
