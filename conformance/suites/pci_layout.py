@@ -31,7 +31,8 @@ from virtiospec.reference.virtio_pci.regs import (
 LEAST_LEN = {NOTIFY_CFG: NOTIFY_CAP_SIZE, PCI_CFG: PCI_CFG_CAP_SIZE, SHARED_MEMORY_CFG: CAP64_SIZE}
 
 
-@case("pci.virtio.capabilities", ("VIRTIO-PCI-010", "VIRTIO-PCI-012", "VIRTIO-PCI-013"),
+@case("pci.virtio.capabilities", ("VIRTIO-PCI-010", "VIRTIO-PCI-012", "VIRTIO-PCI-013",
+                                  "VIRTIO-PCI-017"),
       "device", "pci",
       "common, notify, ISR, device and PCI-access capabilities, well formed and placed")
 def capabilities(target: object) -> None:
@@ -45,7 +46,7 @@ def capabilities(target: object) -> None:
         for c in caps:
             least = LEAST_LEN.get(c.cfg_type, CAP_SIZE)
             require(c.cap_len >= least, f"cap_len of the type-{c.cfg_type} capability at "
-                    f"{c.at:#x}", f">= {least}", str(c.cap_len))
+                    f"{c.at:#x}", f">= {least}", str(c.cap_len), req="VIRTIO-PCI-017")
             if c.cfg_type in (COMMON_CFG, NOTIFY_CFG, ISR_CFG, DEVICE_CFG, SHARED_MEMORY_CFG):
                 require(c.bar < BAR_COUNT, f"BAR of the type-{c.cfg_type} capability",
                         "0..5", str(c.bar))
