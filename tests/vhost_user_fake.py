@@ -24,7 +24,7 @@ def serve(path: str, mode: str) -> None:
         conn, _ = listener.accept()
         kicks: list[int] = []
         while True:
-            ready, _, _ = select.select([conn, *kicks], [], [])
+            ready, _, _ = select.select([conn.fileno(), *kicks], [], [])
             if any(fd in kicks for fd in ready):
                 if mode == "crash":
                     os.kill(os.getpid(), signal.SIGSEGV)

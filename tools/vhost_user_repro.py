@@ -11,8 +11,8 @@ back-end ended. Cases:
 
 * ``avail-jump`` -- one descriptor, avail.idx set 32768 ahead. DPDK 22.11
   (``dpdk-testpmd --no-huge -m 256 --no-pci -l 0,1 --vdev net_vhost0,iface={socket},queues=2
-  -- --forward-mode=io --rxq=2 --txq=2 --auto-start``, ``--vrings 4 --vring 1``): SIGSEGV
-  in librte_vhost on the forwarding lcore.
+  -- --total-num-mbufs=2048 --forward-mode=io --rxq=2 --txq=2 --auto-start``,
+  ``--vrings 4 --vring 1``): SIGSEGV in librte_vhost on the forwarding lcore.
 * ``nested-indirect`` -- the head points at an indirect table whose only entry is itself
   INDIRECT. virtiofsd of QEMU 7.2 (``/usr/lib/qemu/virtiofsd --socket-path={socket}
   -o source=/tmp -o sandbox=chroot``, ``--vrings 2 --vring 1``): libvhost-user takes the
@@ -66,20 +66,27 @@ def main() -> int:
         ap.error("give the back-end's command line after --, with {socket} in it")
     tmp = tempfile.mkdtemp()
     path = os.path.join(tmp, "vhost.sock")
+    log = open(os.path.join(tmp, "peer.log"), "w+b")  # noqa: SIM115 (a file: a pipe can fill)
     peer = subprocess.Popen([a.replace("{socket}", path) for a in command],
-                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)
+                            stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
     for _ in range(600):
         if os.path.exists(path):
             break
         time.sleep(0.05)
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    for _ in range(100):
+    for _ in range(200):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             sock.connect(path)
             break
         except OSError:
+            sock.close()
             time.sleep(0.05)
+    else:
+        log.seek(0)
+        print(f"cannot connect to {path}; the back-end's output ends:",
+              *log.read().decode(errors="replace").splitlines()[-5:], sep="\n", file=sys.stderr)
+        return 2
     u64 = struct.Struct("=Q")
     offered = u64.unpack(msg(sock, 1, reply=True) or b"")[0]
     msg(sock, 15, reply=True)
@@ -125,8 +132,9 @@ def main() -> int:
         print(f"{args.case}: the back-end survived")
         return 0
     how = f"signal {signal.Signals(-status).name}" if status < 0 else f"exit status {status}"
-    err = (peer.stderr.read().decode(errors="replace") if peer.stderr else "").strip()
-    print(f"{args.case}: the back-end ended with {how}\n{err[-600:]}")
+    log.seek(0)
+    tail = log.read().decode(errors="replace").strip().splitlines()[-4:]
+    print(f"{args.case}: the back-end ended with {how}; its output ends:", *tail, sep="\n")
     return 1
 
 
