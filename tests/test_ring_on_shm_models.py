@@ -11,6 +11,8 @@ from virtiospec.models import ring_on_shm_proof as proof
 from virtiospec.models import ring_on_shm_z3 as z3model
 from virtiospec.models.ring_on_shm_machine import RingOnShmConfig, run_ring_on_shm
 from virtiospec.models.ring_on_shm_mutants import BUGS, SeamBug, refute_ref, refute_z3
+from virtiospec.models.shm_ref_mutants import WriterNoWmbAfterData
+from virtiospec.models.stack_clock import StackClockConfig, run_stack_clock
 from virtiospec.models.tso import Mode
 from virtiospec.models.z3util import check_inductive
 from virtiospec.reference.shm.ring_on_shm import Seam
@@ -108,3 +110,29 @@ def test_everything_is_registered() -> None:
         assert rid in cited
     for rid in ("SHM-RING-003", "SHM-RING-004", "SHM-RING-006"):
         assert rid in caught
+
+
+# -- the clock over the stack (models/stack_clock.py) ---------------------------------------
+
+@pytest.mark.parametrize("mode", ["tso", "pso"])
+def test_the_clock_over_the_stack_keeps_its_promises(mode: Mode) -> None:
+    ev = run_stack_clock(StackClockConfig(mode=mode), 10, derandomize=True)
+    assert ev.ok, ev.detail
+    assert ev.stats["times acted on"] > 0 and ev.stats["steps"] > 0
+
+
+def test_a_reader_without_its_second_seq_load_tears_over_the_stack() -> None:
+    ev = registry_mutant("stack.clock.mutant.reader_no_recheck.pso")
+    assert ev.ok and "SHM-TABLE-007" in ev.detail, ev.detail
+
+
+def test_a_writer_without_its_last_wmb_tears_under_pso_only() -> None:
+    assert registry_mutant("stack.clock.mutant.writer_no_wmb_after_data.pso").ok
+    ev = run_stack_clock(StackClockConfig(mode="tso", writer_cls=WriterNoWmbAfterData), 15,
+                         derandomize=True, shrink=False)
+    assert ev.ok, ev.detail
+
+
+def registry_mutant(name: str) -> registry.Evidence:
+    registry.discover()
+    return registry.MUTANTS[name].run()
