@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from virtiospec.reference.fuzz import libfuzzer as lf
 
 
