@@ -64,15 +64,15 @@ def fuzz(
     except (lf.FuzzError, subprocess.TimeoutExpired) as err:
         console.print(f"error: {err}", markup=False)
         raise typer.Exit(2) from None
-    t = Table(title=f"libFuzzer, {seconds} s per target" + (f", mutant {mutant}" if mutant
+    table = Table(title=f"libFuzzer, {seconds} s per target" + (f", mutant {mutant}" if mutant
                                                              else ""))
     for col in ("target", "executions", "exec/s", "cov", "ft", "corpus", "findings"):
-        t.add_column(col, justify="left" if col in ("target", "findings") else "right")
+        table.add_column(col, justify="left" if col in ("target", "findings") else "right")
     for r in results:
-        t.add_row(r.target, f"{r.executions:,}", f"{r.executions // max(r.seconds, 1):,}",
+        table.add_row(r.target, f"{r.executions:,}", f"{r.executions // max(r.seconds, 1):,}",
                   str(r.cov), str(r.ft), str(r.corpus),
                   "none" if r.ok else f"[red]{r.kind}[/red]")
-    console.print(t)
+    console.print(table)
     bad = [r for r in results if not r.ok]
     for r in bad:
         console.print(f"{r.target}: {r.kind}: {r.reason}", markup=False)
