@@ -188,12 +188,13 @@ class RingOnShmMachine(DriverDeviceMachine):
         if got is None:
             return False
         token, length = got
+        assert isinstance(token, int)
         self.shm.note("driver", f"get_used -> t{token}")
         if not self.used_fifo or self.used_fifo[0] != (token, length):
             raise Violation("RING-SPLIT-092", f"driver got t{token} back, the device used "
                             f"{list(self.used_fifo)[:1]} next")
         self.used_fifo.popleft()
-        self.free_slots.append(self.bufs.pop(token))  # type: ignore[arg-type]
+        self.free_slots.append(self.bufs.pop(token))
         self._count("buffers returned")
         return True
 

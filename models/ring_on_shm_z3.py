@@ -105,6 +105,7 @@ class Roles:
     producer: str
     consumer: str
     idx: str
+    ring: str
     flags: str
     event: str
     signal: str  # kick or call
@@ -114,10 +115,10 @@ class Roles:
     event_disable_stores: bool  # the driver's disable_cb stores used_event, the device nothing
 
 
-KICK = Roles("kick", "driver", "device", "avail.idx", "used.flags", "avail_event", "kick",
-             "notify write", "device.last_avail", "RING-SPLIT-110", False)
-CALL = Roles("call", "device", "driver", "used.idx", "avail.flags", "used_event", "call",
-             "MSI-X message", "driver.last_used", "RING-SPLIT-111", True)
+KICK = Roles("kick", "driver", "device", "avail.idx", "avail.ring", "used.flags",
+             "avail_event", "kick", "notify write", "device.last_avail", "RING-SPLIT-110", False)
+CALL = Roles("call", "device", "driver", "used.idx", "used.ring", "avail.flags",
+             "used_event", "call", "MSI-X message", "driver.last_used", "RING-SPLIT-111", True)
 DIRECTIONS = (KICK, CALL)
 
 
@@ -280,7 +281,7 @@ class _Builder:
             return guard, out
 
         add("producer stores a ring entry; wmb", ring,
-            lambda a, b: f"ring: store ring[{a['P'] % a['Q']}] := entry {a['P']}"
+            lambda a, b: f"ring: store {r.ring}[{a['P'] % a['Q']}] := entry {a['P']}"
                          f"{self.buf()}; wmb")
 
         def idx(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
@@ -463,7 +464,8 @@ class _Builder:
         def d_pat_text(a: Values, b: Values) -> str:
             if a["rd"]:
                 return f"{r.producer}'s {r.idx} := {b['M']} reaches memory"
-            return f"{r.producer}'s ring[{a['M'] % a['Q']}] := entry {a['M']} reaches memory"
+            return (f"{r.producer}'s {r.ring}[{a['M'] % a['Q']}] := entry {a['M']} reaches "
+                    "memory")
 
         acts.append(Action("producer's ring store drains", "memory", d_pat, d_pat_text))
         acts.append(Action(

@@ -157,7 +157,7 @@ class StackClockMachine(SharedMemoryMachine):
         # the device's notifications become Notify actions of its program (SHM-SIGNAL-008)
         self.notes: list[int] = []
         self.send = backend._notify
-        backend._notify = self.notes.append  # type: ignore[method-assign]
+        backend._notify = self.notes.append  # type: ignore[method-assign, assignment]
         names = AddressNames()
         base = drv.regions[CLOCK_SHMID].base
         dev_base = DEV_TAG + backend.clock.layout.region.base

@@ -5,10 +5,13 @@ x86-TSO and PSO while a reader without its second sequence check is caught."""
 
 from __future__ import annotations
 
+from xml.etree import ElementTree
+
 import pytest
 from virtiospec.models import registry
 from virtiospec.models import ring_on_shm_proof as proof
 from virtiospec.models import ring_on_shm_z3 as z3model
+from virtiospec.models.ring_on_shm_figures import layer_of, layered_svg
 from virtiospec.models.ring_on_shm_machine import RingOnShmConfig, run_ring_on_shm
 from virtiospec.models.ring_on_shm_mutants import BUGS, SeamBug, refute_ref, refute_z3
 from virtiospec.models.shm_ref_mutants import WriterNoWmbAfterData
@@ -136,3 +139,16 @@ def test_a_writer_without_its_last_wmb_tears_under_pso_only() -> None:
 def registry_mutant(name: str) -> registry.Evidence:
     registry.discover()
     return registry.MUTANTS[name].run()
+
+
+def test_a_seam_counterexample_is_drawn_with_a_lane_per_layer() -> None:
+    bug = next(b for b in BUGS if b.name == "transport_disobeys")
+    trace = refute_z3(bug).trace
+    previous: dict[str, str] = {}
+    lanes = [layer_of(step, previous) for step in trace]
+    assert {"device.ring", "device.signal", "transport"} <= set(lanes)
+    svg = layered_svg(trace, bug.name)
+    root = ElementTree.fromstring(svg)
+    assert root.tag.endswith("svg")
+    for title in ("driver · ring", "driver · signal", "transport", "device · signal"):
+        assert title in svg
