@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from virtiospec.conformance import cases as cases_mod
 from virtiospec.conformance import deviation_files, report, runner, targets
 from virtiospec.conformance.cases import Outcome, TargetError, unexpected
-from virtiospec.conformance.lib_stress import STRESS_ENV
+from virtiospec.conformance.lib_stress import STRESS_ENV, is_stress
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 console = Console(soft_wrap=True)
@@ -130,7 +130,7 @@ def run(target: Target = "reference", side: SideOpt = None, only: OnlyOpt = None
     chosen = select(side, only)
     if stress is not None and not stress > 0:
         raise fail(f"--stress {stress}: SECONDS must be more than 0")
-    chosen = [c for c in chosen if (".stress." in c.id) == (stress is not None)]
+    chosen = [c for c in chosen if is_stress(c.id) == (stress is not None)]
     if not chosen:
         raise fail(nothing(side, only))
     if list_only:

@@ -42,6 +42,11 @@ SEGMENT = 2.5  # seconds per run; EVENT_IDX and flags alternate
 MODES = ("event_idx", "flags")
 
 
+def is_stress(case_id: str) -> bool:
+    """A two-thread case (ring.split.stress.*, shm.*.stress-*): run only with --stress."""
+    return any(part.startswith("stress") for part in case_id.split(".")[1:])
+
+
 def harness() -> Path:
     """ring_threads.c over two ABI libraries (built once, cached like ring_bench's)."""
     cc = ring_bench.find_compiler()

@@ -1,6 +1,6 @@
 /*
  * virtiospec_shm.h -- the C ABI of the idempotent table and shm-signal (spec/shm.md),
- * version 1.
+ * version 2 (version 1 had no signalled reader, virtiospec_shm_service).
  *
  * Any shared library that exports these functions can be checked by the conformance
  * suite:   virtiospec conformance run --target shm-lib:PATH.so[:ROLE,...]
@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 /* cdef-begin */
-#define VIRTIOSPEC_SHM_ABI_VERSION 1
+#define VIRTIOSPEC_SHM_ABI_VERSION 2
 #define VIRTIOSPEC_SHM_SIGNAL_SIZE 8  /* le32 enabled at +0; le32 pending at +4 */
 
 /*
@@ -130,6 +130,14 @@ int virtiospec_shm_sender_inject(void *state);
  *              process again (acknowledge first) instead of waiting; 0: wait.
  * pending:     load pending. 1 if it is non-zero (SHM-SIGNAL-001), else 0. No store.
  * Stores 0 or 1 to enabled and 0 to pending, nothing else.
+ *
+ * service:     the signalled reader (a table reader and a receiver in one service, as a
+ *              clock's driver is, SHM-SIGNAL-010): disable; acknowledge (store 0 to
+ *              pending; mb); then poll slot `slot` of the reader (SHM-TABLE-012: acknowledge
+ *              before read, so that an update published after the read is signalled
+ *              again). Returns what poll returns: 1 a new value, 0 none, -BUSY; -TABLE for a
+ *              slot >= slots (after the acknowledge). Then the caller calls enable: 1 means
+ *              serve again, 0 wait for the next notification.
  */
 int virtiospec_shm_receiver_create(void *state, size_t state_size, void *region,
                                    uint64_t length, uint64_t offset);
@@ -137,6 +145,8 @@ int virtiospec_shm_receiver_disable(void *state);
 int virtiospec_shm_receiver_acknowledge(void *state);
 int virtiospec_shm_receiver_enable(void *state);
 int virtiospec_shm_receiver_pending(void *state);
+int virtiospec_shm_service(void *reader_state, void *receiver_state, uint32_t slot,
+                           uint32_t *version, uint32_t *value);
 /* cdef-end */
 
 #ifdef __cplusplus

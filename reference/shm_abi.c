@@ -1,5 +1,5 @@
 /*
- * shm_abi.c -- conformance/virtiospec_shm.h (ABI version 1) over shm.c.
+ * shm_abi.c -- conformance/virtiospec_shm.h (ABI version 2) over shm.c.
  *
  * The public state is opaque: it is the struct vs_shm_writer, vs_shm_reader, vs_shm_sender
  * or vs_shm_receiver of shm.h (followed by its private arrays), in the block the caller
@@ -173,4 +173,10 @@ int virtiospec_shm_receiver_pending(void *state)
 {
     const struct vs_shm_signal *s = &((const struct vs_shm_receiver *)state)->s;
     return VS_LOAD32(s, s->offset + VS_SHM_SIGNAL_PENDING) != 0;
+}
+
+int virtiospec_shm_service(void *reader_state, void *receiver_state, uint32_t slot,
+                           uint32_t *version, uint32_t *value)
+{
+    return vs_shm_reader_service(reader_state, receiver_state, slot, version, value);
 }

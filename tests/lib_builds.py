@@ -7,7 +7,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from virtiospec.reference import ring_c_build
+from virtiospec.reference import ring_c_build, shm_c_build
 from virtiospec.reference.c_build import STRICT
 
 TESTS = Path(__file__).resolve().parent
@@ -40,3 +40,18 @@ def mutant(name: str | None, out_dir: Path) -> Path:
         flags = ["-O2"] + ([f"-DVS_MUTANT=VS_M_{name}"] if name else [])
         ring_c_build.build_lib(out, flags)
     return out
+
+
+def shm(name: str | None, out_dir: Path) -> Path:
+    """shm.c + shm_abi.c as a shared library: the reference, one mutant of shm_mutants.h,
+    or WRITER_NEVER_ODD (tests/shm_planted.c)."""
+    out = out_dir / f"libshm_{(name or 'reference').lower()}.so"
+    if out.exists():
+        return out
+    if name == "WRITER_NEVER_ODD":
+        cmd = [*ring_c_build.find_compiler(), *STRICT, "-O2", "-fPIC", "-shared",
+               "-fvisibility=hidden", f"-I{REFERENCE}", f"-I{CONFORMANCE}",
+               str(REFERENCE / "shm.c"), str(TESTS / "shm_planted.c"), "-o", str(out)]
+        subprocess.run(cmd, check=True)
+        return out
+    return shm_c_build.build_lib(out, ("-O2",), mutant=name)
