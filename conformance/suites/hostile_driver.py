@@ -99,8 +99,14 @@ def request_of(link: Link, vring: int) -> Request:
     return split
 
 
+RING_CASES: list[tuple[str, tuple[str, ...], str, Writer, bool]] = []  # for other transports
+EDGE = ("buffer-outside", "indirect-table-outside")  # relative to this suite's one region
+
+
 def ring_case(name: str, reqs: tuple[str, ...], summary: str, write: Writer, *,
               indirect: bool = True) -> None:
+    RING_CASES.append((name, reqs, summary, write, indirect))
+
     def run(target: object) -> Result:
         peer, link = open_link(target, indirect=indirect)
         try:

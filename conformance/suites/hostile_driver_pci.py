@@ -1,0 +1,159 @@
+"""Hostile driver over PCI: the ring cases of :mod:`.hostile_driver` against a virtio-net-pci
+device -- QEMU's through qtest (target ``qemu``), our own in-process one (target
+``reference``) -- on its transmit queue (size 8), plus a notification for a queue that does
+not exist.
+
+Each case brings the device up with the suite's driver (a fresh QEMU per case), writes the bad
+chain by hand into guest RAM, notifies, and judges: the device used the chain (FAIL), the QEMU
+process died (FAIL, with its log), the device stopped answering register reads or QMP
+(WEDGED; the session kills QEMU), or it refused -- DEVICE_NEEDS_RESET set, or the queue
+stopped at the chain -- and still answers (REJECT).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from virtiospec.conformance.cases import CaseFailed, Outcome, Result, case
+from virtiospec.conformance.qtest import QtestError
+from virtiospec.conformance.ring_api import RingSetup
+from virtiospec.conformance.ring_peer import HandDriver
+from virtiospec.conformance.suites.hostile_driver import EDGE, RING_CASES, Q, Seg, Writer
+from virtiospec.conformance.suites.pci_session import PciSession, do, session, up
+from virtiospec.reference.virtio_pci.net_driver import DEFAULT_FEATURES, NetDriver
+from virtiospec.reference.virtio_pci.regs import DEVICE_NEEDS_RESET, F_INDIRECT_DESC
+
+SETTLE = 0.5
+BUDGET = 60.0
+TX = 1
+
+
+def _dead(s: PciSession) -> str | None:
+    proc = getattr(s, "proc", None)
+    if proc is None or proc.poll() is None:
+        return None
+    log = getattr(s, "log", lambda: "")()
+    return f"QEMU exited with status {proc.returncode}; its log ends:\n{log[-800:]}"
+
+
+def _answers(s: PciSession, drv: NetDriver) -> tuple[bool, int]:
+    """(answers, device status): a register read, and QMP for QEMU."""
+    try:
+        status = do(s, drv.transport.status())
+        query = getattr(s, "status", None)
+        if query is not None:
+            query()
+        return True, status
+    except (QtestError, OSError, TimeoutError):
+        return False, 0
+
+
+def _request(drv: NetDriver, area: int) -> Any:
+    frame = bytes(12) + bytes.fromhex("02aabbccddee525400123456") + b"\x88\xb5" + \
+        b"virtiospec hostile-driver probe".ljust(46, b".")
+    drv.host.write_bytes(area, frame)
+
+    def split(n: int) -> list[Seg]:
+        size = max(1, len(frame) // n)
+        segs = [(area + k * size, size, False) for k in range(n - 1)]
+        return [*segs, (area + (n - 1) * size, len(frame) - (n - 1) * size, False)]
+
+    return split
+
+
+def _run(target: object, name: str, write: Writer, indirect: bool, req: str) -> Result:
+    with session(target) as s:
+        wanted = DEFAULT_FEATURES | (1 << F_INDIRECT_DESC if indirect else 0)
+        drv = up(s, queue_size=Q, msix=False, wanted=wanted)
+        q = drv.queues[TX]
+        lay = q.ring.layout
+        start = drv.memory.read(lay.avail_idx, 2)
+        hand = HandDriver(RingSetup(lay, drv.memory, start_index=start))  # type: ignore[arg-type]
+        area = drv.ram.allocate(0x4000, 0x1000)
+
+        def buf(n: int, size: int = 64) -> tuple[int, int]:
+            return area + 0x1000 + n * 0x100, size
+
+        write(hand, buf, _request(drv, area))
+        drv.run(drv.driver.notify(q.index, q.notify_addr))
+        used: list[tuple[int, int]] = []
+        end = time.monotonic() + SETTLE
+        while time.monotonic() < end and _dead(s) is None:
+            try:
+                used += hand.take_used()
+            except (QtestError, OSError, TimeoutError):
+                break
+            time.sleep(0.02)
+        dead = _dead(s)
+        if dead:
+            raise CaseFailed(f"{name}: {dead}", expected="refusal, the device still answering",
+                             observed="QEMU died", req=req)
+        answers, status = _answers(s, drv)
+        if not answers:
+            return Result(Outcome.WEDGED, f"{name}: no answer to a register read or QMP "
+                          "(the session kills QEMU)", recovered=True)
+        if used:
+            raise CaseFailed(f"{name}: accepted: used element(s) {used[:4]}",
+                             expected="refusal: DEVICE_NEEDS_RESET or the queue stopped",
+                             observed=f"used {used[:4]}, status {status:#x}", req=req)
+        how = ("DEVICE_NEEDS_RESET set" if status & DEVICE_NEEDS_RESET
+               else f"queue stopped at the chain, status {status:#x} (no DEVICE_NEEDS_RESET)")
+        return Result(Outcome.REJECT, f"{name}: {how}; the device still answers")
+
+
+def pci_case(name: str, reqs: tuple[str, ...], summary: str, write: Writer,
+             indirect: bool) -> None:
+    def run(target: object) -> Result:
+        return _run(target, summary, write, indirect, reqs[0])
+
+    all_reqs = tuple(dict.fromkeys((*reqs, "RING-SPLIT-084")))
+    case(f"hostile.driver.pci.{name}", all_reqs, "device", "ring", summary, BUDGET)(run)
+
+
+for _name, _reqs, _summary, _write, _indirect in RING_CASES:
+    if _name not in EDGE:  # the region edge of the vhost-user memory; guest RAM differs
+        pci_case(_name, _reqs, _summary, _write, _indirect)
+
+
+def _avail_jump(by: int) -> Writer:
+    def write(d: HandDriver, buf: Any, req: Any) -> None:
+        d.chain(0, req(1))
+        d.publish(0)
+        d.avail_idx = (d.avail_idx + by - 1) & 0xFFFF
+        d.publish()
+
+    return write
+
+
+pci_case("avail-jump", ("RING-SPLIT-084", "RING-SPLIT-090"),
+         "avail.idx moved Q + 1 past the last index consumed", _avail_jump(Q + 1), False)
+pci_case("avail-jump-far", ("RING-SPLIT-084", "RING-SPLIT-090"),
+         "avail.idx moved 32768 past the last index consumed", _avail_jump(0x8000), False)
+
+
+@case("hostile.driver.pci.notify-missing-queue", ("VIRTIO-PCI-030",), "device", "pci",
+      "a notification for queue 7 of a device with 2 (or 3) queues: ignored, the transmit "
+      "queue still served", BUDGET)
+def notify_missing(target: object) -> Result:
+    with session(target) as s:
+        drv = up(s, queue_size=Q, msix=False)
+        q = drv.queues[TX]
+        drv.run(drv.driver.notify(7, q.notify_addr))
+        dead = _dead(s)
+        if dead:
+            raise CaseFailed(f"notify of queue 7: {dead}", req="VIRTIO-PCI-030")
+        answers, status = _answers(s, drv)
+        if not answers:
+            return Result(Outcome.WEDGED, "notify of queue 7: no answer", recovered=True)
+        drv.send(bytes.fromhex("02aabbccddee525400123456") + b"\x88\xb5" + bytes(46))
+        served = False
+        end = time.monotonic() + 2.0
+        while not served and time.monotonic() < end:
+            served = bool(drv.reclaim_tx())
+            time.sleep(0.02)
+        if not served:
+            raise CaseFailed("notify of queue 7: the transmit queue stopped", req="VIRTIO-PCI-030",
+                             observed=f"status {status:#x}")
+        return Result(Outcome.PASS, f"notify of queue 7 ignored (status {status:#x}); "
+                      "transmit still served")
