@@ -11,7 +11,9 @@ Target spec ``dpdk[,DEVARG=VAL...]``: each ``DEVARG=VAL`` is a ``net_virtio_user
 DPDK's own words (``packed_vq=1``, ``in_order=1``, ``mrg_rxbuf=0``, ``queues=2``, ...), checked
 here (name and value) before testpmd sees it; ``path`` is the target's. What the driver then
 negotiates with our device is in the observation's notes (our device offers what it serves:
-a devarg asking for more, e.g. ``packed_vq=1``, negotiates without it). Through
+VIRTIO_F_RING_PACKED, so ``packed_vq=1`` runs the net.driver cases on a packed ring, served by
+the Python device, which validates every list the driver makes available; not
+VIRTIO_F_IN_ORDER, so ``in_order=1`` negotiates without it). Through
 :func:`make`, a missing ``dpdk-testpmd`` or a testpmd that exits at start is a one-line
 :class:`~virtiospec.conformance.cases.TargetError`; a :class:`DpdkTarget` made directly skips
 without testpmd (fails when ``CI=true``).
@@ -318,6 +320,10 @@ class DpdkTarget:
         self._obs: DriverObservation | None = None
         self.devargs = dict(devargs or {})
         self.deviations = shipped("dpdk")
+        self.lacks = {"ring_packed_driver": "virtio-user runs in its own process and cannot be "
+                      "stepped list by list; with packed_vq=1 its packed ring is checked by our "
+                      "device (RING-PACKED-080 to RING-PACKED-085 on every list) in the "
+                      "net.driver.* cases"} if self.devargs.get("packed_vq") == "1" else {}
 
     def net_driver_session(self) -> DriverObservation:
         if int(self.devargs.get("queues", "1")) > 1:

@@ -7,8 +7,9 @@ TCP connection that the host refuses (exercising checksum offload), then our dev
 raw frames and UDP probes and the guest reports its receive counter; both sides are checked.
 
 Target spec ``linux-guest[,OPTION=VAL...]``: ``packed=on|off`` (the virtio-net-pci property;
-our device offers no VIRTIO_F_RING_PACKED, so the guest negotiates a split ring and the notes
-say so), ``queues=N`` (N > 1 SKIPs: our vhost-user device offers no VIRTIO_NET_F_MQ),
+with ``packed=on`` the guest's virtio_net runs on a packed ring, served by our device's Python
+packed queues, and the notes say what was negotiated), ``queues=N`` (N > 1 SKIPs: our
+vhost-user device offers no VIRTIO_NET_F_MQ),
 ``kernel=PATH`` (another kernel image; ``modules=DIR``, default ``/lib/modules/<version>``
 from a ``vmlinuz-<version>`` name, holds its modules). Bad options are one-line
 :class:`~virtiospec.conformance.cases.TargetError` errors. Through :func:`make`, missing QEMU,
@@ -139,7 +140,7 @@ class LinuxGuestTarget:
             if self.opts.get("packed") == "on":
                 got = bool(self._obs.features >> 34 & 1)
                 self._obs.notes.append("packed=on: VIRTIO_F_RING_PACKED " + (
-                    "negotiated" if got else "not negotiated (our device offers split rings)"))
+                    "negotiated" if got else "not negotiated"))
         return self._obs
 
 

@@ -14,6 +14,13 @@ moves. The device is the reference :class:`NetDevice`, in one of two builds
   the memory table, see reference/ring_vhost.h and :mod:`.fast`).
 
 Ring addresses are translated from the front-end's user addresses to guest addresses.
+
+Packed rings (VIRTIO_F_RING_PACKED, offered by default): the Python device serves them with
+:class:`PackedDevice` queues whatever :attr:`Options.device` says (the C fast path is split
+only). SET_VRING_ADDR then names the descriptor ring and the driver's and the device's
+event-suppression structures; SET_VRING_BASE and GET_VRING_BASE carry the next available
+position in bits 0-14 and its wrap counter in bit 15, and (QEMU's form, read when present)
+the used position and its wrap counter in bits 16-30 and 31.
 """
 
 from __future__ import annotations
@@ -31,6 +38,8 @@ from virtiospec.reference.net.device import NetDevice
 from virtiospec.reference.ring import SplitDevice, SplitLayout
 from virtiospec.reference.ring.errors import RingError
 from virtiospec.reference.ring.layout import avail_ring_size, desc_table_size, used_ring_size
+from virtiospec.reference.ring.packed_device import PackedDevice
+from virtiospec.reference.ring.packed_layout import EVENT_SIZE, PACKED_DESC_SIZE, PackedLayout
 from virtiospec.reference.vhost_user import fast
 from virtiospec.reference.vhost_user import messages as M
 from virtiospec.reference.vhost_user.fast import FastNetDevice, FastQueue
@@ -38,7 +47,8 @@ from virtiospec.reference.vhost_user.memory import MemoryTable, parse_table
 
 Transmit = Callable[["Session", int, bytes], None]
 
-NET_FEATURES = F.of(F.VERSION_1, F.MRG_RXBUF, F.CSUM, F.RING_EVENT_IDX, F.RING_INDIRECT_DESC)
+NET_FEATURES = F.of(F.VERSION_1, F.MRG_RXBUF, F.CSUM, F.RING_EVENT_IDX, F.RING_INDIRECT_DESC,
+                    F.RING_PACKED)
 PROTOCOL_FEATURES = F.of(M.PROTOCOL_F_MQ, M.PROTOCOL_F_REPLY_ACK)
 DEVICES = ("python", "c")
 DEVICE_ENV = "VIRTIOSPEC_VHOST_DEVICE"
@@ -71,13 +81,13 @@ class Options:
 class Vring:
     index: int
     num: int = 0
-    base: int = 0
+    base: int = 0  # SET_VRING_BASE's num (packed: position | wrap << 15 | used << 16)
     user_addrs: tuple[int, int, int] | None = None  # desc, used, avail (user addresses)
     kick: int | None = None
     call: int | None = None
     err: int | None = None
     enabled: bool = False
-    queue: SplitDevice | FastQueue | None = None
+    queue: SplitDevice | PackedDevice | FastQueue | None = None
     calls: int = 0
     kicks: int = 0
 
@@ -150,7 +160,10 @@ class Session:
         if self.options.device == "c" and F.has(net, F.CTRL_VQ):
             # the fast path serves data queues only: the control queue needs the spec's
             self.log.messages.append("CTRL_VQ negotiated: the Python device serves")
-        if self.options.device == "c" and not F.has(net, F.CTRL_VQ):
+        if self.options.device == "c" and F.has(net, F.RING_PACKED):
+            self.log.messages.append("RING_PACKED negotiated: the Python device serves")
+        if self.options.device == "c" and not F.has(net, F.CTRL_VQ) and \
+                not F.has(net, F.RING_PACKED):
             fast = FastNetDevice(self.config, net, self.mem, notify=self._notify,
                                  on_transmit=self._transmit, filtering=False,
                                  on_notified=self._notified)
@@ -206,7 +219,7 @@ class Session:
 
     def _set_vring_base(self, msg: M.Message) -> None:
         index, num = msg.state()
-        self._vring(index).base = num & 0xFFFF
+        self._vring(index).base = num & 0xFFFF_FFFF
 
     def _set_vring_addr(self, msg: M.Message) -> None:
         index, _flags, desc, used, avail, _log = M.ADDR.unpack(msg.payload)
@@ -290,23 +303,12 @@ class Session:
         if dev is None or v.kick is None or v.user_addrs is None or not v.num or v.started:
             return
         desc, used, avail = v.user_addrs
-        q: SplitDevice | FastQueue
+        q: SplitDevice | PackedDevice | FastQueue
         try:
-            lay = SplitLayout(v.num, self.mem.user_to_guest(desc, desc_table_size(v.num)),
-                              self.mem.user_to_guest(avail, avail_ring_size(v.num)),
-                              self.mem.user_to_guest(used, used_ring_size(v.num)))
-            lay.check_inside(self.mem.limit)
-            used_idx = self.mem.read(lay.used_idx, 2)
-            if isinstance(dev, FastNetDevice):
-                q = FastQueue(self.mem, v.num, lay.desc, lay.avail, lay.used,
-                              features=dev.features, last_avail=v.base, used_idx=used_idx,
-                              call_fd=v.call, receive=v.index % 2 == 0)
+            if F.has(dev.features, F.RING_PACKED):
+                q = self._packed_queue(v, desc, avail, used)
             else:
-                q = SplitDevice(lay, self.mem.limit,
-                                event_idx=F.has(dev.features, F.RING_EVENT_IDX),
-                                indirect=F.has(dev.features, F.RING_INDIRECT_DESC))
-                q.last_avail = v.base
-                q.used_idx = used_idx
+                q = self._split_queue(v, desc, avail, used)
         except (RingError, MemoryError_, ValueError) as err:
             self.log.errors.append(f"vring {v.index} not started: {err}")
             self._signal_err(v)
@@ -323,6 +325,48 @@ class Session:
         self._apply_enable(v)
         if self.options.poll:
             self._disable_notify(q)
+
+    def _packed_queue(self, v: Vring, desc: int, avail: int, used: int) -> PackedDevice:
+        """A packed queue: the Driver Area holds the driver's event-suppression structure,
+        the Device Area the device's; positions and wrap counters from SET_VRING_BASE."""
+        dev = self.device
+        assert dev is not None
+        lay = PackedLayout(v.num, self.mem.user_to_guest(desc, PACKED_DESC_SIZE * v.num),
+                           self.mem.user_to_guest(avail, EVENT_SIZE),
+                           self.mem.user_to_guest(used, EVENT_SIZE))
+        q = PackedDevice(lay, self.mem.limit, event_idx=F.has(dev.features, F.RING_EVENT_IDX),
+                         indirect=F.has(dev.features, F.RING_INDIRECT_DESC))
+        pos, wrap = v.base & 0x7FFF, v.base >> 15 & 1
+        if pos >= v.num:
+            raise ValueError(f"SET_VRING_BASE position {pos} in a ring of {v.num}")
+        q.last_avail, q.avail_wrap = pos, wrap
+        used_word = v.base >> 16  # QEMU's form; DPDK's virtio-user sends 0 here
+        q.used_pos, q.used_wrap = (used_word & 0x7FFF, used_word >> 15) if used_word else (
+            pos, wrap)
+        return q
+
+    def _split_queue(self, v: Vring, desc: int, avail: int, used: int
+                     ) -> SplitDevice | FastQueue:
+        dev = self.device
+        assert dev is not None
+        q: SplitDevice | FastQueue
+        lay = SplitLayout(v.num, self.mem.user_to_guest(desc, desc_table_size(v.num)),
+                          self.mem.user_to_guest(avail, avail_ring_size(v.num)),
+                          self.mem.user_to_guest(used, used_ring_size(v.num)))
+        lay.check_inside(self.mem.limit)
+        used_idx = self.mem.read(lay.used_idx, 2)
+        if isinstance(dev, FastNetDevice):
+            q = FastQueue(self.mem, v.num, lay.desc, lay.avail, lay.used,
+                          features=dev.features, last_avail=v.base & 0xFFFF,
+                          used_idx=used_idx,
+                          call_fd=v.call, receive=v.index % 2 == 0)
+        else:
+            q = SplitDevice(lay, self.mem.limit,
+                            event_idx=F.has(dev.features, F.RING_EVENT_IDX),
+                            indirect=F.has(dev.features, F.RING_INDIRECT_DESC))
+            q.last_avail = v.base & 0xFFFF
+            q.used_idx = used_idx
+        return q
 
     def _stop(self, v: Vring) -> int:
         """Stop a ring (GET_VRING_BASE): finish staged transmissions, give back receive
@@ -341,7 +385,10 @@ class Session:
             held = len(dev.rx_held.get(pair, []))
         dev.detach(v.index)
         v.queue = None
-        v.base = (q.last_avail - held) & 0xFFFF
+        if isinstance(q, PackedDevice):
+            v.base = _packed_base(q, held)
+        else:
+            v.base = (q.last_avail - held) & 0xFFFF
         return v.base
 
     def _signal_err(self, v: Vring) -> None:
@@ -417,12 +464,12 @@ class Session:
             self.vrings[index].queue = None
         return total
 
-    def _enable_notify(self, q: SplitDevice | FastQueue) -> bool:
+    def _enable_notify(self, q: SplitDevice | PackedDevice | FastQueue) -> bool:
         if isinstance(q, FastQueue):
             return q.enable_notify()
         return run_op(q.enable_notify(), self.mem)
 
-    def _disable_notify(self, q: SplitDevice | FastQueue) -> None:
+    def _disable_notify(self, q: SplitDevice | PackedDevice | FastQueue) -> None:
         if isinstance(q, FastQueue):
             q.disable_notify()
         else:
@@ -461,6 +508,18 @@ class Session:
                 _close_fd(fd)
             v.kick = v.call = v.err = None
         self.mem.close()
+
+
+def _packed_base(q: PackedDevice, held: int) -> int:
+    """GET_VRING_BASE of a packed queue: the available position and wrap counter, moved back
+    over the ``held`` receive lists taken last and not used (they stay the driver's), then
+    the used position and its wrap counter in the upper half."""
+    back = sum(h.ndesc for h in list(q.in_flight.values())[len(q.in_flight) - held:]) \
+        if held else 0
+    pos, wrap = q.last_avail - back, q.avail_wrap
+    if pos < 0:
+        pos, wrap = pos + q.q, wrap ^ 1
+    return pos | wrap << 15 | (q.used_pos | q.used_wrap << 15) << 16
 
 
 def _close_fd(fd: int | None) -> None:

@@ -6,6 +6,11 @@ the generation loop, map MSI-X vectors (0: configuration, 1: receive, 2: transmi
 message is a word in guest RAM the driver polls), set up the receive and transmit split
 queues with :class:`~virtiospec.reference.ring.SplitDriver`, post every receive buffer,
 DRIVER_OK, then the first notification. Every wait is bounded (:mod:`.wait`).
+
+``packed=True`` asks for VIRTIO_F_RING_PACKED as well; when the device grants it, both queues
+are packed (:class:`~virtiospec.reference.ring.packed_driver.PackedDriver`: the descriptor
+ring, then the driver's and the device's event-suppression structures), with indirect tables
+in a separate area when VIRTIO_F_INDIRECT_DESC is negotiated too.
 """
 
 from __future__ import annotations
@@ -18,9 +23,13 @@ from virtiospec.reference.pci.discovery import Window
 from virtiospec.reference.pci.host import Host, PhysMemory
 from virtiospec.reference.ring import QueueFull, SplitDriver, SplitLayout
 from virtiospec.reference.ring.layout import avail_ring_size, desc_table_size, used_ring_size
+from virtiospec.reference.ring.packed_driver import PackedDriver
+from virtiospec.reference.ring.packed_layout import EVENT_SIZE, PACKED_DESC_SIZE, PackedLayout
 from virtiospec.reference.virtio_pci.init import VirtioPciDriver
 from virtiospec.reference.virtio_pci.regs import (
     F_EVENT_IDX,
+    F_INDIRECT_DESC,
+    F_RING_PACKED,
     NET_F_MAC,
     NET_F_STATUS,
     bit,
@@ -35,22 +44,37 @@ RX, TX = 0, 1
 CONFIG_VECTOR, RX_VECTOR, TX_VECTOR = 0, 1, 2
 IRQ_DATA = 0x5EC0_0000  # message data of vector v is IRQ_DATA + v
 DEFAULT_FEATURES = bit(NET_F_MAC) | bit(NET_F_STATUS)
+INDIRECT_MAX = 4  # entries of each packed indirect table
 
 
 class DriverQueue:
-    def __init__(self, index: int, ring: SplitDriver, notify_addr: int,
+    def __init__(self, index: int, ring: SplitDriver | PackedDriver, notify_addr: int,
                  buffers: list[int]) -> None:
         self.index = index
-        self.ring = ring
+        self.any_ring = ring  # what the driver adds to and takes from, split or packed
         self.notify_addr = notify_addr
         self.buffers = buffers  # token n owns buffers[n]
         self.outstanding: set[int] = set()
+
+    @property
+    def ring(self) -> SplitDriver:
+        """The queue's split ring (a packed queue has :attr:`packed` instead)."""
+        assert isinstance(self.any_ring, SplitDriver), "a packed queue: see .packed"
+        return self.any_ring
+
+    @property
+    def packed(self) -> PackedDriver:
+        """The queue's packed ring (a split queue has :attr:`ring` instead)."""
+        assert isinstance(self.any_ring, PackedDriver), "a split queue: see .ring"
+        return self.any_ring
 
 
 class NetDriver:
     def __init__(self, host: Host, transport: VirtioPciTransport, ram: Window, *,
                  queue_size: int = 16, msix: bool = True,
-                 wanted: int = DEFAULT_FEATURES) -> None:
+                 wanted: int = DEFAULT_FEATURES, packed: bool = False) -> None:
+        if packed:
+            wanted |= bit(F_RING_PACKED)
         self.host = host
         self.transport = transport
         self.ram = ram
@@ -62,6 +86,11 @@ class NetDriver:
         self.irq_page: int | None = None
         self.queues: dict[int, DriverQueue] = {}
         self.inbox: deque[tuple[bytes, bytes]] = deque()
+
+    @property
+    def packed(self) -> bool:
+        """Whether the negotiated features include VIRTIO_F_RING_PACKED."""
+        return self.driver.has(F_RING_PACKED)
 
     def run(self, op: Op[T]) -> T:
         return run(op, self.memory)
@@ -91,11 +120,25 @@ class NetDriver:
         t = self.transport
         largest = self.run(t.max_queue_size(index))
         size = min(self.queue_size, largest)
-        span = desc_table_size(size) + avail_ring_size(size) + used_ring_size(size) + 32
-        base = self.ram.allocate(span, 0x1000)
-        self.host.write_bytes(base, bytes(span))  # allocate and zero (§4.1.5.1.3)
-        layout = SplitLayout.packed_at(base, size)
-        ring = SplitDriver(layout, event_idx=self.driver.has(F_EVENT_IDX))
+        layout: SplitLayout | PackedLayout
+        ring: SplitDriver | PackedDriver
+        event_idx = self.driver.has(F_EVENT_IDX)
+        if self.packed:
+            span = PACKED_DESC_SIZE * size + 2 * EVENT_SIZE
+            base = self.ram.allocate(span, 0x1000)
+            self.host.write_bytes(base, bytes(span))
+            layout = PackedLayout.packed_at(base, size)
+            area = None
+            if self.driver.has(F_INDIRECT_DESC):
+                area = self.ram.allocate(size * INDIRECT_MAX * PACKED_DESC_SIZE, 16)
+            ring = PackedDriver(layout, event_idx=event_idx, indirect_area=area,
+                                indirect_max=INDIRECT_MAX)
+        else:
+            span = desc_table_size(size) + avail_ring_size(size) + used_ring_size(size) + 32
+            base = self.ram.allocate(span, 0x1000)
+            self.host.write_bytes(base, bytes(span))  # allocate and zero (§4.1.5.1.3)
+            layout = SplitLayout.packed_at(base, size)
+            ring = SplitDriver(layout, event_idx=event_idx)
         notify_addr = self.run(t.setup_queue(index, layout, vector))
         self.run(ring.init())
         buffers = [self.ram.allocate(BUF_SIZE, 64) for _ in range(size)]
@@ -110,14 +153,14 @@ class NetDriver:
         msix = self.setup_interrupts()
         rx = self.setup_queue(RX, RX_VECTOR if msix else None)
         self.setup_queue(TX, TX_VECTOR if msix else None)
-        for token in range(rx.ring.q):
+        for token in range(rx.any_ring.q):
             self._post_rx(rx, token)
         self.run(self.driver.go_live())
         self.kick(rx)
 
     # -- notifications ----------------------------------------------------------------
     def kick(self, q: DriverQueue) -> bool:
-        if self.run(q.ring.kick_prepare()):
+        if self.run(q.any_ring.kick_prepare()):
             self.run(self.driver.notify(q.index, q.notify_addr))
             return True
         return False
@@ -146,7 +189,7 @@ class NetDriver:
             raise QueueFull("every transmit buffer is in flight")
         token = free[0]
         self.host.write_bytes(q.buffers[token], header + frame)
-        self.run(q.ring.add([(q.buffers[token], len(header) + len(frame))], [], token))
+        self.run(q.any_ring.add([(q.buffers[token], len(header) + len(frame))], [], token))
         q.outstanding.add(token)
         self.kick(q)
         return token
@@ -154,7 +197,7 @@ class NetDriver:
     def reclaim_tx(self) -> list[tuple[int, int]]:
         q = self.queues[TX]
         done = []
-        while (got := self.run(q.ring.get_used())) is not None:
+        while (got := self.run(q.any_ring.get_used())) is not None:
             token, length = cast(int, got[0]), got[1]
             q.outstanding.discard(token)
             done.append((token, length))
@@ -173,7 +216,7 @@ class NetDriver:
 
     # -- receive ------------------------------------------------------------------------
     def _post_rx(self, q: DriverQueue, token: int) -> None:
-        self.run(q.ring.add([], [(q.buffers[token], BUF_SIZE)], token))
+        self.run(q.any_ring.add([], [(q.buffers[token], BUF_SIZE)], token))
         q.outstanding.add(token)
 
     def receive(self) -> int:
@@ -181,7 +224,7 @@ class NetDriver:
         buffers back to the device; returns how many arrived."""
         q = self.queues[RX]
         n = 0
-        while (got := self.run(q.ring.get_used())) is not None:
+        while (got := self.run(q.any_ring.get_used())) is not None:
             token, length = cast(int, got[0]), got[1]
             q.outstanding.discard(token)
             data = self.host.read_bytes(q.buffers[token], length)

@@ -49,6 +49,7 @@ from virtiospec.reference.pci.regs import (
     MSIX_TABLE_SIZE_MASK,
 )
 from virtiospec.reference.ring import SplitLayout
+from virtiospec.reference.ring.packed_layout import PackedLayout
 from virtiospec.reference.virtio_pci import caps
 from virtiospec.reference.virtio_pci.caps import VirtioCap
 from virtiospec.reference.virtio_pci.errors import (
@@ -329,9 +330,16 @@ class VirtioPciTransport:
         yield from self.write("queue_select", index)
         return (yield from self.read("queue_size"))
 
-    def setup_queue(self, index: int, layout: SplitLayout, vector: int | None) -> Op[int]:
+    def setup_queue(self, index: int, layout: SplitLayout | PackedLayout,
+                    vector: int | None) -> Op[int]:
         """Configure queue ``index`` (VIRTIO-PCI-025) and enable it; returns its notify
-        address. ``vector``: MSI-X vector to map (verified, VIRTIO-PCI-041), or None."""
+        address. ``vector``: MSI-X vector to map (verified, VIRTIO-PCI-041), or None. A packed
+        layout puts its driver and device event-suppression structures in the Driver and
+        Device Areas (VIRTIO 1.4 §2.8.10)."""
+        if isinstance(layout, PackedLayout):
+            driver_area, device_area = layout.driver_event, layout.device_event
+        else:
+            driver_area, device_area = layout.avail, layout.used
         yield from self.write("queue_select", index)
         largest = yield from self.read("queue_size")
         if largest == 0 or largest & (largest - 1):
@@ -341,8 +349,8 @@ class VirtioPciTransport:
         if layout.size != largest:
             yield from self.write("queue_size", layout.size)
         yield from self.write("queue_desc", layout.desc)
-        yield from self.write("queue_driver", layout.avail)
-        yield from self.write("queue_device", layout.used)
+        yield from self.write("queue_driver", driver_area)
+        yield from self.write("queue_device", device_area)
         if vector is not None:
             yield from self.map_vector("queue_msix_vector", vector)
         notify_off = yield from self.read("queue_notify_off")
