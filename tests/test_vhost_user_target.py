@@ -97,3 +97,19 @@ def test_bad_target_specs_are_one_line_errors(spec: str) -> None:
     with pytest.raises(ValueError) as err:
         targets.make(spec)
     assert "\n" not in str(err.value)
+
+
+def test_pci_hostile_on_our_device_sets_needs_reset() -> None:
+    (res,) = run(targets.make("reference"), "hostile.driver.pci.loop")
+    assert res.outcome is Outcome.REJECT and "DEVICE_NEEDS_RESET set" in res.detail, res.detail
+
+
+def test_pci_hostile_on_qemu() -> None:
+    if shutil.which("qemu-system-x86_64") is None:
+        pytest.skip("qemu-system-x86_64 missing: apt-get install qemu-system-x86")
+    target = targets.make("qemu")
+    loop, wraps = run(target, "hostile.driver.pci.indirect-empty",
+                      "hostile.driver.pci.buffer-wraps")
+    assert loop.outcome is Outcome.REJECT and "DEVICE_NEEDS_RESET set" in loop.detail, loop.detail
+    # QEMU 7.2 transmits a readable buffer whose addr + len wraps 64 bits
+    assert wraps.outcome in FAILED and "accepted" in wraps.detail, wraps.detail
