@@ -107,7 +107,8 @@ class FrontEnd:
             proto = self.get_u64(M.Req.GET_PROTOCOL_FEATURES)
             self.request(M.Req.SET_PROTOCOL_FEATURES, M.U64.pack(proto))
         self.request(M.Req.SET_OWNER)
-        self.features = offered & (wanted | F.bit(M.F_PROTOCOL_FEATURES))
+        # this front-end lays out split rings: it never takes VIRTIO_F_RING_PACKED
+        self.features = offered & (wanted | F.bit(M.F_PROTOCOL_FEATURES)) & ~F.bit(F.RING_PACKED)
         self.request(M.Req.SET_FEATURES, M.U64.pack(self.features))
         return self.features
 
