@@ -49,7 +49,7 @@ def is_stress(case_id: str) -> bool:
 
 def harness() -> Path:
     """ring_threads.c over two ABI libraries (built once, cached like ring_bench's)."""
-    cc = ring_bench.find_compiler()
+    cc = ring_c_build.find_compiler()
     flags = [*STRICT, *ring_bench.OPTIMIZE, "-pthread", "-DVS_THREADS_ABI"]
     sources = [HERE / "ring_threads.c", HERE / "ring_threads_abi.h", ring_c_build.ABI_HEADER]
     key = ring_bench._digest(sources, *cc, *flags)
@@ -60,7 +60,7 @@ def harness() -> Path:
 
 def reference_lib() -> Path:
     """ring.c behind the ABI: the other side of the first two runs."""
-    cc = ring_bench.find_compiler()
+    cc = ring_c_build.find_compiler()
     flags = [*STRICT, "-O2", "-fPIC", "-shared", "-fvisibility=hidden"]
     sources = [HERE / s for s in ring_c_build.RING_SOURCES]
     key = ring_bench._digest([*sources, HERE / "ring.h", ring_c_build.ABI_HEADER], *cc, *flags)

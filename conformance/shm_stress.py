@@ -33,13 +33,13 @@ RUNS = {
     "table.reader.stress-both-sides": ("table", ("writer", "reader"), True, True),
     "signal.sender.stress-vs-shm.c": ("signal", ("writer", "sender"), True, False),
     "signal.receiver.stress-vs-shm.c": ("signal", ("reader", "receiver"), False, True),
-    "signal.receiver.stress-both-sides": ("signal", ("writer", "sender", "reader", "receiver"), True,
-                                 True),
+    "signal.receiver.stress-both-sides": ("signal", ("writer", "sender", "reader",
+                                                     "receiver"), True, True),
 }
 
 
 def harness() -> Path:
-    cc = ring_bench.find_compiler()
+    cc = shm_c_build.find_compiler()
     flags = [*STRICT, *ring_bench.OPTIMIZE, "-pthread"]
     key = ring_bench._digest([HERE / "shm_threads.c", ABI_HEADER], *cc, *flags)
     return ring_bench._compile_once(f"shm_threads_{key}", lambda out: [
@@ -49,7 +49,7 @@ def harness() -> Path:
 
 def reference_lib() -> Path:
     """shm.c behind the ABI: the other side of the runs against shm.c."""
-    cc = ring_bench.find_compiler()
+    cc = shm_c_build.find_compiler()
     flags = [*STRICT, "-O2", "-fPIC", "-shared", "-fvisibility=hidden"]
     sources = [HERE / s for s in shm_c_build.ABI_SOURCES]
     key = ring_bench._digest([*sources, HERE / "shm.h", ABI_HEADER], *cc, *flags)

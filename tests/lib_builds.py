@@ -26,7 +26,7 @@ def planted(plant: int, out_dir: Path) -> Path:
     """ring.c + ring_abi.c with planted bug ``plant`` (0: none) as a shared library."""
     out = out_dir / f"libring_planted_{plant}.so"
     if not out.exists():
-        cmd = [*ring_c_build.find_compiler(), *STRICT, "-O1", "-fPIC", "-shared",
+        cmd = [*ring_c_build.find_compiler(), *STRICT, "-O0", "-fPIC", "-shared",
                "-fvisibility=hidden", f"-DPLANT={plant}", f"-I{REFERENCE}", f"-I{CONFORMANCE}",
                str(REFERENCE / "ring.c"), str(PLANTED), "-o", str(out)]
         subprocess.run(cmd, check=True)
