@@ -1,7 +1,8 @@
 """Hostile driver over PCI: the ring cases of :mod:`.hostile_driver` against a virtio-net-pci
 device -- QEMU's through qtest (target ``qemu``), our own in-process one (target
 ``reference``) -- on its transmit queue (size 8), plus a notification for a queue that does
-not exist.
+not exist; and the packed ring's hostile lists of :mod:`.ring_packed_device`
+(``hostile.driver.pci.packed.*``, with VIRTIO_F_RING_PACKED: ``--target qemu,packed=on``).
 
 Each case brings the device up with the suite's driver (a fresh QEMU per case), writes the bad
 chain by hand into guest RAM, notifies, and judges: the device used the chain (FAIL), the QEMU
@@ -12,15 +13,19 @@ stopped at the chain -- and still answers (REJECT).
 
 from __future__ import annotations
 
+import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
-from virtiospec.conformance.cases import CaseFailed, Outcome, Result, case
+from virtiospec.conformance.cases import CaseFailed, CaseSkipped, Outcome, Result, case
 from virtiospec.conformance.qtest import QtestError
-from virtiospec.conformance.ring_api import RingSetup
+from virtiospec.conformance.ring_api import PackedRingSetup, RingSetup
 from virtiospec.conformance.ring_peer import HandDriver
 from virtiospec.conformance.suites.hostile_driver import EDGE, RING_CASES, Q, Seg, Writer
 from virtiospec.conformance.suites.pci_session import PciSession, do, session, up
+from virtiospec.conformance.suites.ring_packed_device import HOSTILE as PACKED_HOSTILE
+from virtiospec.conformance.suites.ring_packed_peer import PackedHandDriver
 from virtiospec.reference.virtio_pci.net_driver import DEFAULT_FEATURES, NetDriver
 from virtiospec.reference.virtio_pci.regs import DEVICE_NEEDS_RESET, F_INDIRECT_DESC
 
@@ -34,7 +39,10 @@ def _dead(s: PciSession) -> str | None:
     if proc is None or proc.poll() is None:
         return None
     log = getattr(s, "log", lambda: "")()
-    return f"QEMU exited with status {proc.returncode}; its log ends:\n{log[-800:]}"
+    code = proc.returncode
+    how = f"was killed by signal {signal.Signals(-code).name}" if code < 0 else \
+        f"exited with status {code}"
+    return f"QEMU {how}; its log ends:\n{log[-800:]}"
 
 
 def _answers(s: PciSession, drv: NetDriver) -> tuple[bool, int]:
@@ -62,6 +70,41 @@ def _request(drv: NetDriver, area: int) -> Any:
     return split
 
 
+def _judge(s: PciSession, drv: NetDriver, take_used: Callable[[], list[Any]], name: str,
+           req: str) -> Result:
+    """The verdict once the bad input is written and notified (see the module doc)."""
+    used: list[Any] = []
+    end = time.monotonic() + SETTLE
+    while time.monotonic() < end and _dead(s) is None:
+        try:
+            used += take_used()
+        except (QtestError, OSError, TimeoutError):
+            break
+        time.sleep(0.02)
+    dead = _dead(s)
+    if dead:
+        raise CaseFailed(f"{name}: {dead}", expected="refusal, the device still answering",
+                         observed="QEMU died", req=req)
+    answers, status = _answers(s, drv)
+    if not answers:
+        end = time.monotonic() + 2.0  # a QEMU on its way out closes qtest first
+        while time.monotonic() < end and _dead(s) is None:
+            time.sleep(0.05)
+        dead = _dead(s)
+        if dead:
+            raise CaseFailed(f"{name}: {dead}", expected="refusal, the device still answering",
+                             observed="QEMU died", req=req)
+        return Result(Outcome.WEDGED, f"{name}: no answer to a register read or QMP "
+                      "(the session kills QEMU)", recovered=True)
+    if used:
+        raise CaseFailed(f"{name}: accepted: used element(s) {used[:4]}",
+                         expected="refusal: DEVICE_NEEDS_RESET or the queue stopped",
+                         observed=f"used {used[:4]}, status {status:#x}", req=req)
+    how = ("DEVICE_NEEDS_RESET set" if status & DEVICE_NEEDS_RESET
+           else f"queue stopped at the chain, status {status:#x} (no DEVICE_NEEDS_RESET)")
+    return Result(Outcome.REJECT, f"{name}: {how}; the device still answers")
+
+
 def _run(target: object, name: str, write: Writer, indirect: bool, req: str) -> Result:
     with session(target) as s:
         wanted = DEFAULT_FEATURES | (1 << F_INDIRECT_DESC if indirect else 0)
@@ -77,29 +120,22 @@ def _run(target: object, name: str, write: Writer, indirect: bool, req: str) -> 
 
         write(hand, buf, _request(drv, area))
         drv.run(drv.driver.notify(q.index, q.notify_addr))
-        used: list[tuple[int, int]] = []
-        end = time.monotonic() + SETTLE
-        while time.monotonic() < end and _dead(s) is None:
-            try:
-                used += hand.take_used()
-            except (QtestError, OSError, TimeoutError):
-                break
-            time.sleep(0.02)
-        dead = _dead(s)
-        if dead:
-            raise CaseFailed(f"{name}: {dead}", expected="refusal, the device still answering",
-                             observed="QEMU died", req=req)
-        answers, status = _answers(s, drv)
-        if not answers:
-            return Result(Outcome.WEDGED, f"{name}: no answer to a register read or QMP "
-                          "(the session kills QEMU)", recovered=True)
-        if used:
-            raise CaseFailed(f"{name}: accepted: used element(s) {used[:4]}",
-                             expected="refusal: DEVICE_NEEDS_RESET or the queue stopped",
-                             observed=f"used {used[:4]}, status {status:#x}", req=req)
-        how = ("DEVICE_NEEDS_RESET set" if status & DEVICE_NEEDS_RESET
-               else f"queue stopped at the chain, status {status:#x} (no DEVICE_NEEDS_RESET)")
-        return Result(Outcome.REJECT, f"{name}: {how}; the device still answers")
+        return _judge(s, drv, hand.take_used, name, req)
+
+
+def _run_packed(target: object, name: str, write: Callable[[PackedHandDriver], None],
+                indirect: bool, req: str) -> Result:
+    with session(target) as s:
+        wanted = DEFAULT_FEATURES | (1 << F_INDIRECT_DESC if indirect else 0)
+        drv = up(s, queue_size=Q, msix=False, wanted=wanted, packed=True)
+        if not drv.packed:
+            raise CaseSkipped("the device does not offer VIRTIO_F_RING_PACKED (for QEMU: "
+                              "--target qemu,packed=on)")
+        q = drv.queues[TX]
+        hand = PackedHandDriver(PackedRingSetup(q.packed.layout, drv.memory))  # type: ignore[arg-type]
+        write(hand)
+        drv.run(drv.driver.notify(q.index, q.notify_addr))
+        return _judge(s, drv, hand.take_used, name, req)
 
 
 def pci_case(name: str, reqs: tuple[str, ...], summary: str, write: Writer,
@@ -114,6 +150,21 @@ def pci_case(name: str, reqs: tuple[str, ...], summary: str, write: Writer,
 for _name, _reqs, _summary, _write, _indirect in RING_CASES:
     if _name not in EDGE:  # the region edge of the vhost-user memory; guest RAM differs
         pci_case(_name, _reqs, _summary, _write, _indirect)
+
+
+def packed_case(name: str, req: str, summary: str,
+                write: Callable[[PackedHandDriver], None], indirect: bool) -> None:
+    def run(target: object) -> Result:
+        return _run_packed(target, summary, write, indirect, req)
+
+    reqs = tuple(dict.fromkeys((req, "RING-PACKED-085")))
+    case(f"hostile.driver.pci.packed.{name}", reqs, "device", "ring-packed", summary,
+         BUDGET)(run)
+
+
+for _pname, _preq, _psummary, _pwrite, _pindirect in PACKED_HOSTILE:
+    if _pname not in ("buffer-outside", "table-outside"):  # the edge of a 512 KiB memory
+        packed_case(_pname, _preq, _psummary, _pwrite, _pindirect)
 
 
 def _avail_jump(by: int) -> Writer:

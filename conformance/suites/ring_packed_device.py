@@ -287,8 +287,14 @@ def _reject(target: object, setup: PackedRingSetup, write: Callable[[PackedHandD
     return result
 
 
+HOSTILE: list[tuple[str, str, str, Callable[[PackedHandDriver], None], bool]] = []
+"""Every hostile list below as (name, requirement, summary, writer, needs INDIRECT), for the
+same cases over other transports (suites/hostile_driver_pci.py)."""
+
+
 def _hostile(name: str, req: str, summary: str, write: Callable[[PackedHandDriver], None], *,
              warm: bool = True, **setup_args: object) -> None:
+    HOSTILE.append((name, req, summary, write, bool(setup_args.get("indirect"))))
     def run(target: object) -> Result:
         return _reject(target, make_packed_setup(**setup_args),  # type: ignore[arg-type]
                        write, {req}, summary, warm)
