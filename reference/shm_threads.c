@@ -8,9 +8,9 @@
  * --mode table: the writer updates slot 0 as fast as it can, every word of update n being
  *   n (version 2n); the reader reads it as fast as it can and checks every value it gets:
  *   all words equal, version twice the words, never older than one read before. A torn
- *   or stale value is an error (SHM-TABLE-005..007): a reader without its second seq
+ *   or stale value is an error (SHM-TABLE-005, SHM-TABLE-006, SHM-TABLE-007): a reader without its second seq
  *   check, a writer that is never odd, or a missing barrier shows as one.
- * --mode signal: the clock protocol (SHM-SIGNAL-002..010). The device publishes a burst of
+ * --mode signal: the clock protocol (SHM-SIGNAL-002, SHM-SIGNAL-003, SHM-SIGNAL-004, SHM-SIGNAL-005, SHM-SIGNAL-006, SHM-SIGNAL-007, SHM-SIGNAL-008, SHM-SIGNAL-010). The device publishes a burst of
  *   1 to 3 values n (each an update of slot 0 and an inject, a notification only when
  *   inject says so), then sleeps until the driver has acted on the last (a channel of the
  *   harness, always reliable); within a burst it publishes while the driver serves.

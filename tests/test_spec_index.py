@@ -156,3 +156,25 @@ def test_coverage_spec_fails_when_a_statement_is_unaccounted_for(
                               statements=r.statements * 2))
     bad = coverage.unaccounted(coverage.spec_rows(extra))
     assert len(bad) == 1 and "catalogued but not in the spec: 1 MUST" in bad[0]
+
+
+def test_citations_name_every_id_in_full() -> None:
+    """The project's rule: no `RING-SPLIT-080..083`, `RING-SPLIT-052/053` or `RING-PACKED-033,
+    050` abbreviations (the scanner would still expand the first two)."""
+    root = catalogue.SPEC_DIR.parent
+    pre = r"[A-Z][A-Z0-9]*(?:-[A-Z0-9]+)*"
+    abbrev = re.compile(rf"\b{pre}-\d{{3}}(?:(?:\.\.|–|/-?)\d{{3}}\b|, \d{{3}}\b)")
+    # the files that describe the abbreviations themselves
+    documenting = {"spec/catalogue.py", "virtiospec/coverage.py", "docs/coverage.md",
+                   "tests/test_spec_index.py"}
+    found = []
+    for folder in ("models", "reference", "conformance", "tests", "docs", "spec", "virtiospec"):
+        for path in sorted((root / folder).rglob("*")):
+            rel = str(path.relative_to(root))
+            if (path.suffix not in {".py", ".c", ".h", ".md", ".toml"} or rel in documenting
+                    or "requirements" in path.parts or "__pycache__" in path.parts):
+                continue
+            for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace")
+                                     .splitlines(), 1):
+                found += [f"{rel}:{n}: {m[0]}" for m in abbrev.finditer(line)]
+    assert not found, "cite IDs in full:\n" + "\n".join(found)
