@@ -6,7 +6,7 @@ by access through virtiospec's TSan hooks (conformance/tsan_step/).
 * ``ring.tsan.linux.<mode>.<feature>``: the ring machine, Linux's driver against Linux's
   device, under SC, x86-TSO and RMO;
 * ``ring.tsan.linux.litmus.<race>.<feature>``: the kick and interrupt lost-wakeup races
-  (x86-TSO) and the used-ring message-passing race (RMO);
+  (x86-TSO) and the used and avail message-passing races (RMO, models/ring_mp_litmus.py);
 * ``ring.tsan.linux.mutant.<variant>``: the barrier bugs that shipped in Linux's ring code,
   re-introduced one at a time by a one-line patch of the extracted source
   (conformance/tsan_step/linux.py: VARIANTS), each caught by its race with the shortest
@@ -23,6 +23,7 @@ from virtiospec.models import registry
 from virtiospec.models.ring_c_checks import LITMUS_REQS
 from virtiospec.models.ring_c_litmus import LitmusConfig
 from virtiospec.models.ring_machine import REQS, RMO_REQS
+from virtiospec.models.ring_mp_litmus import REQS as MP_REQS
 from virtiospec.models.ring_tsan_checks import (
     FEATURES,
     litmus_caught,
@@ -34,10 +35,12 @@ from virtiospec.reference.c_stepping import abort_all
 
 SRC = os.environ.get("VIRTIOSPEC_LINUX_SRC") or None
 WHO = "Linux's virtio_ring.c (driver) and vringh.c (device), stepped through the TSan hooks"
-RACES = {**LITMUS_REQS, "used": ("RING-SPLIT-076", "RING-SPLIT-092")}
-# which race catches each variant: a missing mb loses a wakeup, a missing rmb reads stale
+RACES = {**LITMUS_REQS, **MP_REQS}
+# which race catches each variant: a missing mb loses a wakeup (x86-TSO), a missing rmb or
+# wmb hands over a stale entry (RMO)
 RACE_OF = {"NO_MB_KICK_PREPARE": "kick", "NO_MB_NOTIFY_ENABLE": "kick",
-           "NO_MB_NEED_NOTIFY": "interrupt", "NO_RMB_GET_BUF": "used"}
+           "NO_MB_NEED_NOTIFY": "interrupt", "NO_RMB_GET_BUF": "used", "NO_WMB_ADD": "avail",
+           "NO_RMB_GET_HEAD": "avail", "NO_WMB_COMPLETE": "used"}
 
 
 def _register() -> None:

@@ -7,6 +7,10 @@ The tree is never modified: an *overlay* directory mirrors it with symbolic link
 for the files replaced (our barrier header, a patched virtio_ring.c or vringh.c), and the
 build is pointed at the overlay (conformance/linux_vring/build.py: ``compile_objects``).
 
+The first four variants are the barrier bugs the issue names (three of them shipped in
+Linux or its siblings and were fixed); the last three are their mirrors on the other
+publication (a missing write barrier before an index, a missing read barrier after one).
+
 Build keys: ``linux`` (Debian's linux-source-6.1), ``linux:VARIANT`` (one patch of
 :data:`VARIANTS`), ``linux@SRC`` / ``linux@SRC:VARIANT`` (another tree or tarball, as
 ``--target linux-vring:SRC`` takes).
@@ -82,6 +86,24 @@ VARIANTS: dict[str, Variant] = {
         "virtqueue_get_buf_ctx_split without the read barrier between reading used.idx and "
         "reading the used element it covers",
         ("RING-SPLIT-076", "RING-SPLIT-092")),
+    "NO_WMB_ADD": Variant(
+        RING_C, "\t * new available array entries. */\n\tvirtio_wmb(vq->weak_barriers);\n",
+        "\tvirtio_wmb(vq->weak_barriers);\n", "driver",
+        "virtqueue_add_split without the write barrier between writing the descriptors and "
+        "the available entry and publishing avail.idx",
+        ("RING-SPLIT-032", "RING-SPLIT-092")),
+    "NO_RMB_GET_HEAD": Variant(
+        VRINGH_C, "exposed by guest. */\n\tvirtio_rmb(vrh->weak_barriers);\n",
+        "\tvirtio_rmb(vrh->weak_barriers);\n", "device",
+        "vringh's __vringh_get_head without the read barrier between reading avail.idx and "
+        "reading the available entry it covers",
+        ("RING-SPLIT-075", "RING-SPLIT-092")),
+    "NO_WMB_COMPLETE": Variant(
+        VRINGH_C, "written before we update index. */\n\tvirtio_wmb(vrh->weak_barriers);\n",
+        "\tvirtio_wmb(vrh->weak_barriers);\n", "device",
+        "vringh's __vringh_complete without the write barrier between writing the used "
+        "elements and publishing used.idx",
+        ("RING-SPLIT-043", "RING-SPLIT-092")),
 }
 
 

@@ -20,7 +20,13 @@ from virtiospec.conformance.target_stepped import (
     run_bounded,
 )
 from virtiospec.conformance.tsan_step import recipes
-from virtiospec.conformance.tsan_step.sides import TsanDevice, TsanDriver, tsan_build
+from virtiospec.conformance.tsan_step.sides import (
+    TsanDevice,
+    TsanDriver,
+    device_class,
+    driver_class,
+    tsan_build,
+)
 
 
 class TsanRingDevice(SteppedRingDevice):
@@ -57,6 +63,8 @@ class TsanTarget:
         # the ABI's own cases call it directly: outside a stepped operation the hooks pass
         # every access through, so the build then behaves as its native library would
         self.abi = AbiLibrary(build.ffi, build.lib, name)
+        # the stepped cases (conformance/suites/ring_stepped.py) race these
+        self.ring_stepped = (driver_class(key), device_class(key))
 
     def ring_device(self, setup: RingSetup) -> TsanRingDevice:
         return TsanRingDevice(setup, self.key)
