@@ -238,3 +238,32 @@ def tx_short(target: object) -> Result:
                        if s.used else None)
     finally:
         link.close()
+
+
+@case("hostile.driver.net.tx-oversized", ("NET-008", "NET-024"), "device", "net",
+      "a transmitted frame of 9000 bytes without VIRTIO_NET_F_MTU (more than 1514 + a tag): "
+      "not sent on", BUDGET)
+def tx_oversized(target: object) -> Result:
+    _net(target)
+    peer, link = open_link(target)
+    try:
+        rx, tx = link.drivers[0], link.drivers[1]
+        rx.desc(0, data(0), 0x4000, VIRTQ_DESC_F_WRITE)  # room for the frame if it comes back
+        rx.publish(0)
+        link.kick(0)
+        frame = bytes(12) + bytes.fromhex("02aabbccddee525400123456") + b"\x88\xb5" + \
+            bytes(9000 - 14)
+        link.mem.write_bytes(data(1), frame)
+        tx.desc(0, data(1), len(frame), 0)
+        tx.publish(0)
+        link.kick(1)
+        seen = Seen()
+        settle(peer, link, 0, seen)
+        txu = link.used(1)
+        seen.notes.append(f"transmit buffer used as {txu}" if txu else
+                          "transmit queue stopped at the buffer")
+        return verdict(peer, link, "a 9000-byte transmitted frame", seen, req="NET-008",
+                       accepted=lambda s: f"the frame reached the wire and came back: {s.used}"
+                       if s.used else None)
+    finally:
+        link.close()

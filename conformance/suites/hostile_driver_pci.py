@@ -208,3 +208,68 @@ def notify_missing(target: object) -> Result:
                              observed=f"status {status:#x}")
         return Result(Outcome.PASS, f"notify of queue 7 ignored (status {status:#x}); "
                       "transmit still served")
+
+
+FRAME = bytes.fromhex("02aabbccddee525400123456") + b"\x88\xb5" + bytes(46)
+
+
+def _after_bring_up(target: object, name: str, req: str, act: Callable[[NetDriver], None]
+                    ) -> Result:
+    """``act`` breaks a rule of the transport on a running device; then a frame is sent. The
+    device may ignore the bad write (PASS: the frame goes out on the queue as set up) or
+    refuse it (REJECT: DEVICE_NEEDS_RESET); dying is a FAIL, silence WEDGED."""
+    with session(target) as s:
+        drv = up(s, queue_size=Q, msix=False)
+        act(drv)
+        dead = _dead(s)
+        if dead:
+            raise CaseFailed(f"{name}: {dead}", req=req)
+        answers, status = _answers(s, drv)
+        if not answers:
+            return Result(Outcome.WEDGED, f"{name}: no answer", recovered=True)
+        if status & DEVICE_NEEDS_RESET:
+            return Result(Outcome.REJECT, f"{name}: DEVICE_NEEDS_RESET set; the device still "
+                          "answers")
+        drv.send(FRAME)
+        served = False
+        end = time.monotonic() + 2.0
+        while not served and time.monotonic() < end and _dead(s) is None:
+            served = bool(drv.reclaim_tx())
+            time.sleep(0.02)
+        dead = _dead(s)
+        if dead:
+            raise CaseFailed(f"{name}: {dead}", req=req)
+        status = _answers(s, drv)[1]
+        if served:
+            return Result(Outcome.PASS, f"{name}: ignored; the frame went out on the queue as "
+                          f"set up (status {status:#x})")
+        if status & DEVICE_NEEDS_RESET:
+            return Result(Outcome.REJECT, f"{name}: DEVICE_NEEDS_RESET set at the next frame")
+        raise CaseFailed(f"{name}: the transmit queue stopped without DEVICE_NEEDS_RESET",
+                         observed=f"status {status:#x}", req=req)
+
+
+def _move_queue(drv: NetDriver) -> None:
+    t = drv.transport
+    drv.run(t.write("queue_select", TX))
+    drv.run(t.write("queue_desc", 1 << 40))
+    drv.run(t.write("queue_device", (1 << 40) + 0x1000))
+
+
+def _clear_driver_bit(drv: NetDriver) -> None:
+    t = drv.transport
+    drv.run(t.set_status(drv.run(t.status()) & ~2))
+
+
+@case("hostile.driver.pci.queue-moved-after-driver-ok", ("VIRTIO-PCI-025",), "device", "pci",
+      "queue_desc and queue_device of the running transmit queue rewritten to 1 TiB", BUDGET)
+def queue_moved(target: object) -> Result:
+    return _after_bring_up(target, "transmit queue moved after DRIVER_OK", "VIRTIO-PCI-025",
+                           _move_queue)
+
+
+@case("hostile.driver.pci.status-bit-cleared", ("VIRTIO-STATUS-002",), "device", "pci",
+      "DRIVER cleared from the status of a running device without a reset", BUDGET)
+def status_bit_cleared(target: object) -> Result:
+    return _after_bring_up(target, "DRIVER cleared without a reset", "VIRTIO-STATUS-002",
+                           _clear_driver_bit)
