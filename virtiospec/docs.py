@@ -7,10 +7,11 @@ linked to the source file; and an index page with the coverage matrix.
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from virtiospec.coverage import STATUSES, Coverage, compute
+from virtiospec.spec.catalogue import Requirement
 
 REPO_URL = "../../"  # files are linked relative to the site root's parent: the repository
 
@@ -21,6 +22,14 @@ def _files(paths: list[str]) -> str:
 
 def _names(names: list[str]) -> str:
     return ", ".join(f"`{n}`" for n in names) if names else "—"
+
+
+def _statements(r: Requirement) -> str:
+    if not r.statements:
+        return "—"
+    counts = Counter(r.statements)
+    return ", ".join(f"§{sec} {n} {kw}" if n > 1 else f"§{sec} {kw}"
+                     for (sec, kw), n in counts.items())
 
 
 def requirement_block(c: Coverage) -> str:
@@ -34,6 +43,11 @@ def requirement_block(c: Coverage) -> str:
         "",
         "| | |",
         "| --- | --- |",
+        f"| VIRTIO statements it accounts for | {_statements(r)} |",
+        *([f"| extends | {r.extends} |"] if r.extends else []),
+        *([f"| overrides | {r.overrides} |"] if r.overrides else []),
+        *([f"| out of scope because | {r.status.removeprefix('out of scope: ')} |"]
+          if r.out_of_scope else []),
         f"| proved / checked by models | {_names(c.models)} |",
         f"| known-bad variants | {_names(c.mutants)} |",
         f"| model files | {_files(c.model_files)} |",
