@@ -14,9 +14,11 @@ Outcomes, as users of device conformance testers expect:
 * SKIP   -- the case cannot run against this target (``detail`` says why).
 
 A broken requirement is graded by whose rule it is (:func:`grade`): FAIL only for a VIRTIO
-MUST or MUST NOT; NON-STRICT for a VIRTIO SHOULD or SHOULD NOT; EXTENSION for a rule of
-virtiospec's own that goes beyond VIRTIO. A known deviation of the peer (a deviation file,
-:mod:`.deviations`) turns a listed failure into XFAIL and a listed case that passes into XPASS.
+MUST or MUST NOT (or a MUST of a layer VIRTIO does not define, whose only specification is
+virtiospec's: the virtio-shm table and signal, vhost-user); NON-STRICT for a SHOULD or SHOULD
+NOT; EXTENSION for a rule of virtiospec's own that goes beyond VIRTIO. A known deviation of
+the peer (a deviation file, :mod:`.deviation_files`) turns a listed failure into XFAIL and a
+listed case that passes into XPASS.
 A target that cannot run at all raises :class:`TargetError`: an error of the run, no verdict.
 """
 
@@ -27,6 +29,7 @@ import pkgutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cache
 from typing import Any, Literal
 
 from virtiospec.spec import catalogue
@@ -103,14 +106,31 @@ def require(cond: bool, detail: str, expected: str = "", observed: str = "", *,
 _RANK = {Outcome.EXTENSION: 0, Outcome.NON_STRICT: 1, Outcome.FAIL: 2}
 
 
+OWN_SPEC_FILES = ("shm.md",)  # virtio-shm: a layer of virtiospec's own above VIRTIO's regions
+
+
+@cache
+def own_layers() -> frozenset[str]:
+    """The layers virtiospec's text is the only specification of: those with no VIRTIO entry
+    (the virtio-shm table, signal, clock, interrupt and ring on shm; vhost-user) and the
+    layers of virtio-shm's spec file (its region rules too). Breaking one of their MUSTs is
+    graded as breaking the spec (FAIL), not as an extension of VIRTIO."""
+    reqs = catalogue.load().values()
+    return frozenset({r.layer for r in reqs if r.file in OWN_SPEC_FILES}
+                     | ({r.layer for r in reqs} - {r.layer for r in reqs if r.normative}))
+
+
 def grade_of(req_id: str) -> tuple[Outcome, str]:
     """The grade of breaking one requirement, and why."""
     r = catalogue.get(req_id)
+    strong = r.level in ("MUST", "MUST NOT")
+    if not r.normative and r.layer in own_layers():
+        why = f"{req_id}: {r.level} of {r.layer}, a layer VIRTIO does not define ({r.source})"
+        return (Outcome.FAIL if strong else Outcome.NON_STRICT), why
     if not r.normative:
         return Outcome.EXTENSION, f"{req_id} is virtiospec's ({r.source}), beyond VIRTIO"
-    if r.level in ("MUST", "MUST NOT"):
-        return Outcome.FAIL, f"{req_id}: VIRTIO {r.level} ({r.source})"
-    return Outcome.NON_STRICT, f"{req_id}: VIRTIO {r.level} ({r.source})"
+    return (Outcome.FAIL if strong else Outcome.NON_STRICT), f"{req_id}: VIRTIO {r.level} " \
+        f"({r.source})"
 
 
 def grade(case_reqs: tuple[str, ...], req: str = "", extension: str = "") -> tuple[Outcome, str]:

@@ -25,7 +25,8 @@ def _one(pred: object) -> str:
 
 MUST = _one(lambda r: r.normative and r.level in ("MUST", "MUST NOT"))
 SHOULD = _one(lambda r: r.normative and r.level in ("SHOULD", "SHOULD NOT"))
-OURS = _one(lambda r: not r.normative)
+OURS = _one(lambda r: not r.normative and r.layer not in cases.own_layers())
+OWN = _one(lambda r: r.layer in cases.own_layers() and r.level == "MUST")
 
 
 def _failing(reqs: tuple[str, ...], **kw: str) -> Case:
@@ -44,6 +45,15 @@ def test_grade_of_each_kind_of_requirement() -> None:
     assert cases.grade_of(SHOULD)[0] is Outcome.NON_STRICT
     assert cases.grade_of(OURS)[0] is Outcome.EXTENSION
     assert "beyond VIRTIO" in cases.grade_of(OURS)[1]
+
+
+def test_a_layer_virtio_does_not_define_is_graded_by_its_own_spec() -> None:
+    """virtio-shm's table and signal, vhost-user: virtiospec's text is their only spec, so
+    breaking one of their MUSTs is a FAIL, not an extension of VIRTIO."""
+    assert {"SHM-TABLE", "SHM-SIGNAL"} <= cases.own_layers()
+    assert not {"RING-SPLIT", "VIRTIO-PCI", "NET"} & cases.own_layers()
+    assert cases.grade_of(OWN)[0] is Outcome.FAIL
+    assert "a layer VIRTIO does not define" in cases.grade_of(OWN)[1]
 
 
 def test_a_failure_naming_no_requirement_takes_the_mildest_grade() -> None:

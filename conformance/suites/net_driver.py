@@ -128,7 +128,8 @@ def tx_checksum(target: object) -> None:
     checked = [FR.checksum_ok(f) for f in obs.tx_frames]
     bad = checked.count(False)
     require(bad == 0, "TCP/UDP checksums of transmitted frames after completion",
-            "all correct", f"{bad} of {len(checked)} wrong ({flagged} with NEEDS_CSUM)")
+            "all correct", f"{bad} of {len(checked)} wrong ({flagged} with NEEDS_CSUM)",
+            req="NET-004")
 
 
 @case("net.driver.rx-buffers", ("NET-013", "NET-014"), "driver", "net",
@@ -138,9 +139,10 @@ def rx_buffers(target: object) -> None:
     obs = _session(target)
     if obs.rx_buf_min is None:
         raise CaseSkipped("the device never needed a receive buffer")
-    least = HDR_LEN if F.has(obs.features, F.MRG_RXBUF) else HDR_LEN + MAX_FRAME
+    mrg = F.has(obs.features, F.MRG_RXBUF)
+    least = HDR_LEN if mrg else HDR_LEN + MAX_FRAME
     require(obs.rx_buf_min >= least, "smallest receive buffer", f">= {least} bytes",
-            f"{obs.rx_buf_min} bytes")
+            f"{obs.rx_buf_min} bytes", req="NET-014" if mrg else "NET-013")
 
 
 @case("net.driver.receives", ("NET-010", "NET-011", "NET-060"), "driver", "net",

@@ -132,7 +132,7 @@ def wraps(target: object) -> None:
         buf_id = drv.add([], [buf(k % 4) for k in range(1 + n % 2)], n)
         flags = dev.read_desc(at[0])[3]
         require(flags & MARKS == _marks(at[1]), f"round {n}: marks of wrap bit {at[1]}",
-                hex(_marks(at[1])), hex(flags & MARKS))
+                hex(_marks(at[1])), hex(flags & MARKS), req="RING-PACKED-013")
         lists = dev.pop_all()
         require([x.id for x in lists] == [buf_id], f"round {n}: made available")
         dev.used(buf_id, 3)
