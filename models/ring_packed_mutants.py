@@ -359,7 +359,8 @@ def _hostile_driver(driver: type[PackedDriver]) -> Callable[[], registry.Evidenc
 MUTANTS: list[tuple[str, str, tuple[str, ...], Callable[[], registry.Evidence]]] = [
     ("driver-no-wmb", "add stores the first descriptor's flags without a wmb after the list "
      "(PSO; not caught under x86-TSO, which never reorders stores)",
-     ("RING-PACKED-050", "RING-PACKED-092"), _machine("pso", driver=DriverNoWmb)),
+     ("RING-PACKED-050", "RING-PACKED-033", "RING-PACKED-092"),
+     _machine("pso", driver=DriverNoWmb)),
     ("device-no-wmb", "push stores a used descriptor's flags without a wmb after its id and "
      "len (PSO; not caught under x86-TSO)", ("RING-PACKED-052", "RING-PACKED-092"),
      _machine("pso", device=DeviceNoWmb)),
