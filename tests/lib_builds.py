@@ -14,6 +14,7 @@ TESTS = Path(__file__).resolve().parent
 REFERENCE = TESTS.parent / "reference"
 CONFORMANCE = TESTS.parent / "conformance"
 PLANTED = TESTS / "ring_planted.c"
+SHM_PLANTS = {"WRITER_NEVER_ODD": 1, "STATE_SIZE_IGNORED": 2, "UPDATE_ANY_WORDS": 3}
 
 
 def plants() -> dict[str, int]:
@@ -44,13 +45,14 @@ def mutant(name: str | None, out_dir: Path) -> Path:
 
 def shm(name: str | None, out_dir: Path) -> Path:
     """shm.c + shm_abi.c as a shared library: the reference, one mutant of shm_mutants.h,
-    or WRITER_NEVER_ODD (tests/shm_planted.c)."""
+    or one of SHM_PLANTS (tests/shm_planted.c)."""
     out = out_dir / f"libshm_{(name or 'reference').lower()}.so"
     if out.exists():
         return out
-    if name == "WRITER_NEVER_ODD":
+    if name in SHM_PLANTS:
         cmd = [*ring_c_build.find_compiler(), *STRICT, "-O2", "-fPIC", "-shared",
-               "-fvisibility=hidden", f"-I{REFERENCE}", f"-I{CONFORMANCE}",
+               "-fvisibility=hidden", f"-DSHM_PLANT={SHM_PLANTS[name]}", f"-I{REFERENCE}",
+               f"-I{CONFORMANCE}",
                str(REFERENCE / "shm.c"), str(TESTS / "shm_planted.c"), "-o", str(out)]
         subprocess.run(cmd, check=True)
         return out

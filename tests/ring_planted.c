@@ -31,6 +31,7 @@
 #define PLANT_KICK_NOTHING 17      /* kick_prepare: 1 with nothing added */
 #define PLANT_DELAYED_ANY 18       /* enable_cb_delayed: 1 for any pending element */
 #define PLANT_DETACH_STOPPED 19    /* detach_unused: refused when STOPPED */
+#define PLANT_NO_INIT 20           /* init: nothing written (relies on zeroed memory) */
 
 #ifndef PLANT
 #define PLANT PLANT_NONE
@@ -40,6 +41,8 @@
 #define virtiospec_ring_driver_state_size orig_driver_state_size
 #define virtiospec_ring_device_state_size orig_device_state_size
 #define virtiospec_ring_driver_create orig_driver_create
+#define virtiospec_ring_driver_init orig_driver_init
+#define virtiospec_ring_device_init orig_device_init
 #define virtiospec_ring_driver_add orig_driver_add
 #define virtiospec_ring_driver_kick_prepare orig_driver_kick_prepare
 #define virtiospec_ring_driver_get_used orig_driver_get_used
@@ -57,6 +60,8 @@
 #undef virtiospec_ring_driver_state_size
 #undef virtiospec_ring_device_state_size
 #undef virtiospec_ring_driver_create
+#undef virtiospec_ring_driver_init
+#undef virtiospec_ring_device_init
 #undef virtiospec_ring_driver_add
 #undef virtiospec_ring_driver_kick_prepare
 #undef virtiospec_ring_driver_get_used
@@ -78,6 +83,8 @@ EXPORT uint32_t virtiospec_ring_abi_version(void);
 EXPORT size_t virtiospec_ring_driver_state_size(uint32_t q);
 EXPORT size_t virtiospec_ring_device_state_size(uint32_t q);
 EXPORT int virtiospec_ring_driver_create(void *s, size_t n, void *m, uint64_t ms, const CFG *c);
+EXPORT int virtiospec_ring_driver_init(void *s);
+EXPORT int virtiospec_ring_device_init(void *s);
 EXPORT int virtiospec_ring_driver_add(void *s, const SEG *out, uint32_t n_out, const SEG *in,
                                       uint32_t n_in, uint64_t token);
 EXPORT int virtiospec_ring_driver_kick_prepare(void *s);
@@ -153,6 +160,16 @@ int virtiospec_ring_driver_create(void *s, size_t n, void *m, uint64_t ms, const
 int virtiospec_ring_device_create(void *s, size_t n, void *m, uint64_t ms, const CFG *c)
 {
     return created(orig_device_create(s, n, m, ms, c));
+}
+
+int virtiospec_ring_driver_init(void *s)
+{
+    return PLANT == PLANT_NO_INIT ? 0 : orig_driver_init(s);
+}
+
+int virtiospec_ring_device_init(void *s)
+{
+    return PLANT == PLANT_NO_INIT ? 0 : orig_device_init(s);
 }
 
 int virtiospec_ring_driver_add(void *s, const SEG *out, uint32_t n_out, const SEG *in,

@@ -1,15 +1,48 @@
 /*
- * shm_planted.c -- reference/shm_abi.c over shm.c with the writer's update replaced by one
- * that is never odd: the words, then seq + 2, with no odd seq first (SHM-TABLE-004). A
- * reader can then take the words of an update half written for a stable value. Built by
- * tests/lib_builds.py for the shm-lib --stress tests (shm_mutants.h has no such variant).
+ * shm_planted.c -- reference/shm_abi.c over shm.c with one planted bug, -DSHM_PLANT=<n>:
+ *  1 (default) the writer's update is never odd: the words, then seq + 2, with no odd seq
+ *    first (SHM-TABLE-004); a reader can take the words of an update half written for a
+ *    stable value (shm_mutants.h has no such variant; the --stress tests use it);
+ *  2 every create ignores state_size (no -NO_SPACE);
+ *  3 the writer's update takes any number of words (no -INVALID).
+ * Built by tests/lib_builds.py.
  */
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
+#ifndef SHM_PLANT
+#define SHM_PLANT 1
+#endif
+
 #define virtiospec_shm_writer_update orig_writer_update
+#define virtiospec_shm_writer_create orig_writer_create
+#define virtiospec_shm_sender_create orig_sender_create
 #include "shm_abi.c"
 #undef virtiospec_shm_writer_update
+#undef virtiospec_shm_writer_create
+#undef virtiospec_shm_sender_create
+
+#define EXPORT __attribute__((visibility("default")))
+EXPORT int virtiospec_shm_writer_create(void *state, size_t state_size, void *region,
+                                        uint64_t length,
+                                        const struct virtiospec_shm_table_config *cfg);
+EXPORT int virtiospec_shm_sender_create(void *state, size_t state_size, void *region,
+                                        uint64_t length, uint64_t offset);
+
+int virtiospec_shm_writer_create(void *state, size_t state_size, void *region, uint64_t length,
+                                 const struct virtiospec_shm_table_config *cfg)
+{
+    return orig_writer_create(state, SHM_PLANT == 2 ? SIZE_MAX : state_size, region, length,
+                              cfg);
+}
+
+int virtiospec_shm_sender_create(void *state, size_t state_size, void *region, uint64_t length,
+                                 uint64_t offset)
+{
+    return orig_sender_create(state, SHM_PLANT == 2 ? SIZE_MAX : state_size, region, length,
+                              offset);
+}
 
 __attribute__((visibility("default"))) int virtiospec_shm_writer_update(void *state,
                                                                         uint32_t slot,
@@ -20,7 +53,9 @@ int virtiospec_shm_writer_update(void *state, uint32_t slot, const uint32_t *val
 {
     struct vs_shm_writer *w = state;
     const struct vs_shm_table *t = &w->t;
-    if (slot >= t->slots || n != t->words || value == NULL)
+    if (SHM_PLANT == 3 && value != NULL && slot < t->slots && n > t->words)
+        n = t->words; /* the extra words ignored */
+    if (SHM_PLANT != 1 || slot >= t->slots || n != t->words || value == NULL)
         return orig_writer_update(state, slot, value, n); /* its refusals */
     uint64_t base = t->offset + (uint64_t)slot * 4 * (1 + t->words);
     for (uint32_t k = 0; k < n; k++)

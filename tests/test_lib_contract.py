@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lib_builds import planted, plants
+from lib_builds import planted, plants, shm
 from virtiospec.conformance import cases, runner, targets
 from virtiospec.conformance.cases import Outcome
 from virtiospec.conformance.lib_stress import is_stress
@@ -38,6 +38,7 @@ CAUGHT_BY = {
     "KICK_NOTHING": ["ring.split.driver.kick-nothing-added"],
     "DELAYED_ANY": ["ring.split.driver.enable-cb-delayed-threshold"],
     "DETACH_STOPPED": ["ring.split.abi.driver.stopped"],
+    "NO_INIT": ["ring.split.device.init-fields", "ring.split.driver.init-fields"],
 }
 
 
@@ -73,3 +74,16 @@ def test_each_planted_bug_fails_its_case(libs: Path, bug: str) -> None:
     got = {c: runner.run_case(cases.discover()[c], target) for c in CAUGHT_BY[bug]}
     assert any(r.outcome not in (*GOOD, Outcome.SKIP) for r in got.values()), \
         {c: (r.outcome, r.detail) for c, r in got.items()}
+
+
+@pytest.mark.parametrize(("bug", "case_id"), [
+    ("STATE_SIZE_IGNORED", "shm.table.writer.abi-caller-errors"),
+    ("STATE_SIZE_IGNORED", "shm.signal.sender.abi-caller-errors"),
+    ("UPDATE_ANY_WORDS", "shm.table.writer.abi-caller-errors"),
+])
+def test_each_planted_shm_bug_fails_its_case(libs: Path, bug: str, case_id: str) -> None:
+    target = targets.make(f"shm-lib:{shm(bug, libs)}")
+    target.isolation.close()
+    target.isolation = None
+    res = runner.run_case(cases.discover()[case_id], target)
+    assert res.outcome is Outcome.FAIL, (res.outcome, res.detail)
