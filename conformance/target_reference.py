@@ -130,6 +130,8 @@ class ReferencePackedDriver(_DriverSide):
 class ReferenceTarget(ReferenceShmSides):  # the shm sides: target_shm_reference.py
     name = "reference"
     sides = ("driver", "device")
+    # the Python sides are stepped by nature: the races of suites/ring_stepped.py run them
+    ring_stepped = (SplitDriver, SplitDevice)
 
     def ring_device(self, setup: RingSetup) -> ReferenceRingDevice:
         return ReferenceRingDevice(setup)

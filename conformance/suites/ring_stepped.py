@@ -22,7 +22,7 @@ from typing import Any
 from virtiospec.conformance.cases import CaseFailed, case
 from virtiospec.conformance.targets import need
 
-EXAMPLES = 100
+EXAMPLES = 60
 
 
 def _race(target: object, race: str, side: str, req: str) -> None:
