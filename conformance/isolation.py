@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from typing import Any
 
 from virtiospec.conformance.cases import Case, Outcome, Result
@@ -52,6 +53,11 @@ class _Recorder:
     def _write(self, text: str) -> None:
         data = text.encode()[: CALL_BYTES - 1]
         self._map[: len(data) + 1] = data + b"\0"
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
 
 
 def _ordinal(n: int) -> str:
@@ -92,6 +98,8 @@ class Isolation:
         fd, self._call_path = tempfile.mkstemp(prefix="virtiospec-call-")
         os.write(fd, b"\0" * CALL_BYTES)
         os.close(fd)
+        # removed at exit too (a child still running ends when its stdin closes with us)
+        weakref.finalize(self, _unlink, self._call_path)
 
     def _last_call(self) -> str:
         with open(self._call_path, "rb") as f:

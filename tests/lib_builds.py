@@ -14,7 +14,8 @@ TESTS = Path(__file__).resolve().parent
 REFERENCE = TESTS.parent / "reference"
 CONFORMANCE = TESTS.parent / "conformance"
 PLANTED = TESTS / "ring_planted.c"
-SHM_PLANTS = {"WRITER_NEVER_ODD": 1, "STATE_SIZE_IGNORED": 2, "UPDATE_ANY_WORDS": 3}
+SHM_PLANTS = {"WRITER_NEVER_ODD": 1, "STATE_SIZE_IGNORED": 2, "UPDATE_ANY_WORDS": 3,
+              "SERVICE_NO_ACK": 4}
 
 
 def plants() -> dict[str, int]:

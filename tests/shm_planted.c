@@ -4,7 +4,8 @@
  *    first (SHM-TABLE-004); a reader can take the words of an update half written for a
  *    stable value (shm_mutants.h has no such variant; the --stress tests use it);
  *  2 every create ignores state_size (no -NO_SPACE);
- *  3 the writer's update takes any number of words (no -INVALID).
+ *  3 the writer's update takes any number of words (no -INVALID);
+ *  4 the signalled reader polls without acknowledging (pending stays set).
  * Built by tests/lib_builds.py.
  */
 #include <stdatomic.h>
@@ -18,7 +19,9 @@
 #define virtiospec_shm_writer_update orig_writer_update
 #define virtiospec_shm_writer_create orig_writer_create
 #define virtiospec_shm_sender_create orig_sender_create
+#define virtiospec_shm_service orig_service
 #include "shm_abi.c"
+#undef virtiospec_shm_service
 #undef virtiospec_shm_writer_update
 #undef virtiospec_shm_writer_create
 #undef virtiospec_shm_sender_create
@@ -29,6 +32,18 @@ EXPORT int virtiospec_shm_writer_create(void *state, size_t state_size, void *re
                                         const struct virtiospec_shm_table_config *cfg);
 EXPORT int virtiospec_shm_sender_create(void *state, size_t state_size, void *region,
                                         uint64_t length, uint64_t offset);
+EXPORT int virtiospec_shm_service(void *reader_state, void *receiver_state, uint32_t slot,
+                                  uint32_t *version, uint32_t *value);
+
+int virtiospec_shm_service(void *reader_state, void *receiver_state, uint32_t slot,
+                           uint32_t *version, uint32_t *value)
+{
+    if (SHM_PLANT == 4) {
+        (void)vs_shm_receiver_disable(receiver_state);
+        return vs_shm_reader_poll(reader_state, slot, version, value); /* no acknowledge */
+    }
+    return orig_service(reader_state, receiver_state, slot, version, value);
+}
 
 int virtiospec_shm_writer_create(void *state, size_t state_size, void *region, uint64_t length,
                                  const struct virtiospec_shm_table_config *cfg)

@@ -80,6 +80,7 @@ def test_each_planted_bug_fails_its_case(libs: Path, bug: str) -> None:
     ("STATE_SIZE_IGNORED", "shm.table.writer.abi-caller-errors"),
     ("STATE_SIZE_IGNORED", "shm.signal.sender.abi-caller-errors"),
     ("UPDATE_ANY_WORDS", "shm.table.writer.abi-caller-errors"),
+    ("SERVICE_NO_ACK", "shm.signal.receiver.abi-service"),
 ])
 def test_each_planted_shm_bug_fails_its_case(libs: Path, bug: str, case_id: str) -> None:
     target = targets.make(f"shm-lib:{shm(bug, libs)}")
