@@ -63,7 +63,7 @@ def run(
     cases: Iterable[Case], target: Any, on_result: Callable[[Case, Result], None] | None = None,
     deviations: Any = None,
 ) -> list[tuple[Case, Result]]:
-    """Run ``cases`` in order; ``deviations`` (a :class:`~.deviations.Deviations`) turns the
+    """Run ``cases`` in order; ``deviations`` (a :class:`~.deviation_files.Deviations`) turns the
     listed failures into XFAIL and listed passes into XPASS."""
     out = []
     for case in cases:
