@@ -10,7 +10,7 @@ from virtiospec.conformance import cases, runner
 from virtiospec.conformance.target_stepped import SteppedTarget
 from virtiospec.conformance.tsan_step import recipes
 from virtiospec.conformance.tsan_step.sides import TsanDevice, TsanDriver, tsan_build
-from virtiospec.conformance.tsan_step.target import make
+from virtiospec.conformance.tsan_step.target import _make as make
 from virtiospec.models import registry
 from virtiospec.models.ring_c_litmus import LitmusConfig, run_litmus
 from virtiospec.models.ring_machine import RingConfig

@@ -12,6 +12,7 @@ crashing the suite. The same build runs under the memory models with ``virtiospe
 
 from __future__ import annotations
 
+from virtiospec.conformance.isolation import Isolation, for_native
 from virtiospec.conformance.ring_api import RingSetup
 from virtiospec.conformance.target_abi import AbiLibrary
 from virtiospec.conformance.target_stepped import (
@@ -56,6 +57,7 @@ class TsanTarget:
     """Both sides of one stepped foreign build (``key``: see sides.register)."""
 
     sides = ("driver", "device")
+    isolation: Isolation | None = None
 
     def __init__(self, key: str, name: str) -> None:
         self.key, self.name = key, name
@@ -77,6 +79,14 @@ LINUX = "linux-vring"
 
 
 def make(arg: str) -> TsanTarget:
+    """The target of ``--target src:ARG``, each case run in a child process
+    (conformance/isolation.py): foreign code that crashes costs one case."""
+    target = _make(arg)
+    target.isolation = for_native(f"src:{arg}")
+    return target
+
+
+def _make(arg: str) -> TsanTarget:
     """``src:PATH.c[,MORE.c...]``; ``src:ring.c[:MUTANT]`` is virtiospec's own reference
     through the hooks; ``src:linux-vring[:SRC][,variant=NAME]`` Linux's virtio_ring.c and
     vringh.c (Debian's linux-source-6.1, or the tree or tarball SRC), optionally with one
