@@ -36,4 +36,5 @@ setup(packages=packages, package_dir=ROOTS,
       cffi_modules=["reference/ring_c_build.py:install_ffi",
                     "reference/shm_c_build.py:install_ffi",
                     "reference/ring_vhost_build.py:install_ffi",
+                    "reference/ring_vhost_packed_build.py:install_ffi",
                     "reference/ring_packed_c_build.py:install_ffi"])

@@ -47,12 +47,17 @@ from virtiospec.reference.net.header import (
 from virtiospec.reference.ring import SplitDevice
 from virtiospec.reference.ring.errors import NeedsReset
 from virtiospec.reference.ring_c_errors import error as c_error
+from virtiospec.reference.ring_packed_c_errors import error as packed_c_error
 from virtiospec.reference.vhost_user.memory import MemoryTable
 
 try:
     from virtiospec.reference import _ring_vhost  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - the install builds it (setup.py)
     _ring_vhost = None
+try:  # the same API over ring_packed.c (reference/ring_vhost_packed.c)
+    from virtiospec.reference import _ring_vhost_packed  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover - the install builds it (setup.py)
+    _ring_vhost_packed = None
 
 TX_BATCH = 256  # chains per vsv_tx_pop
 RX_BATCH = 256  # frames per vsv_rx
@@ -61,26 +66,32 @@ _TX_FRAME = struct.Struct("<IIQHBBI")  # struct vsv_tx_frame
 HDR_CACHE = 256
 
 
-def available() -> bool:
-    """Whether the C fast path was built (pip install compiles it with a C compiler)."""
-    return _ring_vhost is not None
+def available(packed: bool = False) -> bool:
+    """Whether the C fast path (for split rings, or for packed ones) was built (pip install
+    compiles it with a C compiler)."""
+    return (_ring_vhost_packed if packed else _ring_vhost) is not None
 
 
-def _lib() -> tuple[Any, Any]:
-    if _ring_vhost is None:
-        raise RuntimeError("the C fast path (virtiospec.reference._ring_vhost) is not built: "
+def _lib(packed: bool = False) -> tuple[Any, Any]:
+    module = _ring_vhost_packed if packed else _ring_vhost
+    if module is None:
+        name = "_ring_vhost_packed" if packed else "_ring_vhost"
+        raise RuntimeError(f"the C fast path (virtiospec.reference.{name}) is not built: "
                            "reinstall virtiospec (`pip install -e .`) with a C compiler")
-    return _ring_vhost.ffi, _ring_vhost.lib
+    return module.ffi, module.lib
 
 
-def _check(rc: int, what: str) -> int:
+def _check(rc: int, what: str, error: Callable[..., Exception] = c_error) -> int:
     if rc < 0:
-        raise c_error(-rc, what)
+        raise error(-rc, what)
     return rc
 
 
 class FastQueue:
-    """One split virtqueue served by ring_vhost.c over the regions of a :class:`MemoryTable`.
+    """One split virtqueue served by ring_vhost.c over the regions of a :class:`MemoryTable`
+    (``packed=True``: a packed one, served by ring_vhost_packed.c; ``desc``, ``avail`` and
+    ``used`` are then the descriptor ring and the driver's and the device's event-suppression
+    structures, ``last_avail`` and ``used_idx`` positions with their wrap counter in bit 15).
 
     Holds a buffer export of every region's mapping while it lives, so a region cannot be
     unmapped under it; :meth:`close` gives them back (the session closes its queues before
@@ -88,9 +99,11 @@ class FastQueue:
 
     def __init__(self, mem: MemoryTable, size: int, desc: int, avail: int, used: int, *,
                  features: int, last_avail: int, used_idx: int, call_fd: int | None,
-                 receive: bool) -> None:
-        ffi, lib = _lib()
+                 receive: bool, packed: bool = False) -> None:
+        ffi, lib = _lib(packed)
         self._ffi, self._lib = ffi, lib
+        self.packed = packed
+        self.error_of: Callable[..., Exception] = packed_c_error if packed else c_error
         self.q = size
         self.receive = receive
         self._exports: list[Any] = []
@@ -119,9 +132,9 @@ class FastQueue:
                 cfg.regions[i].host = ptr + skip
             n = lib.vsv_queue_state_size(size)
             if n == 0:
-                _check(-1, "vsv_queue_state_size")  # RING-SPLIT-001
+                _check(-1, "vsv_queue_state_size", self.error_of)  # a bad queue size
             state = ffi.new("uint64_t[]", (n + 7) // 8)
-            _check(lib.vsv_queue_create(state, n, cfg), "vsv_queue_create")
+            _check(lib.vsv_queue_create(state, n, cfg), "vsv_queue_create", self.error_of)
             self._state = state  # only a queue that was created is ever used
         except BaseException:
             self.close()
@@ -204,13 +217,13 @@ class FastQueue:
         """Re-enable kicks, then re-check (RING-SPLIT-072): True if buffers are waiting."""
         rc = self._lib.vsv_queue_enable_notify(self._live())
         if rc < 0:
-            raise NeedsReset(f"vring needs a reset ({c_error(-rc)})")
+            raise NeedsReset(f"vring needs a reset ({self.error_of(-rc)})")
         return bool(rc)
 
     def disable_notify(self) -> None:
         rc = self._lib.vsv_queue_disable_notify(self._live())
         if rc < 0:
-            raise NeedsReset(f"vring needs a reset ({c_error(-rc)})")
+            raise NeedsReset(f"vring needs a reset ({self.error_of(-rc)})")
 
     # -- batches -------------------------------------------------------------------------------
     def tx_pop(self, limit: int, longest: int) -> Any:
@@ -218,7 +231,8 @@ class FastQueue:
         :attr:`out` holds their bytes."""
         res = self._res
         _check(self._lib.vsv_tx_pop(self._live(), self._out, TX_OUT, self._frames,
-                                    min(limit, TX_BATCH), longest, res), "vsv_tx_pop")
+                                    min(limit, TX_BATCH), longest, res), "vsv_tx_pop",
+               self.error_of)
         return res
 
     def tx_frames(self, n: int) -> list[tuple[int, int, int, int, int, int, int]]:
@@ -232,7 +246,7 @@ class FastQueue:
     def tx_done(self) -> Any:
         """Push every chain of the last :meth:`tx_pop` as used with len 0, decide and notify
         once; the result says whether it notified and the ring error of the batch."""
-        _check(self._lib.vsv_tx_done(self._live(), self._res), "vsv_tx_done")
+        _check(self._lib.vsv_tx_done(self._live(), self._res), "vsv_tx_done", self.error_of)
         return self._res
 
     def rx(self, frames: Sequence[bytes]) -> tuple[int, Any, list[tuple[int, int]]]:
@@ -243,7 +257,7 @@ class FastQueue:
         lens = array("I", map(len, frames))
         n = _check(self._lib.vsv_rx(self._live(), ffi.from_buffer(data),
                                     ffi.from_buffer("uint32_t[]", lens), len(frames),
-                                    self._small, self.q, res), "vsv_rx")
+                                    self._small, self.q, res), "vsv_rx", self.error_of)
         small = [(int(s.head), int(s.len)) for s in self._small[0:res.small]] if res.small \
             else []
         return n, res, small
@@ -307,7 +321,9 @@ class FastNetDevice(NetDevice):
             self.stats.notifications += 1
             self.on_notified(index)
         if res.error:
-            self._fail(index, c_error(-res.error))  # type: ignore[arg-type]
+            q = self.fast.get(index)
+            error_of = q.error_of if q is not None else c_error
+            self._fail(index, error_of(-res.error))  # type: ignore[arg-type]
 
     # -- transmit ----------------------------------------------------------------------------------
     def tx_take(self, pair: int) -> bool:

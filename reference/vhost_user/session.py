@@ -15,12 +15,13 @@ moves. The device is the reference :class:`NetDevice`, in one of two builds
 
 Ring addresses are translated from the front-end's user addresses to guest addresses.
 
-Packed rings (VIRTIO_F_RING_PACKED, offered by default): the Python device serves them with
-:class:`PackedDevice` queues whatever :attr:`Options.device` says (the C fast path is split
-only). SET_VRING_ADDR then names the descriptor ring and the driver's and the device's
-event-suppression structures; SET_VRING_BASE and GET_VRING_BASE carry the next available
-position in bits 0-14 and its wrap counter in bit 15, and (QEMU's form, read when present)
-the used position and its wrap counter in bits 16-30 and 31.
+Packed rings (VIRTIO_F_RING_PACKED, offered by default): served by :class:`FastQueue` queues
+over ring_vhost_packed.c (ring_packed.c through the memory table) on the C fast path, by
+:class:`PackedDevice` queues on the Python device. SET_VRING_ADDR then names the descriptor
+ring and the driver's and the device's event-suppression structures; SET_VRING_BASE and
+GET_VRING_BASE carry the next available position in bits 0-14 and its wrap counter in bit 15,
+and (QEMU's form, read when present) the used position and its wrap counter in bits 16-30 and
+31.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from virtiospec.reference.ring.packed_layout import EVENT_SIZE, PACKED_DESC_SIZE
 from virtiospec.reference.vhost_user import fast
 from virtiospec.reference.vhost_user import messages as M
 from virtiospec.reference.vhost_user.fast import FastNetDevice, FastQueue
+from virtiospec.reference.vhost_user.fast import available as fast_path_built
 from virtiospec.reference.vhost_user.memory import MemoryTable, parse_table
 
 Transmit = Callable[["Session", int, bytes], None]
@@ -160,10 +162,12 @@ class Session:
         if self.options.device == "c" and F.has(net, F.CTRL_VQ):
             # the fast path serves data queues only: the control queue needs the spec's
             self.log.messages.append("CTRL_VQ negotiated: the Python device serves")
-        if self.options.device == "c" and F.has(net, F.RING_PACKED):
-            self.log.messages.append("RING_PACKED negotiated: the Python device serves")
+        packed_c = fast_path_built(packed=True)
+        if self.options.device == "c" and F.has(net, F.RING_PACKED) and not packed_c:
+            self.log.messages.append("RING_PACKED negotiated, its C fast path not built: the "
+                                     "Python device serves")
         if self.options.device == "c" and not F.has(net, F.CTRL_VQ) and \
-                not F.has(net, F.RING_PACKED):
+                (packed_c or not F.has(net, F.RING_PACKED)):
             fast = FastNetDevice(self.config, net, self.mem, notify=self._notify,
                                  on_transmit=self._transmit, filtering=False,
                                  on_notified=self._notified)
@@ -326,23 +330,32 @@ class Session:
         if self.options.poll:
             self._disable_notify(q)
 
-    def _packed_queue(self, v: Vring, desc: int, avail: int, used: int) -> PackedDevice:
+    def _packed_queue(self, v: Vring, desc: int, avail: int, used: int
+                      ) -> PackedDevice | FastQueue:
         """A packed queue: the Driver Area holds the driver's event-suppression structure,
         the Device Area the device's; positions and wrap counters from SET_VRING_BASE."""
         dev = self.device
         assert dev is not None
+        pos, wrap = v.base & 0x7FFF, v.base >> 15 & 1
+        if pos >= v.num:
+            raise ValueError(f"SET_VRING_BASE position {pos} in a ring of {v.num}")
+        used_word = v.base >> 16  # QEMU's form; DPDK's virtio-user sends 0 here
+        if not used_word:
+            used_word = v.base & 0xFFFF
+        if isinstance(dev, FastNetDevice):
+            return FastQueue(self.mem, v.num, self.mem.user_to_guest(desc, PACKED_DESC_SIZE
+                                                                      * v.num),
+                             self.mem.user_to_guest(avail, EVENT_SIZE),
+                             self.mem.user_to_guest(used, EVENT_SIZE), features=dev.features,
+                             last_avail=v.base & 0xFFFF, used_idx=used_word,
+                             call_fd=v.call, receive=v.index % 2 == 0, packed=True)
         lay = PackedLayout(v.num, self.mem.user_to_guest(desc, PACKED_DESC_SIZE * v.num),
                            self.mem.user_to_guest(avail, EVENT_SIZE),
                            self.mem.user_to_guest(used, EVENT_SIZE))
         q = PackedDevice(lay, self.mem.limit, event_idx=F.has(dev.features, F.RING_EVENT_IDX),
                          indirect=F.has(dev.features, F.RING_INDIRECT_DESC))
-        pos, wrap = v.base & 0x7FFF, v.base >> 15 & 1
-        if pos >= v.num:
-            raise ValueError(f"SET_VRING_BASE position {pos} in a ring of {v.num}")
         q.last_avail, q.avail_wrap = pos, wrap
-        used_word = v.base >> 16  # QEMU's form; DPDK's virtio-user sends 0 here
-        q.used_pos, q.used_wrap = (used_word & 0x7FFF, used_word >> 15) if used_word else (
-            pos, wrap)
+        q.used_pos, q.used_wrap = used_word & 0x7FFF, used_word >> 15 & 1
         return q
 
     def _split_queue(self, v: Vring, desc: int, avail: int, used: int
@@ -387,6 +400,8 @@ class Session:
         v.queue = None
         if isinstance(q, PackedDevice):
             v.base = _packed_base(q, held)
+        elif isinstance(q, FastQueue) and q.packed:  # the C side gave the held lists back
+            v.base = q.last_avail | q.used_idx << 16
         else:
             v.base = (q.last_avail - held) & 0xFFFF
         return v.base
