@@ -168,8 +168,8 @@ static bool check_value(const char *who, uint32_t version, const uint32_t *v, ui
         }
     }
     if (version != 2u * v[0]) {
-        fail("%s: value %u came with version %u (expected %u): words of another update",
-             who, v[0], version, 2u * v[0]);
+        fail("%s: torn value: the words of update %u came with version %u (update %u's)",
+             who, v[0], version, version / 2);
         return false;
     }
     if ((int32_t)(v[0] - *last) < 0) {
