@@ -91,7 +91,8 @@ def create_placement(target: object, side: str) -> None:
 
 
 for _side in ("driver", "device"):
-    case(f"ring.split.abi.{_side}.create-queue-size", ("RING-SPLIT-001",), _side, "ring",
+    case(f"ring.split.abi.{_side}.create-queue-size", ("RING-SPLIT-005", "RING-SPLIT-001"),
+         _side, "ring",
          f"{_side}_create refuses a queue size not a power of 2 in [1, 32768]; state_size "
          "is 0")(partial(create_queue_size, side=_side))
     case(f"ring.split.abi.{_side}.create-placement", ("RING-SPLIT-002",), _side, "ring",

@@ -95,7 +95,8 @@ def device_sticky(target: object) -> None:
     require(dev.needs_reset, "needs_reset after the error", "True", "False")
 
 
-@case("ring.split.driver.num-free-chains", ("RING-SPLIT-090", "RING-SPLIT-093"), "driver",
+@case("ring.split.driver.num-free-chains", ("RING-SPLIT-090", "RING-SPLIT-093",
+      "RING-SPLIT-013"), "driver",
       "ring", "num_free counts descriptors of multi-descriptor chains out and back")
 def num_free_chains(target: object) -> None:
     setup = make_setup(8)
@@ -117,6 +118,16 @@ def num_free_chains(target: object) -> None:
     heads = [drv.add([buf(n), buf(n + 1)], [], n) for n in range(4)]  # 4 x 2 descriptors
     require(drv.num_free == 0, "num_free with the queue full", "0", str(drv.num_free))
     require(len(set(heads)) == 4, "four distinct heads", "4", str(heads))
+    table = [dev.read_desc(i) for i in range(8)]
+    dev.pop_heads()
+    dev.used((heads[2], 0))
+    require(drv.get_used() == (2, 0), "chain 2 comes back")
+    drv.add([buf(9)], [], 9)  # reuses only what came back
+    for h in (heads[0], heads[1], heads[3]):
+        for i in (h, dev.read_desc(h)[3]):
+            require(dev.read_desc(i) == table[i], f"descriptor {i} of outstanding chain {h} "
+                    "unchanged (RING-SPLIT-013)", str(table[i]), str(dev.read_desc(i)),
+                    req="RING-SPLIT-013")
 
 
 @case("ring.split.driver.detach-unused", ("RING-SPLIT-092", "RING-SPLIT-093"), "driver",
