@@ -120,7 +120,7 @@ def ring_case(name: str, reqs: tuple[str, ...], summary: str, write: Writer, *,
             link.close()
 
     all_reqs = tuple(dict.fromkeys((*reqs, "RING-SPLIT-084")))
-    case(f"hostile.driver.{name}", all_reqs, "device", "ring", summary, BUDGET)(run)
+    case(f"hostile.driver.{name}", all_reqs, "device", "hostile", summary, BUDGET)(run)
 
 
 # -- chains ---------------------------------------------------------------------------------
@@ -302,7 +302,7 @@ def _avail_jump(by: int, summary: str, name: str) -> None:
         finally:
             link.close()
 
-    case(f"hostile.driver.{name}", ("RING-SPLIT-084", "RING-SPLIT-090"), "device", "ring",
+    case(f"hostile.driver.{name}", ("RING-SPLIT-084", "RING-SPLIT-090"), "device", "hostile",
          summary, BUDGET)(run)
 
 
@@ -310,7 +310,7 @@ _avail_jump(Q + 1, "avail.idx moved Q + 1 past the last index consumed", "avail-
 _avail_jump(0x8000, "avail.idx moved 32768 past the last index consumed", "avail-jump-far")
 
 
-@case("hostile.driver.head-twice", ("RING-SPLIT-093", "RING-SPLIT-084"), "device", "ring",
+@case("hostile.driver.head-twice", ("RING-SPLIT-093", "RING-SPLIT-084"), "device", "hostile",
       "the same head published twice while outstanding: survived and nothing else touched",
       BUDGET)
 def head_twice(target: object) -> Result:

@@ -58,7 +58,7 @@ def _bad_kick(index_of: str, summary: str, name: str, reqs: tuple[str, ...]) -> 
         finally:
             link.close()
 
-    case(f"hostile.driver.{name}", reqs, "device", "ring", summary, BUDGET)(run)
+    case(f"hostile.driver.{name}", reqs, "device", "hostile", summary, BUDGET)(run)
 
 
 _bad_kick("never-set-up", "a kick for a vring that was never set up", "kick-never-set-up",
@@ -68,7 +68,7 @@ _bad_kick("out-of-range", "SET_VRING_KICK and a kick for vring 200", "kick-out-o
 
 
 @case("hostile.driver.features-never-offered", ("VIRTIO-FEAT-002", "VHOST-USER-002"), "device",
-      "ring", "SET_FEATURES with a bit the back-end never offered", BUDGET)
+      "hostile", "SET_FEATURES with a bit the back-end never offered", BUDGET)
 def features_never_offered(target: object) -> Result:
     peer: Peer = peer_of(target)
     peer.ensure()
@@ -97,7 +97,7 @@ def features_never_offered(target: object) -> Result:
         link.close()
 
 
-@case("hostile.driver.kick-stopped-ring", ("VHOST-USER-004", "RING-SPLIT-084"), "device", "ring",
+@case("hostile.driver.kick-stopped-ring", ("VHOST-USER-004", "RING-SPLIT-084"), "device", "hostile",
       "a request published and kicked after GET_VRING_BASE stopped the ring", BUDGET)
 def kick_stopped(target: object) -> Result:
     peer, link = open_link(target)
@@ -119,7 +119,7 @@ def kick_stopped(target: object) -> Result:
 
 
 @case("hostile.driver.reset-mid-traffic", ("VHOST-USER-004", "RING-SPLIT-090"), "device",
-      "ring", "every ring stopped while requests are in flight, then set up afresh: the base "
+      "hostile", "every ring stopped while requests are in flight, then set up afresh: the base "
       "returned covers what was used, and a good request is served after", BUDGET)
 def reset_mid_traffic(target: object) -> Result | None:
     peer, link = open_link(target)
@@ -204,7 +204,7 @@ def _rx_case(name: str, summary: str, reqs: tuple[str, ...], loop: bool) -> None
         finally:
             link.close()
 
-    case(f"hostile.driver.net.{name}", reqs, "device", "net", summary, BUDGET)(run)
+    case(f"hostile.driver.net.{name}", reqs, "device", "hostile", summary, BUDGET)(run)
 
 
 _rx_case("rx-buffer-outside", "a receive buffer running past the only region, then a frame",
@@ -213,7 +213,7 @@ _rx_case("rx-loop", "a receive chain 0 -> 1 -> 0, then a frame", ("RING-SPLIT-08
          "RING-SPLIT-084"), True)
 
 
-@case("hostile.driver.net.tx-short-header", ("NET-008", "NET-001"), "device", "net",
+@case("hostile.driver.net.tx-short-header", ("NET-008", "NET-001"), "device", "hostile",
       "a transmit buffer of 4 bytes (shorter than the 12-byte header): not sent on", BUDGET)
 def tx_short(target: object) -> Result:
     _net(target)
@@ -240,7 +240,7 @@ def tx_short(target: object) -> Result:
         link.close()
 
 
-@case("hostile.driver.net.tx-oversized", ("NET-008", "NET-024"), "device", "net",
+@case("hostile.driver.net.tx-oversized", ("NET-008", "NET-024"), "device", "hostile",
       "a transmitted frame of 9000 bytes without VIRTIO_NET_F_MTU (more than 1514 + a tag): "
       "not sent on", BUDGET)
 def tx_oversized(target: object) -> Result:

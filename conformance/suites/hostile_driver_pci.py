@@ -144,7 +144,7 @@ def pci_case(name: str, reqs: tuple[str, ...], summary: str, write: Writer,
         return _run(target, summary, write, indirect, reqs[0])
 
     all_reqs = tuple(dict.fromkeys((*reqs, "RING-SPLIT-084")))
-    case(f"hostile.driver.pci.{name}", all_reqs, "device", "ring", summary, BUDGET)(run)
+    case(f"hostile.driver.pci.{name}", all_reqs, "device", "hostile", summary, BUDGET)(run)
 
 
 for _name, _reqs, _summary, _write, _indirect in RING_CASES:
@@ -158,7 +158,7 @@ def packed_case(name: str, req: str, summary: str,
         return _run_packed(target, summary, write, indirect, req)
 
     reqs = tuple(dict.fromkeys((req, "RING-PACKED-085")))
-    case(f"hostile.driver.pci.packed.{name}", reqs, "device", "ring-packed", summary,
+    case(f"hostile.driver.pci.packed.{name}", reqs, "device", "hostile", summary,
          BUDGET)(run)
 
 
@@ -183,7 +183,7 @@ pci_case("avail-jump-far", ("RING-SPLIT-084", "RING-SPLIT-090"),
          "avail.idx moved 32768 past the last index consumed", _avail_jump(0x8000), False)
 
 
-@case("hostile.driver.pci.notify-missing-queue", ("VIRTIO-PCI-030",), "device", "pci",
+@case("hostile.driver.pci.notify-missing-queue", ("VIRTIO-PCI-030",), "device", "hostile",
       "a notification for queue 7 of a device with 2 (or 3) queues: ignored, the transmit "
       "queue still served", BUDGET)
 def notify_missing(target: object) -> Result:
@@ -261,14 +261,14 @@ def _clear_driver_bit(drv: NetDriver) -> None:
     drv.run(t.set_status(drv.run(t.status()) & ~2))
 
 
-@case("hostile.driver.pci.queue-moved-after-driver-ok", ("VIRTIO-PCI-025",), "device", "pci",
+@case("hostile.driver.pci.queue-moved-after-driver-ok", ("VIRTIO-PCI-025",), "device", "hostile",
       "queue_desc and queue_device of the running transmit queue rewritten to 1 TiB", BUDGET)
 def queue_moved(target: object) -> Result:
     return _after_bring_up(target, "transmit queue moved after DRIVER_OK", "VIRTIO-PCI-025",
                            _move_queue)
 
 
-@case("hostile.driver.pci.status-bit-cleared", ("VIRTIO-STATUS-002",), "device", "pci",
+@case("hostile.driver.pci.status-bit-cleared", ("VIRTIO-STATUS-002",), "device", "hostile",
       "DRIVER cleared from the status of a running device without a reset", BUDGET)
 def status_bit_cleared(target: object) -> Result:
     return _after_bring_up(target, "DRIVER cleared without a reset", "VIRTIO-STATUS-002",

@@ -31,7 +31,7 @@ def _writable(segs: list[tuple[int, int, bool]]) -> int:
 
 
 @case("vhost-user.ring.good-request", ("RING-SPLIT-041", "RING-SPLIT-043", "VHOST-USER-005"),
-      "device", "ring", "a good request is served: one used element of its head, len within "
+      "device", "vhost-user", "a good request is served: one used element of its head, len within "
       "its writable part, used.idx 1, the call eventfd signalled", BUDGET)
 def good_request(target: object) -> None:
     peer, link = open_link(target)
@@ -54,7 +54,7 @@ def good_request(target: object) -> None:
 
 
 @case("vhost-user.ring.indirect-request", ("RING-SPLIT-024", "RING-SPLIT-025"), "device",
-      "ring", "a good request in an indirect table (its WRITE flag set, to be ignored) is "
+      "vhost-user", "a good request in an indirect table (its WRITE flag set, to be ignored) is "
       "served", BUDGET)
 def indirect_request(target: object) -> None:
     peer, link = open_link(target)
@@ -75,7 +75,7 @@ def indirect_request(target: object) -> None:
         _done(peer)
 
 
-@case("vhost-user.ring.index-wrap", ("RING-SPLIT-043", "VHOST-USER-004"), "device", "ring",
+@case("vhost-user.ring.index-wrap", ("RING-SPLIT-043", "VHOST-USER-004"), "device", "vhost-user",
       "started at base 65533 (SET_VRING_BASE), 5 requests across the 16-bit wrap are served in "
       "turn and used.idx wraps to 2", BUDGET)
 def index_wrap(target: object) -> None:
@@ -100,7 +100,7 @@ def index_wrap(target: object) -> None:
         _done(peer)
 
 
-@case("vhost-user.net.echo", ("NET-001", "NET-010"), "device", "net",
+@case("vhost-user.net.echo", ("NET-001", "NET-010"), "device", "vhost-user",
       "a frame transmitted on vring 1 comes back on vring 0 (testpmd io forwarding, our echo) "
       "with a 12-byte header and the same bytes", BUDGET)
 def echo(target: object) -> None:
