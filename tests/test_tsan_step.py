@@ -255,3 +255,26 @@ def test_stepped_cases_fail_a_barrier_bug_and_pass_the_reference() -> None:
     assert bad.outcome.value == "FAIL" and "RING-SPLIT-110" in bad.detail
     assert "kick" in bad.observed  # the counterexample, drawn
     assert runner.run_case(race, SteppedTarget()).outcome.value == "SKIP"
+
+
+@pytest.mark.parametrize(("barrier", "failing"), [
+    ("VS_WMB(d); /* RING-SPLIT-032", "ring.split.stepped.driver.avail-race"),
+    ("VS_MB(v); /* RING-SPLIT-072", "ring.split.stepped.device.kick-race")])
+def test_src_target_fails_a_foreign_copy_missing_one_barrier(
+        tmp_path: Any, barrier: str, failing: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A user's copy of ring.c with one barrier deleted, given as src:: its race FAILs, the
+    seven others pass (the worst-case schedule comes first: few examples suffice)."""
+    from virtiospec.conformance.suites import ring_stepped
+
+    monkeypatch.setattr(ring_stepped, "EXAMPLES", 10)
+    for name in ("ring.c", "ring_abi.c", "ring.h", "ring_access.h", "ring_mutants.h"):
+        text = (recipes.REFERENCE / name).read_text()
+        if name == "ring.c":
+            assert text.count(barrier) == 1
+            text = text.replace(barrier, "/* " + barrier.split("(")[0] + " deleted; ", 1)
+        (tmp_path / name).write_text(text)
+    target = make(f"{tmp_path / 'ring.c'},{tmp_path / 'ring_abi.c'}")
+    races = [c for i, c in cases.discover().items() if ".stepped." in i]
+    got = {c.id: runner.run_case(c, target) for c in races}
+    bad = {i for i, r in got.items() if r.outcome.value not in ("PASS", "REJECT")}
+    assert bad == {failing}, {i: got[i].detail for i in bad}
