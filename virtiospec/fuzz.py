@@ -31,6 +31,9 @@ def fuzz(
     fresh: Annotated[bool, typer.Option(
         "--fresh", help="Start from the repo's seeds only (forget the work corpus).")] = False,
     list_targets: Annotated[bool, typer.Option("--list", help="List the targets.")] = False,
+    coverage: Annotated[bool, typer.Option(
+        "--coverage", help="Then the source coverage (lines, branches) of each library by "
+        "the seeds and work corpora (clang source-based coverage, llvm-cov).")] = False,
 ) -> None:
     """Fuzz the C device and driver sides (ring.c, ring_packed.c, shm.c, ring_vhost.c) under
     ASan and UBSan; print executions, coverage and findings per target. Exit 1 on a finding
@@ -66,19 +69,39 @@ def fuzz(
         raise typer.Exit(2) from None
     table = Table(title=f"libFuzzer, {seconds} s per target" + (f", mutant {mutant}" if mutant
                                                              else ""))
-    for col in ("target", "executions", "exec/s", "cov", "ft", "corpus", "findings"):
+    for col in ("target", "executions", "exec/s", "CPU s", "cov", "ft", "corpus", "findings"):
         table.add_column(col, justify="left" if col in ("target", "findings") else "right")
     for r in results:
         table.add_row(r.target, f"{r.executions:,}", f"{r.executions // max(r.seconds, 1):,}",
-                  str(r.cov), str(r.ft), str(r.corpus),
-                  "none" if r.ok else f"[red]{r.kind}[/red]")
+                      f"{r.cpu_seconds:.0f}", str(r.cov), str(r.ft), str(r.corpus),
+                      "none" if r.ok else f"[red]{r.kind}[/red]")
     console.print(table)
+    if coverage:
+        _print_coverage(names)
     bad = [r for r in results if not r.ok]
     for r in bad:
         console.print(f"{r.target}: {r.kind}: {r.reason}", markup=False)
         if r.finding:
             console.print(f"  reproduce: {lf.build(r.target, mutant)} {r.finding}", markup=False)
     raise typer.Exit(1 if bad else 0)
+
+
+def _print_coverage(names: list[str]) -> None:
+    from virtiospec.reference.fuzz import libfuzzer as lf
+
+    try:
+        cov = lf.line_coverage(names)
+    except (lf.FuzzError, subprocess.SubprocessError) as err:
+        console.print(f"error: coverage: {err}", markup=False)
+        raise typer.Exit(2) from None
+    table = Table(title="source coverage by the corpora (" + ", ".join(names) + ")")
+    for col in ("file", "lines", "branches", "functions"):
+        table.add_column(col, justify="left" if col == "file" else "right")
+    for name, kinds in cov.items():
+        cells = [f"{c}/{n} ({100 * c / max(n, 1):.1f}%)" for c, n in
+                 (kinds["lines"], kinds["branches"], kinds["functions"])]
+        table.add_row(name, *cells)
+    console.print(table)
 
 
 def register(parent: typer.Typer) -> None:

@@ -74,12 +74,21 @@ static void do_pop(struct vs_packed_device *v, struct vs_segment *segs)
 {
     uint16_t id = 0;
     uint32_t nr = 0, nw = 0, held0 = v->held;
+    uint16_t last0 = v->last_avail;
+    uint8_t room_byte = fz_u8(); /* mostly Q elements; sometimes a caller's smaller array */
+    uint32_t room = room_byte & 0x80 ? room_byte % (m.q + 1) : m.q;
     FZ_OP_BEGIN();
-    int rc = vs_packed_device_pop(v, &id, segs, m.q, &nr, &nw);
+    int rc = vs_packed_device_pop(v, &id, segs, room, &nr, &nw);
     FZ_CHECK(FZ_LOADS() <= 1 + 7 * (uint64_t)m.q, "pop made %llu loads (Q = %u)",
              (unsigned long long)FZ_LOADS(), m.q);
     if (m.broken) {
         FZ_CHECK(rc == -VS_PE_DEVICE_STOPPED, "pop after a refusal returned %d", rc);
+        return;
+    }
+    if (rc == -VS_PE_NO_SPACE) { /* the caller's array, not the driver's fault */
+        FZ_CHECK(room < m.q, "pop with room for Q elements returned NO_SPACE");
+        FZ_CHECK(!v->broken && v->last_avail == last0 && v->held == held0,
+                 "NO_SPACE broke or moved the queue");
         return;
     }
     if (rc < 0) {
@@ -93,7 +102,8 @@ static void do_pop(struct vs_packed_device *v, struct vs_segment *segs)
     if (rc == 0)
         return;
     FZ_CHECK(!m.held[id], "accepted ID %u already held", id);
-    FZ_CHECK(nr + nw >= 1 && nr + nw <= m.q, "list of %u + %u elements (Q %u)", nr, nw, m.q);
+    FZ_CHECK(nr + nw >= 1 && nr + nw <= room, "list of %u + %u elements (room %u, Q %u)", nr,
+             nw, room, m.q);
     FZ_CHECK(v->held > held0 && v->held <= m.q, "device holds %u descriptors (Q %u)", v->held,
              m.q);
     uint64_t wlen = 0;

@@ -71,12 +71,19 @@ static void do_pop(struct vs_device *v, struct vs_segment *segs)
 {
     uint16_t head = 0xFFFF, before = v->last_avail;
     uint32_t nr = 0, nw = 0;
+    uint8_t room_byte = fz_u8(); /* mostly Q segments; sometimes a caller's smaller array */
+    uint32_t room = room_byte & 0x80 ? room_byte % (m.q + 1) : m.q;
     FZ_OP_BEGIN();
-    int rc = vs_device_pop(v, &head, segs, m.q, &nr, &nw);
+    int rc = vs_device_pop(v, &head, segs, room, &nr, &nw);
     FZ_CHECK(FZ_LOADS() <= 2 + 4 * ((uint64_t)m.q + 1), "pop made %llu loads (Q = %u)",
              (unsigned long long)FZ_LOADS(), m.q);
     if (m.broken) {
         FZ_CHECK(rc == -VS_E_NEEDS_RESET, "pop after a refusal returned %d", rc);
+        return;
+    }
+    if (rc == -VS_E_NO_SPACE) { /* the caller's array, not the driver's fault */
+        FZ_CHECK(room < m.q, "pop with room for Q segments returned NO_SPACE");
+        FZ_CHECK(!v->broken && v->last_avail == before, "NO_SPACE broke or moved the queue");
         return;
     }
     if (rc < 0) {
@@ -92,7 +99,8 @@ static void do_pop(struct vs_device *v, struct vs_segment *segs)
     }
     FZ_CHECK(head < m.q, "accepted head %u >= Q %u", head, m.q);
     FZ_CHECK(!m.in_flight[head], "accepted head %u already in flight", head);
-    FZ_CHECK(nr + nw >= 1 && nr + nw <= m.q, "chain of %u + %u segments (Q %u)", nr, nw, m.q);
+    FZ_CHECK(nr + nw >= 1 && nr + nw <= room, "chain of %u + %u segments (room %u, Q %u)", nr,
+             nw, room, m.q);
     FZ_CHECK(v->last_avail == (uint16_t)(before + 1), "pop moved last_avail by %u",
              (uint16_t)(v->last_avail - before));
     uint64_t wlen = 0;

@@ -300,6 +300,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 FZ_CHECK(r2 == -VS_E_NEEDS_RESET, "notify toggle after an error: %d", r2);
             else
                 FZ_CHECK(r2 == 0 || r2 == 1, "notify toggle returned %d", r2);
+            /* the sizing hints: never more than Q believed (RING-SPLIT-084) */
+            int waiting = vsv_queue_waiting(state), room = vsv_queue_room(state);
+            FZ_CHECK(waiting >= 0 && waiting <= (int)w.q && room >= waiting &&
+                         room <= 2 * (int)w.q,
+                     "waiting %d, room %d (Q %u)", waiting, room, w.q);
+            FZ_CHECK(w.broken || vsv_queue_last_avail(state) >= 0, "last_avail");
             break;
         }
         }
