@@ -110,7 +110,7 @@ def deviations_for(tgt: Any, files: list[Path] | None, strict: bool) -> Any:
         files = [shipped] if shipped else []
     if not files:
         return None
-    return deviation_files.load(files, cases_mod.discover())
+    return deviation_files.load(files, cases_mod.discover(), getattr(tgt, "options", None))
 
 
 @app.command("run")

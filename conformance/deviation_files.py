@@ -11,6 +11,10 @@ reason = "queue_size reads back any value the driver wrote (3, 255, 100)"
 version = "QEMU 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18)"
 ```
 
+An entry may add ``options = "ctrl_vq=off"`` (comma-separated ``KEY=VAL``): it then applies
+only to a target configured with all of them (the target's ``options``: QEMU's properties,
+DPDK's devargs), for a deviation that only one configuration of the peer shows.
+
 A listed case still runs and is still reported: a failure (FAIL, NON-STRICT or EXTENSION)
 becomes XFAIL, a pass (PASS or REJECT) becomes XPASS, which counts against the run (the peer
 changed: update the file). ``qemu`` and ``dpdk`` use the files shipped in
@@ -28,6 +32,7 @@ from virtiospec.spec import catalogue
 
 SHIPPED = Path(__file__).resolve().parent / "deviations"
 FIELDS = ("case", "requirement", "reason", "version")
+OPTIONAL = ("options",)
 
 
 @dataclass(frozen=True)
@@ -64,9 +69,23 @@ class Deviations:
         return len(self.by_case)
 
 
-def load(paths: list[Path], known_cases: dict[str, Case]) -> Deviations:
+def _options(text: str, where: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in (i.strip() for i in text.split(",")):
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise TargetError(f"{where}: options: expected KEY=VAL[,KEY=VAL...], got {text!r}")
+        out[key] = value
+    return out
+
+
+def load(paths: list[Path], known_cases: dict[str, Case],
+         options: dict[str, str] | None = None) -> Deviations:
     """Read deviation files; a malformed file or an entry naming an unknown case, or a
-    requirement the case does not check, is a :class:`TargetError` naming the file and entry."""
+    requirement the case does not check, is a :class:`TargetError` naming the file and entry.
+    ``options``: the target's configuration; entries that name options apply only when the
+    target has every one of them."""
+    options = options or {}
     by_case: dict[str, Deviation] = {}
     for path in paths:
         try:
@@ -84,7 +103,7 @@ def load(paths: list[Path], known_cases: dict[str, Case]) -> Deviations:
             if missing:
                 raise TargetError(f"{where}: missing {', '.join(missing)} "
                                   f"(each entry has {', '.join(FIELDS)})")
-            extra = sorted(set(entry) - set(FIELDS))
+            extra = sorted(set(entry) - set(FIELDS) - set(OPTIONAL))
             if extra:
                 raise TargetError(f"{where}: unknown field {', '.join(extra)}")
             case = known_cases.get(entry["case"])
@@ -97,8 +116,15 @@ def load(paths: list[Path], known_cases: dict[str, Case]) -> Deviations:
                     raise TargetError(f"{where}: {err}") from None
                 raise TargetError(f"{where}: {entry['case']} does not check "
                                   f"{entry['requirement']} (it checks {', '.join(case.reqs)})")
+            when = entry.get("options", "")
+            if not isinstance(when, str):
+                raise TargetError(f"{where}: options must be a string")
+            wanted = _options(when, where) if when else {}
+            if any(options.get(k) != v for k, v in wanted.items()):
+                continue  # a deviation of another configuration of the peer
             by_case[case.id] = Deviation(case.id, entry["requirement"], entry["reason"],
-                                         entry["version"], path.name)
+                                         entry["version"] + (f", with {when}" if when else ""),
+                                         path.name)
     return Deviations(by_case, [str(p) for p in paths])
 
 

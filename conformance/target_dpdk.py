@@ -319,6 +319,7 @@ class DpdkTarget:
     def __init__(self, devargs: dict[str, str] | None = None) -> None:
         self._obs: DriverObservation | None = None
         self.devargs = dict(devargs or {})
+        self.options = self.devargs  # what a deviation file's ``options`` match
         self.deviations = shipped("dpdk")
         self.lacks = {"ring_packed_driver": "virtio-user runs in its own process and cannot be "
                       "stepped list by list; with packed_vq=1 its packed ring is checked by our "

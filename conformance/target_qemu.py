@@ -342,6 +342,7 @@ class QemuTarget:
         self.version = qemu_version(self.binary) if self.binary else None
         self.props = dict(props or {})
         self.device_options = ",".join(f"{k}={v}" for k, v in self.props.items())
+        self.options = self.props  # what a deviation file's ``options`` match
         self.deviations = shipped("qemu")
         self.lacks: dict[str, str] = {}
         if self.props.get("packed") in ("on", "true", "yes"):

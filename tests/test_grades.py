@@ -124,6 +124,20 @@ def test_deviations_turn_listed_failures_into_xfail_and_passes_into_xpass(
     assert cases.unexpected([r.outcome for r in got.values()]) == 2
 
 
+def test_a_deviation_of_one_configuration_applies_only_to_it(tmp_path: Path) -> None:
+    failing = _failing((MUST,))
+    body = _entry(failing.id, MUST) + 'options = "ctrl_vq=off, mq=on"\n'
+    path = _deviations(tmp_path, body)
+    known = {failing.id: failing}
+    assert len(deviation_files.load([path], known, {"ctrl_vq": "off"})) == 0  # mq=on missing
+    devs = deviation_files.load([path], known, {"ctrl_vq": "off", "mq": "on", "x": "1"})
+    assert len(devs) == 1 and "with ctrl_vq=off, mq=on" in devs.by_case[failing.id].version
+    assert deviation_files.load([path], known).by_case == {}  # the default configuration
+    with pytest.raises(TargetError, match="options: expected KEY=VAL"):
+        deviation_files.load([_deviations(tmp_path, _entry(failing.id, MUST)
+                                          + 'options = "ctrl_vq"\n')], known)
+
+
 @pytest.mark.parametrize(("body", "error"), [
     ("not toml [[[", "not TOML"),
     ('[[deviation]]\ncase = "t.x"\n', "missing requirement, reason, version"),

@@ -295,7 +295,7 @@ def rejects_vector(target: object) -> Result:
         drv = net_driver(s)
         t = drv.transport
         drv.negotiate()
-        require(drv.setup_interrupts() and t.msix is not None, "MSI-X", "present", "absent")
+        need_vectors(drv)
         assert t.msix is not None
         do(s, t.write("queue_select", 0))
         for name in ("queue_msix_vector", "config_msix_vector"):

@@ -7,7 +7,7 @@ freshly powered-on device (a new session).
 
 from __future__ import annotations
 
-from virtiospec.conformance.cases import Outcome, Result, case, require
+from virtiospec.conformance.cases import CaseSkipped, Outcome, Result, case, require
 from virtiospec.conformance.suites.pci_session import (
     do,
     find_net,
@@ -29,7 +29,6 @@ from virtiospec.reference.pci import (
 from virtiospec.reference.pci.discovery import read_function
 from virtiospec.reference.pci.regs import (
     BAR0,
-    CAP_ID_MSIX,
     CAPABILITY_POINTER,
     CMD_BUS_MASTER,
     CMD_MEMORY,
@@ -220,8 +219,9 @@ def capability_list(target: object) -> None:
                 "every capability inside 0x40..0xfc on a dword boundary", "yes",
                 str([hex(at) for at, _ in caps]))
         ids = {cap_id for _, cap_id in caps}
-        require({0x09, CAP_ID_MSIX} <= ids, "vendor and MSI-X capabilities present",
-                "0x9, 0x11", str(sorted(hex(i) for i in ids)))
+        # MSI-X is optional (a device may interrupt with INTx only): the vendor ones are not
+        require(0x09 in ids, "vendor-specific (virtio) capabilities present", "0x9",
+                str(sorted(hex(i) for i in ids)))
 
 
 @case("pci.config.msix-table", ("PCI-CFG-010",), "device", "pci",
@@ -230,8 +230,8 @@ def msix_table(target: object) -> None:
     with session(target) as s:
         drv = net_driver(s)
         t = drv.transport
-        require(t.msix is not None, "an MSI-X capability", "present", "absent")
-        assert t.msix is not None
+        if t.msix is None:  # optional: e.g. QEMU's virtio-net-pci with vectors=0
+            raise CaseSkipped("the device has no MSI-X capability")
         control = t.cfg.read(t.bdf, t.msix.cap + MSIX_CONTROL, 2)
         require(not control & MSIX_ENABLE, "MSI-X disabled after reset", "enable bit 0",
                 f"control {control:#x}")
