@@ -11,8 +11,8 @@ Target spec ``dpdk[,DEVARG=VAL...]``: each ``DEVARG=VAL`` is a ``net_virtio_user
 DPDK's own words (``packed_vq=1``, ``in_order=1``, ``mrg_rxbuf=0``, ``queues=2``, ...), checked
 here (name and value) before testpmd sees it; ``path`` is the target's. What the driver then
 negotiates with our device is in the observation's notes (our device offers what it serves:
-VIRTIO_F_RING_PACKED, so ``packed_vq=1`` runs the net.driver cases on a packed ring, served by
-the Python device, which validates every list the driver makes available; not
+VIRTIO_F_RING_PACKED, so ``packed_vq=1`` runs the net.driver cases on a packed ring, whose
+device validates every list the driver makes available; not
 VIRTIO_F_IN_ORDER, so ``in_order=1`` negotiates without it). Through
 :func:`make`, a missing ``dpdk-testpmd`` or a testpmd that exits at start is a one-line
 :class:`~virtiospec.conformance.cases.TargetError`; a :class:`DpdkTarget` made directly skips

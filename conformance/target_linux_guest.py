@@ -7,8 +7,8 @@ TCP connection that the host refuses (exercising checksum offload), then our dev
 raw frames and UDP probes and the guest reports its receive counter; both sides are checked.
 
 Target spec ``linux-guest[,OPTION=VAL...]``: ``packed=on|off`` (the virtio-net-pci property;
-with ``packed=on`` the guest's virtio_net runs on a packed ring, served by our device's Python
-packed queues, and the notes say what was negotiated), ``queues=N`` (N > 1 SKIPs: our
+with ``packed=on`` the guest's virtio_net runs on a packed ring, served by our device's packed
+queues, and the notes say what was negotiated), ``queues=N`` (N > 1 SKIPs: our
 vhost-user device offers no VIRTIO_NET_F_MQ),
 ``kernel=PATH`` (another kernel image; ``modules=DIR``, default ``/lib/modules/<version>``
 from a ``vmlinuz-<version>`` name, holds its modules). Bad options are one-line
