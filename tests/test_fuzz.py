@@ -1,6 +1,6 @@
 """The libFuzzer harnesses (reference/fuzz/): each builds under ASan + UBSan, its seed corpus
 replays clean, a short fuzzing run finds nothing, and planted bugs -- known-bad variants of
-ring.c and ring_packed.c built into the same harnesses -- are found from the seeds (a fresh
+ring.c, ring_packed.c and shm.c built into the same harnesses -- are found from the seeds (a fresh
 work corpus) within a bounded time, by the invariant that names them."""
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ PLANTED = [
     ("split_device", "UNBOUNDED_WALK", "NO_SPACE"),  # no loop bound: the walk overruns Q
     ("split_driver", "TRUST_USED_ID", "does not own"),   # driver frees any used id
     ("packed_driver", "DRIVER_TRUSTS_USED_ID", "does not own"),
+    ("shm", "UNBOUNDED_READ", "loads in one operation"),  # a read retrying forever
 ]
 
 
