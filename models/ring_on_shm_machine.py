@@ -155,6 +155,23 @@ class RingOnShmMachine(DriverDeviceMachine):
     def device_serve(self, batch: int, run: str) -> None:
         self._start(self.vside, self._serve(batch), f"serve {batch}", run)
 
+    @precondition(lambda m: m.ready and bool(m.dside.buffer))
+    @rule()
+    @guarded
+    def drain_driver_all(self) -> None:
+        """Every buffered store of the driver reaches memory (a side blocked at its barrier
+        goes on next; with the runs to a side's end or block, the races of two store
+        buffers are a few rules deep)."""
+        while self.dside.buffer:
+            self.dside.drain_one()
+
+    @precondition(lambda m: m.ready and bool(m.vside.buffer))
+    @rule()
+    @guarded
+    def drain_device_all(self) -> None:
+        while self.vside.buffer:
+            self.vside.drain_one()
+
     # -- the driver --------------------------------------------------------------------------
     def _add(self, kick: bool) -> Program[None]:
         token = self.next_token

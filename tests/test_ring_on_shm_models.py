@@ -13,7 +13,14 @@ from virtiospec.models import ring_on_shm_proof as proof
 from virtiospec.models import ring_on_shm_z3 as z3model
 from virtiospec.models.ring_on_shm_figures import layer_of, layered_svg
 from virtiospec.models.ring_on_shm_machine import RingOnShmConfig, run_ring_on_shm
-from virtiospec.models.ring_on_shm_mutants import BUGS, SeamBug, refute_ref, refute_z3
+from virtiospec.models.ring_on_shm_mutants import (
+    BUGS,
+    RACE,
+    SeamBug,
+    refute_ref,
+    refute_z3,
+    run_schedule,
+)
 from virtiospec.models.shm_ref_mutants import WriterNoWmbAfterData
 from virtiospec.models.stack_clock import StackClockConfig, run_stack_clock
 from virtiospec.models.tso import Mode
@@ -152,3 +159,10 @@ def test_a_seam_counterexample_is_drawn_with_a_lane_per_layer() -> None:
     assert root.tag.endswith("svg")
     for title in ("driver · ring", "driver · signal", "transport", "device · signal"):
         assert title in svg
+
+
+def test_the_correct_reference_survives_the_race_schedule() -> None:
+    """The schedule that catches the injection without its barrier is one the protocol
+    passes: the correct sender finds enabled set after its barrier and notifies."""
+    ev = run_schedule(RingOnShmConfig(mode="tso"), RACE)
+    assert ev.ok, ev.detail
