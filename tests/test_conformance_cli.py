@@ -65,14 +65,11 @@ def test_bad_target_specs_are_one_line_errors(target: str, needle: str) -> None:
     ("conformance", "list", "--only", "nosuch"),
     ("check", "--only", "nosuch"),
     ("coverage", "--layer", "NOSUCH"),
+    ("prove", "--only", "nosuch"),
 ])
 def test_a_selection_matching_nothing_exits_2(args: tuple[str, ...]) -> None:
     code, _, err = _cli(*args)
     _one_line_error(code, err, "no")
-
-
-def test_prove_selecting_nothing_exits_2() -> None:
-    assert _cli("prove", "--only", "nosuch")[0] == 2
 
 
 def test_deviations_decide_the_exit_status(tmp_path: Path) -> None:

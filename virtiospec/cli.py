@@ -69,7 +69,8 @@ def prove(
     table = registry.MUTANTS if mutants else registry.PROOFS
     entries = registry.select(table, only)
     if not entries:
-        console.print("[red]nothing selected[/red]")
+        Console(stderr=True).print("[red]error:[/red] nothing matches --only "
+                                   f"{' '.join(only or [])}")
         raise typer.Exit(2)
     results = []
     for entry in entries:
