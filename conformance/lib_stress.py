@@ -142,7 +142,9 @@ def stress(driver: Path, device: Path, seconds: float, lost_ms: int = 200) -> Ve
                                 expected="every buffer exactly once, in order",
                                 observed=str(what))
         elif rc == 3:
-            out.result = Result(Outcome.FAIL, f"both sides asleep with no work pending, {at}")
+            out.result = Result(Outcome.FAIL, f"a stall: both sides asleep and neither sees "
+                                f"work in the rings although buffers are out (an index in "
+                                f"memory is wrong), {at}")
         elif rc != 0:
             out.result = Result(Outcome.FAIL, f"the two-thread run could not start: "
                                 f"{err or f'exit status {rc}'}")

@@ -44,3 +44,10 @@ def test_the_pairs_follow_the_sides(libs: Path) -> None:
     assert [p[0] for p in lib_stress.pairs(lib, ("driver", "device"))] == [
         "driver-vs-ring.c", "device-vs-ring.c", "both-sides"]
     assert [p[0] for p in lib_stress.pairs(lib, ("device",))] == ["device-vs-ring.c"]
+
+
+def test_a_broken_index_is_a_fail(libs: Path) -> None:
+    lib = mutant("USED_IDX_MOD_Q", libs)  # used.idx wrapped modulo Q
+    v = lib_stress.stress(lib, lib, 4.0)
+    assert v.result.outcome is Outcome.FAIL, v.result.detail
+    assert "error 13" in v.result.detail or "a stall" in v.result.detail
