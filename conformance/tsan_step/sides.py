@@ -119,7 +119,7 @@ class TsanDriver(_Side):
 
     def __init__(self, layout: SplitLayout, *, event_idx: bool = False,
                  indirect_area: int | None = None, indirect_max: int = 16,
-                 memory_size: int | None = None, build: TsanBuild | None = None,
+                 memory_size: int | None = None, build: Any = None,
                  mutant: str | None = None) -> None:
         super().__init__(build, mutant)
         self.event_idx = event_idx
@@ -229,7 +229,7 @@ class TsanDevice(_Side):
     write_chain = staticmethod(SplitDevice.write_chain)
 
     def __init__(self, layout: SplitLayout, memory_size: int, *, event_idx: bool = False,
-                 indirect: bool = False, build: TsanBuild | None = None,
+                 indirect: bool = False, build: Any = None,
                  mutant: str | None = None) -> None:
         super().__init__(build, mutant)
         self.memory_size, self.event_idx, self.indirect = memory_size, event_idx, indirect

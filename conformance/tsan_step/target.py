@@ -12,6 +12,9 @@ crashing the suite. The same build runs under the memory models with ``virtiospe
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 from virtiospec.conformance.isolation import Isolation, for_native
 from virtiospec.conformance.ring_api import RingSetup
 from virtiospec.conformance.target_abi import AbiLibrary
@@ -31,21 +34,21 @@ from virtiospec.conformance.tsan_step.sides import (
 
 
 class TsanRingDevice(SteppedRingDevice):
-    def __init__(self, setup: RingSetup, key: str) -> None:
+    def __init__(self, setup: RingSetup, build: Any) -> None:
         self.mem = setup.memory
         self.dev = TsanDevice(setup.layout, setup.memory.size,  # type: ignore[assignment]
-                              event_idx=setup.event_idx, indirect=setup.indirect, mutant=key)
+                              event_idx=setup.event_idx, indirect=setup.indirect, build=build)
         self.dev.last_avail = setup.start_index
         run_bounded(self.dev.init(), self.mem)
 
 
 class TsanRingDriver(SteppedRingDriver):
-    def __init__(self, setup: RingSetup, key: str) -> None:
+    def __init__(self, setup: RingSetup, build: Any) -> None:
         self.mem = setup.memory
         self.drv = TsanDriver(setup.layout, event_idx=setup.event_idx,  # type: ignore[assignment]
                               indirect_area=setup.indirect_area if setup.indirect else None,
                               indirect_max=setup.indirect_max, memory_size=setup.memory.size,
-                              mutant=key)
+                              build=build)
         self.drv.avail_idx = setup.start_index
         run_bounded(self.drv.init(), self.mem)
 
@@ -68,11 +71,16 @@ class TsanTarget:
         # the stepped cases (conformance/suites/ring_stepped.py) race these
         self.ring_stepped = (driver_class(key), device_class(key))
 
+    def _build(self) -> Any:
+        """The build, its functions called through ``abi.lib``: in an isolated child
+        (conformance/isolation.py) that records each call, so that a crash names it."""
+        return SimpleNamespace(ffi=self.abi.ffi, lib=self.abi.lib)
+
     def ring_device(self, setup: RingSetup) -> TsanRingDevice:
-        return TsanRingDevice(setup, self.key)
+        return TsanRingDevice(setup, self._build())
 
     def ring_driver(self, setup: RingSetup) -> TsanRingDriver:
-        return TsanRingDriver(setup, self.key)
+        return TsanRingDriver(setup, self._build())
 
 
 LINUX = "linux-vring"
