@@ -5,9 +5,10 @@ call the library directly and SKIP on a target without the C ABI."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from virtiospec.conformance.cases import CaseSkipped, require
+from virtiospec.conformance.cases import CaseSkipped, Result, require
 from virtiospec.conformance.shm_api import SignalSetup, TableSetup
 from virtiospec.conformance.suites.shm_common import shm_case
 
@@ -34,7 +35,7 @@ def _untouched(setup: Any, before: bytes, what: str) -> None:
             f"{what}: the region is untouched")
 
 
-def _table(target: Any, role: str) -> None:
+def _table(target: Any, role: str) -> Result | None:
     abi = _abi(target, role)
     setup = TableSetup()
     setup.memory.fill(setup.base, setup.base + setup.length, 0xA5)
@@ -68,9 +69,10 @@ def _table(target: Any, role: str) -> None:
         _expect(abi.lib.virtiospec_shm_writer_update(state, 0, abi.ffi.NULL, setup.words),
                 -E_INVALID, "writer_update of a NULL value")
     _untouched(setup, before, f"the {role}'s refusals")
+    return None
 
 
-def _signal(target: Any, role: str) -> None:
+def _signal(target: Any, role: str) -> Result | None:
     abi = _abi(target, role)
     setup = SignalSetup()
     setup.memory.fill(setup.base, setup.base + setup.length, 0xA5)
@@ -85,6 +87,7 @@ def _signal(target: Any, role: str) -> None:
     _expect(create(abi.ffi.NULL, size, region, setup.length, setup.offset), -E_INVALID,
             f"{role}_create with a NULL state")
     _untouched(setup, before, f"the {role}'s refusals")
+    return None
 
 
 for _role, _kind in (("writer", "table"), ("reader", "table"), ("sender", "signal"),
@@ -92,6 +95,4 @@ for _role, _kind in (("writer", "table"), ("reader", "table"), ("sender", "signa
     shm_case(f"shm.{_kind}.{_role}.abi-caller-errors",
              ("SHM-TABLE-001",) if _kind == "table" else ("SHM-SIGNAL-001",), _role,
              f"{_role}: -NO_SPACE for a short state block, -INVALID for a bad argument, "
-             "nothing touched")(
-        (lambda t, r=_role: _table(t, r)) if _kind == "table"
-        else (lambda t, r=_role: _signal(t, r)))
+             "nothing touched")(partial(_table if _kind == "table" else _signal, role=_role))
