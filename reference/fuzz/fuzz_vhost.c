@@ -59,6 +59,7 @@ struct world {
     uint32_t q;
     bool broken;
     uint16_t avail_shadow;
+    bool exclusive_ring; /* no other region maps the ring's guest addresses */
     uint8_t snapshot[16 * 16 + 6 + 2 * 16];
 };
 
@@ -177,6 +178,7 @@ static void do_rx(void *state)
         off += lens[i];
     }
     uint32_t max_small = take(1) % 9;
+    uint16_t u0 = (uint16_t)vsv_queue_used_idx(state);
     int rc = vsv_rx(state, data, lens, n, small, max_small, &res);
     if (w.broken) {
         FZ_CHECK(rc == -VS_E_NEEDS_RESET, "rx after an error returned %d", rc);
@@ -191,6 +193,30 @@ static void do_rx(void *state)
              max_small);
     for (uint32_t i = 0; i < res.small; i++)
         FZ_CHECK(small[i].head < w.q && small[i].len < VSV_HDR_LEN, "bad small buffer");
+    /* Every byte accounted for: the used elements of the batch are the small buffers (len 0)
+     * and the delivered frames' buffers, whose lens add up to 12 + frame for each frame
+     * delivered (NET-010/011). Read back from the used ring when nothing else can map it. */
+    uint16_t u1 = (uint16_t)vsv_queue_used_idx(state);
+    FZ_CHECK((uint16_t)(u1 - u0) == res.small + res.buffers,
+             "rx pushed %u elements for %u small + %u frame buffers", (uint16_t)(u1 - u0),
+             res.small, res.buffers);
+    if (w.exclusive_ring && res.dropped == 0) {
+        uint64_t expect = 0, got = 0;
+        for (uint32_t f = 0; f < (uint32_t)rc; f++)
+            expect += VSV_HDR_LEN + (uint64_t)lens[f];
+        for (uint16_t k = u0; k != u1; k++) {
+            uint64_t at = w.cfg.used + 4 + 8u * (k & (w.q - 1));
+            uint32_t id = 0, len = 0;
+            for (unsigned b = 0; b < 4; b++) {
+                id |= (uint32_t)*host_at(at + b) << (8 * b);
+                len |= (uint32_t)*host_at(at + 4 + b) << (8 * b);
+            }
+            FZ_CHECK(id < w.q, "used id %u >= Q", id);
+            got += len;
+        }
+        FZ_CHECK(got == expect, "rx: used lens add up to %llu, frames delivered need %llu",
+                 (unsigned long long)got, (unsigned long long)expect);
+    }
     after_batch(state, &res, "receive");
 }
 
@@ -222,6 +248,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memset(r->host, 0, r->size);
     }
     uint64_t base = w.cfg.regions[0].guest_addr;
+    w.exclusive_ring = true;
+    for (uint32_t i = 1; i < w.cfg.n_regions; i++) {
+        const struct vsv_region *r = &w.cfg.regions[i];
+        if (r->guest_addr < base + w.cfg.regions[0].size && base < r->guest_addr + r->size)
+            w.exclusive_ring = false;
+    }
     w.cfg.desc = base;
     w.cfg.avail = base + 16u * w.q;
     w.cfg.used = (w.cfg.avail + 6 + 2u * w.q + 3) & ~(uint64_t)3;
