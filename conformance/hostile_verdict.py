@@ -3,9 +3,9 @@ peer did after the bad input and from a liveness probe.
 
 * the peer process died (exit status or signal) -> FAIL, with its status and output tail;
 * the peer used the offending chain (a used element appeared) -> FAIL;
-* the peer does not answer a GET_FEATURES round trip, or burns a core (a peer that is not
-  poll-mode), or a poll-mode peer (DPDK) stopped serving a good request on another vring
-  -> WEDGED; the peer is killed and the next case starts it again;
+* the peer does not answer a GET_FEATURES round trip, or spins (a thread always runnable,
+  for a peer that is not poll-mode), or a poll-mode peer (DPDK) stopped serving a good
+  request on another vring -> WEDGED; the peer is killed and the next case starts it again;
 * otherwise -> REJECT: it refused (a non-zero REPLY_ACK, a hang-up, a broken device, a queue
   that stopped at the bad chain) and still answers.
 
@@ -115,7 +115,7 @@ def verdict(peer: Peer, link: Link, what: str, seen: Seen, *, req: str,
                              req=req) from None
         return _wedged(peer, what, f"alive but not accepting connections: {err}")
     if peer.spinning():
-        return _wedged(peer, what, "spinning (above 80 % of a core with nothing to do)")
+        return _wedged(peer, what, "spinning (a thread always runnable with nothing to do)")
     notes = [how, *seen.refused, *seen.notes]
     if connected and probe:
         served = _data_probe(peer, link)

@@ -186,25 +186,37 @@ class Peer:
             return ""
         return "\n".join(text.splitlines()[-lines:])
 
-    def cpu_seconds(self) -> float | None:
-        """User + system CPU time of the peer so far (all its threads)."""
+    def running_threads(self) -> set[str]:
+        """The peer's threads that are running or runnable (state R) right now."""
         if not self.alive():
-            return None
+            return set()
         assert self.proc is not None
+        out: set[str] = set()
         try:
-            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            tasks = os.listdir(f"/proc/{self.proc.pid}/task")
         except OSError:
-            return None
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            return out
+        for tid in tasks:
+            try:
+                stat = Path(f"/proc/{self.proc.pid}/task/{tid}/stat").read_text()
+            except OSError:
+                continue
+            if stat.rsplit(")", 1)[1].split()[0] == "R":
+                out.add(tid)
+        return out
 
-    def spinning(self, window: float = 0.5) -> bool:
-        """Busier than 80 % of one core over ``window`` (never for a poll-mode peer)."""
+    def spinning(self, window: float = 0.5, samples: int = 10) -> bool:
+        """One thread running or runnable in 80 % of ``samples`` over ``window`` while the
+        peer has nothing to do (never said of a poll-mode peer). Thread states, not CPU time:
+        on a loaded machine a spinning thread gets little CPU but is always runnable."""
         if self.spec.busy_polls:
             return False
-        before = self.cpu_seconds()
-        time.sleep(window)
-        after = self.cpu_seconds()
-        return before is not None and after is not None and after - before > 0.8 * window
+        seen: dict[str, int] = {}
+        for _ in range(samples):
+            for tid in self.running_threads():
+                seen[tid] = seen.get(tid, 0) + 1
+            time.sleep(window / samples)
+        return any(n >= 0.8 * samples for n in seen.values())
 
     def stop(self) -> None:
         proc = self.proc

@@ -91,6 +91,17 @@ def test_a_hanging_peer_is_wedged_killed_and_the_run_goes_on() -> None:
         target.close()
 
 
+def test_a_spinning_peer_that_still_answers_is_wedged() -> None:
+    target = fake("spin")
+    try:
+        (res,) = run(target, "hostile.driver.loop")
+        assert res.outcome is Outcome.WEDGED and res.recovered, res.detail
+        assert "spinning" in res.detail
+        assert not target.vhost_user_peer.alive()  # killed; the next case starts it again
+    finally:
+        target.close()
+
+
 @pytest.mark.parametrize("spec", ["vhost-user", "vhost-user:nope", "vhost-user:gpu@x {socket}",
                                   "vhost-user:net@true"])
 def test_bad_target_specs_are_one_line_errors(spec: str) -> None:

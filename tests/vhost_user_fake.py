@@ -1,7 +1,8 @@
 """A deliberately bad vhost-user back-end for tests/test_vhost_user_target.py:
-``python vhost_user_fake.py SOCKET crash|hang``. It negotiates honestly (VERSION_1,
-PROTOCOL_FEATURES, REPLY_ACK), then on the first kick either dies of SIGSEGV (``crash``) or
-stops answering and spins (``hang``): what the vhost-user target must catch."""
+``python vhost_user_fake.py SOCKET crash|hang|spin``. It negotiates honestly (VERSION_1,
+PROTOCOL_FEATURES, REPLY_ACK), then on the first kick dies of SIGSEGV (``crash``), stops
+answering and spins (``hang``), or goes on answering with a thread burning a core (``spin``):
+what the vhost-user target must catch."""
 
 from __future__ import annotations
 
@@ -10,10 +11,16 @@ import select
 import signal
 import socket
 import sys
+import threading
 
 from virtiospec.reference.vhost_user import messages as M
 
 FEATURES = 1 << 32 | 1 << M.F_PROTOCOL_FEATURES
+
+
+def _burn() -> None:
+    while True:
+        pass
 
 
 def serve(path: str, mode: str) -> None:
@@ -28,6 +35,10 @@ def serve(path: str, mode: str) -> None:
             if any(fd in kicks for fd in ready):
                 if mode == "crash":
                     os.kill(os.getpid(), signal.SIGSEGV)
+                if mode == "spin":  # keeps answering, with a thread burning a core
+                    threading.Thread(target=_burn, daemon=True).start()
+                    kicks = []  # no more kicks watched: the burner is started once
+                    continue
                 while True:  # hang: busy, never answering again
                     pass
             try:
