@@ -107,6 +107,11 @@ def kernel_of(opts: dict[str, str]) -> initramfs.Kernel | None:
                           "(vmlinuz-<version>): give modules=DIR")
     if not modules.is_dir():
         raise TargetError(f"linux-guest: no modules directory {modules} for {image}")
+    for name in initramfs.MODULES:  # what the guest's init loads
+        try:
+            initramfs.module_path(modules, name)
+        except (FileNotFoundError, ValueError) as err:
+            raise TargetError(f"linux-guest option kernel: {err}") from None
     return initramfs.Kernel(image, modules)
 
 
@@ -135,7 +140,14 @@ class LinuxGuestTarget:
                     raise  # a missing peer in CI is a failure, not a skip
                 raise CaseSkipped(str(err)) from None
             props = f"packed={self.opts['packed']}" if "packed" in self.opts else ""
-            self.run = boot.boot(kernel=self.kernel, device_props=props)
+            try:
+                self.run = boot.boot(kernel=self.kernel, device_props=props)
+            except (OSError, ValueError) as err:  # the guest could not be built or started
+                raise TargetError(f"the Linux guest did not start: {err}") from None
+            if not any(line.startswith("VS ") for line in self.run.console):
+                said = "; ".join(ln.strip() for ln in self.run.console[-3:] if ln.strip())
+                raise TargetError(f"the Linux guest did not boot (QEMU exit status "
+                                  f"{self.run.returncode}): {said or 'no console output'}")
             self._obs = observe(self.run)
             if self.opts.get("packed") == "on":
                 got = bool(self._obs.features >> 34 & 1)

@@ -135,6 +135,21 @@ def test_qemu_options_reach_the_device_and_cases_skip_what_it_lacks() -> None:
     _one_line_error(code, err, "QEMU does not start with packed=maybe", "expects 'on' or 'off'")
 
 
+def test_a_linux_guest_that_cannot_start_is_an_error_of_the_run(tmp_path: Path) -> None:
+    code, _, err = _cli("conformance", "run", "--target",
+                        f"linux-guest,kernel=/etc/hostname,modules={tmp_path}", "--only",
+                        "net.driver.features")
+    _one_line_error(code, err, "module virtio_ring not found")
+    _need_qemu()
+    modules = sorted(Path("/lib/modules").glob("*/kernel"))
+    if not modules:
+        pytest.skip("no kernel modules installed")
+    code, _, err = _cli("conformance", "run", "--target",
+                        f"linux-guest,kernel=/etc/hostname,modules={modules[-1].parent}",
+                        "--only", "net.driver.features")
+    _one_line_error(code, err, "the Linux guest did not boot")
+
+
 def _need_testpmd() -> None:
     try:
         require_testpmd()
