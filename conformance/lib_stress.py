@@ -125,8 +125,10 @@ def stress(driver: Path, device: Path, seconds: float, lost_ms: int = 200) -> Ve
             out.result = Result(Outcome.WEDGED, f"a call into the library never returned: no "
                                 f"end of a {seg:.1f} s run within {seg + 10:.0f} s, {at}")
         elif rc < 0:
-            out.result = Result(Outcome.FAIL, f"the library crashed: {_signal_name(rc)} on one "
-                                f"of the two threads, {at}")
+            named = [ln.removeprefix("ring_threads: ") for ln in err.splitlines()
+                     if ln.startswith("ring_threads: SIG")]
+            what = named[-1] if named else f"{_signal_name(rc)} on one of the two threads"
+            out.result = Result(Outcome.FAIL, f"the library crashed: {what}, {at}")
         elif rc == 1 and rep is not None:
             lost = str(rep["lost"])
             out.result = Result(

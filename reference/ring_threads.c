@@ -270,6 +270,9 @@ static void pin(struct shared *s, enum who me)
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(s->o.cpu[me], &set);
+#ifdef VS_THREADS_ABI
+    vs_abi_thread = me == DRIVER ? "driver" : "device"; /* named in a crash report */
+#endif
     int rc = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
     if (rc != 0)
         fail(s, "pthread_setaffinity_np(cpu %d): error %d", s->o.cpu[me], rc);

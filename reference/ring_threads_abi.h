@@ -9,10 +9,12 @@
 #define VS_RING_THREADS_ABI_H
 
 #include <dlfcn.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "virtiospec_ring.h"
 
@@ -56,6 +58,41 @@ struct vs_abi {
 };
 
 static struct vs_abi vs_abi_side[2]; /* [0]: the driver's library, [1]: the device's */
+
+/* The call each thread is in, for the report of a crash (vs_abi_crashed). */
+static _Thread_local const char *vs_abi_call = "no call";
+static _Thread_local const char *vs_abi_thread = "main";
+
+#define VS_CALL(side, fn, ...) (vs_abi_call = "virtiospec_ring_" #fn, side->fn(__VA_ARGS__))
+
+/* A fatal signal in a library call: name it and the call on stderr (write only: safe in a
+ * signal handler), then die of it. */
+static void vs_abi_say(const char *text)
+{
+    if (write(2, text, strlen(text)) < 0) {
+    }
+}
+
+static void vs_abi_crashed(int sig)
+{
+    vs_abi_say("ring_threads: ");
+    vs_abi_say(sig == SIGSEGV ? "SIGSEGV" : sig == SIGBUS ? "SIGBUS" : sig == SIGFPE ? "SIGFPE"
+               : sig == SIGILL ? "SIGILL" : "SIGABRT");
+    vs_abi_say(" in ");
+    vs_abi_say(vs_abi_call);
+    vs_abi_say(" (");
+    vs_abi_say(vs_abi_thread);
+    vs_abi_say(" thread)\n");
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void vs_abi_catch_crashes(void)
+{
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+    for (size_t k = 0; k < sizeof sigs / sizeof sigs[0]; k++)
+        signal(sigs[k], vs_abi_crashed);
+}
 
 static void *vs_abi_sym(void *lib, const char *path, const char *name)
 {
@@ -112,6 +149,7 @@ static void vs_abi_open(struct vs_abi *a, const char *path, int side)
 
 static void vs_abi_load(const char *driver_lib, const char *device_lib)
 {
+    vs_abi_catch_crashes();
     vs_abi_open(&vs_abi_side[0], driver_lib, 0);
     vs_abi_open(&vs_abi_side[1], device_lib, 1);
 }
@@ -119,8 +157,15 @@ static void vs_abi_load(const char *driver_lib, const char *device_lib)
 #define VS_D (&vs_abi_side[0])
 #define VS_V (&vs_abi_side[1])
 
-static inline size_t vs_driver_state_size(uint32_t q) { return VS_D->driver_state_size(q); }
-static inline size_t vs_device_state_size(uint32_t q) { return VS_V->device_state_size(q); }
+static inline size_t vs_driver_state_size(uint32_t q)
+{
+    return VS_CALL(VS_D, driver_state_size, q);
+}
+
+static inline size_t vs_device_state_size(uint32_t q)
+{
+    return VS_CALL(VS_V, device_state_size, q);
+}
 
 static inline struct virtiospec_ring_config vs_abi_config(uint32_t q, uint64_t desc,
                                                           uint64_t avail, uint64_t used,
@@ -144,7 +189,7 @@ static inline int vs_driver_create(struct vs_driver *d, size_t size, uint8_t *me
     struct virtiospec_ring_config c = vs_abi_config(q, desc, avail, used, features, start);
     c.indirect_area = indirect_area;
     c.indirect_max = indirect_max;
-    return VS_D->driver_create(d, size, mem, mem_size, &c);
+    return VS_CALL(VS_D, driver_create, d, size, mem, mem_size, &c);
 }
 
 static inline int vs_device_create(struct vs_device *v, size_t size, uint8_t *mem,
@@ -152,65 +197,73 @@ static inline int vs_device_create(struct vs_device *v, size_t size, uint8_t *me
                                    uint64_t used, uint32_t features, uint16_t start)
 {
     struct virtiospec_ring_config c = vs_abi_config(q, desc, avail, used, features, start);
-    return VS_V->device_create(v, size, mem, mem_size, &c);
+    return VS_CALL(VS_V, device_create, v, size, mem, mem_size, &c);
 }
 
-static inline int vs_driver_init(struct vs_driver *d) { return VS_D->driver_init(d); }
-static inline int vs_device_init(struct vs_device *v) { return VS_V->device_init(v); }
+static inline int vs_driver_init(struct vs_driver *d) { return VS_CALL(VS_D, driver_init, d); }
+static inline int vs_device_init(struct vs_device *v) { return VS_CALL(VS_V, device_init, v); }
 
 static inline int vs_driver_add(struct vs_driver *d, const struct vs_segment *out,
                                 uint32_t n_out, const struct vs_segment *in, uint32_t n_in,
                                 uint64_t token)
 {
-    return VS_D->driver_add(d, (const struct virtiospec_ring_segment *)(const void *)out, n_out,
-                            (const struct virtiospec_ring_segment *)(const void *)in, n_in,
-                            token);
+    return VS_CALL(VS_D, driver_add, d,
+                   (const struct virtiospec_ring_segment *)(const void *)out, n_out,
+                   (const struct virtiospec_ring_segment *)(const void *)in, n_in, token);
 }
 
 static inline int vs_driver_kick_prepare(struct vs_driver *d)
 {
-    return VS_D->driver_kick_prepare(d);
+    return VS_CALL(VS_D, driver_kick_prepare, d);
 }
 
 static inline int vs_driver_get_used(struct vs_driver *d, uint64_t *token, uint32_t *len)
 {
-    return VS_D->driver_get_used(d, token, len);
+    return VS_CALL(VS_D, driver_get_used, d, token, len);
 }
 
-static inline int vs_driver_disable_cb(struct vs_driver *d) { return VS_D->driver_disable_cb(d); }
-static inline int vs_driver_enable_cb(struct vs_driver *d) { return VS_D->driver_enable_cb(d); }
+static inline int vs_driver_disable_cb(struct vs_driver *d)
+{
+    return VS_CALL(VS_D, driver_disable_cb, d);
+}
+
+static inline int vs_driver_enable_cb(struct vs_driver *d)
+{
+    return VS_CALL(VS_D, driver_enable_cb, d);
+}
 
 static inline int vs_driver_enable_cb_delayed(struct vs_driver *d)
 {
-    return VS_D->driver_enable_cb_delayed(d);
+    return VS_CALL(VS_D, driver_enable_cb_delayed, d);
 }
 
 static inline int vs_device_pop(struct vs_device *v, uint16_t *head, struct vs_segment *segs,
                                 uint32_t max_segs, uint32_t *n_readable, uint32_t *n_writable)
 {
-    return VS_V->device_pop(v, head, (struct virtiospec_ring_segment *)(void *)segs, max_segs,
-                            n_readable, n_writable);
+    return VS_CALL(VS_V, device_pop, v, head, (struct virtiospec_ring_segment *)(void *)segs,
+                   max_segs, n_readable, n_writable);
 }
 
 static inline int vs_device_push(struct vs_device *v, const struct vs_used_elem *used,
                                  uint32_t n)
 {
-    return VS_V->device_push(v, (const struct virtiospec_ring_used_elem *)(const void *)used, n);
+    return VS_CALL(VS_V, device_push, v,
+                   (const struct virtiospec_ring_used_elem *)(const void *)used, n);
 }
 
 static inline int vs_device_should_notify(struct vs_device *v)
 {
-    return VS_V->device_should_notify(v);
+    return VS_CALL(VS_V, device_should_notify, v);
 }
 
 static inline int vs_device_enable_notify(struct vs_device *v)
 {
-    return VS_V->device_enable_notify(v);
+    return VS_CALL(VS_V, device_enable_notify, v);
 }
 
 static inline int vs_device_disable_notify(struct vs_device *v)
 {
-    return VS_V->device_disable_notify(v);
+    return VS_CALL(VS_V, device_disable_notify, v);
 }
 
 #endif /* VS_RING_THREADS_ABI_H */

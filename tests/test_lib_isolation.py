@@ -75,3 +75,12 @@ def test_every_report_is_written_after_a_crash(libs: Path, tmp_path: Path) -> No
     assert len(data["cases"]) == 3
     assert any("SIGSEGV" in c["detail"] for c in data["cases"])
     assert "SIGSEGV" in reports["junit"].read_text()
+
+
+def test_a_crash_on_two_threads_names_the_call(libs: Path) -> None:
+    from virtiospec.conformance import lib_stress
+
+    lib = planted(plants()["CRASH_3RD_POP"], libs)
+    v = lib_stress.stress(lib_stress.reference_lib(), lib, 2.0)
+    assert v.result.outcome is Outcome.FAIL
+    assert "SIGSEGV in virtiospec_ring_device_pop (device thread)" in v.result.detail
