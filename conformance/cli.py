@@ -130,6 +130,9 @@ def run(target: Target = "reference", side: SideOpt = None, only: OnlyOpt = None
     chosen = select(side, only)
     if stress is not None and not stress > 0:
         raise fail(f"--stress {stress}: SECONDS must be more than 0")
+    if stress is not None and target.partition(":")[0] not in ("lib", "shm-lib"):
+        raise fail(f"--stress runs a native library on two threads: use --target "
+                   f"lib:PATH.so or shm-lib:PATH.so (not {target})")
     chosen = [c for c in chosen if is_stress(c.id) == (stress is not None)]
     if not chosen:
         raise fail(nothing(side, only))
