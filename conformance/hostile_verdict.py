@@ -38,12 +38,18 @@ class Seen:
 
 
 def settle(peer: Peer, link: Link, vring: int, seen: Seen, seconds: float = SETTLE) -> None:
-    """Give the peer ``seconds`` to act; collect used elements of ``vring``."""
+    """Give the peer ``seconds`` to act; collect used elements of ``vring`` (split or packed:
+    as (id, len))."""
+    def used() -> list[tuple[int, int]]:
+        if vring in link.packed:
+            return [(i, n) for i, n, _ in link.packed[vring].take_used()]
+        return link.used(vring)
+
     end = time.monotonic() + seconds
     while time.monotonic() < end and peer.death() is None:
-        seen.used += link.used(vring)
+        seen.used += used()
         time.sleep(0.02)
-    seen.used += link.used(vring)
+    seen.used += used()
 
 
 def _wedged(peer: Peer, what: str, why: str) -> Result:
@@ -74,6 +80,16 @@ def _alive(peer: Peer, link: Link) -> tuple[Link, str, bool]:
 def _data_probe(peer: Peer, link: Link) -> bool | None:
     """A good request on the probe vring; None when the peer has no probe vring."""
     index = peer.spec.probe
+    if index is not None and index in link.packed:
+        pdrv = link.packed[index]
+        pdrv.publish(9, link.good(index, None, slot=1))
+        link.kick(index)
+        end = time.monotonic() + PROBE_WAIT
+        while time.monotonic() < end:
+            if pdrv.take_used():
+                return True
+            time.sleep(0.005)
+        return False
     if index is None or index not in link.drivers:
         return None
     drv = link.drivers[index]

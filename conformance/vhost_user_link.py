@@ -16,9 +16,11 @@ import socket
 import struct
 import time
 
-from virtiospec.conformance.ring_api import RingSetup
+from virtiospec.conformance.ring_api import PackedRingSetup, RingSetup
 from virtiospec.conformance.ring_peer import HandDriver
+from virtiospec.conformance.suites.ring_packed_peer import PackedHandDriver
 from virtiospec.reference.ring.layout import SplitLayout
+from virtiospec.reference.ring.packed_layout import PackedLayout
 from virtiospec.reference.vhost_user import messages as M
 from virtiospec.reference.vhost_user.frontend import USER_BASE, MappedMemory
 
@@ -31,6 +33,8 @@ DATA_STRIDE = 0x8000  # each vring's buffers: DATA_AT + index * DATA_STRIDE
 
 F_INDIRECT = 28
 F_VERSION_1 = 32
+F_RING_PACKED = 34
+PACKED_START = 0x8000  # SET_VRING_BASE of a fresh packed ring: position 0, wrap counter 1
 BASE_FEATURES = 1 << F_VERSION_1 | 1 << M.F_PROTOCOL_FEATURES
 PROTOCOLS = 1 << M.PROTOCOL_F_MQ | 1 << M.PROTOCOL_F_REPLY_ACK
 NET_HDR = 12  # virtio_net_hdr with VERSION_1
@@ -65,6 +69,7 @@ class Link:
         self.calls: dict[int, int] = {}
         self.drivers: dict[int, HandDriver] = {}
         self.layouts: dict[int, SplitLayout] = {}
+        self.packed: dict[int, PackedHandDriver] = {}  # vrings set up as packed rings
         self._unique = 0
         self.closed = False
 
@@ -103,7 +108,8 @@ class Link:
         self.get_u64(M.Req.GET_FEATURES)
 
     # -- set-up --------------------------------------------------------------------------------
-    def negotiate(self, wanted: int | None = None, *, indirect: bool = True) -> int:
+    def negotiate(self, wanted: int | None = None, *, indirect: bool = True,
+                  packed: bool = False) -> int:
         """GET_FEATURES, the protocol features (MQ and REPLY_ACK if offered), SET_OWNER,
         SET_FEATURES: VERSION_1, INDIRECT_DESC (if ``indirect`` and offered) and
         PROTOCOL_FEATURES of what is offered -- or exactly ``wanted``."""
@@ -114,7 +120,8 @@ class Link:
             self.protocols = proto
         self.send(M.Req.SET_OWNER)
         if wanted is None:
-            wanted = BASE_FEATURES | (1 << F_INDIRECT if indirect else 0)
+            wanted = BASE_FEATURES | (1 << F_INDIRECT if indirect else 0) | \
+                (1 << F_RING_PACKED if packed else 0)
             wanted &= self.offered
         self.features = wanted
         return self.send(M.Req.SET_FEATURES, M.U64.pack(wanted))
@@ -144,6 +151,25 @@ class Link:
         status.append(self.set_eventfd(M.Req.SET_VRING_CALL, index, self.calls))
         status.append(self.set_eventfd(M.Req.SET_VRING_KICK, index, self.kicks))
         if enable and self.features >> M.F_PROTOCOL_FEATURES & 1:
+            status.append(self.send(M.Req.SET_VRING_ENABLE, M.STATE.pack(index, 1)))
+        return next((s for s in status if s), 0)
+
+    def setup_packed_vring(self, index: int, q: int = 8) -> int:
+        """A fresh packed ring on vring ``index`` (VIRTIO_F_RING_PACKED negotiated): its
+        descriptor ring, driver and device event areas as desc, avail and used addresses;
+        SET_VRING_BASE 0x8000 (position 0, wrap counter 1); a packed hand driver on it."""
+        lay = PackedLayout.packed_at(VRING_AT + index * VRING_STRIDE, q)
+        self.mem.view[lay.desc:lay.end] = bytes(lay.end - lay.desc)
+        setup = PackedRingSetup(lay, self.mem)  # type: ignore[arg-type]
+        self.packed[index] = PackedHandDriver(setup)
+        status = [self.send(M.Req.SET_VRING_NUM, M.STATE.pack(index, q)),
+                  self.send(M.Req.SET_VRING_BASE, M.STATE.pack(index, PACKED_START)),
+                  self.send(M.Req.SET_VRING_ADDR, M.ADDR.pack(
+                      index, 0, USER_BASE + lay.desc, USER_BASE + lay.device_event,
+                      USER_BASE + lay.driver_event, 0))]
+        status.append(self.set_eventfd(M.Req.SET_VRING_CALL, index, self.calls))
+        status.append(self.set_eventfd(M.Req.SET_VRING_KICK, index, self.kicks))
+        if self.features >> M.F_PROTOCOL_FEATURES & 1:
             status.append(self.send(M.Req.SET_VRING_ENABLE, M.STATE.pack(index, 1)))
         return next((s for s in status if s), 0)
 

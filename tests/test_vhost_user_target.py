@@ -55,10 +55,14 @@ def test_net_cases_skip_on_a_block_device(qsd: VhostUserTarget) -> None:
 def test_our_back_end_refuses(device: str) -> None:
     target = VhostUserTarget(parse(device))  # what the targets reference and c run
     try:
-        loop, wraps = run(target, "hostile.driver.self-loop-zero-length",
-                          "hostile.driver.buffer-wraps")
+        loop, wraps, good, empty = run(target, "hostile.driver.self-loop-zero-length",
+                                       "hostile.driver.buffer-wraps",
+                                       "hostile.driver.packed.good-list",
+                                       "hostile.driver.packed.indirect-empty")
         assert loop.outcome is Outcome.REJECT, loop.detail
         assert wraps.outcome is Outcome.REJECT, wraps.detail
+        assert good.outcome is Outcome.PASS, good.detail  # the packed ring works...
+        assert empty.outcome is Outcome.REJECT, empty.detail  # ...and refuses a bad list
     finally:
         target.close()
 
