@@ -51,10 +51,10 @@ from virtiospec.models.machine_base import WHERE, DriverDeviceMachine, bind, gua
 from virtiospec.models.ring_names import ring_names
 from virtiospec.models.tso import MODES, Mode, Notify, Program, SharedMemory, Side, Wait
 from virtiospec.reference.access import GuestMemory, run
-from virtiospec.reference.ring import QueueFull
+from virtiospec.reference.ring import QueueFull, SplitDevice, SplitDriver
 from virtiospec.reference.shm import Region, ShmError, ShmRingDevice, ShmRingDriver
 from virtiospec.reference.shm.ring_on_shm import PROTOCOL, Seam, ShmRingLayout
-from virtiospec.reference.shm.signal import SignalSender
+from virtiospec.reference.shm.signal import SignalReceiver, SignalSender
 
 SLOT = 16  # bytes of buffer per chain (one readable descriptor)
 REGION_BASE = 0x1000
@@ -68,6 +68,9 @@ class RingOnShmConfig:
     event_idx: bool = False
     seam: Seam = PROTOCOL
     sender_cls: type[SignalSender] = SignalSender  # of both signals
+    receiver_cls: type[SignalReceiver] = SignalReceiver  # of both signals
+    driver_ring_cls: type[SplitDriver] = SplitDriver  # a layer's known-bad variant, planted
+    device_ring_cls: type[SplitDevice] = SplitDevice
     sizes: tuple[int, ...] = (1, 2, 4)
     steps: int = 100
 
@@ -100,6 +103,11 @@ class RingOnShmMachine(DriverDeviceMachine):
         self.dev = ShmRingDevice(lay, REGION_BASE + REGION_LEN, event_idx=cfg.event_idx,
                                  seam=cfg.seam)
         self.drv.kick, self.dev.call = cfg.sender_cls(lay.kick), cfg.sender_cls(lay.call)
+        self.drv.call = self.drv.signal = cfg.receiver_cls(lay.call)
+        self.dev.kick = self.dev.signal = cfg.receiver_cls(lay.kick)
+        self.drv.ring = cfg.driver_ring_cls(lay.ring, event_idx=cfg.event_idx)
+        self.dev.ring = cfg.device_ring_cls(lay.ring, REGION_BASE + REGION_LEN,
+                                            event_idx=cfg.event_idx)
         run(self.dev.init(), self.guest)
         run(self.drv.init(), self.guest)
         self.drv.ring.avail_idx = self.drv.ring.last_used = start

@@ -38,7 +38,8 @@ from virtiospec.models.ring_on_shm_machine import (
 from virtiospec.models.ring_on_shm_proof import counterexample, safety
 from virtiospec.models.ring_on_shm_z3 import CALL, KICK, Roles, build, variant
 from virtiospec.models.ring_on_shm_z3 import Mode as Feature
-from virtiospec.models.shm_ref_mutants import SenderNoMbBeforeEnabled
+from virtiospec.models.ring_ref_mutants import DeviceNoMbNotify, DeviceUsedIdxWrap, DriverNoMbKick
+from virtiospec.models.shm_ref_mutants import ReceiverNoRecheck, SenderNoMbBeforeEnabled
 from virtiospec.models.z3util import literal_state
 from virtiospec.reference.shm.ring_on_shm import Seam
 
@@ -179,3 +180,34 @@ for _bug in BUGS:
     registry.mutant(f"ring_on_shm.mutant.{_bug.name}.z3", _bug.bug, _bug.reqs, "z3")(_z3(_bug))
     registry.mutant(f"ring_on_shm.mutant.{_bug.name}.ref", _bug.bug, _bug.reqs,
                     "hypothesis")(_ref(_bug))
+
+
+# -- known-bad variants of one layer, planted in the composition ------------------------------
+# A bug of the ring alone (models/ring_ref_mutants.py) or of the signal alone
+# (models/shm_ref_mutants.py), placed inside the ring on shm: the composed machine catches it
+# too, through the properties of the whole (SHM-RING-004, RING-SPLIT-092).
+
+PLANTED: list[tuple[str, str, tuple[str, ...], RingOnShmConfig]] = [
+    ("ring.driver_no_mb_kick", "ring layer: kick_prepare without the mb before loading "
+     "used.flags, inside the ring on shm (x86-TSO)", ("RING-SPLIT-070", "SHM-RING-004"),
+     RingOnShmConfig(mode="tso", driver_ring_cls=DriverNoMbKick)),
+    ("ring.device_no_mb_notify", "ring layer: should_notify without the mb before loading "
+     "avail.flags, inside the ring on shm (x86-TSO)", ("RING-SPLIT-071", "SHM-RING-004"),
+     RingOnShmConfig(mode="tso", device_ring_cls=DeviceNoMbNotify)),
+    ("ring.used_idx_wrap", "ring layer: the device wraps used.idx at Q instead of 2^16, "
+     "inside the ring on shm", ("RING-SPLIT-043", "SHM-RING-004"),
+     RingOnShmConfig(mode="sc", device_ring_cls=DeviceUsedIdxWrap)),
+    ("signal.receiver_no_recheck", "signal layer: the receiver enables without re-reading "
+     "pending, inside the ring on shm", ("SHM-SIGNAL-006", "SHM-RING-004"),
+     RingOnShmConfig(mode="sc", receiver_cls=ReceiverNoRecheck)),
+]
+
+
+def _planted(cfg: RingOnShmConfig) -> Callable[[], registry.Evidence]:
+    return lambda: mutant_evidence(run_ring_on_shm(cfg, EXAMPLES, derandomize=True,
+                                                   shrink=False), keep_last=60)
+
+
+for _name, _what, _reqs, _cfg in PLANTED:
+    registry.mutant(f"ring_on_shm.mutant.layer.{_name}.ref", _what, _reqs,
+                    "hypothesis")(_planted(_cfg))

@@ -15,6 +15,7 @@ from virtiospec.models.ring_on_shm_figures import layer_of, layered_svg
 from virtiospec.models.ring_on_shm_machine import RingOnShmConfig, run_ring_on_shm
 from virtiospec.models.ring_on_shm_mutants import (
     BUGS,
+    PLANTED,
     RACE,
     SeamBug,
     refute_ref,
@@ -166,3 +167,11 @@ def test_the_correct_reference_survives_the_race_schedule() -> None:
     passes: the correct sender finds enabled set after its barrier and notifies."""
     ev = run_schedule(RingOnShmConfig(mode="tso"), RACE)
     assert ev.ok, ev.detail
+
+
+@pytest.mark.parametrize("name", ["ring.device_no_mb_notify", "ring.used_idx_wrap",
+                                  "signal.receiver_no_recheck"])
+def test_a_layer_variant_planted_in_the_composition_is_caught(name: str) -> None:
+    cfg = next(c for n, _, _, c in PLANTED if n == name)
+    ev = run_ring_on_shm(cfg, 400, derandomize=True, shrink=False)
+    assert not ev.ok and ev.stats.get("violation") == 1.0, ev.detail
