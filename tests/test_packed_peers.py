@@ -27,11 +27,6 @@ QEMU_PACKED = {
     "pci.packed.receive-written": Outcome.XFAIL,  # used descriptors never carry WRITE
     "pci.packed.receive-laps": Outcome.XFAIL,
     "pci.packed.rejects-buffer-outside": Outcome.EXTENSION,  # reads unassigned memory, sends it
-    "pci.packed.rejects-second-not-available": Outcome.EXTENSION,
-    "pci.packed.rejects-second-from-last-lap": Outcome.EXTENSION,
-    "pci.packed.rejects-indirect-without-feature": Outcome.EXTENSION,
-    "pci.packed.rejects-indirect-with-next": Outcome.EXTENSION,
-    "pci.packed.rejects-indirect-empty": Outcome.EXTENSION,  # QEMU aborts (an assertion)
 }
 
 
@@ -70,8 +65,8 @@ def test_qemu_packed_cases_run_and_fail_only_where_qemu_deviates(
 def test_qemu_packed_findings_name_what_was_seen(qemu_packed: dict[str, Result]) -> None:
     written = qemu_packed["pci.packed.receive-written"]
     assert written.req == "RING-PACKED-027" and written.observed == "0x8080"
-    assert "Assertion" in qemu_packed["pci.packed.rejects-indirect-empty"].observed
-    assert qemu_packed["pci.packed.rejects-buffer-outside"].req == "RING-PACKED-083"
+    outside = qemu_packed["pci.packed.rejects-buffer-outside"]
+    assert outside.req == "RING-PACKED-083" and outside.observed == "64 bytes"
 
 
 def test_without_packed_the_cases_skip_saying_why() -> None:
