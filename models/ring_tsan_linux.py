@@ -7,6 +7,8 @@ by access through virtiospec's TSan hooks (conformance/tsan_step/).
   device, under SC, x86-TSO and RMO;
 * ``ring.tsan.linux.litmus.<race>.<feature>``: the kick and interrupt lost-wakeup races
   (x86-TSO) and the used and avail message-passing races (RMO, models/ring_mp_litmus.py);
+* ``ring.tsan.linux.packed.<mode>``: Linux's packed-ring driver against the reference
+  packed device in the packed-ring machine (Linux has no packed device);
 * ``ring.tsan.linux.mutant.<variant>``: the barrier bugs that shipped in Linux's ring code,
   re-introduced one at a time by a one-line patch of the extracted source
   (conformance/tsan_step/linux.py: VARIANTS), each caught by its race with the shortest
@@ -20,10 +22,13 @@ from collections.abc import Callable
 
 from virtiospec.conformance.tsan_step import linux
 from virtiospec.models import registry
+from virtiospec.models.hypothesis_run import mutant_evidence
 from virtiospec.models.ring_c_checks import LITMUS_REQS
 from virtiospec.models.ring_c_litmus import LitmusConfig
 from virtiospec.models.ring_machine import REQS, RMO_REQS
 from virtiospec.models.ring_mp_litmus import REQS as MP_REQS
+from virtiospec.models.ring_packed_machine import REQS as PACKED_REQS
+from virtiospec.models.ring_packed_machine import PackedConfig, run_packed
 from virtiospec.models.ring_tsan_checks import (
     FEATURES,
     litmus_caught,
@@ -34,6 +39,7 @@ from virtiospec.models.tso import Mode
 from virtiospec.reference.c_stepping import abort_all
 
 SRC = os.environ.get("VIRTIOSPEC_LINUX_SRC") or None
+PACKED_EXAMPLES = 300
 WHO = "Linux's virtio_ring.c (driver) and vringh.c (device), stepped through the TSan hooks"
 RACES = {**LITMUS_REQS, **MP_REQS}
 # which race catches each variant: a missing mb loses a wakeup (x86-TSO), a missing rmb or
@@ -63,13 +69,53 @@ def _register() -> None:
 
             registry.check(f"ring.tsan.linux.litmus.{race}.{FEATURES[event_idx]}", reqs,
                            f"the {race} race of {WHO}")(run)
+    for mode in modes:
+        registry.check(f"ring.tsan.linux.packed.{mode}", PACKED_REQS,
+                       f"Linux's packed-ring driver (virtio_ring.c), stepped through the TSan "
+                       f"hooks, against the reference packed device, {mode}")(
+                           _packed_check(ref, mode))
     for variant, v in linux.VARIANTS.items():
         key = linux.linux_key(SRC, variant)
+        if v.side == "packed-driver":
+            registry.mutant(f"ring.tsan.linux.mutant.{variant.lower().replace('_', '-')}",
+                            f"Linux {v.bug} (one-line patch {variant} of {v.file})", v.reqs,
+                            "hypothesis")(_packed_caught(key))
+            continue
         drv, dev = (key, ref) if v.side == "driver" else (ref, key)
         race = RACE_OF[variant]
         registry.mutant(f"ring.tsan.linux.mutant.{variant.lower().replace('_', '-')}",
                         f"Linux {v.bug} (one-line patch {variant} of {v.file})", v.reqs,
                         "hypothesis")(_caught(race, drv, dev))
+
+
+def _packed_check(key: str, mode: Mode) -> Callable[[int], registry.Evidence]:
+    def run(n: int) -> registry.Evidence:
+        from virtiospec.conformance.tsan_step.packed import packed_driver_class
+
+        try:
+            cfg = PackedConfig(mode=mode,
+                               driver_cls=packed_driver_class(key))  # type: ignore[arg-type]
+            return run_packed(cfg, n)
+        finally:
+            abort_all()
+
+    return run
+
+
+def _packed_caught(key: str) -> Callable[[], registry.Evidence]:
+    """The packed machine under x86-TSO finds a lost wakeup (derandomized)."""
+    def run() -> registry.Evidence:
+        from virtiospec.conformance.tsan_step.packed import packed_driver_class
+
+        cfg = PackedConfig(mode="tso", driver_cls=packed_driver_class(key),  # type: ignore[arg-type]
+                           steps=200)
+        try:
+            return mutant_evidence(run_packed(cfg, PACKED_EXAMPLES, derandomize=True,
+                                              shrink_seconds=20.0), 80)
+        finally:
+            abort_all()
+
+    return run
 
 
 def _caught(race: str, drv: str, dev: str) -> Callable[[], registry.Evidence]:

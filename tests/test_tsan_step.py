@@ -278,3 +278,17 @@ def test_src_target_fails_a_foreign_copy_missing_one_barrier(
     got = {c.id: runner.run_case(c, target) for c in races}
     bad = {i for i, r in got.items() if r.outcome.value not in ("PASS", "REJECT")}
     assert bad == {failing}, {i: got[i].detail for i in bad}
+
+
+def test_linux_packed_driver_in_the_packed_machine() -> None:
+    from virtiospec.conformance.tsan_step import linux
+    from virtiospec.conformance.tsan_step.packed import packed_driver_class
+    from virtiospec.models.ring_packed_machine import PackedConfig, run_packed
+
+    cfg = PackedConfig(mode="tso", driver_cls=packed_driver_class(linux.linux_key()))  # type: ignore[arg-type]
+    try:
+        ev = run_packed(cfg, 8)
+    finally:
+        abort_all()
+    assert ev.ok, ev.detail
+    assert ev.stats["steps"] > 100

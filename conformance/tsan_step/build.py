@@ -26,7 +26,20 @@ from virtiospec.reference import c_build
 
 HERE = Path(__file__).resolve().parent  # conformance/tsan_step/
 ABI_HEADER = HERE.parent / "virtiospec_ring.h"
-HOOK_SOURCES = ("tsan_hooks.h", "tsan_hooks.c", "ring_entries.c")
+HOOK_SOURCES = ("tsan_hooks.h", "tsan_hooks.c", "ring_entries.c", "packed_entries.c")
+LINUX_PACKED_H = HERE.parent / "linux_vring" / "linux_packed.h"
+PACKED_CDEF = """
+int vs_stepped_packed_driver_init(void *py, struct vs_tsan_side *s);
+int vs_stepped_packed_driver_add(void *py, struct vs_tsan_side *s,
+                                 const struct virtiospec_ring_segment *out, uint32_t n_out,
+                                 const struct virtiospec_ring_segment *in, uint32_t n_in,
+                                 uint64_t token);
+int vs_stepped_packed_driver_kick_prepare(void *py, struct vs_tsan_side *s);
+int vs_stepped_packed_driver_get_used(void *py, struct vs_tsan_side *s, uint64_t *token,
+                                      uint32_t *len);
+int vs_stepped_packed_driver_disable_cb(void *py, struct vs_tsan_side *s);
+int vs_stepped_packed_driver_enable_cb(void *py, struct vs_tsan_side *s);
+"""
 TSAN_FLAGS = ("-fsanitize=thread", "--param", "tsan-distinguish-volatile=1", "-Wno-tsan",
               "-fPIC", "-O1", "-g0", "-U_FORTIFY_SOURCE", "-D_FORTIFY_SOURCE=0")
 # what the TSan runtime would intercept, renamed in the objects to our stepping versions
@@ -74,6 +87,7 @@ class Recipe:
     extra: tuple[Path, ...] = field(default=())  # more files whose content the build hashes
     # compiles the objects itself into the folder it is given (cflags must hold TSAN_FLAGS)
     objects: Callable[[Path], list[Path]] | None = field(default=None, compare=False)
+    packed: bool = False  # Linux's packed driver too (conformance/linux_vring/linux_packed.h)
 
     def digest(self) -> str:
         h = hashlib.sha256()
@@ -81,6 +95,7 @@ class Recipe:
             h.update(str(path).encode())
             h.update(path.read_bytes())
         h.update("|".join((*self.cflags, *map(str, self.include_dirs))).encode())
+        h.update(f"packed={self.packed}".encode())
         h.update(sys.implementation.cache_tag.encode())
         return h.hexdigest()[:12]
 
@@ -117,11 +132,15 @@ def _rename(obj: Path) -> None:
 
 def make_ffi(recipe: Recipe, objects: Sequence[Path]) -> FFI:
     ffi = FFI()
-    ffi.cdef(c_build.header_cdef(ABI_HEADER) + ENTRY_CDEF)
+    cdef = c_build.header_cdef(ABI_HEADER) + ENTRY_CDEF
     source = ('#include "virtiospec_ring.h"\n#define VS_TSAN_CALLBACK vs_py_access\n'
               '#include "tsan_hooks.c"\n#include "ring_entries.c"\n')
+    if recipe.packed:
+        cdef += c_build.header_cdef(LINUX_PACKED_H) + PACKED_CDEF
+        source += '#include "packed_entries.c"\n'
+    ffi.cdef(cdef)
     ffi.set_source(recipe.module_name(), source,
-                   include_dirs=[str(HERE), str(ABI_HEADER.parent)],
+                   include_dirs=[str(HERE), str(ABI_HEADER.parent), str(LINUX_PACKED_H.parent)],
                    extra_compile_args=[*c_build.STRICT, "-O2"],
                    extra_objects=[str(o) for o in objects],
                    extra_link_args=["-Wl,-Bsymbolic"])

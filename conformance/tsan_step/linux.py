@@ -104,6 +104,12 @@ VARIANTS: dict[str, Variant] = {
         "vringh's __vringh_complete without the write barrier between writing the used "
         "elements and publishing used.idx",
         ("RING-SPLIT-043", "RING-SPLIT-092")),
+    "NO_MB_KICK_PREPARE_PACKED": Variant(
+        RING_C, "\t * suppressions.\n\t */\n\tvirtio_mb(vq->weak_barriers);\n",
+        "\tvirtio_mb(vq->weak_barriers);\n", "packed-driver",
+        "virtqueue_kick_prepare_packed without the full barrier between publishing the "
+        "descriptor flags and reading the device's event suppression",
+        ("RING-PACKED-051", "RING-PACKED-110")),
 }
 
 
@@ -162,7 +168,7 @@ def linux_recipe(src: str | None, variant: str | None) -> Recipe:
     glue = linux_build.HERE
     hashed = (*(glue / f for f in linux_build.OURS), tree / RING_C, tree / VRINGH_C, BARRIER)
     return Recipe(f"linux_{(variant or 'reference').lower()}", (), (), (), hashed,
-                  objects=objects)
+                  objects=objects, packed=True)
 
 
 def linux_key(src: str | None = None, variant: str | None = None) -> str:
