@@ -13,10 +13,11 @@ crashing the suite. The same build runs under the memory models with ``virtiospe
 from __future__ import annotations
 
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
+from virtiospec.conformance.cases import CaseSkipped
 from virtiospec.conformance.isolation import Isolation, for_native
-from virtiospec.conformance.ring_api import RingSetup
+from virtiospec.conformance.ring_api import PackedRingSetup, RingSetup, Segment
 from virtiospec.conformance.target_abi import AbiLibrary
 from virtiospec.conformance.target_stepped import (
     SteppedRingDevice,
@@ -56,6 +57,44 @@ class TsanRingDriver(SteppedRingDriver):
         return [int(t) for t in self.drv.detach_unused()]  # type: ignore[call-overload]
 
 
+class TsanPackedRingDriver:
+    """Linux's packed driver, stepped, as a PackedRingDriver of ring_api.py."""
+
+    def __init__(self, setup: PackedRingSetup, build: Any) -> None:
+        from virtiospec.conformance.tsan_step.packed import TsanPackedDriver
+
+        self.mem = setup.memory
+        area = setup.indirect_area if setup.indirect else None
+        self.drv = TsanPackedDriver(setup.layout, event_idx=setup.event_idx,
+                                    indirect_area=area, indirect_max=setup.indirect_max,
+                                    build=build)
+        run_bounded(self.drv.init(), self.mem)
+
+    def add(self, out: list[Segment], in_: list[Segment], token: int) -> int:
+        return run_bounded(self.drv.add(out, in_, token), self.mem)
+
+    def kick_prepare(self) -> bool:
+        return run_bounded(self.drv.kick_prepare(), self.mem)
+
+    def kick_data(self) -> int:
+        raise CaseSkipped("Linux 6.1's virtio_ring.c has no notification data "
+                          "(VIRTIO_F_NOTIFICATION_DATA): nothing of Linux's to check")
+
+    def get_used(self) -> tuple[int, int] | None:
+        got: tuple[object, int] | None = run_bounded(self.drv.get_used(), self.mem)
+        return None if got is None else (cast(int, got[0]), got[1])
+
+    def enable_cb(self) -> bool:
+        return run_bounded(self.drv.enable_cb(), self.mem)
+
+    def disable_cb(self) -> None:
+        run_bounded(self.drv.disable_cb(), self.mem)
+
+    @property
+    def num_free(self) -> int:
+        return self.drv.num_free
+
+
 class TsanTarget:
     """Both sides of one stepped foreign build (``key``: see sides.register)."""
 
@@ -81,6 +120,12 @@ class TsanTarget:
 
     def ring_driver(self, setup: RingSetup) -> TsanRingDriver:
         return TsanRingDriver(setup, self._build())
+
+    def ring_packed_driver(self, setup: PackedRingSetup) -> TsanPackedRingDriver:
+        if not hasattr(self.abi.lib, "vs_stepped_packed_driver_add"):
+            raise CaseSkipped(f"target {self.name} has no packed-ring driver (the split ABI "
+                              "of virtiospec_ring.h only)")
+        return TsanPackedRingDriver(setup, self._build())
 
 
 LINUX = "linux-vring"
