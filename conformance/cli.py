@@ -198,3 +198,61 @@ def _run(chosen: list[cases_mod.Case], tgt: Any, target: str, quiet: bool,
 
             return runner.run(chosen, tgt, live, known)
     return runner.run(chosen, tgt, show, known)
+
+
+@app.command("matrix")
+def matrix_(
+    configurations: Annotated[Path | None, typer.Option(
+        "--configurations", "-c", help="A file of target specs, one a line (# comments); "
+        "default: the reference and every configuration of qemu, dpdk and linux-guest that "
+        "docs/conformance.md names.")] = None,
+    side: SideOpt = None, only: OnlyOpt = None, strict: StrictOpt = False,
+    reports: Annotated[list[str] | None, typer.Option(
+        "--report", help="html:FILE or json:FILE (repeatable).")] = None,
+) -> None:
+    """Run the suite against a set of configurations: one table, configurations as columns,
+    cases as rows (those that ran somewhere), the outcome in each cell, totals below. Exit 1
+    on any unexpected outcome, 2 if a configuration could not run."""
+    from rich.table import Table
+    from virtiospec.conformance import matrix
+
+    chosen = select(side, only)
+    if not chosen:
+        raise fail(nothing(side, only))
+    kinds = {"html": matrix.html, "json": matrix.as_json}
+    parsed = []
+    for spec in reports or []:
+        kind, sep, where = spec.partition(":")
+        if kind not in kinds or not sep or not where:
+            raise fail(f"--report {spec!r}: expected html:FILE or json:FILE")
+        parsed.append((kind, Path(where)))
+    try:
+        specs = matrix.read_set(configurations) if configurations else list(matrix.DEFAULT)
+    except TargetError as err:
+        raise fail(str(err)) from None
+
+    def progress(col: matrix.Column) -> None:
+        what = f"[red]error: {escape(col.error)}[/red]" if col.error else matrix.totals(col)
+        console.print(f"{col.spec}: {what}")
+
+    columns = matrix.run(specs, chosen, strict, progress)
+    table = Table("case", *[c.spec for c in columns], title="conformance matrix"
+                  + (" (--strict)" if strict else ""))
+    for case in matrix.rows(columns, chosen):
+        cells = []
+        for col in columns:
+            res = col.results.get(case.id)
+            if res is None:
+                cells.append("error" if col.error else "")
+                continue
+            colour = COLOURS[res.outcome]
+            cells.append(f"[{colour}]{matrix.SHORT[res.outcome]}[/{colour}]")
+        table.add_row(case.id, *cells)
+    table.add_row("[b]unexpected[/b]", *[
+        "error" if c.error else str(c.unexpected(strict)) for c in columns])
+    console.print(table)
+    for kind, path in parsed:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(kinds[kind](columns, chosen, strict), encoding="utf-8")
+        console.print(f"report: {path}")
+    raise typer.Exit(matrix.exit_status(columns, strict))

@@ -168,3 +168,45 @@ def test_dpdk_devargs_and_its_known_deviation() -> None:
     assert "XFAIL" in out and "dpdk.toml" in out, out
     assert "packed_vq=1: VIRTIO_F_RING_PACKED negotiated" in out, out  # our device serves it
 
+
+
+def test_matrix_columns_rows_totals_and_exit_status(tmp_path: Path) -> None:
+    configs = tmp_path / "set.txt"
+    configs.write_text("reference  # the Python stack\n\nc\n", encoding="utf-8")
+    page, doc = tmp_path / "m.html", tmp_path / "m.json"
+    code, out, _ = _cli("conformance", "matrix", "-c", str(configs), "--only",
+                        "ring.split.device.rejects-loop", "--only", "pci.virtio.reset",
+                        "--report", f"html:{page}", "--report", f"json:{doc}")
+    assert code == 0, out
+    data = json.loads(doc.read_text())
+    assert [c["target"] for c in data["configurations"]] == ["reference", "c"]
+    ref, c = data["configurations"]
+    assert ref["outcomes"] == {"ring.split.device.rejects-loop": "REJECT",
+                               "pci.virtio.reset": "PASS"}
+    assert c["outcomes"]["pci.virtio.reset"] == "SKIP"  # c has no PCI device
+    assert set(data["cases"]) == {"ring.split.device.rejects-loop", "pci.virtio.reset"}
+    assert "<th>reference</th>" in page.read_text() and "totals" in page.read_text()
+
+
+def test_matrix_marks_a_configuration_that_cannot_run(tmp_path: Path) -> None:
+    configs = tmp_path / "set.txt"
+    configs.write_text("reference\nlib:/nonexistent.so\n", encoding="utf-8")
+    code, out, _ = _cli("conformance", "matrix", "-c", str(configs), "--only",
+                        "ring.split.device.rejects-loop")
+    assert code == 2, out
+    assert "lib:/nonexistent.so: error: --target lib:/nonexistent.so: lib target: no such " \
+           "library" in out, out
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n", encoding="utf-8")
+    code, _, err = _cli("conformance", "matrix", "-c", str(empty))
+    _one_line_error(code, err, "no target spec")
+
+
+def test_matrix_default_set_names_every_documented_configuration() -> None:
+    from virtiospec.conformance import matrix
+
+    for spec in ("qemu,packed=on", "qemu,event_idx=off", "qemu,indirect_desc=off",
+                 "qemu,mrg_rxbuf=off", "qemu,mq=on,vectors=8", "qemu,ctrl_vq=off",
+                 "dpdk,packed_vq=1", "dpdk,in_order=1", "dpdk,mrg_rxbuf=0", "dpdk,queues=2",
+                 "linux-guest,packed=on"):
+        assert spec in matrix.DEFAULT
