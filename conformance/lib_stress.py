@@ -139,7 +139,7 @@ def stress(driver: Path, device: Path, seconds: float, lost_ms: int = 200) -> Ve
                 expected="every sleeping side woken by the other's notification",
                 observed=f"no {lost} after {rep['buffers']} buffers")
         elif rc == 2:
-            what = rep["error"] if rep is not None else err
+            what = str(rep["error"]) if rep is not None else err
             out.result = Result(Outcome.FAIL, f"{what} ({at})",
                                 expected="every buffer exactly once, in order",
                                 observed=str(what))

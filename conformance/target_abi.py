@@ -13,7 +13,8 @@ from typing import Any
 
 from virtiospec.conformance.cases import CaseSkipped
 from virtiospec.conformance.isolation import Isolation
-from virtiospec.conformance.ring_api import RingSetup, Segment
+from virtiospec.conformance.ring_api import PackedRingSetup, RingSetup, Segment
+from virtiospec.conformance.target_packed_abi import AbiPackedDevice, AbiPackedDriver, packed_abi
 from virtiospec.reference.ring import Chain
 from virtiospec.reference.ring_c_errors import check
 
@@ -186,3 +187,12 @@ class AbiTarget:
     def ring_device(self, setup: RingSetup) -> AbiRingDevice:
         self._only("device")
         return AbiRingDevice(self.abi, setup)
+
+    # the packed ring, when the library also exports virtiospec_ring_packed.h
+    def ring_packed_driver(self, setup: PackedRingSetup) -> Any:
+        self._only("driver")
+        return AbiPackedDriver(packed_abi(self.abi, self.name), setup)
+
+    def ring_packed_device(self, setup: PackedRingSetup) -> Any:
+        self._only("device")
+        return AbiPackedDevice(packed_abi(self.abi, self.name), setup)

@@ -4,7 +4,8 @@ conformance/virtiospec_ring.h, loaded with cffi in ABI mode (no compiler needed)
 The suite plays the other side of each case itself. ``:driver`` or ``:device`` restricts
 the target to one side (for a library that implements only that one): the other side's
 cases SKIP, saying so. Each case runs in a child process (conformance/isolation.py): a case
-that crashes the library or wedges in it costs that case only. ``make libring`` builds an
+that crashes the library or wedges in it costs that case only. A library that also exports
+conformance/virtiospec_ring_packed.h gets the packed-ring cases too. ``make libring`` builds an
 example library from reference/ring.c.
 """
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from cffi import FFI
 from virtiospec.conformance.isolation import for_native
 from virtiospec.conformance.target_abi import AbiLibrary, AbiTarget
-from virtiospec.reference.ring_c_build import abi_cdef
+from virtiospec.reference.ring_c_build import abi_cdef, packed_abi_cdef
 
 SIDES = {"": ("driver", "device"), "driver": ("driver",), "device": ("device",)}
 
@@ -34,6 +35,7 @@ def make(arg: str) -> AbiTarget:
         raise ValueError(f"lib target: no such library {lib_path}")
     ffi = FFI()
     ffi.cdef(abi_cdef())
+    ffi.cdef(packed_abi_cdef())  # optional: the packed cases SKIP if it is not exported
     lib = ffi.dlopen(str(lib_path))
     name = f"lib:{path}" + (f":{side}" if side else "")
     target = AbiTarget(AbiLibrary(ffi, lib, str(lib_path)), name, SIDES[side])

@@ -38,7 +38,9 @@ except ImportError:  # run by cffi from setup.py, before the package exists: loa
     _spec.loader.exec_module(c_build)
 
 ABI_HEADER = HERE.parent / "conformance" / "virtiospec_ring.h"
+PACKED_ABI_HEADER = HERE.parent / "conformance" / "virtiospec_ring_packed.h"
 RING_SOURCES = ("ring.c", "ring_abi.c")
+LIB_SOURCES = (*RING_SOURCES, "ring_packed.c", "ring_packed_abi.c")  # split and packed ABIs
 STEPPED_SOURCES = ("ring.h", "ring_access.h", "ring_mutants.h", "ring.c", "stepped_access.h",
                    "ring_stepped.c")
 WARNINGS = c_build.WARNINGS
@@ -64,6 +66,11 @@ def abi_cdef() -> str:
     return c_build.header_cdef(ABI_HEADER)
 
 
+def packed_abi_cdef() -> str:
+    """The declarations of virtiospec_ring_packed.h that cffi reads (after abi_cdef())."""
+    return c_build.header_cdef(PACKED_ABI_HEADER)
+
+
 def install_ffi() -> FFI:
     """The cffi module built by ``pip install`` (setup.py: cffi_modules)."""
     find_compiler()
@@ -77,12 +84,13 @@ def install_ffi() -> FFI:
 
 
 def build_lib(out: Path | str, cflags: Sequence[str] = ("-O2",)) -> Path:
-    """Compile ring.c + ring_abi.c into a shared library exporting the ABI of
-    virtiospec_ring.h; returns its path."""
+    """Compile ring.c + ring_abi.c and ring_packed.c + ring_packed_abi.c into a shared
+    library exporting the ABIs of virtiospec_ring.h and virtiospec_ring_packed.h; returns its
+    path."""
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = [*find_compiler(), *STRICT, "-fPIC", "-shared", "-fvisibility=hidden", *cflags,
-           f"-I{HERE}", f"-I{ABI_HEADER.parent}", *(str(HERE / s) for s in RING_SOURCES),
+           f"-I{HERE}", f"-I{ABI_HEADER.parent}", *(str(HERE / s) for s in LIB_SOURCES),
            "-o", str(out)]
     subprocess.run(cmd, check=True)
     return out
