@@ -108,6 +108,9 @@ class SteppedRingDriver:
     def num_free(self) -> int:
         return self.drv.num_free
 
+    def detach_unused(self) -> list[int]:
+        return [cast(int, t) for t in self.drv.detach_unused()]
+
 
 class SteppedTarget:
     sides = ("driver", "device")
@@ -116,6 +119,10 @@ class SteppedTarget:
         self.mutant = mutant
         self.name = f"c-stepped:{mutant or 'reference'}"
         stepped_build(mutant)  # compile now, outside any case's time budget
+        # the races of suites/ring_stepped.py step these
+        self.ring_stepped = (
+            type("SteppedDriver", (CSplitDriver,), {"default_mutant": mutant}),
+            type("SteppedDevice", (CSplitDevice,), {"default_mutant": mutant}))
 
     def ring_device(self, setup: RingSetup) -> SteppedRingDevice:
         return SteppedRingDevice(setup, self.mutant)

@@ -29,6 +29,7 @@ from virtiospec.models.ring_c_litmus import LitmusConfig, run_litmus
 from virtiospec.reference.ring_c_stepped import CSplitDevice, CSplitDriver, abort_all
 
 LITMUS_EXAMPLES = 200
+CAUGHT = (*cases.FAILED, Outcome.WEDGED)  # a broken MUST, SHOULD or virtiospec rule, a wedge
 
 
 def _ring_cases() -> list[cases.Case]:
@@ -40,7 +41,7 @@ def _reference_suite() -> str | None:
     """None when the stepped reference passes the ring suite, else what failed."""
     target = SteppedTarget()
     bad = [(c.id, r) for c in _ring_cases()
-           if (r := runner.run_case(c, target)).outcome in (Outcome.FAIL, Outcome.WEDGED)]
+           if (r := runner.run_case(c, target)).outcome in CAUGHT]
     if not bad:
         return None
     return "; ".join(f"{cid}: {r.outcome.value} {r.detail}" for cid, r in bad)
@@ -53,7 +54,7 @@ def by_suite(mutant: str) -> Callable[[], registry.Evidence]:
             return registry.Evidence(False, f"the stepped reference fails the suite: {broken}")
         target = SteppedTarget(mutant)
         results = [(c, runner.run_case(c, target)) for c in _ring_cases()]
-        caught = [(c, r) for c, r in results if r.outcome in (Outcome.FAIL, Outcome.WEDGED)]
+        caught = [(c, r) for c, r in results if r.outcome in CAUGHT]
         stats = {"cases": float(len(results)), "caught by": float(len(caught))}
         if not caught:
             return registry.Evidence(False, f"passed all {len(results)} ring cases",
