@@ -51,7 +51,8 @@ def harness() -> Path:
     """ring_threads.c over two ABI libraries (built once, cached like ring_bench's)."""
     cc = ring_c_build.find_compiler()
     flags = [*STRICT, *ring_bench.OPTIMIZE, "-pthread", "-DVS_THREADS_ABI"]
-    sources = [HERE / "ring_threads.c", HERE / "ring_threads_abi.h", ring_c_build.ABI_HEADER]
+    sources = [HERE / "ring_threads.c", HERE / "ring_threads_abi.h", ring_c_build.ABI_HEADER,
+               ring_c_build.PACKED_ABI_HEADER]
     key = ring_bench._digest(sources, *cc, *flags)
     return ring_bench._compile_once(f"ring_threads_abi_{key}", lambda out: [
         *cc, *flags, f"-I{HERE}", f"-I{ABI_DIR}", str(HERE / "ring_threads.c"), "-o", str(out),
@@ -59,11 +60,13 @@ def harness() -> Path:
 
 
 def reference_lib() -> Path:
-    """ring.c behind the ABI: the other side of the first two runs."""
+    """ring.c and ring_packed.c behind both ABIs: the other side of the first two runs."""
     cc = ring_c_build.find_compiler()
     flags = [*STRICT, "-O2", "-fPIC", "-shared", "-fvisibility=hidden"]
-    sources = [HERE / s for s in ring_c_build.RING_SOURCES]
-    key = ring_bench._digest([*sources, HERE / "ring.h", ring_c_build.ABI_HEADER], *cc, *flags)
+    sources = [HERE / s for s in ring_c_build.LIB_SOURCES]
+    key = ring_bench._digest([*sources, HERE / "ring.h", HERE / "ring_packed.h",
+                              ring_c_build.ABI_HEADER, ring_c_build.PACKED_ABI_HEADER],
+                             *cc, *flags)
     return ring_bench._compile_once(f"libvirtiospec_ring_{key}.so", lambda out: [
         *cc, *flags, f"-I{HERE}", f"-I{ABI_DIR}", *map(str, sources), "-o", str(out)])
 
@@ -82,8 +85,9 @@ def _signal_name(rc: int) -> str:
 
 
 def _one(exe: Path, driver: Path, device: Path, mode: str, seconds: float,
-         lost_ms: int) -> tuple[int, dict[str, object] | None, str]:
+         lost_ms: int, packed: bool) -> tuple[int, dict[str, object] | None, str]:
     cmd = [str(exe), "--driver-lib", str(driver), "--device-lib", str(device), "--mode", mode,
+           *(["--packed"] if packed else []),
            "--queue-size", "2", "--batch", "1", "--buffers", "0", "--max-seconds",
            f"{seconds:.3f}", "--lost-ms", str(lost_ms), "--wake", "futex", "--spin", "1000",
            "--verify", *_cpus()]
@@ -105,9 +109,10 @@ def _cpus() -> list[str]:
     return ["--driver-cpu", str(cpus[0]), "--device-cpu", str(cpus[1])]
 
 
-def stress(driver: Path, device: Path, seconds: float, lost_ms: int = 200) -> Verdict:
+def stress(driver: Path, device: Path, seconds: float, lost_ms: int = 200,
+           packed: bool = False) -> Verdict:
     """Run the two sides for ``seconds`` in all (segments alternating the modes); stop at the
-    first lost wakeup, broken run, crash or hang."""
+    first lost wakeup, broken run, crash or hang. ``packed``: the packed ring's ABI."""
     exe = harness()
     out = Verdict(Result(Outcome.PASS))
     used, k, buffers, sleeps = 0.0, 0, 0, 0
@@ -115,7 +120,7 @@ def stress(driver: Path, device: Path, seconds: float, lost_ms: int = 200) -> Ve
     while used < seconds - 0.05:
         seg = min(SEGMENT, max(seconds / 2, 0.5), seconds - used)  # both modes, always
         mode = MODES[k % len(MODES)]
-        rc, rep, err = _one(exe, driver, device, mode, seg, lost_ms)
+        rc, rep, err = _one(exe, driver, device, mode, seg, lost_ms, packed)
         at = f"{time.perf_counter() - t:.2f} s into the stress ({mode})"
         if rep is not None:
             out.runs.append(rep)
@@ -162,14 +167,16 @@ def stress(driver: Path, device: Path, seconds: float, lost_ms: int = 200) -> Ve
     return out
 
 
-def pairs(lib: Path, sides: Sequence[str]) -> list[tuple[str, Path, Path]]:
+def pairs(lib: Path, sides: Sequence[str], packed: bool = False,
+          ) -> list[tuple[str, Path, Path]]:
     """(name, driver library, device library) of the runs a library with ``sides`` gets."""
     ref = reference_lib()
     out = []
+    peer = "ring_packed.c" if packed else "ring.c"
     if "driver" in sides:
-        out.append(("driver-vs-ring.c", lib, ref))
+        out.append((f"driver-vs-{peer}", lib, ref))
     if "device" in sides:
-        out.append(("device-vs-ring.c", ref, lib))
+        out.append((f"device-vs-{peer}", ref, lib))
     if "driver" in sides and "device" in sides:
         out.append(("both-sides", lib, lib))
     return out

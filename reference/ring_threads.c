@@ -96,6 +96,7 @@ struct options {
     bool delayed;           /* driver: enable_cb_delayed instead of enable_cb when idle */
     bool interleave;        /* driver: add one, take back one, as ringtest's guest loop */
     const char *lib[2];     /* VS_THREADS_ABI: the driver's and the device's library */
+    bool packed;            /* VS_THREADS_ABI: the packed ring's ABI (no indices in memory) */
 };
 
 /* A notification channel: the sender notifies, the waiter sleeps until notified. A
@@ -136,6 +137,11 @@ struct shared {
     _Atomic int finished;            /* both sides left: the watchdog may leave */
 
     struct side side[2];
+
+    /* --packed: buffers made available and returned, published after add / push (a packed
+     * ring has no avail.idx or used.idx in memory for the watchdog to read) */
+    _Alignas(64) _Atomic uint64_t made_available;
+    _Alignas(64) _Atomic uint64_t returned;
 
     _Alignas(64) pthread_mutex_t tick_lock; /* the watchdog's 10 ms tick, cut short at the end */
     pthread_cond_t tick;
@@ -293,6 +299,24 @@ static inline uint16_t ring_u16(const uint8_t *mem, uint64_t at)
     return v;
 }
 
+#ifdef VS_THREADS_ABI
+#define PACKED(s) ((s)->o.packed)
+#else
+#define PACKED(s) false
+#endif
+
+/* What the driver has made available / the device has returned, as the other side (and the
+ * watchdog) can see it: the index in memory, or with a packed ring the published count. */
+static inline uint16_t avail_published(struct shared *s)
+{
+    return PACKED(s) ? (uint16_t)atomic_load(&s->made_available) : ring_u16(s->mem, s->avail + 2);
+}
+
+static inline uint16_t used_published(struct shared *s)
+{
+    return PACKED(s) ? (uint16_t)atomic_load(&s->returned) : ring_u16(s->mem, s->used + 2);
+}
+
 /* The driver's kick decision for the buffers added since the last one (RING-SPLIT-070). */
 static int kick(struct shared *s, struct vs_driver *d, uint32_t *unkicked, uint64_t *kicks,
                 uint64_t *checks)
@@ -344,6 +368,8 @@ static void *driver_main(void *arg)
             }
             started++;
             added++;
+            if (PACKED(s))
+                atomic_store_explicit(&s->made_available, started, memory_order_release);
             if (sleeping && ++unkicked == o.batch && kick(s, d, &unkicked, &kicks, &checks) < 0)
                 goto out;
         }
@@ -402,7 +428,7 @@ static void *driver_main(void *arg)
         wait_notified(s, &s->intr, me);
         if (suppress)
             vs_driver_disable_cb(d);
-        if (ring_u16(mem, s->used + 2) == (uint16_t)completed)
+        if (used_published(s) == (uint16_t)completed)
             spurious++;
     }
 out:
@@ -475,6 +501,8 @@ static void *device_main(void *arg)
                 fail(s, "device push: error %d", -rc);
                 goto out;
             }
+            if (PACKED(s))
+                atomic_fetch_add_explicit(&s->returned, n, memory_order_release);
             if (sleeping) {
                 checks++;
                 rc = vs_device_should_notify(v);
@@ -508,7 +536,7 @@ static void *device_main(void *arg)
         wait_notified(s, &s->kick, me);
         if (suppress)
             vs_device_disable_notify(v);
-        if (ring_u16(mem, s->avail + 2) == (uint16_t)popped &&
+        if (avail_published(s) == (uint16_t)popped &&
             !atomic_load_explicit(&s->driver_done, memory_order_relaxed))
             spurious++;
     }
@@ -563,8 +591,8 @@ static void *watchdog_main(void *arg)
             continue;
         uint16_t last_avail = (uint16_t)atomic_load(&s->side[DEVICE].pub_index);
         uint16_t last_used = (uint16_t)atomic_load(&s->side[DRIVER].pub_index);
-        bool dev_work = ring_u16(s->mem, s->avail + 2) != last_avail;
-        bool drv_work = ring_u16(s->mem, s->used + 2) != last_used;
+        bool dev_work = avail_published(s) != last_avail;
+        bool drv_work = used_published(s) != last_used;
         if (dev_work || drv_work) {
             s->lost = 1;
             s->lost_what = dev_work && drv_work ? "kick+interrupt" : dev_work ? "kick"
@@ -596,7 +624,7 @@ static void usage(void)
             "         [--batch B] [--device-batch B] [--buffers N] [--max-seconds S]\n"
             "         [--lost-ms MS] [--exit-cycles C] [--wake eventfd|futex] [--spin N]\n"
             "         [--driver-cpu C] [--device-cpu C] [--verify] [--delayed]\n"
-            "         [--interleave] [--driver-lib PATH.so --device-lib PATH.so]\n");
+            "         [--interleave] [--driver-lib PATH.so --device-lib PATH.so [--packed]]\n");
     exit(4);
 }
 
@@ -630,6 +658,7 @@ static void parse(int argc, char **argv, struct options *o)
         {"interleave", no_argument, NULL, 'I'},
         {"driver-lib", required_argument, NULL, 'A'},
         {"device-lib", required_argument, NULL, 'B'},
+        {"packed", no_argument, NULL, 'P'},
         {NULL, 0, NULL, 0}};
     *o = (struct options){.mode = MODE_EVENT_IDX, .wake = WAKE_EVENTFD, .q = 256, .batch = 1,
                           .buffers = 1000000, .lost_ms = 200, .cpu = {0, 1}};
@@ -674,13 +703,14 @@ static void parse(int argc, char **argv, struct options *o)
         case 'I': o->interleave = true; break;
         case 'A': o->lib[DRIVER] = optarg; break;
         case 'B': o->lib[DEVICE] = optarg; break;
+        case 'P': o->packed = true; break;
         default: usage();
         }
     }
 #ifdef VS_THREADS_ABI
     if (o->lib[DRIVER] == NULL || o->lib[DEVICE] == NULL)
         usage();
-    vs_abi_load(o->lib[DRIVER], o->lib[DEVICE]); /* exits 4 naming what is missing */
+    vs_abi_load(o->lib[DRIVER], o->lib[DEVICE], o->packed); /* exits 4 naming what is missing */
 #endif
     if (optind != argc || o->batch == 0 || (o->buffers == 0 && o->max_seconds <= 0) ||
         vs_driver_state_size(o->q) == 0 || vs_device_state_size(o->q) == 0)

@@ -3,13 +3,16 @@
  * conformance/virtiospec_ring.h in two shared libraries loaded with dlopen: the driver's
  * (--driver-lib) and the device's (--device-lib), which may be one library, or one of them
  * the reference (ring.c behind the ABI). Included by ring_threads.c when built with
- * -DVS_THREADS_ABI; the harness then sees each side only through the ABI.
+ * -DVS_THREADS_ABI; the harness then sees each side only through the ABI. With --packed the
+ * functions are those of virtiospec_ring_packed.h (the same shapes but create's config):
+ * the packed ring on the same two threads.
  */
 #ifndef VS_RING_THREADS_ABI_H
 #define VS_RING_THREADS_ABI_H
 
 #include <dlfcn.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@
 #include <unistd.h>
 
 #include "virtiospec_ring.h"
+#include "virtiospec_ring_packed.h"
 
 #define VS_F_EVENT_IDX VIRTIOSPEC_RING_F_EVENT_IDX
 #define VS_MAX_QUEUE_SIZE 32768u
@@ -38,6 +42,10 @@ struct vs_abi {
     uint32_t (*abi_version)(void);
     size_t (*driver_state_size)(uint32_t);
     int (*driver_create)(void *, size_t, void *, uint64_t, const struct virtiospec_ring_config *);
+    int (*pdriver_create)(void *, size_t, void *, uint64_t,
+                          const struct virtiospec_ring_packed_config *);
+    int (*pdevice_create)(void *, size_t, void *, uint64_t,
+                          const struct virtiospec_ring_packed_config *);
     int (*driver_init)(void *);
     int (*driver_add)(void *, const struct virtiospec_ring_segment *, uint32_t,
                       const struct virtiospec_ring_segment *, uint32_t, uint64_t);
@@ -58,6 +66,7 @@ struct vs_abi {
 };
 
 static struct vs_abi vs_abi_side[2]; /* [0]: the driver's library, [1]: the device's */
+static bool vs_abi_packed;           /* --packed: virtiospec_ring_packed.h */
 
 /* The call each thread is in, for the report of a crash (vs_abi_crashed). */
 static _Thread_local const char *vs_abi_call = "no call";
@@ -97,7 +106,7 @@ static void vs_abi_catch_crashes(void)
 static void *vs_abi_sym(void *lib, const char *path, const char *name)
 {
     char full[96];
-    snprintf(full, sizeof full, "virtiospec_ring_%s", name);
+    snprintf(full, sizeof full, "virtiospec_ring_%s%s", vs_abi_packed ? "packed_" : "", name);
     void *fn = dlsym(lib, full);
     if (fn == NULL) {
         fprintf(stderr, "ring_threads: %s does not export %s\n", path, full);
@@ -120,14 +129,21 @@ static void vs_abi_open(struct vs_abi *a, const char *path, int side)
         exit(4);
     }
     VS_ABI_GET(a, lib, path, abi_version);
-    if (a->abi_version() != VIRTIOSPEC_RING_ABI_VERSION) {
-        fprintf(stderr, "ring_threads: %s implements ABI version %u, not %u\n", path,
-                a->abi_version(), (unsigned)VIRTIOSPEC_RING_ABI_VERSION);
+    unsigned want = vs_abi_packed ? VIRTIOSPEC_RING_PACKED_ABI_VERSION
+                                  : VIRTIOSPEC_RING_ABI_VERSION;
+    if (a->abi_version() != want) {
+        fprintf(stderr, "ring_threads: %s implements %sABI version %u, not %u\n", path,
+                vs_abi_packed ? "the packed " : "", a->abi_version(), want);
         exit(4);
     }
     if (side == 0) {
         VS_ABI_GET(a, lib, path, driver_state_size);
-        VS_ABI_GET(a, lib, path, driver_create);
+        if (vs_abi_packed) {
+            void *fn = vs_abi_sym(lib, path, "driver_create");
+            memcpy(&a->pdriver_create, &fn, sizeof fn);
+        } else {
+            VS_ABI_GET(a, lib, path, driver_create);
+        }
         VS_ABI_GET(a, lib, path, driver_init);
         VS_ABI_GET(a, lib, path, driver_add);
         VS_ABI_GET(a, lib, path, driver_kick_prepare);
@@ -137,7 +153,12 @@ static void vs_abi_open(struct vs_abi *a, const char *path, int side)
         VS_ABI_GET(a, lib, path, driver_enable_cb_delayed);
     } else {
         VS_ABI_GET(a, lib, path, device_state_size);
-        VS_ABI_GET(a, lib, path, device_create);
+        if (vs_abi_packed) {
+            void *fn = vs_abi_sym(lib, path, "device_create");
+            memcpy(&a->pdevice_create, &fn, sizeof fn);
+        } else {
+            VS_ABI_GET(a, lib, path, device_create);
+        }
         VS_ABI_GET(a, lib, path, device_init);
         VS_ABI_GET(a, lib, path, device_pop);
         VS_ABI_GET(a, lib, path, device_push);
@@ -147,8 +168,9 @@ static void vs_abi_open(struct vs_abi *a, const char *path, int side)
     }
 }
 
-static void vs_abi_load(const char *driver_lib, const char *device_lib)
+static void vs_abi_load(const char *driver_lib, const char *device_lib, bool packed)
 {
+    vs_abi_packed = packed;
     vs_abi_catch_crashes();
     vs_abi_open(&vs_abi_side[0], driver_lib, 0);
     vs_abi_open(&vs_abi_side[1], device_lib, 1);
@@ -186,6 +208,17 @@ static inline int vs_driver_create(struct vs_driver *d, size_t size, uint8_t *me
                                    uint64_t used, uint32_t features, uint64_t indirect_area,
                                    uint32_t indirect_max, uint16_t start)
 {
+    if (vs_abi_packed) { /* desc ring, driver event at `avail`, device event at `used` */
+        struct virtiospec_ring_packed_config p = {0};
+        p.queue_size = q;
+        p.features = features;
+        p.desc = desc;
+        p.driver_event = avail;
+        p.device_event = used;
+        p.indirect_area = indirect_area;
+        p.indirect_max = indirect_max;
+        return VS_CALL(VS_D, pdriver_create, d, size, mem, mem_size, &p);
+    }
     struct virtiospec_ring_config c = vs_abi_config(q, desc, avail, used, features, start);
     c.indirect_area = indirect_area;
     c.indirect_max = indirect_max;
@@ -196,6 +229,15 @@ static inline int vs_device_create(struct vs_device *v, size_t size, uint8_t *me
                                    uint64_t mem_size, uint32_t q, uint64_t desc, uint64_t avail,
                                    uint64_t used, uint32_t features, uint16_t start)
 {
+    if (vs_abi_packed) {
+        struct virtiospec_ring_packed_config p = {0};
+        p.queue_size = q;
+        p.features = features;
+        p.desc = desc;
+        p.driver_event = avail;
+        p.device_event = used;
+        return VS_CALL(VS_V, pdevice_create, v, size, mem, mem_size, &p);
+    }
     struct virtiospec_ring_config c = vs_abi_config(q, desc, avail, used, features, start);
     return VS_CALL(VS_V, device_create, v, size, mem, mem_size, &c);
 }
