@@ -65,4 +65,7 @@ def test_suite_against_linux(guest: boot.GuestRun) -> None:
     net = [c for c in cases.discover().values() if c.layer == "net" and c.side == "driver"]
     for c in net:
         res = runner.run_case(c, target)
+        if c.id == "net.driver.packed-ring":  # this guest runs split rings (no packed=on)
+            assert res.outcome is Outcome.SKIP and "VIRTIO_F_RING_PACKED" in res.detail, res
+            continue
         assert res.outcome is Outcome.PASS, (c.id, res.detail, res.expected, res.observed)
