@@ -117,6 +117,13 @@ class RingOnShmMachine(DriverDeviceMachine):
             self.guest.write(addr, 2, start)
         self.pending_at = {"kick": region.base + lay.kick.pending,
                            "call": region.base + lay.call.pending}
+        self._begin_run(q, f"Q={q} start={start} {cfg.mode} "
+                        f"{'event_idx' if cfg.event_idx else 'flags'}")
+
+    def _begin_run(self, q: int, label: str) -> None:
+        """The harness's bookkeeping of a run (after the sides and ``pending_at`` exist)."""
+        self.q = q
+        self.buf_base = getattr(self, "buf_base", 0)
         self.was = {"kick": 0, "call": 0}
         self.acks = {"kick": 0, "call": 0}
         self.sent = {"kick": 0, "call": 0}  # transport notifications
@@ -127,8 +134,7 @@ class RingOnShmMachine(DriverDeviceMachine):
         self.avail_fifo: deque[int] = deque()
         self.used_fifo: deque[tuple[int, int]] = deque()
         self.undecided = 0
-        self.shm.note("env", f"Q={q} start={start} {cfg.mode} "
-                      f"{'event_idx' if cfg.event_idx else 'flags'}")
+        self.shm.note("env", label)
         self.ready = True
 
     # -- stepping: the shm layer's refusals are violations too ------------------------------
@@ -185,7 +191,7 @@ class RingOnShmMachine(DriverDeviceMachine):
         token = self.next_token
         self.next_token += 1
         slot = self.free_slots[0]
-        at = slot * SLOT
+        at = self.buf_base + slot * SLOT
         self.avail_fifo.append(token)
         try:
             head = yield from self.drv.add([(at, 16)], [], token)
@@ -206,7 +212,12 @@ class RingOnShmMachine(DriverDeviceMachine):
         self.shm.note("driver", f"kick_if_needed -> {need}")
         if need:
             self.sent["kick"] += 1
-            yield Notify("device", "kick")
+            yield from self._doorbell()
+
+    def _doorbell(self) -> Program[None]:
+        """The transport's available-buffer notification (after the driver's buffer
+        drained)."""
+        yield Notify("device", "kick")
 
     def _get(self) -> Program[bool]:
         got = yield from self.drv.get_used()
@@ -261,8 +272,12 @@ class RingOnShmMachine(DriverDeviceMachine):
         self.shm.note("device", f"call_if_needed -> {notify}")
         if notify:
             self.sent["call"] += 1
-            yield Notify("driver", "irq")
+            yield from self._interrupt()
         return True
+
+    def _interrupt(self) -> Program[None]:
+        """The transport's used-buffer notification (after the device's buffer drained)."""
+        yield Notify("driver", "irq")
 
     def _serve(self, batch: int) -> Program[None]:
         self.vside.consume("kick")

@@ -24,6 +24,8 @@ from virtiospec.models.ring_on_shm_mutants import (
 )
 from virtiospec.models.shm_ref_mutants import WriterNoWmbAfterData
 from virtiospec.models.stack_clock import StackClockConfig, run_stack_clock
+from virtiospec.models.stack_ring import PLANTED as STACK_PLANTED
+from virtiospec.models.stack_ring import StackRingConfig, run_stack_ring
 from virtiospec.models.tso import Mode
 from virtiospec.models.z3util import check_inductive
 from virtiospec.reference.shm.ring_on_shm import Seam
@@ -175,3 +177,18 @@ def test_a_layer_variant_planted_in_the_composition_is_caught(name: str) -> None
     cfg = next(c for n, _, _, c in PLANTED if n == name)
     ev = run_ring_on_shm(cfg, 400, derandomize=True, shrink=False)
     assert not ev.ok and ev.stats.get("violation") == 1.0, ev.detail
+
+
+# -- a queue of the network stack (models/stack_ring.py) --------------------------------------
+
+@pytest.mark.parametrize("mode", ["sc", "tso"])
+def test_a_queue_of_the_stack_passes_interleaved(mode: Mode) -> None:
+    ev = run_stack_ring(StackRingConfig(mode=mode), 8, derandomize=True)
+    assert ev.ok, ev.detail
+    assert ev.stats["buffers returned"] > 0
+
+
+def test_a_misprogrammed_msix_vector_is_caught_at_stack_level() -> None:
+    cfg = next(c for n, _, _, c in STACK_PLANTED if n == "virtio_pci.tx_vector_of_rx")
+    ev = run_stack_ring(cfg, 100, derandomize=True, shrink=False)
+    assert not ev.ok and "SHM-RING-004" in ev.detail, ev.detail
