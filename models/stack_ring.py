@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant
@@ -45,18 +45,19 @@ from virtiospec.reference.stack.net_driver import MSI_DATA, queue_vector
 from virtiospec.reference.stack.net_stack import Stack, StackOptions
 from virtiospec.reference.stack.rings import DeviceRing, DriverRing
 
+T = TypeVar("T")
 DEV_TAG = 1 << 48  # the device's addresses, apart from the driver's (the same physical ones)
 TX0 = 1  # the queue the machine runs on
 
 
-def shifted(op: Op[Any]) -> Op[Any]:
+def shifted(op: Op[T]) -> Op[T]:
     """The device's operation with its addresses moved above :data:`DEV_TAG`."""
     value: int | None = None
     while True:
         try:
             access = op.send(value)
         except StopIteration as done:
-            return done.value
+            return done.value  # type: ignore[no-any-return]
         if isinstance(access, Load):
             access = Load(access.addr + DEV_TAG, access.size)
         elif isinstance(access, Store):
@@ -167,7 +168,7 @@ class StackRingMachine(RingOnShmMachine):
 
     @initialize(q=st.sampled_from((2, 4)))
     @guarded
-    def setup(self, q: int, start: int = 0) -> None:  # type: ignore[override]
+    def setup(self, q: int, start: int = 0) -> None:
         cfg = self.cfg
         q = q if q in cfg.sizes else cfg.sizes[-1]
         stack = self.stack = Stack(StackOptions(queue_size=q, event_idx=cfg.event_idx))
@@ -192,7 +193,7 @@ class StackRingMachine(RingOnShmMachine):
                 names.field(at + lay.region.base + s.enabled, f"{sig}.enabled{where}")
                 names.field(at + lay.region.base + s.pending, f"{sig}.pending{where}")
         self.guest = StackBus(stack)  # type: ignore[assignment]
-        self.shm = SharedMemory(self.guest, cfg.mode, names)  # type: ignore[arg-type]
+        self.shm = SharedMemory(self.guest, cfg.mode, names)
         self.dside, self.vside = self.shm.side("driver"), self.shm.side("device")
         self.pending_at = {sig: DEV_TAG + lay.region.base + getattr(lay, sig).pending
                            for sig in ("kick", "call")}
