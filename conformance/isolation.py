@@ -172,7 +172,7 @@ class Isolation:
             proc.stdin.flush()
         except BrokenPipeError:
             pass
-        msg = self._read(case.budget + 3.0)  # the child's own watch ends at case.budget
+        msg = self._read(case.budget + 1.0)  # the child's own watch ends at case.budget
         if msg:
             res: Result = pickle.loads(msg)
             if res.outcome is Outcome.WEDGED and res.detail.startswith("no answer within"):

@@ -33,7 +33,7 @@ def _run(lib: Path, chosen: list[cases.Case]) -> list[tuple[cases.Case, cases.Re
 
 
 def test_a_crash_costs_one_case_and_names_signal_and_call(libs: Path) -> None:
-    chosen = DEVICE[:6]
+    chosen = DEVICE[:4]
     out = _run(planted(plants()["CRASH_3RD_POP"], libs), chosen)
     assert [c.id for c, _ in out] == [c.id for c in chosen]  # every case ran
     crashed = [r for _, r in out if "crashed" in r.detail]
@@ -57,7 +57,7 @@ def test_a_wedge_costs_one_case_and_the_run_goes_on(libs: Path) -> None:
 
 
 def test_the_correct_library_passes_in_child_processes(libs: Path) -> None:
-    out = _run(planted(0, libs), DEVICE[:8])
+    out = _run(planted(0, libs), DEVICE[:4])
     assert {r.outcome for _, r in out} <= {Outcome.PASS, Outcome.REJECT}
 
 

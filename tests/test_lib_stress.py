@@ -21,7 +21,7 @@ def libs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_the_correct_library_loses_nothing(libs: Path) -> None:
     lib = mutant(None, libs)
-    v = lib_stress.stress(lib, lib, 2.0)
+    v = lib_stress.stress(lib, lib, 1.0)
     assert v.result.outcome is Outcome.PASS, v.result.detail
     assert sum(int(str(r["buffers"])) for r in v.runs) > 1000
     assert {r["mode"] for r in v.runs} == {"event_idx", "flags"}
@@ -59,7 +59,7 @@ def test_the_packed_ring_on_two_threads(libs: Path) -> None:
     from virtiospec.reference.ring_c_build import build_lib
 
     ref = lib_stress.reference_lib()
-    good = lib_stress.stress(ref, ref, 2.0, packed=True)
+    good = lib_stress.stress(ref, ref, 1.0, packed=True)
     assert good.result.outcome is Outcome.PASS, good.result.detail
     bad = build_lib(libs / "packed_no_mb_kick.so",
                     ("-O2", "-DVS_PACKED_MUTANT=VS_PM_DRIVER_NO_MB_KICK"))
