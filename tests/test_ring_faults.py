@@ -1,0 +1,80 @@
+"""The fault machine (models/ring_faults.py) and its known-bad recoveries
+(models/ring_faults_mutants.py)."""
+
+from __future__ import annotations
+
+import pytest
+from virtiospec.models import registry
+from virtiospec.models.hypothesis_run import Violation
+from virtiospec.models.ring_faults import FaultConfig, FaultMachine, run_faults
+from virtiospec.models.ring_faults_mutants import MUTANTS
+
+registry.discover()
+
+
+def _machine(cfg: FaultConfig) -> FaultMachine:
+    cls: type[FaultMachine] = type("Scripted", (FaultMachine,), {"cfg": cfg})
+    return cls()
+
+
+def test_reset_mid_traffic_hands_everything_back_once() -> None:
+    m = _machine(FaultConfig())
+    for _ in range(3):
+        m.add([(0, 1)])
+    m.add([(1, 1)])  # two more descriptors than the 4 of the queue: QueueFull, t3 stays out
+    assert 3 not in m.made_available
+    m.device_pops(2)  # two popped, one still available
+    m.device_pushes(1)  # one used, not taken back; one held by the device
+    m.reset()
+    assert m.returned == {0: "used", 1: "detached", 2: "detached"}
+    assert m.device_used == {0: 8}
+    m.add([(0, 1)])  # the queue works again after the recovery
+    m.deliver_kick()
+    m.deliver_irq()
+    assert m.returned[4] == "used"
+    m.teardown()
+
+
+def test_forgotten_detached_buffers_are_caught() -> None:
+    m = _machine(FaultConfig(recovery="forget-detached"))
+    m.add([(1, 0)])
+    m.reset()
+    with pytest.raises(Violation, match="never handed back: t0"):
+        m._finale()
+
+
+def test_doubled_kick_is_harmless_for_the_reference() -> None:
+    m = _machine(FaultConfig())
+    m.add([(1, 1)])
+    m.kick_fault(double=True)
+    m.deliver_kick()
+    m.deliver_kick()
+    m.deliver_irq()
+    assert m.returned == {0: "used"}
+
+
+def test_dropped_kick_is_recovered_by_the_timer() -> None:
+    m = _machine(FaultConfig())
+    m.add([(1, 1)])
+    m.kick_fault(double=False)
+    assert m.kicks == 0
+    m.watchdog()
+    m.deliver_kick()
+    m.deliver_irq()
+    assert m.returned == {0: "used"}
+
+
+@pytest.mark.parametrize("event_idx", [False, True])
+def test_reference_survives_faults(event_idx: bool) -> None:
+    ev = run_faults(FaultConfig(event_idx=event_idx), 60, derandomize=True)
+    assert ev.ok, ev.detail
+    for key in ("reset", "kick dropped", "kick doubled", "stall", "handed back detached",
+                "handed back used"):
+        assert ev.stats.get(key, 0) > 0, key
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_mutant_refuted(name: str) -> None:
+    ev = registry.MUTANTS[f"ring.faults.split.{name}"].run()
+    assert ev.ok, ev.detail
+    assert ev.detail.startswith("violation")
