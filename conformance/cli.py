@@ -134,6 +134,9 @@ def run(target: Target = "reference", side: SideOpt = None, only: OnlyOpt = None
         raise fail(f"--stress runs a native library on two threads: use --target "
                    f"lib:PATH.so or shm-lib:PATH.so (not {target})")
     chosen = [c for c in chosen if is_stress(c.id) == (stress is not None)]
+    if stress is not None:  # lib: has the ring's stress cases, shm-lib: the shm's
+        layer = "shm" if target.startswith("shm-lib") else "ring"
+        chosen = [c for c in chosen if c.layer == layer]
     if not chosen:
         raise fail(nothing(side, only))
     if list_only:
