@@ -501,8 +501,8 @@ static void *device_main(void *arg)
                 fail(s, "device push: error %d", -rc);
                 goto out;
             }
-            if (PACKED(s))
-                atomic_fetch_add_explicit(&s->returned, n, memory_order_release);
+            if (PACKED(s)) /* a plain store: a locked add would be the full fence under test */
+                atomic_store_explicit(&s->returned, popped, memory_order_release);
             if (sleeping) {
                 checks++;
                 rc = vs_device_should_notify(v);
