@@ -19,11 +19,13 @@ system-deps:
 	bash .ci/system-deps
 
 # The main job: the conformance suite against the built-in reference, then every proof
-# and every known-bad variant.
+# and every known-bad variant, on JOBS worker processes (default: every core; JOBS=1 runs
+# them one after the other; same verdicts, same order).
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 main: setup
 	$(BIN)/virtiospec conformance run --target reference
-	$(BIN)/virtiospec prove
-	$(BIN)/virtiospec prove --mutants
+	$(BIN)/virtiospec prove -j $(JOBS)
+	$(BIN)/virtiospec prove --mutants -j $(JOBS)
 
 test: setup
 	$(BIN)/ruff check .

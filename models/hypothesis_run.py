@@ -8,12 +8,61 @@ is a :class:`Violation`, never when the harness itself crashes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from hypothesis import HealthCheck, Phase, Verbosity, settings
+from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 from virtiospec.models.registry import Evidence, Step
+
+DB_ENV = "VIRTIOSPEC_HYPOTHESIS_DB"
+_entry: list[str] = [""]  # the registry entry running now (keys its examples in the database)
+
+
+@contextmanager
+def entry_scope(name: str) -> Iterator[None]:
+    """While a registry entry runs: its name keys its examples in the shared database."""
+    old, _entry[0] = _entry[0], name
+    try:
+        yield
+    finally:
+        _entry[0] = old
+
+
+class EntryDatabase(ExampleDatabase):
+    """Hypothesis' directory database with each key prefixed by the registry entry that runs,
+    so two entries over the same machine class never replay (or delete) each other's
+    examples."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__()
+        self.inner = DirectoryBasedExampleDatabase(path)
+
+    def _key(self, key: bytes) -> bytes:
+        return _entry[0].encode() + b"\0" + key
+
+    def save(self, key: bytes, value: bytes) -> None:
+        self.inner.save(self._key(key), value)
+
+    def fetch(self, key: bytes) -> Iterable[bytes]:
+        return self.inner.fetch(self._key(key))
+
+    def delete(self, key: bytes, value: bytes) -> None:
+        self.inner.delete(self._key(key), value)
+
+    def move(self, src: bytes, dest: bytes, value: bytes) -> None:
+        self.inner.move(self._key(src), self._key(dest), value)
+
+
+def shared_database() -> ExampleDatabase | None:
+    """The example database named by $VIRTIOSPEC_HYPOTHESIS_DB (``--hypothesis-db``), or
+    None. A directory shared by every machine of a run (NFS, a CI cache) makes a
+    counterexample one machine found replay first on every other. Derandomized runs (every
+    mutant refutation) draw the same examples everywhere and use no database."""
+    path = os.environ.get(DB_ENV)
+    return EntryDatabase(path) if path else None
 
 
 class Violation(AssertionError):
@@ -40,8 +89,11 @@ class RunRecord:
 
 def hypothesis_settings(max_examples: int, *, steps: int = 100, derandomize: bool = False,
                         shrink: bool = True) -> settings:
+    database = None if derandomize else shared_database()
     phases = [Phase.generate, Phase.shrink] if shrink else [Phase.generate]
-    return settings(max_examples=max_examples, deadline=None, database=None,
+    if database is not None:  # replay what the database holds for this entry first
+        phases.insert(0, Phase.reuse)
+    return settings(max_examples=max_examples, deadline=None, database=database,
                     derandomize=derandomize, stateful_step_count=steps,
                     suppress_health_check=list(HealthCheck), verbosity=Verbosity.quiet,
                     report_multiple_bugs=False, phases=phases, print_blob=False)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -39,6 +41,26 @@ register_fuzz(app)
 
 Only = Annotated[list[str] | None, typer.Option("--only", help="Name or dotted prefix.")]
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+Jobs = Annotated[int | None, typer.Option(
+    "--jobs", "-j", help="Worker processes (default: every core this process may use).")]
+HypothesisDb = Annotated[str | None, typer.Option(
+    "--hypothesis-db", envvar="VIRTIOSPEC_HYPOTHESIS_DB",
+    help="Hypothesis example database directory shared by every machine of a run: a "
+    "counterexample found on one replays first on all.")]
+
+
+def _jobs(jobs: int | None, hypothesis_db: str | None) -> int:
+    from virtiospec.models.hypothesis_run import DB_ENV
+    from virtiospec.parallel import default_jobs
+
+    if hypothesis_db:
+        os.environ[DB_ENV] = hypothesis_db  # read by the runs here and in every worker
+    if jobs is None:
+        return default_jobs()
+    if jobs < 1:
+        Console(stderr=True).print(f"[red]error:[/red] -j {jobs}: must be at least 1")
+        raise typer.Exit(2)
+    return jobs
 
 
 def _evidence_json(kind: str, entry: object, ev: registry.Evidence) -> dict[str, object]:
@@ -63,8 +85,13 @@ def prove(
     report: Annotated[str | None, typer.Option(
         "--report", help="html:FILE: every result, counterexamples drawn as sequence diagrams."
     )] = None,
+    jobs: Jobs = None,
+    hypothesis_db: HypothesisDb = None,
 ) -> None:
     """Run every proof (--mutants: refute every known-bad variant). Exit 0 only if all hold."""
+    from virtiospec.parallel import run_entries
+
+    workers = _jobs(jobs, hypothesis_db)
     registry.discover()
     table = registry.MUTANTS if mutants else registry.PROOFS
     entries = registry.select(table, only)
@@ -73,8 +100,8 @@ def prove(
                                    f"{' '.join(only or [])}")
         raise typer.Exit(2)
     results = []
-    for entry in entries:
-        ev = entry.run()
+    start = time.perf_counter()
+    for entry, ev in run_entries("mutant" if mutants else "proof", entries, workers):
         results.append((entry, ev))
         if not as_json:
             _print_line(entry, ev, mutants)
@@ -82,17 +109,20 @@ def prove(
                 console.print(render_trace(ev.trace))
     failed = [e.name for e, ev in results if not ev.ok]
     total = sum(ev.seconds for _, ev in results)
+    wall = time.perf_counter() - start
     if report:
         _write_report(report, results, mutants)
     if as_json:
         kind = "mutant" if mutants else "proof"
         out = {"results": [_evidence_json(kind, e, ev) for e, ev in results],
-               "failed": failed, "seconds": round(total, 3)}
+               "failed": failed, "seconds": round(total, 3), "jobs": workers,
+               "wall_seconds": round(wall, 3)}
         sys.stdout.write(json.dumps(out, indent=2) + "\n")
     else:
         word = "refuted" if mutants else "hold"
         console.print(
             f"{len(results) - len(failed)} of {len(results)} {word}, {total:.1f} s"
+            f" ({wall:.1f} s wall, -j {workers})"
             + (f"; [red]not: {', '.join(failed)}[/red]" if failed else "")
         )
     raise typer.Exit(1 if failed else 0)
@@ -128,8 +158,13 @@ def check(
     examples: Annotated[int, typer.Option("--examples", "-n", help="Examples per machine.")] = 200,
     only: Only = None,
     as_json: AsJson = False,
+    jobs: Jobs = None,
+    hypothesis_db: HypothesisDb = None,
 ) -> None:
     """Run the Hypothesis state machines against the references; report interleavings per second."""
+    from virtiospec.parallel import run_entries
+
+    workers = _jobs(jobs, hypothesis_db)
     registry.discover()
     entries = registry.select(registry.CHECKS, only)
     if not entries:
@@ -137,8 +172,7 @@ def check(
                                    f"{' '.join(only or [])}")
         raise typer.Exit(2)
     results = []
-    for entry in entries:
-        ev = entry.run(examples)
+    for entry, ev in run_entries("check", entries, workers, examples):
         results.append((entry, ev))
         if not as_json:
             status = "[green]PASS[/green]" if ev.ok else "[red]FAIL[/red]"
