@@ -8,10 +8,10 @@ model and of :class:`~virtiospec.reference.shm.ring_on_shm.Seam` on the referenc
 breaks, except the injection without its barrier, which is the sender of
 models/shm_ref_mutants.py (SHM-SIGNAL-004) placed in the ring. Machine runs are derandomized
 and not shrunk (the Z3 twin gives the shortest run); a variant counts as caught only when a
-run fails with a requirement violation. The injection without its barrier needs a race of
-both store buffers that random draws meet only now and then: its machine evidence is a fixed
-schedule of the machine's rules with the shape of its Z3 counterexample (:data:`RACE`), which
-the correct reference passes.
+run fails with a requirement violation. Four variants need a preemption at one
+point that random draws meet only now and then: their machine evidence is a fixed schedule of
+the machine's rules with the shape of their Z3 counterexamples (:data:`RACE`,
+:data:`PREEMPT_AFTER_POP`, :data:`PREEMPT_AFTER_RECHECK`), which the correct reference passes.
 
 Two lines of the composition are redundant, so they have no variant here: the injection's
 barrier before its load of ``pending`` (SHM-SIGNAL-003) follows the ring decision's own
@@ -58,6 +58,23 @@ class SeamBug:
     schedule: list[tuple[str, dict[str, object]]] | None = None  # else Hypothesis draws
 
 
+# The device finds nothing (its pop's load of avail.idx), is preempted, and the driver adds a
+# chain and decides on its kick: the decision sees the ring still disabled, so no injection;
+# only the ring's re-check can see the chain.
+PREEMPT_AFTER_POP: list[tuple[str, dict[str, object]]] = [
+    ("setup", {"q": 2, "start": 0}), ("device_serve", {"batch": 1, "run": "to_load"}),
+    ("driver_add", {"kick": True, "run": "finish"}), ("device_finish", {}),
+]
+# The device also re-checks the ring (its second load of avail.idx) before it is preempted:
+# the decision sees the ring enabled and injects, finding enabled 0 (the device disabled the
+# signal in begin); only pending, left set for the signal's re-check, can tell the device.
+PREEMPT_AFTER_RECHECK: list[tuple[str, dict[str, object]]] = [
+    ("setup", {"q": 2, "start": 0}), ("device_serve", {"batch": 1, "run": "to_load"}),
+    ("device_to_load", {}), ("driver_add", {"kick": True, "run": "finish"}),
+    ("device_finish", {}),
+]
+
+
 # The race of two store buffers that an injection without its barrier loses (the shape of
 # its Z3 counterexample), as rules of the machine: the driver blocks at the barrier after
 # storing call.enabled := 1; the device pushes, decides, stores call.pending := 1 and loads
@@ -81,7 +98,8 @@ BUGS = (
             "receiver acknowledges its signal after consuming and after the ring's re-check, "
             "not before consuming", ("SHM-RING-004", "SHM-SIGNAL-005", "SHM-SIGNAL-010"),
             {"ack": "after_ring_recheck"}, (KICK, "flags", False),
-            RingOnShmConfig(mode="sc", seam=Seam(ack_in_begin=False))),
+            RingOnShmConfig(mode="sc", seam=Seam(ack_in_begin=False)),
+            schedule=PREEMPT_AFTER_RECHECK),
     SeamBug("ring_not_reenabled",
             "receiver re-enables and re-checks the signal, but re-checks the ring without "
             "re-enabling its suppression", ("SHM-RING-004", "RING-SPLIT-072", "RING-SPLIT-073"),
@@ -96,12 +114,14 @@ BUGS = (
             "receiver re-enables both, acts on the signal's re-check only",
             ("SHM-RING-004", "RING-SPLIT-072", "RING-SPLIT-073"),
             {"ring_recheck": False}, (CALL, "event_idx", False),
-            RingOnShmConfig(mode="sc", seam=Seam(ring_recheck=False))),
+            RingOnShmConfig(mode="sc", seam=Seam(ring_recheck=False)),
+            schedule=PREEMPT_AFTER_POP),
     SeamBug("signal_not_rechecked",
             "receiver re-enables both, acts on the ring's re-check only",
             ("SHM-RING-004", "SHM-SIGNAL-006"),
             {"signal_recheck": False}, (KICK, "event_idx", False),
-            RingOnShmConfig(mode="sc", seam=Seam(signal_recheck=False))),
+            RingOnShmConfig(mode="sc", seam=Seam(signal_recheck=False)),
+            schedule=PREEMPT_AFTER_RECHECK),
     SeamBug("inject_without_mb",
             "the ring's injection loads enabled without a full barrier after storing pending "
             "(x86-TSO)", ("SHM-SIGNAL-004", "SHM-RING-003", "SHM-RING-004"),

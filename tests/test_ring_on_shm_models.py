@@ -16,6 +16,8 @@ from virtiospec.models.ring_on_shm_machine import RingOnShmConfig, run_ring_on_s
 from virtiospec.models.ring_on_shm_mutants import (
     BUGS,
     PLANTED,
+    PREEMPT_AFTER_POP,
+    PREEMPT_AFTER_RECHECK,
     RACE,
     SeamBug,
     refute_ref,
@@ -192,3 +194,11 @@ def test_a_misprogrammed_msix_vector_is_caught_at_stack_level() -> None:
     cfg = next(c for n, _, _, c in STACK_PLANTED if n == "virtio_pci.tx_vector_of_rx")
     ev = run_stack_ring(cfg, 100, derandomize=True, shrink=False)
     assert not ev.ok and "SHM-RING-004" in ev.detail, ev.detail
+
+
+@pytest.mark.parametrize("schedule", [PREEMPT_AFTER_POP, PREEMPT_AFTER_RECHECK],
+                         ids=["after-pop", "after-recheck"])
+def test_the_correct_reference_survives_the_preemptions(
+        schedule: list[tuple[str, dict[str, object]]]) -> None:
+    ev = run_schedule(RingOnShmConfig(mode="sc"), schedule)
+    assert ev.ok, ev.detail
