@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import z3
 from virtiospec.models import registry
@@ -160,12 +161,12 @@ def _z3(bug: SeamBug) -> Callable[[], registry.Evidence]:
     return lambda: refute_z3(bug)
 
 
-def run_schedule(cfg: RingOnShmConfig,
-                 schedule: list[tuple[str, dict[str, object]]]) -> registry.Evidence:
-    """Play ``schedule`` (rules of the machine, and ``complete_driver``: run the driver's
-    operation to its end) with the invariants checked after each rule and the end of a run
-    after the last; ok=True when nothing is violated."""
-    machine = bind("RingOnShmSchedule", (RingOnShmMachine,), cfg)()
+def run_schedule(cfg: Any, schedule: list[tuple[str, dict[str, object]]],
+                 base: type[RingOnShmMachine] = RingOnShmMachine) -> registry.Evidence:
+    """Play ``schedule`` (rules of the machine ``base`` bound to ``cfg``, and
+    ``complete_driver``: run the driver's operation to its end) with the invariants checked
+    after each rule and the end of a run after the last; ok=True when nothing is violated."""
+    machine = bind("RingOnShmSchedule", (base,), cfg)()
     try:
         for name, kwargs in schedule:
             if name == "complete_driver":
@@ -175,8 +176,9 @@ def run_schedule(cfg: RingOnShmConfig,
                     machine.driver_finish()
             else:
                 getattr(machine, name)(**kwargs)
-            machine.accounting()
-            machine.no_lost_wakeup()
+            for check in ("accounting", "no_lost_wakeup", "transport"):
+                if hasattr(machine, check):
+                    getattr(machine, check)()
         machine.teardown()
     except Violation as err:
         return registry.Evidence(False, f"violation: {err}", tail_trace(machine.shm.log, 60),

@@ -31,6 +31,7 @@ from typing import Any, ClassVar, TypeVar
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant
 from virtiospec.models import registry
+from virtiospec.models import ring_on_shm_mutants as seam
 from virtiospec.models.hypothesis_run import RunRecord, Violation, mutant_evidence
 from virtiospec.models.machine_base import WHERE, bind, guarded, run_bound
 from virtiospec.models.ring_names import ring_names
@@ -306,10 +307,24 @@ PLANTED = [
 ]
 
 
-def _planted(cfg: StackRingConfig) -> Any:
-    return lambda: mutant_evidence(run_stack_ring(cfg, 400, derandomize=True, shrink=False),
-                                   keep_last=60)
+# the signal-layer bugs need the preemptions of their ring-on-shm twins: those fixed
+# schedules (models/ring_on_shm_mutants.py) are played on the stack's queue; the ring-layer
+# bugs are found by Hypothesis draws
+SCHEDULES = {"signal.receiver_no_recheck": "PREEMPT_AFTER_RECHECK",
+             "signal.inject_without_mb": "RACE"}
+
+
+def _planted(name: str, cfg: StackRingConfig) -> Any:
+    def run_it() -> registry.Evidence:
+        if name in SCHEDULES:
+            schedule = getattr(seam, SCHEDULES[name])
+            return mutant_evidence(seam.run_schedule(cfg, schedule, StackRingMachine))
+        return mutant_evidence(run_stack_ring(cfg, 400, derandomize=True, shrink=False),
+                               keep_last=60)
+
+    return run_it
 
 
 for _name, _what, _reqs, _cfg in PLANTED:
-    registry.mutant(f"stack.ring.mutant.{_name}", _what, _reqs, "hypothesis")(_planted(_cfg))
+    registry.mutant(f"stack.ring.mutant.{_name}", _what, _reqs, "hypothesis")(
+        _planted(_name, _cfg))

@@ -202,3 +202,9 @@ def test_the_correct_reference_survives_the_preemptions(
         schedule: list[tuple[str, dict[str, object]]]) -> None:
     ev = run_schedule(RingOnShmConfig(mode="sc"), schedule)
     assert ev.ok, ev.detail
+
+
+@pytest.mark.parametrize("name", ["signal.receiver_no_recheck", "signal.inject_without_mb"])
+def test_a_signal_variant_is_caught_in_the_stacks_queue(name: str) -> None:
+    ev = registry_mutant(f"stack.ring.mutant.{name}")
+    assert ev.ok and "SHM-RING-004" in ev.detail, ev.detail
