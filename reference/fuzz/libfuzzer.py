@@ -260,10 +260,11 @@ def minimise(name: str, finding: Path, seconds: int = 30, mutant: str | None = N
     return out if out.exists() else finding
 
 
-def refresh_seeds(name: str, source: Path, keep: int = 48, max_bytes: int = 200) -> int:
-    """Replace the repo's seed corpus of a target by a small subset of `source` (a work
-    corpus): libFuzzer's merge of its inputs under `max_bytes` (one per new feature), of
-    which the `keep` largest. Returns the number of seeds kept."""
+def refresh_seeds(name: str, sources: Sequence[Path], keep: int = 48,
+                  max_bytes: int = 200) -> int:
+    """Replace the repo's seed corpus of a target by a small subset of `sources` (work
+    corpora, the old seeds): libFuzzer's merge of their inputs under `max_bytes` (one per
+    new feature), of which the `keep` largest. Returns the number of seeds kept."""
     import tempfile
 
     binary = build(name)
@@ -272,9 +273,10 @@ def refresh_seeds(name: str, source: Path, keep: int = 48, max_bytes: int = 200)
         small, merged = Path(tmp) / "small", Path(tmp) / "merged"
         small.mkdir()
         merged.mkdir()
-        for f in source.iterdir():
-            if f.is_file() and f.stat().st_size <= max_bytes:
-                shutil.copy(f, small / f.name)
+        for src in sources:
+            for f in src.iterdir():
+                if f.is_file() and f.stat().st_size <= max_bytes:
+                    shutil.copy(f, small / f.name)
         subprocess.run([str(binary), "-merge=1", str(merged), str(small)],
                        capture_output=True, timeout=600)
         chosen = sorted(merged.iterdir(), key=lambda f: (-f.stat().st_size, f.name))[:keep]
