@@ -1,6 +1,7 @@
-"""Faults with exactly-once accounting: a Hypothesis machine over the split reference ring.
+"""Faults with exactly-once accounting: a Hypothesis machine over the reference rings.
 
-The driver (:class:`SplitDriver`) and the device (:class:`SplitDevice`) run whole operations
+The driver (:class:`SplitDriver` / :class:`PackedDriver`) and the device
+(:class:`SplitDevice` / :class:`PackedDevice`) run whole operations
 against one :class:`GuestMemory`, woken by notifications that travel through a channel the
 machine controls. Besides traffic (adding chains, the device popping and pushing, the driver
 taking used buffers back, in any order and amounts), the machine injects faults:
@@ -18,12 +19,13 @@ A dropped notification is recovered by the driver's timer (a watchdog that takes
 buffers back and kicks), as a real driver's transmit timeout does; the spec's notifications
 are reliable, so this is the recovery of a transport fault, not a protocol rule.
 
-After every operation and at the end of a run (the stalls end, every notification is
-delivered, the watchdog fires once, the device finishes the work it holds) the machine
-checks the ledger of RING-SPLIT-092: every buffer made available comes back exactly once
-(used, with a ``len`` the device wrote, or detached at a reset), none is handed back that was
-not made available, none comes back as used that the device did not use, none the device
-used comes back as detached, and the device uses no head it did not take from the ring.
+Every hand-back and every use by the device is checked against the ledger of RING-SPLIT-092
+(RING-PACKED-092), and so is the end of a run (the stalls end, every notification is
+delivered, the watchdog fires once, the device finishes the work it holds): every buffer
+made available comes back exactly once (used, with the ``len`` the device wrote, or detached
+at a reset), none is handed back that was not made available, none comes back as used that
+the device did not use, none the device used comes back as detached, and the device uses
+no head it did not take from the ring.
 Any RingError in such a run is a violation of the requirement it names.
 
 The known-bad variants (models/ring_faults_mutants.py) break one of these recoveries each.
@@ -33,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
@@ -48,18 +51,23 @@ from virtiospec.reference.ring import SplitDevice, SplitDriver
 from virtiospec.reference.ring.device import Chain
 from virtiospec.reference.ring.errors import QueueFull, RingError
 from virtiospec.reference.ring.layout import SplitLayout
+from virtiospec.reference.ring.packed_device import PackedDevice
+from virtiospec.reference.ring.packed_driver import PackedDriver
+from virtiospec.reference.ring.packed_layout import PackedLayout
 
 MEM = 1 << 16
 DATA = 1 << 12  # buffers live from here on, 64 bytes per token slot
 REQS = ("RING-SPLIT-092", "RING-SPLIT-090", "RING-SPLIT-085", "VIRTIO-CLEANUP-001")
+PACKED_REQS = ("RING-PACKED-092", "RING-PACKED-090", "RING-PACKED-086", "VIRTIO-CLEANUP-001")
 
 
 @dataclass(frozen=True)
 class FaultConfig:
     q: int = 4
     event_idx: bool = False
-    driver_cls: type[SplitDriver] = SplitDriver
-    device_cls: type[SplitDevice] = SplitDevice
+    packed: bool = False
+    driver_cls: type[SplitDriver] | type[PackedDriver] | None = None  # None: the reference
+    device_cls: type[SplitDevice] | type[PackedDevice] | None = None
     recovery: str = "reference"  # see FaultMachine._recover
     watchdog: bool = True
     steps: int = 60
@@ -73,10 +81,16 @@ class FaultMachine(RuleBasedStateMachine):
         super().__init__()
         c = self.cfg
         self.mem = GuestMemory(MEM)
-        self.lay = SplitLayout.packed_at(0, c.q)
+        self.lay: SplitLayout | PackedLayout = (PackedLayout.packed_at(0, c.q) if c.packed
+                                                 else SplitLayout.packed_at(0, c.q))
+        self.driver_cls = c.driver_cls or (PackedDriver if c.packed else SplitDriver)
+        self.device_cls = c.device_cls or (PackedDevice if c.packed else SplitDevice)
+        self.req = "RING-PACKED-092" if c.packed else "RING-SPLIT-092"
         self.log: list[registry.Step] = [registry.Step(
-            "env", f"Q={c.q}, {'EVENT_IDX' if c.event_idx else 'flags'}, driver "
-            f"{c.driver_cls.__name__}, device {c.device_cls.__name__}, recovery {c.recovery}, "
+            "env", f"{'packed' if c.packed else 'split'} Q={c.q}, "
+            f"{'EVENT_IDX' if c.event_idx else 'flags'}, driver "
+            f"{self.driver_cls.__name__}, device {self.device_cls.__name__}, "
+            f"recovery {c.recovery}, "
             f"watchdog {'on' if c.watchdog else 'off'}")]
         self._setup()
         self.kicks = self.irqs = 0  # notifications in flight
@@ -93,9 +107,9 @@ class FaultMachine(RuleBasedStateMachine):
 
     def _setup(self) -> None:
         c = self.cfg
-        self.drv = c.driver_cls(self.lay, event_idx=c.event_idx)
+        self.drv: Any = self.driver_cls(self.lay, event_idx=c.event_idx)  # type: ignore[arg-type]
         run(self.drv.init(), self.mem)
-        self.dev = c.device_cls(self.lay, MEM, event_idx=c.event_idx)
+        self.dev: Any = self.device_cls(self.lay, MEM, event_idx=c.event_idx)  # type: ignore[arg-type]
         run(self.dev.init(), self.mem)
 
     # -- bookkeeping ---------------------------------------------------------------------
@@ -139,16 +153,16 @@ class FaultMachine(RuleBasedStateMachine):
         self._note("driver", f"hands back t{token} ({how}"
                    f"{f', len {length}' if how == 'used' else ''})")
         if token not in self.made_available:
-            raise self._fail("RING-SPLIT-092", f"t{token} handed back, never made available")
+            raise self._fail(self.req, f"t{token} handed back, never made available")
         if token in self.returned:
-            raise self._fail("RING-SPLIT-092", f"t{token} handed back twice ({self.returned[token]}"
+            raise self._fail(self.req, f"t{token} handed back twice ({self.returned[token]}"
                              f", then {how})")
         if how == "used":
             if token not in self.device_used:
-                raise self._fail("RING-SPLIT-092", f"t{token} handed back as used, the device "
+                raise self._fail(self.req, f"t{token} handed back as used, the device "
                                  "never used it")
             if length != self.device_used[token]:
-                raise self._fail("RING-SPLIT-092", f"t{token} comes back with len {length}, "
+                raise self._fail(self.req, f"t{token} comes back with len {length}, "
                                  f"the device wrote {self.device_used[token]}")
         elif token in self.device_used:
             raise self._fail("VIRTIO-CLEANUP-001", f"t{token} was used by the device but "
@@ -182,7 +196,7 @@ class FaultMachine(RuleBasedStateMachine):
                 return
             assert isinstance(chain, Chain)
             if chain.head not in self.by_head:
-                raise self._fail("RING-SPLIT-092", f"the device took head {chain.head}, which "
+                raise self._fail(self.req, f"the device took head {chain.head}, which "
                                  "holds no buffer made available")
             self._note("device", f"pops head {chain.head} (t{self.by_head[chain.head]})")
             self.held.append(chain)
@@ -195,7 +209,7 @@ class FaultMachine(RuleBasedStateMachine):
         for head, length in used:
             token = self.by_head.get(head)
             if token is None or token in self.device_used:
-                raise self._fail("RING-SPLIT-092", f"the device uses head {head} "
+                raise self._fail(self.req, f"the device uses head {head} "
                                  f"({'no buffer' if token is None else f't{token}, again'})")
             self.device_used[token] = length
         self._guard(lambda: run(self.dev.push(used), self.mem))
@@ -340,9 +354,14 @@ class FaultMachine(RuleBasedStateMachine):
         if how == "keep-outstanding":  # BUG: trusts the reset device to use them still
             old = self.drv
             self._setup()
-            self.drv.chains = old.chains
-            self.drv.free = [i for i in range(self.cfg.q)
-                             if all(i not in c.descs for c in old.chains.values())]
+            if self.cfg.packed:
+                self.drv.ids = old.ids
+                self.drv.free_ids = [i for i in range(self.cfg.q) if i not in old.ids]
+                self.drv.free_descs = self.cfg.q - sum(o.ndesc for o in old.ids.values())
+            else:
+                self.drv.chains = old.chains
+                self.drv.free = [i for i in range(self.cfg.q)
+                                 if all(i not in c.descs for c in old.chains.values())]
             return
         if how != "detach-used":  # NET-062: first what the device had used
             self._harvest()
@@ -381,7 +400,7 @@ class FaultMachine(RuleBasedStateMachine):
                 self._watchdog()
         missing = sorted(self.made_available - set(self.returned))
         if missing:
-            raise self._fail("RING-SPLIT-092", "buffers made available never handed back: "
+            raise self._fail(self.req, "buffers made available never handed back: "
                              + ", ".join(f"t{t}" for t in missing))
 
 
@@ -405,3 +424,16 @@ def check_faults(n: int) -> registry.Evidence:
                 "the same under VIRTIO_F_EVENT_IDX suppression")
 def check_faults_event_idx(n: int) -> registry.Evidence:
     return run_faults(FaultConfig(event_idx=True), n)
+
+
+@registry.check("ring.faults.packed", PACKED_REQS,
+                "packed ring under device resets, dropped and doubled notifications and "
+                "stalls: every buffer handed back exactly once (ENABLE/DISABLE suppression)")
+def check_faults_packed(n: int) -> registry.Evidence:
+    return run_faults(FaultConfig(packed=True), n)
+
+
+@registry.check("ring.faults.packed.event_idx", PACKED_REQS,
+                "the same under VIRTIO_F_EVENT_IDX (DESC) suppression")
+def check_faults_packed_event_idx(n: int) -> registry.Evidence:
+    return run_faults(FaultConfig(packed=True, event_idx=True), n)

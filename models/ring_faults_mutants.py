@@ -1,5 +1,9 @@
 """Known-bad recoveries from faults, each caught by the fault machine (models/ring_faults.py).
 
+Split: all six below; packed: the three at a reset, the one at a dropped notification and
+its own device that trusts a kick (the packed driver's free-ID accounting has no overfill
+variant here).
+
 One variant per fault: three at a device reset (the driver drops the buffers it detached;
 it detaches the ones the device had used, losing their ``len``; it keeps its outstanding
 chains, trusting the reset device to use them), one at a doubled kick (a device that takes
@@ -13,6 +17,7 @@ refuted only when the machine fails with a requirement violation.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from virtiospec.models import registry
 from virtiospec.models.hypothesis_run import mutant_evidence
@@ -22,6 +27,8 @@ from virtiospec.reference.ring import SplitDevice, SplitDriver
 from virtiospec.reference.ring.device import Chain
 from virtiospec.reference.ring.errors import BadDescriptorIndex, RingError
 from virtiospec.reference.ring.layout import U16
+from virtiospec.reference.ring.packed_device import Held, PackedDevice
+from virtiospec.reference.ring.packed_layout import DESC_FLAGS, advance
 
 EXAMPLES = 400
 SHRINK_SECONDS = 2.0
@@ -54,6 +61,37 @@ class DeviceTrustsKick(SplitDevice):
                                                 "RING-SPLIT-092"))
         self.last_avail = (self.last_avail + 1) & U16
         self.in_flight[head] = chain.writable_len
+        return chain
+
+
+class PackedDeviceTrustsKick(PackedDevice):
+    """Counts kicks and, for each, takes the descriptor at its read position without
+    looking at its available marks: a kick delivered twice makes it take a used one again."""
+
+    kicks_owed = 0
+
+    def note_kick(self) -> None:
+        self.kicks_owed += 1
+
+    def pop(self) -> Op[Chain | None]:
+        if not self.kicks_owed:
+            return (yield from super().pop())
+        self.kicks_owed -= 1
+        self._check()
+        # BUG (RING-PACKED-092): the marks of RING-PACKED-015 are not checked on a kick
+        flags = yield from load(self.layout.desc_addr(self.last_avail) + DESC_FLAGS, 2)
+        yield from fence("rmb")
+        try:
+            chain, ndesc = yield from self._walk(flags)
+        except RingError as err:
+            raise self._fail(err) from None
+        if chain.head in self.in_flight:
+            raise self._fail(BadDescriptorIndex(f"buffer ID {chain.head} is already held",
+                                                "RING-PACKED-085"))
+        self.last_avail, self.avail_wrap = advance(self.q, self.last_avail, self.avail_wrap,
+                                                   ndesc)
+        self.held += ndesc
+        self.in_flight[chain.head] = Held(ndesc, chain.writable_len)
         return chain
 
 
@@ -102,5 +140,19 @@ MUTANTS: dict[str, tuple[str, tuple[str, ...], FaultConfig]] = {
         FaultConfig(driver_cls=DriverOverfills)),
 }
 
+PACKED_REQ = {"RING-SPLIT-092": "RING-PACKED-092", "RING-SPLIT-090": "RING-PACKED-090"}
+PACKED_MUTANTS: dict[str, tuple[str, tuple[str, ...], FaultConfig]] = {
+    name: (bug, tuple(PACKED_REQ.get(r, r) for r in reqs), replace(cfg, packed=True))
+    for name, (bug, reqs, cfg) in MUTANTS.items()
+    if name in ("forgets-detached", "detaches-used", "trusts-outstanding-after-reset",
+                "no-watchdog")
+}
+PACKED_MUTANTS["device-trusts-kick"] = (
+    "the device takes the descriptor at its read position on every kick without looking at "
+    "its available marks: a doubled kick makes it use a used descriptor again",
+    ("RING-PACKED-092",), FaultConfig(packed=True, device_cls=PackedDeviceTrustsKick))
+
 for _name, (_bug, _reqs, _cfg) in MUTANTS.items():
     registry.mutant(f"ring.faults.split.{_name}", _bug, _reqs, "hypothesis")(_variant(_cfg))
+for _name, (_bug, _reqs, _cfg) in PACKED_MUTANTS.items():
+    registry.mutant(f"ring.faults.packed.{_name}", _bug, _reqs, "hypothesis")(_variant(_cfg))

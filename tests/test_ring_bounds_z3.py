@@ -11,7 +11,6 @@ from virtiospec.models.ring_bounds_z3 import REFERENCE, Variant, prove_walk, reg
 from virtiospec.reference.ring.device import SplitDevice
 from virtiospec.reference.ring.packed_device import PackedDevice
 
-registry.discover()
 PROOFS = sorted(n for n in registry.PROOFS if n.startswith("ring.bounds."))
 MUTANTS = sorted(n for n in registry.MUTANTS if n.startswith("ring.bounds."))
 

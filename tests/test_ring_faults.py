@@ -7,9 +7,7 @@ import pytest
 from virtiospec.models import registry
 from virtiospec.models.hypothesis_run import Violation
 from virtiospec.models.ring_faults import FaultConfig, FaultMachine, run_faults
-from virtiospec.models.ring_faults_mutants import MUTANTS
-
-registry.discover()
+from virtiospec.models.ring_faults_mutants import MUTANTS, PACKED_MUTANTS
 
 
 def _machine(cfg: FaultConfig) -> FaultMachine:
@@ -64,17 +62,32 @@ def test_dropped_kick_is_recovered_by_the_timer() -> None:
     assert m.returned == {0: "used"}
 
 
+@pytest.mark.parametrize("packed", [False, True])
 @pytest.mark.parametrize("event_idx", [False, True])
-def test_reference_survives_faults(event_idx: bool) -> None:
-    ev = run_faults(FaultConfig(event_idx=event_idx), 60, derandomize=True)
+def test_reference_survives_faults(packed: bool, event_idx: bool) -> None:
+    ev = run_faults(FaultConfig(event_idx=event_idx, packed=packed), 40, derandomize=True)
     assert ev.ok, ev.detail
     for key in ("reset", "kick dropped", "kick doubled", "stall", "handed back detached",
                 "handed back used"):
         assert ev.stats.get(key, 0) > 0, key
 
 
-@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_packed_reset_mid_traffic() -> None:
+    m = _machine(FaultConfig(packed=True))
+    m.add([(0, 1), (1, 1)])
+    m.device_pops(2)
+    m.device_pushes(1)
+    m.reset()
+    assert m.returned == {0: "used", 1: "detached"}
+    m.add([(0, 1)])
+    m.deliver_kick()
+    m.deliver_irq()
+    assert m.returned[2] == "used"
+
+
+@pytest.mark.parametrize("name", [f"split.{n}" for n in sorted(MUTANTS)]
+                         + [f"packed.{n}" for n in sorted(PACKED_MUTANTS)])
 def test_mutant_refuted(name: str) -> None:
-    ev = registry.MUTANTS[f"ring.faults.split.{name}"].run()
+    ev = registry.MUTANTS[f"ring.faults.{name}"].run()
     assert ev.ok, ev.detail
     assert ev.detail.startswith("violation")
