@@ -151,7 +151,7 @@ def test_planted_shm_reader_fails() -> None:
     class Target(ReferenceShmSides):
         name = "planted-shm"
 
-        def shm_table_reader(self, setup: Any) -> Trusting:
+        def shm_table_reader(self, setup: Any) -> Any:
             return Trusting(setup)
 
     failed, total = _failed(Target(), "hostile.device.shm.")

@@ -114,9 +114,13 @@ for _n in (2, 3, 8, 0xFFFF):
               NetHdr(num_buffers=_n))
 _net_case("num-buffers-3-two-used", "num_buffers 3 with two buffers used",
           NetHdr(num_buffers=3), extra=1, back=2)
+def _fixed(k: int) -> Callable[[int], int]:
+    return lambda n: k
+
+
 for _len in (0, 1, HDR_LEN - 1):
     _net_case(f"used-len-{_len}", f"used len {_len}, shorter than the header",
-              NetHdr(num_buffers=1), used_len=lambda n, k=_len: k)
+              NetHdr(num_buffers=1), used_len=_fixed(_len))
 for _body in (0, 1, 13):
     _net_case(f"frame-{_body}-bytes", f"a {_body}-byte frame, shorter than an Ethernet "
               "header", NetHdr(num_buffers=1), body=_body)
