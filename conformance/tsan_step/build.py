@@ -41,7 +41,9 @@ int vs_stepped_packed_driver_disable_cb(void *py, struct vs_tsan_side *s);
 int vs_stepped_packed_driver_enable_cb(void *py, struct vs_tsan_side *s);
 """
 TSAN_FLAGS = ("-fsanitize=thread", "--param", "tsan-distinguish-volatile=1", "-Wno-tsan",
-              "-fPIC", "-O1", "-g0", "-U_FORTIFY_SOURCE", "-D_FORTIFY_SOURCE=0")
+              "-fPIC", "-O1", "-g0", "-U_FORTIFY_SOURCE", "-D_FORTIFY_SOURCE=0",
+              # gcc expands these builtins after the TSan pass, into accesses no hook sees
+              "-fno-builtin-memcpy", "-fno-builtin-memmove", "-fno-builtin-memset")
 # what the TSan runtime would intercept, renamed in the objects to our stepping versions
 RENAMED = ("memcpy", "memmove", "memset")
 

@@ -265,14 +265,30 @@ VS_ATOMIC(64, uint64_t)
 /*
  * memcpy, memmove and memset of the instrumented objects are renamed to these (build.py:
  * objcopy --redefine-sym), as the TSan runtime intercepts them: the bytes read from the view
- * are loads, the bytes written stores, stepped in pieces of at most 8 aligned bytes.
+ * are loads, the bytes written stores, stepped in pieces of at most 8 aligned bytes. The
+ * objects are compiled with -fno-builtin-memcpy/-memmove/-memset: gcc expands a builtin
+ * call after the TSan pass, into stores no hook sees.
  */
 void *vs_tsan_memmove(void *dst, const void *src, size_t n);
 void *vs_tsan_memcpy(void *dst, const void *src, size_t n);
 void *vs_tsan_memset(void *dst, int c, size_t n);
 
+/* A plain store noted for [dst, dst + n) announces this very copy (gcc instruments an
+ * aggregate copy, then may expand it as a call): the call steps those stores itself. */
+static void vs_tsan_forget_store(const void *dst, size_t n)
+{
+    struct vs_tsan_frame *f = vs_tsan_in_view(dst, n);
+    uint64_t off;
+    if (f == NULL || f->pend_size == 0)
+        return;
+    off = (uint64_t)((uintptr_t)dst - (uintptr_t)f->base);
+    if (f->pend_off >= off && f->pend_off + f->pend_size <= off + n)
+        f->pend_size = 0;
+}
+
 void *vs_tsan_memmove(void *dst, const void *src, size_t n)
 {
+    vs_tsan_forget_store(dst, n);
     vs_tsan_read(src, n);
     memmove(dst, src, n);
     struct vs_tsan_frame *f = vs_tsan_in_view(dst, n);
@@ -288,6 +304,7 @@ void *vs_tsan_memcpy(void *dst, const void *src, size_t n)
 
 void *vs_tsan_memset(void *dst, int c, size_t n)
 {
+    vs_tsan_forget_store(dst, n);
     vs_tsan_flush(vs_tsan_cur);
     memset(dst, c, n);
     struct vs_tsan_frame *f = vs_tsan_in_view(dst, n);
