@@ -129,7 +129,7 @@ def test_planted_pci_driver_fails(monkeypatch: pytest.MonkeyPatch) -> None:
         return values
 
     monkeypatch.setattr(VirtioPciTransport, "config_fields", once)
-    failed, total = _failed(targets.make("reference"), "hostile.device.pci.")
+    failed, total = _failed(targets.make("reference"), "hostile.device.pci.generation-")
     assert failed == total == 4
 
 
@@ -200,3 +200,15 @@ def test_planted_devices_fail(device: type[Any], prefix: str) -> None:
     results = [run_case(c, _PlantedDevice(device)) for c in _cases(prefix)]
     assert results and not [r for r in results if r.outcome == Outcome.WEDGED]
     assert sum(r.outcome in FAILED for r in results) >= 1, [r.outcome for r in results]
+
+
+def test_planted_pci_driver_blind_to_needs_reset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A driver whose status check ignores DEVICE_NEEDS_RESET goes on with a broken device."""
+    from virtiospec.reference.virtio_pci.init import VirtioPciDriver
+
+    def blind(self: Any) -> Any:
+        yield from self.transport.status()
+
+    monkeypatch.setattr(VirtioPciDriver, "check_device", blind)
+    failed, total = _failed(targets.make("reference"), "hostile.device.pci.needs-reset-")
+    assert failed == total == 5
