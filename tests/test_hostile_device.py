@@ -212,3 +212,22 @@ def test_planted_pci_driver_blind_to_needs_reset(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(VirtioPciDriver, "check_device", blind)
     failed, total = _failed(targets.make("reference"), "hostile.device.pci.needs-reset-")
     assert failed == total == 5
+
+
+@pytest.mark.parametrize(("mutant", "prefix", "caught"), [
+    (None, "hostile.device.split.", 0),
+    ("TRUST_USED_ID", "hostile.device.split.", 15),
+    (None, "hostile.driver.split.", 0),
+    ("NO_HEAD_CHECK", "hostile.driver.split.", 12),
+    ("UNBOUNDED_WALK", "hostile.driver.split.loop-", 3),
+])
+def test_planted_c_variants(mutant: str | None, prefix: str, caught: int) -> None:
+    """ring.c's own known-bad switches (reference/ring_mutants.h), in the stepped build whose
+    every access goes through Python (a walk that never ends fails a bound, it cannot spin):
+    the same cases catch them; the unswitched build passes them all."""
+    from virtiospec.conformance.target_stepped import SteppedTarget
+
+    results = [run_case(c, SteppedTarget(mutant)) for c in _cases(prefix)]
+    assert not [r for r in results if r.outcome == Outcome.WEDGED]
+    failed = sum(r.outcome in FAILED for r in results)
+    assert failed >= caught if caught else failed == 0, failed
