@@ -91,3 +91,40 @@ def test_mutant_refuted(name: str) -> None:
     ev = registry.MUTANTS[f"ring.faults.{name}"].run()
     assert ev.ok, ev.detail
     assert ev.detail.startswith("violation")
+
+
+# -- the stack demo's notification faults (reference/stack/notify_faults.py) ---------------
+
+
+def _stack_run(mode: str, timer: bool = True) -> tuple[bool, bool, dict[str, int | str]]:
+    from virtiospec.reference.stack.checks import cross_layer
+    from virtiospec.reference.stack.net_stack import Stack, StackOptions
+    from virtiospec.reference.stack.notify_faults import NotifyFaults
+    from virtiospec.reference.stack.traffic import run_traffic
+
+    stack = Stack(StackOptions(pairs=2, queue_size=16))
+    stack.bring_up()
+    stack.faults = NotifyFaults(mode, timer=timer)
+    result = run_traffic(stack, 200, 128, reset=True)
+    return result.ok, all(c.ok for c in cross_layer(stack)), stack.faults.summary()
+
+
+@pytest.mark.parametrize("mode", ["drop", "double"])
+def test_stack_survives_notification_faults(mode: str) -> None:
+    ok, checks_ok, summary = _stack_run(mode)
+    assert ok and checks_ok, summary
+    faulted = (summary["kicks_dropped"], summary["irqs_dropped"]) if mode == "drop" else (
+        summary["kicks_doubled"], summary["irqs_doubled"])
+    assert all(isinstance(n, int) and n > 0 for n in faulted), summary
+
+
+def test_stack_without_timers_loses_frames_to_dropped_notifications() -> None:
+    ok, checks_ok, summary = _stack_run("drop", timer=False)
+    assert not ok and not checks_ok, summary
+
+
+def test_stack_fault_mode_is_checked() -> None:
+    from virtiospec.reference.stack.notify_faults import NotifyFaults
+
+    with pytest.raises(ValueError, match="one of drop, double"):
+        NotifyFaults("lose")

@@ -23,6 +23,7 @@ from virtiospec.reference.net import features as F
 from virtiospec.reference.ring.layout import valid_queue_size
 from virtiospec.reference.stack.checks import Check, cross_layer
 from virtiospec.reference.stack.net_stack import Stack, StackOptions
+from virtiospec.reference.stack.notify_faults import NotifyFaults
 from virtiospec.reference.stack.traffic import MAX_SIZE, MIN_SIZE, TrafficResult, run_traffic
 
 console = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
@@ -47,6 +48,10 @@ def demo(
     reset: Annotated[bool, typer.Option(
         "--reset", help="Reset the device three quarters in, frames in flight.")] = False,
     queue_size: Annotated[int, typer.Option("--queue-size", help="Entries per queue.")] = 64,
+    drop_notify: Annotated[bool, typer.Option(
+        "--drop-notify", help="Drop every 5th kick and interrupt (the timers recover).")] = False,
+    double_notify: Annotated[bool, typer.Option(
+        "--double-notify", help="Deliver every 5th kick and interrupt twice.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """The network stack: frames through every layer both ways, per-layer counters.
@@ -55,8 +60,13 @@ def demo(
         return
     if not valid_queue_size(queue_size) or queue_size > MAX_QUEUE:
         raise typer.BadParameter(f"a power of 2 up to {MAX_QUEUE}", param_hint="--queue-size")
+    if drop_notify and double_notify:
+        raise typer.BadParameter("one of --drop-notify and --double-notify",
+                                 param_hint="--double-notify")
     stack = Stack(StackOptions(pairs=pairs, queue_size=queue_size, event_idx=event_idx))
     features = stack.bring_up()
+    if drop_notify or double_notify:  # from the traffic on: bring-up is not faulted
+        stack.faults = NotifyFaults("drop" if drop_notify else "double")
     result = run_traffic(stack, frames, size, flap=flap, reset=reset)
     checks = cross_layer(stack)
     ok = result.ok and all(c.ok for c in checks)
@@ -64,9 +74,11 @@ def demo(
     if as_json:
         out = {"ok": ok, "options": {"frames": frames, "size": size, "pairs": pairs,
                                      "event_idx": event_idx, "flap": flap, "reset": reset,
-                                     "queue_size": queue_size},
+                                     "queue_size": queue_size, "drop_notify": drop_notify,
+                                     "double_notify": double_notify},
                "features": F.names(features), "queue_classes": stack.net_config.queue_classes,
                "traffic": _traffic_json(result), "counters": snap,
+               "notify_faults": stack.faults.summary() if stack.faults else None,
                "checks": [{"name": c.name, "left": c.left, "relation": c.relation,
                            "right": c.right, "ok": c.ok, "reqs": list(c.reqs)} for c in checks]}
         print(json.dumps(out, indent=2))
@@ -92,6 +104,13 @@ def _print(stack: Stack, features: int, r: TrafficResult, checks: list[Check],
         console.print("queue classes (NET-050): " + ", ".join(
             f"pair {k}: {m:#04x}" for k, m in enumerate(classes)))
     console.print(_traffic_table(r))
+    if stack.faults is not None:
+        f = stack.faults
+        console.print(f"notification faults ({f.mode}, every {f.every}th): kicks "
+                      f"{f.kicks_dropped if f.mode == 'drop' else f.kicks_doubled}, interrupts "
+                      f"{f.irqs_dropped if f.mode == 'drop' else f.irqs_doubled} "
+                      f"{'dropped' if f.mode == 'drop' else 'delivered twice'}"
+                      + (f"; {f.timer_rounds} timer rounds" if f.mode == "drop" else ""))
     console.print(_layer_table(snap))
     console.print(_ring_table(snap))
     console.print(_pair_table(stack, snap))

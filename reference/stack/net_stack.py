@@ -31,6 +31,7 @@ from virtiospec.reference.stack.counters import Counters, plain
 from virtiospec.reference.stack.net_backend import NetBackend
 from virtiospec.reference.stack.net_driver import CONFIG_VECTOR, CountingNetDriver, StackDriver
 from virtiospec.reference.stack.net_function import NetPciFunction
+from virtiospec.reference.stack.notify_faults import NotifyFaults
 from virtiospec.reference.virtio_pci.regs import status_names
 
 SLOT = 3
@@ -75,6 +76,7 @@ class Stack:
                                   ram=Window(BUFFERS_FROM, opt.ram_size - BUFFERS_FROM),
                                   queue_size=opt.queue_size, event_idx=opt.event_idx,
                                   rx_buf_size=opt.rx_buf_size)
+        self.faults: NotifyFaults | None = None  # demo --drop-notify / --double-notify
 
     @property
     def net(self) -> CountingNetDriver:
@@ -134,22 +136,66 @@ class Stack:
     # -- running it ------------------------------------------------------------------------
     def pump(self) -> int:
         """Run the device and deliver interrupts until neither has anything to do; returns the
-        rounds it took."""
+        rounds it took. With notification faults that drop, the timers of both sides then
+        look at every queue, until a timer round finds nothing either."""
         for rounds in range(MAX_ROUNDS):
-            work = self.backend.service() if self.backend.wants_service else 0
+            work = self._service() if self.backend.wants_service else 0
             irqs = self.deliver_interrupts()
-            if not work and not irqs and not self.backend.wants_service:
+            if not work and not irqs and not self.backend.wants_service and not self._timer():
                 return rounds
         raise RuntimeError(f"the stack did not settle in {MAX_ROUNDS} rounds")
+
+    def _service(self) -> int:
+        f = self.faults
+        doubled: list[int] = []
+        if f is not None:
+            for index in sorted(self.backend.doorbells):
+                if f.hit():
+                    if f.mode == "drop":
+                        self.backend.doorbells.discard(index)
+                        f.kicks_dropped += 1
+                    else:
+                        doubled.append(index)
+                        f.kicks_doubled += 1
+        work = self.backend.service()
+        for index in doubled:  # the same doorbell again, after the first was served
+            self.backend.queue_notified(index)
+        return work
+
+    def _timer(self) -> bool:
+        """Both sides' timers (only under dropping faults): the back-end looks at every
+        queue, the driver polls every queue. True if that moved a buffer."""
+        f = self.faults
+        if f is None or f.mode != "drop" or not f.timer:
+            return False
+        f.timer_rounds += 1
+        before = self._moved()
+        self.backend.poked = True
+        self.backend.service()
+        self.deliver_interrupts()
+        self.driver.poll_queues()
+        return self._moved() != before
+
+    def _moved(self) -> int:
+        return sum(q.used + q.taken for q in self.counters.queues.values())
 
     def deliver_interrupts(self) -> int:
         """Hand every MSI message in the machine's MSI window to the driver."""
         done = 0
+        f = self.faults
         while self.machine.msi_messages:
             batch, self.machine.msi_messages[:] = list(self.machine.msi_messages), []
             for addr, data in batch:
-                self.driver.on_message(addr, data)
-            done += len(batch)
+                times = 1
+                if f is not None and f.hit():
+                    if f.mode == "drop":
+                        f.irqs_dropped += 1
+                        continue
+                    f.irqs_doubled += 1
+                    times = 2
+                for _ in range(times):
+                    self.driver.on_message(addr, data)
+                done += times
         return done
 
     # -- what happened ---------------------------------------------------------------------------
