@@ -154,7 +154,7 @@ def test_planted_shm_reader_fails() -> None:
         def shm_table_reader(self, setup: Any) -> Any:
             return Trusting(setup)
 
-    failed, total = _failed(Target(), "hostile.device.shm.")
+    failed, total = _failed(Target(), "hostile.device.shm.seq-")
     assert failed == total >= 10
 
 
@@ -231,3 +231,24 @@ def test_planted_c_variants(mutant: str | None, prefix: str, caught: int) -> Non
     assert not [r for r in results if r.outcome == Outcome.WEDGED]
     failed = sum(r.outcome in FAILED for r in results)
     assert failed >= caught if caught else failed == 0, failed
+
+
+def test_planted_clock_driver_fails() -> None:
+    """A clock driver that acts on the signal alone (reads the table whatever its seq says
+    changed) takes a time out of a signal without data."""
+    from virtiospec.conformance.target_shm_reference import ReferenceShmSides
+    from virtiospec.reference.shm.clock import ClockDriver, join_ns
+
+    class ActsOnSignal(ClockDriver):
+        def service(self) -> Any:
+            yield from self.signal.disable()
+            yield from self.signal.acknowledge()
+            snap = yield from self.reader.read(0)
+            return join_ns(snap.value)
+
+    class Target(ReferenceShmSides):
+        name = "planted-clock"
+        clock_driver_cls = ActsOnSignal
+
+    failed, total = _failed(Target(), "hostile.device.shm.clock-")
+    assert total == 10 and failed >= 7, (failed, total)

@@ -15,6 +15,7 @@ receive the next honest frame. Run against the in-process machine of the referen
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 from virtiospec.conformance.cases import CaseSkipped, Outcome, Result, case, expect_reject, require
 from virtiospec.conformance.suites.pci_session import ReferenceSession, frame, up
@@ -90,7 +91,7 @@ def _needs_reset_case(name: str, summary: str, stage: Stage) -> None:
         require(status == 0, f"{summary}: the reset is done (VIRTIO-STATUS-006)", "0",
                 hex(status))
         for index, q in drv.queues.items():
-            tokens = q.any_ring.detach_unused()
+            tokens = [cast(int, t) for t in q.any_ring.detach_unused()]
             require(sorted(tokens) == sorted(out[index]) and len(set(tokens)) == len(tokens),
                     f"{summary}: queue {index} gives back every buffer it had out, once",
                     str(sorted(out[index])), str(sorted(tokens)))

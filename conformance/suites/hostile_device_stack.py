@@ -35,13 +35,20 @@ from virtiospec.conformance.cases import (
 )
 from virtiospec.conformance.ring_api import RingSetup
 from virtiospec.conformance.ring_peer import HandDevice
-from virtiospec.conformance.shm_api import TableSetup
-from virtiospec.conformance.suites.shm_common import busy, check_untouched, side, snapshot, val
-from virtiospec.reference.access import run
+from virtiospec.conformance.shm_api import ClockSetup, SteppedClockDriver, Stepper, TableSetup
+from virtiospec.conformance.suites.shm_common import (
+    busy,
+    check_untouched,
+    side,
+    snapshot,
+    stepped,
+    val,
+)
+from virtiospec.reference.access import Store, run
 from virtiospec.reference.net import features as F
 from virtiospec.reference.net.header import HDR_LEN, NetHdr
 from virtiospec.reference.net.pair import NetPair
-from virtiospec.reference.shm import Snapshot, TableWriter
+from virtiospec.reference.shm import ClockDevice, Snapshot, TableWriter
 
 ETH = bytes.fromhex("525400123456" "02aabbccddee" "88b5")
 
@@ -211,3 +218,54 @@ def _pci_case(name: str, summary: str, step: int) -> None:
 for _step, _name in ((1, "generation-counts-up"), (0xFF, "generation-counts-down"),
                      (0x80, "generation-flips"), (3, "generation-odd-steps")):
     _pci_case(_name, f"config_generation changes on every read ({_name})", _step)
+
+
+# -- shm: pending without data (the clock's driver, SHM-TABLE-012) -------------------------
+
+def _clock_case(name: str, summary: str, pending: int, table: str, rounds: int = 1) -> None:
+    def run_case(target: Any) -> Result:
+        setup = ClockSetup()
+        drv = stepped(target, side(target, "shm_clock_driver", setup), SteppedClockDriver,
+                      "clock driver")
+        dev = ClockDevice(setup.layout())
+        tbl = setup.table()
+        last: int | None = None
+        if table != "never":
+            run(dev.publish(1 << 33), setup.memory)
+            last = Stepper(drv.service_op(), setup, tbl.read_budget(), "service").finish()
+            require(last == 1 << 33, "an honest publication is acted on first", hex(1 << 33),
+                    str(last))
+        if table == "odd":
+            setup.memory.write(tbl.seq_addr(0), 4, tbl.seq(0) + 1)
+        sig = setup.signal()
+        for k in range(rounds):
+            setup.memory.write(sig.pending_addr, 4, pending)
+            st = Stepper(drv.service_op(), setup, tbl.read_budget(), "service")
+            try:
+                got = st.finish()
+            except Exception as err:
+                require(getattr(err, "req", None) == "SHM-TABLE-011", f"{summary}: a service "
+                        "that fails does so as a busy table", "SHM-TABLE-011", repr(err))
+                got = None
+            require(got is None, f"{summary} (round {k}): no time out of a signal without "
+                    "data", "None", str(got))
+            require(setup.memory.read(sig.pending_addr, 4) == 0, f"{summary}: pending "
+                    "acknowledged (stored 0)", "0", hex(setup.memory.read(sig.pending_addr, 4)))
+            stores = {a.addr for a in st.accesses if isinstance(a, Store)}
+            require(stores <= {sig.pending_addr, sig.enabled_addr}, f"{summary}: the driver "
+                    "stores only to its signal words", str(sorted(map(hex, stores))))
+        return Result(Outcome.REJECT, f"{summary}: {rounds} signal(s), nothing acted on")
+
+    case(f"hostile.device.shm.{name}", ("SHM-TABLE-012", "SHM-SIGNAL-005"), "driver",
+         "hostile", summary, budget=5.0)(run_case)
+
+
+for _pend, _pname in ((1, "pending"), (0xFFFFFFFF, "pending-ffffffff"),
+                      (0x80000000, "pending-sign-bit")):
+    for _table, _tdesc in (("never", "a table never published"),
+                           ("unchanged", "a table unchanged since the last service"),
+                           ("odd", "a table whose seq stays odd")):
+        _clock_case(f"clock-{_pname}-{_table}", f"pending {_pend:#x} with {_tdesc}", _pend,
+                    _table)
+_clock_case("clock-pending-storm", "pending set 100 times with nothing published", 1,
+            "unchanged", rounds=100)
