@@ -36,7 +36,7 @@ from virtiospec.models.hypothesis_run import RunRecord, Violation, mutant_eviden
 from virtiospec.models.machine_base import WHERE, bind, guarded, run_bound
 from virtiospec.models.ring_names import ring_names
 from virtiospec.models.ring_on_shm_machine import RingOnShmMachine
-from virtiospec.models.ring_ref_mutants import DeviceNoMbNotify, DriverNoMbKick
+from virtiospec.models.ring_ref_mutants import DeviceNoRecheck, DeviceUsedIdxWrap
 from virtiospec.models.shm_ref_mutants import ReceiverNoRecheck, SenderNoMbBeforeEnabled
 from virtiospec.models.tso import Mode, Program, SharedMemory
 from virtiospec.reference.access import Load, Op, Store, fence, run
@@ -291,12 +291,12 @@ PLANTED = [
      "rx0's vector, so its used-buffer notifications go to another queue's handler",
      ("VIRTIO-PCI-042", "SHM-RING-006", "SHM-RING-004"),
      StackRingConfig(mode="sc", tx_vector=queue_vector(0))),
-    ("ring.driver_no_mb_kick", "ring layer: kick_prepare without the mb before loading "
-     "avail_event, in the network stack's queue (x86-TSO)", ("RING-SPLIT-070", "SHM-RING-004"),
-     StackRingConfig(mode="tso", driver_ring_bug=DriverNoMbKick)),
-    ("ring.device_no_mb_notify", "ring layer: should_notify without the mb before loading "
-     "used_event, in the network stack's queue (x86-TSO)", ("RING-SPLIT-071", "SHM-RING-004"),
-     StackRingConfig(mode="tso", device_ring_bug=DeviceNoMbNotify)),
+    ("ring.device_no_recheck", "ring layer: enable_notify without re-reading avail.idx, in "
+     "the network stack's queue (flags)", ("RING-SPLIT-072", "SHM-RING-004"),
+     StackRingConfig(mode="sc", event_idx=False, device_ring_bug=DeviceNoRecheck)),
+    ("ring.used_idx_wrap", "ring layer: the device wraps used.idx at Q instead of 2^16, in "
+     "the network stack's queue", ("RING-SPLIT-043", "SHM-RING-004"),
+     StackRingConfig(mode="sc", device_ring_bug=DeviceUsedIdxWrap)),
     ("signal.receiver_no_recheck", "signal layer: the receiver enables without re-reading "
      "pending, in the network stack's queue", ("SHM-SIGNAL-006", "SHM-RING-004"),
      StackRingConfig(mode="sc", receiver_cls=ReceiverNoRecheck)),
@@ -307,10 +307,11 @@ PLANTED = [
 ]
 
 
-# the signal-layer bugs need the preemptions of their ring-on-shm twins: those fixed
-# schedules (models/ring_on_shm_mutants.py) are played on the stack's queue; the ring-layer
-# bugs are found by Hypothesis draws
-SCHEDULES = {"signal.receiver_no_recheck": "PREEMPT_AFTER_RECHECK",
+# bugs that need the preemptions of their ring-on-shm twins are caught by those fixed
+# schedules (models/ring_on_shm_mutants.py) played on the stack's queue; the others by
+# Hypothesis draws (the ring's decisions without their mb: ring_on_shm.mutant.layer.*)
+SCHEDULES = {"ring.device_no_recheck": "PREEMPT_AFTER_POP",
+             "signal.receiver_no_recheck": "PREEMPT_AFTER_RECHECK",
              "signal.inject_without_mb": "RACE"}
 
 
