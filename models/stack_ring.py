@@ -158,6 +158,7 @@ class StackRingConfig:
     driver_ring_bug: type[SplitDriver] | None = None
     device_ring_bug: type[SplitDevice] | None = None
     tx_vector: int | None = None  # a virtio-pci variant: tx0's MSI-X vector (None: as set up)
+    reinit_live_queue: bool = False  # a driver variant: re-initialises tx0 while it is live
     sizes: tuple[int, ...] = field(default=(2, 4))
     steps: int = 100
 
@@ -209,6 +210,14 @@ class StackRingMachine(RingOnShmMachine):
         self.msix = self.rung = self.called = 0
         self._begin_run(q, f"net stack up, tx0 of Q={q}, {WHERE[cfg.mode]}, "
                         f"{'event_idx' if cfg.event_idx else 'flags'}")
+
+    def _add(self, kick: bool) -> Program[None]:
+        if self.cfg.reinit_live_queue and self.next_token > 1:
+            # BUG (SHM-RING-007): the driver's init of a queue the device already uses stores
+            # used.flags and the used ring, the device's parts; the device must refuse it
+            self.shm.note("driver", "re-initialises live queue tx0")
+            yield from self.drv.ring.init()
+        yield from super()._add(kick)
 
     # -- the transport ---------------------------------------------------------------------
     # A notification is ordered after its sender's stores (SHM-SIGNAL-008): a barrier, then
@@ -287,6 +296,9 @@ for _mode in ("sc", "tso"):
 
 
 PLANTED = [
+    ("driver.reinit_live_queue", "the driver re-initialises a live queue through BAR4 (stores "
+     "to used.flags and the used ring, the device's parts)", ("SHM-RING-007", "SHM-RING-002"),
+     StackRingConfig(mode="sc", reinit_live_queue=True)),
     ("virtio_pci.tx_vector_of_rx", "virtio-pci layer: tx0's queue_msix_vector programmed with "
      "rx0's vector, so its used-buffer notifications go to another queue's handler",
      ("VIRTIO-PCI-042", "SHM-RING-006", "SHM-RING-004"),

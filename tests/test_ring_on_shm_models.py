@@ -202,7 +202,9 @@ def test_the_correct_reference_survives_the_preemptions(
     assert ev.ok, ev.detail
 
 
-@pytest.mark.parametrize("name", ["signal.receiver_no_recheck", "signal.inject_without_mb"])
-def test_a_signal_variant_is_caught_in_the_stacks_queue(name: str) -> None:
+@pytest.mark.parametrize(("name", "req"), [
+    ("signal.receiver_no_recheck", "SHM-RING-004"), ("signal.inject_without_mb", "SHM-RING-004"),
+    ("ring.device_no_recheck", "SHM-RING-004"), ("driver.reinit_live_queue", "SHM-RING-007")])
+def test_a_layer_variant_is_caught_in_the_stacks_queue(name: str, req: str) -> None:
     ev = registry_mutant(f"stack.ring.mutant.{name}")
-    assert ev.ok and "SHM-RING-004" in ev.detail, ev.detail
+    assert ev.ok and req in ev.detail, ev.detail
