@@ -42,6 +42,7 @@ from virtiospec.reference.virtio_pci.regs import (
     DRIVER_OK,
     F_EVENT_IDX,
     F_INDIRECT_DESC,
+    F_RING_RESET,
     F_VERSION_1,
     FEATURES_OK,
     ISR_CFG,
@@ -173,6 +174,8 @@ class VirtioPciDevice(PciFunction):
             return self.queue_select if q is not None else 0
         if q is None:
             return 0  # VIRTIO-PCI-024: a queue that does not exist has size 0
+        if name == "queue_reset":  # VIRTIO-PCI-102: 0 unless a queue reset is under way
+            return q.resetting if self.has(F_RING_RESET) else 0
         return {"queue_size": q.size, "queue_msix_vector": q.msix_vector,
                 "queue_enable": q.enable, "queue_desc": q.desc, "queue_driver": q.driver,
                 "queue_device": q.device}.get(name, 0)
@@ -191,9 +194,12 @@ class VirtioPciDevice(PciFunction):
             self.write_status(value)
         elif name == "queue_select":
             self.queue_select = value
+        elif name == "queue_reset":
+            if q is not None and value == 1 and self.has(F_RING_RESET):
+                self.reset_queue(self.queue_select, q)
         elif q is None or name not in ("queue_size", "queue_msix_vector", "queue_enable",
                                        "queue_desc", "queue_driver", "queue_device"):
-            return  # read-only fields (VIRTIO-PCI-023), absent queues, queue_reset
+            return  # read-only fields (VIRTIO-PCI-023), absent queues
         elif name == "queue_msix_vector":
             q.msix_vector = self._map_vector(value)
         elif q.enable:
@@ -261,6 +267,21 @@ class VirtioPciDevice(PciFunction):
         q.enable = 1
         if self.status & DRIVER_OK:
             self._make_ring(index, q)
+
+    def reset_queue(self, index: int, q: QueueRegs) -> None:
+        """A queue reset (VIRTIO_F_RING_RESET, VIRTIO 1.4 §2.6.1): the device stops using
+        the queue at once, and tells nothing more about it (VIRTIO-VQRESET-001); every
+        register and the ring state go back to their values after a device reset
+        (VIRTIO-VQRESET-002), so ``queue_enable`` and ``queue_reset`` read 0 when the write
+        returns (VIRTIO-PCI-102). The device type hears of it to drop what it held for the
+        queue. Re-enabling builds a new ring from what the driver wrote since
+        (VIRTIO-VQRESET-004, in :meth:`_enable_queue`)."""
+        q.resetting = 1
+        q.reset()
+        hook = getattr(self.backend, "queue_reset", None)
+        if hook is not None:
+            self.guarded(lambda: hook(index))
+        q.resetting = 0
 
     def _make_ring(self, index: int, q: QueueRegs) -> None:
         try:

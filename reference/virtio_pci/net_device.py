@@ -18,6 +18,7 @@ from virtiospec.reference.virtio_pci.regs import (
     DEVICE_NET,
     F_EVENT_IDX,
     F_INDIRECT_DESC,
+    F_RING_RESET,
     F_VERSION_1,
     NET_F_MAC,
     NET_F_STATUS,
@@ -31,9 +32,10 @@ if TYPE_CHECKING:
 NET_HDR_SIZE = 12
 RX, TX = 0, 1
 STATUS_AT = 6
-# VIRTIO-FEAT-004: VERSION_1 is always offered
+# VIRTIO-FEAT-004: VERSION_1 is always offered; VIRTIO_F_RING_RESET: queues reset one by one
+# (VIRTIO-PCI-102, in the transport)
 NET_FEATURES = (bit(F_VERSION_1) | bit(F_EVENT_IDX) | bit(F_INDIRECT_DESC) | bit(NET_F_MAC)
-                | bit(NET_F_STATUS))
+                | bit(NET_F_STATUS) | bit(F_RING_RESET))
 
 
 class Wire:

@@ -116,7 +116,10 @@ class NetDriver:
         self.run(t.map_vector("config_msix_vector", CONFIG_VECTOR))
         return True
 
-    def setup_queue(self, index: int, vector: int | None) -> DriverQueue:
+    def setup_queue(self, index: int, vector: int | None, at: int | None = None,
+                    buffers: list[int] | None = None) -> DriverQueue:
+        """Set up queue ``index`` in fresh memory, or at ``at`` (memory this driver owns,
+        zeroed again here) with ``buffers`` reused: how a reset queue is set up again."""
         t = self.transport
         largest = self.run(t.max_queue_size(index))
         size = min(self.queue_size, largest)
@@ -125,7 +128,7 @@ class NetDriver:
         event_idx = self.driver.has(F_EVENT_IDX)
         if self.packed:
             span = PACKED_DESC_SIZE * size + 2 * EVENT_SIZE
-            base = self.ram.allocate(span, 0x1000)
+            base = self.ram.allocate(span, 0x1000) if at is None else at
             self.host.write_bytes(base, bytes(span))
             layout = PackedLayout.packed_at(base, size)
             area = None
@@ -135,13 +138,14 @@ class NetDriver:
                                 indirect_max=INDIRECT_MAX)
         else:
             span = desc_table_size(size) + avail_ring_size(size) + used_ring_size(size) + 32
-            base = self.ram.allocate(span, 0x1000)
+            base = self.ram.allocate(span, 0x1000) if at is None else at
             self.host.write_bytes(base, bytes(span))  # allocate and zero (§4.1.5.1.3)
             layout = SplitLayout.packed_at(base, size)
             ring = SplitDriver(layout, event_idx=event_idx)
         notify_addr = self.run(t.setup_queue(index, layout, vector))
         self.run(ring.init())
-        buffers = [self.ram.allocate(BUF_SIZE, 64) for _ in range(size)]
+        if buffers is None:
+            buffers = [self.ram.allocate(BUF_SIZE, 64) for _ in range(size)]
         q = DriverQueue(index, ring, notify_addr, buffers)
         self.queues[index] = q
         return q
@@ -157,6 +161,32 @@ class NetDriver:
             self._post_rx(rx, token)
         self.run(self.driver.go_live())
         self.kick(rx)
+
+    # -- queue reset (VIRTIO_F_RING_RESET, VIRTIO 1.4 §2.6.1) ----------------------------
+    def reset_queue(self, index: int) -> list[int]:
+        """Reset one queue and take back its buffers: the reset is done only once
+        ``queue_reset`` reads 0 (VIRTIO-VQRESET-003, VIRTIO-PCI-105); then the tokens of every
+        buffer the device did not use come back from the ring (``detach_unused``)."""
+        q = self.queues[index]
+        self.run(self.transport.reset_queue(index))
+        tokens = cast(list[int], q.any_ring.detach_unused())
+        q.outstanding.clear()
+        return tokens
+
+    def reenable_queue(self, index: int, vector: int | None,
+                       same_memory: bool = False) -> DriverQueue:
+        """Set a reset queue up again as the first time (VIRTIO-VQRESET-005): ring memory
+        zeroed and initialised, every queue register written, then ``queue_enable``; at new
+        addresses, or at the old ones with ``same_memory`` (VIRTIO-PCI-105 allows both). A
+        receive queue gets its buffers posted and a notification."""
+        old = self.queues[index]
+        at = old.any_ring.layout.desc if same_memory else None
+        q = self.setup_queue(index, vector, at, old.buffers if same_memory else None)
+        if index == RX:
+            for token in range(q.any_ring.q):
+                self._post_rx(q, token)
+            self.kick(q)
+        return q
 
     # -- notifications ----------------------------------------------------------------
     def kick(self, q: DriverQueue) -> bool:

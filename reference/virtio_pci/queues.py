@@ -26,6 +26,7 @@ class QueueRegs:
     driver: int = 0
     device: int = 0
     ring: SplitDevice | None = None
+    resetting: int = 0  # what queue_reset reads (VIRTIO-PCI-102)
 
     def __post_init__(self) -> None:
         self.reset()

@@ -362,6 +362,24 @@ class VirtioPciTransport:
         yield from self.write("queue_enable", 1)
         return s.notify + offset
 
+    def reset_queue(self, index: int, polls: int | None = None) -> Op[None]:
+        """Reset queue ``index`` alone (VIRTIO_F_RING_RESET negotiated): write 1 to
+        ``queue_reset``, then read it until 0 (bounded): only then is the reset done and may
+        the queue's memory be taken back (VIRTIO-VQRESET-003, VIRTIO-PCI-105). A device that
+        still shows the queue enabled afterwards did not reset it (VIRTIO-PCI-102)."""
+        polls = self.reset_polls if polls is None else polls
+        yield from self.write("queue_select", index)
+        yield from self.write("queue_reset", 1)
+        for _ in range(polls):
+            if (yield from self.read("queue_reset")) == 0:
+                break
+        else:
+            raise ResetTimeout(f"queue {index}: queue_reset still not 0 after {polls} reads",
+                               "VIRTIO-VQRESET-003")
+        if (yield from self.read("queue_enable")) != 0:
+            raise ResetTimeout(f"queue {index}: queue_enable still 1 after its reset",
+                               "VIRTIO-PCI-102")
+
     def map_vector(self, name: str, vector: int) -> Op[None]:
         """Map an event to a vector inside the table and read it back (VIRTIO-PCI-041)."""
         if vector != NO_VECTOR and (self.msix is None or vector >= self.msix.vectors):
