@@ -128,8 +128,9 @@ MUTANTS: dict[str, tuple[str, tuple[str, ...], FaultConfig]] = {
         "still use them", ("RING-SPLIT-092", "VIRTIO-CLEANUP-001"),
         FaultConfig(recovery="keep-outstanding")),
     "device-trusts-kick": (
-        "the device takes one avail slot per kick without reading avail.idx: a doubled kick "
-        "makes it use a slot again", ("RING-SPLIT-092",),
+        "the device takes one avail slot per kick without reading avail.idx: a kick with "
+        "nothing new (doubled, or the driver's timer) makes it use a slot again",
+        ("RING-SPLIT-092",),
         FaultConfig(device_cls=DeviceTrustsKick)),
     "no-watchdog": (
         "the driver has no timer: a dropped notification strands buffers for good",
@@ -149,7 +150,8 @@ PACKED_MUTANTS: dict[str, tuple[str, tuple[str, ...], FaultConfig]] = {
 }
 PACKED_MUTANTS["device-trusts-kick"] = (
     "the device takes the descriptor at its read position on every kick without looking at "
-    "its available marks: a doubled kick makes it use a used descriptor again",
+    "its available marks: a kick with nothing new (doubled, or the driver's timer) makes it "
+    "use a used descriptor again",
     ("RING-PACKED-092",), FaultConfig(packed=True, device_cls=PackedDeviceTrustsKick))
 
 for _name, (_bug, _reqs, _cfg) in MUTANTS.items():
