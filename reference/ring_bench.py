@@ -54,6 +54,7 @@ RINGTEST_PROGRAMS = ("virtio_ring_0_9", "ring")
 # device side, which ringtest's host lacks).
 OURS = "ring.c"
 OURS_BATCHED = "ring.c dev-batched"
+REENABLE = ("delayed", "next")  # BenchConfig.reenable
 DEVICE_BATCH = 64
 # ringtest's main.h charges VMEXIT_CYCLES + VMENTRY_CYCLES (500 + 500 on x86) around every
 # notification sent and every wait (do_exit is true by default); our harness charges the same.
@@ -433,6 +434,10 @@ class BenchConfig:
     linux: bool = True
     tarball: Path = TARBALL
     device_batched: bool = True  # also run ring.c with the device batching (OURS_BATCHED)
+    # how ring.c's driver re-enables interrupts before it sleeps (event_idx mode):
+    # "delayed": enable_cb_delayed, used_event 3/4 of the outstanding buffers ahead;
+    # "next": enable_cb, used_event at the next used entry (see docs/bench.md)
+    reenable: str = "delayed"
 
     def run_cycles(self) -> int:
         """Buffers per run, rounded up to a multiple of every batch: ringtest never kicks a
@@ -462,7 +467,8 @@ def _ours(exe: Path, cfg: BenchConfig, impl: str, mode: str, batch: int, rnd: in
     n = cfg.run_cycles()
     device_batch = 1 if impl == OURS else DEVICE_BATCH
     r = run(exe, mode=mode, queue_size=cfg.queue_size, batch=batch, device_batch=device_batch,
-            buffers=n, exit_cycles=cfg.exit_cycles, interleave=True, cpus=cpus, count=True)
+            buffers=n, exit_cycles=cfg.exit_cycles, interleave=True, cpus=cpus, count=True,
+            delayed=cfg.reenable == "delayed")
     if r.returncode != 0:
         raise BenchError(f"{impl} {mode} batch {batch}: "
                          + ("lost wakeup" if r.lost_wakeup else str(r["error"])))

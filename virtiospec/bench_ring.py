@@ -44,6 +44,10 @@ def render(res: rb.BenchResult) -> list[str]:
         f"{rb.OURS}'s device completes and decides per buffer, as ringtest's host does; "
         f"{rb.OURS_BATCHED}'s device pops up to {rb.DEVICE_BATCH} available chains, pushes "
         "them at once and decides once",
+        "ring.c's driver, going to sleep, re-enables interrupts with "
+        + ("enable_cb_delayed (event_idx: used_event 3/4 of the outstanding buffers ahead)"
+           if cfg.reenable == "delayed" else
+           "enable_cb (event_idx: used_event at the next used entry, as ringtest's guest)"),
         "",
         f"{'mode':<10} {'batch':>5}  {'implementation':<30} {'Mbuffers/s median [min-max]':<30}"
         f" {'notif/buffer':>12} {'kicks':>8} {'interrupts':>10}",
@@ -87,6 +91,10 @@ def ring(
         "--device-batched/--no-device-batched",
         help="Also run ring.c with the device batching (pop up to 64, push once, "
              "decide once).")] = True,
+    reenable: Annotated[str, typer.Option(
+        "--reenable", help="How ring.c's driver re-enables interrupts before sleeping: "
+        "delayed (enable_cb_delayed: used_event 3/4 of the outstanding buffers ahead) or "
+        "next (enable_cb: used_event at the next used entry).")] = "delayed",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """ring.c, driver and device on two cores, against Linux's ringtest.
@@ -102,6 +110,8 @@ def ring(
     bad = [m for m in modes if m not in rb.MODES]
     if bad:
         raise typer.BadParameter(f"unknown mode(s) {bad}; known: {', '.join(rb.MODES)}")
+    if reenable not in rb.REENABLE:
+        raise typer.BadParameter(f"--reenable {reenable!r}; known: {', '.join(rb.REENABLE)}")
     batches = tuple(batch or rb.BATCHES)
     if any(b < 1 for b in batches) or buffers < 1 or samples < 1:
         raise typer.BadParameter("batch, buffers and samples must be positive")
@@ -109,7 +119,7 @@ def ring(
         buffers, samples = 19_200, 1
     cfg = rb.BenchConfig(batches=batches, modes=modes, buffers=buffers, samples=samples,
                          queue_size=queue_size, linux=linux, tarball=tarball,
-                         device_batched=device_batched)
+                         device_batched=device_batched, reenable=reenable)
     try:
         res = rb.bench(cfg, progress=_say)
     except rb.BenchError as e:
