@@ -17,6 +17,7 @@ from virtiospec.conformance.cases import FAILED, Case, Outcome, discover
 from virtiospec.conformance.ring_api import PackedRingSetup, RingSetup
 from virtiospec.conformance.runner import run_case
 from virtiospec.conformance.target_reference import (
+    ReferencePackedDevice,
     ReferencePackedDriver,
     ReferenceRingDevice,
     ReferenceRingDriver,
@@ -24,6 +25,7 @@ from virtiospec.conformance.target_reference import (
 )
 from virtiospec.models import ring_packed_mutants, ring_ref_mutants
 from virtiospec.reference.access import run
+from virtiospec.reference.ring import PackedDevice
 
 
 def _cases(prefix: str) -> list[Case]:
@@ -169,9 +171,19 @@ def test_device_side_counts() -> None:
 @pytest.mark.parametrize("spec", ["reference", "c"])
 def test_our_devices_survive(spec: str) -> None:
     target = targets.make(spec)
-    results = {c.id: run_case(c, target) for c in _cases("hostile.driver.split.")}
+    results = {c.id: run_case(c, target) for c in _cases("hostile.driver.split.")
+               + _cases("hostile.driver.packed.cold.") + _cases("hostile.driver.packed.warm.")
+               + _cases("hostile.driver.packed.event-idx.")}
+    assert len(results) >= 170
     bad = {cid: r.outcome for cid, r in results.items() if r.outcome != Outcome.REJECT}
     assert not bad, bad
+
+
+class PackedDeviceNoBounds(PackedDevice):
+    """Planted: the packed device never checks a buffer or table against guest memory."""
+
+    def _inside(self, addr: int, length: int, what: str) -> None:
+        return None
 
 
 class _PlantedDevice(ReferenceTarget):
@@ -179,6 +191,13 @@ class _PlantedDevice(ReferenceTarget):
 
     def __init__(self, device: type[Any]) -> None:
         self.device = device
+
+    def ring_packed_device(self, setup: PackedRingSetup) -> ReferencePackedDevice:
+        side = ReferencePackedDevice(setup)
+        side.dev = self.device(setup.layout, setup.memory.size, event_idx=setup.event_idx,
+                               indirect=setup.indirect)
+        run(side.dev.init(), side.mem)
+        return side
 
     def ring_device(self, setup: RingSetup) -> ReferenceRingDevice:
         side = ReferenceRingDevice(setup)
@@ -195,6 +214,8 @@ class _PlantedDevice(ReferenceTarget):
     (ring_ref_mutants.DeviceIndirectOutside, "hostile.driver.split.indirect-table-"),
     (ring_ref_mutants.DeviceReadableAfterWritable, "hostile.driver.split.readable-after-"),
     (ring_ref_mutants.DeviceNoAvailJumpCheck, "hostile.driver.split.avail-"),
+    (PackedDeviceNoBounds, "hostile.driver.packed.warm.buffer-"),
+    (PackedDeviceNoBounds, "hostile.driver.packed.event-idx.table-"),
 ], ids=lambda v: v if isinstance(v, str) else v.__name__)
 def test_planted_devices_fail(device: type[Any], prefix: str) -> None:
     results = [run_case(c, _PlantedDevice(device)) for c in _cases(prefix)]
