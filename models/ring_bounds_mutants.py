@@ -11,16 +11,20 @@ is refuted three ways:
    reads the same descriptor), finds a shortest table content breaking an obligation, in a
    form the Python reference can run: one region at guest address 0 of at most 64 KiB, the
    ring at 0, Q <= 8, descriptors 16-aligned and away from the ring's other parts;
-3. that table is written into a :class:`GuestMemory` and popped by the Python reference and
-   by its variant here (a subclass whose one switch is the check turned off): the reference
-   must refuse it with a RingError, the variant must not (it accepts a buffer that using
-   touches memory outside the region, reads outside it, or walks past its bound).
+3. that table is written into a :class:`GuestMemory` and popped by the Python reference, by
+   the C reference (ring.c / ring_packed.c, stepped access by access through the same
+   memory) and by the Python variant (models/ring_bounds_ref.py: the reference's walk with
+   that one check switched off): both references must refuse it with a RingError, the
+   variant must not (it accepts a buffer that using touches memory outside the region, reads
+   outside it, or walks past its bound).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 import z3
 from virtiospec.models import registry
@@ -45,6 +49,9 @@ from virtiospec.reference.ring.errors import RingError
 from virtiospec.reference.ring.layout import SplitLayout
 from virtiospec.reference.ring.packed_device import PackedDevice
 from virtiospec.reference.ring.packed_layout import PackedLayout
+from virtiospec.reference.ring_c_errors import NoSpace
+from virtiospec.reference.ring_c_stepped import CSplitDevice
+from virtiospec.reference.ring_packed_c_stepped import CPackedDevice
 
 MAX_DEPTH = 5
 RESERVED = 4096  # the ring's parts lie below; hostile tables are placed above
@@ -84,7 +91,8 @@ def search(kind: str, v: Variant) -> Counterexample | None:
         if packed:
             p0, pre = packed_initial(w, start, wrap0)
             state: SplitState | PackedState = p0
-            hyp += [pre, packed_invariant(w, p0)]
+            # a fresh queue, so that the C reference (whose state is not settable) replays it
+            hyp += [pre, packed_invariant(w, p0), start == 0, wrap0, w.held == 0]
         else:
             s0, pre = split_initial(w, start)
             state = s0
@@ -165,7 +173,7 @@ def _run_bounded(op: Op[object], mem: GuestMemory, loads: int) -> object:
         return done.value
 
 
-def replay(kind: str, cex: Counterexample, device: type) -> str:
+def replay(kind: str, cex: Counterexample, device: Callable[..., Any]) -> str:
     """What the device class does with the counterexample's table: 'rejected: <error>',
     or what went wrong when it did not reject."""
     mem = GuestMemory(cex.mem_size)
@@ -180,7 +188,7 @@ def replay(kind: str, cex: Counterexample, device: type) -> str:
     if packed:
         play = PackedLayout.packed_at(0, cex.q)
         dev = device(play, cex.mem_size, indirect=True)
-        dev.last_avail, dev.avail_wrap, dev.held = cex.start, cex.wrap, cex.held
+        run(dev.init(), mem)
     else:
         lay = SplitLayout.packed_at(0, cex.q)
         dev = device(lay, cex.mem_size, indirect=True)
@@ -195,6 +203,8 @@ def replay(kind: str, cex: Counterexample, device: type) -> str:
         return f"read outside memory: {err}"
     except _Budget:
         return f"walked past {2 * cex.q + 2} descriptors"
+    except NoSpace:  # the C walk without bounds, stopped by the caller's array of Q segments
+        return "not refused: the walk ran until the caller's array of Q segments was full"
     if chain is None:
         return "nothing popped"
     if packed and dev.held > cex.q:
@@ -210,7 +220,8 @@ def replay(kind: str, cex: Counterexample, device: type) -> str:
     return "accepted"
 
 
-def refute(kind: str, v: Variant, variant_cls: type) -> registry.Evidence:
+def refute(kind: str, v: Variant, variant_cls: type,
+           c_mutant: str | None = None) -> registry.Evidence:
     holds, failing = prove_walk(kind, v)
     if holds:
         return registry.Evidence(False, "the induction still holds for this variant")
@@ -218,12 +229,20 @@ def refute(kind: str, v: Variant, variant_cls: type) -> registry.Evidence:
     if cex is None:
         return registry.Evidence(False, f"induction fails ({failing}) but no counterexample "
                                  f"within {MAX_DEPTH} steps")
-    ref_cls = PackedDevice if kind == "packed" else SplitDevice
-    ref, bad = replay(kind, cex, ref_cls), replay(kind, cex, variant_cls)
-    replayed = ref.startswith("rejected") and not bad.startswith("rejected")
+    packed = kind == "packed"
+    ref = replay(kind, cex, PackedDevice if packed else SplitDevice)
+    c_ref = replay(kind, cex, CPackedDevice if packed else CSplitDevice)
+    bad = replay(kind, cex, variant_cls)
+    replayed = (ref.startswith("rejected") and c_ref.startswith("rejected")
+                and not bad.startswith("rejected"))
     detail = (f"induction breaks '{failing}'; shortest counterexample {cex.depth} step(s) "
-              f"(Q={cex.q}, memory {cex.mem_size:#x}): {cex.broken}. Replayed: reference "
-              f"{ref}; variant {bad}")
+              f"(Q={cex.q}, memory {cex.mem_size:#x}): {cex.broken}. Replayed: Python "
+              f"reference {ref}; C reference ({'ring_packed.c' if packed else 'ring.c'}) "
+              f"{c_ref}; variant {bad}")
+    if c_mutant is not None:  # ring.c's own build of the same bug (reference/ring_mutants.h)
+        c_bad = replay(kind, cex, partial(CSplitDevice, mutant=c_mutant))
+        replayed = replayed and not c_bad.startswith("rejected")
+        detail += f"; C variant VS_M_{c_mutant} {c_bad}"
     return registry.Evidence(replayed, detail, trace=cex.steps,
                              stats={"steps": float(cex.depth)})
 
@@ -251,8 +270,10 @@ def _register(kind: str, short: str) -> None:
     req = tuple(r for r in reqs if r.startswith("RING-PACKED" if kind == "packed" else
                                                 "RING-SPLIT"))
 
+    c_mutant = "UNBOUNDED_WALK" if (kind, short) == ("split", "no-loop-bound") else None
+
     def run_it() -> registry.Evidence:
-        return refute(kind, v, cls)
+        return refute(kind, v, cls, c_mutant)
 
     fn: Callable[[], registry.Evidence] = run_it
     registry.mutant(f"ring.bounds.{kind}.{short}", f"{kind} walk: {bug}", req, "z3")(fn)

@@ -17,7 +17,11 @@ how many descriptors the device already holds. Arithmetic is the C reference's
 ring.c's ``vs_inside`` and the Python reference's ``addr + len > memory_size`` are its
 one-region case with ``g = 0`` (the lemma ``ring.bounds.region-check`` shows the check
 accepts exactly the contained ranges). A check is modelled by the region it found (a free
-witness per check), so every accepting path is covered.
+witness per check), so every accepting path is covered. (The vhost-user back-end's walk,
+ring.c through ring_vhost.c, checks buffers against the end of the highest region and
+refuses an access between regions when it translates it with ``vsv_host``; the model is the
+walk that checks each buffer against the regions themselves, which that composition
+amounts to for what is touched.)
 
 What is proved, by induction over the steps (an invariant that holds initially and that
 every step keeps, with a ranking that every step decreases), for every table content:
