@@ -51,7 +51,7 @@ from virtiospec.models.machine_base import WHERE, DriverDeviceMachine, bind, gua
 from virtiospec.models.ring_names import ring_names
 from virtiospec.models.tso import MODES, Mode, Notify, Program, SharedMemory, Side, Wait
 from virtiospec.reference.access import GuestMemory, run
-from virtiospec.reference.ring import QueueFull, SplitDevice, SplitDriver
+from virtiospec.reference.ring import QueueFull, SplitDevice, SplitDriver, SplitLayout
 from virtiospec.reference.shm import Region, ShmError, ShmRingDevice, ShmRingDriver
 from virtiospec.reference.shm.ring_on_shm import PROTOCOL, Seam, ShmRingLayout
 from virtiospec.reference.shm.signal import SignalReceiver, SignalSender
@@ -71,6 +71,7 @@ class RingOnShmConfig:
     receiver_cls: type[SignalReceiver] = SignalReceiver  # of both signals
     driver_ring_cls: type[SplitDriver] = SplitDriver  # a layer's known-bad variant, planted
     device_ring_cls: type[SplitDevice] = SplitDevice
+    device_layout_cls: type[SplitLayout] = SplitLayout  # how the device addresses the ring
     sizes: tuple[int, ...] = (1, 2, 4)
     steps: int = 100
 
@@ -108,6 +109,9 @@ class RingOnShmMachine(DriverDeviceMachine):
         self.drv.ring = cfg.driver_ring_cls(lay.ring, event_idx=cfg.event_idx)
         self.dev.ring = cfg.device_ring_cls(lay.ring, REGION_BASE + REGION_LEN,
                                             event_idx=cfg.event_idx)
+        if cfg.device_layout_cls is not SplitLayout:
+            r = lay.ring
+            self.dev.ring.layout = cfg.device_layout_cls(r.size, r.desc, r.avail, r.used)
         run(self.dev.init(), self.guest)
         run(self.drv.init(), self.guest)
         self.drv.ring.avail_idx = self.drv.ring.last_used = start

@@ -42,6 +42,7 @@ from virtiospec.models.ring_on_shm_z3 import Mode as Feature
 from virtiospec.models.ring_ref_mutants import DeviceNoMbNotify, DeviceUsedIdxWrap, DriverNoMbKick
 from virtiospec.models.shm_ref_mutants import ReceiverNoRecheck, SenderNoMbBeforeEnabled
 from virtiospec.models.z3util import literal_state
+from virtiospec.reference.ring import SplitLayout
 from virtiospec.reference.shm.ring_on_shm import Seam
 
 EXAMPLES = 400
@@ -209,7 +210,19 @@ for _bug in BUGS:
 # (models/shm_ref_mutants.py), placed inside the ring on shm: the composed machine catches it
 # too, through the properties of the whole (SHM-RING-004, RING-SPLIT-092).
 
+@dataclass(frozen=True)
+class UnreducedLayout(SplitLayout):
+    """The device's view of the ring with a free-running index used as the slot."""
+
+    def slot(self, index: int) -> int:
+        return index  # BUG (RING-SPLIT-043): not reduced modulo Q
+
+
 PLANTED: list[tuple[str, str, tuple[str, ...], RingOnShmConfig]] = [
+    ("ring.device_slot_not_reduced", "ring layer: the device takes a free-running index as "
+     "the ring slot (no mod Q), so its accesses leave the ring's parts; the region's bounds "
+     "check stops them", ("SHM-RING-001", "RING-SPLIT-043"),
+     RingOnShmConfig(mode="sc", device_layout_cls=UnreducedLayout)),
     ("ring.driver_no_mb_kick", "ring layer: kick_prepare without the mb before loading "
      "used.flags, inside the ring on shm (x86-TSO)", ("RING-SPLIT-070", "SHM-RING-004"),
      RingOnShmConfig(mode="tso", driver_ring_cls=DriverNoMbKick)),
