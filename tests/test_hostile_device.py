@@ -273,3 +273,15 @@ def test_planted_clock_driver_fails() -> None:
 
     failed, total = _failed(Target(), "hostile.device.shm.clock-")
     assert total == 10 and failed >= 7, (failed, total)
+
+
+@pytest.mark.parametrize(("mutant", "caught"), [(None, 0), ("DRIVER_TRUSTS_USED_ID", 15)])
+def test_planted_c_packed_driver(mutant: str | None, caught: int) -> None:
+    """ring_packed.c's driver (stepped build) behind the reference's packed-driver wrapper:
+    unswitched it passes hostile.device.packed.*, with TRUSTS_USED_ID
+    (reference/ring_packed_mutants.h) it fails the cases aimed at it."""
+    from virtiospec.models.ring_packed_c_checks import c_driver_class
+
+    failed, total = _failed(_Planted(packed=c_driver_class(mutant)), "hostile.device.packed.")
+    assert total >= 40
+    assert failed >= caught if caught else failed == 0, failed
