@@ -220,8 +220,8 @@ class UnreducedLayout(SplitLayout):
 
 PLANTED: list[tuple[str, str, tuple[str, ...], RingOnShmConfig]] = [
     ("ring.device_slot_not_reduced", "ring layer: the device takes a free-running index as "
-     "the ring slot (no mod Q), so its accesses leave the ring's parts; the region's bounds "
-     "check stops them", ("SHM-RING-001", "RING-SPLIT-043"),
+     "the ring slot (no mod Q), so its accesses leave the ring's parts and the region, and "
+     "are refused as out of bounds", ("SHM-RING-001", "RING-SPLIT-043"),
      RingOnShmConfig(mode="sc", device_layout_cls=UnreducedLayout)),
     ("ring.driver_no_mb_kick", "ring layer: kick_prepare without the mb before loading "
      "used.flags, inside the ring on shm (x86-TSO)", ("RING-SPLIT-070", "SHM-RING-004"),

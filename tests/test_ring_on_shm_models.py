@@ -210,6 +210,6 @@ def test_a_layer_variant_is_caught_in_the_stacks_queue(name: str, req: str) -> N
     assert ev.ok and req in ev.detail, ev.detail
 
 
-def test_an_unreduced_slot_is_stopped_by_the_regions_bounds_check() -> None:
+def test_an_unreduced_slot_is_refused_out_of_bounds() -> None:
     ev = registry_mutant("ring_on_shm.mutant.layer.ring.device_slot_not_reduced.ref")
     assert ev.ok and "SHM-RING-001" in ev.detail, ev.detail
