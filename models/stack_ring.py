@@ -42,9 +42,11 @@ from virtiospec.models.tso import Mode, Program, SharedMemory
 from virtiospec.reference.access import Load, Op, Store, fence, run
 from virtiospec.reference.ring import Chain, SplitDevice, SplitDriver, SplitLayout
 from virtiospec.reference.shm.signal import SignalReceiver, SignalSender
+from virtiospec.reference.stack import net_driver
 from virtiospec.reference.stack.net_driver import MSI_DATA, queue_vector
 from virtiospec.reference.stack.net_stack import Stack, StackOptions
 from virtiospec.reference.stack.rings import DeviceRing, DriverRing
+from virtiospec.reference.virtio_pci.regs import DEVICE_NEEDS_RESET
 
 T = TypeVar("T")
 DEV_TAG = 1 << 48  # the device's addresses, apart from the driver's (the same physical ones)
@@ -341,3 +343,38 @@ def _planted(name: str, cfg: StackRingConfig) -> Any:
 for _name, _what, _reqs, _cfg in PLANTED:
     registry.mutant(f"stack.ring.mutant.{_name}", _what, _reqs, "hypothesis")(
         _planted(_name, _cfg))
+
+
+# -- SHM-RING-005: a driver that places every queue at offset 0 of the region -----------------
+
+def refute_overlapping_queues() -> registry.Evidence:
+    """A deterministic bring-up: the stack's driver with its queue placement broken (every
+    queue laid out at offset 0, the line of reference/stack/net_driver.py that advances the
+    offset skipped) must be refused by the device when the queues go live: DEVICE_NEEDS_RESET
+    with the SHM-RING-005 refusal, no queue of the overlap used."""
+    names = vars(net_driver)
+    real = names["ShmRingLayout"]
+
+    def at_zero(region: Any, offset: int, size: int) -> Any:
+        return real(region, 0, size)  # BUG (SHM-RING-005): the queues overlap
+
+    names["ShmRingLayout"] = at_zero
+    try:
+        stack = Stack(StackOptions(queue_size=4))
+        stack.bring_up()
+    finally:
+        names["ShmRingLayout"] = real
+    err = stack.function.error
+    req = getattr(err, "req", None)
+    refused = bool(stack.function.status & DEVICE_NEEDS_RESET) and req == "SHM-RING-005"
+    trace = [registry.Step("driver", "places every queue at offset 0 of region 0"),
+             registry.Step("device", f"DRIVER_OK: {err}")]
+    if not refused:
+        return registry.Evidence(False, f"not refused: status {stack.function.status:#x}, "
+                                 f"error {err}", trace)
+    return registry.Evidence(True, f"refused at go-live: {err}", trace)
+
+
+registry.mutant("stack.ring.mutant.driver.overlapping_queues",
+                "the driver lays every queue out at offset 0 of the region (they overlap)",
+                ("SHM-RING-005", "VIRTIO-STATUS-004"), "test")(refute_overlapping_queues)

@@ -31,6 +31,7 @@ from virtiospec.models.stack_ring import StackRingConfig, run_stack_ring
 from virtiospec.models.tso import Mode
 from virtiospec.models.z3util import check_inductive
 from virtiospec.reference.shm.ring_on_shm import Seam
+from virtiospec.reference.stack.net_stack import Stack, StackOptions
 
 
 @pytest.mark.parametrize("tso", [False, True])
@@ -213,3 +214,11 @@ def test_a_layer_variant_is_caught_in_the_stacks_queue(name: str, req: str) -> N
 def test_an_unreduced_slot_is_refused_out_of_bounds() -> None:
     ev = registry_mutant("ring_on_shm.mutant.layer.ring.device_slot_not_reduced.ref")
     assert ev.ok and "SHM-RING-001" in ev.detail, ev.detail
+
+
+def test_overlapping_queues_are_refused_at_go_live() -> None:
+    ev = registry_mutant("stack.ring.mutant.driver.overlapping_queues")
+    assert ev.ok and "SHM-RING-005" in ev.detail, ev.detail
+    ok = Stack(StackOptions(queue_size=4))
+    ok.bring_up()  # the placement is restored: the real driver's queues go live
+    assert ok.function.error is None
