@@ -1,7 +1,8 @@
 """Faults with exactly-once accounting: a Hypothesis machine over the reference rings.
 
 The driver (:class:`SplitDriver` / :class:`PackedDriver`) and the device
-(:class:`SplitDevice` / :class:`PackedDevice`) run whole operations
+(:class:`SplitDevice` / :class:`PackedDevice`), or the C references' sides with the same
+interface (``ring.faults.c.*``: ring.c and ring_packed.c, stepped), run whole operations
 against one :class:`GuestMemory`, woken by notifications that travel through a channel the
 machine controls. Besides traffic (adding chains, the device popping and pushing, the driver
 taking used buffers back, in any order and amounts), the machine injects faults:
@@ -66,8 +67,10 @@ class FaultConfig:
     q: int = 4
     event_idx: bool = False
     packed: bool = False
-    driver_cls: type[SplitDriver] | type[PackedDriver] | None = None  # None: the reference
-    device_cls: type[SplitDevice] | type[PackedDevice] | None = None
+    # None: the Python reference; the C references (ring_c_stepped, ring_packed_c_stepped)
+    # have the same interface
+    driver_cls: type[Any] | None = None
+    device_cls: type[Any] | None = None
     recovery: str = "reference"  # see FaultMachine._recover
     watchdog: bool = True
     steps: int = 60
@@ -83,8 +86,8 @@ class FaultMachine(RuleBasedStateMachine):
         self.mem = GuestMemory(MEM)
         self.lay: SplitLayout | PackedLayout = (PackedLayout.packed_at(0, c.q) if c.packed
                                                  else SplitLayout.packed_at(0, c.q))
-        self.driver_cls = c.driver_cls or (PackedDriver if c.packed else SplitDriver)
-        self.device_cls = c.device_cls or (PackedDevice if c.packed else SplitDevice)
+        self.driver_cls: type[Any] = c.driver_cls or (PackedDriver if c.packed else SplitDriver)
+        self.device_cls: type[Any] = c.device_cls or (PackedDevice if c.packed else SplitDevice)
         self.req = "RING-PACKED-092" if c.packed else "RING-SPLIT-092"
         self.log: list[registry.Step] = [registry.Step(
             "env", f"{'packed' if c.packed else 'split'} Q={c.q}, "
@@ -107,9 +110,9 @@ class FaultMachine(RuleBasedStateMachine):
 
     def _setup(self) -> None:
         c = self.cfg
-        self.drv: Any = self.driver_cls(self.lay, event_idx=c.event_idx)  # type: ignore[arg-type]
+        self.drv: Any = self.driver_cls(self.lay, event_idx=c.event_idx)
         run(self.drv.init(), self.mem)
-        self.dev: Any = self.device_cls(self.lay, MEM, event_idx=c.event_idx)  # type: ignore[arg-type]
+        self.dev: Any = self.device_cls(self.lay, MEM, event_idx=c.event_idx)
         run(self.dev.init(), self.mem)
 
     # -- bookkeeping ---------------------------------------------------------------------
@@ -437,3 +440,28 @@ def check_faults_packed(n: int) -> registry.Evidence:
                 "the same under VIRTIO_F_EVENT_IDX (DESC) suppression")
 def check_faults_packed_event_idx(n: int) -> registry.Evidence:
     return run_faults(FaultConfig(packed=True, event_idx=True), n)
+
+
+def _c_sides(packed: bool) -> tuple[type[Any], type[Any]]:
+    """The C references' sides (imported here: their stepped builds load on first use)."""
+    if packed:
+        from virtiospec.reference.ring_packed_c_stepped import CPackedDevice, CPackedDriver
+
+        return CPackedDriver, CPackedDevice
+    from virtiospec.reference.ring_c_stepped import CSplitDevice, CSplitDriver
+
+    return CSplitDriver, CSplitDevice
+
+
+@registry.check("ring.faults.c.split", REQS,
+                "the C split ring (ring.c, both sides) under the same faults and ledger")
+def check_faults_c_split(n: int) -> registry.Evidence:
+    drv, dev = _c_sides(False)
+    return run_faults(FaultConfig(driver_cls=drv, device_cls=dev), n)
+
+
+@registry.check("ring.faults.c.packed", PACKED_REQS,
+                "the C packed ring (ring_packed.c, both sides) under the same faults and ledger")
+def check_faults_c_packed(n: int) -> registry.Evidence:
+    drv, dev = _c_sides(True)
+    return run_faults(FaultConfig(packed=True, driver_cls=drv, device_cls=dev), n)

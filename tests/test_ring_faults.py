@@ -72,6 +72,17 @@ def test_reference_survives_faults(packed: bool, event_idx: bool) -> None:
         assert ev.stats.get(key, 0) > 0, key
 
 
+@pytest.mark.parametrize("packed", [False, True])
+def test_c_references_survive_faults(packed: bool) -> None:
+    from virtiospec.models.ring_faults import _c_sides
+
+    drv, dev = _c_sides(packed)
+    ev = run_faults(FaultConfig(packed=packed, driver_cls=drv, device_cls=dev), 20,
+                    derandomize=True)
+    assert ev.ok, ev.detail
+    assert ev.stats.get("reset", 0) > 0 and ev.stats.get("handed back used", 0) > 0
+
+
 def test_packed_reset_mid_traffic() -> None:
     m = _machine(FaultConfig(packed=True))
     m.add([(0, 1), (1, 1)])
