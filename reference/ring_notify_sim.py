@@ -209,7 +209,7 @@ def simulate(*, batch: int, reenable: Reenable = "next", buffers: int = 100_000,
 
 
 def table(batches: tuple[int, ...] = (1, 16, 64), device_costs: tuple[int, ...] = (70, 230),
-          buffers: int = 100_000) -> list[str]:
+          buffers: int = 20_000) -> list[str]:
     """One line per (device cost, batch): notifications per buffer, enable_cb vs
     enable_cb_delayed."""
     out = [f"{'device/buffer':>13} {'batch':>5}  {'enable_cb: kicks intr /buffer':>30}  "
@@ -229,5 +229,5 @@ def table(batches: tuple[int, ...] = (1, 16, 64), device_costs: tuple[int, ...] 
 if __name__ == "__main__":
     c = Costs()
     print(f"virtual cycles: driver add {c.add} + get {c.get} per buffer, exit {c.exit}, "
-          f"wake {c.wake}; Q=256, 100000 buffers")
+          f"wake {c.wake}; Q=256, 20000 buffers")
     print("\n".join(table()))
