@@ -253,7 +253,7 @@ class LateFeatures(VirtioPciDriver):
 
 
 class EarlyNotify(VirtioPciDriver):
-    def notify(self, index: int, addr: int) -> Op[None]:
+    def notify(self, index: int, addr: int, data: int | None = None) -> Op[None]:
         yield from self.transport.notify(index, addr)
 
 

@@ -40,11 +40,13 @@ from virtiospec.reference.virtio_pci.regs import (
     DEVICE_NEEDS_RESET,
     DRIVER,
     DRIVER_OK,
+    F_NOTIFICATION_DATA,
     FAILED,
     FEATURES_OK,
     ISR_QUEUE,
     NO_VECTOR,
     SUSPEND,
+    bit,
     status_names,
 )
 
@@ -63,7 +65,8 @@ class Bench:
 
     def __init__(self, device_cls: type[VirtioPciDevice]) -> None:
         self.machine = Machine(RAM)
-        self.net = NetDevice(queue_size=QUEUE_SIZE)
+        self.net = NetDevice(queue_size=QUEUE_SIZE)  # this driver notifies with 16-bit writes:
+        self.net.features &= ~bit(F_NOTIFICATION_DATA)  # VIRTIO-PCI-030, not VIRTIO-PCI-115
         self.dev = device_cls(self.net)
         self.machine.plug(3, 0, self.dev)
         self.t = VirtioPciTransport.probe(self.machine, 1, Window(0xE000_0000, 0x1000_0000))
@@ -281,7 +284,7 @@ class EarlyQueues(VirtioPciDevice):
         finally:
             self.status = saved
 
-    def notified(self, offset: int, value: int) -> None:
+    def notified(self, offset: int, value: int, data: int | None = None) -> None:
         if self.live_queue(value) is not None:
             self.guarded(lambda: self.backend.queue_notified(value))
 

@@ -97,9 +97,9 @@ class NetPciFunction(VirtioPciDevice):
         self.layouts.clear()
         super().reset()
 
-    def notified(self, offset: int, value: int) -> None:
+    def notified(self, offset: int, value: int, data: int | None = None) -> None:
         ignored = self.ignored_notifications
-        super().notified(offset, value)
+        super().notified(offset, value, data)
         vp = self.counters.virtio_pci
         vp.notify_writes += 1
         vp.notify_ignored += self.ignored_notifications - ignored

@@ -42,6 +42,7 @@ from virtiospec.reference.virtio_pci.regs import (
     DRIVER_OK,
     F_EVENT_IDX,
     F_INDIRECT_DESC,
+    F_NOTIFICATION_DATA,
     F_RING_RESET,
     F_VERSION_1,
     FEATURES_OK,
@@ -75,7 +76,11 @@ class VirtioPciDevice(PciFunction):
         self.backend = backend
         self.notify_multiplier = notify_multiplier
         self.queues = [QueueRegs(size) for size in backend.queue_sizes]
-        notify_size = max(2, notify_multiplier * len(self.queues))
+        m = notify_multiplier
+        if backend.features & bit(F_NOTIFICATION_DATA) and (m % 4 or m & (m - 1)):
+            backend.features &= ~bit(F_NOTIFICATION_DATA)  # VIRTIO-PCI-101 cannot be kept
+        # VIRTIO-PCI-101: room for a 32-bit notification at the last queue's address
+        notify_size = max(4, m * len(self.queues), m * (len(self.queues) - 1) + 4)
         if NOTIFY_AT + notify_size > STRUCT_BAR_SIZE or DEVICE_AT + backend.config.size > ISR_AT:
             raise PciError("the virtio structures do not fit BAR2", "VIRTIO-PCI-013")
         self.add_bar(BarSpec(STRUCT_BAR, BarKind.MEM64, STRUCT_BAR_SIZE, prefetchable=True))
@@ -107,6 +112,7 @@ class VirtioPciDevice(PciFunction):
             self.add_bar(BarSpec(MSIX_BAR, BarKind.MEM32, 0x1000))
             self.msix_table = Msix(self, msix_vectors, MSIX_BAR, 0, MSIX_BAR, 0x800)
         self.ignored_notifications = 0
+        self.notify_data: dict[int, int] = {}  # queue -> data of its last notification
         self.error: Exception | None = None
         self._reset_state()
         backend.attach(self)
@@ -307,8 +313,12 @@ class VirtioPciDevice(PciFunction):
         ring = self.queues[index].ring
         return None if ring is None else LiveQueue(self, index, ring, self.dma())
 
-    def notified(self, offset: int, value: int) -> None:
-        """An available-buffer notification (VIRTIO-PCI-030)."""
+    def notified(self, offset: int, value: int, data: int | None = None) -> None:
+        """An available-buffer notification (VIRTIO-PCI-030); ``data``: with
+        VIRTIO_F_NOTIFICATION_DATA, the next available position the driver sent along
+        (VIRTIO-PCI-115), kept in :attr:`notify_data` (the device uses the ring itself)."""
+        if data is not None:
+            self.notify_data[value] = data
         if self.notify_multiplier and offset != value * self.notify_multiplier:
             self.ignored_notifications += 1  # written at another queue's address
             return

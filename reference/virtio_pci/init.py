@@ -22,6 +22,7 @@ from virtiospec.reference.virtio_pci.regs import (
     DEVICE_NEEDS_RESET,
     DRIVER,
     DRIVER_OK,
+    F_NOTIFICATION_DATA,
     F_VERSION_1,
     FAILED,
     FEATURES_OK,
@@ -64,6 +65,7 @@ class VirtioPciDriver:
         yield from self._set(FEATURES_OK)  # no feature is written after this (VIRTIO-FEAT-007)
         yield from self.confirm_features(accepted)
         self.features = accepted
+        self.transport.notification_data = self.has(F_NOTIFICATION_DATA)
         return accepted
 
     def reset(self) -> Op[None]:
@@ -97,10 +99,13 @@ class VirtioPciDriver:
             self.live = False
             raise DeviceNeedsReset(f"device status {status:#x}")
 
-    def notify(self, index: int, addr: int) -> Op[None]:
+    def notify(self, index: int, addr: int, data: int | None = None) -> Op[None]:
+        """``data``: the next available position, sent along only with
+        VIRTIO_F_NOTIFICATION_DATA negotiated (VIRTIO-PCI-115)."""
         if not self.live:
             raise NotLive(f"notification of queue {index} before DRIVER_OK")
-        yield from self.transport.notify(index, addr)
+        yield from self.transport.notify(
+            index, addr, data if self.has(F_NOTIFICATION_DATA) else None)
 
     def has(self, feature: int) -> bool:
         return bool(self.features & bit(feature))

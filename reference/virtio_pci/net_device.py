@@ -18,6 +18,7 @@ from virtiospec.reference.virtio_pci.regs import (
     DEVICE_NET,
     F_EVENT_IDX,
     F_INDIRECT_DESC,
+    F_NOTIFICATION_DATA,
     F_RING_RESET,
     F_VERSION_1,
     NET_F_MAC,
@@ -33,9 +34,10 @@ NET_HDR_SIZE = 12
 RX, TX = 0, 1
 STATUS_AT = 6
 # VIRTIO-FEAT-004: VERSION_1 is always offered; VIRTIO_F_RING_RESET: queues reset one by one
-# (VIRTIO-PCI-102, in the transport)
+# (VIRTIO-PCI-102), VIRTIO_F_NOTIFICATION_DATA: 32-bit notifications (VIRTIO-PCI-101), both
+# in the transport
 NET_FEATURES = (bit(F_VERSION_1) | bit(F_EVENT_IDX) | bit(F_INDIRECT_DESC) | bit(NET_F_MAC)
-                | bit(NET_F_STATUS) | bit(F_RING_RESET))
+                | bit(NET_F_STATUS) | bit(F_RING_RESET) | bit(F_NOTIFICATION_DATA))
 
 
 class Wire:

@@ -29,6 +29,7 @@ from virtiospec.reference.virtio_pci.init import VirtioPciDriver
 from virtiospec.reference.virtio_pci.regs import (
     F_EVENT_IDX,
     F_INDIRECT_DESC,
+    F_NOTIF_CONFIG_DATA,
     F_RING_PACKED,
     NET_F_MAC,
     NET_F_STATUS,
@@ -55,6 +56,7 @@ class DriverQueue:
         self.notify_addr = notify_addr
         self.buffers = buffers  # token n owns buffers[n]
         self.outstanding: set[int] = set()
+        self.notify_id = index  # what identifies it in a notification (VIRTIO-PCI-115)
 
     @property
     def ring(self) -> SplitDriver:
@@ -147,6 +149,8 @@ class NetDriver:
         if buffers is None:
             buffers = [self.ram.allocate(BUF_SIZE, 64) for _ in range(size)]
         q = DriverQueue(index, ring, notify_addr, buffers)
+        if self.driver.has(F_NOTIF_CONFIG_DATA):  # VIRTIO-PCI-115: the device's value
+            q.notify_id = self.run(t.read("queue_notif_config_data"))
         self.queues[index] = q
         return q
 
@@ -191,9 +195,17 @@ class NetDriver:
     # -- notifications ----------------------------------------------------------------
     def kick(self, q: DriverQueue) -> bool:
         if self.run(q.any_ring.kick_prepare()):
-            self.run(self.driver.notify(q.index, q.notify_addr))
+            self.run(self.driver.notify(q.notify_id, q.notify_addr, self.notify_data(q)))
             return True
         return False
+
+    @staticmethod
+    def notify_data(q: DriverQueue) -> int:
+        """The next position to send with a notification (VIRTIO_F_NOTIFICATION_DATA,
+        VIRTIO-PCI-115): split, ``avail.idx`` (``next_off`` its bits 0..14, ``next_wrap`` bit
+        15); packed, ``next_off`` and ``next_wrap`` of RING-PACKED-024."""
+        ring = q.any_ring
+        return ring.avail_idx if isinstance(ring, SplitDriver) else ring.kick_data()
 
     def irq_count(self, vector: int) -> int:
         """1 if vector's message word was written since the last :meth:`clear_irq`."""

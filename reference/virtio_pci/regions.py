@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from virtiospec.reference.virtio_pci.errors import BadRegisterAccess
-from virtiospec.reference.virtio_pci.regs import COMMON_FIELDS
+from virtiospec.reference.virtio_pci.regs import COMMON_FIELDS, F_NOTIFICATION_DATA
 
 if TYPE_CHECKING:
     from virtiospec.reference.virtio_pci.device import VirtioPciDevice
@@ -57,7 +57,9 @@ class CommonCfg:
 
 class NotifyArea:
     """Without VIRTIO_F_NOTIFICATION_DATA a notification is a 16-bit write of the queue index
-    at that queue's notify address; reads return 0."""
+    at that queue's notify address (VIRTIO-PCI-030); with it, a 32-bit write whose low 16 bits
+    are the queue index and whose high 16 bits are the next position the driver will make
+    available (VIRTIO-PCI-115; the area is laid out for it, VIRTIO-PCI-101). Reads return 0."""
 
     def __init__(self, device: VirtioPciDevice, size: int) -> None:
         self.device = device
@@ -71,6 +73,13 @@ class NotifyArea:
         return 0
 
     def write(self, offset: int, size: int, value: int) -> None:
+        if self.device.has(F_NOTIFICATION_DATA):
+            if size != 4 or offset % 4:
+                raise BadRegisterAccess(f"notification of {size} bytes at {offset:#x}: with "
+                                        "VIRTIO_F_NOTIFICATION_DATA it is an aligned 32-bit "
+                                        "write", "VIRTIO-PCI-115")
+            self.device.notified(offset, value & 0xFFFF, value >> 16)
+            return
         if size != 2 or offset % 2:
             raise BadRegisterAccess(f"notification of {size} bytes at {offset:#x}: without "
                                     f"VIRTIO_F_NOTIFICATION_DATA it is an aligned 16-bit write",

@@ -135,6 +135,7 @@ class VirtioPciTransport:
         self.bars = {b.index: b for b in bars}
         self.msix: MsixInfo | None = None
         self.reset_polls = RESET_POLLS
+        self.notification_data = False  # set by the driver once the feature is negotiated
         self.structures = self._locate()
 
     # -- discovery ------------------------------------------------------------------------
@@ -356,9 +357,10 @@ class VirtioPciTransport:
         notify_off = yield from self.read("queue_notify_off")
         s = self.structures
         offset = notify_off * s.notify_multiplier
-        if offset + 2 > s.notify_length:
-            raise BadCapability(f"queue {index}: notify offset {offset:#x} + 2 is beyond the "
-                                f"{s.notify_length} bytes of the notification area")
+        width = 4 if self.notification_data else 2  # VIRTIO-PCI-101, VIRTIO-PCI-030
+        if offset + width > s.notify_length:
+            raise BadCapability(f"queue {index}: notify offset {offset:#x} + {width} is beyond "
+                                f"the {s.notify_length} bytes of the notification area")
         yield from self.write("queue_enable", 1)
         return s.notify + offset
 
@@ -389,9 +391,16 @@ class VirtioPciTransport:
         if got != vector:
             raise VectorRefused(f"{name} reads {got:#x} after {vector:#x} was written")
 
-    def notify(self, index: int, addr: int) -> Op[None]:
-        """An available-buffer notification: 16-bit queue index (VIRTIO-PCI-030)."""
-        yield from store(addr, 2, index)
+    def notify(self, index: int, addr: int, data: int | None = None) -> Op[None]:
+        """An available-buffer notification: the 16-bit queue index (VIRTIO-PCI-030), or with
+        VIRTIO_F_NOTIFICATION_DATA (``data``: the next position, split ``avail.idx`` or packed
+        ``next_off | next_wrap << 15``) one 32-bit write of ``index | data << 16``
+        (VIRTIO-PCI-115). With VIRTIO_F_NOTIF_CONFIG_DATA the caller passes the queue's
+        ``queue_notif_config_data`` as ``index``."""
+        if data is None:
+            yield from store(addr, 2, index)
+        else:
+            yield from store(addr, 4, index | (data & 0xFFFF) << 16)
 
     def read_isr(self) -> Op[int]:
         return (yield from load(self.structures.isr, 1))
