@@ -65,8 +65,8 @@ class Bench:
 
     def __init__(self, device_cls: type[VirtioPciDevice]) -> None:
         self.machine = Machine(RAM)
-        self.net = NetDevice(queue_size=QUEUE_SIZE)  # this driver notifies with 16-bit writes:
-        self.net.features &= ~bit(F_NOTIFICATION_DATA)  # VIRTIO-PCI-030, not VIRTIO-PCI-115
+        self.net = NetDevice(queue_size=QUEUE_SIZE)  # this driver notifies with 16-bit writes
+        self.net.features &= ~bit(F_NOTIFICATION_DATA)  # (VIRTIO-PCI-030): not offered here
         self.dev = device_cls(self.net)
         self.machine.plug(3, 0, self.dev)
         self.t = VirtioPciTransport.probe(self.machine, 1, Window(0xE000_0000, 0x1000_0000))
