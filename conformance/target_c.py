@@ -151,6 +151,10 @@ class CPackedDeviceSession(_PackedSide):
 class CRingTarget(AbiTarget):
     """The split ring through the ABI, and the packed ring of ring_packed.c."""
 
+    # ring.c's driver keeps VIRTIO_F_IN_ORDER's layout rules (RING-SPLIT-016, RING-SPLIT-026;
+    # suites/ring_in_order.py); a lib: target does not claim it
+    ring_in_order = True
+
     def ring_packed_driver(self, setup: PackedRingSetup) -> CPackedDriverSession:
         self._only("driver")
         return CPackedDriverSession(setup)

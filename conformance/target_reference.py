@@ -130,6 +130,9 @@ class ReferencePackedDriver(_DriverSide):
 class ReferenceTarget(ReferenceShmSides):  # the shm sides: target_shm_reference.py
     name = "reference"
     sides = ("driver", "device")
+    # SplitDriver's layout keeps VIRTIO_F_IN_ORDER's driver rules (RING-SPLIT-016,
+    # RING-SPLIT-026: a FIFO free list, tables in order): suites/ring_in_order.py
+    ring_in_order = True
     # the Python sides are stepped by nature: the races of suites/ring_stepped.py run them
     ring_stepped = (SplitDriver, SplitDevice)
 

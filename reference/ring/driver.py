@@ -48,6 +48,11 @@ class SplitDriver:
 
     ``indirect_area``: guest memory of ``Q * indirect_max * 16`` bytes where the driver
     builds indirect tables (one per head), used when VIRTIO_F_INDIRECT_DESC is negotiated.
+
+    The free list is first-in first-out and every table is written in order, so the layout
+    keeps VIRTIO_F_IN_ORDER's driver rules against a device that uses buffers in order: a
+    chain at descriptor ``x`` links ``x`` to ``x + 1`` and ``Q - 1`` to 0 (RING-SPLIT-016);
+    the next of indirect entry ``k`` is ``k + 1`` (RING-SPLIT-026).
     """
 
     def __init__(self, layout: SplitLayout, *, event_idx: bool = False,
