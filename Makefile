@@ -30,6 +30,7 @@ main: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/python tools/typecheck.py
+	$(BIN)/python tools/layers.py
 	$(BIN)/pytest -q
 
 # mypy ([tool.mypy] in pyproject.toml) over the package under its installed names and over

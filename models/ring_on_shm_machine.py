@@ -52,8 +52,14 @@ from virtiospec.models.ring_names import ring_names
 from virtiospec.models.tso import MODES, Mode, Notify, Program, SharedMemory, Side, Wait
 from virtiospec.reference.access import GuestMemory, run
 from virtiospec.reference.ring import QueueFull, SplitDevice, SplitDriver, SplitLayout
-from virtiospec.reference.shm import Region, ShmError, ShmRingDevice, ShmRingDriver
-from virtiospec.reference.shm.ring_on_shm import PROTOCOL, Seam, ShmRingLayout
+from virtiospec.reference.ring.on_shm import (
+    PROTOCOL,
+    Seam,
+    ShmRingDevice,
+    ShmRingDriver,
+    ShmRingLayout,
+)
+from virtiospec.reference.shm import Region, ShmError
 from virtiospec.reference.shm.signal import SignalReceiver, SignalSender
 
 SLOT = 16  # bytes of buffer per chain (one readable descriptor)

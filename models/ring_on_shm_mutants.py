@@ -4,7 +4,7 @@ the machine stepping the reference (models/ring_on_shm_machine.py,
 ``ring_on_shm.mutant.<bug>.ref``).
 
 Each variant is one switch: a field of :class:`~virtiospec.models.ring_on_shm_z3.Seam` in the
-model and of :class:`~virtiospec.reference.shm.ring_on_shm.Seam` on the reference line it
+model and of :class:`~virtiospec.reference.ring.on_shm.Seam` on the reference line it
 breaks, except the injection without its barrier, which is the sender of
 models/shm_ref_mutants.py (SHM-SIGNAL-004) placed in the ring. Machine runs are derandomized
 and not shrunk (the Z3 twin gives the shortest run); a variant counts as caught only when a
@@ -43,7 +43,7 @@ from virtiospec.models.ring_ref_mutants import DeviceNoMbNotify, DeviceUsedIdxWr
 from virtiospec.models.shm_ref_mutants import ReceiverNoRecheck, SenderNoMbBeforeEnabled
 from virtiospec.models.z3util import literal_state
 from virtiospec.reference.ring import SplitLayout
-from virtiospec.reference.shm.ring_on_shm import Seam
+from virtiospec.reference.ring.on_shm import Seam
 
 EXAMPLES = 400
 

@@ -30,7 +30,7 @@ from virtiospec.models.stack_ring import PLANTED as STACK_PLANTED
 from virtiospec.models.stack_ring import StackRingConfig, run_stack_ring
 from virtiospec.models.tso import Mode
 from virtiospec.models.z3util import check_inductive
-from virtiospec.reference.shm.ring_on_shm import Seam
+from virtiospec.reference.ring.on_shm import Seam
 from virtiospec.reference.stack.net_stack import Stack, StackOptions
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from virtiospec.reference.access import GuestMemory, Load, Op, Store, run
 from virtiospec.reference.ring import SplitDevice, SplitDriver
+from virtiospec.reference.ring.on_shm import ShmRingDevice, ShmRingDriver, ShmRingLayout, on_shm
 from virtiospec.reference.shm import (
     BadCapability,
     BadLayout,
@@ -24,9 +25,6 @@ from virtiospec.reference.shm import (
     RegionOutsideBar,
     RegionSet,
     ShmCap,
-    ShmRingDevice,
-    ShmRingDriver,
-    ShmRingLayout,
     SignalLayout,
     SignalReceiver,
     SignalSender,
@@ -38,7 +36,6 @@ from virtiospec.reference.shm import (
     WrongWriter,
 )
 from virtiospec.reference.shm.clock import join_ns, split_ns
-from virtiospec.reference.shm.ring_on_shm import on_shm
 
 
 class Recording(GuestMemory):

@@ -21,7 +21,6 @@ from virtiospec.reference.shm.errors import (
 )
 from virtiospec.reference.shm.irq_table import IrqDevice, IrqDriver, IrqEvent, IrqLayout
 from virtiospec.reference.shm.region import Region, RegionSet, ShmCap
-from virtiospec.reference.shm.ring_on_shm import ShmRingDevice, ShmRingDriver, ShmRingLayout
 from virtiospec.reference.shm.signal import SignalLayout, SignalReceiver, SignalSender
 from virtiospec.reference.shm.table import Snapshot, TableLayout, TableReader, TableWriter
 
@@ -43,9 +42,6 @@ __all__ = [
     "RegionSet",
     "ShmCap",
     "ShmError",
-    "ShmRingDevice",
-    "ShmRingDriver",
-    "ShmRingLayout",
     "SignalLayout",
     "SignalReceiver",
     "SignalSender",

@@ -35,9 +35,9 @@ from virtiospec.reference.pci.discovery import Window
 from virtiospec.reference.pci.host import Host
 from virtiospec.reference.pci.regs import MSI_WINDOW
 from virtiospec.reference.ring import RingError
+from virtiospec.reference.ring.on_shm import ShmRingLayout
 from virtiospec.reference.shm.errors import ShmError
 from virtiospec.reference.shm.region import Region, RegionSet
-from virtiospec.reference.shm.ring_on_shm import ShmRingLayout
 from virtiospec.reference.stack.counters import Counters
 from virtiospec.reference.stack.net_function import RING_ALIGN, SHM_ID
 from virtiospec.reference.stack.region import HostMemory

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from virtiospec.reference.access import GuestMemory, Store, run
 from virtiospec.reference.ring import RingError
+from virtiospec.reference.ring.on_shm import ShmRingLayout
 from virtiospec.reference.shm.errors import BadLayout, RegionOutOfBounds, ShmError, WrongWriter
 from virtiospec.reference.shm.region import Region
-from virtiospec.reference.shm.ring_on_shm import ShmRingLayout
 from virtiospec.reference.shm.signal import SignalLayout
 from virtiospec.reference.stack.counters import Counters
 from virtiospec.reference.stack.region import DeviceMemory, ShmWindow

@@ -4,7 +4,7 @@ whose every access is checked by the shm layer, with its two signals.
 
 The placement is :class:`~virtiospec.reference.shm.ShmRingLayout` (the ring packed at an
 offset of the region, then the kick and the call signal) and the check is
-:func:`~virtiospec.reference.shm.ring_on_shm.on_shm`: each access inside the region and
+:func:`~virtiospec.reference.ring.on_shm.on_shm`: each access inside the region and
 naturally aligned (SHM-RING-001, SHM-REGION-007, SHM-REGION-008), each store from the side that owns
 the
 part (SHM-RING-002). The ring code itself is reference/ring unchanged. What this module adds
@@ -26,8 +26,8 @@ from typing import TypeVar
 
 from virtiospec.reference.access import Op
 from virtiospec.reference.ring import Chain, SplitDevice, SplitDriver
+from virtiospec.reference.ring.on_shm import ShmRingLayout, Side, on_shm
 from virtiospec.reference.shm.errors import ShmError
-from virtiospec.reference.shm.ring_on_shm import ShmRingLayout, Side, on_shm
 from virtiospec.reference.shm.signal import SignalReceiver, SignalSender
 from virtiospec.reference.stack.counters import Counters, ShmCounters
 
