@@ -7,8 +7,10 @@ against one :class:`GuestMemory`, woken by notifications that travel through a c
 machine controls. Besides traffic (adding chains, the device popping and pushing, the driver
 taking used buffers back, in any order and amounts), the machine injects faults:
 
-* a **device reset** at any point of traffic between two operations (chains available and
-  not popped, popped and not used, used and not taken back, notifications in flight). The
+* a **device reset** at any point of traffic: between two operations (chains available and
+  not popped, popped and not used, used and not taken back, notifications in flight), or,
+  with the Python sides, a number of accesses into the device pushing what it holds (part
+  of it published) or into the driver adding a chain (not yet published). The
   driver recovers as VIRTIO-CLEANUP-001 and NET-062 ask: it first takes back what the device
   had made used (those buffers come back with the ``len`` the device wrote), then detaches
   every buffer still outstanding, and sets the queue up again from scratch;
@@ -47,14 +49,20 @@ from virtiospec.models.hypothesis_run import (
     hypothesis_settings,
     run_hypothesis,
 )
-from virtiospec.reference.access import GuestMemory, run
+from virtiospec.reference.access import GuestMemory, Load, Op, Store, run
 from virtiospec.reference.ring import SplitDevice, SplitDriver
 from virtiospec.reference.ring.device import Chain
 from virtiospec.reference.ring.errors import QueueFull, RingError
 from virtiospec.reference.ring.layout import SplitLayout
 from virtiospec.reference.ring.packed_device import PackedDevice
 from virtiospec.reference.ring.packed_driver import PackedDriver
-from virtiospec.reference.ring.packed_layout import PackedLayout
+from virtiospec.reference.ring.packed_layout import (
+    DESC_FLAGS,
+    DESC_ID,
+    PackedLayout,
+    advance,
+    is_used,
+)
 
 MEM = 1 << 16
 DATA = 1 << 12  # buffers live from here on, 64 bytes per token slot
@@ -88,6 +96,8 @@ class FaultMachine(RuleBasedStateMachine):
                                                  else SplitLayout.packed_at(0, c.q))
         self.driver_cls: type[Any] = c.driver_cls or (PackedDriver if c.packed else SplitDriver)
         self.device_cls: type[Any] = c.device_cls or (PackedDevice if c.packed else SplitDevice)
+        self.python_sides = (issubclass(self.driver_cls, (SplitDriver, PackedDriver))
+                             and issubclass(self.device_cls, (SplitDevice, PackedDevice)))
         self.req = "RING-PACKED-092" if c.packed else "RING-SPLIT-092"
         self.log: list[registry.Step] = [registry.Step(
             "env", f"{'packed' if c.packed else 'split'} Q={c.q}, "
@@ -347,6 +357,79 @@ class FaultMachine(RuleBasedStateMachine):
         self._tick()
         self._count("reset")
         self._note("env", "FAULT: device reset")
+        self._recover()
+
+    # -- resets in the middle of an operation (the Python sides: an Op can be left half-way)
+    def _partial(self, op: Op[Any], k: int) -> tuple[bool, Any]:
+        """Apply the first ``k`` accesses of ``op``; (finished, its result)."""
+        value: int | None = None
+        try:
+            for _ in range(k):
+                access = op.send(value)
+                value = None
+                if isinstance(access, Load):
+                    value = self.mem.read(access.addr, access.size)
+                elif isinstance(access, Store):
+                    self.mem.write(access.addr, access.size, access.value)
+        except StopIteration as done:
+            return True, done.value
+        op.close()
+        return False, None
+
+    def _published(self, used: list[tuple[int, int]], before: tuple[int, int],
+                   ndescs: list[int]) -> int:
+        """How many of ``used`` a push left half-way had published (RING-SPLIT-043: used.idx;
+        RING-PACKED-014: each used descriptor's flags)."""
+        if not self.cfg.packed:
+            return (self.mem.read(self.lay.used_idx, 2) - before[0]) & 0xFFFF  # type: ignore[union-attr]
+        pos, wrap = before
+        n = 0
+        for (buf_id, _), ndesc in zip(used, ndescs, strict=True):
+            at = self.lay.desc_addr(pos)
+            flags = self.mem.read(at + DESC_FLAGS, 2)
+            if not (is_used(flags, wrap) and self.mem.read(at + DESC_ID, 2) == buf_id):
+                break
+            n += 1
+            pos, wrap = advance(self.cfg.q, pos, wrap, ndesc)
+        return n
+
+    @precondition(lambda m: bool(m.held) and m.python_sides)
+    @rule(k=st.integers(1, 12))
+    def reset_mid_push(self, k: int) -> None:
+        """The device is reset ``k`` accesses into pushing what it holds."""
+        self._tick()
+        used = [(c.head, min(c.writable_len, 8)) for c in self.held]
+        before = ((self.dev.used_idx, 0) if not self.cfg.packed
+                  else (self.dev.used_pos, self.dev.used_wrap))
+        ndescs = [self.dev.in_flight[h].ndesc if self.cfg.packed else 1 for h, _ in used]
+        done, _ = self._partial(self.dev.push(used), k)
+        n = len(used) if done else self._published(used, before, ndescs)
+        for head, length in used[:n]:
+            self.device_used[self.by_head[head]] = length
+        self._count("reset mid-push")
+        self._note("env", f"FAULT: device reset {k} accesses into pushing {used} "
+                   f"({n} published)")
+        self._recover()
+
+    @precondition(lambda m: m.stall_drv == 0 and m.python_sides and bool(m.by_head))
+    @rule(k=st.integers(1, 12), n_in=st.integers(1, 3))
+    def reset_mid_add(self, k: int, n_in: int) -> None:
+        """The device is reset ``k`` accesses into the driver adding a chain."""
+        self._tick()
+        token = self.next_token
+        self.next_token += 1
+        base = DATA + 64 * (token % 900)
+        try:
+            done, head = self._partial(
+                self.drv.add([], [(base + 16 * j, 16) for j in range(n_in)], token), k)
+        except QueueFull:
+            return
+        if done:
+            self.by_head[head] = token
+            self.made_available.add(token)
+        self._count("reset mid-add")
+        self._note("env", f"FAULT: device reset {k} accesses into adding t{token} "
+                   f"({'added' if done else 'not added: it stays with its owner'})")
         self._recover()
 
     def _recover(self) -> None:

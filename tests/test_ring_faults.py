@@ -33,6 +33,29 @@ def test_reset_mid_traffic_hands_everything_back_once() -> None:
     m.teardown()
 
 
+@pytest.mark.parametrize(("packed", "k", "expect"), [
+    (False, 5, {0: "detached", 1: "detached"}),  # used.idx not yet stored
+    (False, 6, {0: "used", 1: "used"}),  # used.idx stored: both published
+    (True, 3, {0: "detached", 1: "detached"}),  # the first's flags not yet stored
+    (True, 4, {0: "used", 1: "detached"}),  # the first published, the second not
+])
+def test_reset_in_the_middle_of_a_push(packed: bool, k: int, expect: dict[int, str]) -> None:
+    m = _machine(FaultConfig(packed=packed))
+    m.add([(0, 1), (0, 1)])
+    m.device_pops(2)
+    m.reset_mid_push(k)
+    assert m.returned == expect
+    m.teardown()
+
+
+def test_reset_in_the_middle_of_an_add() -> None:
+    m = _machine(FaultConfig())
+    m.add([(0, 1)])
+    m.reset_mid_add(3, 1)  # t1's descriptor half written, never published
+    assert m.returned == {0: "detached"} and 1 not in m.made_available
+    m.teardown()
+
+
 def test_forgotten_detached_buffers_are_caught() -> None:
     m = _machine(FaultConfig(recovery="forget-detached"))
     m.add([(1, 0)])
