@@ -547,13 +547,30 @@ static int vs_packed_device_fail(struct vs_packed_device *v, int err)
     return err;
 }
 
-/* The slot of the list with buffer ID `id` the device holds, or -1. */
+/* The slot of the list with buffer ID `id` the device holds, or -1. A list is held in its
+ * home slot, id % Q, unless another list holds that (IDs >= Q, which the spec allows): then
+ * in the first free one, and counted as displaced. While none is displaced an ID is at home
+ * or not held at all: one look instead of Q for every pop and push. */
 static int vs_held_find(const struct vs_packed_device *v, uint32_t id)
 {
+    uint32_t home = id % v->r.q;
+    if (v->in_flight[home].live && v->in_flight[home].id == id)
+        return (int)home;
+    if (v->displaced == 0)
+        return -1;
     for (uint32_t k = 0; k < v->r.q; k++)
         if (v->in_flight[k].live && v->in_flight[k].id == id)
             return (int)k;
     return -1;
+}
+
+/* The list in slot k is no longer held. */
+static void vs_held_free(struct vs_packed_device *v, uint32_t k)
+{
+    struct vs_packed_held *h = &v->in_flight[k];
+    if (h->live && h->id % v->r.q != k)
+        v->displaced--;
+    h->live = 0;
 }
 
 #if VS_PACKED_IS_MUTANT(DEVICE_IGNORES_WRAP)
@@ -697,15 +714,18 @@ int vs_packed_device_pop(struct vs_packed_device *v, uint16_t *id_out, struct vs
     vs_advance(r->q, &v->last_avail, &v->avail_wrap, ndesc);
     v->held += ndesc;
     /* held <= Q and every held list has a descriptor: a free slot exists */
-    for (uint32_t k = 0; k < r->q; k++) {
+    uint32_t k = id % r->q;
+    if (v->in_flight[k].live) { /* home taken (IDs >= Q): the first free slot */
+        for (k = 0; k < r->q && v->in_flight[k].live; k++)
+            ;
+        v->displaced++;
+    }
+    if (k < r->q) {
         struct vs_packed_held *h = &v->in_flight[k];
-        if (!h->live) {
-            h->id = id;
-            h->ndesc = (uint16_t)ndesc;
-            h->writable = w.writable_len;
-            h->live = 1;
-            break;
-        }
+        h->id = id;
+        h->ndesc = (uint16_t)ndesc;
+        h->writable = w.writable_len;
+        h->live = 1;
     }
     if (id_out)
         *id_out = id;
@@ -753,9 +773,9 @@ int vs_packed_device_push(struct vs_packed_device *v, const struct vs_used_elem 
         uint16_t flags = (uint16_t)(vs_used_marks(v->used_wrap) |
                                     (used[k].len ? VS_DESC_F_WRITE : 0u));
         VS_STORE16(v, at + VS_PD_FLAGS, flags);
-        struct vs_packed_held *h = &v->in_flight[vs_held_find(v, used[k].id)];
-        uint32_t ndesc = h->ndesc;
-        h->live = 0;
+        int slot = vs_held_find(v, used[k].id);
+        uint32_t ndesc = v->in_flight[slot].ndesc;
+        vs_held_free(v, (uint32_t)slot);
         /* RING-PACKED-026: the used position skips the list's descriptors */
         vs_advance(r->q, &v->used_pos, &v->used_wrap, ndesc);
         v->held -= ndesc;

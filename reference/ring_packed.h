@@ -113,6 +113,7 @@ struct vs_packed_device {
     bool notify_disabled;
     int broken;             /* 0, or the error that needs a reset (RING-PACKED-085) */
     struct vs_packed_held *in_flight; /* [q]: lists popped and not pushed, any order */
+    uint32_t displaced;     /* lists held away from their home slot (see vs_held_find) */
 };
 
 /* RING-PACKED-064: is the position named by `event` (an off_wrap value) in the window of

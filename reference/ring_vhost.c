@@ -469,6 +469,16 @@ int vsv_tx_done(void *state, struct vsv_result *res)
     return vsv_finish(q, n, res);
 }
 
+int vsv_tx_burst(void *state, uint8_t *out, uint64_t out_size, struct vsv_tx_frame *frames,
+                 uint32_t max, uint64_t max_frame, struct vsv_result *res)
+{
+    int n = vsv_tx_pop(state, out, out_size, frames, max, max_frame, res);
+    if (n < 0)
+        return n;
+    int rc = vsv_tx_done(state, res);
+    return rc < 0 ? rc : n;
+}
+
 /* -- receive --------------------------------------------------------------------------- */
 
 /* Keep a taken chain (its writable segments, see vsv_pool_size). */
@@ -554,25 +564,37 @@ static bool vsv_scatter(struct vsv_queue *q, uint32_t k, const uint8_t hdr[VSV_H
     return true;
 }
 
-int vsv_rx(void *state, const uint8_t *data, const uint32_t *lens, uint32_t n,
-           struct vsv_small *small, uint32_t max_small, struct vsv_result *res)
+/* vsv_rx and vsv_rx_repeat: n frames, frame f being pattern frame (first + f) % n_pattern
+ * (the n_pattern frames lie back to back in data, lens[i] bytes each). */
+static int vsv_rx_run(void *state, const uint8_t *data, const uint32_t *lens,
+                      uint32_t n_pattern, uint32_t first, uint32_t n, struct vsv_small *small,
+                      uint32_t max_small, struct vsv_result *res)
 {
     struct vsv_queue *q = state;
-    if (res == NULL || (n && (data == NULL || lens == NULL)) ||
+    if (res == NULL || (n && (data == NULL || lens == NULL || first >= n_pattern)) ||
         (max_small && small == NULL))
         return -VS_E_INVALID;
     memset(res, 0, sizeof *res);
     if (q->dev->broken || q->pending)
         return -VS_E_NEEDS_RESET;
-    for (uint32_t i = 0; i < n; i++)
+    uint64_t off = 0;
+    for (uint32_t i = 0; i < n_pattern && n; i++) {
         if (lens[i] > VSV_MAX_NEED - VSV_HDR_LEN)
             return -VS_E_INVALID; /* longer than any MTU: the caller's bug */
+        if (i < first)
+            off += lens[i];
+    }
     const bool mrg = (q->features & VSV_F_MRG_RXBUF) != 0;
     uint32_t n_used = 0, consumed = 0;
-    uint64_t off = 0;
     int rc = 0;
-    for (uint32_t f = 0; f < n; off += lens[f], f++) {
-        uint64_t need = VSV_HDR_LEN + (uint64_t)lens[f];
+    for (uint32_t f = 0, p = first; f < n; f++) {
+        if (f && ++p == n_pattern) { /* the next pattern frame, from the first again */
+            p = 0;
+            off = 0;
+        } else if (f) {
+            off += lens[p - 1];
+        }
+        uint64_t need = VSV_HDR_LEN + (uint64_t)lens[p];
         /* NetDevice._deliver_one: take buffers until the frame fits (one without MRG) */
         while (q->held_n == 0 || (mrg && q->held_room < need)) {
             if (mrg && q->held_n >= q->q)
@@ -620,7 +642,7 @@ int vsv_rx(void *state, const uint8_t *data, const uint32_t *lens, uint32_t n,
         uint8_t hdr[VSV_HDR_LEN] = {0};
         hdr[10] = (uint8_t)(k & 0xFF);
         hdr[11] = (uint8_t)(k >> 8);
-        if (!vsv_scatter(q, k, hdr, data + off, lens[f], n_used)) {
+        if (!vsv_scatter(q, k, hdr, data + off, lens[p], n_used)) {
             q->pending = -VS_E_OUTSIDE; /* the frame stays, the queue stops */
             goto done;
         }
@@ -636,4 +658,19 @@ done:
     if (rc < 0)
         return rc;
     return (int)consumed;
+}
+
+int vsv_rx(void *state, const uint8_t *data, const uint32_t *lens, uint32_t n,
+           struct vsv_small *small, uint32_t max_small, struct vsv_result *res)
+{
+    return vsv_rx_run(state, data, lens, n ? n : 1, 0, n, small, max_small, res);
+}
+
+int vsv_rx_repeat(void *state, const uint8_t *data, const uint32_t *lens, uint32_t n_pattern,
+                  uint32_t first, uint32_t n, struct vsv_small *small, uint32_t max_small,
+                  struct vsv_result *res)
+{
+    if (n > VSV_REPEAT_MAX)
+        return -VS_E_INVALID; /* a frame that never fits is dropped, not waited for: bounded */
+    return vsv_rx_run(state, data, lens, n_pattern, first, n, small, max_small, res);
 }

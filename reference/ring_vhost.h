@@ -41,6 +41,7 @@
 #define VSV_HDR_LEN 12          /* struct virtio_net_hdr with VIRTIO_F_VERSION_1 (NET-001) */
 #define VSV_MAX_NEED 65565      /* header + the longest frame any MTU allows (65535 + 14 + 4) */
 #define VSV_TX_CAP 131085       /* most readable bytes copied per transmitted chain */
+#define VSV_REPEAT_MAX 65536    /* most frames of one vsv_rx_repeat call */
 
 #define VSV_F_EVENT_IDX 1       /* = VIRTIOSPEC_RING_F_EVENT_IDX */
 #define VSV_F_INDIRECT 2        /* = VIRTIOSPEC_RING_F_INDIRECT */
@@ -132,6 +133,11 @@ int vsv_tx_pop(void *state, uint8_t *out, uint64_t out_size, struct vsv_tx_frame
  * notification once, write the call eventfd at most once; then stop the queue if the pop
  * met a ring error (res->error). */
 int vsv_tx_done(void *state, struct vsv_result *res);
+/* Transmit to a wire nobody listens to: vsv_tx_pop and vsv_tx_done in one call (the chains
+ * are used before the caller looks at the bytes in out, which stay there until the next
+ * call). Returns the number popped. */
+int vsv_tx_burst(void *state, uint8_t *out, uint64_t out_size, struct vsv_tx_frame *frames,
+                 uint32_t max, uint64_t max_frame, struct vsv_result *res);
 
 /* Receive: deliver n frames, back to back in data (lens[i] bytes each), in order while there
  * are buffers; one push, one decision, at most one eventfd write. Returns frames consumed
@@ -139,6 +145,13 @@ int vsv_tx_done(void *state, struct vsv_result *res);
  * (the batch stops when max_small are reported). */
 int vsv_rx(void *state, const uint8_t *data, const uint32_t *lens, uint32_t n,
            struct vsv_small *small, uint32_t max_small, struct vsv_result *res);
+/* Receive from a traffic source: as vsv_rx, with frame f of the n the pattern frame
+ * (first + f) % n_pattern (n_pattern frames back to back in data, first < n_pattern), so
+ * that a burst of any length is one call however few distinct frames there are
+ * (n <= VSV_REPEAT_MAX). Stops where vsv_rx stops (no buffer left: NET-017). */
+int vsv_rx_repeat(void *state, const uint8_t *data, const uint32_t *lens, uint32_t n_pattern,
+                  uint32_t first, uint32_t n, struct vsv_small *small, uint32_t max_small,
+                  struct vsv_result *res);
 /* cdef-end */
 
 #endif /* VS_RING_VHOST_H */

@@ -186,7 +186,9 @@ static int take_used(struct q *q, uint32_t *len)
 
 /* -- honest traffic --------------------------------------------------------------------- */
 
-static void transmit(uint32_t features, int indirect, uint16_t pos, uint8_t wrap)
+/* stride: the IDs of one round's lists are stride apart; 8 (= Q) gives them all one home
+ * slot in ring_packed.c's table of held lists (the displaced path of vs_held_find) */
+static void transmit(uint32_t features, int indirect, uint16_t pos, uint8_t wrap, int stride)
 {
     struct q tx = {0};
     q_open(&tx, 0x10000, 8, features, pos, wrap);
@@ -196,7 +198,7 @@ static void transmit(uint32_t features, int indirect, uint16_t pos, uint8_t wrap
     for (int round = 0; round < 30; round++) {
         int lists = 1 + round % 3;
         for (int l = 0; l < lists; l++) {
-            uint16_t id = (uint16_t)(round * 3 + l) % 64;
+            uint16_t id = (uint16_t)(round * 3 + stride * l) % 64;
             uint64_t a[2] = {BUF_A + 0x1000u * (uint32_t)l, BUF_B + 0x100u * (uint32_t)l};
             uint32_t n[2] = {12, 60 + (uint32_t)round};
             for (uint32_t b = 0; b < n[1]; b++)
@@ -204,16 +206,20 @@ static void transmit(uint32_t features, int indirect, uint16_t pos, uint8_t wrap
             memset(host(a[0], 12), 0, 12);
             publish(&tx, id, 2, a, n, 0, indirect, -1, 0);
         }
-        int got = vsv_tx_pop(tx.state, out, sizeof out, frames, 8, 1514, &res);
+        /* odd rounds: vsv_tx_burst (pop and done in one call; the bytes stay in out) */
+        int got = round % 2 ? vsv_tx_burst(tx.state, out, sizeof out, frames, 8, 1514, &res)
+                            : vsv_tx_pop(tx.state, out, sizeof out, frames, 8, 1514, &res);
         EXPECT(got == lists);
         for (int l = 0; l < got && l < lists; l++) {
             EXPECT(frames[l].total == 72u + (uint32_t)round);
             EXPECT(out[frames[l].off + 12] == (uint8_t)round);
         }
-        EXPECT(vsv_tx_done(tx.state, &res) == 0 && res.error == 0);
+        if (round % 2 == 0)
+            EXPECT(vsv_tx_done(tx.state, &res) == 0);
+        EXPECT(res.error == 0 && res.frames == (uint32_t)got);
         uint32_t len;
         for (int l = 0; l < lists; l++)
-            EXPECT(take_used(&tx, &len) == (round * 3 + l) % 64);
+            EXPECT(take_used(&tx, &len) == (round * 3 + stride * l) % 64);
         EXPECT(take_used(&tx, &len) == -1);
     }
     EXPECT(vsv_queue_broken(tx.state) == 0);
@@ -237,7 +243,10 @@ static void receive(uint32_t features)
     struct vsv_small small[8];
     struct vsv_result res;
     for (int round = 0; round < 12; round++) {
-        int n = vsv_rx(rx.state, data, lens, mrg ? 2 : 3, small, 8, &res);
+        /* odd rounds: vsv_rx_repeat of the first frame only, as a traffic source sends */
+        const int repeat = round % 2;
+        int n = repeat ? vsv_rx_repeat(rx.state, data, lens, 1, 0, mrg ? 2 : 3, small, 8, &res)
+                       : vsv_rx(rx.state, data, lens, mrg ? 2 : 3, small, 8, &res);
         EXPECT(n == (mrg ? 2 : 3) && res.error == 0);
         uint32_t len;
         int id;
@@ -246,7 +255,7 @@ static void receive(uint32_t features)
             total += len;
             uint64_t a = BUF_A + 0x1000u * (uint32_t)id;
             if (!mrg) /* one buffer per frame: frame k's first byte after the header */
-                EXPECT(len == 1012u && *host(a + 12, 1) == data[1000u * k]);
+                EXPECT(len == 1012u && *host(a + 12, 1) == data[repeat ? 0 : 1000u * k]);
             k++;
             publish(&rx, (uint16_t)id, 1, &a, &size, 0x2u, 0, -1, 0);
         }
@@ -309,9 +318,10 @@ int main(void)
         reg_host[i] = malloc(reg_size[i]);
         memset(reg_host[i], 0, reg_size[i]);
     }
-    transmit(0, 0, 0, 1);
-    transmit(VSV_F_INDIRECT | VSV_F_EVENT_IDX, 1, 0, 1);
-    transmit(0, 0, 5, 0); /* started where a SET_VRING_BASE of the second lap put it */
+    transmit(0, 0, 0, 1, 1);
+    transmit(VSV_F_INDIRECT | VSV_F_EVENT_IDX, 1, 0, 1, 1);
+    transmit(0, 0, 5, 0, 1); /* started where a SET_VRING_BASE of the second lap put it */
+    transmit(0, 0, 0, 1, 8); /* IDs >= Q sharing a home slot */
     receive(0);
     receive(VSV_F_MRG_RXBUF);
     refused(BUF_A + 0x100, 64, 0x2u, BUF_A, 12, 0, 0, VS_PE_READ_AFTER_WRITE); /* -084 */

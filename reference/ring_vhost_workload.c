@@ -192,13 +192,17 @@ static void transmit(uint32_t features, uint16_t start, int rounds)
             memset(host(addrs[0], 12), 0, 12);
             chain(&q, k, addrs, lens, 0, (features & VSV_F_INDIRECT) && k > 1);
         }
-        int n = vsv_tx_pop(q.state, out, sizeof out, frames, 64, 1518, &res);
+        /* odd rounds: vsv_tx_burst (pop and done in one call; the bytes stay in out) */
+        int n = r % 2 ? vsv_tx_burst(q.state, out, sizeof out, frames, 64, 1518, &res)
+                      : vsv_tx_pop(q.state, out, sizeof out, frames, 64, 1518, &res);
         EXPECT(n == batch);
         for (int i = 0; i < n; i++) {
             EXPECT(frames[i].plain == 1 && frames[i].len == frames[i].total);
             EXPECT(out[frames[i].off + 12] == (uint8_t)i);
         }
-        EXPECT(vsv_tx_done(q.state, &res) == 0 && res.error == 0 && res.frames == (uint32_t)n);
+        if (r % 2 == 0)
+            EXPECT(vsv_tx_done(q.state, &res) == 0);
+        EXPECT(res.error == 0 && res.frames == (uint32_t)n && res.plain == (uint32_t)n);
         EXPECT(reap(&q) == n);
         sent += (uint64_t)n;
     }
@@ -231,7 +235,13 @@ static void receive(uint32_t features, uint16_t start, int rounds)
             memset(data + at, (int)(i & 0xFF), lens[i]);
             at += lens[i];
         }
-        int got = vsv_rx(q.state, data, lens, n, small, 64, &res);
+        /* odd rounds: the same through vsv_rx_repeat, the first npat frames over and over */
+        uint32_t npat = r % 2 ? 1 + rnd() % 3 : n;
+        if (npat > n)
+            npat = n;
+        uint32_t first = r % 2 ? rnd() % npat : 0;
+        int got = r % 2 ? vsv_rx_repeat(q.state, data, lens, npat, first, n, small, 64, &res)
+                        : vsv_rx(q.state, data, lens, n, small, 64, &res);
         EXPECT(got >= 0 && res.error == 0 && res.small == 0);
         EXPECT((uint32_t)got == res.delivered && res.dropped == 0);
         /* the driver checks the used entries: the header's num_buffers, frame by frame */
@@ -244,6 +254,8 @@ static void receive(uint32_t features, uint16_t start, int rounds)
             uint64_t a = get32(d) | ((uint64_t)get32(d + 4) << 32);
             uint16_t nb = get16(a + 10);
             EXPECT(nb >= 1 && (mrg || nb == 1) && len >= 12 && len <= bufsize);
+            /* frame f: pattern frame (first + f) % npat, filled with its number */
+            EXPECT(*host(a + 12, 1) == (uint8_t)((first + (uint32_t)frames) % npat));
             if (nb == 0 || (uint16_t)(idx - q.last_used) < nb) {
                 EXPECT(0);
                 break;

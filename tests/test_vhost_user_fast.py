@@ -21,6 +21,7 @@ import os
 import re
 import select
 from collections.abc import Iterator
+from itertools import cycle
 from pathlib import Path
 from typing import Any
 
@@ -670,3 +671,57 @@ def test_session_stops_a_hostile_ring(tmp_path: Path, device: str, kind: str) ->
 
 def _ready(fd: int, timeout: float) -> bool:
     return bool(select.select([fd], [], [], timeout)[0])
+
+
+# -- the traffic source in C (send_repeating: vsv_rx_repeat, a burst per call) -------------------
+
+SOURCE = tuple(FR.udp_frame(PEER, MAC, "10.0.0.2", "10.0.0.1", 7, 9,
+                            bytes((n + i) & 0xFF for i in range(n))) for n in (18, 600, 1400))
+
+
+def _source_rounds(pair: Pair) -> int:
+    python, c = pair.worlds
+    assert isinstance(c.dev, FastNetDevice) and c.dev.can_repeat()
+    source = cycle(SOURCE)  # the Python device's: frames waiting in its backlog, never dry
+    total = 0
+    for r in range(5):
+        for _ in range(3):
+            pair.rx_buffer([("A", 1526)] if r % 2 else [("A", 100), ("B", 700)])
+        total += c.dev.send_repeating(SOURCE)
+        while len(python.dev.backlog[0]) < 2 * Q:
+            python.dev.receive(next(source))
+        python.dev.deliver(0)
+        views = [w.view() for w in pair.worlds]
+        for v in views:
+            del v["backlog"]  # the C source keeps none: what waits there is the source
+        for key in views[0]:
+            assert views[0][key] == views[1][key], f"{key}: {views[0][key]!r} != " \
+                                                   f"{views[1][key]!r}"
+        pair.reap()
+    return total
+
+
+@pytest.mark.parametrize("name", list(FEATURES))
+def test_repeating_source_is_the_python_device_frame_by_frame(name: str) -> None:
+    """The source a benchmark sends from, in C: the driver's memory, used ring, statistics,
+    faults and indices are the Python device's given the same frames one by one, and the
+    frames follow on across calls."""
+    pair = Pair(FEATURES[name])
+    try:
+        total = _source_rounds(pair)
+        c = pair.worlds[1].dev.stats
+        assert total >= 8 and c.rx_frames + c.rx_too_big == total
+    finally:
+        pair.close()
+
+
+def test_a_source_that_restarts_every_burst_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Known-bad: a C source that starts every burst at the first frame again."""
+    real = fast.rx_repeat
+    monkeypatch.setattr(fast, "rx_repeat", lambda q, pattern, first, n: real(q, pattern, 0, n))
+    pair = Pair(FEATURES["plain"])
+    try:
+        with pytest.raises(AssertionError, match=r"memory|stats"):
+            _source_rounds(pair)
+    finally:
+        pair.close()

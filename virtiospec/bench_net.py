@@ -61,8 +61,15 @@ DEVICES = ("python", "c")
 LABELS = {"python": "python device", "c": "C fast path"}
 START_TIMEOUT = 30.0
 WARMUP = 1.5
-FRAME = FR.udp_frame(b"\x02\0\0\0\0\x01", b"\x02\0\0\0\0\x02", "10.1.0.1", "10.1.0.2", 9, 9,
-                     bytes(18))  # 64 bytes with the FCS, like testpmd's own frames
+SIZES = (64, 1500)  # the frame sizes the docs report; any of MIN_SIZE..MAX_SIZE runs
+MIN_SIZE, MAX_SIZE = 60, 1514  # an Ethernet frame without FCS, MTU 1500 (our device's)
+
+
+def frame(size: int) -> bytes:
+    """A UDP frame of ``size`` bytes, as long as testpmd's ``txonly`` frames with
+    ``--txpkts=size`` (64 by default)."""
+    return FR.udp_frame(b"\x02\0\0\0\0\x01", b"\x02\0\0\0\0\x02", "10.1.0.1", "10.1.0.2",
+                        9, 9, bytes(size - 42))
 
 
 @dataclass
@@ -105,30 +112,44 @@ def _window(pmd: Testpmd, key: str, seconds: float,
     return (statistics.median(values) if values else 0.0), own
 
 
-def _virtio_user(sock: Path, mode: str, tag: str, log: Path) -> Testpmd:
+@dataclass(frozen=True)
+class Setup:
+    """What both devices are measured with: the ring layout the driver asks for and the
+    length of every frame."""
+
+    packed: bool = False
+    size: int = 64
+
+    @property
+    def ring(self) -> str:
+        return "packed" if self.packed else "split"
+
+
+def _virtio_user(sock: Path, mode: str, tag: str, log: Path, setup: Setup) -> Testpmd:
     # forwarding lcore 0 (main lcore 1): the device side polls on core 1
-    return Testpmd(testpmd_args(f"net_virtio_user0,path={sock},queues=1", mode, f"vu{tag}",
-                                lcores="0,1", main_lcore=1, stats_period=1, mbufs=16384),
-                   log)
+    vdev = f"net_virtio_user0,path={sock},queues=1" + (",packed_vq=1" if setup.packed else "")
+    return Testpmd(testpmd_args(vdev, mode, f"vu{tag}", lcores="0,1", main_lcore=1,
+                                stats_period=1, mbufs=16384) + _txpkts(mode, setup), log)
+
+
+def _txpkts(mode: str, setup: Setup) -> list[str]:
+    return [f"--txpkts={setup.size}"] if mode == "txonly" else []
 
 
 def measure_ours(direction: str, seconds: float, tmp: Path, tag: str,
-                 device: str = "c") -> tuple[float, float]:
+                 device: str = "c", setup: Setup = Setup()) -> tuple[float, float]:
     """Our device (``device``: ``python`` or ``c``) with testpmd's virtio-user as the driver:
     testpmd's rate and our device's own count (frames it took, or delivered) per second."""
-
-    def source(n: int) -> list[bytes]:
-        return [FRAME] * n
-
     to_device = direction == "to-device"
-    options = Options(poll=True, source=None if to_device else source, device=device)
+    options = Options(poll=True, repeat=None if to_device else (frame(setup.size),),
+                      device=device)
     sock = tmp / f"ours{device}{tag}.sock"
     previous = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {1} if 1 in previous else previous)
     try:
         with VhostUserServer(sock, options) as server, \
                 _virtio_user(sock, "txonly" if to_device else "rxonly", f"{device}{tag}",
-                             tmp / f"ours{device}{tag}.log") as pmd:
+                             tmp / f"ours{device}{tag}.log", setup) as pmd:
             if not server.wait_for(lambda: rings_up(server), START_TIMEOUT):
                 raise RuntimeError(f"our device: rings not up\n{pmd.output()[-1500:]}")
 
@@ -145,24 +166,26 @@ def measure_ours(direction: str, seconds: float, tmp: Path, tag: str,
     return pps, own
 
 
-def measure_vhost(direction: str, seconds: float, tmp: Path, tag: str) -> float:
+def measure_vhost(direction: str, seconds: float, tmp: Path, tag: str,
+                  setup: Setup = Setup()) -> float:
     """testpmd's net_vhost as the device. It is started interactive and told to ``start``
     forwarding only once the virtio-user port is up: while its forwarding core polls, the
     virtio-user start fails on this machine ("vhost_user_read(): Failed to recv msg header:
     Interrupted system call", then "Failed to start device")."""
     to_device = direction == "to-device"
     sock = tmp / f"vhost{tag}.sock"
-    vhost = Testpmd(testpmd_args(f"net_vhost0,iface={sock},queues=1",
-                                 "rxonly" if to_device else "txonly", f"vh{tag}",
-                                 lcores="0,1", main_lcore=0, mbufs=16384, interactive=True),
-                    tmp / f"vh{tag}.log")
+    mode = "rxonly" if to_device else "txonly"
+    vhost = Testpmd(testpmd_args(f"net_vhost0,iface={sock},queues=1", mode, f"vh{tag}",
+                                 lcores="0,1", main_lcore=0, mbufs=16384, interactive=True)
+                    + _txpkts(mode, setup), tmp / f"vh{tag}.log")
     with vhost:
         deadline = time.monotonic() + START_TIMEOUT
         while not sock.exists() and time.monotonic() < deadline:
             time.sleep(0.05)
         if not sock.exists():
             raise RuntimeError(f"net_vhost did not create its socket\n{vhost.output()[-1500:]}")
-        pmd = _virtio_user(sock, "txonly" if to_device else "rxonly", tag, tmp / f"vu{tag}.log")
+        pmd = _virtio_user(sock, "txonly" if to_device else "rxonly", tag, tmp / f"vu{tag}.log",
+                           setup)
         with pmd:
             while "Port 0:" not in pmd.output() and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -175,15 +198,16 @@ def measure_vhost(direction: str, seconds: float, tmp: Path, tag: str) -> float:
 
 
 def run(directions: tuple[str, ...], rounds: int, seconds: float,
-        devices: tuple[str, ...] = DEVICES) -> list[Sample]:
+        devices: tuple[str, ...] = DEVICES, setup: Setup = Setup()) -> list[Sample]:
     require_testpmd()
     samples = []
     with tempfile.TemporaryDirectory(prefix="virtiospec-bench-") as tmp:
         for r in range(1, rounds + 1):
             for direction in directions:
                 tag = f"{os.getpid()}{r}{direction[3]}"
-                ours = {d: measure_ours(direction, seconds, Path(tmp), tag, d) for d in devices}
-                theirs = measure_vhost(direction, seconds, Path(tmp), tag)
+                ours = {d: measure_ours(direction, seconds, Path(tmp), tag, d, setup)
+                        for d in devices}
+                theirs = measure_vhost(direction, seconds, Path(tmp), tag, setup)
                 for d in devices:
                     s = Sample(direction, r, d, ours[d][0], theirs, ours[d][1])
                     samples.append(s)
@@ -206,6 +230,12 @@ def net(
     device: Annotated[str, typer.Option(
         help="Our device: python (the reference, every ring access in Python), c (its data "
              "path in C: ring.c through the memory table) or both.")] = "both",
+    packed: Annotated[bool, typer.Option(
+        "--packed", help="Packed rings: virtio-user with packed_vq=1, against both devices.")
+    ] = False,
+    size: Annotated[int, typer.Option(
+        help=f"Frame length in bytes ({MIN_SIZE}-{MAX_SIZE}; the docs report 64 and 1500): "
+             "testpmd's --txpkts and our device's frames.")] = 64,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Frames per second through our vhost-user device (the Python reference and its C fast
@@ -216,18 +246,23 @@ def net(
     devices = DEVICES if device == "both" else (device,)
     if any(d not in DEVICES for d in devices):
         raise typer.BadParameter(f"--device {device!r}: python, c or both")
+    if not MIN_SIZE <= size <= MAX_SIZE:
+        raise typer.BadParameter(f"--size {size}: {MIN_SIZE} to {MAX_SIZE} bytes")
+    setup = Setup(packed, size)
     if as_json:  # stdout carries the JSON document only: the progress goes to stderr
         console.file = sys.stderr
     try:
-        _net(chosen, rounds, seconds, devices, as_json)
+        _net(chosen, rounds, seconds, devices, as_json, setup)
     finally:
         console.file = None  # type: ignore[assignment]  # back to sys.stdout, looked up per print
 
 
 def _net(chosen: tuple[str, ...], rounds: int, seconds: float, devices: tuple[str, ...],
-         as_json: bool) -> None:
+         as_json: bool, setup: Setup = Setup()) -> None:
+    console.print(f"{setup.ring} rings, {setup.size}-byte frames; load average "
+                  f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     try:
-        samples = run(chosen, rounds, seconds, devices)
+        samples = run(chosen, rounds, seconds, devices, setup)
     except ToolMissing as err:
         console.print(f"[red]{err}[/red]")
         raise typer.Exit(2) from None
@@ -255,7 +290,9 @@ def _net(chosen: tuple[str, ...], rounds: int, seconds: float, devices: tuple[st
                 console.print(f"{d}: C fast path / python device: median "
                               f"{statistics.median(speedup):,.1f}x")
     if as_json:
-        sys.stdout.write(json.dumps({"samples": [asdict(s) | {"ratio": s.ratio}
+        sys.stdout.write(json.dumps({"ring": setup.ring, "size": setup.size,
+                                     "loadavg": list(os.getloadavg()),
+                                     "samples": [asdict(s) | {"ratio": s.ratio}
                                                  for s in samples], "summary": summary},
                                     indent=2) + "\n")
     if not all(s.ours_pps > 0 and s.vhost_pps > 0 for s in samples):

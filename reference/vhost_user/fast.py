@@ -243,6 +243,15 @@ class FastQueue:
     def out(self) -> Any:
         return self._out_buf
 
+    def tx_burst(self, limit: int, longest: int) -> Any:
+        """:meth:`tx_pop` and :meth:`tx_done` in one C call, for a wire nobody listens to:
+        the chains are used before anyone looks at their bytes (still in :attr:`out`)."""
+        res = self._res
+        _check(self._lib.vsv_tx_burst(self._live(), self._out, TX_OUT, self._frames,
+                                      min(limit, TX_BATCH), longest, res), "vsv_tx_burst",
+               self.error_of)
+        return res
+
     def tx_done(self) -> Any:
         """Push every chain of the last :meth:`tx_pop` as used with len 0, decide and notify
         once; the result says whether it notified and the ring error of the batch."""
@@ -261,6 +270,32 @@ class FastQueue:
         small = [(int(s.head), int(s.len)) for s in self._small[0:res.small]] if res.small \
             else []
         return n, res, small
+
+
+def rx_repeat(q: FastQueue, pattern: _Pattern, first: int, n: int
+              ) -> tuple[int, Any, list[tuple[int, int]]]:
+    """:meth:`FastQueue.rx` of ``n`` frames of a traffic source, frame f being
+    ``pattern.frames[(first + f) % len(pattern.frames)]``: one C call however long the
+    burst."""
+    res = q._res
+    n = _check(q._lib.vsv_rx_repeat(q._live(), pattern.data, pattern.lens,
+                                    len(pattern.frames), first, n, q._small, q.q, res),
+               "vsv_rx_repeat", q.error_of)
+    small = [(int(s.head), int(s.len)) for s in q._small[0:res.small]] if res.small else []
+    return n, res, small
+
+
+class _Pattern:
+    """The frames of a traffic source, back to back in C-readable memory (vsv_rx_repeat)."""
+
+    def __init__(self, ffi: Any, frames: Sequence[bytes], source: tuple[bytes, ...]) -> None:
+        self.source = source  # the frames asked for (frames: those the device takes)
+        self.ffi = ffi  # the split and the packed module each have their own
+        self.frames = tuple(frames)
+        self._data = b"".join(frames)
+        self._lens = array("I", map(len, frames))
+        self.data = ffi.from_buffer(self._data)
+        self.lens = ffi.from_buffer("uint32_t[]", self._lens)
 
 
 class FastNetDevice(NetDevice):
@@ -285,6 +320,8 @@ class FastNetDevice(NetDevice):
         self.discard_wire = False
         self.batches = 0
         self._headers: dict[bytes, NetHdr] = {}
+        self._pattern: _Pattern | None = None
+        self._repeat_at = 0  # the pattern frame the next send_repeating starts with
 
     # -- queues ----------------------------------------------------------------------------------
     def attach(self, index: int, queue: SplitDevice | FastQueue) -> None:
@@ -354,13 +391,28 @@ class FastNetDevice(NetDevice):
         q = self.fast.get(index)
         if q is None or index in self.broken:
             return 0
-        res = q.tx_pop(budget, max_frame(self.features, self.config.mtu))
+        longest = max_frame(self.features, self.config.mtu)
+        if self.discard_wire and self.tx_headers is None and not self._flows():
+            # nobody is handed a frame: used at once, the headers looked at after (the
+            # counts and faults are the same; only the order against "on the wire" differs,
+            # and there is no wire)
+            res = q.tx_burst(budget, longest)
+            n = int(res.frames)
+            if n:
+                self.batches += 1
+                self._tx_frames(pair, index, q, n, res)
+            self._notified(index, res)
+            return n
+        res = q.tx_pop(budget, longest)
         n = int(res.frames)
         if n:
             self.batches += 1
             self._tx_frames(pair, index, q, n, res)
         self._notified(index, q.tx_done())
         return n
+
+    def _flows(self) -> bool:
+        return self.n_pairs > 1 and F.has(self.features, F.MQ)
 
     def _tx_frames(self, pair: int, index: int, q: FastQueue, n: int, res: Any) -> None:
         st = self.stats
@@ -370,7 +422,7 @@ class FastNetDevice(NetDevice):
                 st.driver_faults[req] += times  # the plain frames' (the others' below)
         disabled = index in self.disabled
         recording = self.tx_headers is not None and len(self.tx_headers) < self.tx_headers_limit
-        flows = self.n_pairs > 1 and F.has(self.features, F.MQ)
+        flows = self._flows()
         if self.discard_wire and not recording and not flows and res.plain == n:
             if disabled:  # every frame accepted, nobody to hand them to
                 st.tx_discarded += n
@@ -449,7 +501,6 @@ class FastNetDevice(NetDevice):
                 or index in self.broken:
             return 0
         backlog = self.backlog[pair]
-        st = self.stats
         done = 0
         while backlog:
             # each frame takes at least one buffer not yet taken, or held ones
@@ -465,17 +516,55 @@ class FastNetDevice(NetDevice):
                 for _ in range(n):
                     backlog.popleft()
             done += n
-            if res.popped:
-                lo, hi = int(res.buf_min), int(res.buf_max)
-                st.rx_buf_min = lo if st.rx_buf_min is None else min(st.rx_buf_min, lo)
-                st.rx_buf_max = hi if st.rx_buf_max is None else max(st.rx_buf_max, hi)
-            for head, length in small:
-                self.faults.append(NetError(f"receive buffer {head} holds {length} bytes",
-                                            "NET-014"))
-            st.rx_frames += res.delivered
-            st.rx_buffers += res.buffers
-            st.rx_too_big += res.dropped
-            self._notified(index, res)
+            self._rx_done(index, res, small)
             if res.error or (n < len(batch) and not res.retry):
                 break
         return done
+
+    def _rx_done(self, index: int, res: Any, small: list[tuple[int, int]]) -> None:
+        st = self.stats
+        if res.popped:
+            lo, hi = int(res.buf_min), int(res.buf_max)
+            st.rx_buf_min = lo if st.rx_buf_min is None else min(st.rx_buf_min, lo)
+            st.rx_buf_max = hi if st.rx_buf_max is None else max(st.rx_buf_max, hi)
+        for head, length in small:
+            self.faults.append(NetError(f"receive buffer {head} holds {length} bytes",
+                                        "NET-014"))
+        st.rx_frames += res.delivered
+        st.rx_buffers += res.buffers
+        st.rx_too_big += res.dropped
+        self._notified(index, res)
+
+    def can_repeat(self) -> bool:
+        """Whether :meth:`send_repeating` serves a traffic source here: no receive filter,
+        one pair (vhost-user's usual case; otherwise the source goes through
+        :meth:`receive_many`, frame by frame)."""
+        return not self.filtering and self.filter.pairs == 1
+
+    def send_repeating(self, frames: Sequence[bytes]) -> int:
+        """A traffic source on the wire: ``frames`` over and over into receive queue 0, as
+        many as it has buffers for, in one C call (vsv_rx_repeat). Nothing is queued in the
+        backlog (a source that never runs dry would only wait there); what already waits
+        there goes first (:meth:`deliver`). Frames longer than the device takes (NET-024)
+        are left out. The frames follow on across calls (the next call starts with the frame
+        after the last one consumed). Returns the frames delivered (or dropped as never
+        fitting)."""
+        if not self.can_repeat():
+            raise RuntimeError("send_repeating: only without filtering, with one pair")
+        q = self.fast.get(0)
+        if not self.config.link_up or 0 in self.disabled or q is None or 0 in self.broken \
+                or self.backlog[0]:
+            return 0
+        pattern = self._pattern
+        if pattern is None or pattern.ffi is not q._ffi or pattern.source != tuple(frames):
+            longest = max_frame(self.features, self.config.mtu)
+            pattern = self._pattern = _Pattern(q._ffi, [f for f in frames if len(f) <= longest],
+                                               tuple(frames))
+            self._repeat_at = 0
+        if not pattern.frames:
+            return 0
+        n, res, small = rx_repeat(q, pattern, self._repeat_at, q.q)
+        self._repeat_at = (self._repeat_at + n) % len(pattern.frames)
+        self.batches += 1
+        self._rx_done(0, res, small)
+        return n

@@ -30,6 +30,7 @@ import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import cycle, islice
 
 from virtiospec.reference.access import MemoryError_
 from virtiospec.reference.net import features as F
@@ -72,11 +73,20 @@ class Options:
     mtu: int = 1500
     source: Callable[[int], list[bytes]] | None = None  # frames to send, asked for n at a time
     source_depth: int = 256  # keep this many frames waiting when there is a source
+    # a traffic source: these frames, over and over, as fast as the driver gives buffers
+    # (the C fast path makes them in C, a burst per call; the Python device takes them from
+    # a Python source like ``source``)
+    repeat: tuple[bytes, ...] | None = None
     device: str = field(default_factory=default_device)  # "python" (the spec) or "c"
 
     def __post_init__(self) -> None:
         if self.device not in DEVICES:
             raise ValueError(f"device {self.device!r}: one of {', '.join(DEVICES)}")
+        if self.repeat is not None:
+            if not self.repeat:
+                raise ValueError("repeat: at least one frame")
+            if self.source is not None:
+                raise ValueError("repeat and source: one traffic source at a time")
 
 
 @dataclass
@@ -126,6 +136,7 @@ class Session:
         self.device: NetDevice | None = None
         self.log = Transcript()
         self.config = NetConfig(max_pairs=options.pairs, mtu=options.mtu)
+        self._repeat_at = 0  # where the next frame of options.repeat starts
 
     # -- messages ------------------------------------------------------------------------------
     def handle(self, msg: M.Message) -> bytes | None:
@@ -448,6 +459,10 @@ class Session:
             return 0
         total = 0
         source = self.options.source
+        repeat = self.options.repeat
+        in_c = repeat is not None and isinstance(dev, FastNetDevice) and dev.can_repeat()
+        if repeat is not None and not in_c:
+            source = self._repeating  # frame by frame, through the backlog
         for _ in range(budget):
             depth = self.options.source_depth
             running = dev.fast if isinstance(dev, FastNetDevice) else dev.queues
@@ -464,6 +479,9 @@ class Session:
                     continue  # stopped below: not written to again
                 try:
                     work += dev.deliver(pair)
+                    if in_c and pair == 0:  # the source, a burst per C call
+                        assert repeat is not None and isinstance(dev, FastNetDevice)
+                        work += dev.send_repeating(repeat)
                 except RingError as fault:  # a receive buffer that faults at the write
                     dev._fail(2 * pair, fault)
             total += work
@@ -478,6 +496,15 @@ class Session:
             dev.detach(index)
             self.vrings[index].queue = None
         return total
+
+    def _repeating(self, n: int) -> list[bytes]:
+        """``n`` frames of :attr:`Options.repeat`, continuing where the last call stopped."""
+        pattern = self.options.repeat
+        assert pattern is not None
+        start = self._repeat_at
+        out = list(islice(cycle(pattern), start, start + n))
+        self._repeat_at = (start + n) % len(pattern)
+        return out
 
     def _enable_notify(self, q: SplitDevice | PackedDevice | FastQueue) -> bool:
         if isinstance(q, FastQueue):
