@@ -152,6 +152,35 @@ int vsv_rx(void *state, const uint8_t *data, const uint32_t *lens, uint32_t n,
 int vsv_rx_repeat(void *state, const uint8_t *data, const uint32_t *lens, uint32_t n_pattern,
                   uint32_t first, uint32_t n, struct vsv_small *small, uint32_t max_small,
                   struct vsv_result *res);
+
+/* What a vsv_poll call did, summed over its bursts. A burst that needs the caller (a
+ * transmitted header for the spec to check, a ring error, a receive buffer too small for
+ * a header) ends the call; its vsv_result is left in tx or rx, and tx_stop or rx_stop
+ * says so: the sums do not include it. */
+struct vsv_poll_result {
+    uint32_t bursts;           /* bursts that moved a frame */
+    uint32_t tx_frames;        /* chains popped and used, every header plain */
+    uint32_t faults_num_buffers, faults_flags, faults_no_csum; /* as in vsv_result */
+    uint32_t tx_notified;      /* call eventfd writes of the transmit queue */
+    uint32_t rx_frames;        /* frames consumed (delivered or dropped) */
+    uint32_t rx_delivered, rx_dropped, rx_buffers, rx_popped;
+    uint64_t buf_min, buf_max; /* of the chains taken, if rx_popped */
+    uint32_t rx_notified;
+    uint32_t first;            /* the pattern frame the next burst starts with */
+    uint32_t tx_stop, rx_stop;
+    struct vsv_result tx, rx;  /* the last burst of each queue */
+};
+
+/* A device loop in one call, for a wire nobody listens to and a traffic source: up to
+ * max_bursts rounds of vsv_tx_burst (tx_state, up to max_tx chains) and vsv_rx_repeat
+ * (rx_state, up to max_rx frames of the pattern from `first` on); either state may be NULL.
+ * Returns after max_idle rounds in a row moved nothing, or at a burst that needs the
+ * caller (see struct vsv_poll_result). Returns the bursts, or minus an error code. */
+int vsv_poll(void *tx_state, uint8_t *out, uint64_t out_size, struct vsv_tx_frame *frames,
+             uint32_t max_tx, uint64_t max_frame, void *rx_state, const uint8_t *data,
+             const uint32_t *lens, uint32_t n_pattern, uint32_t first, uint32_t max_rx,
+             struct vsv_small *small, uint32_t max_small, uint32_t max_bursts,
+             uint32_t max_idle, struct vsv_poll_result *acc);
 /* cdef-end */
 
 #endif /* VS_RING_VHOST_H */

@@ -722,3 +722,68 @@ int vsv_rx_repeat(void *state, const uint8_t *data, const uint32_t *lens, uint32
         return -VS_PE_INVALID; /* a frame that never fits is dropped, not waited for: bounded */
     return vsv_rx_run(state, data, lens, n_pattern, first, n, small, max_small, res);
 }
+
+/* -- a device loop --------------------------------------------------------------------- */
+
+int vsv_poll(void *tx_state, uint8_t *out, uint64_t out_size, struct vsv_tx_frame *frames,
+             uint32_t max_tx, uint64_t max_frame, void *rx_state, const uint8_t *data,
+             const uint32_t *lens, uint32_t n_pattern, uint32_t first, uint32_t max_rx,
+             struct vsv_small *small, uint32_t max_small, uint32_t max_bursts,
+             uint32_t max_idle, struct vsv_poll_result *acc)
+{
+    if (acc == NULL || (rx_state != NULL && first >= n_pattern))
+        return -VS_PE_INVALID;
+    memset(acc, 0, sizeof *acc);
+    acc->first = first;
+    for (uint32_t b = 0, idle = 0; b < max_bursts && idle < max_idle; b++) {
+        uint32_t moved = 0;
+        if (tx_state != NULL) {
+            struct vsv_result *t = &acc->tx;
+            int n = vsv_tx_burst(tx_state, out, out_size, frames, max_tx, max_frame, t);
+            if (n < 0)
+                return n;
+            if (t->error || t->plain != t->frames) {
+                acc->tx_stop = 1; /* the caller checks these headers (NET-008) */
+                return (int)acc->bursts;
+            }
+            moved += (uint32_t)n;
+            acc->tx_frames += (uint32_t)n;
+            acc->faults_num_buffers += t->faults_num_buffers;
+            acc->faults_flags += t->faults_flags;
+            acc->faults_no_csum += t->faults_no_csum;
+            acc->tx_notified += t->notified;
+        }
+        if (rx_state != NULL) {
+            struct vsv_result *r = &acc->rx;
+            int n = vsv_rx_repeat(rx_state, data, lens, n_pattern, acc->first, max_rx, small,
+                                  max_small, r);
+            if (n < 0)
+                return n;
+            acc->first = (uint32_t)((acc->first + (uint64_t)n) % n_pattern);
+            if (r->error || r->small) {
+                acc->rx_stop = 1; /* the caller records the fault */
+                return (int)acc->bursts;
+            }
+            moved += (uint32_t)n;
+            acc->rx_frames += (uint32_t)n;
+            acc->rx_delivered += r->delivered;
+            acc->rx_dropped += r->dropped;
+            acc->rx_buffers += r->buffers;
+            if (r->popped) {
+                if (acc->rx_popped == 0 || r->buf_min < acc->buf_min)
+                    acc->buf_min = r->buf_min;
+                if (r->buf_max > acc->buf_max)
+                    acc->buf_max = r->buf_max;
+            }
+            acc->rx_popped += r->popped;
+            acc->rx_notified += r->notified;
+        }
+        if (moved) {
+            acc->bursts++;
+            idle = 0;
+        } else {
+            idle++;
+        }
+    }
+    return (int)acc->bursts;
+}

@@ -725,3 +725,72 @@ def test_a_source_that_restarts_every_burst_is_caught(monkeypatch: pytest.Monkey
             _source_rounds(pair)
     finally:
         pair.close()
+
+
+# -- the device loop in one C call (FastNetDevice.poll: vsv_poll) --------------------------------
+
+def _poll_rounds(pair: Pair, steps: list[str]) -> int:
+    """Transmitted frames (plain, a checksum to finish, a refused header) and receive
+    buffers, served by FastNetDevice.poll in C and by the Python device step by step."""
+    python, c = pair.worlds
+    assert isinstance(c.dev, FastNetDevice)
+    for w in pair.worlds:
+        w.dev.tx_headers = None
+    c.dev.discard_wire = True
+    source = cycle(SOURCE)
+    moved = 0
+    for i, step in enumerate(steps):
+        if step == "rx":
+            for _ in range(3):
+                pair.rx_buffer([("A", 1526)] if i % 2 else [("A", 100), ("B", 700)])
+        else:
+            pair.tx(header(step, 60 + i), eth(60 + i), ["A"], False)
+        got = c.dev.poll(SOURCE)
+        assert got is not None
+        moved += got
+        python.dev.process_tx()
+        while len(python.dev.backlog[0]) < 2 * Q:
+            python.dev.receive(next(source))
+        python.dev.deliver(0)
+        views = [w.view() for w in pair.worlds]
+        for v in views:
+            for key in ("backlog", "transmitted", "notified"):
+                del v[key]  # the source's frames waiting; a wire nobody listens to
+        for key in views[0]:
+            assert views[0][key] == views[1][key], f"{key}: {views[0][key]!r} != " \
+                                                   f"{views[1][key]!r}"
+        pair.reap()
+    return moved
+
+
+POLL_STEPS = ["plain", "rx", "plain", "csum", "rx", "gso", "num-buffers", "rx", "rx", "plain"]
+
+
+@pytest.mark.parametrize("name", list(FEATURES))
+def test_the_device_loop_in_c_is_the_python_device(name: str) -> None:
+    pair = Pair(FEATURES[name])
+    try:
+        moved = _poll_rounds(pair, POLL_STEPS)
+        st = pair.worlds[1].dev.stats
+        assert moved >= 10 and st.tx_frames >= 4 and st.rx_frames >= 6
+    finally:
+        pair.close()
+
+
+def test_a_loop_that_skips_the_spec_checks_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Known-bad: a loop that takes every header as plain (never hands a burst back to the
+    spec's check_tx): the refused header and the finished checksum tell."""
+    real = FastNetDevice._tx_frames
+
+    def trusting(self: FastNetDevice, pair: int, index: int, q: FastQueue, n: int,
+                 res: Any) -> None:
+        res.plain = n
+        real(self, pair, index, q, n, res)
+
+    monkeypatch.setattr(FastNetDevice, "_tx_frames", trusting)
+    pair = Pair(FEATURES["mrg-event-indirect-csum"])
+    try:
+        with pytest.raises(AssertionError, match=r"stats|faults|memory"):
+            _poll_rounds(pair, POLL_STEPS)
+    finally:
+        pair.close()

@@ -322,6 +322,8 @@ class FastNetDevice(NetDevice):
         self._headers: dict[bytes, NetHdr] = {}
         self._pattern: _Pattern | None = None
         self._repeat_at = 0  # the pattern frame the next send_repeating starts with
+        self._acc: Any = None  # struct vsv_poll_result, of the module in _acc_ffi
+        self._acc_ffi: Any = None
 
     # -- queues ----------------------------------------------------------------------------------
     def attach(self, index: int, queue: SplitDevice | FastQueue) -> None:
@@ -535,6 +537,97 @@ class FastNetDevice(NetDevice):
         st.rx_too_big += res.dropped
         self._notified(index, res)
 
+    def poll(self, frames: Sequence[bytes] | None, max_bursts: int = 256,
+             max_idle: int = 8) -> int | None:
+        """The device's loop in one C call (vsv_poll) while nobody is handed a frame: up to
+        ``max_bursts`` rounds of a transmit burst (used at once, :meth:`FastQueue.tx_burst`)
+        and a receive burst of the source ``frames`` (:meth:`send_repeating`), back after
+        ``max_idle`` idle rounds or at anything the spec decides in Python (a header to
+        check, a ring error, a receive buffer too small), which is then handled here as
+        :meth:`process_tx` and :meth:`send_repeating` handle it. Returns the frames moved,
+        or None when this configuration needs the general path (a wire someone listens to,
+        headers recorded, flows, a filter, a backlog, a disabled or broken queue)."""
+        if not self.discard_wire or self.tx_headers is not None or self._flows() \
+                or not self.config.link_up or self.disabled or self.broken \
+                or self.pairs_in_use != 1 or self.backlog[0]:
+            return None
+        if frames is not None and not self.can_repeat():
+            return None
+        tx, rx = self.fast.get(1), self.fast.get(0) if frames is not None else None
+        if tx is None and rx is None:
+            return 0
+        lib = (tx or rx)._lib  # type: ignore[union-attr]
+        ffi = (tx or rx)._ffi  # type: ignore[union-attr]
+        if tx is not None and rx is not None and tx._lib is not rx._lib:
+            return None  # a split and a packed queue: never in one session
+        pattern = None
+        if rx is not None:
+            assert frames is not None
+            pattern = self._pattern_of(rx, frames)
+            if not pattern.frames:
+                rx = None
+        acc = self._acc
+        if acc is None or self._acc_ffi is not ffi:
+            acc = self._acc = ffi.new("struct vsv_poll_result *")
+            self._acc_ffi = ffi
+        null = ffi.NULL
+        rc = lib.vsv_poll(
+            tx._live() if tx else null, tx._out if tx else null, TX_OUT if tx else 0,
+            tx._frames if tx else null, TX_BATCH, max_frame(self.features, self.config.mtu),
+            rx._live() if rx else null, pattern.data if rx and pattern else null,
+            pattern.lens if rx and pattern else null,
+            len(pattern.frames) if rx and pattern else 0, self._repeat_at if rx else 0,
+            rx.q if rx else 0, rx._small if rx else null, rx.q if rx else 0,
+            max_bursts, max_idle, acc)
+        _check(rc, "vsv_poll", (tx or rx).error_of)  # type: ignore[union-attr]
+        st = self.stats
+        self.batches += rc
+        moved = int(acc.tx_frames) + int(acc.rx_frames)
+        if tx is not None:
+            st.tx_frames += acc.tx_frames
+            for req, times in (("NET-002", acc.faults_num_buffers),
+                               ("NET-005", acc.faults_flags), ("NET-003", acc.faults_no_csum)):
+                if times:
+                    st.driver_faults[req] += times
+            for _ in range(acc.tx_notified):
+                st.notifications += 1
+                self.on_notified(1)
+            if acc.tx_stop:
+                n = int(acc.tx.frames)
+                if n:
+                    self.batches += 1
+                    self._tx_frames(0, 1, tx, n, acc.tx)
+                self._notified(1, acc.tx)
+                moved += n
+        if rx is not None:
+            self._repeat_at = int(acc.first)
+            if acc.rx_popped:
+                lo, hi = int(acc.buf_min), int(acc.buf_max)
+                st.rx_buf_min = lo if st.rx_buf_min is None else min(st.rx_buf_min, lo)
+                st.rx_buf_max = hi if st.rx_buf_max is None else max(st.rx_buf_max, hi)
+            st.rx_frames += acc.rx_delivered
+            st.rx_buffers += acc.rx_buffers
+            st.rx_too_big += acc.rx_dropped
+            for _ in range(acc.rx_notified):
+                st.notifications += 1
+                self.on_notified(0)
+            if acc.rx_stop:
+                r = acc.rx
+                small = [(int(x.head), int(x.len)) for x in rx._small[0:r.small]]
+                self.batches += 1
+                self._rx_done(0, r, small)
+                moved += int(r.frames)
+        return moved
+
+    def _pattern_of(self, q: FastQueue, frames: Sequence[bytes]) -> _Pattern:
+        pattern = self._pattern
+        if pattern is None or pattern.ffi is not q._ffi or pattern.source != tuple(frames):
+            longest = max_frame(self.features, self.config.mtu)
+            pattern = self._pattern = _Pattern(q._ffi, [f for f in frames if len(f) <= longest],
+                                               tuple(frames))
+            self._repeat_at = 0
+        return pattern
+
     def can_repeat(self) -> bool:
         """Whether :meth:`send_repeating` serves a traffic source here: no receive filter,
         one pair (vhost-user's usual case; otherwise the source goes through
@@ -555,12 +648,7 @@ class FastNetDevice(NetDevice):
         if not self.config.link_up or 0 in self.disabled or q is None or 0 in self.broken \
                 or self.backlog[0]:
             return 0
-        pattern = self._pattern
-        if pattern is None or pattern.ffi is not q._ffi or pattern.source != tuple(frames):
-            longest = max_frame(self.features, self.config.mtu)
-            pattern = self._pattern = _Pattern(q._ffi, [f for f in frames if len(f) <= longest],
-                                               tuple(frames))
-            self._repeat_at = 0
+        pattern = self._pattern_of(q, frames)
         if not pattern.frames:
             return 0
         n, res, small = rx_repeat(q, pattern, self._repeat_at, q.q)

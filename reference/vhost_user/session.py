@@ -463,6 +463,13 @@ class Session:
         in_c = repeat is not None and isinstance(dev, FastNetDevice) and dev.can_repeat()
         if repeat is not None and not in_c:
             source = self._repeating  # frame by frame, through the backlog
+        if self.options.poll and isinstance(dev, FastNetDevice) and source is None:
+            # busy-polling with nobody handed a frame: the device's loop is one C call
+            # (FastNetDevice.poll, up to 256 bursts); back to the server after each
+            moved = dev.poll(repeat if in_c else None)
+            if moved is not None:
+                self._reap_broken(dev)
+                return moved
         for _ in range(budget):
             depth = self.options.source_depth
             running = dev.fast if isinstance(dev, FastNetDevice) else dev.queues
@@ -489,13 +496,17 @@ class Session:
                 continue
             if self.options.poll or not self._rearm():
                 break
+        self._reap_broken(dev)
+        return total
+
+    def _reap_broken(self, dev: NetDevice) -> None:
+        """Report and stop every ring the device found broken (VHOST-USER err eventfd)."""
         for index, err in list(dev.broken.items()):
             self.log.errors.append(f"vring {index}: {err}")
             self._signal_err(self.vrings[index])
             del dev.broken[index]
             dev.detach(index)
             self.vrings[index].queue = None
-        return total
 
     def _repeating(self, n: int) -> list[bytes]:
         """``n`` frames of :attr:`Options.repeat`, continuing where the last call stopped."""
