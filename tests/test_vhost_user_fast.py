@@ -727,11 +727,11 @@ def test_a_source_that_restarts_every_burst_is_caught(monkeypatch: pytest.Monkey
         pair.close()
 
 
-# -- the device loop in one C call (FastNetDevice.poll: vsv_poll) --------------------------------
+# -- the device loop in one C call (FastNetDevice.run_loop: vsv_poll) ----------------------------
 
 def _poll_rounds(pair: Pair, steps: list[str]) -> int:
     """Transmitted frames (plain, a checksum to finish, a refused header) and receive
-    buffers, served by FastNetDevice.poll in C and by the Python device step by step."""
+    buffers, served by FastNetDevice.run_loop in C and by the Python device step by step."""
     python, c = pair.worlds
     assert isinstance(c.dev, FastNetDevice)
     for w in pair.worlds:
@@ -745,7 +745,7 @@ def _poll_rounds(pair: Pair, steps: list[str]) -> int:
                 pair.rx_buffer([("A", 1526)] if i % 2 else [("A", 100), ("B", 700)])
         else:
             pair.tx(header(step, 60 + i), eth(60 + i), ["A"], False)
-        got = c.dev.poll(SOURCE)
+        got = c.dev.run_loop(SOURCE)
         assert got is not None
         moved += got
         python.dev.process_tx()

@@ -148,7 +148,7 @@ def _source(w: World, rounds: int, repeat_first: bool = False, loop: bool = Fals
     device's send_repeating, the Python device's backlog kept full of the same frames."""
     pattern = (frame(1, 60), frame(2, 700), frame(3, 1000))
     src = iter(pattern * (4 * Q))
-    seen = []
+    seen: list[Any] = []
     for k in range(Q):
         w.post(k, 400)
     if loop:  # transmitted frames too, to a wire nobody listens to
@@ -163,7 +163,7 @@ def _source(w: World, rounds: int, repeat_first: bool = False, loop: bool = Fals
             if repeat_first:  # known-bad: every burst from the first frame again
                 w.dev._repeat_at = 0
             if loop:
-                assert w.dev.poll(pattern) is not None
+                assert w.dev.run_loop(pattern) is not None
             else:
                 w.dev.send_repeating(pattern)
         else:
@@ -192,7 +192,7 @@ def test_a_repeating_source_in_c_is_the_python_device_frame_by_frame() -> None:
 
 
 def test_the_device_loop_in_c_is_the_python_device() -> None:
-    """FastNetDevice.poll (vsv_poll over ring_packed.c: transmit bursts used at once, the
+    """FastNetDevice.run_loop (vsv_poll over ring_packed.c: transmit bursts used at once, the
     source's receive bursts) leaves what the Python device leaves step by step."""
     c, py = _source(World(True), 6, loop=True), _source(World(False), 6, loop=True)
     assert c == py

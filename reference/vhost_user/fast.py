@@ -537,7 +537,7 @@ class FastNetDevice(NetDevice):
         st.rx_too_big += res.dropped
         self._notified(index, res)
 
-    def poll(self, frames: Sequence[bytes] | None, max_bursts: int = 256,
+    def run_loop(self, frames: Sequence[bytes] | None, max_bursts: int = 256,
              max_idle: int = 8) -> int | None:
         """The device's loop in one C call (vsv_poll) while nobody is handed a frame: up to
         ``max_bursts`` rounds of a transmit burst (used at once, :meth:`FastQueue.tx_burst`)

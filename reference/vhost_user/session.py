@@ -465,8 +465,8 @@ class Session:
             source = self._repeating  # frame by frame, through the backlog
         if self.options.poll and isinstance(dev, FastNetDevice) and source is None:
             # busy-polling with nobody handed a frame: the device's loop is one C call
-            # (FastNetDevice.poll, up to 256 bursts); back to the server after each
-            moved = dev.poll(repeat if in_c else None)
+            # (FastNetDevice.run_loop, up to 256 bursts); back to the server after each
+            moved = dev.run_loop(repeat if in_c else None)
             if moved is not None:
                 self._reap_broken(dev)
                 return moved
