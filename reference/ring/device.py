@@ -55,9 +55,38 @@ class Chain:
         return sum(n for _, n in self.writable)
 
 
+@dataclass(frozen=True)
+class DeviceLines:
+    """The lines of :class:`SplitDevice` that a known-bad variant may break. Every default
+    is the protocol; a switch turned off breaks the one line that names it, which is how
+    models/ring_ref_mutants.py states each variant as the change it makes (as
+    reference/ring_mutants.h does for ring.c)."""
+
+    avail_jump_check: bool = True  # pop: refuse avail.idx more than Q ahead (RING-SPLIT-084)
+    rmb_pop: bool = True  # pop: rmb after loading avail.idx (RING-SPLIT-075)
+    head_check: bool = True  # _walk: refuse a head >= Q (RING-SPLIT-080)
+    bounded: bool = True  # _walk: the seen-set and the Q bound (RING-SPLIT-080)
+    nested_check: bool = True  # _walk: refuse INDIRECT inside a table (RING-SPLIT-081)
+    table_inside: bool = True  # _walk: an indirect table inside memory (RING-SPLIT-082)
+    order_check: bool = True  # _walk: no readable after a writable (RING-SPLIT-083)
+    used_idx_u16: bool = True  # push: used.idx wraps at 2^16, not at Q (RING-SPLIT-043)
+    wmb_push: bool = True  # push: wmb before the used.idx store (RING-SPLIT-043)
+    mb_notify: bool = True  # should_notify: mb before the suppression load (RING-SPLIT-071)
+    forced_notify: bool = True  # should_notify: after 2^16 - 1 used (RING-SPLIT-101)
+    need_event: bool = True  # should_notify: the window [old, new), not (old, new] (-100)
+    recheck: bool = True  # enable_notify: re-check avail.idx before sleeping (RING-SPLIT-072)
+
+
+PROTOCOL = DeviceLines()
+
+
 class SplitDevice:
     """Pops available chains, pushes used elements, decides used-buffer notifications and
-    turns available-buffer notifications on and off."""
+    turns available-buffer notifications on and off.
+
+    ``lines``: the protocol's lines a known-bad variant turns off (:class:`DeviceLines`)."""
+
+    lines: DeviceLines = PROTOCOL
 
     def __init__(self, layout: SplitLayout, memory_size: int, *, event_idx: bool = False,
                  indirect: bool = False) -> None:
@@ -101,11 +130,12 @@ class SplitDevice:
         avail_idx = yield from load(lay.avail_idx, 2)
         if avail_idx == self.last_avail:
             return None
-        if (avail_idx - self.last_avail) & U16 > self.q:
+        if (avail_idx - self.last_avail) & U16 > self.q and self.lines.avail_jump_check:
             raise self._fail(AvailIndexJump(
                 f"avail.idx {avail_idx} is {(avail_idx - self.last_avail) & U16} entries past "
                 f"{self.last_avail} in a queue of {self.q}"))
-        yield from fence("rmb")  # RING-SPLIT-075
+        if self.lines.rmb_pop:
+            yield from fence("rmb")  # RING-SPLIT-075
         head = yield from load(lay.avail_ring(lay.slot(self.last_avail)), 2)
         try:
             chain = yield from self._walk(head)
@@ -127,8 +157,8 @@ class SplitDevice:
     def _walk(self, head: int) -> Op[Chain]:
         """Walk a chain, bounded by Q descriptors in all (RING-SPLIT-080), following at most one
         indirect table (RING-SPLIT-081); nothing is used until the whole chain is valid."""
-        q = self.q
-        if head >= q:
+        q, lines = self.q, self.lines
+        if head >= q and lines.head_check:
             raise BadDescriptorIndex(f"head {head} is not below the queue size {q}")
         chain = Chain(head)
         table, limit, index = self.layout.desc, q, head
@@ -136,7 +166,7 @@ class SplitDevice:
         count = 0
         in_indirect = False
         while True:
-            if index in seen:
+            if index in seen and lines.bounded:
                 raise DescriptorLoop(f"descriptor {index} revisited in the chain of head {head}")
             seen.add(index)
             at = table + DESC_SIZE * index
@@ -147,26 +177,27 @@ class SplitDevice:
             if flags & VIRTQ_DESC_F_INDIRECT:
                 if not self.indirect:
                     raise BadIndirect("INDIRECT without VIRTIO_F_INDIRECT_DESC")
-                if in_indirect:
+                if in_indirect and lines.nested_check:
                     raise BadIndirect("INDIRECT inside an indirect table")
                 if flags & VIRTQ_DESC_F_NEXT:
                     raise BadIndirect("INDIRECT together with NEXT")
                 if length == 0 or length % DESC_SIZE:
                     raise BadIndirect(f"indirect table of {length} bytes")
-                self._inside(addr, length, "indirect table")
-                if count + length // DESC_SIZE > q:
+                if lines.table_inside:
+                    self._inside(addr, length, "indirect table")
+                if count + length // DESC_SIZE > q and lines.bounded:
                     raise ChainTooLong(f"chain of head {head} exceeds {q} descriptors")
                 table, limit, index = addr, length // DESC_SIZE, 0
                 seen = set()
                 in_indirect = True
                 continue
             count += 1
-            if count > q:
+            if count > q and lines.bounded:
                 raise ChainTooLong(f"chain of head {head} exceeds {q} descriptors")
             self._inside(addr, length, f"buffer of descriptor {index}")
             if flags & VIRTQ_DESC_F_WRITE:
                 chain.writable.append((addr, length))
-            elif chain.writable:
+            elif chain.writable and lines.order_check:
                 raise ReadableAfterWritable(f"readable descriptor {index} after a writable one")
             else:
                 chain.readable.append((addr, length))
@@ -222,8 +253,9 @@ class SplitDevice:
             yield from store(at, 4, head)
             yield from store(at + 4, 4, length)
             del self.in_flight[head]
-            idx = (idx + 1) & U16
-        yield from fence("wmb")  # RING-SPLIT-043
+            idx = (idx + 1) & U16 if self.lines.used_idx_u16 else (idx + 1) % self.q
+        if self.lines.wmb_push:
+            yield from fence("wmb")  # RING-SPLIT-043
         self.num_pushed += len(used)
         self.used_idx = idx
         yield from store(lay.used_idx, 2, idx)
@@ -233,14 +265,18 @@ class SplitDevice:
         notification (RING-SPLIT-052, RING-SPLIT-053), after the full barrier of RING-SPLIT-071."""
         self._check()
         old, new = self.signalled_used, self.used_idx
-        many = self.num_pushed >= U16  # RING-SPLIT-101: the window would alias
+        # RING-SPLIT-101: the window would alias
+        many = self.lines.forced_notify and self.num_pushed >= U16
         self.num_pushed = 0
         if old == new and not many:
             return False
-        yield from fence("mb")  # RING-SPLIT-071
+        if self.lines.mb_notify:
+            yield from fence("mb")  # RING-SPLIT-071
         self.signalled_used = new
         if self.event_idx:
             event = yield from load(self.layout.used_event, 2)
+            if old is not None and not self.lines.need_event:
+                return many or ((new - event) & U16) < ((new - old) & U16)  # (old, new]
             return many or old is None or vring_need_event(event, new, old)
         flags = yield from load(self.layout.avail_flags, 2)
         return many or not flags & VIRTQ_AVAIL_F_NO_INTERRUPT
@@ -264,6 +300,8 @@ class SplitDevice:
             yield from store(self.layout.avail_event, 2, self.last_avail)
         else:
             yield from store(self.layout.used_flags, 2, 0)
+        if not self.lines.recheck:
+            return False  # sleeps without the mb and the re-read of avail.idx
         yield from fence("mb")
         avail_idx = yield from load(self.layout.avail_idx, 2)
         return avail_idx != self.last_avail

@@ -33,6 +33,26 @@ from virtiospec.reference.ring.layout import (
 Segment = tuple[int, int]  # (guest address, length)
 
 
+@dataclass(frozen=True)
+class DriverLines:
+    """The lines of :class:`SplitDriver` that a known-bad variant may break. Every default
+    is the protocol; a switch turned off breaks the one line that names it, which is how
+    models/ring_ref_mutants.py states each variant as the change it makes (as
+    reference/ring_mutants.h does for ring.c)."""
+
+    wmb_publish: bool = True  # add: wmb before the avail.idx store (RING-SPLIT-032)
+    mb_kick: bool = True  # kick_prepare: mb before the suppression load (RING-SPLIT-070)
+    forced_kick: bool = True  # kick_prepare: kick after 2^16 - 1 additions (RING-SPLIT-101)
+    rmb_used: bool = True  # get_used: rmb after loading used.idx (RING-SPLIT-076)
+    used_id_check: bool = True  # get_used: refuse an id not outstanding (RING-SPLIT-085)
+    used_len_check: bool = True  # get_used: refuse len > writable bytes (RING-SPLIT-085)
+    used_event_store: bool = True  # get_used: store used_event, not load it (RING-SPLIT-051)
+    recheck: bool = True  # enable_cb: re-check used.idx before sleeping (RING-SPLIT-073)
+
+
+PROTOCOL = DriverLines()
+
+
 @dataclass
 class Outstanding:
     """A chain the driver made available and has not taken back (RING-SPLIT-093)."""
@@ -53,7 +73,11 @@ class SplitDriver:
     keeps VIRTIO_F_IN_ORDER's driver rules against a device that uses buffers in order: a
     chain at descriptor ``x`` links ``x`` to ``x + 1`` and ``Q - 1`` to 0 (RING-SPLIT-016);
     the next of indirect entry ``k`` is ``k + 1`` (RING-SPLIT-026).
+
+    ``lines``: the protocol's lines a known-bad variant turns off (:class:`DriverLines`).
     """
+
+    lines: DriverLines = PROTOCOL
 
     def __init__(self, layout: SplitLayout, *, event_idx: bool = False,
                  indirect_area: int | None = None, indirect_max: int = 16) -> None:
@@ -124,7 +148,8 @@ class SplitDriver:
         else:
             yield from self._write_chain(lay.desc, descs, items)
         yield from store(lay.avail_ring(lay.slot(self.avail_idx)), 2, head)
-        yield from fence("wmb")  # RING-SPLIT-032: entries before the index that publishes them
+        if self.lines.wmb_publish:
+            yield from fence("wmb")  # RING-SPLIT-032: entries before the index publishing them
         self.avail_idx = (self.avail_idx + 1) & U16
         yield from store(lay.avail_idx, 2, self.avail_idx)
         self.num_added += 1
@@ -152,10 +177,12 @@ class SplitDriver:
         self._check()
         if self.num_added == 0:
             return False
-        yield from fence("mb")  # RING-SPLIT-070: avail.idx store before the suppression load
+        if self.lines.mb_kick:
+            yield from fence("mb")  # RING-SPLIT-070: avail.idx store before suppression load
         new = self.avail_idx
         old = (new - self.num_added) & U16
-        many = self.num_added >= U16  # RING-SPLIT-101: the window would alias
+        # RING-SPLIT-101: the window would alias
+        many = self.lines.forced_kick and self.num_added >= U16
         self.num_added = 0
         if self.event_idx:
             event = yield from load(self.layout.avail_event, 2)
@@ -176,22 +203,28 @@ class SplitDriver:
             raise self._fail(BadUsedElement(
                 f"used.idx {used_idx} is {(used_idx - self.last_used) & U16} past "
                 f"{self.last_used} with only {self.outstanding} buffers outstanding"))
-        yield from fence("rmb")  # RING-SPLIT-076
+        if self.lines.rmb_used:
+            yield from fence("rmb")  # RING-SPLIT-076
         at = lay.used_ring(lay.slot(self.last_used))
         head = yield from load(at, 4)
         length = yield from load(at + 4, 4)
         chain = self.chains.get(head)
         if chain is None:
-            raise self._fail(BadUsedElement(f"used id {head} is not an outstanding head"))
-        if length > chain.writable:
+            if self.lines.used_id_check:
+                raise self._fail(BadUsedElement(f"used id {head} is not an outstanding head"))
+            chain = Outstanding(None, [head], 1 << 32)  # freed as a 1-descriptor chain
+        if length > chain.writable and self.lines.used_len_check:
             raise self._fail(BadUsedElement(
                 f"used len {length} exceeds the {chain.writable} writable bytes of head {head}"))
-        del self.chains[head]
+        self.chains.pop(head, None)
         self.free.extend(chain.descs)  # RING-SPLIT-093: only now may they be reused
         self.last_used = (self.last_used + 1) & U16
         if self.event_idx and not self.cb_disabled:
             # ask for a notification at the next used entry (RING-SPLIT-051)
-            yield from store(lay.used_event, 2, self.last_used)
+            if self.lines.used_event_store:
+                yield from store(lay.used_event, 2, self.last_used)
+            else:
+                yield from load(lay.used_event, 2)
             yield from fence("mb")
         return chain.token, length
 
@@ -236,6 +269,8 @@ class SplitDriver:
         must be processed now instead of waiting."""
         self._check()
         last = yield from self.enable_cb_prepare()
+        if not self.lines.recheck:
+            return False  # sleeps without the mb and the re-read of used.idx
         return (yield from self.poll(last))
 
     def enable_cb_delayed(self) -> Op[bool]:
