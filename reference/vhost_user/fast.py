@@ -394,7 +394,7 @@ class FastNetDevice(NetDevice):
         if q is None or index in self.broken:
             return 0
         longest = max_frame(self.features, self.config.mtu)
-        if self.discard_wire and self.tx_headers is None and not self._flows():
+        if self.discard_wire and not self._recording() and not self._flows():
             # nobody is handed a frame: used at once, the headers looked at after (the
             # counts and faults are the same; only the order against "on the wire" differs,
             # and there is no wire)
@@ -412,6 +412,10 @@ class FastNetDevice(NetDevice):
             self._tx_frames(pair, index, q, n, res)
         self._notified(index, q.tx_done())
         return n
+
+    def _recording(self) -> bool:
+        """Whether transmitted headers are still recorded (the first tx_headers_limit)."""
+        return self.tx_headers is not None and len(self.tx_headers) < self.tx_headers_limit
 
     def _flows(self) -> bool:
         return self.n_pairs > 1 and F.has(self.features, F.MQ)
@@ -538,16 +542,17 @@ class FastNetDevice(NetDevice):
         self._notified(index, res)
 
     def run_loop(self, frames: Sequence[bytes] | None, max_bursts: int = 256,
-             max_idle: int = 8) -> int | None:
+             max_idle: int = 4096) -> int | None:
         """The device's loop in one C call (vsv_poll) while nobody is handed a frame: up to
         ``max_bursts`` rounds of a transmit burst (used at once, :meth:`FastQueue.tx_burst`)
         and a receive burst of the source ``frames`` (:meth:`send_repeating`), back after
-        ``max_idle`` idle rounds or at anything the spec decides in Python (a header to
-        check, a ring error, a receive buffer too small), which is then handled here as
+        ``max_idle`` idle rounds (4096: some 100 us of polling in C, so that a driver filling
+        the ring finds the device there, not in Python) or at anything the spec decides in
+        Python (a header to check, a ring error, a receive buffer too small), handled here as
         :meth:`process_tx` and :meth:`send_repeating` handle it. Returns the frames moved,
         or None when this configuration needs the general path (a wire someone listens to,
-        headers recorded, flows, a filter, a backlog, a disabled or broken queue)."""
-        if not self.discard_wire or self.tx_headers is not None or self._flows() \
+        headers still being recorded, flows, a filter, a backlog, a disabled or broken queue)."""
+        if not self.discard_wire or self._recording() or self._flows() \
                 or not self.config.link_up or self.disabled or self.broken \
                 or self.pairs_in_use != 1 or self.backlog[0]:
             return None
