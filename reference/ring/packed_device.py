@@ -36,8 +36,10 @@ from virtiospec.reference.ring.packed_layout import (
     RING_EVENT_FLAGS_DESC,
     RING_EVENT_FLAGS_DISABLE,
     RING_EVENT_FLAGS_ENABLE,
+    VIRTQ_DESC_F_AVAIL,
     VIRTQ_DESC_F_INDIRECT,
     VIRTQ_DESC_F_NEXT,
+    VIRTQ_DESC_F_USED,
     VIRTQ_DESC_F_WRITE,
     PackedLayout,
     advance,
@@ -51,6 +53,25 @@ from virtiospec.reference.ring.packed_layout import (
 Segment = tuple[int, int]
 
 
+@dataclass(frozen=True)
+class PackedDeviceLines:
+    """The lines of :class:`PackedDevice` that a known-bad variant may break. Every default
+    is the protocol; a switch turned off breaks the one line that names it, which is how
+    models/ring_packed_mutants.py states each variant as the change it makes (as
+    reference/ring_packed_mutants.h does for ring_packed.c)."""
+
+    wrap_check: bool = True  # pop: AVAIL compared with the wrap counter (RING-PACKED-015)
+    used_check: bool = True  # pop: USED looked at too (RING-PACKED-015, RING-PACKED-021)
+    rmb_pop: bool = True  # pop: rmb after the flags (RING-PACKED-054)
+    wmb_push: bool = True  # push: wmb before each used flags store (RING-PACKED-052)
+    mb_notify: bool = True  # should_notify: mb before the structure load (RING-PACKED-053)
+    need_event: bool = True  # should_notify: window [old, new), not (old, new] (RING-PACKED-064)
+    recheck: bool = True  # enable_notify: re-check before sleeping (RING-PACKED-070)
+
+
+PROTOCOL = PackedDeviceLines()
+
+
 @dataclass
 class Held:
     """A list the device took and has not used yet."""
@@ -61,7 +82,11 @@ class Held:
 
 class PackedDevice:
     """Pops available lists, pushes used descriptors, decides used-buffer notifications and
-    turns available-buffer notifications on and off."""
+    turns available-buffer notifications on and off.
+
+    ``lines``: the protocol's lines a known-bad variant turns off (:class:`PackedDeviceLines`)."""
+
+    lines: PackedDeviceLines = PROTOCOL
 
     def __init__(self, layout: PackedLayout, memory_size: int, *, event_idx: bool = False,
                  indirect: bool = False) -> None:
@@ -103,9 +128,16 @@ class PackedDevice:
         (RING-PACKED-092)."""
         self._check()
         flags = yield from load(self.layout.desc_addr(self.last_avail) + DESC_FLAGS, 2)
-        if not is_avail(flags, self.avail_wrap):
+        lines = self.lines
+        ready = is_avail(flags, self.avail_wrap)
+        if not lines.wrap_check:  # AVAIL != USED, whatever the lap
+            ready = bool(flags & VIRTQ_DESC_F_AVAIL) != bool(flags & VIRTQ_DESC_F_USED)
+        elif not lines.used_check:  # AVAIL matches the lap, USED not looked at
+            ready = bool(flags & VIRTQ_DESC_F_AVAIL) == bool(self.avail_wrap)
+        if not ready:
             return None
-        yield from fence("rmb")  # RING-PACKED-054
+        if lines.rmb_pop:
+            yield from fence("rmb")  # RING-PACKED-054
         try:
             chain, ndesc = yield from self._walk(flags)
         except RingError as err:
@@ -220,7 +252,8 @@ class PackedDevice:
             at = lay.desc_addr(self.used_pos)
             yield from store(at + DESC_ID, 2, buf_id)
             yield from store(at + DESC_LEN, 4, length)
-            yield from fence("wmb")  # RING-PACKED-052
+            if self.lines.wmb_push:
+                yield from fence("wmb")  # RING-PACKED-052
             flags = used_marks(self.used_wrap) | (VIRTQ_DESC_F_WRITE if length else 0)
             yield from store(at + DESC_FLAGS, 2, flags)
             ndesc = self.in_flight.pop(buf_id).ndesc
@@ -235,10 +268,13 @@ class PackedDevice:
         self._check()
         if self.num_pushed == 0:
             return False
-        yield from fence("mb")  # RING-PACKED-053
+        if self.lines.mb_notify:
+            yield from fence("mb")  # RING-PACKED-053
         passed, self.num_pushed = self.num_pushed, 0
         word = yield from load(self.layout.driver_event, EVENT_SIZE)  # RING-PACKED-066
         new = lap_index(self.q, self.used_pos, self.used_wrap)
+        if not self.lines.need_event:
+            new += 1  # the window one later: (old, new] instead of [old, new)
         return decide(self.q, word, self.event_idx, new, passed)
 
     # -- available-buffer notifications --------------------------------------------------
@@ -262,6 +298,8 @@ class PackedDevice:
                              event_word(RING_EVENT_FLAGS_DESC, self.last_avail, self.avail_wrap))
         else:
             yield from store(lay.device_event + EVENT_FLAGS, 2, RING_EVENT_FLAGS_ENABLE)
+        if not self.lines.recheck:
+            return False  # sleeps without the mb and the re-read
         yield from fence("mb")
         flags = yield from load(lay.desc_addr(self.last_avail) + DESC_FLAGS, 2)
         return is_avail(flags, self.avail_wrap)

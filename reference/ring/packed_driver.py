@@ -46,6 +46,24 @@ from virtiospec.reference.ring.packed_layout import (
 Segment = tuple[int, int]  # (guest address, length)
 
 
+@dataclass(frozen=True)
+class PackedDriverLines:
+    """The lines of :class:`PackedDriver` that a known-bad variant may break. Every default
+    is the protocol; a switch turned off breaks the one line that names it, which is how
+    models/ring_packed_mutants.py states each variant as the change it makes (as
+    reference/ring_packed_mutants.h does for ring_packed.c)."""
+
+    wmb_publish: bool = True  # add: wmb before the head's flags store (RING-PACKED-050)
+    wrap_flip: bool = True  # add: the Driver Ring Wrap Counter flips (RING-PACKED-012)
+    mb_kick: bool = True  # kick_prepare: mb before the structure load (RING-PACKED-051)
+    rmb_used: bool = True  # get_used: rmb after the flags (RING-PACKED-055)
+    used_id_check: bool = True  # get_used: refuse an ID not outstanding (RING-PACKED-086)
+    recheck: bool = True  # enable_cb: re-check before sleeping (RING-PACKED-071)
+
+
+PROTOCOL = PackedDriverLines()
+
+
 @dataclass
 class PackedOutstanding:
     """A list the driver made available and has not taken back (RING-PACKED-026)."""
@@ -61,7 +79,11 @@ class PackedDriver:
 
     ``indirect_area``: guest memory of ``Q * indirect_max * 16`` bytes where the driver builds
     indirect tables (one per buffer ID), used when VIRTIO_F_INDIRECT_DESC is negotiated.
+
+    ``lines``: the protocol's lines a known-bad variant turns off (:class:`PackedDriverLines`).
     """
+
+    lines: PackedDriverLines = PROTOCOL
 
     def __init__(self, layout: PackedLayout, *, event_idx: bool = False,
                  indirect_area: int | None = None, indirect_max: int = 16) -> None:
@@ -152,8 +174,10 @@ class PackedDriver:
                 head_flags = flags
             else:
                 yield from store(at + DESC_FLAGS, 2, flags)
-            pos, wrap = advance(self.q, pos, wrap, 1)
-        yield from fence("wmb")  # RING-PACKED-050: the list before the flags that expose it
+            pos, flipped = advance(self.q, pos, wrap, 1)
+            wrap = flipped if self.lines.wrap_flip else wrap
+        if self.lines.wmb_publish:
+            yield from fence("wmb")  # RING-PACKED-050: the list before the flags exposing it
         yield from store(lay.desc_addr(self.next_avail) + DESC_FLAGS, 2, head_flags)
         self.next_avail, self.avail_wrap = pos, wrap  # RING-PACKED-012
         self.free_descs -= need
@@ -174,7 +198,8 @@ class PackedDriver:
         self._check()
         if self.num_added == 0:
             return False
-        yield from fence("mb")  # RING-PACKED-051: the flags stores before the structure load
+        if self.lines.mb_kick:
+            yield from fence("mb")  # RING-PACKED-051: the flags stores before the structure load
         passed, self.num_added = self.num_added, 0
         word = yield from load(self.layout.device_event, EVENT_SIZE)  # RING-PACKED-066
         new = lap_index(self.q, self.next_avail, self.avail_wrap)
@@ -197,20 +222,23 @@ class PackedDriver:
         flags = yield from load(at + DESC_FLAGS, 2)
         if not is_used(flags, self.used_wrap):  # RING-PACKED-015
             return None
-        yield from fence("rmb")  # RING-PACKED-055
+        if self.lines.rmb_used:
+            yield from fence("rmb")  # RING-PACKED-055
         buf_id = yield from load(at + DESC_ID, 2)
         length = yield from load(at + DESC_LEN, 4)
         out = self.ids.get(buf_id)
         if out is None:
-            raise self._fail(BadUsedElement(
-                f"used descriptor at {self.last_used} names ID {buf_id}, which is not "
-                "outstanding", "RING-PACKED-086"))
+            if self.lines.used_id_check:
+                raise self._fail(BadUsedElement(
+                    f"used descriptor at {self.last_used} names ID {buf_id}, which is not "
+                    "outstanding", "RING-PACKED-086"))
+            out = PackedOutstanding(None, 1, 1 << 32)  # freed as a 1-descriptor list
         written = length if flags & VIRTQ_DESC_F_WRITE else 0  # RING-PACKED-027
         if written > out.writable:
             raise self._fail(BadUsedElement(
                 f"used len {written} exceeds the {out.writable} writable bytes of ID {buf_id}",
                 "RING-PACKED-086"))
-        del self.ids[buf_id]
+        self.ids.pop(buf_id, None)
         self.free_ids.append(buf_id)
         self.free_descs += out.ndesc
         # RING-PACKED-026: skip the positions of the whole list
@@ -264,6 +292,8 @@ class PackedDriver:
         is lost (RING-PACKED-111)."""
         self._check()
         last = yield from self.enable_cb_prepare()
+        if not self.lines.recheck:
+            return False  # sleeps without the mb and the re-read
         return (yield from self.poll(last))
 
     def enable_cb_delayed(self) -> Op[bool]:
