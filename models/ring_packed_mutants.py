@@ -192,5 +192,5 @@ MUTANTS: list[tuple[str, str, tuple[str, ...], Callable[[], registry.Evidence]]]
 ]
 
 for _name, _bug, _reqs, _run in MUTANTS:
-    registry.mutant(f"ring.packed.ref.{_name}", f"{_bug} [{_SWITCH[_run]}]", _reqs,
+    registry.mutant(f"ring.packed.ref.{_name}", f"{_bug}; {_SWITCH[_run]}", _reqs,
                     "hypothesis")(_run)

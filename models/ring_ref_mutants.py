@@ -247,6 +247,6 @@ SCENARIO_MUTANTS: list[tuple[str, str, tuple[str, ...], Callable[[], registry.Ev
 ]
 
 for _name, _bug, _reqs, _run in MUTANTS:
-    registry.mutant(f"ring.ref.{_name}", f"{_bug} [{_SWITCH[_run]}]", _reqs, "hypothesis")(_run)
+    registry.mutant(f"ring.ref.{_name}", f"{_bug}; {_SWITCH[_run]}", _reqs, "hypothesis")(_run)
 for _name, _bug, _reqs, _run in SCENARIO_MUTANTS:
-    registry.mutant(f"ring.ref.{_name}", f"{_bug} [{_SWITCH[_run]}]", _reqs, "test")(_run)
+    registry.mutant(f"ring.ref.{_name}", f"{_bug}; {_SWITCH[_run]}", _reqs, "test")(_run)
