@@ -1,8 +1,12 @@
 """Known-bad variants of the Python virtio-shm reference, each caught by a machine of
 models/shm_machine.py.
 
-Every variant subclasses a reference class and overrides one method with a copy of the
-reference's body broken at one place (marked ``BUG``, naming the requirement it breaks). It is
+Every variant subclasses a reference class and turns off one switch of its ``lines``
+(:class:`~virtiospec.reference.shm.table.TableLines`,
+:class:`~virtiospec.reference.shm.signal.SignalLines`,
+:class:`~virtiospec.reference.shm.clock.ClockLines`): the one reference line that tests it is
+broken (marked ``BUG``, naming the requirement it breaks), nothing is copied, and the
+registered description names the switch and the reference method. It is
 registered as ``shm.mutant.<bug>.ref``, next to the Z3 refutation of the same bug
 (``shm.mutant.<bug>.z3``, models/shm_table_z3.py and models/shm_signal_z3.py), and run under
 the memory model that exposes it. Runs are derandomized, so the outcome is reproducible; a
@@ -18,7 +22,7 @@ refutes it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Unpack
 
 from virtiospec.models import registry
@@ -33,109 +37,49 @@ from virtiospec.models.shm_machine import (
     run_machine,
 )
 from virtiospec.models.tso import Mode
-from virtiospec.reference.access import Op, fence
-from virtiospec.reference.shm import ClockDriver, SignalReceiver, SignalSender, Snapshot
-from virtiospec.reference.shm.clock import join_ns
-from virtiospec.reference.shm.table import WORD, TableReader, TableWriter
+from virtiospec.models.variant_switch import switched
+from virtiospec.reference.shm import ClockDriver, SignalReceiver, SignalSender
+from virtiospec.reference.shm.clock import ClockLines
+from virtiospec.reference.shm.signal import SignalLines
+from virtiospec.reference.shm.table import TableLines, TableReader, TableWriter
 
 EXAMPLES = 400
 
 
+# Each variant is the reference with one of its lines turned off (TableLines, SignalLines,
+# ClockLines).
+
+
 class ReaderNoRecheck(TableReader):
-    def attempt(self, slot: int) -> Op[Snapshot | None]:
-        lay = self.layout
-        s1 = yield from lay.region.load(lay.seq(slot), WORD)
-        if s1 & 1:
-            return None
-        yield from fence("rmb")
-        words: list[int] = []
-        for k in range(lay.words):
-            words.append((yield from lay.region.load(lay.word(slot, k), WORD)))
-        # BUG (SHM-TABLE-005): seq is not loaded again, so an overlapping update goes unseen
-        return Snapshot(s1, tuple(words))
+    lines = TableLines(reader_recheck=False)  # BUG (SHM-TABLE-005)
 
 
 class ReaderNoRmbBeforeData(TableReader):
-    def attempt(self, slot: int) -> Op[Snapshot | None]:
-        lay = self.layout
-        s1 = yield from lay.region.load(lay.seq(slot), WORD)
-        if s1 & 1:
-            return None
-        # BUG (SHM-TABLE-006): no rmb between the first load of seq and the value loads
-        words: list[int] = []
-        for k in range(lay.words):
-            words.append((yield from lay.region.load(lay.word(slot, k), WORD)))
-        yield from fence("rmb")
-        s2 = yield from lay.region.load(lay.seq(slot), WORD)
-        if s2 != s1:
-            return None
-        return Snapshot(s1, tuple(words))
+    lines = TableLines(reader_rmb_before_data=False)  # BUG (SHM-TABLE-006)
 
 
 class ReaderNoRmbAfterData(TableReader):
-    def attempt(self, slot: int) -> Op[Snapshot | None]:
-        lay = self.layout
-        s1 = yield from lay.region.load(lay.seq(slot), WORD)
-        if s1 & 1:
-            return None
-        yield from fence("rmb")
-        words: list[int] = []
-        for k in range(lay.words):
-            words.append((yield from lay.region.load(lay.word(slot, k), WORD)))
-        # BUG (SHM-TABLE-006): no rmb between the value loads and the second load of seq
-        s2 = yield from lay.region.load(lay.seq(slot), WORD)
-        if s2 != s1:
-            return None
-        return Snapshot(s1, tuple(words))
+    lines = TableLines(reader_rmb_after_data=False)  # BUG (SHM-TABLE-006)
 
 
 class WriterNoWmbAfterData(TableWriter):
-    def update(self, slot: int, value: Sequence[int]) -> Op[None]:
-        lay = self.layout
-        s = self.seqs[slot]
-        yield from lay.region.store(lay.seq(slot), WORD, s + 1)
-        yield from fence("wmb")
-        for k, v in enumerate(value):
-            yield from lay.region.store(lay.word(slot, k), WORD, v)
-        # BUG (SHM-TABLE-004): no wmb between the value words and the even seq
-        self.seqs[slot] = s + 2
-        yield from lay.region.store(lay.seq(slot), WORD, self.seqs[slot])
+    lines = TableLines(writer_wmb_after_data=False)  # BUG (SHM-TABLE-004)
 
 
 class ReceiverNoRecheck(SignalReceiver):
-    def enable(self) -> Op[bool]:
-        yield from self.layout.region.store(self.layout.enabled, 4, 1)
-        yield from fence("mb")
-        # BUG (SHM-SIGNAL-006): pending is not re-read; the receiver always waits
-        return False
+    lines = SignalLines(receiver_recheck=False)  # BUG (SHM-SIGNAL-006)
 
 
 class SenderNoMbBeforeEnabled(SignalSender):
-    def inject(self) -> Op[bool]:
-        lay = self.layout
-        self.injections += 1
-        yield from fence("mb")
-        if (yield from lay.region.load(lay.pending, 4)):
-            self.coalesced += 1
-            return False
-        yield from lay.region.store(lay.pending, 4, 1)
-        # BUG (SHM-SIGNAL-004): no mb between the store of pending and the load of enabled
-        enabled = yield from lay.region.load(lay.enabled, 4)
-        self.notifications += enabled != 0
-        return enabled != 0
+    lines = SignalLines(sender_mb_before_enabled=False)  # BUG (SHM-SIGNAL-004)
 
 
 class ClockDriverAckAfter(ClockDriver):
-    def service(self) -> Op[int | None]:
-        yield from self.signal.disable()
-        snap = yield from self.reader.poll(0)
-        # BUG (SHM-SIGNAL-005): pending is cleared after the clock was read, not before
-        yield from self.signal.acknowledge()
-        if snap is None:
-            return None
-        self.now = join_ns(snap.value)
-        self.actions += 1
-        return self.now
+    lines = ClockLines(ack_before_read=False)  # BUG (SHM-SIGNAL-005)
+
+
+_SWITCH: dict[Callable[[], registry.Evidence], str] = {}  # run -> the switch it turns
+_CLASS_FIELDS = tuple(ShmClasses.__annotations__)
 
 
 def _caught(base: type[ShmMachine], cfg: ShmConfig) -> Callable[[], registry.Evidence]:
@@ -143,6 +87,8 @@ def _caught(base: type[ShmMachine], cfg: ShmConfig) -> Callable[[], registry.Evi
         return mutant_evidence(run_machine(base, cfg, EXAMPLES, derandomize=True,
                                            shrink=False))
 
+    _SWITCH[run] = switched(*(getattr(cfg, f) for f in _CLASS_FIELDS
+                              if getattr(cfg, f) is not getattr(ShmConfig(), f)))
     return run
 
 
@@ -180,4 +126,5 @@ MUTANTS: list[tuple[str, str, tuple[str, ...], Callable[[], registry.Evidence]]]
 ]
 
 for _name, _bug, _reqs, _run in MUTANTS:
-    registry.mutant(f"shm.mutant.{_name}.ref", _bug, _reqs, "hypothesis")(_run)
+    registry.mutant(f"shm.mutant.{_name}.ref", f"{_bug}; {_SWITCH[_run]}", _reqs,
+                    "hypothesis")(_run)

@@ -76,9 +76,23 @@ class ClockDevice:
         return (yield from self.signal.inject())
 
 
+@dataclass(frozen=True)
+class ClockLines:
+    """The lines of this file's classes that a known-bad variant may break. Every default is
+    the protocol; a switch turned off breaks the one line that names it, which is how
+    models/shm_ref_mutants.py states each variant as the change it makes."""
+
+    ack_before_read: bool = True  # service: acknowledge, then read (SHM-SIGNAL-005)
+
+
+PROTOCOL = ClockLines()
+
+
 class ClockDriver:
     """Lags as it likes; :meth:`service` acts on the newest time or on nothing
     (SHM-CLOCK-003)."""
+
+    lines: ClockLines = PROTOCOL  # the protocol's lines a known-bad variant turns off
 
     def __init__(self, layout: ClockLayout, max_attempts: int = MAX_ATTEMPTS) -> None:
         self.layout = layout
@@ -91,8 +105,11 @@ class ClockDriver:
         """Disable and acknowledge the signal, then read the clock: the new time acted on, or
         None if it has not changed since the last one."""
         yield from self.signal.disable()
-        yield from self.signal.acknowledge()
+        if self.lines.ack_before_read:
+            yield from self.signal.acknowledge()
         snap = yield from self.reader.poll(0)
+        if not self.lines.ack_before_read:
+            yield from self.signal.acknowledge()  # pending cleared after the read: too late
         if snap is None:
             return None
         self.now = join_ns(snap.value)

@@ -57,8 +57,23 @@ class SignalLayout:
         yield from self.region.store(self.pending, 4, 0)
 
 
+@dataclass(frozen=True)
+class SignalLines:
+    """The lines of this file's classes that a known-bad variant may break. Every default is
+    the protocol; a switch turned off breaks the one line that names it, which is how
+    models/shm_ref_mutants.py states each variant as the change it makes."""
+
+    sender_mb_before_enabled: bool = True  # inject: mb before loading enabled (SHM-SIGNAL-004)
+    receiver_recheck: bool = True  # enable: pending re-read before waiting (SHM-SIGNAL-006)
+
+
+PROTOCOL = SignalLines()
+
+
 class SignalSender:
     """The sending side. Counts its injections, the coalesced ones and the notifications."""
+
+    lines: SignalLines = PROTOCOL  # the protocol's lines a known-bad variant turns off
 
     def __init__(self, layout: SignalLayout) -> None:
         self.layout = layout
@@ -78,7 +93,8 @@ class SignalSender:
             self.coalesced += 1
             return False
         yield from lay.region.store(lay.pending, 4, 1)
-        yield from fence("mb")  # SHM-SIGNAL-004: pending's store before enabled's load
+        if self.lines.sender_mb_before_enabled:
+            yield from fence("mb")  # SHM-SIGNAL-004: pending's store before enabled's load
         enabled = yield from lay.region.load(lay.enabled, 4)
         if enabled:
             self.notifications += 1
@@ -87,6 +103,8 @@ class SignalSender:
 
 class SignalReceiver:
     """The receiving side: disable, acknowledge, (read the state), enable and re-check."""
+
+    lines: SignalLines = PROTOCOL  # the protocol's lines a known-bad variant turns off
 
     def __init__(self, layout: SignalLayout) -> None:
         self.layout = layout
@@ -107,5 +125,7 @@ class SignalReceiver:
         already; process it (acknowledge first) instead of waiting."""
         yield from self.layout.region.store(self.layout.enabled, 4, 1)
         yield from fence("mb")
+        if not self.lines.receiver_recheck:
+            return False  # pending is not re-read: the receiver always waits
         pending = yield from self.layout.region.load(self.layout.pending, 4)
         return pending != 0

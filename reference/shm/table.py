@@ -71,6 +71,21 @@ class TableLayout:
 
 
 @dataclass(frozen=True)
+class TableLines:
+    """The lines of this file's classes that a known-bad variant may break. Every default is
+    the protocol; a switch turned off breaks the one line that names it, which is how
+    models/shm_ref_mutants.py states each variant as the change it makes."""
+
+    writer_wmb_after_data: bool = True  # update: wmb before the even seq (SHM-TABLE-004)
+    reader_rmb_before_data: bool = True  # attempt: rmb after the first seq (SHM-TABLE-006)
+    reader_rmb_after_data: bool = True  # attempt: rmb before the second seq (SHM-TABLE-006)
+    reader_recheck: bool = True  # attempt: seq loaded again and compared (SHM-TABLE-005)
+
+
+PROTOCOL = TableLines()
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """A value read whole from a slot, with the version (even ``seq``) it was written under."""
 
@@ -81,6 +96,8 @@ class Snapshot:
 class TableWriter:
     """The one side that stores to a table. Keeps each slot's ``seq`` privately and never
     loads it (SHM-TABLE-003)."""
+
+    lines: TableLines = PROTOCOL  # the protocol's lines a known-bad variant turns off
 
     def __init__(self, layout: TableLayout) -> None:
         self.layout = layout
@@ -107,7 +124,8 @@ class TableWriter:
         yield from fence("wmb")  # SHM-TABLE-004
         for k, v in enumerate(value):
             yield from lay.region.store(lay.word(slot, k), WORD, v)
-        yield from fence("wmb")  # SHM-TABLE-004
+        if self.lines.writer_wmb_after_data:
+            yield from fence("wmb")  # SHM-TABLE-004
         self.seqs[slot] = (s + 2) & U32
         yield from lay.region.store(seq, WORD, self.seqs[slot])  # even: stable
 
@@ -115,6 +133,8 @@ class TableWriter:
 class TableReader:
     """The side that loads from a table. Keeps the last good value of each slot (the table's
     initial content, all zero, until it reads one)."""
+
+    lines: TableLines = PROTOCOL  # the protocol's lines a known-bad variant turns off
 
     def __init__(self, layout: TableLayout, max_attempts: int = MAX_ATTEMPTS) -> None:
         if max_attempts < 1:
@@ -132,11 +152,15 @@ class TableReader:
         s1 = yield from lay.region.load(lay.seq(slot), WORD)
         if s1 & 1:
             return None  # the writer is in the middle of an update
-        yield from fence("rmb")  # SHM-TABLE-006
+        if self.lines.reader_rmb_before_data:
+            yield from fence("rmb")  # SHM-TABLE-006
         words: list[int] = []
         for k in range(lay.words):
             words.append((yield from lay.region.load(lay.word(slot, k), WORD)))
-        yield from fence("rmb")  # SHM-TABLE-006
+        if not self.lines.reader_recheck:
+            return Snapshot(s1, tuple(words))  # an overlapping update goes unseen
+        if self.lines.reader_rmb_after_data:
+            yield from fence("rmb")  # SHM-TABLE-006
         s2 = yield from lay.region.load(lay.seq(slot), WORD)
         if s2 != s1:
             return None  # an update overlapped the loads: the words may be torn
