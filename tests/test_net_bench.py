@@ -52,3 +52,14 @@ def test_bench_one_round() -> None:
 def test_bench_refuses_an_unknown_device() -> None:
     out = CliRunner().invoke(app, ["bench", "net", "--device", "rust"])
     assert out.exit_code != 0 and "--device" in out.output
+
+
+def test_bench_refuses_a_frame_size_out_of_range() -> None:
+    for size in ("59", "1515"):
+        out = CliRunner().invoke(app, ["bench", "net", "--size", size])
+        assert out.exit_code != 0 and "--size" in out.output, out.output
+
+
+def test_frames_are_as_long_as_asked() -> None:
+    from virtiospec.bench_net import frame
+    assert [len(frame(n)) for n in (60, 64, 1500, 1514)] == [60, 64, 1500, 1514]

@@ -16,7 +16,11 @@ any one figure.
   (ours checks and counts them, to a wire nobody listens to; ``net_vhost`` runs testpmd
   ``rxonly``).
 * ``to-driver``: the device sends; testpmd ``rxonly`` on virtio-user receives (ours sends
-  from a Python source; ``net_vhost`` runs testpmd ``txonly``).
+  from ``Options.repeat``, a source the C build runs in C, a burst per call; ``net_vhost``
+  runs testpmd ``txonly``).
+
+``--size`` sets every frame's length on both devices (testpmd ``--txpkts``, our source's
+frames); ``--packed`` asks virtio-user for a packed ring (``packed_vq=1``) against both.
 
 All are measured by the same meter: the virtio-user testpmd's own per-second statistics
 (``Tx-pps`` or ``Rx-pps``); our device's own count over the same window is printed beside it
