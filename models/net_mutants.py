@@ -1,5 +1,11 @@
 """Known-bad variants of the network device and driver, each of which the data-path model
-(models/net_datapath.py) must catch with a violation of the requirement it breaks."""
+(models/net_datapath.py) must catch with a violation of the requirement it breaks.
+
+A variant that breaks one line of the reference turns off the switch of that line
+(:class:`~virtiospec.reference.net.device.NetDeviceLines`,
+:class:`~virtiospec.reference.net.driver.NetDriverLines`) instead of copying the method, and
+its registered description names the switch; the others change one small hook or wrap the
+reference's method (``super()``), so none repeats a reference method body."""
 
 from __future__ import annotations
 
@@ -7,25 +13,16 @@ from collections.abc import Callable
 
 from virtiospec.models import registry
 from virtiospec.models.net_datapath import DataPathConfig, mutant_run
-from virtiospec.reference.net.device import NetDevice
-from virtiospec.reference.net.driver import NetDriver
+from virtiospec.models.variant_switch import switched
+from virtiospec.reference.net.device import NetDevice, NetDeviceLines
+from virtiospec.reference.net.driver import NetDriver, NetDriverLines
 from virtiospec.reference.net.header import NetHdr
 
 
 class DeviceDropsWhenFull(NetDevice):
     """Drops a received frame when the receive queue has no buffer instead of waiting."""
 
-    def deliver(self, pair: int) -> int:
-        if not self.config.link_up:
-            return 0
-        done = 0
-        while self.backlog[pair]:
-            if self._deliver_one(pair):
-                done += 1
-            else:
-                self.backlog[pair].popleft()  # the bug: no buffer, the frame is dropped
-                break
-        return done
+    lines = NetDeviceLines(wait_when_full=False)  # BUG (NET-017)
 
 
 class DeviceMiscountsBuffers(NetDevice):
@@ -57,14 +54,7 @@ class DeviceSendsAtTake(NetDevice):
 class DeviceIgnoresLinkDown(NetDevice):
     """Keeps taking transmit buffers while the link is down, and drops their frames."""
 
-    def tx_take(self, pair: int) -> bool:
-        if self.config.link_up:
-            return super().tx_take(pair)
-        chain = self._pop(2 * pair + 1)
-        if chain is None:
-            return False
-        self._push(2 * pair + 1, [(chain.head, 0)])  # the bug: used, never sent
-        return True
+    lines = NetDeviceLines(tx_stops_when_link_down=False)  # BUG (NET-026)
 
 
 class DeviceNewestFirst(NetDevice):
@@ -82,18 +72,14 @@ class DeviceNewestFirst(NetDevice):
 class DriverNoRecover(NetDriver):
     """After a reset, forgets its queues without taking its buffers back."""
 
-    def recover(self) -> None:
-        self.queues.clear()
-        self.pairs_in_use = 1
-        self._repending()
+    lines = NetDriverLines(take_back_at_reset=False)  # BUG (NET-062)
 
 
 class DriverDetachOnly(NetDriver):
     """After a reset, detaches every buffer without first taking back the used ones, so it
     sends again frames that were transmitted, and loses frames that were received."""
 
-    def _take_back_used(self) -> None:
-        pass
+    lines = NetDriverLines(reap_used_at_reset=False)  # BUG (NET-062)
 
 
 MUTANTS: list[tuple[str, str, tuple[str, ...], DataPathConfig]] = [
@@ -116,7 +102,10 @@ MUTANTS: list[tuple[str, str, tuple[str, ...], DataPathConfig]] = [
 
 def _register(name: str, bug: str, reqs: tuple[str, ...], cfg: DataPathConfig) -> None:
     run: Callable[[], registry.Evidence] = mutant_run(cfg)
-    registry.mutant(f"net.mutant.{name}", bug, reqs, "hypothesis")(run)
+    switches = ([switched(cfg.device_cls)] if cfg.device_cls.lines != NetDevice.lines else []) \
+        + ([switched(cfg.driver_cls)] if cfg.driver_cls.lines != NetDriver.lines else [])
+    registry.mutant(f"net.mutant.{name}", "; ".join([bug, *switches]), reqs,
+                    "hypothesis")(run)
 
 
 for _name, _bug, _reqs, _cfg in MUTANTS:

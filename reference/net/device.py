@@ -58,8 +58,19 @@ class DeviceStats:
     driver_faults: Counter[str] = field(default_factory=Counter)
 
 
+@dataclass(frozen=True)
+class NetDeviceLines:
+    """The lines of :class:`NetDevice` a known-bad variant (models/net_mutants.py) may turn
+    off; every default is the protocol."""
+
+    wait_when_full: bool = True  # deliver: a frame waits for a buffer (NET-017)
+    tx_stops_when_link_down: bool = True  # tx_take: nothing taken while down (NET-026)
+
+
 class NetDevice:
     """One network device: queue pairs, the control queue, the receive filter and the wire."""
+
+    lines = NetDeviceLines()
 
     def __init__(self, config: NetConfig, features: int, mem: ByteMemory, *,
                  notify: Callable[[int], None] | None = None,
@@ -220,6 +231,8 @@ class NetDevice:
         done = 0
         while self.backlog[pair] and self._deliver_one(pair):
             done += 1
+        if self.backlog[pair] and not self.lines.wait_when_full:
+            self.backlog[pair].popleft()  # no buffer: the frame is dropped
         return done
 
     def _take_rx(self, pair: int) -> Chain | None:
@@ -297,12 +310,15 @@ class NetDevice:
     def tx_take(self, pair: int) -> bool:
         """Take one buffer from transmit queue ``pair``: refuse it (NET-008) or stage its frame.
         False when there is none (or the link is down, NET-026)."""
-        if not self.config.link_up:
+        if not self.config.link_up and self.lines.tx_stops_when_link_down:
             return False
         index = 2 * pair + 1
         chain = self._pop(index)
         if chain is None:
             return False
+        if not self.config.link_up:
+            self._push(index, [(chain.head, 0)])  # used, never sent
+            return True
         try:
             data = gather(self.mem, chain.readable)
             hdr, frame = check_tx(data, self.features, self.config.mtu)

@@ -83,9 +83,20 @@ class _Pending:
     frames: deque[tuple[int, bytes, bool]] = field(default_factory=deque)
 
 
+@dataclass(frozen=True)
+class NetDriverLines:
+    """The lines of :class:`NetDriver` a known-bad variant (models/net_mutants.py) may turn
+    off; every default is the protocol."""
+
+    take_back_at_reset: bool = True  # recover: take every buffer back (NET-062)
+    reap_used_at_reset: bool = True  # recover: the used ones first (NET-062)
+
+
 class NetDriver:
     """One network driver: the queues of a device, its buffers, and what it has learnt from
     the configuration space."""
+
+    lines = NetDriverLines()
 
     def __init__(self, features: int, config: cfg.ConfigSpace, mem: ByteMemory,
                  area: tuple[int, int], queue_size: int, *,
@@ -459,9 +470,11 @@ class NetDriver:
         front of their queue's pending list, in order. Then forget the queues (the transport
         sets up new ones, :meth:`attach`)."""
         self.stats.recoveries += 1
-        self._take_back_used()
+        keep = self.lines.take_back_at_reset  # else the queues are forgotten with their buffers
+        if keep and self.lines.reap_used_at_reset:
+            self._take_back_used()
         requeue: list[list[tuple[int, bytes, bool]]] = [[] for _ in range(self.n_pairs)]
-        for q in self.queues.values():
+        for q in self.queues.values() if keep else ():
             for token in q.detach_unused():
                 if isinstance(token, RxToken):
                     self.rx_pool.release(token.addr)
