@@ -266,9 +266,13 @@ static void hostile_device(void)
     memcpy(p.mem + p.cfg.used + 8, &len, 4);
     memcpy(p.mem + p.cfg.used + 2, &idx, 2);
     EXPECT(virtiospec_ring_driver_get_used(p.drv, NULL, NULL) == -VIRTIOSPEC_RING_E_USED);
-    EXPECT(virtiospec_ring_driver_num_free(p.drv) == 7);
+    /* ABI version 2: a STOPPED driver answers -NEEDS_RESET, and names what stopped it */
+    EXPECT(virtiospec_ring_driver_num_free(p.drv) == -VIRTIOSPEC_RING_E_NEEDS_RESET);
+    EXPECT(virtiospec_ring_driver_needs_reset(p.drv) == -VIRTIOSPEC_RING_E_USED);
     EXPECT(virtiospec_ring_driver_add(p.drv, NULL, 0, &in, 1, 43) ==
            -VIRTIOSPEC_RING_E_NEEDS_RESET);
+    uint64_t tokens[8];
+    EXPECT(virtiospec_ring_driver_detach_unused(p.drv, tokens, 8) == 1 && tokens[0] == 42);
     pair_close(&p);
 }
 

@@ -17,6 +17,10 @@ NET = [c for c in cases.discover().values() if c.layer == "net"]
 @pytest.mark.parametrize("case", NET, ids=[c.id for c in NET])
 def test_reference_conforms(case: cases.Case) -> None:
     res = runner.run_case(case, targets.make("reference"))
+    if case.id == "net.driver.packed-ring":  # the reference's own driver runs split rings;
+        # the case runs against DPDK and a Linux guest on packed rings (test_packed_peers.py)
+        assert res.outcome is Outcome.SKIP and "RING_PACKED" in res.detail, res.detail
+        return
     assert res.outcome in (Outcome.PASS, Outcome.REJECT), (res.detail, res.expected,
                                                            res.observed)
     hostile = "-rejects-" in case.id or "-refuses-" in case.id
