@@ -1,7 +1,8 @@
 """Build of the vhost-user fast path (ring_vhost.c, which compiles ring.c in with its accesses
 translated through the memory table): the cffi module ``virtiospec.reference._ring_vhost``
 that ``pip install`` compiles (setup.py's ``cffi_modules``), used by
-:mod:`virtiospec.reference.vhost_user.fast`.
+:mod:`virtiospec.reference.vhost_user.fast`. :func:`vhost_ffi` is the build both fast paths
+share (ring_vhost_packed_build.py builds the packed one with it).
 
 This file is also run by cffi at install time, before the package exists, so it imports
 only the standard library, cffi and c_build.py beside it (what the C builds share).
@@ -28,28 +29,42 @@ except ImportError:  # run by cffi from setup.py, before the package exists: loa
     _spec.loader.exec_module(c_build)
 
 HEADER = HERE / "ring_vhost.h"
+# what both fast paths compile in: the API, the memory table, the path that is not the ring's
+SHARED = ("ring_vhost.h", "ring_vhost_table.h", "ring_vhost_common.h", "ring.h",
+          "ring_access.h")
 SOURCES = ("ring_vhost.c",)
-DEPENDS = ("ring_vhost.h", "ring.c", "ring.h", "ring_access.h", "ring_mutants.h")
+DEPENDS = (*SHARED, "ring.c", "ring_mutants.h")
 MODULE = "virtiospec.reference._ring_vhost"
 COMPILED = f"the C fast path of its vhost-user device ({MODULE}, reference/ring_vhost.c)"
 
 
 def find_compiler(env: Mapping[str, str] | None = None,
                   which: Callable[[str], str | None] = shutil.which) -> list[str]:
-    return c_build.find_compiler(COMPILED, env, which)
+    return compiler_for(COMPILED, env, which)
+
+
+def compiler_for(compiled: str, env: Mapping[str, str] | None = None,
+                 which: Callable[[str], str | None] = shutil.which) -> list[str]:
+    """The C compiler, or MissingCompiler naming ``compiled`` (what needs it)."""
+    return c_build.find_compiler(compiled, env, which)
+
+
+def vhost_ffi(module: str, sources: tuple[str, ...], depends: tuple[str, ...]) -> FFI:
+    """The cffi module ``module`` of a fast path: ring_vhost.h's API over ``sources``."""
+    ffi = FFI()
+    ffi.cdef(c_build.header_cdef(HEADER))
+    ffi.set_source(module, '#include "ring_vhost.h"\n',
+                   sources=[c_build.rel(HERE / s) for s in sources],
+                   depends=[c_build.rel(HERE / s) for s in depends],
+                   include_dirs=[c_build.rel(HERE)],
+                   extra_compile_args=[*c_build.WARNINGS, "-O2", "-fvisibility=hidden"])
+    return ffi
 
 
 def install_ffi() -> FFI:
     """The cffi module built by ``pip install`` (setup.py: cffi_modules)."""
     find_compiler()
-    ffi = FFI()
-    ffi.cdef(c_build.header_cdef(HEADER))
-    ffi.set_source(MODULE, '#include "ring_vhost.h"\n',
-                   sources=[c_build.rel(HERE / s) for s in SOURCES],
-                   depends=[c_build.rel(HERE / s) for s in DEPENDS],
-                   include_dirs=[c_build.rel(HERE)],
-                   extra_compile_args=[*c_build.WARNINGS, "-O2", "-fvisibility=hidden"])
-    return ffi
+    return vhost_ffi(MODULE, SOURCES, DEPENDS)
 
 
 if __name__ == "__main__":

@@ -58,7 +58,8 @@ TARGETS: dict[str, Target] = {t.name: t for t in (
            ("shm.c", "shm.h", "ring_access.h", "shm_mutants.h"),
            "seqlock table reader/writer and shm-signal vs a hostile peer"),
     Target("vhost", "fuzz_vhost.c", "ring_vhost.c", "VS_MUTANT", "VS_M_",
-           ("ring_vhost.c", "ring_vhost.h", *_RING),
+           ("ring_vhost.c", "ring_vhost.h", "ring_vhost_table.h", "ring_vhost_common.h",
+            *_RING),
            "vhost-user fast path vs a hostile front-end's memory table and ring"),
 )}
 
