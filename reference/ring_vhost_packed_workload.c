@@ -13,54 +13,13 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "ring_packed.h"
 #include "ring_vhost.h"
 
-static int failures;
+#include "ring_vhost_workload.h"
 
-#define EXPECT(cond)                                                                        \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            if (failures++ < 20)                                                            \
-                fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);         \
-        }                                                                                   \
-    } while (0)
-
-#define NREG 3
-static const uint64_t reg_gpa[NREG] = {0x10000, 0x40000, 0x80000};
-static const uint64_t reg_size[NREG] = {0x20000, 0x20000, 0x1000};
-static uint8_t *reg_host[NREG];
-#define HOLE 0x31000u /* inside the hole [0x30000, 0x40000) */
-#define BUF_A 0x40000u
-#define BUF_B 0x80000u
 #define AVAIL 0x0080u
 #define USED 0x8000u
-
-static uint8_t *host(uint64_t gpa, uint64_t n)
-{
-    for (int i = 0; i < NREG; i++)
-        if (gpa >= reg_gpa[i] && n <= reg_size[i] && gpa - reg_gpa[i] <= reg_size[i] - n)
-            return reg_host[i] + (gpa - reg_gpa[i]);
-    return NULL;
-}
-
-static void put16(uint64_t gpa, uint16_t v) { memcpy(host(gpa, 2), &v, 2); }
-static void put32(uint64_t gpa, uint32_t v) { memcpy(host(gpa, 4), &v, 4); }
-static void put64(uint64_t gpa, uint64_t v) { memcpy(host(gpa, 8), &v, 8); }
-static uint16_t get16(uint64_t gpa) { uint16_t v; memcpy(&v, host(gpa, 2), 2); return v; }
-static uint32_t get32(uint64_t gpa) { uint32_t v; memcpy(&v, host(gpa, 4), 4); return v; }
-
-static uint64_t lcg = 88172645463325252ull;
-static uint32_t rnd(void)
-{
-    lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
-    return (uint32_t)(lcg >> 33);
-}
 
 /* -- a packed queue and its driver ------------------------------------------------------ */
 
@@ -99,12 +58,7 @@ static void q_open(struct q *q, uint64_t at, uint32_t n, uint32_t features, uint
     cfg.used = q->dev_event;
     cfg.last_avail = cfg.used_idx = (uint16_t)(pos | wrap << 15);
     cfg.call_fd = -1;
-    cfg.n_regions = NREG;
-    for (int i = 0; i < NREG; i++) {
-        cfg.regions[i].guest_addr = reg_gpa[i];
-        cfg.regions[i].size = reg_size[i];
-        cfg.regions[i].host = reg_host[i];
-    }
+    regions_config(&cfg);
     size_t size = vsv_queue_state_size(n);
     EXPECT(size > 0);
     free(q->state);
@@ -314,10 +268,7 @@ static void garbage(void)
 
 int main(void)
 {
-    for (int i = 0; i < NREG; i++) {
-        reg_host[i] = malloc(reg_size[i]);
-        memset(reg_host[i], 0, reg_size[i]);
-    }
+    regions_open(0);
     transmit(0, 0, 0, 1, 1);
     transmit(VSV_F_INDIRECT | VSV_F_EVENT_IDX, 1, 0, 1, 1);
     transmit(0, 0, 5, 0, 1); /* started where a SET_VRING_BASE of the second lap put it */
@@ -329,12 +280,5 @@ int main(void)
     refused(BUF_A, 12, 0, BUF_A + 0x100, 64, USED, 0, VS_PE_NOT_AVAIL);     /* -081 */
     refused(BUF_A, 12, 0x2u, BUF_A + 0x100, 64, 0, 1, VS_PE_READ_AFTER_WRITE);
     garbage();
-    for (int i = 0; i < NREG; i++)
-        free(reg_host[i]);
-    if (failures) {
-        fprintf(stderr, "%d failures\n", failures);
-        return 1;
-    }
-    printf("ring_vhost_packed_workload: ok\n");
-    return 0;
+    return regions_close("ring_vhost_packed_workload");
 }

@@ -12,56 +12,13 @@
  */
 #define _POSIX_C_SOURCE 200809L
 
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "ring_vhost.h"
 #include "virtiospec_ring.h"
 
-static int failures;
-
-#define EXPECT(cond)                                                                        \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            if (failures++ < 20)                                                            \
-                fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);         \
-        }                                                                                   \
-    } while (0)
-
-/* regions: [0x10000, +0x20000) rings and tables, [0x40000, +0x20000), [0x80000, +0x1000) */
-#define NREG 3
-static const uint64_t reg_gpa[NREG] = {0x10000, 0x40000, 0x80000};
-static const uint64_t reg_size[NREG] = {0x20000, 0x20000, 0x1000};
-static uint8_t *reg_host[NREG];
-#define HOLE 0x31000u /* inside the hole [0x30000, 0x40000) */
-#define LIMIT 0x81000u
-#define BUF_A 0x40000u
-#define BUF_B 0x80000u
-
-static uint8_t *host(uint64_t gpa, uint64_t n)
-{
-    for (int i = 0; i < NREG; i++)
-        if (gpa >= reg_gpa[i] && n <= reg_size[i] && gpa - reg_gpa[i] <= reg_size[i] - n)
-            return reg_host[i] + (gpa - reg_gpa[i]);
-    return NULL;
-}
-
-static void put16(uint64_t gpa, uint16_t v) { memcpy(host(gpa, 2), &v, 2); }
-static void put32(uint64_t gpa, uint32_t v) { memcpy(host(gpa, 4), &v, 4); }
-static void put64(uint64_t gpa, uint64_t v) { memcpy(host(gpa, 8), &v, 8); }
-static uint16_t get16(uint64_t gpa) { uint16_t v; memcpy(&v, host(gpa, 2), 2); return v; }
-static uint32_t get32(uint64_t gpa) { uint32_t v; memcpy(&v, host(gpa, 4), 4); return v; }
-
-static uint64_t lcg = 88172645463325252ull;
-static uint32_t rnd(void)
-{
-    lcg = lcg * 6364136223846793005ull + 1442695040888963407ull;
-    return (uint32_t)(lcg >> 33);
-}
+#include "ring_vhost_workload.h"
 
 /* -- a queue and its driver ------------------------------------------------------------- */
 
@@ -97,12 +54,7 @@ static void q_open(struct q *q, uint64_t at, uint32_t n, uint32_t features, uint
     cfg.used = q->used;
     cfg.last_avail = cfg.used_idx = start;
     cfg.call_fd = q->efd;
-    cfg.n_regions = NREG;
-    for (int i = 0; i < NREG; i++) {
-        cfg.regions[i].guest_addr = reg_gpa[i];
-        cfg.regions[i].size = reg_size[i];
-        cfg.regions[i].host = reg_host[i];
-    }
+    regions_config(&cfg);
     size_t size = vsv_queue_state_size(n);
     EXPECT(size > 0);
     if (q->state == NULL || q->size != size) { /* else: created again in place (a reset) */
@@ -494,10 +446,7 @@ static void garbage(int rounds)
 
 int main(void)
 {
-    for (int i = 0; i < NREG; i++)
-        reg_host[i] = malloc(reg_size[i]); /* exactly the region: ASan guards both ends */
-    for (int i = 0; i < NREG; i++)
-        memset(reg_host[i], 0xA5, reg_size[i]);
+    regions_open(0xA5);
     transmit(0, 0, 3000);
     transmit(VSV_F_EVENT_IDX | VSV_F_INDIRECT, 0xFFF0, 3000);
     receive(VSV_F_MRG_RXBUF | VSV_F_EVENT_IDX, 0xFF00, 3000);
@@ -506,12 +455,5 @@ int main(void)
     poll_loop(VSV_F_MRG_RXBUF | VSV_F_EVENT_IDX | VSV_F_INDIRECT, 500);
     hostile();
     garbage(20000);
-    for (int i = 0; i < NREG; i++)
-        free(reg_host[i]);
-    if (failures) {
-        fprintf(stderr, "ring_vhost_workload: %d failures\n", failures);
-        return 1;
-    }
-    printf("ring_vhost_workload: ok\n");
-    return 0;
+    return regions_close("ring_vhost_workload");
 }
