@@ -195,7 +195,7 @@ static void do_rx(void *state)
         FZ_CHECK(small[i].head < w.q && small[i].len < VSV_HDR_LEN, "bad small buffer");
     /* Every byte accounted for: the used elements of the batch are the small buffers (len 0)
      * and the delivered frames' buffers, whose lens add up to 12 + frame for each frame
-     * delivered (NET-010/011). Read back from the used ring when nothing else can map it. */
+     * delivered (NET-010, NET-011). Read back from the used ring when nothing else can map it. */
     uint16_t u1 = (uint16_t)vsv_queue_used_idx(state);
     FZ_CHECK((uint16_t)(u1 - u0) == res.small + res.buffers,
              "rx pushed %u elements for %u small + %u frame buffers", (uint16_t)(u1 - u0),
