@@ -88,8 +88,22 @@ class LinuxPackedDriver:
 class LinuxVringTarget(AbiTarget):
     """The split sides through virtiospec_ring.h, plus Linux's packed driver."""
 
+    src: str | None = None
+
     def ring_packed_driver(self, setup: PackedRingSetup) -> LinuxPackedDriver:
         return LinuxPackedDriver(self.abi, setup)
+
+    @property
+    def ring_stepped(self) -> tuple[type, type]:
+        """The race cases (suites/ring_stepped.py) need each side stepped access by access:
+        the same Linux source built through virtiospec's TSan hooks (conformance/tsan_step,
+        as ``--target src:linux-vring`` builds it), compiled once, at the first race case."""
+        from virtiospec.conformance.tsan_step.linux import linux_key
+        from virtiospec.conformance.tsan_step.sides import device_class, driver_class, tsan_build
+
+        key = linux_key(self.src, None)
+        tsan_build(key)
+        return driver_class(key), device_class(key)
 
 
 def make(arg: str) -> LinuxVringTarget:
@@ -100,6 +114,7 @@ def make(arg: str) -> LinuxVringTarget:
     lib = ffi.dlopen(str(lib_path))
     name = "linux-vring" + (f":{arg}" if arg else "")
     target = LinuxVringTarget(AbiLibrary(ffi, lib, f"Linux ring code ({lib_path.name})"), name)
+    target.src = src
     try:  # each case in a child process: a BUG_ON in Linux's code costs one case
         from virtiospec.conformance.isolation import for_native
     except ImportError:  # pragma: no cover - a tree without the isolation of native targets
