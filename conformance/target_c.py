@@ -15,7 +15,7 @@ from typing import Any
 
 from virtiospec.conformance.ring_api import PackedRingSetup, Segment
 from virtiospec.conformance.target_abi import AbiLibrary, AbiTarget
-from virtiospec.reference.ring import Chain
+from virtiospec.conformance.target_packed_abi import PackedDeviceCalls
 from virtiospec.reference.ring_packed_c_errors import check
 
 PACKED_MODULE = "virtiospec.reference._ring_packed"
@@ -110,42 +110,16 @@ class CPackedDriverSession(_PackedSide):
         return int(self.lib.vs_packed_driver_num_free(self.state))
 
 
-class CPackedDeviceSession(_PackedSide):
+class CPackedDeviceSession(_PackedSide, PackedDeviceCalls):
     """The device of ring_packed.c as a PackedRingDevice (conformance/ring_api.py)."""
+
+    SEGMENT = "struct vs_segment"
+    USED_ELEM = "struct vs_used_elem"
+    NEEDS_RESET = "vs_packed_device_needs_reset"
 
     def __init__(self, setup: PackedRingSetup) -> None:
         super().__init__(setup, "device")
-        self._segs = self.ffi.new("struct vs_segment[]", self.q)
-        self._id = self.ffi.new("uint16_t *")
-        self._counts = self.ffi.new("uint32_t[2]")
-
-    def pop(self) -> Chain | None:
-        c = self._counts
-        if not self.op("pop", self._id, self._segs, self.q, c + 0, c + 1):
-            return None
-        segs = [(int(s.addr), int(s.len)) for s in self._segs[0 : c[0] + c[1]]]
-        return Chain(int(self._id[0]), segs[: c[0]], segs[c[0] :])
-
-    def push(self, used: list[tuple[int, int]]) -> None:
-        elems = self.ffi.new("struct vs_used_elem[]", max(len(used), 1))
-        for k, (buf_id, length) in enumerate(used):
-            if not (0 <= buf_id < 1 << 32 and 0 <= length < 1 << 32):
-                raise ValueError(f"used element ({buf_id}, {length}) does not fit 32 bits")
-            elems[k].id, elems[k].len = buf_id, length
-        self.op("push", elems, len(used))
-
-    def should_notify(self) -> bool:
-        return bool(self.op("should_notify"))
-
-    def enable_notify(self) -> bool:
-        return bool(self.op("enable_notify"))
-
-    def disable_notify(self) -> None:
-        self.op("disable_notify")
-
-    @property
-    def needs_reset(self) -> bool:
-        return bool(self.lib.vs_packed_device_needs_reset(self.state))
+        self._buffers()
 
 
 class CRingTarget(AbiTarget):

@@ -105,10 +105,25 @@ class AbiPackedDriver(_Side):
         return self.op("num_free")
 
 
-class AbiPackedDevice(_Side):
-    def __init__(self, abi: Any, setup: PackedRingSetup) -> None:
-        super().__init__(abi, setup, "device")
-        self._segs = self.ffi.new("struct virtiospec_ring_segment[]", self.q)
+class PackedDeviceCalls:
+    """The device's operations over a packed-ring C device: one body for every build of
+    ring_packed.c's device, whatever its names (this ABI's, or ring_packed.c's own in
+    target_c.py). A subclass names its segment and used-element structs and its
+    needs-reset function, and provides ``ffi``, ``lib``, ``state``, ``q`` and ``op``."""
+
+    SEGMENT = "struct virtiospec_ring_segment"
+    USED_ELEM = "struct virtiospec_ring_used_elem"
+    NEEDS_RESET = "virtiospec_ring_packed_device_needs_reset"
+    ffi: Any
+    lib: Any
+    state: Any
+    q: int
+
+    def op(self, fn: str, *args: Any) -> int:
+        raise NotImplementedError
+
+    def _buffers(self) -> None:
+        self._segs = self.ffi.new(f"{self.SEGMENT}[]", self.q)
         self._id = self.ffi.new("uint16_t *")
         self._counts = self.ffi.new("uint32_t[2]")
 
@@ -120,7 +135,7 @@ class AbiPackedDevice(_Side):
         return Chain(int(self._id[0]), segs[: c[0]], segs[c[0] :])
 
     def push(self, used: list[tuple[int, int]]) -> None:
-        elems = self.ffi.new("struct virtiospec_ring_used_elem[]", max(len(used), 1))
+        elems = self.ffi.new(f"{self.USED_ELEM}[]", max(len(used), 1))
         for k, (buf_id, length) in enumerate(used):
             if not (0 <= buf_id < 1 << 32 and 0 <= length < 1 << 32):
                 raise ValueError(f"used element ({buf_id}, {length}) does not fit 32 bits")
@@ -138,4 +153,10 @@ class AbiPackedDevice(_Side):
 
     @property
     def needs_reset(self) -> bool:
-        return int(self.lib.virtiospec_ring_packed_device_needs_reset(self.state)) != 0
+        return int(getattr(self.lib, self.NEEDS_RESET)(self.state)) != 0
+
+
+class AbiPackedDevice(_Side, PackedDeviceCalls):
+    def __init__(self, abi: Any, setup: PackedRingSetup) -> None:
+        super().__init__(abi, setup, "device")
+        self._buffers()
