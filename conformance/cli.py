@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from virtiospec.conformance import cases as cases_mod
 from virtiospec.conformance import deviation_files, report, runner, targets
 from virtiospec.conformance.cases import Outcome, TargetError, unexpected
-from virtiospec.conformance.lib_stress import STRESS_ENV, is_stress
+from virtiospec.conformance.ring.lib_stress import STRESS_ENV, is_stress
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 console = Console(soft_wrap=True)

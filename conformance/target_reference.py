@@ -5,8 +5,8 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from typing import cast
 
-from virtiospec.conformance.ring_api import PackedRingSetup, RingSetup, Segment
-from virtiospec.conformance.target_shm_reference import ReferenceShmSides
+from virtiospec.conformance.ring.api import PackedRingSetup, RingSetup, Segment
+from virtiospec.conformance.shm.target_reference import ReferenceShmSides
 from virtiospec.reference.access import GuestMemory, run
 from virtiospec.reference.ring import (
     Chain,
@@ -102,7 +102,7 @@ class ReferenceRingDriver(_DriverSide):
 
 
 class ReferencePackedDevice(_DeviceSide):
-    """The packed-ring device of reference/ring/packed_device.py (spec/ring_packed.md)."""
+    """The packed-ring device of reference/ring/packed/device.py (spec/ring_packed.md)."""
 
     def __init__(self, setup: PackedRingSetup) -> None:
         self.mem = setup.memory
@@ -112,7 +112,7 @@ class ReferencePackedDevice(_DeviceSide):
 
 
 class ReferencePackedDriver(_DriverSide):
-    """The packed-ring driver of reference/ring/packed_driver.py (spec/ring_packed.md)."""
+    """The packed-ring driver of reference/ring/packed/driver.py (spec/ring_packed.md)."""
 
     drv: PackedDriver
 
@@ -131,9 +131,9 @@ class ReferenceTarget(ReferenceShmSides):  # the shm sides: target_shm_reference
     name = "reference"
     sides = ("driver", "device")
     # SplitDriver's layout keeps VIRTIO_F_IN_ORDER's driver rules (RING-SPLIT-016,
-    # RING-SPLIT-026: a FIFO free list, tables in order): suites/ring_in_order.py
+    # RING-SPLIT-026: a FIFO free list, tables in order): suites/ring/in_order.py
     ring_in_order = True
-    # the Python sides are stepped by nature: the races of suites/ring_stepped.py run them
+    # the Python sides are stepped by nature: the races of suites/ring/stepped.py run them
     ring_stepped = (SplitDriver, SplitDevice)
 
     def ring_device(self, setup: RingSetup) -> ReferenceRingDevice:
@@ -150,7 +150,7 @@ class ReferenceTarget(ReferenceShmSides):  # the shm sides: target_shm_reference
 
     def pci_session(self) -> AbstractContextManager[object]:
         """The in-process machine: our virtio-pci device on our PCI bus (spec/pci.md)."""
-        from virtiospec.conformance.suites.pci_session import reference_session
+        from virtiospec.conformance.suites.virtio_pci.session import reference_session
 
         return reference_session()
 

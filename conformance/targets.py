@@ -22,15 +22,15 @@ from virtiospec.conformance.cases import CaseSkipped, TargetError
 # TargetError (or ValueError) for a bad argument or option, or a peer that cannot run.
 TARGETS: dict[str, str] = {
     "reference": "virtiospec.conformance.target_reference:make",
-    "qemu": "virtiospec.conformance.target_qemu:make",
-    "c": "virtiospec.conformance.target_shm_c:make",  # target_c.py's ring + the shm ABI
-    "lib": "virtiospec.conformance.target_lib:make",
-    "dpdk": "virtiospec.conformance.target_dpdk:make",
-    "linux-guest": "virtiospec.conformance.target_linux_guest:make",
-    "shm-lib": "virtiospec.conformance.target_shm_lib:make",
-    "vhost-user": "virtiospec.conformance.target_vhost_user:make",
-    "linux-vring": "virtiospec.conformance.target_linux_vring:make",  # Linux's ring code
-    "src": "virtiospec.conformance.tsan_step.target:make",  # C source, stepped (TSan hooks)
+    "qemu": "virtiospec.conformance.virtio_pci.target_qemu:make",
+    "c": "virtiospec.conformance.shm.target_c:make",  # target_c.py's ring + the shm ABI
+    "lib": "virtiospec.conformance.ring.target_lib:make",
+    "dpdk": "virtiospec.conformance.net.target_dpdk:make",
+    "linux-guest": "virtiospec.conformance.net.target_linux_guest:make",
+    "shm-lib": "virtiospec.conformance.shm.target_lib:make",
+    "vhost-user": "virtiospec.conformance.vhost_user.target:make",
+    "linux-vring": "virtiospec.conformance.ring.target_linux_vring:make",  # Linux's ring code
+    "src": "virtiospec.conformance.ring.tsan_step.target:make",  # C source, stepped (TSan hooks)
 }
 
 

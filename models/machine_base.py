@@ -1,7 +1,7 @@
 """What the Hypothesis machines over a :class:`~tso.SharedMemory` share.
 
-:class:`SharedMemoryMachine` is the scaffolding of every such machine (models/shm_machine.py,
-models/ring_machine.py, models/ring_packed_machine.py): the ``ready`` and ``failed`` flags
+:class:`SharedMemoryMachine` is the scaffolding of every such machine (models/shm/machine.py,
+models/ring/machine.py, models/ring/packed/machine.py): the ``ready`` and ``failed`` flags
 (:func:`guarded`), the run record it counts into, and how a run's steps, trace and counters
 reach that record. :func:`bind` and :func:`run_bound` make a machine class for one
 configuration and run it with the settings of models/hypothesis_run.py.
@@ -41,7 +41,7 @@ from virtiospec.models.hypothesis_run import (
     hypothesis_settings,
     run_hypothesis,
 )
-from virtiospec.models.tso import Mode, Program, SharedMemory, Side
+from virtiospec.models.memory.tso import Mode, Program, SharedMemory, Side
 from virtiospec.reference.access import Load, OutOfBounds
 from virtiospec.reference.ring.errors import RingError
 
@@ -304,7 +304,7 @@ class DriverDeviceMachine(SharedMemoryMachine):
 
 
 class RmoDriverDeviceMachine(DriverDeviceMachine):
-    """The rules of a ring machine under rmo: loads satisfied early (models/tso.py). They are
+    """The rules of a ring machine under rmo: loads satisfied early (models/memory/tso.py). They are
     only in the machines of that mode, so the runs of the other modes are drawn as before."""
 
     @precondition(lambda m: m.ready and m.dside.enabled() and m.dside.early_choices() > 1)

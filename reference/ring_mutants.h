@@ -2,7 +2,7 @@
  * ring_mutants.h -- the known-bad variants of ring.c, one compile-time switch each.
  *
  * Build a variant with -DVS_MUTANT=VS_M_<NAME>; without VS_MUTANT, ring.c is the
- * reference. models/ring_c_mutants.py builds each one (stepped) and checks that the
+ * reference. models/ring/c_mutants.py builds each one (stepped) and checks that the
  * conformance suite or the TSO state machine catches it.
  */
 #ifndef VS_RING_MUTANTS_H

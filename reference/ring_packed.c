@@ -2,7 +2,7 @@
  * ring_packed.c -- the packed virtqueue in C: driver side and device side
  * (spec/ring_packed.md).
  *
- * A transcription of reference/ring/packed_driver.py and reference/ring/packed_device.py:
+ * A transcription of reference/ring/packed/driver.py and reference/ring/packed/device.py:
  * the same operations, the same accesses to shared memory in the same order, the same
  * checks with the same error kinds. Every shared access goes through ring_access.h (the
  * `r.mem` of a side is what its macros read); everything else is private state in the

@@ -2,7 +2,7 @@
  * ring_packed.h -- the packed virtqueue in C (spec/ring_packed.md): driver side and device side.
  *
  * The same operations, names and semantics as the Python reference
- * (reference/ring/packed_driver.py, packed_device.py): the same accesses to shared memory
+ * (reference/ring/packed/driver.py, packed_device.py): the same accesses to shared memory
  * in the same order, the same checks and the same error kinds. Functions return >= 0 on
  * success and minus a vs_packed_error code on failure; each code names one requirement
  * (the table below; reference/ring_packed_c_errors.py maps it to the Python error class).
@@ -123,7 +123,7 @@ bool vs_packed_need_event(uint32_t q, uint16_t event, uint32_t new_lap, uint64_t
 size_t vs_packed_driver_state_size(uint32_t q);
 size_t vs_packed_device_state_size(uint32_t q);
 
-/* Driver (reference/ring/packed_driver.py, PackedDriver). */
+/* Driver (reference/ring/packed/driver.py, PackedDriver). */
 int vs_packed_driver_create(struct vs_packed_driver *d, size_t state_size, uint8_t *mem,
                             uint64_t mem_size, uint32_t q, uint64_t desc, uint64_t driver_event,
                             uint64_t device_event, uint32_t features, uint64_t indirect_area,
@@ -143,7 +143,7 @@ int vs_packed_driver_enable_cb(struct vs_packed_driver *d);
 int vs_packed_driver_enable_cb_delayed(struct vs_packed_driver *d);
 uint32_t vs_packed_driver_num_free(const struct vs_packed_driver *d);
 
-/* Device (reference/ring/packed_device.py, PackedDevice). */
+/* Device (reference/ring/packed/device.py, PackedDevice). */
 int vs_packed_device_create(struct vs_packed_device *v, size_t state_size, uint8_t *mem,
                             uint64_t mem_size, uint32_t q, uint64_t desc, uint64_t driver_event,
                             uint64_t device_event, uint32_t features);

@@ -3,7 +3,7 @@
 * ``install_ffi`` -- the cffi module ``virtiospec.reference._ring_packed`` that ``pip
   install`` compiles (setup.py's ``cffi_modules``): ring_packed.c with C11 atomics and
   fences, every function of ring_packed.h, used by ``--target c`` for its ``ring.packed.*``
-  sessions (conformance/target_c.py);
+  sessions (conformance/ring/target_c.py);
 * :func:`stepped_ffi` -- the stepped build (ring_packed.c with ``-DVS_STEPPED``, optionally
   one mutant ``-DVS_PACKED_MUTANT=VS_PM_<NAME>`` of ring_packed_mutants.h), compiled at run
   time by :func:`compile_stepped` for :mod:`virtiospec.reference.ring_packed_c_stepped`,

@@ -1,7 +1,7 @@
 """Error codes of the C packed ring (ring_packed.h) as Python exceptions.
 
 A C function returns minus a code; :func:`check` raises the error class of the Python
-reference (reference/ring/packed_driver.py, packed_device.py) with the same requirement ID
+reference (reference/ring/packed/driver.py, packed_device.py) with the same requirement ID
 as its ``req``, so a conformance case or a model cannot tell a C refusal from a Python one.
 """
 

@@ -11,7 +11,7 @@ same ``req`` (reference/ring_packed_c_errors.py).
 :class:`CPackedDriver` and :class:`CPackedDevice` have the constructor arguments, method
 names and visible state of :class:`~virtiospec.reference.ring.PackedDriver` and
 :class:`~virtiospec.reference.ring.PackedDevice` (the state is read from the C struct), so
-the machines of models/ring_packed_machine.py and models/ring_packed_hostile.py step the C
+the machines of models/ring/packed/machine.py and models/ring/packed/hostile.py step the C
 sides, alone or paired with a Python side over the same memory.
 """
 
@@ -25,9 +25,9 @@ from virtiospec.reference.access import Op
 from virtiospec.reference.c_stepping import SteppedModule, ThreadedSide
 from virtiospec.reference.ring.device import Chain, SplitDevice
 from virtiospec.reference.ring.errors import RingError
-from virtiospec.reference.ring.packed_device import Held
-from virtiospec.reference.ring.packed_driver import PackedOutstanding
-from virtiospec.reference.ring.packed_layout import EVENT_WRAP_BIT, PackedLayout, off_wrap
+from virtiospec.reference.ring.packed.device import Held
+from virtiospec.reference.ring.packed.driver import PackedOutstanding
+from virtiospec.reference.ring.packed.layout import EVENT_WRAP_BIT, PackedLayout, off_wrap
 from virtiospec.reference.ring_c_stepped import (
     F_EVENT_IDX,
     F_INDIRECT,

@@ -1,9 +1,9 @@
 /*
  * ring_packed_mutants.h -- the known-bad variants of ring_packed.c, one compile-time switch
- * each; the C counterparts of the Python variants of models/ring_packed_mutants.py.
+ * each; the C counterparts of the Python variants of models/ring/packed/mutants.py.
  *
  * Build a variant with -DVS_PACKED_MUTANT=VS_PM_<NAME>; without VS_PACKED_MUTANT,
- * ring_packed.c is the reference. models/ring_packed_c_mutants.py builds each one (stepped)
+ * ring_packed.c is the reference. models/ring/packed/c_mutants.py builds each one (stepped)
  * and checks that the machine that should catch it does.
  */
 #ifndef VS_RING_PACKED_MUTANTS_H

@@ -1,7 +1,7 @@
 /*
  * ring_vhost_packed_workload.c -- a workload for the sanitizer build of the vhost-user fast
  * path on packed rings (ring_vhost_packed.c, with ring_packed.c compiled in), run by
- * tests/test_vhost_user_packed.py.
+ * tests/vhost_user/test_vhost_user_packed.py.
  *
  * Guest memory is three regions, each its own heap block of exactly its size (ASan sees any
  * byte touched outside them), with holes between and above them. A small packed driver

@@ -1,6 +1,6 @@
 /*
  * ring_vhost_workload.c -- a workload for the sanitizer build of the vhost-user fast path
- * (ring_vhost.c, with ring.c compiled in), run by tests/test_vhost_user_fast.py.
+ * (ring_vhost.c, with ring.c compiled in), run by tests/vhost_user/test_vhost_user_fast.py.
  *
  * Guest memory is three regions, each its own heap block of exactly its size (so ASan sees
  * any byte read or written outside them), at guest addresses with holes between them and

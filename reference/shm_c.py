@@ -23,7 +23,7 @@ abandons it (resuming it raises :class:`Aborted`).
 :class:`CTableWriter`, :class:`CTableReader`, :class:`CSignalSender`,
 :class:`CSignalReceiver` and :class:`CClockDriver` take the layouts and have the method
 names of their Python counterparts (reference/shm/), so the machines of
-models/shm_machine.py step the C sides alone or paired with a Python side over the same
+models/shm/machine.py step the C sides alone or paired with a Python side over the same
 memory. Each takes ``mutant=`` (a switch of shm_mutants.h) or a prebuilt ``build=``.
 
 :func:`native` is the normal build (``virtiospec.reference._shm``, compiled at install):

@@ -2,8 +2,8 @@
  * shm_mutants.h -- the known-bad variants of shm.c, one compile-time switch each.
  *
  * Build a variant with -DVS_SHM_MUTANT=VS_SHM_M_<NAME>; without VS_SHM_MUTANT, shm.c is the
- * reference. models/shm_c_mutants.py builds each one (stepped) and checks that a state
- * machine of models/shm_machine.py catches it.
+ * reference. models/shm/c_mutants.py builds each one (stepped) and checks that a state
+ * machine of models/shm/machine.py catches it.
  */
 #ifndef VS_SHM_MUTANTS_H
 #define VS_SHM_MUTANTS_H

@@ -3,7 +3,7 @@
  * pinned to two cores, each side from a shared library loaded with dlopen: the device side
  * (writer and sender, --device-lib) and the driver side (reader, receiver and the signalled
  * reader, --driver-lib); one library may give both. `virtiospec conformance run --target
- * shm-lib:X.so --stress S` runs it (conformance/shm_stress.py).
+ * shm-lib:X.so --stress S` runs it (conformance/shm/stress.py).
  *
  * --mode table: the writer updates slot 0 as fast as it can, every word of update n being
  *   n (version 2n); the reader reads it as fast as it can and checks every value it gets:

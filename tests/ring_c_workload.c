@@ -1,5 +1,5 @@
 /*
- * ring_c_workload.c -- a workload for the sanitizer build of ring.c (tests/test_ring_c.py).
+ * ring_c_workload.c -- a workload for the sanitizer build of ring.c (tests/ring/test_ring_c.py).
  *
  * Driver and device of one queue in one thread, through the public ABI
  * (conformance/virtiospec_ring.h): thousands of rounds across the 16-bit index wrap, with

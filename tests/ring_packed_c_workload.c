@@ -1,6 +1,6 @@
 /*
  * ring_packed_c_workload.c -- a workload for the sanitizer build of ring_packed.c
- * (tests/test_ring_packed_c.py).
+ * (tests/ring/test_ring_packed_c.py).
  *
  * 1. Driver and device of one queue in one thread: thousands of rounds across many wraps of
  *    the ring, Q from 1 to 256 (not only powers of 2), with and without DESC suppression and

@@ -1,5 +1,5 @@
 /*
- * shm_c_workload.c -- a workload for the sanitizer build of shm.c (tests/test_shm_c.py).
+ * shm_c_workload.c -- a workload for the sanitizer build of shm.c (tests/shm/test_shm_c.py).
  *
  * The normal build (C11 atomics and fences) over one 8-aligned region in host memory:
  *  1. layouts and state blocks that must be refused, with the code of their requirement;

@@ -45,7 +45,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from virtiospec.conformance.target_dpdk import (
+from virtiospec.conformance.net.target_dpdk import (
     Testpmd,
     ToolMissing,
     require_testpmd,

@@ -17,7 +17,7 @@
  *  - push accepts exactly the (head, len) the harness's own model says it must, and writes
  *    used.ring and used.idx as RING-SPLIT-040, RING-SPLIT-043 say.
  *
- * Build with -DVS_MUTANT=VS_M_<NAME> to fuzz a known-bad variant (tests/test_fuzz.py).
+ * Build with -DVS_MUTANT=VS_M_<NAME> to fuzz a known-bad variant (tests/project/test_fuzz.py).
  */
 #include "fuzz_common.h"
 

@@ -60,7 +60,7 @@ class DeviceStats:
 
 @dataclass(frozen=True)
 class NetDeviceLines:
-    """The lines of :class:`NetDevice` a known-bad variant (models/net_mutants.py) may turn
+    """The lines of :class:`NetDevice` a known-bad variant (models/net/mutants.py) may turn
     off; every default is the protocol."""
 
     wait_when_full: bool = True  # deliver: a frame waits for a buffer (NET-017)

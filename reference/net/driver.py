@@ -85,7 +85,7 @@ class _Pending:
 
 @dataclass(frozen=True)
 class NetDriverLines:
-    """The lines of :class:`NetDriver` a known-bad variant (models/net_mutants.py) may turn
+    """The lines of :class:`NetDriver` a known-bad variant (models/net/mutants.py) may turn
     off; every default is the protocol."""
 
     take_back_at_reset: bool = True  # recover: take every buffer back (NET-062)

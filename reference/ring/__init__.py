@@ -10,9 +10,9 @@ from virtiospec.reference.ring.device import Chain, SplitDevice
 from virtiospec.reference.ring.driver import SplitDriver
 from virtiospec.reference.ring.errors import NeedsReset, QueueFull, RingError
 from virtiospec.reference.ring.layout import SplitLayout, vring_need_event
-from virtiospec.reference.ring.packed_device import PackedDevice
-from virtiospec.reference.ring.packed_driver import PackedDriver
-from virtiospec.reference.ring.packed_layout import PackedLayout, packed_need_event
+from virtiospec.reference.ring.packed.device import PackedDevice
+from virtiospec.reference.ring.packed.driver import PackedDriver
+from virtiospec.reference.ring.packed.layout import PackedLayout, packed_need_event
 
 __all__ = [
     "Chain",

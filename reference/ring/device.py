@@ -59,7 +59,7 @@ class Chain:
 class DeviceLines:
     """The lines of :class:`SplitDevice` that a known-bad variant may break. Every default
     is the protocol; a switch turned off breaks the one line that names it, which is how
-    models/ring_ref_mutants.py states each variant as the change it makes (as
+    models/ring/ref_mutants.py states each variant as the change it makes (as
     reference/ring_mutants.h does for ring.c)."""
 
     avail_jump_check: bool = True  # pop: refuse avail.idx more than Q ahead (RING-SPLIT-084)

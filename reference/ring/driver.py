@@ -37,7 +37,7 @@ Segment = tuple[int, int]  # (guest address, length)
 class DriverLines:
     """The lines of :class:`SplitDriver` that a known-bad variant may break. Every default
     is the protocol; a switch turned off breaks the one line that names it, which is how
-    models/ring_ref_mutants.py states each variant as the change it makes (as
+    models/ring/ref_mutants.py states each variant as the change it makes (as
     reference/ring_mutants.h does for ring.c)."""
 
     wmb_publish: bool = True  # add: wmb before the avail.idx store (RING-SPLIT-032)

@@ -1,7 +1,7 @@
 """Where the three parts of a split virtqueue live, and the event-index arithmetic.
 
 Offsets and sizes follow RING-SPLIT-003 (and ``struct vring_desc``, ``vring_avail``,
-``vring_used`` of linux/virtio_ring.h, which ``tests/test_ring_layout.py`` compares them with).
+``vring_used`` of linux/virtio_ring.h, which ``tests/ring/test_ring_layout.py`` compares them with).
 """
 
 from __future__ import annotations

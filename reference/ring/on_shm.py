@@ -121,7 +121,7 @@ def on_shm(op: Op[T], layout: ShmRingLayout, side: Side,
 class Seam:
     """The lines where the ring meets its signals (SHM-RING-003, SHM-RING-004). Every
     default is the protocol; a switch turned breaks the one line that names it, which is how
-    models/ring_on_shm_mutants.py plants the known-bad variants the models must catch."""
+    models/ring/on_shm_mutants.py plants the known-bad variants the models must catch."""
 
     ack_in_begin: bool = True  # begin: acknowledge before consuming (else in finish, late)
     ring_enable: bool = True  # finish: re-enable the ring's suppression

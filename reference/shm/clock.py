@@ -80,7 +80,7 @@ class ClockDevice:
 class ClockLines:
     """The lines of this file's classes that a known-bad variant may break. Every default is
     the protocol; a switch turned off breaks the one line that names it, which is how
-    models/shm_ref_mutants.py states each variant as the change it makes."""
+    models/shm/ref_mutants.py states each variant as the change it makes."""
 
     ack_before_read: bool = True  # service: acknowledge, then read (SHM-SIGNAL-005)
 

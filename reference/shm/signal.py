@@ -14,7 +14,7 @@ and ``pending`` (the sender announced something the receiver has not acknowledge
 Every method is an operation of the access protocol (:mod:`virtiospec.reference.access`), so
 the models step it access by access under SC, x86-TSO and PSO. Together the two sides lose no
 wakeup (SHM-SIGNAL-010) and notify at most once per acknowledgement (SHM-SIGNAL-011):
-models/shm_signal_z3.py proves both.
+models/shm/signal_z3.py proves both.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ class SignalLayout:
 class SignalLines:
     """The lines of this file's classes that a known-bad variant may break. Every default is
     the protocol; a switch turned off breaks the one line that names it, which is how
-    models/shm_ref_mutants.py states each variant as the change it makes."""
+    models/shm/ref_mutants.py states each variant as the change it makes."""
 
     sender_mb_before_enabled: bool = True  # inject: mb before loading enabled (SHM-SIGNAL-004)
     receiver_recheck: bool = True  # enable: pending re-read before waiting (SHM-SIGNAL-006)

@@ -74,7 +74,7 @@ class TableLayout:
 class TableLines:
     """The lines of this file's classes that a known-bad variant may break. Every default is
     the protocol; a switch turned off breaks the one line that names it, which is how
-    models/shm_ref_mutants.py states each variant as the change it makes."""
+    models/shm/ref_mutants.py states each variant as the change it makes."""
 
     writer_wmb_after_data: bool = True  # update: wmb before the even seq (SHM-TABLE-004)
     reader_rmb_before_data: bool = True  # attempt: rmb after the first seq (SHM-TABLE-006)

@@ -4,7 +4,7 @@
 time older than one acted on before (SHM-TABLE-008). *Stale*: a time older than one whose
 publication had completed before the service that returned it started: a lagging driver acts
 only on the newest (SHM-TABLE-009, SHM-CLOCK-003). Every one of them is 0 for a correct
-stack; tests/test_clock_stack.py shows a reader without the seqlock's re-check tearing.
+stack; tests/stack/test_clock_stack.py shows a reader without the seqlock's re-check tearing.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ the device its own view of its regions, the driver the machine's physical memory
 load or store of a region is an MMIO access that PCI routes to the device's BAR. Both reach
 the same bytes, so stepping them in an arbitrary order is an interleaving of the two sides on
 one shared memory, sequentially consistent (the in-process machine has no store buffers; the
-models under x86-TSO and PSO are in models/shm_machine.py).
+models under x86-TSO and PSO are in models/shm/machine.py).
 """
 
 from __future__ import annotations

@@ -40,8 +40,8 @@ from virtiospec.reference.net.device import NetDevice
 from virtiospec.reference.ring import SplitDevice, SplitLayout
 from virtiospec.reference.ring.errors import RingError
 from virtiospec.reference.ring.layout import avail_ring_size, desc_table_size, used_ring_size
-from virtiospec.reference.ring.packed_device import PackedDevice
-from virtiospec.reference.ring.packed_layout import EVENT_SIZE, PACKED_DESC_SIZE, PackedLayout
+from virtiospec.reference.ring.packed.device import PackedDevice
+from virtiospec.reference.ring.packed.layout import EVENT_SIZE, PACKED_DESC_SIZE, PackedLayout
 from virtiospec.reference.vhost_user import fast
 from virtiospec.reference.vhost_user import messages as M
 from virtiospec.reference.vhost_user.fast import FastNetDevice, FastQueue

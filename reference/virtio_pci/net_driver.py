@@ -8,7 +8,7 @@ queues with :class:`~virtiospec.reference.ring.SplitDriver`, post every receive 
 DRIVER_OK, then the first notification. Every wait is bounded (:mod:`.wait`).
 
 ``packed=True`` asks for VIRTIO_F_RING_PACKED as well; when the device grants it, both queues
-are packed (:class:`~virtiospec.reference.ring.packed_driver.PackedDriver`: the descriptor
+are packed (:class:`~virtiospec.reference.ring.packed.driver.PackedDriver`: the descriptor
 ring, then the driver's and the device's event-suppression structures), with indirect tables
 in a separate area when VIRTIO_F_INDIRECT_DESC is negotiated too.
 """
@@ -23,8 +23,8 @@ from virtiospec.reference.pci.discovery import Window
 from virtiospec.reference.pci.host import Host, PhysMemory
 from virtiospec.reference.ring import QueueFull, SplitDriver, SplitLayout
 from virtiospec.reference.ring.layout import avail_ring_size, desc_table_size, used_ring_size
-from virtiospec.reference.ring.packed_driver import PackedDriver
-from virtiospec.reference.ring.packed_layout import EVENT_SIZE, PACKED_DESC_SIZE, PackedLayout
+from virtiospec.reference.ring.packed.driver import PackedDriver
+from virtiospec.reference.ring.packed.layout import EVENT_SIZE, PACKED_DESC_SIZE, PackedLayout
 from virtiospec.reference.virtio_pci.init import VirtioPciDriver
 from virtiospec.reference.virtio_pci.regs import (
     F_EVENT_IDX,

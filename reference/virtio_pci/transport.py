@@ -49,7 +49,7 @@ from virtiospec.reference.pci.regs import (
     MSIX_TABLE_SIZE_MASK,
 )
 from virtiospec.reference.ring import SplitLayout
-from virtiospec.reference.ring.packed_layout import PackedLayout
+from virtiospec.reference.ring.packed.layout import PackedLayout
 from virtiospec.reference.virtio_pci import caps
 from virtiospec.reference.virtio_pci.caps import VirtioCap
 from virtiospec.reference.virtio_pci.errors import (
@@ -87,7 +87,7 @@ COMMON_NEEDED = 56  # through queue_device
 FIELD_BY_NAME = {name: (offset, width) for offset, (name, width) in COMMON_FIELDS.items()}
 RESET_POLLS = 10_000
 GENERATION_TRIES = 64
-MAX_FIELDS = 255  # reads per loop the 8-bit generation protects (models/pci_generation.py)
+MAX_FIELDS = 255  # reads per loop the 8-bit generation protects (models/virtio_pci/generation.py)
 
 
 def virtio_type(function: FoundFunction) -> int | None:

@@ -1,0 +1,149 @@
+"""``--target c``: the C reference of the ring (reference/ring.c), through its public ABI,
+and of the packed ring (reference/ring_packed.c).
+
+The cffi module ``virtiospec.reference._ring`` is compiled at install (setup.py); it is
+ring.c and ring_abi.c behind conformance/virtiospec_ring.h, called exactly as
+``--target lib:`` calls a third-party library. The packed sessions (``ring.packed.*``) call
+ring_packed.c in ``virtiospec.reference._ring_packed``, also compiled at install, with C11
+atomics on the suite's own guest memory.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from virtiospec.conformance.ring.api import PackedRingSetup, Segment
+from virtiospec.conformance.ring.target_abi import AbiLibrary, AbiTarget
+from virtiospec.conformance.ring.target_packed_abi import PackedDeviceCalls
+from virtiospec.reference.ring_packed_c_errors import check
+
+PACKED_MODULE = "virtiospec.reference._ring_packed"
+F_EVENT_IDX, F_INDIRECT = 1, 2
+
+
+def packed_module() -> Any:
+    """The installed cffi module of ring_packed.c, or RuntimeError naming the fix."""
+    try:
+        return importlib.import_module(PACKED_MODULE)
+    except ImportError as err:
+        raise RuntimeError(f"the C reference of the packed ring ({PACKED_MODULE}) is not "
+                           "built: reinstall virtiospec (`make setup` or `pip install -e .`) "
+                           "with a C compiler") from err
+
+
+class _PackedSide:
+    """One side of ring_packed.c on the suite's guest memory, run straight through."""
+
+    def __init__(self, setup: PackedRingSetup, side: str) -> None:
+        module = packed_module()
+        self.ffi, self.lib, self.side = module.ffi, module.lib, side
+        self.q = setup.layout.size
+        self.mem = self.ffi.from_buffer(setup.memory.buf)  # kept alive with this object
+        size = getattr(self.lib, f"vs_packed_{side}_state_size")(self.q)
+        self._block = self.ffi.new("uint64_t[]", (max(size, 8) + 7) // 8)
+        self.state = self.ffi.cast(f"struct vs_packed_{side} *", self._block)
+        lay = setup.layout
+        features = ((F_EVENT_IDX if setup.event_idx else 0)
+                    | (F_INDIRECT if setup.indirect else 0))
+        args: tuple[Any, ...] = (self.state, size, self.mem, setup.memory.size, self.q, lay.desc,
+                                 lay.driver_event, lay.device_event)
+        if side == "driver":
+            indirect = setup.indirect and setup.indirect_area is not None
+            args += (features if indirect else features & ~F_INDIRECT,
+                     setup.indirect_area if indirect else 0, setup.indirect_max)
+        else:
+            args += (features,)
+        self.call("create", *args)
+        self.call("init", self.state)
+
+    def call(self, fn: str, *args: Any) -> int:
+        name = f"vs_packed_{self.side}_{fn}"
+        return check(getattr(self.lib, name)(*args), name)
+
+    def op(self, fn: str, *args: Any) -> int:
+        return self.call(fn, self.state, *args)
+
+
+class CPackedDriverSession(_PackedSide):
+    """The driver of ring_packed.c as a PackedRingDriver (conformance/ring/api.py)."""
+
+    def __init__(self, setup: PackedRingSetup) -> None:
+        super().__init__(setup, "driver")
+
+    def _segments(self, segs: list[Segment]) -> Any:
+        arr = self.ffi.new("struct vs_segment[]", max(len(segs), 1))
+        for k, (addr, length) in enumerate(segs):
+            arr[k].addr, arr[k].len = addr, length
+        return arr
+
+    def add(self, out: list[Segment], in_: list[Segment], token: int) -> int:
+        return self.op("add", self._segments(out), len(out), self._segments(in_), len(in_),
+                       token)
+
+    def kick_prepare(self) -> bool:
+        return bool(self.op("kick_prepare"))
+
+    def kick_data(self) -> int:
+        return self.op("kick_data")
+
+    def get_used(self) -> tuple[int, int] | None:
+        token = self.ffi.new("uint64_t *")
+        length = self.ffi.new("uint32_t *")
+        if not self.op("get_used", token, length):
+            return None
+        return int(token[0]), int(length[0])
+
+    def enable_cb(self) -> bool:
+        return bool(self.op("enable_cb"))
+
+    def disable_cb(self) -> None:
+        self.op("disable_cb")
+
+    def detach_unused(self) -> list[int]:
+        tokens = self.ffi.new("uint64_t[]", self.q)
+        n = self.op("detach_unused", tokens, self.q)
+        return [int(tokens[k]) for k in range(n)]
+
+    @property
+    def num_free(self) -> int:
+        return int(self.lib.vs_packed_driver_num_free(self.state))
+
+
+class CPackedDeviceSession(_PackedSide, PackedDeviceCalls):
+    """The device of ring_packed.c as a PackedRingDevice (conformance/ring/api.py)."""
+
+    SEGMENT = "struct vs_segment"
+    USED_ELEM = "struct vs_used_elem"
+    NEEDS_RESET = "vs_packed_device_needs_reset"
+
+    def __init__(self, setup: PackedRingSetup) -> None:
+        super().__init__(setup, "device")
+        self._buffers()
+
+
+class CRingTarget(AbiTarget):
+    """The split ring through the ABI, and the packed ring of ring_packed.c."""
+
+    # ring.c's driver keeps VIRTIO_F_IN_ORDER's layout rules (RING-SPLIT-016, RING-SPLIT-026;
+    # suites/ring/in_order.py); a lib: target does not claim it
+    ring_in_order = True
+
+    def ring_packed_driver(self, setup: PackedRingSetup) -> CPackedDriverSession:
+        self._only("driver")
+        return CPackedDriverSession(setup)
+
+    def ring_packed_device(self, setup: PackedRingSetup) -> CPackedDeviceSession:
+        self._only("device")
+        return CPackedDeviceSession(setup)
+
+
+def make(arg: str) -> CRingTarget:
+    if arg:
+        raise ValueError(f"the c target takes no argument (got {arg!r})")
+    try:
+        import virtiospec.reference._ring as _ring
+    except ImportError as err:
+        raise RuntimeError("the C reference is not built: reinstall virtiospec "
+                           "(`make setup` or `pip install -e .`) with a C compiler") from err
+    return CRingTarget(AbiLibrary(_ring.ffi, _ring.lib, "virtiospec.reference._ring"), "c")

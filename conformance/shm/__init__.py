@@ -1,0 +1,2 @@
+"""The shm targets (C ABI libraries, shm.c, the Python reference, stepped builds) and what shm
+cases run on."""

@@ -1,0 +1,1 @@
+"""Cases of the network device (spec/net.md)."""

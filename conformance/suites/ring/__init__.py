@@ -1,0 +1,1 @@
+"""Cases of the split ring (spec/ring.md), honest and hostile."""

@@ -1,0 +1,1 @@
+"""Cases of the packed ring (spec/ring_packed.md), honest and hostile."""

@@ -1,0 +1,1 @@
+"""Cases of the table and shm-signal (spec/shm.md)."""

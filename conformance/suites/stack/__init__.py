@@ -1,0 +1,1 @@
+"""Hostile devices against our drivers above the ring (net, shm, PCI)."""

@@ -1,0 +1,1 @@
+"""Cases against vhost-user back-ends: an honest baseline and hostile drivers."""

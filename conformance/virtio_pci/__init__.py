@@ -1,0 +1,1 @@
+"""QEMU's virtio-net-pci through qtest: the transport's real peer."""

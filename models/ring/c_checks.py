@@ -1,0 +1,96 @@
+"""The C reference of the ring (reference/ring.c) in the ring state machine and the litmus
+tests.
+
+The stepped build of ring.c (reference/ring_c_stepped.py) makes every access of the C code
+an access of the access protocol, so :mod:`virtiospec.models.ring.machine` steps the C
+driver and device exactly as it steps the Python ones: under x86-TSO, with flag and
+EVENT_IDX suppression, both sides in C (``ring.c.tso.*``) or one side in C and the other in
+Python over the same memory (``ring.mixed.*``). ``ring.c.litmus.*`` run the lost-wakeup
+races of :mod:`virtiospec.models.ring.c_litmus` on the C sides.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+from virtiospec.models import registry
+from virtiospec.models.memory.tso import Mode
+from virtiospec.models.ring.c_litmus import LitmusConfig, run_litmus
+from virtiospec.models.ring.machine import REQS, RingConfig, run_ring
+from virtiospec.reference.ring import SplitDevice, SplitDriver
+from virtiospec.reference.ring_c_stepped import CSplitDevice, CSplitDriver, abort_all
+
+
+@cache
+def c_driver_class(mutant: str | None = None) -> type[CSplitDriver]:
+    """CSplitDriver of the reference build, or of one mutant of ring_mutants.h, as a class
+    the machine can construct with SplitDriver's arguments."""
+    if mutant is None:
+        return CSplitDriver
+    return type(f"CSplitDriver_{mutant}", (CSplitDriver,), {"default_mutant": mutant})
+
+
+@cache
+def c_device_class(mutant: str | None = None) -> type[CSplitDevice]:
+    if mutant is None:
+        return CSplitDevice
+    return type(f"CSplitDevice_{mutant}", (CSplitDevice,), {"default_mutant": mutant})
+
+
+def run_c_ring(cfg: RingConfig, max_examples: int) -> registry.Evidence:
+    """:func:`run_ring`, then abort any C operation an abandoned example left suspended."""
+    try:
+        return run_ring(cfg, max_examples)
+    finally:
+        abort_all()
+
+
+PAIRS: dict[str, tuple[type[SplitDriver], type[SplitDevice], str]] = {
+    "c": (CSplitDriver, CSplitDevice, "C driver and C device (ring.c, stepped)"),  # type: ignore[dict-item]
+    "mixed.c_driver": (CSplitDriver, SplitDevice,  # type: ignore[dict-item]
+                       "C driver (ring.c, stepped) with the Python device"),
+    "mixed.c_device": (SplitDriver, CSplitDevice,  # type: ignore[dict-item]
+                       "Python driver with the C device (ring.c, stepped)"),
+}
+
+
+def _register(pair: str, mode: Mode, event_idx: bool) -> None:
+    drv, dev, who = PAIRS[pair]
+    feature = "event_idx" if event_idx else "flags"
+
+    @registry.check(f"ring.{pair}.{mode}.{feature}", REQS,
+                    f"{who} interleaved access by access over x86-TSO store buffers, "
+                    f"{'VIRTIO_F_EVENT_IDX' if event_idx else 'flag'} suppression")
+    def check(n: int) -> registry.Evidence:
+        return run_c_ring(RingConfig(mode=mode, event_idx=event_idx, driver_cls=drv,
+                                     device_cls=dev), n)
+
+
+for _pair in PAIRS:
+    for _event_idx in (False, True):
+        _register(_pair, "tso", _event_idx)
+
+
+LITMUS_REQS = {
+    "kick": ("RING-SPLIT-070", "RING-SPLIT-072", "RING-SPLIT-074", "RING-SPLIT-110"),
+    "interrupt": ("RING-SPLIT-071", "RING-SPLIT-073", "RING-SPLIT-074", "RING-SPLIT-111"),
+}
+
+
+def _register_litmus(race: str, event_idx: bool) -> None:
+    feature = "event_idx" if event_idx else "flags"
+
+    @registry.check(f"ring.c.litmus.{race}.{feature}", LITMUS_REQS[race],
+                    f"the {race} lost-wakeup race of the C sides under x86-TSO, every schedule "
+                    f"Hypothesis tries, {'VIRTIO_F_EVENT_IDX' if event_idx else 'flag'} "
+                    "suppression")
+    def check(n: int) -> registry.Evidence:
+        try:
+            return run_litmus(race, LitmusConfig(CSplitDriver, CSplitDevice, event_idx), n)
+        finally:
+            abort_all()
+
+
+for _race in LITMUS_REQS:
+    for _event_idx in (False, True):
+        _register_litmus(_race, _event_idx)

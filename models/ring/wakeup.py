@@ -1,0 +1,645 @@
+"""No lost wakeup (RING-SPLIT-110, RING-SPLIT-111): an inductive proof over the notification
+protocol of the split virtqueue, under SC and x86-TSO, with flags and with EVENT_IDX.
+
+The model follows the Python reference (reference/ring/driver.py, device.py) access by
+access. Each direction of the queue is one *producer* publishing entries and one *consumer*
+taking them and sleeping when there are none:
+
+    direction   producer                       consumer
+    avail       driver: add, kick_prepare      device: pop, disable_notify, enable_notify
+    used        device: push, should_notify    driver: get_used, disable_cb, enable_cb
+
+Producer, one entry at a time (the program counter names the *next* step):
+
+    IDLE  store ring[idx mod Q] := entry; wmb   (when idx - consumer's last_seen < Q)
+                                                   RING-SPLIT-031, RING-SPLIT-032 / 043
+    IDX   store idx := idx + 1
+    MB    mb (TSO: wait until own store buffer is empty)   RING-SPLIT-070 / RING-SPLIT-071
+          then load the consumer's suppression field and decide:
+            flags:     notify iff (flags & 1) == 0                 RING-SPLIT-052 / 062
+            EVENT_IDX: notify iff vring_need_event(event, idx, old), old := idx
+                       (old = idx at the previous decision)        RING-SPLIT-053 / 063
+          -- or first publish another entry (store ring...; a batch)
+    KICK  notify: the transport delivers it after every store the sender issued before it
+          (TSO: enabled once the sender's buffer is empty, RING-SPLIT-074); it sets
+          ``pending``, which wakes a sleeping consumer.
+
+Two pairs of accesses are single steps, which changes no reachable state: wmb is a no-op
+on SC and TSO (stores already leave in order), so it goes with the ring store; and once mb
+finds the producer's buffer empty it stays empty until the load (only the producer adds to
+it), so mb and the load may as well happen at the load. Traces still print both.
+
+Consumer (``last_seen``: device.last_avail / driver.last_used):
+
+    RUN      load idx: if idx != last_seen, consume one (last_seen += 1); else go to ENABLE.
+             While running it may disable notifications (if enabled): flags: store 1
+             (VIRTQ_USED_F_NO_NOTIFY / VIRTQ_AVAIL_F_NO_INTERRUPT); EVENT_IDX: the device
+             stores nothing, the driver stores used_event := last_used - 1 (disable_cb).
+             The driver with EVENT_IDX and interrupts enabled also stores
+             used_event := last_used after each get_used, then mb (UPD_STORE, UPD_MB).
+    ENABLE   store flags := 0, or event := last_seen                RING-SPLIT-051 / 061
+    MB       mb                                                     RING-SPLIT-072 / 073
+    RECHECK  load idx: moved -> RUN; else -> SLEEP                  RING-SPLIT-072 / 073
+    SLEEP    wait for a notification; on one: pending := 0, RUN.
+
+A notification that arrives while the consumer runs may be absorbed at any time (it is
+then lost to the consumer, the worst case). The device's ``push`` writes a batch of used
+elements and stores used.idx once; the model publishes one entry per idx store, which
+covers the batch (the consumer could always have loaded idx before or after the batch's
+drains, and the decision after the batch is the same).
+
+Memory. SC: stores write memory. x86-TSO: each side has a FIFO store buffer; loads see the
+side's own newest buffered store, else memory; a ``memory`` step drains the oldest entry
+of one buffer; mb waits until the side's buffer is empty; wmb/rmb are no-ops.
+The producer's stores follow a fixed pattern (ring[i], idx := i + 1, ring[i + 1], ...) to
+locations only it writes, so its buffer -- unbounded, a batch may be any length -- is exactly
+described by the last index in memory ``M`` and whether ring[M] has drained too (``rd``):
+the buffer holds the stores from (M, rd) up to (idx, ring stored). The consumer's buffer is
+an explicit FIFO of two entries: between two of its barriers the consumer issues at most a
+disable and an enable store. That bound is not an assumption: the proof shows (safety
+conjunct ``room``) that no consumer store ever finds the buffer full, so the model's
+executions are exactly those of an unbounded buffer.
+
+Each direction is checked on its own. That is sound: the two directions share no memory
+location, and what a side does for the other direction only adds stores to its buffer (a
+delay) and barriers (drains), which the one-direction model already allows at any time. The
+one coupling, that a side can only publish what the other returned, is over-approximated by
+the guard ``idx - last_seen < Q`` on publishing: at most Q entries are outstanding
+(RING-SPLIT-090) and the consumer's last_seen is never behind the oldest of them, so the real
+system never publishes where the model could not.
+
+The producer must decide (MB) at least once every ``B`` ≤ 2^16 - 1 entries, a symbolic
+bound: with 2^16 entries between two decisions need_event sees ``new == old`` and never
+notifies (ring.need_event.empty). Q is any 16-bit power of two; indices wrap freely.
+
+Safety: never (consumer at SLEEP, no notification pending, producer IDLE, and producer's idx
+-- in memory or still in its buffer -- != last_seen). An IDLE producer may stay idle forever,
+so such a state is a consumer that sleeps forever on work it was given. The invariant that
+proves it (``invariant`` below) says, besides bookkeeping: (1) a decision is taken after the
+mb, so every entry up to ``old`` is in memory; (2) a consumer in RECHECK or SLEEP has its
+enable store in memory; hence (3) a sleeping consumer with nothing pending has
+``old ≤ last_seen``, or the producer is about to notify -- and an IDLE producer has
+``old == idx``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import z3
+from virtiospec.models import registry
+from virtiospec.models.ring.index import power_of_two
+from virtiospec.models.ring.need_event import vring_need_event
+from virtiospec.models.z3util import (
+    Action,
+    Induction,
+    Path,
+    Pred,
+    State,
+    System,
+    Values,
+    check_inductive,
+    satisfiable,
+    search,
+)
+
+Mode = Literal["flags", "event_idx"]
+U16 = z3.BitVecSort(16)
+PC = z3.BitVecSort(3)
+PPC = z3.BitVecSort(2)
+N2 = z3.BitVecSort(2)
+
+# producer program counter: the step it takes next
+P_IDLE, P_IDX, P_MB, P_KICK = range(4)
+P_NAMES = ("idle", "ring entry stored", "idx stored", "notifying")
+# consumer program counter
+C_RUN, C_UPD_STORE, C_UPD_MB, C_ENABLE, C_MB, C_RECHECK, C_SLEEP = range(7)
+C_NAMES = ("running", "storing used_event", "mb after used_event", "re-enabling",
+           "mb after re-enabling", "re-checking", "asleep")
+
+
+@dataclass(frozen=True)
+class Roles:
+    """Names of one direction's fields and sides, as the spec and the reference use them."""
+
+    direction: str
+    producer: str
+    consumer: str
+    idx: str
+    ring: str
+    flags: str
+    flag_bit: str
+    event: str
+    notification: str
+    shadow: str  # the producer's own copy of idx
+    last_seen: str
+    req: str
+    # the driver's reference code stores used_event when it disables interrupts and after
+    # each get_used while they are enabled; the device stores nothing in either case
+    event_stores_while_running: bool
+
+
+AVAIL = Roles("avail", "driver", "device", "avail.idx", "avail.ring", "used.flags",
+              "VIRTQ_USED_F_NO_NOTIFY", "avail_event", "kick", "driver.avail_idx",
+              "device.last_avail", "RING-SPLIT-110", False)
+USED = Roles("used", "device", "driver", "used.idx", "used.ring", "avail.flags",
+             "VIRTQ_AVAIL_F_NO_INTERRUPT", "used_event", "interrupt", "device.used_idx",
+             "driver.last_used", "RING-SPLIT-111", True)
+DIRECTIONS = (AVAIL, USED)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """Switches that turn the protocol into a known-bad variant (models/ring_wakeup_mutants)."""
+
+    producer_mb: bool = True  # mb between storing idx and loading the suppression field
+    consumer_mb: bool = True  # mb between re-enabling notifications and re-checking idx
+    consumer_recheck: bool = True  # re-load idx before sleeping
+    need_event: Literal["exact", "off_by_one"] = "exact"
+    event_write: Literal["last_seen", "last_seen_minus_one", "none"] = "last_seen"
+
+
+CORRECT = Variant()
+
+
+def _in(v: z3.BitVecRef, *pcs: int) -> z3.BoolRef:
+    return z3.Or(*(v == pc for pc in pcs))
+
+
+def ring_issued(s: State) -> z3.BoolRef:
+    """The producer has stored ring[idx] but not yet idx := idx + 1."""
+    return s["ppc"] == P_IDX
+
+
+def producer_buffer_empty(s: State) -> z3.BoolRef:
+    return z3.And(s["M"] == s["P"], s["rd"] == ring_issued(s))
+
+
+def newest_suppression(s: State) -> z3.BitVecRef:
+    """What the consumer itself would load: its newest buffered store, else memory."""
+    return z3.If(s["cn"] == 0, s["S"], z3.If(s["cn"] == 1, s["cb0"], s["cb1"]))
+
+
+def enabled_value(mode: Mode, s: State) -> z3.BitVecRef:
+    """The value a correct consumer stores to re-enable notifications."""
+    return z3.BitVecVal(0, 16) if mode == "flags" else s["L"]
+
+
+def lost_wakeup(s: State) -> z3.BoolRef:
+    """The consumer sleeps with nothing pending, the producer is idle, and there is work."""
+    return z3.And(s["cpc"] == C_SLEEP, z3.Not(s["pend"]), s["ppc"] == P_IDLE,
+                  s["P"] != s["L"])
+
+
+def behind(s: State, x: str) -> z3.BitVecRef:
+    """How far index ``x`` (M, L or old) is behind the producer's idx (mod 2^16)."""
+    return s["b" + x]
+
+
+# The state holds the producer's idx ``P`` and how far ``M``, ``L`` and ``old`` are behind it;
+# the three indices themselves are derived. Only a change of variables, but storing idx
+# increments ``P`` and keeps every offset, instead of moving the base of every distance,
+# which costs the solver twenty seconds a query on raw indices.
+def _derive(s: State) -> State:
+    return {x: s["P"] - s["b" + x] for x in ("M", "L", "old")}
+
+
+@dataclass
+class _Builder:
+    roles: Roles
+    mode: Mode
+    tso: bool
+    variant: Variant
+
+    # -- text of the steps --------------------------------------------------------------
+    @property
+    def field(self) -> str:
+        return self.roles.flags if self.mode == "flags" else self.roles.event
+
+    def buffered(self) -> str:
+        return " (buffered)" if self.tso else ""
+
+    # -- consumer stores ----------------------------------------------------------------
+    def consumer_store(self, s: State, value: z3.BitVecRef) -> tuple[z3.BoolRef,
+                                                                     dict[str, z3.ExprRef]]:
+        """Guard and assignments of one consumer store: into memory (SC) or appended to its
+        two-entry buffer (TSO; a full buffer stalls the store, see ``room``)."""
+        if not self.tso:
+            return z3.BoolVal(True), {"S": value}
+        n = s["cn"]
+        return z3.ULT(n, 2), {"cb0": z3.If(n == 0, value, s["cb0"]),
+                              "cb1": z3.If(n == 1, value, s["cb1"]), "cn": n + 1}
+
+    def disable_value(self, s: State) -> z3.BitVecRef | None:
+        if self.mode == "flags":
+            return z3.BitVecVal(1, 16)
+        if self.roles.event_stores_while_running:
+            return s["L"] - 1  # disable_cb: an event just behind last_used
+        return None
+
+    def enable_value(self, s: State) -> z3.BitVecRef | None:
+        if self.mode == "flags":
+            return z3.BitVecVal(0, 16)
+        return {"last_seen": s["L"], "last_seen_minus_one": s["L"] - 1,
+                "none": None}[self.variant.event_write]
+
+    def need(self, s: State) -> z3.BoolRef:
+        r = s["S"]  # the producer never writes the field: it loads memory
+        if self.mode == "flags":
+            return r & 1 == 0
+        if self.variant.need_event == "off_by_one":
+            return z3.ULT(s["P"] - r, s["P"] - s["old"])
+        return vring_need_event(r, s["P"], s["old"])
+
+    # -- the actions ----------------------------------------------------------------------
+    def actions(self) -> list[Action]:
+        r, tso, v = self.roles, self.tso, self.variant
+        acts: list[Action] = []
+
+        def add(name: str, side: str, effect: object, describe: object) -> None:
+            acts.append(Action(name, side, effect, describe))  # type: ignore[arg-type]
+
+        # producer -------------------------------------------------------------------------
+        def p_ring(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
+            guard = z3.And(_in(s["ppc"], P_IDLE, P_MB), z3.ULT(s["P"] - s["L"], s["Q"]),
+                           z3.ULT(s["P"] - s["old"], s["B"]))
+            upd: dict[str, z3.ExprRef] = {"ppc": z3.BitVecVal(P_IDX, 2)}
+            if not tso:
+                upd["rd"] = z3.BoolVal(True)
+            return guard, upd
+
+        add("producer stores a ring entry; wmb", r.producer, p_ring,
+            lambda a, b: f"store {r.ring}[{a['P'] % a['Q']}] := entry {a['P']}"
+                         + self.buffered() + "; wmb")
+
+        def p_idx(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
+            upd: dict[str, z3.ExprRef] = {"ppc": z3.BitVecVal(P_MB, 2), "P": s["P"] + 1}
+            upd |= {"b" + x: s["b" + x] + 1 for x in ("M", "L", "old")}
+            if not tso:
+                upd |= {"bM": z3.BitVecVal(0, 16), "rd": z3.BoolVal(False)}
+            return s["ppc"] == P_IDX, upd
+
+        add("producer stores idx", r.producer, p_idx,
+            lambda a, b: f"store {r.idx} := {b['P']}" + self.buffered())
+
+        def p_decide(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
+            guard = s["ppc"] == P_MB
+            if tso and v.producer_mb:
+                guard = z3.And(guard, producer_buffer_empty(s))
+            nxt = z3.If(self.need(s), z3.BitVecVal(P_KICK, 2), z3.BitVecVal(P_IDLE, 2))
+            return guard, {"ppc": nxt, "bold": z3.BitVecVal(0, 16)}
+
+        def decide_text(a: Values, b: Values) -> str:
+            verdict = f"{r.notification} needed" if b["ppc"] == P_KICK else \
+                f"no {r.notification}"
+            if self.mode == "flags":
+                window = f" ({r.flag_bit})" if int(a["S"]) & 1 else ""
+            else:
+                window = f", window [{a['old']}, {a['P']})"
+            mb = "mb; " if v.producer_mb else "(no mb: bug) "
+            return f"{mb}load {self.field} -> {a['S']}{window}: {verdict}"
+
+        add("producer mb; loads the suppression field", r.producer, p_decide, decide_text)
+
+        # A producer may also notify when the formula says it need not: the reference device
+        # does at its first decision (signalled_used unset); consumers tolerate it
+        # (RING-SPLIT-054, RING-SPLIT-064). Allowing it keeps the model a superset.
+        def p_decide_spurious(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
+            guard, upd = p_decide(s)
+            return guard, upd | {"ppc": z3.BitVecVal(P_KICK, 2)}
+
+        add("producer mb; loads; notifies anyway", r.producer, p_decide_spurious,
+            lambda a, b: ("mb; " if v.producer_mb else "(no mb: bug) ")
+            + f"load {self.field} -> {a['S']}: {r.notification} anyway (spurious)")
+
+        def p_kick(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
+            guard = s["ppc"] == P_KICK
+            if tso:
+                guard = z3.And(guard, producer_buffer_empty(s))
+            return guard, {"ppc": z3.BitVecVal(P_IDLE, 2), "pend": z3.BoolVal(True)}
+
+        add("producer notifies", r.producer, p_kick, lambda a, b: r.notification)
+
+        # consumer -------------------------------------------------------------------------
+        def c_consume(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
+            stay = z3.BitVecVal(C_RUN, 3)
+            nxt = stay
+            if self.mode == "event_idx" and r.event_stores_while_running:
+                nxt = z3.If(s["dis"], stay, z3.BitVecVal(C_UPD_STORE, 3))
+            return z3.And(s["cpc"] == C_RUN, s["M"] != s["L"]), {"bL": s["bL"] - 1, "cpc": nxt}
+
+        add("consumer consumes an entry", r.consumer, c_consume,
+            lambda a, b: f"load {r.idx} -> {a['M']}: take entry {a['L']}")
+
+        add("consumer finds nothing", r.consumer,
+            lambda s: (z3.And(s["cpc"] == C_RUN, s["M"] == s["L"]),
+                       {"cpc": z3.BitVecVal(C_ENABLE, 3)}),
+            lambda a, b: f"load {r.idx} -> {a['M']}: nothing new")
+
+        if self.mode == "event_idx" and r.event_stores_while_running:
+            def c_upd(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
+                guard, upd = self.consumer_store(s, s["L"])
+                return z3.And(s["cpc"] == C_UPD_STORE, guard), \
+                    upd | {"cpc": z3.BitVecVal(C_UPD_MB, 3)}
+
+            add("consumer stores the event after consuming", r.consumer, c_upd,
+                lambda a, b: f"store {r.event} := {a['L']}" + self.buffered())
+
+            def c_upd_mb(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
+                guard = s["cpc"] == C_UPD_MB
+                if tso:
+                    guard = z3.And(guard, s["cn"] == 0)
+                return guard, {"cpc": z3.BitVecVal(C_RUN, 3)}
+
+            add("consumer mb after the event store", r.consumer, c_upd_mb, lambda a, b: "mb")
+
+        def c_disable(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
+            guard = z3.And(s["cpc"] == C_RUN, z3.Not(s["dis"]))
+            upd: dict[str, z3.ExprRef] = {"dis": z3.BoolVal(True)}
+            value = self.disable_value(s)
+            if value is not None:
+                g, u = self.consumer_store(s, value)
+                guard, upd = z3.And(guard, g), upd | u
+            return guard, upd
+
+        def disable_text(a: Values, b: Values) -> str:
+            if self.mode == "flags":
+                return f"disable: store {r.flags} := 1{self.buffered()}"
+            if r.event_stores_while_running:
+                return (f"disable: store {r.event} := {(a['L'] - 1) & 0xFFFF}"
+                        + self.buffered())
+            return "disable (EVENT_IDX: nothing to store)"
+
+        add("consumer disables notifications", r.consumer, c_disable, disable_text)
+
+        def c_enable(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
+            guard = s["cpc"] == C_ENABLE
+            upd: dict[str, z3.ExprRef] = {"cpc": z3.BitVecVal(C_MB, 3), "dis": z3.BoolVal(False)}
+            value = self.enable_value(s)
+            if value is not None:
+                g, u = self.consumer_store(s, value)
+                guard, upd = z3.And(guard, g), upd | u
+            return guard, upd
+
+        def enable_text(a: Values, b: Values) -> str:
+            if self.mode == "flags":
+                return f"enable: store {r.flags} := 0{self.buffered()}"
+            if v.event_write == "none":
+                return f"enable (bug: {r.event} not written)"
+            value = a["L"] if v.event_write == "last_seen" else (a["L"] - 1) & 0xFFFF
+            return f"enable: store {r.event} := {value}{self.buffered()}"
+
+        add("consumer re-enables notifications", r.consumer, c_enable, enable_text)
+
+        def c_mb(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
+            guard = s["cpc"] == C_MB
+            if tso and v.consumer_mb:
+                guard = z3.And(guard, s["cn"] == 0)
+            return guard, {"cpc": z3.BitVecVal(C_RECHECK, 3)}
+
+        add("consumer mb", r.consumer, c_mb,
+            lambda a, b: "mb" if v.consumer_mb else "(no mb: bug)")
+
+        if v.consumer_recheck:
+            add("consumer re-checks: nothing, sleeps", r.consumer,
+                lambda s: (z3.And(s["cpc"] == C_RECHECK, s["M"] == s["L"]),
+                           {"cpc": z3.BitVecVal(C_SLEEP, 3)}),
+                lambda a, b: f"re-load {r.idx} -> {a['M']}: nothing new; sleep")
+            add("consumer re-checks: more work", r.consumer,
+                lambda s: (z3.And(s["cpc"] == C_RECHECK, s["M"] != s["L"]),
+                           {"cpc": z3.BitVecVal(C_RUN, 3)}),
+                lambda a, b: f"re-load {r.idx} -> {a['M']}: more work")
+        else:
+            add("consumer sleeps without re-checking", r.consumer,
+                lambda s: (s["cpc"] == C_RECHECK, {"cpc": z3.BitVecVal(C_SLEEP, 3)}),
+                lambda a, b: f"sleep (bug: no re-load of {r.idx})")
+
+        add("consumer wakes", r.consumer,
+            lambda s: (z3.And(s["cpc"] == C_SLEEP, s["pend"]),
+                       {"cpc": z3.BitVecVal(C_RUN, 3), "pend": z3.BoolVal(False)}),
+            lambda a, b: f"woken by the {r.notification}")
+        add("notification absorbed while running", r.consumer,
+            lambda s: (z3.And(s["cpc"] != C_SLEEP, s["pend"]), {"pend": z3.BoolVal(False)}),
+            lambda a, b: f"{r.notification} arrives while running")
+
+        # memory (TSO drains) --------------------------------------------------------------
+        if tso:
+            def d_prod(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
+                can = z3.If(s["rd"], s["M"] != s["P"], z3.Or(s["M"] != s["P"], ring_issued(s)))
+                return can, {"bM": z3.If(s["rd"], s["bM"] - 1, s["bM"]), "rd": z3.Not(s["rd"])}
+
+            def d_prod_text(a: Values, b: Values) -> str:
+                if a["rd"]:
+                    return f"{r.producer}'s {r.idx} := {b['M']} reaches memory"
+                return (f"{r.producer}'s {r.ring}[{a['M'] % a['Q']}] := entry {a['M']} "
+                        "reaches memory")
+
+            add("producer's oldest store drains", "memory", d_prod, d_prod_text)
+
+            def d_cons(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
+                return z3.UGT(s["cn"], 0), {"S": s["cb0"], "cb0": s["cb1"], "cn": s["cn"] - 1}
+
+            add("consumer's oldest store drains", "memory", d_cons,
+                lambda a, b: f"{r.consumer}'s {self.field} := {a['cb0']} reaches memory")
+        return acts
+
+    # -- the state shown with each step ---------------------------------------------------
+    def show(self, v: Values) -> dict[str, object]:
+        r = self.roles
+        out: dict[str, object] = {
+            r.producer: P_NAMES[int(v["ppc"])] if int(v["ppc"]) < len(P_NAMES) else v["ppc"],
+            r.consumer: C_NAMES[int(v["cpc"])] if int(v["cpc"]) < len(C_NAMES) else v["cpc"],
+            r.shadow: v["P"], r.idx: v["M"], r.last_seen: v["L"], self.field: v["S"],
+            f"{r.notification} pending": v["pend"],
+        }
+        if self.mode == "event_idx":
+            out[f"{r.producer}: idx at last decision"] = v["old"]
+        if self.tso:
+            out[f"{r.producer} buffer"] = self.producer_buffer(v)
+            out[f"{r.consumer} buffer"] = [f"{self.field} := {v['cb' + str(k)]}"
+                                           for k in range(int(v["cn"]))]
+        return out
+
+    def producer_buffer(self, v: Values) -> list[str]:
+        r, q = self.roles, int(v["Q"])
+        m, rd = int(v["M"]), bool(v["rd"])
+        end = (int(v["P"]), v["ppc"] == P_IDX)
+        out: list[str] = []
+        while (m, rd) != end and len(out) < 8:
+            if not rd:
+                out.append(f"{r.ring}[{m % q}] := entry {m}")
+            else:
+                m = (m + 1) & 0xFFFF
+                out.append(f"{r.idx} := {m}")
+            rd = not rd
+        return out
+
+    def system(self) -> System:
+        variables: dict[str, z3.SortRef] = {
+            "ppc": PPC, "P": U16, "bold": U16, "bM": U16, "rd": z3.BoolSort(),
+            "cpc": PC, "bL": U16, "dis": z3.BoolSort(), "S": U16,
+            "cn": N2, "cb0": U16, "cb1": U16, "pend": z3.BoolSort(),
+        }
+
+        def init(s: State) -> z3.BoolRef:
+            zero = [s[n] == 0 for n in ("P", "bold", "bM", "bL", "S", "cn")]
+            return z3.And(*zero, s["ppc"] == P_IDLE, z3.Not(s["rd"]), z3.Not(s["dis"]),
+                          z3.Not(s["pend"]), _in(s["cpc"], C_RUN, C_SLEEP))
+
+        return System(
+            variables=variables,
+            params={"Q": U16, "B": U16},
+            # Q: any queue size; B: the producer decides at least once every B entries
+            assume=lambda s: z3.And(power_of_two(s["Q"]), s["B"] != 0),
+            init=init,
+            actions=self.actions(),
+            show=self.show,
+            derive=_derive,
+        )
+
+
+def build(roles: Roles, mode: Mode, tso: bool, variant: Variant = CORRECT) -> System:
+    return _Builder(roles, mode, tso, variant).system()
+
+
+def invariant(mode: Mode, tso: bool) -> list[tuple[str, Pred]]:
+    """The inductive strengthening of the no-lost-wakeup property (see the module doc).
+    Under x86-TSO it is minimal: without any one conjunct it is no longer inductive (the
+    tests check this). Under SC the last conjunct makes the two orderings redundant."""
+    def en(s: State) -> z3.BitVecRef:
+        return enabled_value(mode, s)
+
+    inv: list[tuple[str, Pred]] = [
+        # last_seen ≤ idx in memory ≤ producer's idx, the consumer at most Q behind
+        ("last_seen ≤ M ≤ idx ≤ last_seen + Q",
+         lambda s: z3.And(z3.ULE(behind(s, "M"), behind(s, "L")),
+                          z3.ULE(behind(s, "L"), s["Q"]))),
+        # (1) the last decision was taken after the mb: every entry up to old is in memory.
+        # With the next conjunct this also says that an idle producer's buffer is empty.
+        ("old ≤ M, idx - old ≤ B",
+         lambda s: z3.And(z3.ULE(behind(s, "M"), behind(s, "old")),
+                          z3.ULE(behind(s, "old"), s["B"]))),
+        ("a producer between its ring and idx stores still has room",
+         lambda s: z3.Implies(ring_issued(s),
+                              z3.And(z3.ULT(behind(s, "L"), s["Q"]),
+                                     z3.ULT(behind(s, "old"), s["B"])))),
+        ("an idle or notifying producer has decided on its idx",
+         lambda s: z3.Implies(_in(s["ppc"], P_IDLE, P_KICK), s["old"] == s["P"])),
+        # (2) the consumer's enable store is in memory while it re-checks and sleeps
+        ("re-checking or asleep: notifications enabled in memory",
+         lambda s: z3.Implies(_in(s["cpc"], C_RECHECK, C_SLEEP),
+                              z3.And(s["cn"] == 0, s["S"] == en(s), z3.Not(s["dis"])))),
+        ("at the consumer's mb the newest store enables notifications",
+         lambda s: z3.Implies(s["cpc"] == C_MB,
+                              z3.And(newest_suppression(s) == en(s), z3.Not(s["dis"])))),
+        # (3) the key: a sleeping consumer will be notified of anything past last_seen
+        ("asleep, nothing pending: old ≤ last_seen or a notification is coming",
+         lambda s: z3.Implies(z3.And(s["cpc"] == C_SLEEP, z3.Not(s["pend"])),
+                              z3.Or(s["ppc"] == P_KICK,
+                                    z3.ULE(behind(s, "L"), behind(s, "old"))))),
+    ]
+    if tso:
+        inv += [
+            ("consumer buffer: at most one disable store while running",
+             lambda s: z3.And(
+                 z3.Implies(_in(s["cpc"], C_RUN, C_ENABLE),
+                            z3.Or(s["cn"] == 0, z3.And(s["cn"] == 1, s["dis"]))),
+                 z3.Implies(s["cpc"] == C_UPD_STORE, s["cn"] == 0),
+                 z3.Implies(s["cpc"] == C_UPD_MB, z3.ULE(s["cn"], 1)))),
+        ]
+    else:
+        inv += [
+            ("SC: stores are in memory at once",
+             lambda s: z3.And(s["cn"] == 0, s["M"] == s["P"], s["rd"] == ring_issued(s))),
+        ]
+    return inv
+
+
+def safety(tso: bool) -> list[tuple[str, Pred]]:
+    out: list[tuple[str, Pred]] = [("no lost wakeup", lambda s: z3.Not(lost_wakeup(s)))]
+    if tso:
+        # the consumer's two-entry buffer never stalls a store: the bound is exact
+        out.append(("room: no consumer store finds its buffer full",
+                    lambda s: z3.Implies(_in(s["cpc"], C_RUN, C_UPD_STORE, C_ENABLE),
+                                         z3.ULE(s["cn"], 1))))
+    return out
+
+
+def prove_wakeup(roles: Roles, mode: Mode, tso: bool, variant: Variant = CORRECT) -> Induction:
+    return check_inductive(build(roles, mode, tso, variant), invariant(mode, tso), safety(tso))
+
+
+# Counterexamples are searched for a queue of 256 and a producer that decides at least once
+# every 65535 entries: any concrete values do, a counterexample for one is a counterexample.
+SEARCH_PARAMS = {"Q": 256, "B": 0xFFFF}
+
+
+def find_lost_wakeup(roles: Roles, mode: Mode, tso: bool, variant: Variant = CORRECT,
+                     max_depth: int = 40) -> Path | None:
+    """A shortest execution ending in a lost wakeup, or None if there is none within
+    ``max_depth`` steps (explicit-state search over this module's Z3 transition system,
+    each step re-checked by Z3's evaluator)."""
+    return search(build(roles, mode, tso, variant), lost_wakeup, max_depth, SEARCH_PARAMS)
+
+
+def reach(roles: Roles, mode: Mode, tso: bool, target: Pred, max_depth: int = 30,
+          variant: Variant = CORRECT) -> Path | None:
+    """Non-vacuity: a shortest execution of the protocol reaching ``target``."""
+    return search(build(roles, mode, tso, variant), target, max_depth, SEARCH_PARAMS)
+
+
+def invariant_allows(roles: Roles, mode: Mode, tso: bool, extra: Pred) -> bool:
+    """Non-vacuity: some state satisfies the invariant and ``extra``."""
+    system = build(roles, mode, tso)
+    s = system.state("w")
+    return satisfiable(system.assume(s), *(p(s) for _, p in invariant(mode, tso)),
+                       extra(s)) is not None
+
+
+def _evidence(mode: Mode, tso: bool) -> registry.Evidence:
+    parts, queries = [], 0
+    for roles in DIRECTIONS:
+        result = prove_wakeup(roles, mode, tso)
+        queries += result.queries
+        if not result.ok:
+            shown = build(roles, mode, tso).show(result.cti) if result.cti else {}
+            return registry.Evidence(False, f"{roles.direction} direction: {result.failure}; "
+                                            f"state {shown}")
+        parts.append(f"{roles.direction} ({roles.req}): {result.queries} obligations")
+    model = "x86-TSO" if tso else "SC"
+    return registry.Evidence(
+        True, f"{model}, {mode}: inductive invariant holds for every Q and any number of "
+              f"entries; " + "; ".join(parts),
+        stats={"queries": queries})
+
+
+_COMMON = ("RING-SPLIT-110", "RING-SPLIT-111", "RING-SPLIT-072", "RING-SPLIT-073")
+_TSO = ("RING-SPLIT-070", "RING-SPLIT-071", "RING-SPLIT-074")
+_FLAGS = ("RING-SPLIT-050", "RING-SPLIT-052", "RING-SPLIT-060", "RING-SPLIT-062")
+_EVENT = ("RING-SPLIT-051", "RING-SPLIT-053", "RING-SPLIT-061", "RING-SPLIT-063",
+          "RING-SPLIT-100")
+
+
+@registry.proof("ring.wakeup.sc.flags", _COMMON + _FLAGS,
+                "no lost kick or interrupt, SC, flags: inductive over unbounded runs")
+def prove_sc_flags() -> registry.Evidence:
+    return _evidence("flags", tso=False)
+
+
+@registry.proof("ring.wakeup.sc.event_idx", _COMMON + _EVENT,
+                "no lost kick or interrupt, SC, EVENT_IDX: inductive over unbounded runs")
+def prove_sc_event_idx() -> registry.Evidence:
+    return _evidence("event_idx", tso=False)
+
+
+@registry.proof("ring.wakeup.tso.flags", _COMMON + _TSO + _FLAGS,
+                "no lost kick or interrupt, x86-TSO, flags: inductive over unbounded runs")
+def prove_tso_flags() -> registry.Evidence:
+    return _evidence("flags", tso=True)
+
+
+@registry.proof("ring.wakeup.tso.event_idx", _COMMON + _TSO + _EVENT,
+                "no lost kick or interrupt, x86-TSO, EVENT_IDX: inductive over unbounded runs")
+def prove_tso_event_idx() -> registry.Evidence:
+    return _evidence("event_idx", tso=True)

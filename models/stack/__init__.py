@@ -1,0 +1,2 @@
+"""The layers composed (PCI -> virtio-pci -> virtio-shm -> virtio-ring): the whole stack stepped
+access by access."""

@@ -1,0 +1,1 @@
+"""virtio-ring, packed virtqueue (spec/ring_packed.md): layout, driver side, device side."""

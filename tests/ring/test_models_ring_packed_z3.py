@@ -1,0 +1,550 @@
+"""The Z3 models of the packed virtqueue (models/ring/packed/wrap.py, ring_packed_wakeup.py,
+ring_packed_z3_mutants.py): every proof holds, every known-bad variant is refuted with a
+counterexample, the Z3 terms compute what the Python reference computes, the proofs are not
+vacuous (their states are reachable, each invariant conjunct is needed, a broken model fails),
+and the counterexamples replay in the Python reference, access by access, as lost wakeups."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import pytest
+import z3
+from virtiospec.models import registry
+from virtiospec.models.memory.tso import SharedMemory, Side
+from virtiospec.models.ring.packed import wakeup as wk
+from virtiospec.models.ring.packed import wrap as wr
+from virtiospec.models.ring.packed.mutants import (
+    DeviceEventOffByOne,
+    DeviceNoMbNotify,
+    DeviceNoRecheck,
+    DriverNoMbKick,
+    DriverNoRecheck,
+)
+from virtiospec.models.ring.packed.wakeup import AVAIL, DIRECTIONS, USED, Mode, Variant
+from virtiospec.models.ring.wakeup import C_SLEEP, P_IDLE
+from virtiospec.models.z3util import Path, Pred, State, bmc, check_inductive, search
+from virtiospec.reference.access import Fence, GuestMemory, Op, Store, fence, load, run
+from virtiospec.reference.ring import PackedDevice, PackedDriver, PackedLayout
+from virtiospec.reference.ring.packed.layout import (
+    DESC_FLAGS,
+    EVENT_OFF_MASK,
+    EVENT_SIZE,
+    PACKED_DESC_SIZE,
+    RING_EVENT_FLAGS_DESC,
+    VIRTQ_DESC_F_AVAIL,
+    VIRTQ_DESC_F_USED,
+    advance,
+    decide,
+    is_avail,
+    is_used,
+    lap_index,
+    off_wrap,
+    packed_need_event,
+)
+
+MODES: tuple[Mode, ...] = ("flags", "event_idx")
+PREFIXES = ("ring.packed.wrap.", "ring.packed.wakeup.")
+
+
+def _proofs() -> list[registry.Proof]:
+    registry.discover()
+    return [p for n, p in registry.PROOFS.items() if n.startswith(PREFIXES)]
+
+
+def _mutants() -> list[registry.Mutant]:
+    registry.discover()
+    return [m for n, m in registry.MUTANTS.items() if n.startswith("ring.packed.z3.")]
+
+
+def test_the_expected_entries_are_registered() -> None:
+    assert {p.name for p in _proofs()} == {
+        *(f"ring.packed.wrap.{n}" for n in ("advance", "window", "once", "outstanding",
+                                            "marks", "no_overwrite")),
+        *(f"ring.packed.wakeup.{m}.{f}" for m in ("sc", "tso") for f in MODES)}
+    assert {m.name for m in _mutants()} == {
+        f"ring.packed.z3.{n}" for n in (
+            "driver-no-mb-kick", "device-no-mb-notify", "device-no-mb-enable",
+            "driver-no-mb-enable", "device-no-recheck", "driver-no-recheck",
+            "event-off-by-one", "event-ignores-wrap")}
+    for reqs in [p.reqs for p in _proofs()] + [m.reqs for m in _mutants()]:
+        assert reqs and all(r.startswith("RING-PACKED-") for r in reqs)
+    assert all(m.method == "z3" for m in _mutants())
+
+
+@pytest.mark.req("RING-PACKED-012", "RING-PACKED-015", "RING-PACKED-064", "RING-PACKED-090",
+                 "RING-PACKED-110", "RING-PACKED-111")
+@pytest.mark.parametrize("proof", _proofs(), ids=lambda p: p.name)
+def test_proof_holds(proof: registry.Proof) -> None:
+    ev = proof.run()
+    assert ev.ok, ev.detail
+
+
+@pytest.mark.req("RING-PACKED-051", "RING-PACKED-053", "RING-PACKED-064", "RING-PACKED-070",
+                 "RING-PACKED-071", "RING-PACKED-110", "RING-PACKED-111")
+@pytest.mark.parametrize("mutant", _mutants(), ids=lambda m: m.name)
+def test_mutant_is_refuted_with_a_counterexample(mutant: registry.Mutant) -> None:
+    ev = mutant.run()
+    assert ev.ok, ev.detail
+    assert len(ev.trace) >= 2 and ev.stats["steps"] == len(ev.trace) - 1
+    last = ev.trace[-1].state
+    assert "asleep" in last.values() and "idle" in last.values(), last
+    assert all(step.side in ("driver", "device", "memory", "env") for step in ev.trace)
+
+
+# -- the Z3 terms are the reference's --------------------------------------------------------
+def _value(e: z3.ExprRef) -> int | bool:
+    v = z3.simplify(e)
+    return bool(z3.is_true(v)) if z3.is_bool(v) else int(v.as_long())
+
+
+def _i(x: int) -> z3.ArithRef:
+    return z3.IntVal(x)
+
+
+def _b(x: int) -> z3.BoolRef:
+    return z3.BoolVal(bool(x))
+
+
+SIZES = (1, 2, 3, 5, 8)
+
+
+@pytest.mark.req("RING-PACKED-012")
+def test_advance_and_off_wrap_are_the_reference() -> None:
+    for q in SIZES:
+        for p, w, n in itertools.product(range(q), (0, 1), range(2 * q)):
+            pos, wrap, more = wr.advance(_i(q), _i(p), _b(w), _i(n))
+            assert (_value(pos), int(_value(wrap))) == advance(q, p, w, n)
+            assert not _value(more)
+            assert _value(wr.lap(_i(q), _i(p), _b(w))) == lap_index(q, p, w)
+    for pos, w in itertools.product((0, 1, 7, 0x4000, 0x7FFF), (0, 1)):
+        ow = _value(wr.off_wrap(_i(pos), _b(w)))
+        assert ow == off_wrap(pos, w)
+        assert _value(wr.event_off(_i(int(ow)))) == pos
+        assert _value(wr.event_wrap(_i(int(ow)))) == bool(w)
+
+
+@pytest.mark.req("RING-PACKED-015")
+def test_marks_are_the_reference() -> None:
+    for flags in range(0, 1 << 16, 0x40):
+        fa, fu = bool(flags & VIRTQ_DESC_F_AVAIL), bool(flags & VIRTQ_DESC_F_USED)
+        for w in (0, 1):
+            assert _value(wr.is_avail(_b(fa), _b(fu), _b(w))) == is_avail(flags, w)
+            assert _value(wr.is_used(_b(fa), _b(fu), _b(w))) == is_used(flags, w)
+
+
+@pytest.mark.req("RING-PACKED-062", "RING-PACKED-064")
+def test_need_event_and_decide_are_the_reference() -> None:
+    """On every small case: where the offset names a position, the transcription's ``%``
+    are taken on [-2Q, 2Q) and it, and the lap-index form, give the reference's answer."""
+    for q in (1, 2, 3, 5):
+        events = [off | w << 15 for off in range(q + 2) for w in (0, 1)]
+        for ev, new, passed in itertools.product(events, range(2 * q), range(2 * q + 2)):
+            want = packed_need_event(q, ev, new, passed)
+            got, in_range = wr.need_event_ref(_i(q), _i(ev), _i(new), _i(passed))
+            if ev & EVENT_OFF_MASK < q:
+                assert _value(in_range) and _value(got) == want, (q, ev, new, passed)
+                fast = wr.need_event_fast(_i(q), _i(ev), _i(new), _i(passed))
+                assert _value(fast) == want
+            elif _value(in_range):
+                assert _value(got) == want
+    for q, ev, new, passed in ((1, 0x8000, 1, 1), (3, 2, 4, 2), (3, 0x8002, 0, 5), (5, 4, 9, 3)):
+        for flags16, event_idx in itertools.product((0, 1, 2, 3, 4, 6, 0x8001), (False, True)):
+            d, ok = wr.decide_ref(_i(q), _i(flags16), _i(ev), event_idx, _i(new), _i(passed))
+            assert _value(ok)
+            assert _value(d) == decide(q, flags16 << 16 | ev, event_idx, new, passed)
+
+
+@pytest.mark.req("RING-PACKED-064")
+def test_the_c_window_transcription_is_the_c_function() -> None:
+    """need_event_c against the compiled vs_packed_need_event (reference/ring_packed.c)."""
+    c = pytest.importorskip("virtiospec.reference._ring_packed")
+    for q in (1, 2, 3, 5):
+        events = [off | w << 15 for off in range(q + 2) for w in (0, 1)]
+        for ev, new, passed in itertools.product(events, range(2 * q), range(2 * q + 2)):
+            got, in_range = wr.need_event_c(_i(q), _i(ev), _i(new), _i(passed))
+            if _value(in_range):
+                assert _value(got) == c.lib.vs_packed_need_event(q, ev, new, passed)
+            else:
+                assert ev & EVENT_OFF_MASK >= q
+
+
+@pytest.mark.req("RING-PACKED-062")
+def test_an_off_wrap_naming_no_position_can_notify() -> None:
+    """The mismatch the window proof reports, on the reference itself."""
+    ev = registry.PROOFS["ring.packed.wrap.window"].run()
+    assert "Mismatch" in ev.detail and "Q=1, off_wrap=0x0001" in ev.detail
+    assert packed_need_event(1, 0x0001, 1, 1)  # offset 1 in a queue of 1: no such position
+
+
+# -- not vacuous: the wrap proofs ------------------------------------------------------------
+@pytest.mark.req("RING-PACKED-064")
+def test_an_off_by_one_window_fails_the_window_proof() -> None:
+    q, p0, k, j, ev = (z3.Int(n) for n in ("Q", "p0", "k", "j", "ev"))
+    w0 = z3.Bool("w0")
+    np_, nw, _ = wr.advance(q, p0, w0, k)
+    new = wr.lap(q, np_, nw)
+    old = wr.dist(q, k, new)
+    d = wr.dist(q, old, wr.event_lap(q, ev))
+    off_by_one = z3.And(d > 0, d <= k)  # (old, new]
+    reaches = wr._reaches(q, p0, w0, j, ev)
+    hyp = (wr.valid_size(q), p0 >= 0, p0 < q, k >= 0, k < 2 * q, wr.u16(ev))
+    lost = wr._valid(z3.Implies(z3.And(j >= 0, j < k, reaches), off_by_one), *hyp)
+    assert lost is not None and lost.eval(j).as_long() == 0  # the event at old is missed
+
+
+@pytest.mark.req("RING-PACKED-012", "RING-PACKED-015")
+def test_a_ring_whose_wrap_counter_never_flips_fails(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_flip(q: z3.ArithRef, pos: z3.ArithRef, wrap: z3.BoolRef, n: z3.ArithRef,
+                rounds: int = 2) -> tuple[z3.ArithRef, z3.BoolRef, z3.BoolRef]:
+        pos = pos + n
+        for _ in range(rounds):
+            pos = z3.If(pos >= q, pos - q, pos)
+        return pos, wrap, pos >= q
+
+    assert registry.PROOFS["ring.packed.wrap.marks"].run().ok
+    monkeypatch.setattr(wr, "advance", no_flip)
+    assert not registry.PROOFS["ring.packed.wrap.marks"].run().ok
+
+
+def test_every_ring_invariant_conjunct_is_needed() -> None:
+    system = wr.build()
+    claims = [
+        ("device", lambda s: z3.Implies(s["X"] == s["pr"], wr.is_avail(
+            s["fa"], s["fu"], s["wr"]) == (s["dr"] < s["da"]))),
+        ("driver", lambda s: z3.Implies(s["X"] == s["pd"], wr.is_used(
+            s["fa"], s["fu"], s["wd"]) == (s["du"] > 0))),
+    ]
+    assert check_inductive(system, wr.INVARIANT, claims).ok
+    for name, _ in wr.INVARIANT:
+        weaker = [(n, p) for n, p in wr.INVARIANT if n != name]
+        assert not check_inductive(system, weaker, claims).ok, name
+
+
+@pytest.mark.req("RING-PACKED-012", "RING-PACKED-026")
+def test_the_ring_model_wraps_with_lists_that_do_not_divide_q() -> None:
+    """Q = 3, lists of 2 (heads at 0, 2, then 1 in the second lap): every side passes the end
+    of the ring mid-list, and the probe descriptor 1 ends up a used descriptor of the second
+    lap (both marks 0) at the driver's used position."""
+    def target(s: State) -> z3.BoolRef:
+        return z3.And(s["h"], z3.Not(s["fa"]), z3.Not(s["fu"]), s["pd"] == 1,
+                      z3.Not(s["wd"]))
+
+    path = search(wr.build(), target, 16, {"Q": 3, "X": 1, "N": 2})
+    assert path is not None and path.actions.count("driver get_used") == 2
+    assert path.actions.count("device push") == 3
+    end = path.final
+    assert (end["pd"], end["wd"]) == advance(3, 0, 1, 4)
+    assert is_used(0, int(end["wd"]))  # what the driver loads there: used, wrap bit 0
+
+
+# -- not vacuous: the wakeup proofs ----------------------------------------------------------
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("roles", DIRECTIONS, ids=lambda r: r.direction)
+def test_every_wakeup_invariant_conjunct_is_needed(roles: wk.Roles, mode: Mode) -> None:
+    full = wk.invariant(roles, mode, tso=True)
+    system = wk.build(roles, mode, tso=True)
+    assert check_inductive(system, full, wk.safety(True)).ok
+    for name, _ in full:
+        weaker = [(n, p) for n, p in full if n != name]
+        assert not check_inductive(system, weaker, wk.safety(True)).ok, name
+
+
+@pytest.mark.parametrize("tso", [False, True], ids=["sc", "tso"])
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("roles", DIRECTIONS, ids=lambda r: r.direction)
+def test_sleep_notification_and_wrap_are_reachable(roles: wk.Roles, mode: Mode,
+                                                   tso: bool) -> None:
+    asleep = wk.reach(roles, mode, tso, lambda s: z3.And(s["cpc"] == C_SLEEP, s["L"] == 1))
+    assert asleep is not None
+    notified = wk.reach(roles, mode, tso,
+                        lambda s: z3.And(s["pend"], s["cpc"] == C_SLEEP, s["bL"] != 0))
+    assert notified is not None and notified.steps[-1].action == roles.notification
+    # around the ring and back to the consumer, which wakes and catches up: Q = 3
+    lapped = wk.reach(roles, mode, tso, lambda s: z3.And(s["L"] == 4, s["P"] == 4),
+                      max_depth=60)
+    assert lapped is not None
+
+    def asleep_unnotified_and(extra: Pred) -> Pred:
+        return lambda s: z3.And(s["cpc"] == C_SLEEP, z3.Not(s["pend"]), extra(s))
+
+    extras: list[Pred] = [lambda s: z3.And(s["ppc"] != P_IDLE, s["bL"] == 5, s["Q"] == 7),
+                          lambda s: z3.And(s["ppc"] == P_IDLE, s["bL"] == 0)]
+    for extra in extras:
+        assert wk.invariant_allows(roles, mode, tso, asleep_unnotified_and(extra))
+
+
+@pytest.mark.req("RING-PACKED-064")
+def test_the_forced_notification_is_reachable() -> None:
+    """A device that keeps up with 2Q = 6 lists between two decisions of the driver: the
+    driver's decision is forced (passed ≥ 2Q)."""
+    path = wk.reach(AVAIL, "event_idx", False, lambda s: s["k"] == 2 * s["Q"], max_depth=40)
+    assert path is not None
+
+
+@pytest.mark.parametrize("tso", [False, True], ids=["sc", "tso"])
+@pytest.mark.parametrize("mode", MODES)
+def test_the_correct_protocol_has_no_short_counterexample(mode: Mode, tso: bool) -> None:
+    for roles in DIRECTIONS:
+        assert wk.find_lost_wakeup(roles, mode, tso, wk.CORRECT, max_depth=20) is None
+
+
+@pytest.mark.req("RING-PACKED-051", "RING-PACKED-053", "RING-PACKED-070", "RING-PACKED-071")
+@pytest.mark.parametrize("bug", [Variant(producer_mb=False), Variant(consumer_mb=False)],
+                         ids=["producer", "consumer"])
+def test_a_missing_mb_is_a_tso_only_bug(bug: Variant) -> None:
+    for roles, mode in itertools.product(DIRECTIONS, MODES):
+        assert wk.prove_wakeup(roles, mode, tso=False, variant=bug).ok
+        assert not wk.prove_wakeup(roles, mode, tso=True, variant=bug).ok
+        assert wk.find_lost_wakeup(roles, mode, False, bug, max_depth=20) is None
+
+
+@pytest.mark.parametrize(("roles", "bug"), [
+    (USED, Variant(window="off_by_one")), (AVAIL, Variant(consumer_recheck=False))],
+    ids=["off-by-one", "no-recheck"])
+def test_symbolic_bmc_agrees_with_the_search(roles: wk.Roles, bug: Variant) -> None:
+    """BMC over every Q finds counterexamples as short as the search's (Q = 3)."""
+    symbolic = bmc(wk.build(roles, "event_idx", False, bug), wk.lost_wakeup, 12)
+    explicit = wk.find_lost_wakeup(roles, "event_idx", False, bug)
+    assert symbolic is not None and explicit is not None
+    assert symbolic.length == explicit.length
+
+
+# -- counterexamples replayed in the Python reference ------------------------------------------
+class DriverIgnoresEventWrap(PackedDriver):
+    """kick_prepare taking the device's off_wrap position in the driver's own lap."""
+
+    def kick_prepare(self) -> Op[bool]:
+        self._check()
+        if self.num_added == 0:
+            return False
+        yield from fence("mb")
+        passed, self.num_added = self.num_added, 0
+        word = yield from load(self.layout.device_event, EVENT_SIZE)
+        new = lap_index(self.q, self.next_avail, self.avail_wrap)
+        if self.event_idx and (word >> 16) & 3 == RING_EVENT_FLAGS_DESC:
+            # BUG (RING-PACKED-064): the wrap bit of off_wrap is ignored
+            event = off_wrap(word & EVENT_OFF_MASK, self.avail_wrap)
+            return packed_need_event(self.q, event, new, passed)
+        return decide(self.q, word, self.event_idx, new, passed)
+
+
+Q = wk.SEARCH_PARAMS["Q"]
+DATA = 0x8000
+
+
+@dataclass
+class Replay:
+    """Runs a counterexample of the Z3 model against the reference, access by access, on
+    models/memory/tso.py's shared memory: each step of the model performs the reference's accesses
+    it stands for; a step whose outcome differs (a decision, a re-check, an mb that cannot
+    run) stops the replay with the reason."""
+
+    roles: wk.Roles
+    mode: Mode
+    tso: bool
+    driver_cls: type[PackedDriver] = PackedDriver
+    device_cls: type[PackedDevice] = PackedDevice
+    guest: GuestMemory = field(init=False)
+    pending: bool = False
+    asleep: bool = False
+    diverged: str = ""
+
+    def __post_init__(self) -> None:
+        self.guest = GuestMemory(0x10000)
+        self.lay = PackedLayout.packed_at(0x1000, Q)
+        desc = self.mode == "event_idx"
+        self.drv = self.driver_cls(self.lay, event_idx=desc)
+        self.dev = self.device_cls(self.lay, self.guest.size, event_idx=desc)
+        run(self.drv.init(), self.guest)
+        run(self.dev.init(), self.guest)
+        self.mem = SharedMemory(self.guest, "tso" if self.tso else "sc")
+        self.producer, self.consumer = (("driver", "device") if self.roles is AVAIL
+                                        else ("device", "driver"))
+
+    def side(self, name: str) -> Side:
+        return self.mem.side(name)
+
+    # the reference's operations for each role
+    def publish(self) -> Op[object]:
+        if self.roles is AVAIL:
+            return self.drv.add([(DATA, 8)], [], "token")
+        # the device returns a list it took (the avail direction, outside this model)
+        run(self.drv.add([(DATA, 8)], [], "token"), self.guest)
+        chain = run(self.dev.pop(), self.guest)
+        assert chain is not None
+        return self.dev.push([(chain.head, 0)])
+
+    def decide(self) -> Op[bool]:
+        return self.drv.kick_prepare() if self.roles is AVAIL else self.dev.should_notify()
+
+    def take(self) -> Op[object]:
+        return self.dev.pop() if self.roles is AVAIL else self.drv.get_used()
+
+    def disable(self) -> Op[None]:
+        return self.dev.disable_notify() if self.roles is AVAIL else self.drv.disable_cb()
+
+    def enable(self) -> Op[bool]:
+        return self.dev.enable_notify() if self.roles is AVAIL else self.drv.enable_cb()
+
+    def positions(self) -> tuple[int, int]:
+        """Lap indices of the producer's and the consumer's positions."""
+        d, v = self.drv, self.dev
+        if self.roles is AVAIL:
+            return (lap_index(Q, d.next_avail, d.avail_wrap),
+                    lap_index(Q, v.last_avail, v.avail_wrap))
+        return lap_index(Q, v.used_pos, v.used_wrap), lap_index(Q, d.last_used, d.used_wrap)
+
+    # stepping
+    def _flags_store(self, side: Side) -> bool:
+        b = side.buffer[0]
+        return self.lay.position_of(b.addr) is not None and \
+            (b.addr - self.lay.desc) % PACKED_DESC_SIZE == DESC_FLAGS
+
+    def _step(self, side: Side, kind: type | None = None) -> None:
+        nxt = side.next
+        if kind is not None and not isinstance(nxt, kind):
+            raise _Diverged(f"{side.name} next does {nxt}, the model a {kind.__name__}")
+        if not side.enabled():
+            raise _Diverged(f"{side.name} cannot perform {nxt} now")
+        side.step()
+
+    def _finish(self, side: Side) -> object:
+        while side.busy:
+            self._step(side)
+        return side.result
+
+    def do(self, action: str, shown: dict[str, object]) -> None:
+        prod, cons = self.side(self.producer), self.side(self.consumer)
+        if action == "producer stores a list's fields; wmb":
+            prod.start(self.publish())
+            while not (isinstance(prod.next, Fence) and prod.next.kind == "wmb"):
+                self._step(prod)
+            self._step(prod)
+        elif action == "producer stores the flags":
+            self._step(prod, Store)
+            assert not prod.busy
+        elif action == "producer mb; loads the event suppression structure":
+            prod.start(self.decide())
+            said = self._finish(prod)
+            if bool(said) != (shown[self.roles.producer] == "notifying"):
+                raise _Diverged(f"the reference decides {said}, the model the opposite")
+        elif action == "producer notifies":
+            self.pending = True
+        elif action in ("consumer takes a list", "consumer finds nothing"):
+            cons.start(self.take())
+            while cons.busy and not isinstance(cons.next, Store):
+                self._step(cons)
+            if not cons.busy and (cons.result is None) != (action == "consumer finds nothing"):
+                raise _Diverged(f"the reference's {self.consumer} finds {cons.result}")
+        elif action == "consumer moves off_wrap after taking":
+            self._step(cons, Store)
+        elif action == "consumer mb after moving off_wrap":
+            self._finish(cons)
+        elif action == "consumer disables notifications":
+            cons.start(self.disable())
+            self._finish(cons)
+        elif action == "consumer re-enables notifications":
+            cons.start(self.enable())
+            self._step(cons, Store)
+        elif action == "consumer mb":
+            self._step(cons, Fence)
+        elif action.startswith("consumer re-checks"):
+            found = self._finish(cons)
+            if bool(found) != action.endswith("more work"):
+                raise _Diverged(f"the reference's re-check finds {found}")
+            self.asleep = not found
+        elif action == "consumer sleeps without re-checking":
+            if cons.busy or cons.result:
+                raise _Diverged(f"the reference's {self.consumer} re-checks before sleeping")
+            self.asleep = True
+        elif action == "consumer wakes":
+            self.pending = self.asleep = False
+        elif action == "notification absorbed while running":
+            self.pending = False
+        elif action == "consumer's oldest store drains":
+            cons.drain_one()
+        else:
+            raise AssertionError(f"no replay for {action!r}")
+
+    def replay(self, path: Path) -> bool:
+        """Whether the reference, run as ``path`` says, ends in a lost wakeup."""
+        try:
+            for k, action in enumerate(path.actions):
+                if action == "producer's oldest store drains":
+                    self._drain_producer()
+                else:
+                    self.do(action, path.steps[k + 1].state)
+        except _Diverged as why:
+            self.diverged = str(why)
+            return False
+        assert self.positions() == (path.final["P"], path.final["L"])
+        if not self.asleep or self.pending or self.side(self.producer).busy:
+            return False
+        self.mem.drain_all()  # the producer's stores reach memory; nobody tells the consumer
+        found = run(self.take(), self.guest)
+        return found is not None
+
+    def _drain_producer(self) -> None:
+        """One drain of the model: a list's fields (every store before its flags), or its
+        flags."""
+        prod = self.side(self.producer)
+        if self._flags_store(prod):
+            prod.drain_one()
+            return
+        while prod.buffer and not self._flags_store(prod):
+            prod.drain_one()
+
+
+class _Diverged(Exception):
+    pass
+
+
+REPLAYS = [
+    ("event-off-by-one", USED, ("event_idx",), False, {"device_cls": DeviceEventOffByOne}),
+    ("event-ignores-wrap", AVAIL, ("event_idx",), False,
+     {"driver_cls": DriverIgnoresEventWrap}),
+    ("device-no-recheck", AVAIL, MODES, False, {"device_cls": DeviceNoRecheck}),
+    ("driver-no-recheck", USED, MODES, False, {"driver_cls": DriverNoRecheck}),
+    ("driver-no-mb-kick", AVAIL, MODES, True, {"driver_cls": DriverNoMbKick}),
+    ("device-no-mb-notify", USED, MODES, True, {"device_cls": DeviceNoMbNotify}),
+]
+
+
+@pytest.mark.req("RING-PACKED-051", "RING-PACKED-053", "RING-PACKED-064", "RING-PACKED-070",
+                 "RING-PACKED-071", "RING-PACKED-110", "RING-PACKED-111")
+@pytest.mark.parametrize(("name", "roles", "modes", "tso", "classes"), REPLAYS,
+                         ids=[r[0] for r in REPLAYS])
+def test_the_counterexample_is_a_lost_wakeup_in_the_reference(
+        name: str, roles: wk.Roles, modes: tuple[Mode, ...], tso: bool,
+        classes: dict[str, type]) -> None:
+    """The shortest counterexample of the mutant, replayed with the reference's variant of
+    the same bug (models/ring/packed/mutants.py), loses the wakeup there too; with the
+    correct reference the same schedule cannot be followed (it notifies, re-checks, or its
+    mb waits for the store buffer)."""
+    from virtiospec.models.ring.packed.z3_mutants import BUGS
+
+    bug = BUGS[name][2]
+    for mode in modes:
+        path = wk.find_lost_wakeup(roles, mode, tso, bug.variant)
+        assert path is not None
+        buggy = Replay(roles, mode, tso, **classes)  # type: ignore[arg-type]
+        assert buggy.replay(path), buggy.diverged or "no lost wakeup at the end"
+        correct = Replay(roles, mode, tso)
+        assert not correct.replay(path)
+        assert correct.diverged, "the correct reference followed the whole schedule"
+
+
+def test_the_replay_follows_the_correct_protocol() -> None:
+    """The replay itself: a correct schedule (publish, decide, notify, the consumer wakes
+    and takes) runs to the end in the reference with the model's decisions."""
+    def target(s: State) -> z3.BoolRef:
+        return z3.And(s["L"] == 2, s["P"] == 2, s["cpc"] == C_SLEEP)
+
+    for roles, mode, tso in itertools.product(DIRECTIONS, MODES, (False, True)):
+        path = wk.reach(roles, mode, tso, target, max_depth=40)
+        assert path is not None
+        r = Replay(roles, mode, tso)
+        assert not r.replay(path) and not r.diverged, r.diverged  # asleep, nothing to take
+        assert r.positions() == (2, 2) and r.asleep
