@@ -50,16 +50,16 @@ docs: setup
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -q
 
 # An example shared library for --target lib:PATH.so: the C reference of the ring behind the
-# ABI of conformance/virtiospec_ring.h (run: virtiospec conformance run --target lib:build/libvirtiospec_ring.so).
+# ABI of conformance/ring/virtiospec_ring.h (run: virtiospec conformance run --target lib:build/libvirtiospec_ring.so).
 libring: setup
-	$(BIN)/python -m virtiospec.reference.ring_c_build lib build/libvirtiospec_ring.so
+	$(BIN)/python -m virtiospec.reference.ring.c.build lib build/libvirtiospec_ring.so
 
 # An example shared library for --target shm-lib:PATH.so: the C reference of the table and
-# shm-signal behind the ABI of conformance/virtiospec_shm.h (run: virtiospec conformance run
+# shm-signal behind the ABI of conformance/shm/virtiospec_shm.h (run: virtiospec conformance run
 # --target shm-lib:build/libvirtiospec_shm.so; see docs/guide-shm-library.md).
 .PHONY: libshm
 libshm: setup
-	$(BIN)/python -m virtiospec.reference.shm_c_build lib build/libvirtiospec_shm.so
+	$(BIN)/python -m virtiospec.reference.shm.c.build lib build/libvirtiospec_shm.so
 
 # ring.c on two cores against Linux's tools/virtio/ringtest (built from linux-source-6.1 at
 # run time; see docs/bench.md).

@@ -10,10 +10,11 @@ namespace, so nothing generic (``spec``, ``models``, ...) lands in site-packages
     conformance/  -> virtiospec.conformance  (suite, targets, reports)
 
 The C reference of the split ring (reference/ring.c) is compiled at install into the cffi
-module ``virtiospec.reference._ring`` (see reference/ring_c_build.py), the table and
-shm-signal (reference/shm.c) into ``virtiospec.reference._shm`` (reference/shm_c_build.py),
-the packed ring (reference/ring_packed.c) into ``virtiospec.reference._ring_packed``
-(reference/ring_packed_c_build.py);
+module ``virtiospec.reference.ring.c._ring`` (see reference/ring/c/build.py), the table and
+shm-signal (reference/shm/c/shm.c) into ``virtiospec.reference.shm.c._shm``
+(reference/shm/c/build.py),
+the packed ring (reference/ring/c/ring_packed.c) into ``virtiospec.reference.ring.c._ring_packed``
+(reference/ring/c/packed_build.py);
 without a C compiler the install stops with an error naming the missing compiler.
 """
 
@@ -33,8 +34,8 @@ for package, folder in ROOTS.items():
     packages += [f"{package}.{sub}" for sub in find_packages(folder)]
 
 setup(packages=packages, package_dir=ROOTS,
-      cffi_modules=["reference/ring_c_build.py:install_ffi",
-                    "reference/shm_c_build.py:install_ffi",
-                    "reference/ring_vhost_build.py:install_ffi",
-                    "reference/ring_vhost_packed_build.py:install_ffi",
-                    "reference/ring_packed_c_build.py:install_ffi"])
+      cffi_modules=["reference/ring/c/build.py:install_ffi",
+                    "reference/shm/c/build.py:install_ffi",
+                    "reference/vhost_user/c/build.py:install_ffi",
+                    "reference/vhost_user/c/packed_build.py:install_ffi",
+                    "reference/ring/c/packed_build.py:install_ffi"])

@@ -1,11 +1,20 @@
-"""What the builds of the C references share (ring_c_build.py, shm_c_build.py, and any other
-``*_build.py`` beside them): finding the C compiler, the warning flags, reading a header's
-cdef block, and compiling a stepped build once into a per-user cache.
+"""What the builds of the C references share (reference/ring/c/build.py, reference/shm/c/build.py,
+reference/vhost_user/c/build.py, ...): where the C sources are, finding the C compiler, the
+warning flags, reading a header's cdef block, and compiling a stepped build once into a
+per-user cache.
+
+The C sources live with their layer: reference/ring.c (the place the design card fixes) with
+ring.h and the access macros every C layer shares (ring_access.h, stepped_access.h) here,
+the rest of the rings' C in reference/ring/c/, the table and shm-signal in reference/shm/c/,
+the vhost-user fast path in reference/vhost_user/c/, and the C ABIs that other libraries
+implement in conformance/ring/ and conformance/shm/. :data:`C_DIRS` lists those folders (every
+build passes them all as include directories, so a C file includes another by name) and
+:func:`src` finds a file by name in them.
 
 The build files are run by cffi at install time (setup.py's ``cffi_modules``), before the
 package exists, so this file imports only the standard library and cffi, and they import it
-as ``from . import c_build`` when they are part of the package, else load it by its path
-(see ring_c_build.py).
+as ``from virtiospec.reference import c_build`` when they are part of the package, else load
+it by its path (see reference/ring/c/build.py).
 """
 
 from __future__ import annotations
@@ -21,6 +30,26 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from cffi import FFI
+
+REFERENCE = Path(__file__).resolve().parent
+#: every folder holding C of the reference or a C ABI header, searched in this order.
+C_DIRS: tuple[Path, ...] = (
+    REFERENCE, REFERENCE / "ring" / "c", REFERENCE / "shm" / "c", REFERENCE / "vhost_user" / "c",
+    REFERENCE.parent / "conformance" / "ring", REFERENCE.parent / "conformance" / "shm")
+
+
+def src(name: str) -> Path:
+    """The C source or header ``name`` (e.g. ``"ring_abi.c"``) in its layer's folder."""
+    for folder in C_DIRS:
+        if (folder / name).is_file():
+            return folder / name
+    raise FileNotFoundError(f"no C file {name!r} in {', '.join(map(str, C_DIRS))}")
+
+
+def include_flags() -> list[str]:
+    """``-I`` for every folder of :data:`C_DIRS`."""
+    return [f"-I{d}" for d in C_DIRS]
+
 
 WARNINGS = ("-std=c11", "-Wall", "-Wextra")
 STRICT = (*WARNINGS, "-Werror")
@@ -94,7 +123,7 @@ def stepped_ffi(module: str, cdef: str, source: str, include_dir: Path) -> FFI:
     """A cffi builder of one stepped build: ``source`` includes the C files, compiled strict."""
     ffi = FFI()
     ffi.cdef(cdef)
-    ffi.set_source(module, source, include_dirs=[str(include_dir)],
+    ffi.set_source(module, source, include_dirs=[str(include_dir), *map(str, C_DIRS)],
                    extra_compile_args=[*STRICT, "-O1"])
     return ffi
 

@@ -1,17 +1,17 @@
 """What the stepped C builds share: loading one, and stepping its operations access by access.
 
-A stepped build (``-DVS_STEPPED``: reference/ring_c_build.py, ring_packed_c_build.py,
+A stepped build (``-DVS_STEPPED``: reference/ring/c/build.py, ring_packed_c_build.py,
 shm_c_build.py) sends every load, store and barrier of the C code to a Python callback,
 which hands it to the object behind the C handle (``on_access``). :class:`SteppedModule`
 loads one compiled build and binds that callback.
 
-The rings (reference/ring_c_stepped.py, ring_packed_c_stepped.py) run each C operation in
+The rings (reference/ring/c/stepped.py, ring_packed_c_stepped.py) run each C operation in
 a worker thread (:class:`_Call`) and turn it into an ``Op`` generator of the access protocol
 (reference/access.py) in :class:`ThreadedSide`: at each access the callback hands a
 :class:`Load`, :class:`Store` or :class:`Fence` to the generator, which yields it and passes
 the value sent back (a load's result) to the callback, which returns it to C. When the C
 function returns, the generator returns its result (or raises the error of the Python
-reference with the same ``req``). shm.c (reference/shm_c.py) replays its operations instead.
+reference with the same ``req``). shm.c (reference/shm/c/stepped.py) replays its operations instead.
 
 An operation abandoned mid-way (a Hypothesis example ends; the generator is closed or
 collected) is aborted: the callback returns "abort", the C side longjmps out of the
@@ -31,8 +31,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from virtiospec.reference.access import Access, Fence, FenceKind, Load, Op, Store
-from virtiospec.reference.ring.errors import RingError
-from virtiospec.reference.ring_c_errors import Aborted
+
+
+class Aborted(RuntimeError):
+    """A stepped operation was abandoned by its checker (the C libraries' E_ABORTED code:
+    VIRTIOSPEC_RING_E_ABORTED, VS_SHM_E_ABORTED)."""
+
 
 LOAD, STORE, FENCE = 0, 1, 2
 FENCES: tuple[FenceKind, ...] = ("mb", "wmb", "rmb")
@@ -224,9 +228,6 @@ class ThreadedSide:
             self._current.abort()
             self._current = None
 
-    def _broken(self, code: int) -> RingError | None:
-        if code == 0:
-            return None
-        err = self._error(-code)
-        assert isinstance(err, RingError)
-        return err
+    def _broken(self, code: int) -> Exception | None:
+        """The error of the library's "broken" code (0: not broken)."""
+        return None if code == 0 else self._error(-code)

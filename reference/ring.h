@@ -5,7 +5,7 @@
  * (driver.py, device.py): the same accesses to shared memory in the same order, the same
  * checks and the same error kinds. Functions return >= 0 on success and minus a vs_error
  * code on failure; each code names one requirement (see the table below and
- * conformance/virtiospec_ring.h, whose public codes are the same numbers).
+ * conformance/ring/virtiospec_ring.h, whose public codes are the same numbers).
  *
  * No allocation: the caller provides guest memory and the state (vs_*_state_size bytes,
  * aligned on 8). The private arrays of a side live in its state, after the struct.
@@ -30,7 +30,7 @@
 #define VS_F_EVENT_IDX 1u
 #define VS_F_INDIRECT 2u
 
-/* Error codes; the Python class each maps to is in reference/ring_c_errors.py. */
+/* Error codes; the Python class each maps to is in reference/ring/c/errors.py. */
 enum vs_error {
     VS_E_QUEUE_SIZE = 1,       /* RING-SPLIT-001  BadQueueSize */
     VS_E_PLACEMENT = 2,        /* RING-SPLIT-002  BadPlacement */

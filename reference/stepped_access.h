@@ -29,7 +29,7 @@
 #error "define VS_STEP_CALLBACK and VS_STEP_ABORTED before including stepped_access.h"
 #endif
 
-/* The kinds of access the callback receives (reference/ring_c_stepped.py, shm_c.py). */
+/* The kinds of access the callback receives (reference/ring/c/stepped.py, shm_c.py). */
 #define VS_ACCESS_LOAD 0
 #define VS_ACCESS_STORE 1
 #define VS_ACCESS_FENCE 2

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from virtiospec.reference import c_build
 from virtiospec.reference.access import Fence, GuestMemory, Load, Op, Store
 from virtiospec.reference.c_build import STRICT
 
@@ -23,7 +24,7 @@ SANITIZE = ("-fsanitize=address,undefined", "-fno-sanitize-recover=all",
             "-fno-omit-frame-pointer")
 
 
-def cc(*args: str, out: Path, include: Sequence[Path] = (REFERENCE,),
+def cc(*args: str, out: Path, include: Sequence[Path] = c_build.C_DIRS,
        ) -> subprocess.CompletedProcess[str]:
     """``cc ARGS -I<include>... -o OUT``, its output captured."""
     assert CC is not None
@@ -32,7 +33,7 @@ def cc(*args: str, out: Path, include: Sequence[Path] = (REFERENCE,),
 
 
 def check_compiles_cleanly(tmp_path: Path, source: Path, variant: str, mutants: Sequence[str],
-                           mutant_define: str, include: Sequence[Path] = (REFERENCE,)) -> None:
+                           mutant_define: str, include: Sequence[Path] = c_build.C_DIRS) -> None:
     """C11, -Wall -Wextra -Werror -pedantic: ``source`` as the reference (``variant``
     "reference"), the stepped build ("stepped"), or one of ``mutants``, normal and stepped
     (``-D<mutant_define>`` formatted with the mutant's name)."""
@@ -45,7 +46,7 @@ def check_compiles_cleanly(tmp_path: Path, source: Path, variant: str, mutants: 
 
 
 def check_sanitized_workload(tmp_path: Path, *args: str, name: str,
-                             include: Sequence[Path] = (REFERENCE,), timeout: int = 120) -> None:
+                             include: Sequence[Path] = c_build.C_DIRS, timeout: int = 120) -> None:
     """Build a program from ``args`` (flags and sources) -- C11, -Wall -Wextra -Werror, -g
     -O1, ASan and UBSan -- and run it: it must exit 0 and print ``<name>: ok``. Skips when
     the compiler has no sanitizer runtime."""

@@ -7,8 +7,10 @@ import re
 import subprocess
 from pathlib import Path
 
-from virtiospec.reference import ring_c_build, shm_c_build
+from virtiospec.reference import c_build
 from virtiospec.reference.c_build import STRICT
+from virtiospec.reference.ring.c import build as ring_c_build
+from virtiospec.reference.shm.c import build as shm_c_build
 
 TESTS = Path(__file__).resolve().parent
 REFERENCE = TESTS.parent / "reference"
@@ -29,8 +31,8 @@ def planted(plant: int, out_dir: Path) -> Path:
     out = out_dir / f"libring_planted_{plant}.so"
     if not out.exists():
         cmd = [*ring_c_build.find_compiler(), *STRICT, "-O0", "-fPIC", "-shared",
-               "-fvisibility=hidden", f"-DPLANT={plant}", f"-I{REFERENCE}", f"-I{CONFORMANCE}",
-               str(REFERENCE / "ring.c"), str(PLANTED), "-o", str(out)]
+               "-fvisibility=hidden", f"-DPLANT={plant}", *c_build.include_flags(),
+               str(c_build.src("ring.c")), str(PLANTED), "-o", str(out)]
         subprocess.run(cmd, check=True)
     return out
 
@@ -52,9 +54,8 @@ def shm(name: str | None, out_dir: Path) -> Path:
         return out
     if name in SHM_PLANTS:
         cmd = [*ring_c_build.find_compiler(), *STRICT, "-O2", "-fPIC", "-shared",
-               "-fvisibility=hidden", f"-DSHM_PLANT={SHM_PLANTS[name]}", f"-I{REFERENCE}",
-               f"-I{CONFORMANCE}",
-               str(REFERENCE / "shm.c"), str(TESTS / "shm_planted.c"), "-o", str(out)]
+               "-fvisibility=hidden", f"-DSHM_PLANT={SHM_PLANTS[name]}", *c_build.include_flags(),
+               str(c_build.src("shm.c")), str(TESTS / "shm_planted.c"), "-o", str(out)]
         subprocess.run(cmd, check=True)
         return out
     return shm_c_build.build_lib(out, ("-O2",), mutant=name)

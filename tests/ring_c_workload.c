@@ -2,7 +2,7 @@
  * ring_c_workload.c -- a workload for the sanitizer build of ring.c (tests/ring/test_ring_c.py).
  *
  * Driver and device of one queue in one thread, through the public ABI
- * (conformance/virtiospec_ring.h): thousands of rounds across the 16-bit index wrap, with
+ * (conformance/ring/virtiospec_ring.h): thousands of rounds across the 16-bit index wrap, with
  * and without EVENT_IDX and indirect tables, then hostile chains and used elements that
  * must be refused. Built with -fsanitize=address,undefined; any report or wrong result
  * makes it exit non-zero.

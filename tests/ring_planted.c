@@ -1,5 +1,5 @@
 /*
- * ring_planted.c -- reference/ring_abi.c over ring.c with ONE planted bug, chosen by
+ * ring_planted.c -- reference/ring/c/ring_abi.c over ring.c with ONE planted bug, chosen by
  * -DPLANT=<n> (the PLANT_* numbers below), built by tests/lib_builds.py as a library for
  * --target lib:. Each bug is one a library written from virtiospec_ring.h really has (or a
  * crash or a hang for the isolation tests); each must make at least one case FAIL or

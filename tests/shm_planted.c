@@ -1,5 +1,5 @@
 /*
- * shm_planted.c -- reference/shm_abi.c over shm.c with one planted bug, -DSHM_PLANT=<n>:
+ * shm_planted.c -- reference/shm/c/shm_abi.c over shm.c with one planted bug, -DSHM_PLANT=<n>:
  *  1 (default) the writer's update is never odd: the words, then seq + 2, with no odd seq
  *    first (SHM-TABLE-004); a reader can take the words of an update half written for a
  *    stable value (shm_mutants.h has no such variant; the --stress tests use it);

@@ -4,8 +4,8 @@ device, on the same run.
 
 Our device runs in two builds (``--device``, both by default): ``python``, the reference
 NetDevice with every ring access stepped in Python (the spec, executed), and ``c``, the same
-device with its data path in C (reference/ring_vhost.c: ring.c through the memory table, a
-batch per call; reference/vhost_user/fast.py).
+device with its data path in C (reference/vhost_user/c/ring_vhost.c: ring.c through the memory
+table, a batch per call; reference/vhost_user/fast.py).
 
 Each round measures each of our builds and net_vhost one after the other for the same number
 of seconds and prints each ratio to net_vhost; this machine's speed jumps between two levels

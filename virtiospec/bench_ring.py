@@ -1,7 +1,7 @@
 """``virtiospec bench ring``: ring.c against Linux's tools/virtio/ringtest.
 
 The command is registered on the ``bench`` group in virtiospec/cli.py; the measuring is
-in reference/ring_bench.py.
+in reference/ring/c/bench.py.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from virtiospec.reference import ring_bench as rb
+from virtiospec.reference.ring.c import bench as rb
 
 PEER_FLAGS = {"event_idx": "--sleep", "poll": "(no --sleep)"}
 TARGET_PEER = "virtio_ring_0_9"

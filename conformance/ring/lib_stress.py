@@ -1,9 +1,9 @@
 """``conformance run --target lib:X.so --stress SECONDS``: a native ring library on real threads.
 
 The sequential suite runs whole operations one after the other, so an ordering bug (a
-missing barrier) never shows there. Here reference/ring_threads.c, built with
+missing barrier) never shows there. Here reference/ring/c/ring_threads.c, built with
 ``-DVS_THREADS_ABI``, runs the two sides of one queue on two threads pinned to two cores,
-each side from a library behind conformance/virtiospec_ring.h: the library's driver against
+each side from a library behind conformance/ring/virtiospec_ring.h: the library's driver against
 ring.c's device, ring.c's driver against the library's device, then the library on both
 sides. Each waiter sleeps until the other side's notification and nothing else wakes it; a
 watchdog reports a lost wakeup when both sleep with work pending and no notification on the
@@ -29,11 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from virtiospec.conformance.cases import Outcome, Result
-from virtiospec.reference import ring_bench, ring_c_build
+from virtiospec.reference import c_build
 from virtiospec.reference.c_build import STRICT
+from virtiospec.reference.ring.c import bench as ring_bench
+from virtiospec.reference.ring.c import build as ring_c_build
 
-HERE = Path(ring_c_build.__file__).resolve().parent  # reference/
-ABI_DIR = ring_c_build.ABI_HEADER.parent
 STRESS_ENV = "VIRTIOSPEC_STRESS_SECONDS"  # --stress, for the child process of a lib: target
 NOTIFICATION = {"kick": "kick (available-buffer notification)",
                 "interrupt": "interrupt (used-buffer notification)",
@@ -51,11 +51,11 @@ def harness() -> Path:
     """ring_threads.c over two ABI libraries (built once, cached like ring_bench's)."""
     cc = ring_c_build.find_compiler()
     flags = [*STRICT, *ring_bench.OPTIMIZE, "-pthread", "-DVS_THREADS_ABI"]
-    sources = [HERE / "ring_threads.c", HERE / "ring_threads_abi.h", ring_c_build.ABI_HEADER,
-               ring_c_build.PACKED_ABI_HEADER]
+    sources = [c_build.src("ring_threads.c"), c_build.src("ring_threads_abi.h"),
+               ring_c_build.ABI_HEADER, ring_c_build.PACKED_ABI_HEADER]
     key = ring_bench._digest(sources, *cc, *flags)
     return ring_bench._compile_once(f"ring_threads_abi_{key}", lambda out: [
-        *cc, *flags, f"-I{HERE}", f"-I{ABI_DIR}", str(HERE / "ring_threads.c"), "-o", str(out),
+        *cc, *flags, *c_build.include_flags(), str(c_build.src("ring_threads.c")), "-o", str(out),
         "-ldl"])
 
 
@@ -63,12 +63,12 @@ def reference_lib() -> Path:
     """ring.c and ring_packed.c behind both ABIs: the other side of the first two runs."""
     cc = ring_c_build.find_compiler()
     flags = [*STRICT, "-O2", "-fPIC", "-shared", "-fvisibility=hidden"]
-    sources = [HERE / s for s in ring_c_build.LIB_SOURCES]
-    key = ring_bench._digest([*sources, HERE / "ring.h", HERE / "ring_packed.h",
+    sources = [c_build.src(s) for s in ring_c_build.LIB_SOURCES]
+    key = ring_bench._digest([*sources, c_build.src("ring.h"), c_build.src("ring_packed.h"),
                               ring_c_build.ABI_HEADER, ring_c_build.PACKED_ABI_HEADER],
                              *cc, *flags)
     return ring_bench._compile_once(f"libvirtiospec_ring_{key}.so", lambda out: [
-        *cc, *flags, f"-I{HERE}", f"-I{ABI_DIR}", *map(str, sources), "-o", str(out)])
+        *cc, *flags, *c_build.include_flags(), *map(str, sources), "-o", str(out)])
 
 
 @dataclass

@@ -20,7 +20,7 @@ from virtiospec.conformance.ring.target_packed_abi import (
     packed_abi,
 )
 from virtiospec.reference.ring import Chain
-from virtiospec.reference.ring_c_errors import check
+from virtiospec.reference.ring.c.errors import check
 
 ABI_VERSION = 2  # version 1 read num_free as a count after an error (see the header)
 PREFIX = "virtiospec_ring_"
@@ -34,8 +34,9 @@ class AbiLibrary:
         version = lib.virtiospec_ring_abi_version()
         if version != ABI_VERSION:
             raise ValueError(f"{name} implements virtiospec_ring ABI version {version}; this "
-                             f"suite speaks version {ABI_VERSION} (conformance/virtiospec_ring.h "
-                             "says what changed): rebuild it against that header")
+                             f"suite speaks version {ABI_VERSION} "
+                             "(conformance/ring/virtiospec_ring.h says what changed): rebuild it "
+                             "against that header")
 
     def call(self, fn: str, *args: Any) -> int:
         """Call ``virtiospec_ring_<fn>`` and raise the mapped error on a negative result."""

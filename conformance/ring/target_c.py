@@ -1,10 +1,10 @@
 """``--target c``: the C reference of the ring (reference/ring.c), through its public ABI,
-and of the packed ring (reference/ring_packed.c).
+and of the packed ring (reference/ring/c/ring_packed.c).
 
-The cffi module ``virtiospec.reference._ring`` is compiled at install (setup.py); it is
-ring.c and ring_abi.c behind conformance/virtiospec_ring.h, called exactly as
+The cffi module ``virtiospec.reference.ring.c._ring`` is compiled at install (setup.py); it is
+ring.c and ring_abi.c behind conformance/ring/virtiospec_ring.h, called exactly as
 ``--target lib:`` calls a third-party library. The packed sessions (``ring.packed.*``) call
-ring_packed.c in ``virtiospec.reference._ring_packed``, also compiled at install, with C11
+ring_packed.c in ``virtiospec.reference.ring.c._ring_packed``, also compiled at install, with C11
 atomics on the suite's own guest memory.
 """
 
@@ -16,9 +16,9 @@ from typing import Any
 from virtiospec.conformance.ring.api import PackedRingSetup, Segment
 from virtiospec.conformance.ring.target_abi import AbiLibrary, AbiTarget
 from virtiospec.conformance.ring.target_packed_abi import PackedDeviceCalls
-from virtiospec.reference.ring_packed_c_errors import check
+from virtiospec.reference.ring.c.packed_errors import check
 
-PACKED_MODULE = "virtiospec.reference._ring_packed"
+PACKED_MODULE = "virtiospec.reference.ring.c._ring_packed"
 F_EVENT_IDX, F_INDIRECT = 1, 2
 
 
@@ -142,8 +142,8 @@ def make(arg: str) -> CRingTarget:
     if arg:
         raise ValueError(f"the c target takes no argument (got {arg!r})")
     try:
-        import virtiospec.reference._ring as _ring
+        import virtiospec.reference.ring.c._ring as _ring
     except ImportError as err:
         raise RuntimeError("the C reference is not built: reinstall virtiospec "
                            "(`make setup` or `pip install -e .`) with a C compiler") from err
-    return CRingTarget(AbiLibrary(_ring.ffi, _ring.lib, "virtiospec.reference._ring"), "c")
+    return CRingTarget(AbiLibrary(_ring.ffi, _ring.lib, "virtiospec.reference.ring.c._ring"), "c")

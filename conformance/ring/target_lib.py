@@ -1,11 +1,11 @@
 """``--target lib:PATH.so[:driver|:device]``: any shared library implementing
-conformance/virtiospec_ring.h, loaded with cffi in ABI mode (no compiler needed).
+conformance/ring/virtiospec_ring.h, loaded with cffi in ABI mode (no compiler needed).
 
 The suite plays the other side of each case itself. ``:driver`` or ``:device`` restricts
 the target to one side (for a library that implements only that one): the other side's
 cases SKIP, saying so. Each case runs in a child process (conformance/isolation.py): a case
 that crashes the library or wedges in it costs that case only. A library that also exports
-conformance/virtiospec_ring_packed.h gets the packed-ring cases too. ``make libring`` builds an
+conformance/ring/virtiospec_ring_packed.h gets the packed-ring cases too. ``make libring`` builds an
 example library from reference/ring.c.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from cffi import FFI
 from virtiospec.conformance.isolation import for_native
 from virtiospec.conformance.ring.target_abi import AbiLibrary, AbiTarget
-from virtiospec.reference.ring_c_build import abi_cdef, packed_abi_cdef
+from virtiospec.reference.ring.c.build import abi_cdef, packed_abi_cdef
 
 SIDES = {"": ("driver", "device"), "driver": ("driver",), "device": ("device",)}
 

@@ -4,7 +4,7 @@ The split driver is drivers/virtio/virtio_ring.c, the split device drivers/vhost
 (Linux has no packed device of its own in vringh), the packed driver virtio_ring.c again;
 all compiled in user space at run time from SRC (default: Debian's linux-source-6.1 tarball;
 else a Linux tree or tarball, e.g. a patched checkout) with the glue of
-conformance/ring/linux_vring/, which implements conformance/virtiospec_ring.h (split) and this
+conformance/ring/linux_vring/, which implements conformance/ring/virtiospec_ring.h (split) and this
 target's own packed-driver functions (linux_vring/linux_packed.h) on top of Linux's
 functions. Whatever Linux does differently from spec/ is a FAIL (or EXTENSION) naming the
 requirement; docs/linux-vring.md lists them. Cases run in a child process when the
@@ -20,8 +20,8 @@ from virtiospec.conformance.cases import CaseSkipped
 from virtiospec.conformance.ring.api import PackedRingSetup, Segment
 from virtiospec.conformance.ring.linux_vring.build import HERE, build_library
 from virtiospec.conformance.ring.target_abi import AbiLibrary, AbiTarget
-from virtiospec.reference.ring_c_build import abi_cdef
-from virtiospec.reference.ring_packed_c_errors import check
+from virtiospec.reference.ring.c.build import abi_cdef
+from virtiospec.reference.ring.c.packed_errors import check
 
 F_EVENT_IDX, F_INDIRECT = 1, 2  # virtiospec_ring.h's feature bits
 

@@ -1,4 +1,4 @@
-"""Packed-ring sides over the C ABI of ``conformance/virtiospec_ring_packed.h``.
+"""Packed-ring sides over the C ABI of ``conformance/ring/virtiospec_ring_packed.h``.
 
 :class:`AbiPackedDriver` and :class:`AbiPackedDevice` implement the PackedRingDriver /
 PackedRingDevice protocols of :mod:`virtiospec.conformance.ring.api` by calling the ABI
@@ -14,7 +14,7 @@ from typing import Any
 from virtiospec.conformance.cases import CaseSkipped
 from virtiospec.conformance.ring.api import PackedRingSetup, Segment
 from virtiospec.reference.ring import Chain
-from virtiospec.reference.ring_packed_c_errors import check
+from virtiospec.reference.ring.c.packed_errors import check
 
 ABI_VERSION = 1
 PREFIX = "virtiospec_ring_packed_"
@@ -28,7 +28,7 @@ def packed_abi(abi: Any, name: str) -> Any:
         version = abi.lib.virtiospec_ring_packed_abi_version()
     except AttributeError:
         raise CaseSkipped(f"target {name} does not export virtiospec_ring_packed_abi_version "
-                          "(conformance/virtiospec_ring_packed.h): no packed ring") from None
+                          "(conformance/ring/virtiospec_ring_packed.h): no packed ring") from None
     if version != ABI_VERSION:
         raise CaseSkipped(f"target {name} implements virtiospec_ring_packed ABI version "
                           f"{version}; this suite speaks version {ABI_VERSION}")

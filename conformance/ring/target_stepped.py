@@ -1,4 +1,4 @@
-"""A ring target over the *stepped* build of ring.c (reference/ring_c_stepped.py).
+"""A ring target over the *stepped* build of ring.c (reference/ring/c/stepped.py).
 
 Every access of the C code is handed to Python and applied to the suite's GuestMemory,
 which bounds-checks it, and each operation has an access budget: a variant that walks
@@ -15,7 +15,7 @@ from typing import TypeVar, cast
 from virtiospec.conformance.ring.api import RingSetup, Segment
 from virtiospec.reference.access import Access, Fence, GuestMemory, Load, Store
 from virtiospec.reference.ring import Chain
-from virtiospec.reference.ring_c_stepped import CSplitDevice, CSplitDriver, stepped_build
+from virtiospec.reference.ring.c.stepped import CSplitDevice, CSplitDriver, stepped_build
 
 T = TypeVar("T")
 BUDGET = 100_000  # accesses per operation; an honest one makes a few times Q

@@ -17,7 +17,7 @@ Every side runs whole operations. A side that also offers the ``*_op`` methods o
 ``Stepped*`` protocols speaks the access protocol of :mod:`virtiospec.reference.access`: its
 operations yield each load, store and barrier, so a case can interleave them with its own
 side one access at a time. The Python reference and the stepped build of shm.c do; a
-library behind conformance/virtiospec_shm.h runs whole operations only, and the cases order
+library behind conformance/shm/virtiospec_shm.h runs whole operations only, and the cases order
 those deterministically.
 
 Memory: one :class:`ShmMemory` per case, the region at ``base`` inside it. Bytes outside the

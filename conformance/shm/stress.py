@@ -1,5 +1,5 @@
 """``conformance run --target shm-lib:X.so --stress SECONDS``: the table and the shm-signal of
-a native library on two real threads (reference/shm_threads.c).
+a native library on two real threads (reference/shm/c/shm_threads.c).
 
 Each run puts the library's side against shm.c's other side, then the library on both:
 ``table`` runs the writer updating one slot as fast as it can against the reader checking
@@ -21,10 +21,11 @@ from pathlib import Path
 
 from virtiospec.conformance.cases import Outcome, Result
 from virtiospec.conformance.ring.lib_stress import _cpus, _signal_name
-from virtiospec.reference import ring_bench, shm_c_build
+from virtiospec.reference import c_build
 from virtiospec.reference.c_build import STRICT
+from virtiospec.reference.ring.c import bench as ring_bench
+from virtiospec.reference.shm.c import build as shm_c_build
 
-HERE = Path(shm_c_build.__file__).resolve().parent  # reference/
 ABI_HEADER = shm_c_build.ABI_HEADER
 # (run name, mode, roles of the library's side(s), library is the device, ... the driver)
 RUNS = {
@@ -41,9 +42,9 @@ RUNS = {
 def harness() -> Path:
     cc = shm_c_build.find_compiler()
     flags = [*STRICT, *ring_bench.OPTIMIZE, "-pthread"]
-    key = ring_bench._digest([HERE / "shm_threads.c", ABI_HEADER], *cc, *flags)
+    key = ring_bench._digest([c_build.src("shm_threads.c"), ABI_HEADER], *cc, *flags)
     return ring_bench._compile_once(f"shm_threads_{key}", lambda out: [
-        *cc, *flags, f"-I{ABI_HEADER.parent}", str(HERE / "shm_threads.c"), "-o", str(out),
+        *cc, *flags, *c_build.include_flags(), str(c_build.src("shm_threads.c")), "-o", str(out),
         "-ldl"])
 
 
@@ -51,10 +52,10 @@ def reference_lib() -> Path:
     """shm.c behind the ABI: the other side of the runs against shm.c."""
     cc = shm_c_build.find_compiler()
     flags = [*STRICT, "-O2", "-fPIC", "-shared", "-fvisibility=hidden"]
-    sources = [HERE / s for s in shm_c_build.ABI_SOURCES]
-    key = ring_bench._digest([*sources, HERE / "shm.h", ABI_HEADER], *cc, *flags)
+    sources = [c_build.src(s) for s in shm_c_build.ABI_SOURCES]
+    key = ring_bench._digest([*sources, c_build.src("shm.h"), ABI_HEADER], *cc, *flags)
     return ring_bench._compile_once(f"libvirtiospec_shm_{key}.so", lambda out: [
-        *cc, *flags, f"-I{HERE}", f"-I{ABI_HEADER.parent}", *map(str, sources), "-o",
+        *cc, *flags, *c_build.include_flags(), *map(str, sources), "-o",
         str(out)])
 
 

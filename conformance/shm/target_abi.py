@@ -1,4 +1,4 @@
-"""shm sides over the C ABI of ``conformance/virtiospec_shm.h``, whatever library implements it.
+"""shm sides over the C ABI of ``conformance/shm/virtiospec_shm.h``, whatever library implements it.
 
 :class:`ShmAbiSides` provides the factories of :mod:`virtiospec.conformance.shm.api` by calling
 the ABI through cffi, on the case's own :class:`~virtiospec.conformance.shm.api.ShmMemory`
@@ -19,7 +19,7 @@ from virtiospec.conformance.cases import CaseSkipped
 from virtiospec.conformance.isolation import Isolation
 from virtiospec.conformance.shm.api import ShmSetup, SignalSetup, TableSetup
 from virtiospec.reference.shm import Snapshot
-from virtiospec.reference.shm_c_errors import E_BUSY, check
+from virtiospec.reference.shm.c.errors import E_BUSY, check
 
 ABI_VERSION = 2  # version 2 added the signalled reader (virtiospec_shm_service)
 PREFIX = "virtiospec_shm_"

@@ -1,8 +1,8 @@
 """``--target c``: the C references, through their public ABIs: the split ring of
-reference/ring.c (target_c.py, conformance/virtiospec_ring.h) and the table and shm-signal of
-reference/shm.c (conformance/virtiospec_shm.h).
+reference/ring.c (target_c.py, conformance/ring/virtiospec_ring.h) and the table and shm-signal of
+reference/shm/c/shm.c (conformance/shm/virtiospec_shm.h).
 
-The cffi module ``virtiospec.reference._shm`` is compiled at install (setup.py); it is shm.c
+The cffi module ``virtiospec.reference.shm.c._shm`` is compiled at install (setup.py); it is shm.c
 and shm_abi.c, and its ABI functions are called exactly as ``--target shm-lib:`` calls a
 third-party library. A module built before the ABI existed lacks them: the shm cases then
 SKIP, naming the fix, and the ring cases run as before.
@@ -16,14 +16,15 @@ from virtiospec.conformance.ring import target_c
 from virtiospec.conformance.shm.target_abi import ShmAbiLibrary, ShmAbiSides
 
 STALE = ("the C reference of the table and shm-signal ({}) was built without "
-         "conformance/virtiospec_shm.h: reinstall virtiospec (`make setup` or `pip install -e .`)")
+         "conformance/shm/virtiospec_shm.h: reinstall virtiospec (`make setup` or "
+         "`pip install -e .`)")
 
 
 def shm_library() -> tuple[ShmAbiLibrary | None, str]:
     """The installed module as an ABI library, or None and why not."""
-    module = "virtiospec.reference._shm"
+    module = "virtiospec.reference.shm.c._shm"
     try:
-        import virtiospec.reference._shm as _shm
+        import virtiospec.reference.shm.c._shm as _shm
     except ImportError:
         return None, (f"the C reference of the table and shm-signal ({module}) is not built: "
                       "reinstall virtiospec with a C compiler")

@@ -1,12 +1,12 @@
 """``--target shm-lib:PATH.so[:ROLE,...]``: any shared library implementing
-conformance/virtiospec_shm.h, loaded with cffi in ABI mode (no compiler needed).
+conformance/shm/virtiospec_shm.h, loaded with cffi in ABI mode (no compiler needed).
 
 The suite plays the other side of each table and signal itself. ``ROLE`` is ``writer``,
 ``reader``, ``sender`` or ``receiver`` (comma-separated): it restricts the target to those
 roles, and the other roles' cases SKIP, saying so; a role whose functions the library does
 not export SKIPs too. The ring, PCI and net cases SKIP (the library has no ring: use ``lib:``
 for that). Each case runs in a child process (conformance/isolation.py).
-``make libshm`` builds an example library from reference/shm.c.
+``make libshm`` builds an example library from reference/shm/c/shm.c.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 from cffi import FFI
 from virtiospec.conformance.isolation import for_native
 from virtiospec.conformance.shm.target_abi import ROLES, ShmAbiLibrary, ShmAbiSides
-from virtiospec.reference.shm_c_build import abi_cdef
+from virtiospec.reference.shm.c.build import abi_cdef
 
 USAGE = "usage: --target shm-lib:PATH.so[:writer,reader,sender,receiver]"
 

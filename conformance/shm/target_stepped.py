@@ -1,11 +1,11 @@
-"""An shm target over the *stepped* build of shm.c (reference/shm_c.py).
+"""An shm target over the *stepped* build of shm.c (reference/shm/c/stepped.py).
 
 Every access of the C code is handed to Python, so the cases step the C sides access by
 access exactly as they step the Python reference, and check every access against the region
 (SHM-REGION-007, SHM-REGION-008); each operation has an access budget, so a variant that reads
 forever
 is reported WEDGED instead of hanging the suite. ``mutant`` builds one known-bad variant of
-reference/shm_mutants.h: this is how tests/shm/test_shm_conformance.py shows the cases catch
+reference/shm/c/shm_mutants.h: this is how tests/shm/test_shm_conformance.py shows the cases catch
 them. It is not a command-line target (``--target c`` is the real build).
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from functools import partial
 
 from virtiospec.conformance.shm.target_reference import ShmOpSides
-from virtiospec.reference.shm_c import (
+from virtiospec.reference.shm.c.stepped import (
     CClockDriver,
     CSignalReceiver,
     CSignalSender,

@@ -44,14 +44,14 @@ from virtiospec.models.ring.bounds_z3 import (
     split_step,
 )
 from virtiospec.reference.access import GuestMemory, Load, MemoryError_, Op, Store, run, store
+from virtiospec.reference.ring.c.errors import NoSpace
+from virtiospec.reference.ring.c.packed_stepped import CPackedDevice
+from virtiospec.reference.ring.c.stepped import CSplitDevice
 from virtiospec.reference.ring.device import SplitDevice
 from virtiospec.reference.ring.errors import RingError
 from virtiospec.reference.ring.layout import SplitLayout
 from virtiospec.reference.ring.packed.device import PackedDevice
 from virtiospec.reference.ring.packed.layout import PackedLayout
-from virtiospec.reference.ring_c_errors import NoSpace
-from virtiospec.reference.ring_c_stepped import CSplitDevice
-from virtiospec.reference.ring_packed_c_stepped import CPackedDevice
 
 MAX_DEPTH = 5
 RESERVED = 4096  # the ring's parts lie below; hostile tables are placed above
@@ -239,7 +239,7 @@ def refute(kind: str, v: Variant, variant_cls: type,
               f"(Q={cex.q}, memory {cex.mem_size:#x}): {cex.broken}. Replayed: Python "
               f"reference {ref}; C reference ({'ring_packed.c' if packed else 'ring.c'}) "
               f"{c_ref}; variant {bad}")
-    if c_mutant is not None:  # ring.c's own build of the same bug (reference/ring_mutants.h)
+    if c_mutant is not None:  # ring.c's own build of the same bug (reference/ring/c/ring_mutants.h)
         c_bad = replay(kind, cex, partial(CSplitDevice, mutant=c_mutant))
         replayed = replayed and not c_bad.startswith("rejected")
         detail += f"; C variant VS_M_{c_mutant} {c_bad}"

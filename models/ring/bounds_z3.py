@@ -11,8 +11,8 @@ in arrays indexed by region), the descriptor table's address, the descriptor's f
 (``addr`` 64 bits, ``len`` 32, ``flags`` and ``next``/``id`` 16, read from an unconstrained
 array, so any table content), whether VIRTIO_F_INDIRECT_DESC was negotiated and, for packed,
 how many descriptors the device already holds. Arithmetic is the C reference's
-(reference/ring.c ``vs_walk``, reference/ring_packed.c ``vs_pwalk_list``): 64-bit addresses,
-32-bit counts, both wrapping. The region check is the one of reference/ring_vhost.c
+(reference/ring.c ``vs_walk``, reference/ring/c/ring_packed.c ``vs_pwalk_list``): 64-bit addresses,
+32-bit counts, both wrapping. The region check is the one of reference/vhost_user/c/ring_vhost.c
 ``vsv_host`` (``a >= g``, ``n <= size``, ``a - g <= size - n``, no addition that can wrap);
 ring.c's ``vs_inside`` and the Python reference's ``addr + len > memory_size`` are its
 one-region case with ``g = 0`` (the lemma ``ring.bounds.region-check`` shows the check

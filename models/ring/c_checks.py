@@ -1,7 +1,7 @@
 """The C reference of the ring (reference/ring.c) in the ring state machine and the litmus
 tests.
 
-The stepped build of ring.c (reference/ring_c_stepped.py) makes every access of the C code
+The stepped build of ring.c (reference/ring/c/stepped.py) makes every access of the C code
 an access of the access protocol, so :mod:`virtiospec.models.ring.machine` steps the C
 driver and device exactly as it steps the Python ones: under x86-TSO, with flag and
 EVENT_IDX suppression, both sides in C (``ring.c.tso.*``) or one side in C and the other in
@@ -18,7 +18,7 @@ from virtiospec.models.memory.tso import Mode
 from virtiospec.models.ring.c_litmus import LitmusConfig, run_litmus
 from virtiospec.models.ring.machine import REQS, RingConfig, run_ring
 from virtiospec.reference.ring import SplitDevice, SplitDriver
-from virtiospec.reference.ring_c_stepped import CSplitDevice, CSplitDriver, abort_all
+from virtiospec.reference.ring.c.stepped import CSplitDevice, CSplitDriver, abort_all
 
 
 @cache

@@ -1,7 +1,7 @@
 """Litmus tests of the notification protocol under x86-TSO, for any driver and device.
 
 Each test is the store-buffering shape at the heart of a lost wakeup, played by the real
-operations of the two sides (the C ones of reference/ring_c_stepped.py, or the Python
+operations of the two sides (the C ones of reference/ring/c/stepped.py, or the Python
 ones), with Hypothesis choosing the schedule: which side performs its next access and
 when a buffered store reaches memory (models/memory/tso.py).
 

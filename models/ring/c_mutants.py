@@ -1,6 +1,6 @@
 """Known-bad variants of the C reference of the ring, and what catches each.
 
-Each variant is ring.c compiled with one switch of reference/ring_mutants.h
+Each variant is ring.c compiled with one switch of reference/ring/c/ring_mutants.h
 (``-DVS_MUTANT=VS_M_<NAME>``), in the stepped build (built at run time, cached), so that
 every access it makes goes through Python: a variant that walks forever or reads outside
 guest memory fails a check instead of hanging or corrupting the checker.
@@ -26,7 +26,7 @@ from virtiospec.models import registry
 from virtiospec.models.hypothesis_run import mutant_evidence
 from virtiospec.models.ring.c_checks import c_device_class, c_driver_class
 from virtiospec.models.ring.c_litmus import LitmusConfig, run_litmus
-from virtiospec.reference.ring_c_stepped import CSplitDevice, CSplitDriver, abort_all
+from virtiospec.reference.ring.c.stepped import CSplitDevice, CSplitDriver, abort_all
 
 LITMUS_EXAMPLES = 200
 CAUGHT = (*cases.FAILED, Outcome.WEDGED)  # a broken MUST, SHOULD or virtiospec rule, a wedge

@@ -2,17 +2,17 @@
 
 ring.c in its real build (C11 atomics and fences, no stepped callbacks), the driver and the
 device on two threads pinned to two cores, each waiter sleeping until the other side's
-notification and woken by nothing else (reference/ring_threads.c). A lost wakeup shows as
+notification and woken by nothing else (reference/ring/c/ring_threads.c). A lost wakeup shows as
 both sides asleep, work pending, no notification on the way; the harness's watchdog
 reports it after 200 ms of that.
 
 * ``ring.c.stress.<name>`` (mutants): ring.c with one barrier or re-check removed
-  (reference/ring_mutants.h) must lose a wakeup within the time bound. ok=True when the
+  (reference/ring/c/ring_mutants.h) must lose a wakeup within the time bound. ok=True when the
   lost wakeup was observed; the detail says when and which notification was lost.
 * ``ring.c.stress.reference`` (check): the real ring.c over the same configuration loses
   no wakeup and no buffer.
 
-The configuration that makes the races show up (reference/ring_bench.py, StressConfig):
+The configuration that makes the races show up (reference/ring/c/bench.py, StressConfig):
 Q = 2 and batch 1, so both sides go idle, re-enable notifications and sleep every few
 buffers; waiters poll the futex word of their channel briefly before sleeping in the
 kernel, so a round trip costs microseconds rather than a vCPU wake-up; flags and
@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from virtiospec.models import registry
-from virtiospec.reference import ring_bench
-from virtiospec.reference.ring_bench import StressConfig, StressOutcome
+from virtiospec.reference.ring.c import bench as ring_bench
+from virtiospec.reference.ring.c.bench import StressConfig, StressOutcome
 
 MUTANT_SECONDS = 20.0
 REFERENCE_SECONDS = 16.0

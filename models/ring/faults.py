@@ -528,10 +528,10 @@ def check_faults_packed_event_idx(n: int) -> registry.Evidence:
 def _c_sides(packed: bool) -> tuple[type[Any], type[Any]]:
     """The C references' sides (imported here: their stepped builds load on first use)."""
     if packed:
-        from virtiospec.reference.ring_packed_c_stepped import CPackedDevice, CPackedDriver
+        from virtiospec.reference.ring.c.packed_stepped import CPackedDevice, CPackedDriver
 
         return CPackedDriver, CPackedDevice
-    from virtiospec.reference.ring_c_stepped import CSplitDevice, CSplitDriver
+    from virtiospec.reference.ring.c.stepped import CSplitDevice, CSplitDriver
 
     return CSplitDriver, CSplitDevice
 

@@ -5,7 +5,7 @@ for virtiospec, and the known-bad variants that show they find barrier bugs.
 * ``ring.tsan.ring_c.<mode>.<feature>``: reference/ring.c (behind ring_abi.c) compiled with
   ``-fsanitize=thread`` and stepped through the hooks instead of its own access macros --
   the same machine, the same verdicts as ``ring.c.tso.*``;
-* ``ring.tsan.ring_c.mutant.<name>``: each C mutant of reference/ring_mutants.h through the
+* ``ring.tsan.ring_c.mutant.<name>``: each C mutant of reference/ring/c/ring_mutants.h through the
   same path, caught the way ``ring.c.mutant.<name>`` is (a lost-wakeup race, or the suite);
 * Linux's driver (virtio_ring.c) and device (vringh.c): models/ring/tsan_linux.py.
 """

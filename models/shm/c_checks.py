@@ -1,6 +1,6 @@
-"""The C reference of the table and shm-signal (reference/shm.c) in the shm state machines.
+"""The C reference of the table and shm-signal (reference/shm/c/shm.c) in the shm state machines.
 
-The stepped build of shm.c (reference/shm_c.py) makes every access of the C code an access
+The stepped build of shm.c (reference/shm/c/stepped.py) makes every access of the C code an access
 of the access protocol, so the machines of :mod:`virtiospec.models.shm.machine` step the C
 writer, reader, sender and receiver exactly as they step the Python ones, and check the
 same requirements after every access:
@@ -43,7 +43,7 @@ from virtiospec.models.shm.machine import (
     run_machine,
 )
 from virtiospec.reference.shm import SignalReceiver, SignalSender, TableReader, TableWriter
-from virtiospec.reference.shm_c import (
+from virtiospec.reference.shm.c.stepped import (
     CClockDriver,
     CSignalReceiver,
     CSignalSender,
@@ -67,7 +67,7 @@ class BoundedTableMachine(TableMachine):
 
 @cache
 def c_class(cls: type, mutant: str | None) -> type:
-    """``cls`` (a C side of reference/shm_c.py) bound to the stepped build of one mutant of
+    """``cls`` (a C side of reference/shm/c/stepped.py) bound to the stepped build of one mutant of
     shm_mutants.h, constructible with the arguments of its Python counterpart."""
     if mutant is None:
         return cls

@@ -1,7 +1,7 @@
-"""Known-bad variants of the C table and shm-signal (reference/shm.c), and the machine that
+"""Known-bad variants of the C table and shm-signal (reference/shm/c/shm.c), and the machine that
 catches each.
 
-Each variant is shm.c compiled with one switch of reference/shm_mutants.h
+Each variant is shm.c compiled with one switch of reference/shm/c/shm_mutants.h
 (``-DVS_SHM_MUTANT=VS_SHM_M_<NAME>``) in the stepped build (built at run time, cached), and
 the mutated side is stepped by a machine of models/shm/machine.py, paired with the C
 reference for the other side, under the memory model that exposes the bug: SC for logic
@@ -40,7 +40,7 @@ from virtiospec.models.shm.machine import (
     SignalMachine,
     run_machine,
 )
-from virtiospec.reference.shm_c import (
+from virtiospec.reference.shm.c.stepped import (
     CClockDriver,
     CSignalReceiver,
     CSignalSender,

@@ -25,8 +25,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from virtiospec.reference import c_build
+
 HERE = Path(__file__).resolve().parent  # reference/fuzz/
-LIB = HERE.parent  # reference/
 CORPUS = HERE / "corpus"
 SANITIZE = ("-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all")
 CFLAGS = ("-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1", *SANITIZE)
@@ -124,9 +125,9 @@ def build(name: str, mutant: str | None = None, defines: Sequence[str] = ()) -> 
     """Compile a harness (once per source version and flags); returns the binary."""
     t = target(name)
     clang = find_clang()
-    flags = [*CFLAGS, *_defines(t, mutant, defines), f"-I{LIB}"]
+    flags = [*CFLAGS, *_defines(t, mutant, defines), *c_build.include_flags()]
     digest = hashlib.sha256(" ".join([clang, *flags]).encode())
-    for f in (HERE / t.source, HERE / "fuzz_common.h", *(LIB / d for d in t.depends)):
+    for f in (HERE / t.source, HERE / "fuzz_common.h", *(c_build.src(d) for d in t.depends)):
         digest.update(f.read_bytes())
     tag = f"-{mutant}" if mutant else ""
     out = cache_root() / "bin" / f"{name}{tag}-{digest.hexdigest()[:12]}"
@@ -307,7 +308,7 @@ def line_coverage(names: Sequence[str], inputs: dict[str, Sequence[Path]] | None
     import tempfile
 
     clang, profdata, cov = find_clang(), _llvm_tool("llvm-profdata"), _llvm_tool("llvm-cov")
-    files = sorted({str(LIB / target(n).library) for n in names})
+    files = sorted({str(c_build.src(target(n).library)) for n in names})
     with tempfile.TemporaryDirectory() as tmp:
         objects, raws = [], []
         for n in names:
@@ -315,7 +316,8 @@ def line_coverage(names: Sequence[str], inputs: dict[str, Sequence[Path]] | None
             binary = Path(tmp) / n
             proc = subprocess.run([clang, "-std=c11", "-g", "-O0", "-fsanitize=fuzzer",
                                    "-fprofile-instr-generate", "-fcoverage-mapping",
-                                   f"-I{LIB}", str(HERE / t.source), "-o", str(binary)],
+                                   *c_build.include_flags(), str(HERE / t.source), "-o",
+                                   str(binary)],
                                   capture_output=True, text=True)
             if proc.returncode != 0:
                 raise FuzzError(f"coverage build of {n} failed: {proc.stderr.strip()[:200]}")

@@ -60,7 +60,7 @@ class DeviceLines:
     """The lines of :class:`SplitDevice` that a known-bad variant may break. Every default
     is the protocol; a switch turned off breaks the one line that names it, which is how
     models/ring/ref_mutants.py states each variant as the change it makes (as
-    reference/ring_mutants.h does for ring.c)."""
+    reference/ring/c/ring_mutants.h does for ring.c)."""
 
     avail_jump_check: bool = True  # pop: refuse avail.idx more than Q ahead (RING-SPLIT-084)
     rmb_pop: bool = True  # pop: rmb after loading avail.idx (RING-SPLIT-075)

@@ -38,7 +38,7 @@ class DriverLines:
     """The lines of :class:`SplitDriver` that a known-bad variant may break. Every default
     is the protocol; a switch turned off breaks the one line that names it, which is how
     models/ring/ref_mutants.py states each variant as the change it makes (as
-    reference/ring_mutants.h does for ring.c)."""
+    reference/ring/c/ring_mutants.h does for ring.c)."""
 
     wmb_publish: bool = True  # add: wmb before the avail.idx store (RING-SPLIT-032)
     mb_kick: bool = True  # kick_prepare: mb before the suppression load (RING-SPLIT-070)

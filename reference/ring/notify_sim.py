@@ -2,11 +2,11 @@
 
 ``virtiospec bench ring`` counts notifications on two real threads, so its counts depend on
 how fast each side happens to be on the machine of the day. This module runs the same two
-loops with ring.c itself (its C ABI, the installed ``virtiospec.reference._ring``) and a
+loops with ring.c itself (its C ABI, the installed ``virtiospec.reference.ring.c._ring``) and a
 fixed cost for every operation, one side at a time on a virtual clock: the same costs give
 the same counts on every machine, so the cause of a notification count can be shown.
 
-The loops are those of reference/ring_threads.c (``--interleave``), which are ringtest's:
+The loops are those of reference/ring/c/ring_threads.c (``--interleave``), which are ringtest's:
 
 * driver: add one buffer, take back one used buffer, again while either succeeds; decide on
   a kick after every ``batch`` buffers added; when neither succeeds, re-enable interrupts
@@ -60,7 +60,7 @@ class _Ring:
     """ring.c's driver and device over one memory, through the C ABI."""
 
     def __init__(self, q: int) -> None:
-        from virtiospec.reference._ring import ffi, lib
+        from virtiospec.reference.ring.c._ring import ffi, lib
 
         self.ffi, self.lib = ffi, lib
         desc, avail = 0, 16 * q

@@ -3,10 +3,10 @@
 :class:`FastNetDevice` is the reference :class:`~virtiospec.reference.net.device.NetDevice`
 (receive filter, steering, backlog, link, disabled rings, statistics, faults: all inherited)
 with its two per-frame loops -- :meth:`NetDevice.process_tx` (``tx_take`` + ``tx_complete``)
-and :meth:`NetDevice.deliver` -- done by ``reference/ring_vhost.c`` over :class:`FastQueue`
-queues: ring.c's device side with its accesses translated through the vhost-user memory table,
-the frame bytes gathered and scattered in C, the used elements of a batch pushed at once, one
-notification decision and at most one eventfd write per batch.
+and :meth:`NetDevice.deliver` -- done by ``reference/vhost_user/c/ring_vhost.c`` over
+:class:`FastQueue` queues: ring.c's device side with its accesses translated through the
+vhost-user memory table, the frame bytes gathered and scattered in C, the used elements of a
+batch pushed at once, one notification decision and at most one eventfd write per batch.
 
 What stays in Python is what the spec decides frame by frame and the fast path cannot
 shortcut: a transmitted header with anything to check (NEEDS_CSUM, GSO, a length out of
@@ -14,7 +14,7 @@ range) is checked by :func:`~virtiospec.reference.net.header.check_tx` and its c
 finished by :func:`~virtiospec.reference.net.header.finish_checksum`; headers are recorded as
 the Python device records them; frames go to ``on_transmit`` one by one. Errors are the
 Python device's: a ring error is the ring's error class with its requirement ID
-(reference/ring_c_errors.py), a refused header the same :class:`BadTxHeader`.
+(reference/ring/c/errors.py), a refused header the same :class:`BadTxHeader`.
 
 Where the two differ (by design): used elements are pushed per batch rather than per frame,
 so the driver gets fewer used-buffer notifications for the same used entries, and
@@ -45,17 +45,17 @@ from virtiospec.reference.net.header import (
     max_frame,
 )
 from virtiospec.reference.ring import SplitDevice
+from virtiospec.reference.ring.c.errors import error as c_error
+from virtiospec.reference.ring.c.packed_errors import error as packed_c_error
 from virtiospec.reference.ring.errors import NeedsReset
-from virtiospec.reference.ring_c_errors import error as c_error
-from virtiospec.reference.ring_packed_c_errors import error as packed_c_error
 from virtiospec.reference.vhost_user.memory import MemoryTable
 
 try:
-    from virtiospec.reference import _ring_vhost  # type: ignore[attr-defined]
+    from virtiospec.reference.vhost_user.c import _ring_vhost  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - the install builds it (setup.py)
     _ring_vhost = None
-try:  # the same API over ring_packed.c (reference/ring_vhost_packed.c)
-    from virtiospec.reference import _ring_vhost_packed  # type: ignore[attr-defined]
+try:  # the same API over ring_packed.c (reference/vhost_user/c/ring_vhost_packed.c)
+    from virtiospec.reference.vhost_user.c import _ring_vhost_packed  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - the install builds it (setup.py)
     _ring_vhost_packed = None
 

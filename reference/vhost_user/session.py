@@ -11,7 +11,7 @@ moves. The device is the reference :class:`NetDevice`, in one of two builds
   ring access stepped through the access protocol -- the spec, executed;
 * ``"c"`` (the default; ``$VIRTIOSPEC_VHOST_DEVICE`` changes it): :class:`FastNetDevice`, the
   same device with its per-frame data path in C over :class:`FastQueue` queues (ring.c through
-  the memory table, see reference/ring_vhost.h and :mod:`.fast`).
+  the memory table, see reference/vhost_user/c/ring_vhost.h and :mod:`.fast`).
 
 Ring addresses are translated from the front-end's user addresses to guest addresses.
 
@@ -122,7 +122,8 @@ class Transcript:
 class Session:
     def __init__(self, options: Options, on_transmit: Transmit | None = None) -> None:
         if options.device == "c" and not fast.available():
-            raise RuntimeError("the C fast path is not built (virtiospec.reference._ring_vhost):"
+            raise RuntimeError("the C fast path is not built "
+                               "(virtiospec.reference.vhost_user.c._ring_vhost):"
                                " reinstall virtiospec with a C compiler, or use device "
                                "'python'")
         self.options = options

@@ -244,7 +244,7 @@ def test_planted_pci_driver_blind_to_needs_reset(monkeypatch: pytest.MonkeyPatch
     ("UNBOUNDED_WALK", "hostile.driver.split.loop-", 3),
 ])
 def test_planted_c_variants(mutant: str | None, prefix: str, caught: int) -> None:
-    """ring.c's own known-bad switches (reference/ring_mutants.h), in the stepped build whose
+    """ring.c's own known-bad switches (reference/ring/c/ring_mutants.h), in the stepped build whose
     every access goes through Python (a walk that never ends fails a bound, it cannot spin):
     the same cases catch them; the unswitched build passes them all."""
     from virtiospec.conformance.ring.target_stepped import SteppedTarget
@@ -280,7 +280,7 @@ def test_planted_clock_driver_fails() -> None:
 def test_planted_c_packed_driver(mutant: str | None, caught: int) -> None:
     """ring_packed.c's driver (stepped build) behind the reference's packed-driver wrapper:
     unswitched it passes hostile.device.packed.*, with TRUSTS_USED_ID
-    (reference/ring_packed_mutants.h) it fails the cases aimed at it."""
+    (reference/ring/c/ring_packed_mutants.h) it fails the cases aimed at it."""
     from virtiospec.models.ring.packed.c_checks import c_driver_class
 
     failed, total = _failed(_Planted(packed=c_driver_class(mutant)), "hostile.device.packed.")

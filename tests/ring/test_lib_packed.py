@@ -1,4 +1,4 @@
-"""A library that also exports conformance/virtiospec_ring_packed.h gets the packed-ring cases
+"""A library that also exports conformance/ring/virtiospec_ring_packed.h gets the packed-ring cases
 through ``lib:``: ``make libring``'s library (ring.c and ring_packed.c behind both ABIs) has
 the outcomes of ``--target c``, a packed mutant fails, a split-only library SKIPs them."""
 
@@ -10,7 +10,7 @@ import pytest
 from lib_builds import planted
 from virtiospec.conformance import cases, runner, targets
 from virtiospec.conformance.cases import Outcome
-from virtiospec.reference.ring_c_build import build_lib
+from virtiospec.reference.ring.c.build import build_lib
 
 PACKED = [c for c in cases.discover().values() if c.id.startswith("ring.packed.")]
 

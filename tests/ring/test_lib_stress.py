@@ -57,7 +57,7 @@ def test_the_packed_ring_on_two_threads(libs: Path) -> None:
     """The packed ABI (virtiospec_ring_packed.h) in the same harness: ring_packed.c loses
     nothing; without the mb of its notify decision it loses an interrupt (the harness's own
     count of returned buffers is a plain store, not a fence that would hide it)."""
-    from virtiospec.reference.ring_c_build import build_lib
+    from virtiospec.reference.ring.c.build import build_lib
 
     ref = lib_stress.reference_lib()
     good = lib_stress.stress(ref, ref, 1.0, packed=True)

@@ -139,7 +139,7 @@ from virtiospec.conformance import cases, runner
 from virtiospec.conformance.ring import target_linux_vring as t
 from virtiospec.conformance.ring.linux_vring.build import build_library
 from virtiospec.conformance.ring.target_abi import AbiLibrary
-from virtiospec.reference.ring_c_build import abi_cdef
+from virtiospec.reference.ring.c.build import abi_cdef
 lib_path = build_library(cflags=("-O1", "-g", "-fsanitize=address,undefined",
                                  "-fno-sanitize-recover=undefined"), out=Path(sys.argv[1]))
 ffi = FFI(); ffi.cdef(abi_cdef() + t.packed_cdef())

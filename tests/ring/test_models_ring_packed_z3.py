@@ -158,8 +158,8 @@ def test_need_event_and_decide_are_the_reference() -> None:
 
 @pytest.mark.req("RING-PACKED-064")
 def test_the_c_window_transcription_is_the_c_function() -> None:
-    """need_event_c against the compiled vs_packed_need_event (reference/ring_packed.c)."""
-    c = pytest.importorskip("virtiospec.reference._ring_packed")
+    """need_event_c against the compiled vs_packed_need_event (reference/ring/c/ring_packed.c)."""
+    c = pytest.importorskip("virtiospec.reference.ring.c._ring_packed")
     for q in (1, 2, 3, 5):
         events = [off | w << 15 for off in range(q + 2) for w in (0, 1)]
         for ev, new, passed in itertools.product(events, range(2 * q), range(2 * q + 2)):

@@ -29,12 +29,11 @@ from hypothesis import strategies as st
 from virtiospec.conformance import cases, runner, targets
 from virtiospec.conformance.cases import Outcome
 from virtiospec.conformance.ring.target_stepped import SteppedTarget
+from virtiospec.reference import c_build
 from virtiospec.reference.access import GuestMemory, Load, Op, run
 from virtiospec.reference.ring import SplitDevice, SplitDriver, SplitLayout
-from virtiospec.reference.ring.errors import RingError
-from virtiospec.reference.ring_c_build import (
+from virtiospec.reference.ring.c.build import (
     ABI_HEADER,
-    HERE,
     MUTANTS,
     PACKED_ABI_HEADER,
     STRICT,
@@ -42,23 +41,24 @@ from virtiospec.reference.ring_c_build import (
     build_lib,
     find_compiler,
 )
-from virtiospec.reference.ring_c_errors import ERRORS, Aborted, error
-from virtiospec.reference.ring_c_stepped import (
+from virtiospec.reference.ring.c.errors import ERRORS, Aborted, error
+from virtiospec.reference.ring.c.stepped import (
     MAX_SUSPENDED,
     CSplitDevice,
     CSplitDriver,
     abort_all,
     live_operations,
 )
+from virtiospec.reference.ring.errors import RingError
 
 RING = [c for c in cases.discover().values() if c.layer == "ring"]
-INCLUDE = (HERE, ABI_HEADER.parent)
+INCLUDE = c_build.C_DIRS
 
 
 # -- the ABI -------------------------------------------------------------------------------
 
 def test_abi_version() -> None:
-    import virtiospec.reference._ring as _ring
+    import virtiospec.reference.ring.c._ring as _ring
 
     header = ABI_HEADER.read_text()
     declared = re.search(r"#define VIRTIOSPEC_RING_ABI_VERSION (\d+)", header)
@@ -73,7 +73,7 @@ def test_error_table_matches_the_header() -> None:
     header = ABI_HEADER.read_text()
     rows = re.findall(r"VIRTIOSPEC_RING_E_(\w+) = (\d+),?\s*/\* (RING-SPLIT-\d{3}|-)", header)
     assert len(rows) == len(ERRORS) == 18
-    internal = (HERE / "ring.h").read_text()
+    internal = (c_build.src("ring.h")).read_text()
     for name, code, req in rows:
         cls, want_req, _ = ERRORS[int(code)]
         assert (want_req or "-") == req, name
@@ -190,16 +190,16 @@ def test_stepped_build_conforms_like_the_reference(
 def test_ring_c_compiles_cleanly(tmp_path: Path, variant: str) -> None:
     """C11, -Wall -Wextra -Werror -pedantic, for the reference, the stepped build and every
     mutant (stepped or not); and ring_abi.c."""
-    check_compiles_cleanly(tmp_path, HERE / "ring.c", variant, MUTANTS, "VS_MUTANT=VS_M_{}",
+    check_compiles_cleanly(tmp_path, c_build.src("ring.c"), variant, MUTANTS, "VS_MUTANT=VS_M_{}",
                            include=INCLUDE)
-    done = cc(*STRICT, "-pedantic", "-c", str(HERE / "ring_abi.c"), out=tmp_path / "abi.o",
+    done = cc(*STRICT, "-pedantic", "-c", str(c_build.src("ring_abi.c")), out=tmp_path / "abi.o",
               include=INCLUDE)
     assert done.returncode == 0, done.stderr
 
 
 @needs_cc
 def test_workload_is_clean_under_asan_and_ubsan(tmp_path: Path) -> None:
-    check_sanitized_workload(tmp_path, str(HERE / "ring.c"), str(HERE / "ring_abi.c"),
+    check_sanitized_workload(tmp_path, str(c_build.src("ring.c")), str(c_build.src("ring_abi.c")),
                              str(TESTS / "ring_c_workload.c"), name="ring_c_workload",
                              include=INCLUDE)
 
@@ -209,7 +209,7 @@ def test_missing_compiler_is_named() -> None:
 
 
 def test_install_built_the_extension() -> None:
-    import virtiospec.reference._ring as _ring
+    import virtiospec.reference.ring.c._ring as _ring
 
     assert _ring.lib.virtiospec_ring_driver_state_size(8) > 0
     assert _ring.lib.virtiospec_ring_driver_state_size(6) == 0

@@ -1,4 +1,4 @@
-"""The C reference of the packed ring (reference/ring_packed.c): its builds, its target
+"""The C reference of the packed ring (reference/ring/c/ring_packed.c): its builds, its target
 sessions, that it behaves access for access like the Python reference, and that the
 machines step it and catch its known-bad variants."""
 
@@ -25,8 +25,18 @@ from hypothesis import strategies as st
 from virtiospec.conformance import cases, runner, targets
 from virtiospec.conformance.cases import Outcome
 from virtiospec.models import registry
+from virtiospec.reference import c_build
 from virtiospec.reference.access import GuestMemory, Load, Op, run
 from virtiospec.reference.ring import PackedDevice, PackedDriver, PackedLayout
+from virtiospec.reference.ring.c.errors import Aborted
+from virtiospec.reference.ring.c.packed_build import (
+    MUTANTS,
+    MissingCompiler,
+    find_compiler,
+)
+from virtiospec.reference.ring.c.packed_errors import ERRORS, error
+from virtiospec.reference.ring.c.packed_stepped import CPackedDevice, CPackedDriver
+from virtiospec.reference.ring.c.stepped import abort_all, live_operations
 from virtiospec.reference.ring.errors import RingError
 from virtiospec.reference.ring.packed.layout import (
     MARKS,
@@ -37,22 +47,12 @@ from virtiospec.reference.ring.packed.layout import (
     VIRTQ_DESC_F_WRITE,
     packed_need_event,
 )
-from virtiospec.reference.ring_c_errors import Aborted
-from virtiospec.reference.ring_c_stepped import abort_all, live_operations
-from virtiospec.reference.ring_packed_c_build import (
-    HERE,
-    MUTANTS,
-    MissingCompiler,
-    find_compiler,
-)
-from virtiospec.reference.ring_packed_c_errors import ERRORS, error
-from virtiospec.reference.ring_packed_c_stepped import CPackedDevice, CPackedDriver
 
 PACKED = [c for c in cases.discover().values() if c.layer == "ring-packed"]
 
 
 def _packed_module() -> Any:
-    return importlib.import_module("virtiospec.reference._ring_packed")
+    return importlib.import_module("virtiospec.reference.ring.c._ring_packed")
 
 
 # -- the error table and the window ------------------------------------------------------
@@ -60,7 +60,7 @@ def _packed_module() -> Any:
 def test_error_table_matches_the_header() -> None:
     """Every code of ring_packed.h maps to the class and requirement the Python reference
     raises for the same violation."""
-    header = (HERE / "ring_packed.h").read_text()
+    header = (c_build.src("ring_packed.h")).read_text()
     rows = re.findall(r"VS_PE_(\w+) = (\d+),?\s*/\* (RING-PACKED-\d{3}|\w)", header)
     assert len(rows) == len(ERRORS) == 16
     for name, code, req in rows:
@@ -111,7 +111,7 @@ def test_c_target_conforms_like_the_reference() -> None:
 def test_ring_packed_c_compiles_cleanly(tmp_path: Path, variant: str) -> None:
     """C11, -Wall -Wextra -Werror -pedantic, for the reference, the stepped build and every
     mutant (stepped or not)."""
-    check_compiles_cleanly(tmp_path, HERE / "ring_packed.c", variant, MUTANTS,
+    check_compiles_cleanly(tmp_path, c_build.src("ring_packed.c"), variant, MUTANTS,
                            "VS_PACKED_MUTANT=VS_PM_{}")
 
 
@@ -120,7 +120,7 @@ def test_ring_packed_c_compiles_cleanly(tmp_path: Path, variant: str) -> None:
                  "RING-PACKED-092")
 def test_workload_is_clean_under_asan_and_ubsan(tmp_path: Path) -> None:
     """One thread across many wraps and hostile inputs, then two threads on real atomics."""
-    check_sanitized_workload(tmp_path, "-pthread", str(HERE / "ring_packed.c"),
+    check_sanitized_workload(tmp_path, "-pthread", str(c_build.src("ring_packed.c")),
                              str(TESTS / "ring_packed_c_workload.c"),
                              name="ring_packed_c_workload")
 

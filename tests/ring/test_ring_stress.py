@@ -13,8 +13,8 @@ import re
 
 import pytest
 from typer.testing import CliRunner
-from virtiospec.reference import ring_bench as rb
-from virtiospec.reference.ring_bench import StressConfig
+from virtiospec.reference.ring.c import bench as rb
+from virtiospec.reference.ring.c.bench import StressConfig
 
 from virtiospec.cli import app
 

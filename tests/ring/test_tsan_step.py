@@ -15,10 +15,11 @@ from virtiospec.models import registry
 from virtiospec.models.ring.c_litmus import LitmusConfig, run_litmus
 from virtiospec.models.ring.machine import RingConfig
 from virtiospec.models.ring.tsan_checks import machine_check
+from virtiospec.reference import c_build
 from virtiospec.reference.access import Access, Fence, GuestMemory, Load, Store
 from virtiospec.reference.c_stepping import abort_all
+from virtiospec.reference.ring.c.stepped import CSplitDevice, CSplitDriver
 from virtiospec.reference.ring.layout import SplitLayout
-from virtiospec.reference.ring_c_stepped import CSplitDevice, CSplitDriver
 
 MEM = 4096
 
@@ -132,8 +133,7 @@ def test_suite_verdicts_equal_the_macro_build(mutant: str | None) -> None:
 
 
 def test_src_target_builds_any_abi_implementation(tmp_path: Any) -> None:
-    ring = recipes.REFERENCE
-    target = make(f"{ring / 'ring.c'},{ring / 'ring_abi.c'}")
+    target = make(f"{c_build.src('ring.c')},{c_build.src('ring_abi.c')}")
     assert tsan_build(target.key).version >= 1
     out = _outcomes(target)
     assert out["ring.split.driver.add-writes-chain"] == "PASS"
@@ -271,7 +271,7 @@ def test_src_target_fails_a_foreign_copy_missing_one_barrier(
 
     monkeypatch.setattr(ring_stepped, "EXAMPLES", 10)
     for name in ("ring.c", "ring_abi.c", "ring.h", "ring_access.h", "ring_mutants.h"):
-        text = (recipes.REFERENCE / name).read_text()
+        text = c_build.src(name).read_text()
         if name == "ring.c":
             assert text.count(barrier) == 1
             text = text.replace(barrier, "/* " + barrier.split("(")[0] + " deleted; ", 1)

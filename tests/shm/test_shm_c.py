@@ -1,4 +1,4 @@
-"""The C reference of the table and shm-signal (reference/shm.c): its builds, its error
+"""The C reference of the table and shm-signal (reference/shm/c/shm.c): its builds, its error
 codes, bounded reads, that it behaves access for access like the Python reference, and that
 the machines pass on it and catch its known-bad variants."""
 
@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from virtiospec.models import registry
 from virtiospec.models.shm.c_checks import RMO
+from virtiospec.reference import c_build
 from virtiospec.reference.access import Fence, GuestMemory, Load, Op, Store, run
 from virtiospec.reference.shm import (
     BadLayout,
@@ -41,7 +42,14 @@ from virtiospec.reference.shm import (
     TableReader,
     TableWriter,
 )
-from virtiospec.reference.shm_c import (
+from virtiospec.reference.shm.c.build import (
+    HEADER,
+    MUTANTS,
+    MissingCompiler,
+    find_compiler,
+)
+from virtiospec.reference.shm.c.errors import ERRORS, Aborted, NoSpace, error
+from virtiospec.reference.shm.c.stepped import (
     CClockDriver,
     CSignalReceiver,
     CSignalSender,
@@ -50,14 +58,6 @@ from virtiospec.reference.shm_c import (
     native,
     stepped_build,
 )
-from virtiospec.reference.shm_c_build import (
-    HEADER,
-    HERE,
-    MUTANTS,
-    MissingCompiler,
-    find_compiler,
-)
-from virtiospec.reference.shm_c_errors import ERRORS, Aborted, NoSpace, error
 
 REGION = Region(0, 0x1000, 0x100)
 MEM = 0x2000
@@ -137,7 +137,7 @@ def test_layouts_refused_like_python(kind: str, offset: int, slots: int, words: 
 def test_shm_c_compiles_cleanly(tmp_path: Path, variant: str) -> None:
     """C11, -Wall -Wextra -Werror -pedantic, for the reference, the stepped build and every
     mutant (stepped or not)."""
-    check_compiles_cleanly(tmp_path, HERE / "shm.c", variant, MUTANTS,
+    check_compiles_cleanly(tmp_path, c_build.src("shm.c"), variant, MUTANTS,
                            "VS_SHM_MUTANT=VS_SHM_M_{}")
 
 
@@ -147,7 +147,7 @@ def test_shm_c_compiles_cleanly(tmp_path: Path, variant: str) -> None:
 def test_workload_is_clean_under_asan_and_ubsan(tmp_path: Path) -> None:
     """The normal build, one thread and two: a writer and a reader, a sender and a receiver
     on their own threads over one region (see tests/shm_c_workload.c)."""
-    check_sanitized_workload(tmp_path, "-pedantic", str(HERE / "shm.c"),
+    check_sanitized_workload(tmp_path, "-pedantic", str(c_build.src("shm.c")),
                              str(TESTS / "shm_c_workload.c"), "-pthread", name="shm_c_workload")
 
 

@@ -1,6 +1,6 @@
 """The shm suite (conformance/suites/shm/table.py, shm_signal.py): it passes against the Python
 reference, the C reference (installed build through the ABI, and stepped), and a shared library
-behind conformance/virtiospec_shm.h with the same outcomes as ``--target c``; and every case
+behind conformance/shm/virtiospec_shm.h with the same outcomes as ``--target c``; and every case
 FAILs (or is WEDGED) against a target broken the way it looks for: the known-bad variants of
 shm.c and of the Python reference, and hand-written ones below."""
 
@@ -40,6 +40,7 @@ from virtiospec.models.shm.ref_mutants import (
     SenderNoMbBeforeEnabled,
     WriterNoWmbAfterData,
 )
+from virtiospec.reference import c_build
 from virtiospec.reference.access import Op, fence
 from virtiospec.reference.shm import (
     Region,
@@ -52,9 +53,9 @@ from virtiospec.reference.shm import (
     TableReader,
     TableWriter,
 )
+from virtiospec.reference.shm.c.build import ABI_HEADER, MUTANTS, build_lib
+from virtiospec.reference.shm.c.errors import ERRORS
 from virtiospec.reference.shm.table import U32, WORD
-from virtiospec.reference.shm_c_build import ABI_HEADER, MUTANTS, build_lib
-from virtiospec.reference.shm_c_errors import ERRORS
 
 # the C ABI's own case (one whole call of virtiospec_shm_service) and the two-thread stress
 # (--stress, tests/shm/test_shm_lib_stress.py) run on native targets only: checked apart below
@@ -170,7 +171,7 @@ def test_lib_exports_only_the_abi(libshm: Path) -> None:
 
 def test_make_libshm_builds_the_example() -> None:
     makefile = (REFERENCE.parent / "Makefile").read_text()
-    assert re.search(r"^libshm: setup\n\t.*shm_c_build lib build/libvirtiospec_shm\.so$",
+    assert re.search(r"^libshm: setup\n\t.*shm\.c\.build lib build/libvirtiospec_shm\.so$",
                      makefile, re.M)
 
 
@@ -191,10 +192,10 @@ def test_abi_error_codes_name_the_reference_requirements() -> None:
 def test_abi_adapter_compiles_cleanly(tmp_path: Path, variant: str) -> None:
     """C11, -Wall -Wextra -Werror -pedantic: the adapter, and shm.c as the library builds it
     with a mutant switched on."""
-    include = (REFERENCE, ABI_HEADER.parent)
-    check_compiles_cleanly(tmp_path, REFERENCE / "shm_abi.c", "reference", (), "",
+    include = c_build.C_DIRS
+    check_compiles_cleanly(tmp_path, c_build.src("shm_abi.c"), "reference", (), "",
                            include=include)
-    check_compiles_cleanly(tmp_path, REFERENCE / "shm.c", variant, (),
+    check_compiles_cleanly(tmp_path, c_build.src("shm.c"), variant, (),
                            "VS_SHM_MUTANT=VS_SHM_M_{}", include=include)
 
 

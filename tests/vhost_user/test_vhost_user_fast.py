@@ -1,4 +1,5 @@
-"""The C fast path of the vhost-user device (reference/ring_vhost.c, reference/vhost_user/fast.py)
+"""The C fast path of the vhost-user device (reference/vhost_user/c/ring_vhost.c,
+reference/vhost_user/fast.py)
 against the Python device it speeds up: for the same inputs -- honest traffic and hostile
 descriptors -- the same frames on the wire, the same bytes written to the driver's buffers, the
 same used entries, the same refusals with the same requirement IDs, the same queues stopped.
@@ -35,7 +36,7 @@ from c_helpers import (
 )
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
-from virtiospec.reference import ring_vhost_build
+from virtiospec.reference import c_build
 from virtiospec.reference.access import OutOfBounds, run
 from virtiospec.reference.c_build import STRICT, MissingCompiler
 from virtiospec.reference.net import features as F
@@ -52,6 +53,7 @@ from virtiospec.reference.ring.layout import (
 )
 from virtiospec.reference.vhost_user import fast
 from virtiospec.reference.vhost_user import messages as M
+from virtiospec.reference.vhost_user.c import build as ring_vhost_build
 from virtiospec.reference.vhost_user.fast import FastNetDevice, FastQueue
 from virtiospec.reference.vhost_user.frontend import FrontEnd
 from virtiospec.reference.vhost_user.memory import MemoryTable, Region
@@ -585,30 +587,30 @@ def test_every_ring_access_is_translated() -> None:
     """ring_vhost.c compiles ring.c with the load and store macros of ring_access.h redefined
     (by ring_vhost_table.h, which ring_vhost_packed.c shares); a new access macro there, or
     ring.c reaching guest memory without one, must be noticed."""
-    access = (REFERENCE / "ring_access.h").read_text()
+    access = (c_build.src("ring_access.h")).read_text()
     normal = access[access.index("#else /* normal build */"):]
     macros = set(re.findall(r"#define (VS_(?:LOAD|STORE)\w*)\(", normal))
-    ours = (REFERENCE / "ring_vhost_table.h").read_text()
-    assert all('#include "ring_vhost_table.h"' in (REFERENCE / f).read_text()
+    ours = (c_build.src("ring_vhost_table.h")).read_text()
+    assert all('#include "ring_vhost_table.h"' in c_build.src(f).read_text()
                for f in ("ring_vhost.c", "ring_vhost_packed.c"))
     assert macros == set(re.findall(r"#undef (VS_(?:LOAD|STORE)\w*)", ours))
-    ring = (REFERENCE / "ring.c").read_text()
+    ring = (c_build.src("ring.c")).read_text()
     assert re.findall(r"(?:->|\.)mem\b", ring) == ["->mem"]  # only `r->mem = mem` in create
 
 
 @needs_cc
 def test_compiles_cleanly(tmp_path: Path) -> None:
     """C11, -Wall -Wextra -Werror -pedantic (ring.c included, its accesses translated)."""
-    done = cc(*STRICT, "-pedantic", "-O2", "-c", str(REFERENCE / "ring_vhost.c"),
+    done = cc(*STRICT, "-pedantic", "-O2", "-c", str(c_build.src("ring_vhost.c")),
               out=tmp_path / "ring_vhost.o")
     assert done.returncode == 0, done.stderr
 
 
 @needs_cc
 def test_workload_is_clean_under_asan_and_ubsan(tmp_path: Path) -> None:
-    check_sanitized_workload(tmp_path, str(REFERENCE / "ring_vhost.c"),
-                             str(REFERENCE / "ring_vhost_workload.c"),
-                             name="ring_vhost_workload", include=(REFERENCE, CONFORMANCE))
+    check_sanitized_workload(tmp_path, str(c_build.src("ring_vhost.c")),
+                             str(c_build.src("ring_vhost_workload.c")),
+                             name="ring_vhost_workload", include=c_build.C_DIRS)
 
 
 def test_missing_compiler_is_named() -> None:

@@ -13,13 +13,12 @@ from typing import Any
 
 import pytest
 from c_helpers import (
-    REFERENCE,
     cc,
     check_missing_compiler_is_named,
     check_sanitized_workload,
     needs_cc,
 )
-from virtiospec.reference import ring_vhost_packed_build
+from virtiospec.reference import c_build
 from virtiospec.reference.c_build import STRICT, MissingCompiler
 from virtiospec.reference.net import features as F
 from virtiospec.reference.net.buffers import run_op
@@ -34,6 +33,7 @@ from virtiospec.reference.ring.packed.layout import (
     PackedLayout,
 )
 from virtiospec.reference.vhost_user import fast
+from virtiospec.reference.vhost_user.c import packed_build as ring_vhost_packed_build
 from virtiospec.reference.vhost_user.fast import FastNetDevice, FastQueue
 from virtiospec.reference.vhost_user.memory import MemoryTable, Region
 from virtiospec.reference.vhost_user.session import _packed_base
@@ -248,7 +248,7 @@ def test_a_stop_gives_back_the_held_receive_lists() -> None:
 @needs_cc
 def test_compiles_cleanly(tmp_path: Path) -> None:
     """C11, -Wall -Wextra -Werror -pedantic (ring_packed.c included, its accesses translated)."""
-    done = cc(*STRICT, "-pedantic", "-O2", "-c", str(REFERENCE / "ring_vhost_packed.c"),
+    done = cc(*STRICT, "-pedantic", "-O2", "-c", str(c_build.src("ring_vhost_packed.c")),
               out=tmp_path / "ring_vhost_packed.o")
     assert done.returncode == 0, done.stderr
 
@@ -257,8 +257,8 @@ def test_compiles_cleanly(tmp_path: Path) -> None:
 def test_workload_is_clean_under_asan_and_ubsan(tmp_path: Path) -> None:
     """Laps both ways (indirect, MRG_RXBUF, a start in the second lap), hostile lists refused
     with their codes, 2000 rounds of random descriptors: no sanitizer report."""
-    check_sanitized_workload(tmp_path, str(REFERENCE / "ring_vhost_packed.c"),
-                             str(REFERENCE / "ring_vhost_packed_workload.c"),
+    check_sanitized_workload(tmp_path, str(c_build.src("ring_vhost_packed.c")),
+                             str(c_build.src("ring_vhost_packed_workload.c")),
                              name="ring_vhost_packed_workload")
 
 

@@ -4,7 +4,7 @@ drivers/virtio/virtio_ring.c (the driver side) and drivers/vhost/vringh.c (the d
 are compiled the way ``make -C tools/virtio vringh_test`` compiles them (tools/virtio's
 user-space shims, ``-D'data_race(e)=(e)'`` which 6.1 lacks), each inside a glue file of
 ours (driver_glue.c, device_glue.c beside this module) that implements the ABI of
-conformance/virtiospec_ring.h on top of Linux's functions; include/linux/ here replaces two
+conformance/ring/virtiospec_ring.h on top of Linux's functions; include/linux/ here replaces two
 of tools/virtio's shims (the log, so that vringh's refusal reasons reach the glue).
 
 Reusable API (signatures stable; other builds, such as a TSan-hooked stepped build, call it):

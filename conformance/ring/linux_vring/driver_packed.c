@@ -3,7 +3,7 @@
  * virtio_ring.c, for --target linux-vring's ring_packed_driver (target_linux_vring.py).
  * virtiospec_ring.h has split sessions only, so these functions are this target's own
  * (declared in linux_packed.h, read by cffi); their error codes are those of
- * reference/ring_packed.h, which reference/ring_packed_c_errors.py maps to requirements.
+ * reference/ring/c/ring_packed.h, which reference/ring/c/packed_errors.py maps to requirements.
  * Everything but create and init goes through the split ABI functions above: each calls a
  * virtqueue_* function of Linux, which works on either ring layout.
  */

@@ -1,7 +1,7 @@
 /*
  * linux_packed.h -- the packed-ring driver of --target linux-vring (driver_packed.c): this
  * target's own functions, not a public ABI. Results as in virtiospec_ring.h's driver; errors
- * are minus the codes of reference/ring_packed.h. Between cdef-begin and cdef-end: plain
+ * are minus the codes of reference/ring/c/ring_packed.h. Between cdef-begin and cdef-end: plain
  * declarations that cffi reads (struct virtiospec_ring_segment comes from virtiospec_ring.h).
  */
 #ifndef VIRTIOSPEC_LINUX_PACKED_H

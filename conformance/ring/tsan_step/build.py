@@ -1,6 +1,6 @@
 """Builds of foreign C stepped under the memory models through our own TSan hooks.
 
-The foreign sources (any implementation of conformance/virtiospec_ring.h: ring.c with
+The foreign sources (any implementation of conformance/ring/virtiospec_ring.h: ring.c with
 ring_abi.c, a ``src:PATH.c`` target, Linux's virtio_ring.c and vringh.c behind a wrapper)
 are compiled with ``gcc -fsanitize=thread --param tsan-distinguish-volatile=1`` into
 objects, and linked into a cffi module together with tsan_hooks.c (our definitions of the

@@ -18,8 +18,8 @@ from virtiospec.conformance.ring.tsan_step.sides import (
 from virtiospec.conformance.ring.tsan_step.sides import _segments as segments
 from virtiospec.reference.access import Op
 from virtiospec.reference.c_stepping import SteppedModule, ThreadedSide
+from virtiospec.reference.ring.c.packed_errors import check, error
 from virtiospec.reference.ring.packed.layout import PackedLayout
-from virtiospec.reference.ring_packed_c_errors import check, error
 
 
 class TsanPackedDriver(ThreadedSide):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from virtiospec.conformance.ring.tsan_step import sides
 from virtiospec.conformance.ring.tsan_step.build import Recipe
-from virtiospec.reference.ring_c_build import MUTANTS
+from virtiospec.reference import c_build
+from virtiospec.reference.ring.c.build import MUTANTS
 
-REFERENCE = Path(__file__).resolve().parent.parent.parent / "reference"
 RING_C = "ring.c"
 
 
@@ -19,9 +19,9 @@ def ring_c_recipe(mutant: str | None = None) -> Recipe:
         raise ValueError(f"unknown C mutant {mutant!r}; known: {', '.join(MUTANTS)}")
     flags = (f"-DVS_MUTANT=VS_M_{mutant}",) if mutant else ()
     return Recipe(f"ring_c_{mutant or 'reference'}",
-                  (REFERENCE / "ring.c", REFERENCE / "ring_abi.c"),
-                  ("-std=c11", "-Wall", "-Wextra", "-Werror", *flags), (REFERENCE,),
-                  tuple(REFERENCE / h for h in ("ring.h", "ring_access.h", "ring_mutants.h")))
+                  (c_build.src("ring.c"), c_build.src("ring_abi.c")),
+                  ("-std=c11", "-Wall", "-Wextra", "-Werror", *flags), c_build.C_DIRS,
+                  tuple(c_build.src(h) for h in ("ring.h", "ring_access.h", "ring_mutants.h")))
 
 
 def ring_c_key(mutant: str | None = None) -> str:

@@ -26,13 +26,13 @@ from typing import Any
 from virtiospec.conformance.ring.tsan_step.build import Recipe, compile_module
 from virtiospec.reference.access import Op
 from virtiospec.reference.c_stepping import SteppedModule, ThreadedSide
+from virtiospec.reference.ring.c.errors import check, error
 from virtiospec.reference.ring.device import Chain, SplitDevice
 from virtiospec.reference.ring.driver import Outstanding
 from virtiospec.reference.ring.layout import (
     VIRTQ_DESC_F_NEXT,
     SplitLayout,
 )
-from virtiospec.reference.ring_c_errors import check, error
 
 F_EVENT_IDX, F_INDIRECT = 1, 2
 DRIVER_VIEW = 1 << 20  # a driver created without a memory size sees this much

@@ -1,4 +1,4 @@
-"""``--target src:PATH.c[,MORE.c...]``: C source implementing conformance/virtiospec_ring.h,
+"""``--target src:PATH.c[,MORE.c...]``: C source implementing conformance/ring/virtiospec_ring.h,
 compiled through our TSan hooks and stepped access by access (sides.py).
 
 The ABI's contract cases call the functions directly (every access then passes through to

@@ -1,4 +1,4 @@
-"""The split ring's C ABI (conformance/virtiospec_ring.h, version 2), call by call.
+"""The split ring's C ABI (conformance/ring/virtiospec_ring.h, version 2), call by call.
 
 These cases call the library's functions directly and compare return codes exactly with
 what the header says each call returns in each state: create's refusals (queue size,

@@ -1,7 +1,7 @@
 """Split and packed virtqueues on two real threads: a native library (``lib:``) with
 ``--stress SECONDS``.
 
-Three cases per ring, each a two-thread run of reference/ring_threads.c over the ABI
+Three cases per ring, each a two-thread run of reference/ring/c/ring_threads.c over the ABI
 (conformance/ring/lib_stress.py): the library's driver against the reference's device (ring.c,
 or ring_packed.c for ``ring.stress-packed.*``, which SKIP on a library without the packed
 ABI), the reference's driver against the library's device, and the library on both sides.

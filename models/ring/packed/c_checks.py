@@ -1,6 +1,6 @@
-"""The C reference of the packed ring (reference/ring_packed.c) in the packed-ring machines.
+"""The C reference of the packed ring (reference/ring/c/ring_packed.c) in the packed-ring machines.
 
-The stepped build of ring_packed.c (reference/ring_packed_c_stepped.py) makes every access
+The stepped build of ring_packed.c (reference/ring/c/packed_stepped.py) makes every access
 of the C code an access of the access protocol, so :mod:`virtiospec.models.ring.packed.machine`
 steps the C driver and device exactly as it steps the Python ones, under SC, x86-TSO, PSO
 and RMO: both sides in C (``ring.packed.c.<mode>``), or one side in C and the other in
@@ -30,8 +30,8 @@ from virtiospec.models.ring.packed.machine import (
     run_packed,
 )
 from virtiospec.reference.ring import PackedDevice, PackedDriver
-from virtiospec.reference.ring_c_stepped import abort_all
-from virtiospec.reference.ring_packed_c_stepped import CPackedDevice, CPackedDriver
+from virtiospec.reference.ring.c.packed_stepped import CPackedDevice, CPackedDriver
+from virtiospec.reference.ring.c.stepped import abort_all
 
 
 @cache

@@ -1,6 +1,6 @@
 """Known-bad variants of the C reference of the packed ring, and what catches each.
 
-Each variant is ring_packed.c compiled with one switch of reference/ring_packed_mutants.h
+Each variant is ring_packed.c compiled with one switch of reference/ring/c/ring_packed_mutants.h
 (``-DVS_PACKED_MUTANT=VS_PM_<NAME>``) in the stepped build (built at run time, cached), the
 C counterpart of a Python variant of models/ring/packed/mutants.py, run against the same
 check: the interleaving machine (models/ring/packed/machine.py) under the memory model
@@ -27,7 +27,7 @@ from virtiospec.models.ring.packed.hostile import (
     run_hostile_driver,
 )
 from virtiospec.models.ring.packed.machine import PackedConfig
-from virtiospec.reference.ring_c_stepped import abort_all
+from virtiospec.reference.ring.c.stepped import abort_all
 
 MACHINE_EXAMPLES = 2000  # a budget; the variants below are caught in far fewer runs
 MACHINE_STEPS = 200

@@ -39,7 +39,7 @@ every ``k`` and every 16-bit ``off_wrap`` naming a position (offset below Q):
 * the 32-bit structure is decoded as RING-PACKED-062 says: DISABLE never notifies, DESC with
   VIRTIO_F_EVENT_IDX notifies iff the event is in the window, every other value (ENABLE,
   DESC without the feature, the reserved 3, whatever the reserved bits) always notifies;
-* the C reference's ``vs_packed_need_event`` (reference/ring_packed.c), transcribed with its
+* the C reference's ``vs_packed_need_event`` (reference/ring/c/ring_packed.c), transcribed with its
   unsigned arithmetic, is the same function;
 * ``once``: two consecutive decisions over ``k1`` then ``k2`` positions (``k1 + k2 < 2Q``)
   never both notify for one event, and one of them does iff the single decision over
@@ -231,7 +231,7 @@ def umod(x: z3.ArithRef, m: z3.ArithRef) -> tuple[z3.ArithRef, z3.BoolRef]:
 
 def need_event_c(q: z3.ArithRef, event: z3.ArithRef, new: z3.ArithRef,
                  passed: z3.ArithRef) -> tuple[z3.BoolRef, z3.BoolRef]:
-    """``vs_packed_need_event`` of reference/ring_packed.c (unsigned 64-bit, no value it
+    """``vs_packed_need_event`` of reference/ring/c/ring_packed.c (unsigned 64-bit, no value it
     forms can wrap), with the range condition of its three ``%``::
 
         if (passed >= q2) return true;

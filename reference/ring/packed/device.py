@@ -58,7 +58,7 @@ class PackedDeviceLines:
     """The lines of :class:`PackedDevice` that a known-bad variant may break. Every default
     is the protocol; a switch turned off breaks the one line that names it, which is how
     models/ring/packed/mutants.py states each variant as the change it makes (as
-    reference/ring_packed_mutants.h does for ring_packed.c)."""
+    reference/ring/c/ring_packed_mutants.h does for ring_packed.c)."""
 
     wrap_check: bool = True  # pop: AVAIL compared with the wrap counter (RING-PACKED-015)
     used_check: bool = True  # pop: USED looked at too (RING-PACKED-015, RING-PACKED-021)

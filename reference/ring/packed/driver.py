@@ -51,7 +51,7 @@ class PackedDriverLines:
     """The lines of :class:`PackedDriver` that a known-bad variant may break. Every default
     is the protocol; a switch turned off breaks the one line that names it, which is how
     models/ring/packed/mutants.py states each variant as the change it makes (as
-    reference/ring_packed_mutants.h does for ring_packed.c)."""
+    reference/ring/c/ring_packed_mutants.h does for ring_packed.c)."""
 
     wmb_publish: bool = True  # add: wmb before the head's flags store (RING-PACKED-050)
     wrap_flip: bool = True  # add: the Driver Ring Wrap Counter flips (RING-PACKED-012)

@@ -1,5 +1,5 @@
 /*
- * ring_packed_abi.c -- conformance/virtiospec_ring_packed.h (ABI version 1) over
+ * ring_packed_abi.c -- conformance/ring/virtiospec_ring_packed.h (ABI version 1) over
  * ring_packed.c. The public state is the struct vs_packed_driver / vs_packed_device of
  * ring_packed.h followed by its private arrays, in the block the caller provides; the codes
  * are ring_packed.h's (one table, two spellings). Built into the example library of

@@ -1,15 +1,15 @@
 """Builds of the C reference of the table and shm-signal (shm.c): the three ways it is compiled.
 
-* ``install_ffi`` -- the cffi module ``virtiospec.reference._shm`` that ``pip install``
+* ``install_ffi`` -- the cffi module ``virtiospec.reference.shm.c._shm`` that ``pip install``
   compiles (setup.py's ``cffi_modules``): shm.c with C11 atomics and fences, every function
   of shm.h, for use on real shared memory, and the public ABI of
-  ``conformance/virtiospec_shm.h`` over it (shm_abi.c), used by ``--target c``;
+  ``conformance/shm/virtiospec_shm.h`` over it (shm_abi.c), used by ``--target c``;
 * :func:`build_lib` -- a plain shared library exporting that ABI, the example for
   ``--target shm-lib:PATH.so`` (``make libshm``, or ``python -m
-  virtiospec.reference.shm_c_build lib OUT.so [MUTANT]``);
+  virtiospec.reference.shm.c.build lib OUT.so [MUTANT]``);
 * :func:`stepped_ffi` -- the stepped build (shm.c with ``-DVS_STEPPED``, optionally one
   mutant ``-DVS_SHM_MUTANT=VS_SHM_M_<NAME>`` of shm_mutants.h), compiled at run time by
-  :func:`compile_stepped` for :mod:`virtiospec.reference.shm_c`, which steps every access.
+  :func:`compile_stepped` for :mod:`virtiospec.reference.shm.c.stepped`, which steps every access.
 
 Both read their declarations from shm.h (between cdef-begin and cdef-end), so the header is
 the one statement of the ABI.
@@ -29,21 +29,21 @@ from pathlib import Path
 
 from cffi import FFI
 
-HERE = Path(__file__).resolve().parent  # reference/
+HERE = Path(__file__).resolve().parent  # reference/shm/c/
 
-try:  # imported as virtiospec.reference.shm_c_build
-    from . import c_build
+try:  # imported as virtiospec.reference.shm.c.build
+    from virtiospec.reference import c_build
 except ImportError:  # run by cffi from setup.py, before the package exists: load it by path
     import importlib.util
 
-    _spec = importlib.util.spec_from_file_location("_vs_c_build", HERE / "c_build.py")
+    _spec = importlib.util.spec_from_file_location("_vs_c_build", HERE.parents[1] / "c_build.py")
     assert _spec is not None and _spec.loader is not None
     c_build = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(c_build)
 
-HEADER = HERE / "shm.h"
+HEADER = c_build.src("shm.h")
 SOURCES = ("shm.c",)
-ABI_HEADER = HERE.parent / "conformance" / "virtiospec_shm.h"
+ABI_HEADER = c_build.src("virtiospec_shm.h")
 ABI_SOURCES = ("shm.c", "shm_abi.c")
 STEPPED_SOURCES = ("shm.h", "ring_access.h", "shm_mutants.h", "shm.c", "stepped_access.h",
                    "shm_stepped.c")
@@ -52,9 +52,9 @@ STRICT = c_build.STRICT
 MUTANTS = ("NO_SEQ_RECHECK", "NO_WMB_BEFORE_DATA", "NO_WMB_AFTER_DATA", "UNBOUNDED_READ",
            "NO_MB_INJECT", "NO_MB_ENABLE", "NO_MB_ACK", "ACK_AFTER_READ", "NO_RECHECK_ENABLE",
            "NO_RMB_BEFORE_DATA", "NO_RMB_AFTER_DATA")
-INSTALL_MODULE = "virtiospec.reference._shm"
+INSTALL_MODULE = "virtiospec.reference.shm.c._shm"
 MissingCompiler = c_build.MissingCompiler
-COMPILED = f"its C reference of the table and shm-signal ({INSTALL_MODULE}, reference/shm.c)"
+COMPILED = f"its C reference of the table and shm-signal ({INSTALL_MODULE}, reference/shm/c/shm.c)"
 
 
 def find_compiler(env: Mapping[str, str] | None = None,
@@ -70,7 +70,7 @@ def cdef() -> str:
 
 
 def abi_cdef() -> str:
-    """The declarations of conformance/virtiospec_shm.h that cffi reads."""
+    """The declarations of conformance/shm/virtiospec_shm.h that cffi reads."""
     return c_build.header_cdef(ABI_HEADER)
 
 
@@ -80,8 +80,8 @@ def install_ffi() -> FFI:
     ffi = FFI()
     ffi.cdef(cdef() + abi_cdef())
     ffi.set_source(INSTALL_MODULE, '#include "shm.h"\n#include "virtiospec_shm.h"\n',
-                   sources=[c_build.rel(HERE / s) for s in ABI_SOURCES],
-                   include_dirs=[c_build.rel(HERE), c_build.rel(ABI_HEADER.parent)],
+                   sources=[c_build.rel(c_build.src(s)) for s in ABI_SOURCES],
+                   include_dirs=[c_build.rel(d) for d in c_build.C_DIRS],
                    extra_compile_args=[*WARNINGS, "-O2"])
     return ffi
 
@@ -97,8 +97,8 @@ def build_lib(out: Path | str, cflags: Sequence[str] = ("-O2",),
     out.parent.mkdir(parents=True, exist_ok=True)
     switch = [f"-DVS_SHM_MUTANT=VS_SHM_M_{mutant}"] if mutant else []
     cmd = [*find_compiler(), *STRICT, "-fPIC", "-shared", "-fvisibility=hidden", *cflags,
-           *switch, f"-I{HERE}", f"-I{ABI_HEADER.parent}",
-           *(str(HERE / s) for s in ABI_SOURCES), "-o", str(out)]
+           *switch, *c_build.include_flags(),
+           *(str(c_build.src(s)) for s in ABI_SOURCES), "-o", str(out)]
     subprocess.run(cmd, check=True)
     return out
 
@@ -130,7 +130,7 @@ extern "Python" int vs_shm_py_access(void *py, int kind, uint64_t addr, uint32_t
 
 def stepped_module_name(mutant: str | None = None) -> str:
     """A module name unique to the sources, the variant, cffi and this Python."""
-    return c_build.stepped_module_name("shm", (HERE / s for s in STEPPED_SOURCES),
+    return c_build.stepped_module_name("shm", (c_build.src(s) for s in STEPPED_SOURCES),
                                        STEPPED_ENTRIES, mutant)
 
 
@@ -160,8 +160,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) == 2 and args[0] == "stepped":
         print(compile_stepped(None if args[1] == "reference" else args[1]))
         return 0
-    print("usage: python -m virtiospec.reference.shm_c_build lib OUT.so [MUTANT]\n"
-          "       python -m virtiospec.reference.shm_c_build stepped reference|MUTANT",
+    print("usage: python -m virtiospec.reference.shm.c.build lib OUT.so [MUTANT]\n"
+          "       python -m virtiospec.reference.shm.c.build stepped reference|MUTANT",
           file=sys.stderr)
     return 2
 

@@ -1,4 +1,4 @@
-"""Error codes of the C ring (ring.h, conformance/virtiospec_ring.h) as Python exceptions.
+"""Error codes of the C ring (ring.h, conformance/ring/virtiospec_ring.h) as Python exceptions.
 
 A C function returns minus a code; :func:`check` raises the error class of the Python
 reference (reference/ring/errors.py) with the same requirement ID as its ``req``, so a
@@ -7,6 +7,7 @@ conformance case or a model cannot tell a C refusal from a Python one.
 
 from __future__ import annotations
 
+from virtiospec.reference.c_stepping import Aborted as Aborted
 from virtiospec.reference.ring.errors import (
     AvailIndexJump,
     BadDescriptorIndex,
@@ -26,10 +27,6 @@ from virtiospec.reference.ring.errors import (
 
 class NoSpace(RuntimeError):
     """VIRTIOSPEC_RING_E_NO_SPACE: an array the caller passed is too small (no requirement)."""
-
-
-class Aborted(RuntimeError):
-    """VIRTIOSPEC_RING_E_ABORTED: a stepped operation was abandoned by its checker."""
 
 
 # code -> (class, requirement ID or None, what happened); the header's table, in Python.

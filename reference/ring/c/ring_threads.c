@@ -34,7 +34,7 @@
  * sides to stop the run. Nothing else ever wakes a sleeping side.
  *
  * Built with -DVS_THREADS_ABI (ring_threads_abi.h), each side comes from a shared library
- * behind conformance/virtiospec_ring.h (--driver-lib, --device-lib; one library may give
+ * behind conformance/ring/virtiospec_ring.h (--driver-lib, --device-lib; one library may give
  * both): `virtiospec conformance run --target lib:X.so --stress S` runs it. The harness
  * keeps its own counts of what it made available and took back, so it never looks inside
  * a side's state.

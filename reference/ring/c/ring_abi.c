@@ -1,5 +1,5 @@
 /*
- * ring_abi.c -- conformance/virtiospec_ring.h (ABI version 2) over ring.c.
+ * ring_abi.c -- conformance/ring/virtiospec_ring.h (ABI version 2) over ring.c.
  *
  * The public state is opaque: it is the struct vs_driver / vs_device of ring.h followed by
  * its private arrays, in the block the caller provides. A shared library built with

@@ -1,12 +1,12 @@
 """The C reference of the packed ring, stepped access by access like the Python one.
 
-The stepped build of ring_packed.c (reference/ring_packed_c_build.py: ``-DVS_STEPPED``)
+The stepped build of ring_packed.c (reference/ring/c/packed_build.py: ``-DVS_STEPPED``)
 sends every load, store and barrier to the callback ``vs_py_access``. As for the split ring
-(reference/ring_c_stepped.py; the worker-thread machinery of reference/c_stepping.py), each C
+(reference/ring/c/stepped.py; the worker-thread machinery of reference/c_stepping.py), each C
 operation becomes an ``Op`` generator of the access protocol (reference/access.py): the C
 call runs in a worker thread, each access is yielded, a load's value is sent back to C, and
 the generator returns the C result or raises the error of the Python reference with the
-same ``req`` (reference/ring_packed_c_errors.py).
+same ``req`` (reference/ring/c/packed_errors.py).
 
 :class:`CPackedDriver` and :class:`CPackedDevice` have the constructor arguments, method
 names and visible state of :class:`~virtiospec.reference.ring.PackedDriver` and
@@ -23,20 +23,20 @@ from typing import Any
 
 from virtiospec.reference.access import Op
 from virtiospec.reference.c_stepping import SteppedModule, ThreadedSide
-from virtiospec.reference.ring.device import Chain, SplitDevice
-from virtiospec.reference.ring.errors import RingError
-from virtiospec.reference.ring.packed.device import Held
-from virtiospec.reference.ring.packed.driver import PackedOutstanding
-from virtiospec.reference.ring.packed.layout import EVENT_WRAP_BIT, PackedLayout, off_wrap
-from virtiospec.reference.ring_c_stepped import (
+from virtiospec.reference.ring.c.packed_build import MUTANTS, compile_stepped
+from virtiospec.reference.ring.c.packed_errors import ABORTED, check, error
+from virtiospec.reference.ring.c.stepped import (
     F_EVENT_IDX,
     F_INDIRECT,
     U64_MAX,
     segments,
     used_elems,
 )
-from virtiospec.reference.ring_packed_c_build import MUTANTS, compile_stepped
-from virtiospec.reference.ring_packed_c_errors import ABORTED, check, error
+from virtiospec.reference.ring.device import Chain, SplitDevice
+from virtiospec.reference.ring.errors import RingError
+from virtiospec.reference.ring.packed.device import Held
+from virtiospec.reference.ring.packed.driver import PackedOutstanding
+from virtiospec.reference.ring.packed.layout import EVENT_WRAP_BIT, PackedLayout, off_wrap
 
 
 class PackedSteppedBuild(SteppedModule):
@@ -140,7 +140,9 @@ class CPackedDriver(_PackedSide):
 
     @property
     def broken(self) -> RingError | None:
-        return self._broken(int(self._state.broken))
+        err = self._broken(int(self._state.broken))
+        assert err is None or isinstance(err, RingError)
+        return err
 
     @property
     def free_ids(self) -> list[int]:
@@ -268,7 +270,9 @@ class CPackedDevice(_PackedSide):
 
     @property
     def broken(self) -> RingError | None:
-        return self._broken(int(self._state.broken))
+        err = self._broken(int(self._state.broken))
+        assert err is None or isinstance(err, RingError)
+        return err
 
     @property
     def needs_reset(self) -> bool:

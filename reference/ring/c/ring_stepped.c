@@ -1,5 +1,5 @@
 /*
- * ring_stepped.c -- the stepped build of ring.c, for the checkers (reference/ring_c_stepped.py).
+ * ring_stepped.c -- the stepped build of ring.c, for the checkers (reference/ring/c/stepped.py).
  *
  * Compiled in one unit after ring.c built with -DVS_STEPPED: every access macro of
  * ring_access.h lands in stepped_access.h and calls vs_py_access, a cffi extern "Python"

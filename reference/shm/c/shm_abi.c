@@ -1,5 +1,5 @@
 /*
- * shm_abi.c -- conformance/virtiospec_shm.h (ABI version 2) over shm.c.
+ * shm_abi.c -- conformance/shm/virtiospec_shm.h (ABI version 2) over shm.c.
  *
  * The public state is opaque: it is the struct vs_shm_writer, vs_shm_reader, vs_shm_sender
  * or vs_shm_receiver of shm.h (followed by its private arrays), in the block the caller

@@ -1,12 +1,12 @@
 """Builds of the C reference of the packed ring (ring_packed.c): the two ways it is compiled.
 
-* ``install_ffi`` -- the cffi module ``virtiospec.reference._ring_packed`` that ``pip
+* ``install_ffi`` -- the cffi module ``virtiospec.reference.ring.c._ring_packed`` that ``pip
   install`` compiles (setup.py's ``cffi_modules``): ring_packed.c with C11 atomics and
   fences, every function of ring_packed.h, used by ``--target c`` for its ``ring.packed.*``
   sessions (conformance/ring/target_c.py);
 * :func:`stepped_ffi` -- the stepped build (ring_packed.c with ``-DVS_STEPPED``, optionally
   one mutant ``-DVS_PACKED_MUTANT=VS_PM_<NAME>`` of ring_packed_mutants.h), compiled at run
-  time by :func:`compile_stepped` for :mod:`virtiospec.reference.ring_packed_c_stepped`,
+  time by :func:`compile_stepped` for :mod:`virtiospec.reference.ring.c.packed_stepped`,
   which steps every access.
 
 This file is also run by cffi at install time, before the package exists, so it imports
@@ -23,14 +23,14 @@ from pathlib import Path
 
 from cffi import FFI
 
-HERE = Path(__file__).resolve().parent  # reference/
+HERE = Path(__file__).resolve().parent  # reference/ring/c/
 
-try:  # imported as virtiospec.reference.ring_packed_c_build
-    from . import c_build
+try:  # imported as virtiospec.reference.ring.c.packed_build
+    from virtiospec.reference import c_build
 except ImportError:  # run by cffi from setup.py, before the package exists: load it by path
     import importlib.util
 
-    _spec = importlib.util.spec_from_file_location("_vs_c_build", HERE / "c_build.py")
+    _spec = importlib.util.spec_from_file_location("_vs_c_build", HERE.parents[1] / "c_build.py")
     assert _spec is not None and _spec.loader is not None
     c_build = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(c_build)
@@ -44,10 +44,10 @@ MUTANTS = ("DRIVER_NO_WMB", "DEVICE_NO_WMB", "DEVICE_NO_RMB", "DRIVER_NO_RMB",
            "DRIVER_NO_MB_KICK", "DEVICE_NO_MB_NOTIFY", "DRIVER_NO_WRAP_FLIP",
            "DEVICE_IGNORES_WRAP", "EVENT_OFF_BY_ONE", "DEVICE_NO_RECHECK", "DRIVER_NO_RECHECK",
            "DEVICE_AVAIL_ONLY", "DRIVER_TRUSTS_USED_ID")
-INSTALL_MODULE = "virtiospec.reference._ring_packed"
+INSTALL_MODULE = "virtiospec.reference.ring.c._ring_packed"
 MissingCompiler = c_build.MissingCompiler
 
-COMPILED = f"its C reference of the packed ring ({INSTALL_MODULE}, reference/ring_packed.c)"
+COMPILED = f"its C reference of the packed ring ({INSTALL_MODULE}, reference/ring/c/ring_packed.c)"
 
 # What both builds declare: the structs (fields the wrappers read; `...;` lets the compiler
 # place them), sizes, create, and the operations that touch no shared memory.
@@ -135,8 +135,9 @@ def install_ffi() -> FFI:
     ffi = FFI()
     ffi.cdef(INSTALL_CDEF)
     ffi.set_source(INSTALL_MODULE, '#include "ring_packed.h"\n',
-                   sources=[c_build.rel(HERE / s) for s in SOURCES],
-                   include_dirs=[c_build.rel(HERE)], extra_compile_args=[*WARNINGS, "-O2"])
+                   sources=[c_build.rel(c_build.src(s)) for s in SOURCES],
+                   include_dirs=[c_build.rel(d) for d in c_build.C_DIRS],
+                   extra_compile_args=[*WARNINGS, "-O2"])
     return ffi
 
 
@@ -144,7 +145,7 @@ def install_ffi() -> FFI:
 
 def stepped_module_name(mutant: str | None = None) -> str:
     """A module name unique to the sources, the variant, cffi and this Python."""
-    return c_build.stepped_module_name("ring_packed", (HERE / s for s in STEPPED_SOURCES),
+    return c_build.stepped_module_name("ring_packed", (c_build.src(s) for s in STEPPED_SOURCES),
                                        STEPPED_CDEF, mutant)
 
 
@@ -172,7 +173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) == 2 and args[0] == "stepped":
         print(compile_stepped(None if args[1] == "reference" else args[1]))
         return 0
-    print("usage: python -m virtiospec.reference.ring_packed_c_build stepped reference|MUTANT",
+    print("usage: python -m virtiospec.reference.ring.c.packed_build stepped reference|MUTANT",
           file=sys.stderr)
     return 2
 

@@ -1,6 +1,6 @@
 """Build of the vhost-user fast path for packed rings (ring_vhost_packed.c, which compiles
 ring_packed.c in with its accesses translated through the memory table, behind the API of
-ring_vhost.h): the cffi module ``virtiospec.reference._ring_vhost_packed`` that
+ring_vhost.h): the cffi module ``virtiospec.reference.vhost_user.c._ring_vhost_packed`` that
 ``pip install`` compiles (setup.py's ``cffi_modules``), used by
 :mod:`virtiospec.reference.vhost_user.fast`. The build is the split one's
 (ring_vhost_build.vhost_ffi) over the packed ring's sources.
@@ -17,23 +17,24 @@ from pathlib import Path
 
 from cffi import FFI
 
-HERE = Path(__file__).resolve().parent  # reference/
+HERE = Path(__file__).resolve().parent  # reference/vhost_user/c/
 
-try:  # imported as virtiospec.reference.ring_vhost_packed_build
-    from . import ring_vhost_build
+try:  # imported as virtiospec.reference.vhost_user.c.packed_build
+    from virtiospec.reference.vhost_user.c import build as ring_vhost_build
 except ImportError:  # run by cffi from setup.py, before the package exists: load it by path
     import importlib.util
 
     _spec = importlib.util.spec_from_file_location("_vs_ring_vhost_build",
-                                                   HERE / "ring_vhost_build.py")
+                                                   HERE / "build.py")
     assert _spec is not None and _spec.loader is not None
     ring_vhost_build = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(ring_vhost_build)
 
 SOURCES = ("ring_vhost_packed.c",)
 DEPENDS = (*ring_vhost_build.SHARED, "ring_packed.c", "ring_packed.h", "ring_packed_mutants.h")
-MODULE = "virtiospec.reference._ring_vhost_packed"
-COMPILED = f"the C fast path of its vhost-user device ({MODULE}, reference/ring_vhost_packed.c)"
+MODULE = "virtiospec.reference.vhost_user.c._ring_vhost_packed"
+COMPILED = (f"the C fast path of its vhost-user device ({MODULE}, "
+            "reference/vhost_user/c/ring_vhost_packed.c)")
 
 
 def find_compiler(env: Mapping[str, str] | None = None,

@@ -1,5 +1,5 @@
 /*
- * shm_threads.c -- a table and a shm-signal (conformance/virtiospec_shm.h) on two threads
+ * shm_threads.c -- a table and a shm-signal (conformance/shm/virtiospec_shm.h) on two threads
  * pinned to two cores, each side from a shared library loaded with dlopen: the device side
  * (writer and sender, --device-lib) and the driver side (reader, receiver and the signalled
  * reader, --driver-lib); one library may give both. `virtiospec conformance run --target

@@ -18,7 +18,7 @@
  *  - No allocation: a writer or reader lives in a caller-provided block of
  *    vs_shm_*_state_size bytes aligned on 8; its private arrays follow the struct.
  *  - Functions return >= 0 on success and minus a vs_shm_error code on failure; each code
- *    names one requirement (reference/shm_c_errors.py maps it to the Python error class).
+ *    names one requirement (reference/shm/c/errors.py maps it to the Python error class).
  *  - One thread at a time per writer, reader, sender or receiver; the two sides of a table or
  *    signal may run on two threads (or two processes) at once, sharing only the region.
  *

@@ -1,6 +1,6 @@
 """The C reference of the split ring, stepped access by access like the Python one.
 
-The stepped build of ring.c (reference/ring_c_build.py: ``-DVS_STEPPED``) sends every load,
+The stepped build of ring.c (reference/ring/c/build.py: ``-DVS_STEPPED``) sends every load,
 store and barrier to the callback ``vs_py_access``. Each C operation becomes an ``Op``
 generator of the access protocol (reference/access.py) by the worker-thread machinery of
 reference/c_stepping.py, which the packed ring shares.
@@ -30,12 +30,12 @@ from virtiospec.reference.c_stepping import (
     abort_all,
     live_operations,
 )
+from virtiospec.reference.ring.c.build import MUTANTS, compile_stepped
+from virtiospec.reference.ring.c.errors import check, error
 from virtiospec.reference.ring.device import Chain, SplitDevice
 from virtiospec.reference.ring.driver import Outstanding
 from virtiospec.reference.ring.errors import RingError
 from virtiospec.reference.ring.layout import SplitLayout
-from virtiospec.reference.ring_c_build import MUTANTS, compile_stepped
-from virtiospec.reference.ring_c_errors import check, error
 
 __all__ = [
     "FENCE",
@@ -160,7 +160,9 @@ class CSplitDriver(_SteppedSide):
 
     @property
     def broken(self) -> RingError | None:
-        return self._broken(int(self._state.broken))
+        err = self._broken(int(self._state.broken))
+        assert err is None or isinstance(err, RingError)
+        return err
 
     @property
     def num_free(self) -> int:
@@ -291,7 +293,9 @@ class CSplitDevice(_SteppedSide):
 
     @property
     def broken(self) -> RingError | None:
-        return self._broken(int(self._state.broken))
+        err = self._broken(int(self._state.broken))
+        assert err is None or isinstance(err, RingError)
+        return err
 
     @property
     def needs_reset(self) -> bool:

@@ -1,6 +1,6 @@
 /*
  * ring_packed_stepped.c -- the stepped build of ring_packed.c, for the checkers
- * (reference/ring_packed_c_stepped.py).
+ * (reference/ring/c/packed_stepped.py).
  *
  * Compiled in one unit after ring_packed.c built with -DVS_STEPPED: every access macro of
  * ring_access.h lands in stepped_access.h and calls vs_py_access, a cffi extern "Python"

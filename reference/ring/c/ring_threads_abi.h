@@ -1,6 +1,6 @@
 /*
  * ring_threads_abi.h -- ring_threads.c's calls of ring.h, made instead through
- * conformance/virtiospec_ring.h in two shared libraries loaded with dlopen: the driver's
+ * conformance/ring/virtiospec_ring.h in two shared libraries loaded with dlopen: the driver's
  * (--driver-lib) and the device's (--device-lib), which may be one library, or one of them
  * the reference (ring.c behind the ABI). Included by ring_threads.c when built with
  * -DVS_THREADS_ABI; the harness then sees each side only through the ABI. With --packed the

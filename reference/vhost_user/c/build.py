@@ -1,8 +1,8 @@
 """Build of the vhost-user fast path (ring_vhost.c, which compiles ring.c in with its accesses
-translated through the memory table): the cffi module ``virtiospec.reference._ring_vhost``
-that ``pip install`` compiles (setup.py's ``cffi_modules``), used by
-:mod:`virtiospec.reference.vhost_user.fast`. :func:`vhost_ffi` is the build both fast paths
-share (ring_vhost_packed_build.py builds the packed one with it).
+translated through the memory table): the cffi module
+``virtiospec.reference.vhost_user.c._ring_vhost`` that ``pip install`` compiles (setup.py's
+``cffi_modules``), used by :mod:`virtiospec.reference.vhost_user.fast`. :func:`vhost_ffi` is
+the build both fast paths share (packed_build.py builds the packed one with it).
 
 This file is also run by cffi at install time, before the package exists, so it imports
 only the standard library, cffi and c_build.py beside it (what the C builds share).
@@ -16,26 +16,27 @@ from pathlib import Path
 
 from cffi import FFI
 
-HERE = Path(__file__).resolve().parent  # reference/
+HERE = Path(__file__).resolve().parent  # reference/vhost_user/c/
 
-try:  # imported as virtiospec.reference.ring_vhost_build
-    from . import c_build
+try:  # imported as virtiospec.reference.vhost_user.c.build
+    from virtiospec.reference import c_build
 except ImportError:  # run by cffi from setup.py, before the package exists: load it by path
     import importlib.util
 
-    _spec = importlib.util.spec_from_file_location("_vs_c_build", HERE / "c_build.py")
+    _spec = importlib.util.spec_from_file_location("_vs_c_build", HERE.parents[1] / "c_build.py")
     assert _spec is not None and _spec.loader is not None
     c_build = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(c_build)
 
-HEADER = HERE / "ring_vhost.h"
+HEADER = c_build.src("ring_vhost.h")
 # what both fast paths compile in: the API, the memory table, the path that is not the ring's
 SHARED = ("ring_vhost.h", "ring_vhost_table.h", "ring_vhost_common.h", "ring.h",
           "ring_access.h")
 SOURCES = ("ring_vhost.c",)
 DEPENDS = (*SHARED, "ring.c", "ring_mutants.h")
-MODULE = "virtiospec.reference._ring_vhost"
-COMPILED = f"the C fast path of its vhost-user device ({MODULE}, reference/ring_vhost.c)"
+MODULE = "virtiospec.reference.vhost_user.c._ring_vhost"
+COMPILED = (f"the C fast path of its vhost-user device ({MODULE}, "
+            "reference/vhost_user/c/ring_vhost.c)")
 
 
 def find_compiler(env: Mapping[str, str] | None = None,
@@ -54,9 +55,9 @@ def vhost_ffi(module: str, sources: tuple[str, ...], depends: tuple[str, ...]) -
     ffi = FFI()
     ffi.cdef(c_build.header_cdef(HEADER))
     ffi.set_source(module, '#include "ring_vhost.h"\n',
-                   sources=[c_build.rel(HERE / s) for s in sources],
-                   depends=[c_build.rel(HERE / s) for s in depends],
-                   include_dirs=[c_build.rel(HERE)],
+                   sources=[c_build.rel(c_build.src(s)) for s in sources],
+                   depends=[c_build.rel(c_build.src(s)) for s in depends],
+                   include_dirs=[c_build.rel(d) for d in c_build.C_DIRS],
                    extra_compile_args=[*c_build.WARNINGS, "-O2", "-fvisibility=hidden"])
     return ffi
 

@@ -1,14 +1,14 @@
 """Builds of the C reference of the split ring (ring.c): the three ways it is compiled.
 
-* ``install_ffi`` -- the cffi module ``virtiospec.reference._ring`` that ``pip install``
+* ``install_ffi`` -- the cffi module ``virtiospec.reference.ring.c._ring`` that ``pip install``
   compiles (setup.py's ``cffi_modules``): the public ABI of
-  ``conformance/virtiospec_ring.h`` over ring.c, used by ``--target c``;
+  ``conformance/ring/virtiospec_ring.h`` over ring.c, used by ``--target c``;
 * :func:`build_lib` -- a plain shared library exporting that ABI, the example for
   ``--target lib:PATH.so`` (``make libring``, or ``python -m
-  virtiospec.reference.ring_c_build lib OUT.so``);
+  virtiospec.reference.ring.c.build lib OUT.so``);
 * :func:`stepped_ffi` -- the stepped build (ring.c with ``-DVS_STEPPED``, optionally one
   mutant ``-DVS_MUTANT=VS_M_<NAME>``), compiled at run time by
-  :mod:`virtiospec.reference.ring_c_stepped`.
+  :mod:`virtiospec.reference.ring.c.stepped`.
 
 This file is also run by cffi at install time, before the package exists, so it imports
 only the standard library, cffi and c_build.py beside it (what the C builds share).
@@ -25,20 +25,20 @@ from pathlib import Path
 
 from cffi import FFI
 
-HERE = Path(__file__).resolve().parent  # reference/
+HERE = Path(__file__).resolve().parent  # reference/ring/c/
 
-try:  # imported as virtiospec.reference.ring_c_build
-    from . import c_build
+try:  # imported as virtiospec.reference.ring.c.build
+    from virtiospec.reference import c_build
 except ImportError:  # run by cffi from setup.py, before the package exists: load it by path
     import importlib.util
 
-    _spec = importlib.util.spec_from_file_location("_vs_c_build", HERE / "c_build.py")
+    _spec = importlib.util.spec_from_file_location("_vs_c_build", HERE.parents[1] / "c_build.py")
     assert _spec is not None and _spec.loader is not None
     c_build = importlib.util.module_from_spec(_spec)
     _spec.loader.exec_module(c_build)
 
-ABI_HEADER = HERE.parent / "conformance" / "virtiospec_ring.h"
-PACKED_ABI_HEADER = HERE.parent / "conformance" / "virtiospec_ring_packed.h"
+ABI_HEADER = c_build.src("virtiospec_ring.h")
+PACKED_ABI_HEADER = c_build.src("virtiospec_ring_packed.h")
 RING_SOURCES = ("ring.c", "ring_abi.c")
 LIB_SOURCES = (*RING_SOURCES, "ring_packed.c", "ring_packed_abi.c")  # split and packed ABIs
 STEPPED_SOURCES = ("ring.h", "ring_access.h", "ring_mutants.h", "ring.c", "stepped_access.h",
@@ -48,7 +48,7 @@ STRICT = c_build.STRICT
 MUTANTS = ("NO_MB_KICK", "NO_MB_NOTIFY", "NO_RECHECK_NOTIFY", "NO_RECHECK_CB",
            "NEED_EVENT_OFF_BY_ONE", "USED_IDX_MOD_Q", "UNBOUNDED_WALK", "NO_HEAD_CHECK",
            "TRUST_USED_ID")
-INSTALL_MODULE = "virtiospec.reference._ring"
+INSTALL_MODULE = "virtiospec.reference.ring.c._ring"
 MissingCompiler = c_build.MissingCompiler
 
 COMPILED = f"its C reference of the split ring ({INSTALL_MODULE}, reference/ring.c)"
@@ -77,8 +77,8 @@ def install_ffi() -> FFI:
     ffi = FFI()
     ffi.cdef(abi_cdef())
     ffi.set_source(INSTALL_MODULE, '#include "virtiospec_ring.h"\n',
-                   sources=[c_build.rel(HERE / s) for s in RING_SOURCES],
-                   include_dirs=[c_build.rel(HERE), c_build.rel(ABI_HEADER.parent)],
+                   sources=[c_build.rel(c_build.src(s)) for s in RING_SOURCES],
+                   include_dirs=[c_build.rel(d) for d in c_build.C_DIRS],
                    extra_compile_args=[*WARNINGS, "-O2"])
     return ffi
 
@@ -90,7 +90,7 @@ def build_lib(out: Path | str, cflags: Sequence[str] = ("-O2",)) -> Path:
     out = Path(out).resolve()
     out.parent.mkdir(parents=True, exist_ok=True)
     cmd = [*find_compiler(), *STRICT, "-fPIC", "-shared", "-fvisibility=hidden", *cflags,
-           f"-I{HERE}", f"-I{ABI_HEADER.parent}", *(str(HERE / s) for s in LIB_SOURCES),
+           *c_build.include_flags(), *(str(c_build.src(s)) for s in LIB_SOURCES),
            "-o", str(out)]
     subprocess.run(cmd, check=True)
     return out
@@ -149,7 +149,7 @@ extern "Python" int vs_py_access(void *py, int kind, uint64_t addr, uint32_t siz
 
 def stepped_module_name(mutant: str | None = None) -> str:
     """A module name unique to the sources, the variant, cffi and this Python."""
-    return c_build.stepped_module_name("ring", (HERE / s for s in STEPPED_SOURCES),
+    return c_build.stepped_module_name("ring", (c_build.src(s) for s in STEPPED_SOURCES),
                                        STEPPED_CDEF, mutant)
 
 
@@ -179,8 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if len(args) == 2 and args[0] == "stepped":
         print(compile_stepped(None if args[1] == "reference" else args[1]))
         return 0
-    print("usage: python -m virtiospec.reference.ring_c_build lib OUT.so\n"
-          "       python -m virtiospec.reference.ring_c_build stepped reference|MUTANT",
+    print("usage: python -m virtiospec.reference.ring.c.build lib OUT.so\n"
+          "       python -m virtiospec.reference.ring.c.build stepped reference|MUTANT",
           file=sys.stderr)
     return 2
 

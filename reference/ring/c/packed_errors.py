@@ -7,6 +7,7 @@ as its ``req``, so a conformance case or a model cannot tell a C refusal from a 
 
 from __future__ import annotations
 
+from virtiospec.reference.ring.c.errors import Aborted, NoSpace
 from virtiospec.reference.ring.errors import (
     BadIndirect,
     BadPlacement,
@@ -21,7 +22,6 @@ from virtiospec.reference.ring.errors import (
     ReadableAfterWritable,
     RingError,
 )
-from virtiospec.reference.ring_c_errors import Aborted, NoSpace
 
 ABORTED = 16
 

@@ -1,5 +1,5 @@
 /*
- * shm_stepped.c -- the stepped build of shm.c, for the checkers (reference/shm_c.py).
+ * shm_stepped.c -- the stepped build of shm.c, for the checkers (reference/shm/c/stepped.py).
  *
  * Compiled in one unit after shm.c built with -DVS_STEPPED: every access macro of
  * ring_access.h lands in stepped_access.h and calls vs_shm_py_access, a cffi extern "Python"

@@ -7,6 +7,7 @@ or a test cannot tell a C refusal from a Python one.
 
 from __future__ import annotations
 
+from virtiospec.reference.c_stepping import Aborted as Aborted
 from virtiospec.reference.shm.errors import (
     BadLayout,
     Misaligned,
@@ -19,10 +20,6 @@ from virtiospec.reference.shm.table import Snapshot
 
 class NoSpace(RuntimeError):
     """VS_SHM_E_NO_SPACE: the state block the caller passed is too small (no requirement)."""
-
-
-class Aborted(RuntimeError):
-    """VS_SHM_E_ABORTED: a stepped operation was abandoned by its checker."""
 
 
 E_OUTSIDE, E_MISALIGNED, E_TABLE, E_SIGNAL, E_BUSY, E_INVALID, E_NO_SPACE, E_ABORTED = range(1, 9)

@@ -1,7 +1,7 @@
 """The C reference of the table and shm-signal (shm.c), stepped access by access like the
 Python one, and its normal build.
 
-The stepped build (reference/shm_c_build.py: ``-DVS_STEPPED``) sends every load, store and
+The stepped build (reference/shm/c/build.py: ``-DVS_STEPPED``) sends every load, store and
 barrier of shm.c to the callback ``vs_shm_py_access``. Here each C operation becomes an
 ``Op`` generator of the access protocol (reference/access.py) that yields a :class:`Load`,
 :class:`Store` or :class:`Fence` per access of the C code, in its order, and sends a load's
@@ -26,7 +26,7 @@ names of their Python counterparts (reference/shm/), so the machines of
 models/shm/machine.py step the C sides alone or paired with a Python side over the same
 memory. Each takes ``mutant=`` (a switch of shm_mutants.h) or a prebuilt ``build=``.
 
-:func:`native` is the normal build (``virtiospec.reference._shm``, compiled at install):
+:func:`native` is the normal build (``virtiospec.reference.shm.c._shm``, compiled at install):
 shm.c with C11 atomics and fences, for real shared memory.
 """
 
@@ -38,12 +38,8 @@ from typing import Any, ClassVar
 
 from virtiospec.reference.access import Access, Fence, Load, Op, Store
 from virtiospec.reference.c_stepping import FENCES, LOAD, STORE, SteppedModule
-from virtiospec.reference.shm.clock import ClockDriver, ClockLayout, join_ns
-from virtiospec.reference.shm.region import Region
-from virtiospec.reference.shm.signal import SignalLayout
-from virtiospec.reference.shm.table import MAX_ATTEMPTS, U32, Snapshot, TableLayout
-from virtiospec.reference.shm_c_build import MUTANTS, compile_stepped
-from virtiospec.reference.shm_c_errors import (
+from virtiospec.reference.shm.c.build import MUTANTS, compile_stepped
+from virtiospec.reference.shm.c.errors import (
     E_ABORTED,
     E_INVALID,
     E_TABLE,
@@ -51,11 +47,15 @@ from virtiospec.reference.shm_c_errors import (
     check,
     error,
 )
+from virtiospec.reference.shm.clock import ClockDriver, ClockLayout, join_ns
+from virtiospec.reference.shm.region import Region
+from virtiospec.reference.shm.signal import SignalLayout
+from virtiospec.reference.shm.table import MAX_ATTEMPTS, U32, Snapshot, TableLayout
 
 
 def native() -> Any:
     """The normal build's cffi module (``ffi``, ``lib``), compiled by ``pip install``."""
-    import virtiospec.reference._shm as _shm
+    import virtiospec.reference.shm.c._shm as _shm
 
     return _shm
 

@@ -35,7 +35,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from virtiospec.reference.ring_c_build import STRICT, cache_dir, find_compiler
+from virtiospec.reference import c_build
+from virtiospec.reference.ring.c.build import STRICT, cache_dir, find_compiler
 
 HERE = Path(__file__).resolve().parent
 HARNESS_SOURCES = ("ring.h", "ring_access.h", "ring_mutants.h", "ring.c", "ring_threads.c")
@@ -110,10 +111,11 @@ def harness(mutant: str | None = None) -> Path:
     cc = find_compiler()
     defines = [f"-DVS_MUTANT=VS_M_{mutant}"] if mutant else []
     flags = [*STRICT, *OPTIMIZE, "-pthread", *defines]
-    key = _digest((HERE / s for s in HARNESS_SOURCES), *cc, *flags)
+    key = _digest((c_build.src(s) for s in HARNESS_SOURCES), *cc, *flags)
     name = f"ring_threads_{(mutant or 'reference').lower()}_{key}"
     return _compile_once(name, lambda out: [
-        *cc, *flags, f"-I{HERE}", str(HERE / "ring.c"), str(HERE / "ring_threads.c"),
+        *cc, *flags, *c_build.include_flags(), str(c_build.src("ring.c")),
+        str(c_build.src("ring_threads.c")),
         "-o", str(out)])
 
 
@@ -121,9 +123,9 @@ def counter_lib() -> Path:
     """The LD_PRELOAD library counting eventfd notifications (ring_notify_count.c)."""
     cc = find_compiler()
     flags = [*STRICT, "-O2", "-fPIC", "-shared"]
-    key = _digest([HERE / COUNTER_SOURCE], *cc, *flags)
+    key = _digest([c_build.src(COUNTER_SOURCE)], *cc, *flags)
     return _compile_once(f"ring_notify_count_{key}.so", lambda out: [
-        *cc, *flags, str(HERE / COUNTER_SOURCE), "-o", str(out), "-ldl"])
+        *cc, *flags, str(c_build.src(COUNTER_SOURCE)), "-o", str(out), "-ldl"])
 
 
 def two_cpus() -> tuple[int, int]:

@@ -1,7 +1,7 @@
 /*
  * ring_vhost_packed.c -- the network device's fast path behind vhost-user for a PACKED
  * virtqueue: the same API and data path as ring_vhost.c (ring_vhost.h, built as its own cffi
- * module, virtiospec.reference._ring_vhost_packed), with ring_packed.c's device side
+ * module, virtiospec.reference.vhost_user.c._ring_vhost_packed), with ring_packed.c's device side
  * compiled in and its shared accesses translated through the vhost-user memory table the
  * same way. ring_packed.c, ring_packed.h and ring_access.h are not changed.
  *

@@ -5,7 +5,7 @@
  * (reference/ring/packed/driver.py, packed_device.py): the same accesses to shared memory
  * in the same order, the same checks and the same error kinds. Functions return >= 0 on
  * success and minus a vs_packed_error code on failure; each code names one requirement
- * (the table below; reference/ring_packed_c_errors.py maps it to the Python error class).
+ * (the table below; reference/ring/c/packed_errors.py maps it to the Python error class).
  *
  * No allocation: the caller provides guest memory and the state (vs_packed_*_state_size
  * bytes, aligned on 8). The private arrays of a side live in its state, after the struct.
@@ -36,7 +36,7 @@
 #define VS_PEVENT_DISABLE 1u
 #define VS_PEVENT_DESC 2u
 
-/* Error codes; the Python class each maps to is in reference/ring_packed_c_errors.py. */
+/* Error codes; the Python class each maps to is in reference/ring/c/packed_errors.py. */
 enum vs_packed_error {
     VS_PE_QUEUE_SIZE = 1,       /* RING-PACKED-002  BadQueueSize */
     VS_PE_PLACEMENT = 2,        /* RING-PACKED-001  BadPlacement */
