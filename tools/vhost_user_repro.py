@@ -19,6 +19,18 @@ back-end ended. Cases:
   inner entry for a 16-byte buffer and virtiofsd aborts (assertion in fv_queue_worker).
 * ``short-request`` -- one readable descriptor of 16 bytes, a well-formed chain. virtiofsd of
   QEMU 7.2 aborts the same way: any request shorter than the 40-byte FUSE header does it.
+
+Malformed front-end messages (the ``hostile.driver.protocol.*`` cases):
+
+* ``truncated-payload`` -- right after SET_FEATURES, a SET_VRING_ADDR header announcing 40
+  bytes and 20 of them, then a hang-up. virtiofsd of QEMU 7.2: SIGABRT, ``libvhost-user.c:338:
+  vu_message_read_default: Assertion `rc == vmsg->size' failed``.
+* ``base-never-started`` -- vring V is left out of the set-up; GET_VRING_BASE of V, then a
+  hang-up. virtiofsd of QEMU 7.2 answers, then at the hang-up aborts: ``fuse_virtio.c:723:
+  fv_queue_cleanup_thread: Assertion `qidx < vud->nqueues' failed``.
+* ``offset-beyond-fd`` -- the only region's mmap_offset is 1 GiB, past the end of its 1 MiB
+  memfd (the mapping succeeds; touching it raises SIGBUS); the vrings are set up in it and V
+  is kicked.
 """
 
 from __future__ import annotations
@@ -33,6 +45,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import IO
 
 HDR = struct.Struct("=III")
 MEM = 1 << 20
@@ -50,13 +63,18 @@ def msg(sock: socket.socket, req: int, payload: bytes = b"", fds: list[int] | No
         sock.sendall(data)
     if not (reply or ack):
         return None
-    _, _, size = HDR.unpack(sock.recv(HDR.size, socket.MSG_WAITALL))
+    head = sock.recv(HDR.size, socket.MSG_WAITALL)
+    if len(head) < HDR.size:
+        raise EOFError(f"the back-end closed the connection at request {req}")
+    _, _, size = HDR.unpack(head)
     return sock.recv(size, socket.MSG_WAITALL)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("case", choices=("avail-jump", "nested-indirect", "short-request"))
+    ap.add_argument("case", choices=("avail-jump", "nested-indirect", "short-request",
+                                     "truncated-payload", "base-never-started",
+                                     "offset-beyond-fd"))
     ap.add_argument("--vrings", type=int, default=2)
     ap.add_argument("--vring", type=int, default=1)
     argv = sys.argv[1:]
@@ -87,31 +105,53 @@ def main() -> int:
         print(f"cannot connect to {path}; the back-end's output ends:",
               *log.read().decode(errors="replace").splitlines()[-5:], sep="\n", file=sys.stderr)
         return 2
+    try:
+        return run(args, peer, sock, log)
+    except (EOFError, OSError) as err:
+        print(err)
+        return ended(args.case, peer, sock, log, 0.2)
+
+
+def run(args: argparse.Namespace, peer: subprocess.Popen[bytes], sock: socket.socket,
+        log: IO[bytes]) -> int:
     u64 = struct.Struct("=Q")
     offered = u64.unpack(msg(sock, 1, reply=True) or b"")[0]
     msg(sock, 15, reply=True)
     msg(sock, 16, u64.pack(1 << 3))  # REPLY_ACK
     msg(sock, 3, ack=True)
     msg(sock, 2, u64.pack(offered & (1 << 32 | 1 << 30 | 1 << 28)), ack=True)
+    if args.case == "truncated-payload":
+        sock.sendall(HDR.pack(9, 1 | 8, 40) + bytes(20))  # SET_VRING_ADDR, half its payload
+        return ended(args.case, peer, sock, log, 0.2)
     fd = os.memfd_create("guest")
     os.ftruncate(fd, MEM)
     mem = mmap.mmap(fd, MEM)
-    msg(sock, 5, struct.pack("=II4Q", 1, 0, 0, MEM, USER, 0), [fd], ack=True)
-    kicks = []
+    offset = 1 << 30 if args.case == "offset-beyond-fd" else 0
+    table = struct.pack("=II4Q", 1, 0, 0, MEM, USER, offset)
+    print(f"SET_MEM_TABLE acked {msg(sock, 5, table, [fd], ack=True)!r}")
+    kicks = [-1] * args.vrings
     for i in range(args.vrings):
+        if args.case == "base-never-started" and i == args.vring:
+            continue
         desc = RING + i * 0x1000
         msg(sock, 8, struct.pack("=II", i, 8), ack=True)
         msg(sock, 10, struct.pack("=II", i, 0), ack=True)
         msg(sock, 9, struct.pack("=II4Q", i, 0, USER + desc, USER + desc + 0x800,
                                  USER + desc + 0x100, 0), ack=True)
         call, kick = os.eventfd(0), os.eventfd(0)
-        kicks.append(kick)
+        kicks[i] = kick
         msg(sock, 13, u64.pack(i), [call], ack=True)
         msg(sock, 12, u64.pack(i), [kick], ack=True)
         msg(sock, 18, struct.pack("=II", i, 1), ack=True)
     desc = RING + args.vring * 0x1000
     avail = desc + 0x100
-    if args.case == "avail-jump":
+    if args.case == "base-never-started":
+        base = msg(sock, 11, struct.pack("=II", args.vring, 0), reply=True)
+        print(f"GET_VRING_BASE {args.vring}: {base!r}")
+        return ended(args.case, peer, sock, log, 0.2)
+    if args.case == "offset-beyond-fd":
+        pass  # the back-end's mapping of the region is past the file: nothing to write
+    elif args.case == "avail-jump":
         struct.pack_into("=QIHH", mem, desc, 0x80000, 64, 0, 0)
         struct.pack_into("=H", mem, avail + 2, 0x8000)
     elif args.case == "short-request":
@@ -122,19 +162,26 @@ def main() -> int:
         struct.pack_into("=QIHH", mem, TABLE, TABLE + 0x100, 16, 4, 0)  # entry: INDIRECT
         struct.pack_into("=H", mem, avail + 2, 1)
     os.write(kicks[args.vring], u64.pack(1))
-    time.sleep(1.0)
+    return ended(args.case, peer, sock, log, 1.0)
+
+
+def ended(case: str, peer: subprocess.Popen[bytes], sock: socket.socket, log: IO[bytes],
+          wait: float) -> int:
+    """Hang up after ``wait`` seconds and print how the back-end ended."""
+    time.sleep(wait)
     sock.close()
     try:
         status = peer.wait(2.0)
     except subprocess.TimeoutExpired:
         os.killpg(peer.pid, signal.SIGTERM)
         peer.wait(5)
-        print(f"{args.case}: the back-end survived")
+        print(f"{case}: the back-end survived")
         return 0
     how = f"signal {signal.Signals(-status).name}" if status < 0 else f"exit status {status}"
     log.seek(0)
-    tail = log.read().decode(errors="replace").strip().splitlines()[-4:]
-    print(f"{args.case}: the back-end ended with {how}; its output ends:", *tail, sep="\n")
+    lines = int(os.environ.get("REPRO_TAIL", "4"))  # more: a debugger's backtrace
+    tail = log.read().decode(errors="replace").strip().splitlines()[-lines:]
+    print(f"{case}: the back-end ended with {how}; its output ends:", *tail, sep="\n")
     return 1
 
 

@@ -102,7 +102,9 @@ def _data_probe(peer: Peer, link: Link) -> bool | None:
 
 def verdict(peer: Peer, link: Link, what: str, seen: Seen, *, req: str,
             accepted: Callable[[Seen], str | None] | None = None,
-            tolerated: bool = False, probe: bool = True) -> Result:
+            tolerated: bool = False, probe: bool = True,
+            expected: str = "refusal: no used element, the queue stopped or the device broken"
+            ) -> Result:
     """The verdict of a case whose bad input is in place and notified (see the module doc).
     ``accepted`` says, from what was seen, whether the peer went on with the bad input (a
     sentence) -- by default any used element on the attacked vring. With ``tolerated`` the
@@ -117,8 +119,7 @@ def verdict(peer: Peer, link: Link, what: str, seen: Seen, *, req: str,
         _died(peer, f"{what}: accepted ({took}), then, when the front-end hung up,", req,
               HANG_UP_WAIT)
         _finish(peer)
-        raise CaseFailed(f"{what}: accepted: {took}", expected="refusal: no used element, "
-                         "the queue stopped or the device broken", observed=took, req=req)
+        raise CaseFailed(f"{what}: accepted: {took}", expected=expected, observed=took, req=req)
     try:
         link, how, connected = _alive(peer, link)
     except NoAnswer:

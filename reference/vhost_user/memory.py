@@ -12,6 +12,7 @@ from __future__ import annotations
 import mmap
 import os
 from dataclasses import dataclass
+from itertools import pairwise
 
 from virtiospec.reference.access import OutOfBounds
 from virtiospec.reference.vhost_user.messages import MAX_REGIONS, REGION, ProtocolError
@@ -37,6 +38,16 @@ def parse_table(payload: bytes) -> list[Region]:
         if r.size == 0 or r.guest_addr + r.size > 1 << 64 or r.user_addr + r.size > 1 << 64:
             raise ProtocolError(f"SET_MEM_TABLE region {r} is empty or wraps")
     return regions
+
+
+def check_disjoint(regions: list[Region]) -> None:
+    """VHOST-USER-008: no two regions share a guest address or a user address."""
+    for key in ("guest_addr", "user_addr"):
+        spans = sorted((getattr(r, key), getattr(r, key) + r.size) for r in regions)
+        for (_, end), (start, _) in pairwise(spans):
+            if start < end:
+                raise ProtocolError(f"SET_MEM_TABLE regions overlap in {key.split('_')[0]} "
+                                    f"addresses at {start:#x} (VHOST-USER-008)")
 
 
 class _Mapped:

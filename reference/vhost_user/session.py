@@ -46,7 +46,7 @@ from virtiospec.reference.vhost_user import fast
 from virtiospec.reference.vhost_user import messages as M
 from virtiospec.reference.vhost_user.fast import FastNetDevice, FastQueue
 from virtiospec.reference.vhost_user.fast import available as fast_path_built
-from virtiospec.reference.vhost_user.memory import MemoryTable, parse_table
+from virtiospec.reference.vhost_user.memory import MemoryTable, check_disjoint, parse_table
 
 Transmit = Callable[["Session", int, bytes], None]
 
@@ -55,6 +55,10 @@ NET_FEATURES = F.of(F.VERSION_1, F.MRG_RXBUF, F.CSUM, F.RING_EVENT_IDX, F.RING_I
 PROTOCOL_FEATURES = F.of(M.PROTOCOL_F_MQ, M.PROTOCOL_F_REPLY_ACK)
 DEVICES = ("python", "c")
 DEVICE_ENV = "VIRTIOSPEC_VHOST_DEVICE"
+# A known-bad build for the tests: $VIRTIOSPEC_VHOST_PLANT names one message check skipped
+PLANT_ENV = "VIRTIOSPEC_VHOST_PLANT"
+CHECKS = ("reply-flag", "mem-overlap", "vring-num", "vring-addr", "vring-base", "eventfd")
+MAX_QUEUE = 32768
 
 
 def default_device() -> str:
@@ -78,8 +82,12 @@ class Options:
     # a Python source like ``source``)
     repeat: tuple[bytes, ...] | None = None
     device: str = field(default_factory=default_device)  # "python" (the spec) or "c"
+    # a check of CHECKS to skip (a planted bug the hostile protocol cases must catch)
+    plant: str = field(default_factory=lambda: os.environ.get(PLANT_ENV, ""))
 
     def __post_init__(self) -> None:
+        if self.plant and self.plant not in CHECKS:
+            raise ValueError(f"plant {self.plant!r}: one of {', '.join(CHECKS)}")
         if self.device not in DEVICES:
             raise ValueError(f"device {self.device!r}: one of {', '.join(DEVICES)}")
         if self.repeat is not None:
@@ -144,12 +152,23 @@ class Session:
         """Carry out one message; returns the reply payload, or None for no reply. A reply to
         NEED_REPLY under REPLY_ACK is added by the caller (:meth:`ack`)."""
         self.log.messages.append(str(msg))
+        if msg.flags & M.FLAG_REPLY and self._checks("reply-flag"):
+            M._close(msg.fds)
+            raise M.ProtocolError(f"{M.name(msg.request)} carries the REPLY flag: a front-end "
+                                  "message is never a reply (VHOST-USER-006)")
         handler = getattr(self, f"_{M.name(msg.request).lower()}", None)
         if handler is None:
             M._close(msg.fds)
             raise M.ProtocolError(f"{M.name(msg.request)} is not supported")
         result: bytes | None = handler(msg)
         return result
+
+    def _checks(self, name: str) -> bool:
+        """False only for the check a planted build skips (:data:`PLANT_ENV`)."""
+        return self.options.plant != name
+
+    def _packed(self) -> bool:
+        return self.features is not None and F.has(self.features, F.RING_PACKED)
 
     def ack(self, msg: M.Message, ok: bool) -> bytes | None:
         """VHOST-USER-002: with REPLY_ACK negotiated, a NEED_REPLY message gets a u64 status."""
@@ -214,6 +233,8 @@ class Session:
 
     def _set_mem_table(self, msg: M.Message) -> None:
         regions = parse_table(msg.payload)
+        if self._checks("mem-overlap"):
+            check_disjoint(regions)
         running = [v for v in self.vrings if v.started]
         for v in running:  # before the old regions go: a C queue holds them mapped
             self._stop(v)
@@ -231,15 +252,58 @@ class Session:
 
     def _set_vring_num(self, msg: M.Message) -> None:
         index, num = msg.state()
-        self._vring(index).num = num
+        v = self._vring(index)
+        if self._checks("vring-num"):
+            if not 1 <= num <= MAX_QUEUE:
+                raise ValueError(f"SET_VRING_NUM {num} for vring {index}: not in 1..{MAX_QUEUE}"
+                                 " (VHOST-USER-009)")
+            if not self._packed() and num & (num - 1):
+                raise ValueError(f"SET_VRING_NUM {num} for vring {index}: a split ring's size "
+                                 "is a power of 2 (RING-SPLIT-005)")
+        v.num = num
 
     def _set_vring_base(self, msg: M.Message) -> None:
         index, num = msg.state()
-        self._vring(index).base = num & 0xFFFF_FFFF
+        v = self._vring(index)
+        if self._checks("vring-base"):
+            if not self._packed() and num > 0xFFFF:
+                raise ValueError(f"SET_VRING_BASE {num:#x} for vring {index}: a split ring's "
+                                 "index is 16 bits (VHOST-USER-009)")
+            if self._packed() and v.num and (num & 0x7FFF >= v.num
+                                             or (num >> 16 and num >> 16 & 0x7FFF >= v.num)):
+                raise ValueError(f"SET_VRING_BASE {num:#x} for vring {index}: a position "
+                                 f"beyond its ring of {v.num} (VHOST-USER-009)")
+        v.base = num & 0xFFFF_FFFF
 
     def _set_vring_addr(self, msg: M.Message) -> None:
         index, _flags, desc, used, avail, _log = M.ADDR.unpack(msg.payload)
-        self._vring(index).user_addrs = (desc, used, avail)
+        v = self._vring(index)
+        if self._checks("vring-addr"):
+            self._check_addrs(v, desc, used, avail)
+        v.user_addrs = (desc, used, avail)
+
+    def _check_addrs(self, v: Vring, desc: int, used: int, avail: int) -> None:
+        """VHOST-USER-009: each part aligned (RING-SPLIT-002; a packed ring's descriptors on
+        16 bytes, its event structures on 4) and, once a memory table is set, inside one
+        region. Refused as the vring not started."""
+        packed = self._packed()
+        q = v.num or 1
+        parts = (("descriptor table", desc, 16, PACKED_DESC_SIZE * q if packed
+                  else desc_table_size(q)),
+                 ("available ring", avail, 4 if packed else 2,
+                  EVENT_SIZE if packed else avail_ring_size(q)),
+                 ("used ring", used, 4, EVENT_SIZE if packed else used_ring_size(q)))
+        for name, addr, align, size in parts:
+            if addr % align:
+                raise ValueError(f"vring {v.index} not started: its {name} at {addr:#x} is not "
+                                 f"aligned on {align} bytes (VHOST-USER-009)")
+            if self.mem.maps:
+                try:
+                    self.mem.user_to_guest(addr, size)
+                except MemoryError_:
+                    raise ValueError(f"vring {v.index} not started: its {name} "
+                                     f"[{addr:#x}, +{size:#x}) lies in no region "
+                                     "(VHOST-USER-009)") from None
 
     def _fd_message(self, msg: M.Message, what: str) -> tuple[Vring, int | None]:
         value = msg.u64()
@@ -250,6 +314,10 @@ class Session:
         if len(msg.fds) != 1:
             M._close(msg.fds)
             raise M.ProtocolError(f"{what} for vring {v.index} without its file descriptor")
+        if self._checks("eventfd") and not _is_eventfd(msg.fds[0]):
+            M._close(msg.fds)
+            raise ValueError(f"{what} for vring {v.index}: its file descriptor is not an "
+                             "eventfd (VHOST-USER-009)")
         fd = msg.fds.pop()
         return v, fd
 
@@ -574,6 +642,13 @@ def _packed_base(q: PackedDevice, held: int) -> int:
     if pos < 0:
         pos, wrap = pos + q.q, wrap ^ 1
     return pos | wrap << 15 | (q.used_pos | q.used_wrap << 15) << 16
+
+
+def _is_eventfd(fd: int) -> bool:
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}") == "anon_inode:[eventfd]"
+    except OSError:
+        return False
 
 
 def _close_fd(fd: int | None) -> None:
