@@ -83,19 +83,22 @@ class DriverDetachOnly(NetDriver):
 
 
 MUTANTS: list[tuple[str, str, tuple[str, ...], DataPathConfig]] = [
-    ("rx-drop-when-full", "the device drops a received frame when the receive queue is empty",
+    ("net.mutant.rx-drop-when-full",
+     "the device drops a received frame when the receive queue is empty",
      ("NET-017", "NET-060"), DataPathConfig(device_cls=DeviceDropsWhenFull)),
-    ("num-buffers-miscount", "with MRG_RXBUF the device writes num_buffers one short",
+    ("net.mutant.num-buffers-miscount", "with MRG_RXBUF the device writes num_buffers one short",
      ("NET-011",), DataPathConfig(device_cls=DeviceMiscountsBuffers, mrg=True)),
-    ("send-at-take", "the device sends a frame when it takes the buffer, before using it",
+    ("net.mutant.send-at-take",
+     "the device sends a frame when it takes the buffer, before using it",
      ("NET-061", "NET-060"), DataPathConfig(device_cls=DeviceSendsAtTake)),
-    ("tx-while-link-down", "the device consumes transmit buffers while the link is down",
+    ("net.mutant.tx-while-link-down", "the device consumes transmit buffers while the link is down",
      ("NET-026", "NET-060"), DataPathConfig(device_cls=DeviceIgnoresLinkDown)),
-    ("rx-newest-first", "the device delivers the newest waiting frame first",
+    ("net.mutant.rx-newest-first", "the device delivers the newest waiting frame first",
      ("NET-018", "NET-060"), DataPathConfig(device_cls=DeviceNewestFirst)),
-    ("driver-no-recover", "the driver does not take its buffers back at a reset",
+    ("net.mutant.driver-no-recover", "the driver does not take its buffers back at a reset",
      ("NET-062",), DataPathConfig(driver_cls=DriverNoRecover)),
-    ("driver-detach-only", "the driver detaches buffers at a reset without reaping used ones",
+    ("net.mutant.driver-detach-only",
+     "the driver detaches buffers at a reset without reaping used ones",
      ("NET-062", "NET-060"), DataPathConfig(driver_cls=DriverDetachOnly)),
 ]
 
@@ -104,7 +107,7 @@ def _register(name: str, bug: str, reqs: tuple[str, ...], cfg: DataPathConfig) -
     run: Callable[[], registry.Evidence] = mutant_run(cfg)
     switches = ([switched(cfg.device_cls)] if cfg.device_cls.lines != NetDevice.lines else []) \
         + ([switched(cfg.driver_cls)] if cfg.driver_cls.lines != NetDriver.lines else [])
-    registry.mutant(f"net.mutant.{name}", "; ".join([bug, *switches]), reqs,
+    registry.mutant(name, "; ".join([bug, *switches]), reqs,
                     "hypothesis")(run)
 
 

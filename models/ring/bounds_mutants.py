@@ -264,7 +264,7 @@ BUGS: dict[str, tuple[str, Variant, str, tuple[str, ...]]] = {
 }
 
 
-def _register(kind: str, short: str) -> None:
+def _register(name: str, kind: str, short: str) -> None:
     switch, v, bug, reqs = BUGS[short]
     cls = (PackedBoundsVariant if kind == "packed" else SplitBoundsVariant).named(switch)
     req = tuple(r for r in reqs if r.startswith("RING-PACKED" if kind == "packed" else
@@ -276,9 +276,22 @@ def _register(kind: str, short: str) -> None:
         return refute(kind, v, cls, c_mutant)
 
     fn: Callable[[], registry.Evidence] = run_it
-    registry.mutant(f"ring.bounds.{kind}.{short}", f"{kind} walk: {bug}", req, "z3")(fn)
+    registry.mutant(name, f"{kind} walk: {bug}", req, "z3")(fn)
 
 
-for _kind in ("split", "packed"):
-    for _short in BUGS:
-        _register(_kind, _short)
+# name, walk, key of BUGS
+REGISTERED: tuple[tuple[str, str, str], ...] = (
+    ("ring.bounds.split.no-overflow-check", "split", "no-overflow-check"),
+    ("ring.bounds.split.off-by-one-end", "split", "off-by-one-end"),
+    ("ring.bounds.split.no-indirect-len-check", "split", "no-indirect-len-check"),
+    ("ring.bounds.split.no-loop-bound", "split", "no-loop-bound"),
+    ("ring.bounds.packed.no-overflow-check", "packed", "no-overflow-check"),
+    ("ring.bounds.packed.off-by-one-end", "packed", "off-by-one-end"),
+    ("ring.bounds.packed.no-indirect-len-check", "packed", "no-indirect-len-check"),
+    ("ring.bounds.packed.no-loop-bound", "packed", "no-loop-bound"),
+)
+if [short for _, kind, short in REGISTERED if kind == "split"] != list(BUGS) or \
+        [short for _, kind, short in REGISTERED if kind == "packed"] != list(BUGS):
+    raise ValueError("REGISTERED must name every bug of BUGS for both walks, in its order")
+for _name, _kind, _short in REGISTERED:
+    _register(_name, _kind, _short)

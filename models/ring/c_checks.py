@@ -54,11 +54,10 @@ PAIRS: dict[str, tuple[type[SplitDriver], type[SplitDevice], str]] = {
 }
 
 
-def _register(pair: str, mode: Mode, event_idx: bool) -> None:
+def _register(name: str, pair: str, mode: Mode, event_idx: bool) -> None:
     drv, dev, who = PAIRS[pair]
-    feature = "event_idx" if event_idx else "flags"
 
-    @registry.check(f"ring.{pair}.{mode}.{feature}", REQS,
+    @registry.check(name, REQS,
                     f"{who} interleaved access by access over x86-TSO store buffers, "
                     f"{'VIRTIO_F_EVENT_IDX' if event_idx else 'flag'} suppression")
     def check(n: int) -> registry.Evidence:
@@ -66,9 +65,17 @@ def _register(pair: str, mode: Mode, event_idx: bool) -> None:
                                      device_cls=dev), n)
 
 
-for _pair in PAIRS:
-    for _event_idx in (False, True):
-        _register(_pair, "tso", _event_idx)
+# name, pair (PAIRS), memory model, VIRTIO_F_EVENT_IDX
+_CHECKS: tuple[tuple[str, str, Mode, bool], ...] = (
+    ("ring.c.tso.flags", "c", "tso", False),
+    ("ring.c.tso.event_idx", "c", "tso", True),
+    ("ring.mixed.c_driver.tso.flags", "mixed.c_driver", "tso", False),
+    ("ring.mixed.c_driver.tso.event_idx", "mixed.c_driver", "tso", True),
+    ("ring.mixed.c_device.tso.flags", "mixed.c_device", "tso", False),
+    ("ring.mixed.c_device.tso.event_idx", "mixed.c_device", "tso", True),
+)
+for _name, _pair, _mode, _event_idx in _CHECKS:
+    _register(_name, _pair, _mode, _event_idx)
 
 
 LITMUS_REQS = {
@@ -77,10 +84,8 @@ LITMUS_REQS = {
 }
 
 
-def _register_litmus(race: str, event_idx: bool) -> None:
-    feature = "event_idx" if event_idx else "flags"
-
-    @registry.check(f"ring.c.litmus.{race}.{feature}", LITMUS_REQS[race],
+def _register_litmus(name: str, race: str, event_idx: bool) -> None:
+    @registry.check(name, LITMUS_REQS[race],
                     f"the {race} lost-wakeup race of the C sides under x86-TSO, every schedule "
                     f"Hypothesis tries, {'VIRTIO_F_EVENT_IDX' if event_idx else 'flag'} "
                     "suppression")
@@ -91,6 +96,12 @@ def _register_litmus(race: str, event_idx: bool) -> None:
             abort_all()
 
 
-for _race in LITMUS_REQS:
-    for _event_idx in (False, True):
-        _register_litmus(_race, _event_idx)
+# name, race (LITMUS_REQS), VIRTIO_F_EVENT_IDX
+_LITMUS: tuple[tuple[str, str, bool], ...] = (
+    ("ring.c.litmus.kick.flags", "kick", False),
+    ("ring.c.litmus.kick.event_idx", "kick", True),
+    ("ring.c.litmus.interrupt.flags", "interrupt", False),
+    ("ring.c.litmus.interrupt.event_idx", "interrupt", True),
+)
+for _name, _race, _event_idx in _LITMUS:
+    _register_litmus(_name, _race, _event_idx)

@@ -92,29 +92,35 @@ def by_litmus(mutant: str, race: str, side: str) -> Callable[[], registry.Eviden
 
 MUTANTS: list[tuple[str, str, str, tuple[str, ...], registry.Method,
                     Callable[[], registry.Evidence]]] = [
-    ("no-mb-kick", "NO_MB_KICK", "driver kick_prepare without the mb before the suppression load",
+    ("ring.c.mutant.no-mb-kick",
+     "NO_MB_KICK", "driver kick_prepare without the mb before the suppression load",
      ("RING-SPLIT-070", "RING-SPLIT-110"), "hypothesis",
      by_litmus("NO_MB_KICK", "kick", "driver")),
-    ("no-mb-notify", "NO_MB_NOTIFY", "device should_notify without the mb before the "
+    ("ring.c.mutant.no-mb-notify", "NO_MB_NOTIFY", "device should_notify without the mb before the "
      "suppression load", ("RING-SPLIT-071", "RING-SPLIT-111"), "hypothesis",
      by_litmus("NO_MB_NOTIFY", "interrupt", "device")),
-    ("no-recheck-notify", "NO_RECHECK_NOTIFY", "device enable_notify without the re-check of "
+    ("ring.c.mutant.no-recheck-notify",
+     "NO_RECHECK_NOTIFY", "device enable_notify without the re-check of "
      "avail.idx", ("RING-SPLIT-072", "RING-SPLIT-110"), "test", by_suite("NO_RECHECK_NOTIFY")),
-    ("no-recheck-cb", "NO_RECHECK_CB", "driver enable_cb without the re-check of used.idx",
+    ("ring.c.mutant.no-recheck-cb",
+     "NO_RECHECK_CB", "driver enable_cb without the re-check of used.idx",
      ("RING-SPLIT-073", "RING-SPLIT-111"), "test", by_suite("NO_RECHECK_CB")),
-    ("need-event-off-by-one", "NEED_EVENT_OFF_BY_ONE", "vring_need_event tests (old, new] "
+    ("ring.c.mutant.need-event-off-by-one",
+     "NEED_EVENT_OFF_BY_ONE", "vring_need_event tests (old, new] "
      "instead of [old, new)", ("RING-SPLIT-053", "RING-SPLIT-063", "RING-SPLIT-100"), "test",
      by_suite("NEED_EVENT_OFF_BY_ONE")),
-    ("used-idx-mod-q", "USED_IDX_MOD_Q", "device wraps used.idx modulo Q instead of 2^16",
+    ("ring.c.mutant.used-idx-mod-q",
+     "USED_IDX_MOD_Q", "device wraps used.idx modulo Q instead of 2^16",
      ("RING-SPLIT-043", "RING-SPLIT-092"), "test", by_suite("USED_IDX_MOD_Q")),
-    ("unbounded-walk", "UNBOUNDED_WALK", "device walks a chain with no loop or length bound",
+    ("ring.c.mutant.unbounded-walk",
+     "UNBOUNDED_WALK", "device walks a chain with no loop or length bound",
      ("RING-SPLIT-080",), "test", by_suite("UNBOUNDED_WALK")),
-    ("no-head-check", "NO_HEAD_CHECK", "device walks a head index >= Q",
+    ("ring.c.mutant.no-head-check", "NO_HEAD_CHECK", "device walks a head index >= Q",
      ("RING-SPLIT-080",), "test", by_suite("NO_HEAD_CHECK")),
-    ("trust-used-id", "TRUST_USED_ID", "driver takes back a used id that is not an "
+    ("ring.c.mutant.trust-used-id", "TRUST_USED_ID", "driver takes back a used id that is not an "
      "outstanding head", ("RING-SPLIT-085", "RING-SPLIT-093"), "test",
      by_suite("TRUST_USED_ID")),
 ]
 
 for _name, _switch, _bug, _reqs, _method, _run in MUTANTS:
-    registry.mutant(f"ring.c.mutant.{_name}", f"{_bug} ({_switch})", _reqs, _method)(_run)
+    registry.mutant(_name, f"{_bug} ({_switch})", _reqs, _method)(_run)

@@ -33,13 +33,16 @@ MUTANT_SECONDS = 20.0
 REFERENCE_SECONDS = 16.0
 
 MUTANTS: list[tuple[str, str, str, tuple[str, ...]]] = [
-    ("no-mb-kick", "NO_MB_KICK", "driver kick_prepare without the mb before the suppression "
+    ("ring.c.stress.no-mb-kick",
+     "NO_MB_KICK", "driver kick_prepare without the mb before the suppression "
      "load", ("RING-SPLIT-070", "RING-SPLIT-110")),
-    ("no-mb-notify", "NO_MB_NOTIFY", "device should_notify without the mb before the "
+    ("ring.c.stress.no-mb-notify", "NO_MB_NOTIFY", "device should_notify without the mb before the "
      "suppression load", ("RING-SPLIT-071", "RING-SPLIT-111")),
-    ("no-recheck-notify", "NO_RECHECK_NOTIFY", "device enable_notify without the re-check of "
+    ("ring.c.stress.no-recheck-notify",
+     "NO_RECHECK_NOTIFY", "device enable_notify without the re-check of "
      "avail.idx", ("RING-SPLIT-072", "RING-SPLIT-110")),
-    ("no-recheck-cb", "NO_RECHECK_CB", "driver enable_cb without the re-check of used.idx",
+    ("ring.c.stress.no-recheck-cb",
+     "NO_RECHECK_CB", "driver enable_cb without the re-check of used.idx",
      ("RING-SPLIT-073", "RING-SPLIT-111")),
 ]
 
@@ -81,7 +84,7 @@ def stress_mutant(switch: str, seconds: float = MUTANT_SECONDS) -> Callable[
 
 
 for _name, _switch, _bug, _reqs in MUTANTS:
-    registry.mutant(f"ring.c.stress.{_name}", f"{_bug} ({_switch}), two threads on two cores",
+    registry.mutant(_name, f"{_bug} ({_switch}), two threads on two cores",
                     _reqs, "stress")(stress_mutant(_switch))
 
 

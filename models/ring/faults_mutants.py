@@ -154,7 +154,29 @@ PACKED_MUTANTS["device-trusts-kick"] = (
     "use a used descriptor again",
     ("RING-PACKED-092",), FaultConfig(packed=True, device_cls=PackedDeviceTrustsKick))
 
-for _name, (_bug, _reqs, _cfg) in MUTANTS.items():
-    registry.mutant(f"ring.faults.split.{_name}", _bug, _reqs, "hypothesis")(_variant(_cfg))
-for _name, (_bug, _reqs, _cfg) in PACKED_MUTANTS.items():
-    registry.mutant(f"ring.faults.packed.{_name}", _bug, _reqs, "hypothesis")(_variant(_cfg))
+# name, key of MUTANTS
+REGISTERED: tuple[tuple[str, str], ...] = (
+    ("ring.faults.split.forgets-detached", "forgets-detached"),
+    ("ring.faults.split.detaches-used", "detaches-used"),
+    ("ring.faults.split.trusts-outstanding-after-reset", "trusts-outstanding-after-reset"),
+    ("ring.faults.split.device-trusts-kick", "device-trusts-kick"),
+    ("ring.faults.split.no-watchdog", "no-watchdog"),
+    ("ring.faults.split.driver-overfills", "driver-overfills"),
+)
+# name, key of PACKED_MUTANTS
+PACKED_REGISTERED: tuple[tuple[str, str], ...] = (
+    ("ring.faults.packed.forgets-detached", "forgets-detached"),
+    ("ring.faults.packed.detaches-used", "detaches-used"),
+    ("ring.faults.packed.trusts-outstanding-after-reset", "trusts-outstanding-after-reset"),
+    ("ring.faults.packed.no-watchdog", "no-watchdog"),
+    ("ring.faults.packed.device-trusts-kick", "device-trusts-kick"),
+)
+if [key for _, key in REGISTERED] != list(MUTANTS) or \
+        [key for _, key in PACKED_REGISTERED] != list(PACKED_MUTANTS):
+    raise ValueError("REGISTERED and PACKED_REGISTERED must name every variant, in order")
+for _name, _key in REGISTERED:
+    _bug, _reqs, _cfg = MUTANTS[_key]
+    registry.mutant(_name, _bug, _reqs, "hypothesis")(_variant(_cfg))
+for _name, _key in PACKED_REGISTERED:
+    _bug, _reqs, _cfg = PACKED_MUTANTS[_key]
+    registry.mutant(_name, _bug, _reqs, "hypothesis")(_variant(_cfg))

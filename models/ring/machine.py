@@ -80,7 +80,6 @@ from virtiospec.models.machine_base import (
 )
 from virtiospec.models.memory.tso import (
     LOAD_REORDERING,
-    MODES,
     Action,
     Mode,
     Notify,
@@ -567,21 +566,27 @@ REQS = ("RING-SPLIT-012", "RING-SPLIT-013", "RING-SPLIT-030", "RING-SPLIT-041",
 RMO_REQS = (*REQS, "RING-SPLIT-075", "RING-SPLIT-076")
 
 
-def _register(mode: Mode, event_idx: bool, reqs: tuple[str, ...] = REQS) -> None:
-    feature = "event_idx" if event_idx else "flags"
-
-    @registry.check(f"ring.{mode}.{feature}", reqs,
+def _register(name: str, mode: Mode, event_idx: bool, reqs: tuple[str, ...] = REQS) -> None:
+    @registry.check(name, reqs,
                     f"driver and device interleaved access by access over {WHERE[mode]}, "
                     f"{'VIRTIO_F_EVENT_IDX' if event_idx else 'flag'} suppression")
     def check(n: int) -> registry.Evidence:
         return run_ring(RingConfig(mode=mode, event_idx=event_idx), n)
 
 
-for _mode in MODES:
-    for _event_idx in (False, True):
-        _register(_mode, _event_idx)
-for _event_idx in (False, True):
-    _register("rmo", _event_idx, RMO_REQS)
+# name, memory model, VIRTIO_F_EVENT_IDX, requirements
+_CHECKS: tuple[tuple[str, Mode, bool, tuple[str, ...]], ...] = (
+    ("ring.sc.flags", "sc", False, REQS),
+    ("ring.sc.event_idx", "sc", True, REQS),
+    ("ring.tso.flags", "tso", False, REQS),
+    ("ring.tso.event_idx", "tso", True, REQS),
+    ("ring.pso.flags", "pso", False, REQS),
+    ("ring.pso.event_idx", "pso", True, REQS),
+    ("ring.rmo.flags", "rmo", False, RMO_REQS),
+    ("ring.rmo.event_idx", "rmo", True, RMO_REQS),
+)
+for _name, _mode, _event_idx, _reqs in _CHECKS:
+    _register(_name, _mode, _event_idx, _reqs)
 
 
 # -- RING-SPLIT-101: 2^16 publications between two decisions ----------------------------

@@ -48,7 +48,7 @@ from hypothesis.stateful import initialize, invariant, precondition, rule
 from virtiospec.models import registry
 from virtiospec.models.hypothesis_run import RunRecord, Violation
 from virtiospec.models.machine_base import WHERE, DriverDeviceMachine, bind, guarded, run_bound
-from virtiospec.models.memory.tso import MODES, Mode, Notify, Program, SharedMemory, Side, Wait
+from virtiospec.models.memory.tso import Mode, Notify, Program, SharedMemory, Side, Wait
 from virtiospec.models.ring.names import ring_names
 from virtiospec.reference.access import GuestMemory, run
 from virtiospec.reference.ring import QueueFull, SplitDevice, SplitDriver, SplitLayout
@@ -359,17 +359,19 @@ REQS = ("SHM-RING-001", "SHM-RING-002", "SHM-RING-003", "SHM-RING-004", "SHM-RIN
         "RING-SPLIT-110", "RING-SPLIT-111")
 
 
-def _register(mode: Mode, event_idx: bool) -> None:
+def _register(name: str, mode: Mode, event_idx: bool) -> None:
     feature = "event_idx" if event_idx else "flags"
 
-    @registry.check(f"ring_on_shm.{mode}.{feature}", REQS,
+    @registry.check(name, REQS,
                     f"ring on shm-signal, driver and device stepped access by access over "
                     f"{WHERE[mode]}, {feature}: both suppressions, both directions")
     def check(n: int) -> registry.Evidence:
         return run_ring_on_shm(RingOnShmConfig(mode=mode, event_idx=event_idx), n)
 
 
-_mode: Mode
-for _mode in MODES:
-    for _event_idx in (False, True):
-        _register(_mode, _event_idx)
+_register("ring_on_shm.sc.flags", "sc", False)
+_register("ring_on_shm.sc.event_idx", "sc", True)
+_register("ring_on_shm.tso.flags", "tso", False)
+_register("ring_on_shm.tso.event_idx", "tso", True)
+_register("ring_on_shm.pso.flags", "pso", False)
+_register("ring_on_shm.pso.event_idx", "pso", True)

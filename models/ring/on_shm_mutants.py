@@ -199,10 +199,30 @@ def _ref(bug: SeamBug) -> Callable[[], registry.Evidence]:
     return lambda: refute_ref(bug)
 
 
-for _bug in BUGS:
-    registry.mutant(f"ring_on_shm.mutant.{_bug.name}.z3", _bug.bug, _bug.reqs, "z3")(_z3(_bug))
-    registry.mutant(f"ring_on_shm.mutant.{_bug.name}.ref", _bug.bug, _bug.reqs,
-                    "hypothesis")(_ref(_bug))
+# each bug of BUGS twice: refuted by Z3 (name, first) and by the reference (second)
+REGISTERED: tuple[tuple[str, str, str], ...] = (
+    ("ring_on_shm.mutant.ack_after_consuming.z3",
+     "ring_on_shm.mutant.ack_after_consuming.ref", "ack_after_consuming"),
+    ("ring_on_shm.mutant.ring_not_reenabled.z3",
+     "ring_on_shm.mutant.ring_not_reenabled.ref", "ring_not_reenabled"),
+    ("ring_on_shm.mutant.signal_not_reenabled.z3",
+     "ring_on_shm.mutant.signal_not_reenabled.ref", "signal_not_reenabled"),
+    ("ring_on_shm.mutant.ring_not_rechecked.z3",
+     "ring_on_shm.mutant.ring_not_rechecked.ref", "ring_not_rechecked"),
+    ("ring_on_shm.mutant.signal_not_rechecked.z3",
+     "ring_on_shm.mutant.signal_not_rechecked.ref", "signal_not_rechecked"),
+    ("ring_on_shm.mutant.inject_without_mb.z3",
+     "ring_on_shm.mutant.inject_without_mb.ref", "inject_without_mb"),
+    ("ring_on_shm.mutant.decision_skips_signal.z3",
+     "ring_on_shm.mutant.decision_skips_signal.ref", "decision_skips_signal"),
+    ("ring_on_shm.mutant.transport_disobeys.z3",
+     "ring_on_shm.mutant.transport_disobeys.ref", "transport_disobeys"),
+)
+if [row[2] for row in REGISTERED] != [b.name for b in BUGS]:
+    raise ValueError("REGISTERED must name every bug of BUGS, in its order")
+for (_z3_name, _ref_name, _), _bug in zip(REGISTERED, BUGS, strict=True):
+    registry.mutant(_z3_name, _bug.bug, _bug.reqs, "z3")(_z3(_bug))
+    registry.mutant(_ref_name, _bug.bug, _bug.reqs, "hypothesis")(_ref(_bug))
 
 
 # -- known-bad variants of one layer, planted in the composition ------------------------------
@@ -219,20 +239,25 @@ class UnreducedLayout(SplitLayout):
 
 
 PLANTED: list[tuple[str, str, tuple[str, ...], RingOnShmConfig]] = [
-    ("ring.device_slot_not_reduced", "ring layer: the device takes a free-running index as "
+    ("ring_on_shm.mutant.layer.ring.device_slot_not_reduced.ref",
+     "ring layer: the device takes a free-running index as "
      "the ring slot (no mod Q), so its accesses leave the ring's parts and the region, and "
      "are refused as out of bounds", ("SHM-RING-001", "RING-SPLIT-043"),
      RingOnShmConfig(mode="sc", device_layout_cls=UnreducedLayout)),
-    ("ring.driver_no_mb_kick", "ring layer: kick_prepare without the mb before loading "
+    ("ring_on_shm.mutant.layer.ring.driver_no_mb_kick.ref",
+     "ring layer: kick_prepare without the mb before loading "
      "used.flags, inside the ring on shm (x86-TSO)", ("RING-SPLIT-070", "SHM-RING-004"),
      RingOnShmConfig(mode="tso", driver_ring_cls=DriverNoMbKick)),
-    ("ring.device_no_mb_notify", "ring layer: should_notify without the mb before loading "
+    ("ring_on_shm.mutant.layer.ring.device_no_mb_notify.ref",
+     "ring layer: should_notify without the mb before loading "
      "avail.flags, inside the ring on shm (x86-TSO)", ("RING-SPLIT-071", "SHM-RING-004"),
      RingOnShmConfig(mode="tso", device_ring_cls=DeviceNoMbNotify)),
-    ("ring.used_idx_wrap", "ring layer: the device wraps used.idx at Q instead of 2^16, "
+    ("ring_on_shm.mutant.layer.ring.used_idx_wrap.ref",
+     "ring layer: the device wraps used.idx at Q instead of 2^16, "
      "inside the ring on shm", ("RING-SPLIT-043", "SHM-RING-004"),
      RingOnShmConfig(mode="sc", device_ring_cls=DeviceUsedIdxWrap)),
-    ("signal.receiver_no_recheck", "signal layer: the receiver enables without re-reading "
+    ("ring_on_shm.mutant.layer.signal.receiver_no_recheck.ref",
+     "signal layer: the receiver enables without re-reading "
      "pending, inside the ring on shm", ("SHM-SIGNAL-006", "SHM-RING-004"),
      RingOnShmConfig(mode="sc", receiver_cls=ReceiverNoRecheck)),
 ]
@@ -244,5 +269,5 @@ def _planted(cfg: RingOnShmConfig) -> Callable[[], registry.Evidence]:
 
 
 for _name, _what, _reqs, _cfg in PLANTED:
-    registry.mutant(f"ring_on_shm.mutant.layer.{_name}.ref", _what, _reqs,
+    registry.mutant(_name, _what, _reqs,
                     "hypothesis")(_planted(_cfg))

@@ -191,46 +191,48 @@ def _hostile_driver(driver: type[SplitDriver]) -> Callable[[], registry.Evidence
 
 
 MUTANTS: list[tuple[str, str, tuple[str, ...], Callable[[], registry.Evidence]]] = [
-    ("driver-no-mb-kick", "kick_prepare without the mb before loading used.flags",
+    ("ring.ref.driver-no-mb-kick", "kick_prepare without the mb before loading used.flags",
      ("RING-SPLIT-070", "RING-SPLIT-110"), _machine("tso", False, driver=DriverNoMbKick)),
-    ("device-no-mb-notify", "should_notify without the mb before loading avail.flags",
+    ("ring.ref.device-no-mb-notify", "should_notify without the mb before loading avail.flags",
      ("RING-SPLIT-071", "RING-SPLIT-111"), _machine("tso", False, device=DeviceNoMbNotify)),
-    ("device-no-recheck", "enable_notify sleeps without re-reading avail.idx",
+    ("ring.ref.device-no-recheck", "enable_notify sleeps without re-reading avail.idx",
      ("RING-SPLIT-072", "RING-SPLIT-110"), _machine("sc", False, device=DeviceNoRecheck)),
-    ("driver-no-recheck", "enable_cb sleeps without re-reading used.idx",
+    ("ring.ref.driver-no-recheck", "enable_cb sleeps without re-reading used.idx",
      ("RING-SPLIT-073", "RING-SPLIT-111"), _machine("sc", False, driver=DriverNoRecheck)),
-    ("driver-no-wmb", "add publishes avail.idx without a wmb after the entries",
+    ("ring.ref.driver-no-wmb", "add publishes avail.idx without a wmb after the entries",
      ("RING-SPLIT-032", "RING-SPLIT-092"), _machine("pso", False, driver=DriverNoWmb)),
-    ("device-no-wmb", "push publishes used.idx without a wmb after the elements",
+    ("ring.ref.device-no-wmb", "push publishes used.idx without a wmb after the elements",
      ("RING-SPLIT-043", "RING-SPLIT-092"), _machine("pso", False, device=DeviceNoWmb)),
-    ("need-event-off-by-one", "the device notifies when used_event is in (old, new]",
+    ("ring.ref.need-event-off-by-one", "the device notifies when used_event is in (old, new]",
      ("RING-SPLIT-053", "RING-SPLIT-100", "RING-SPLIT-111"),
      _machine("sc", True, device=DeviceNeedEventOffByOne)),
-    ("used-idx-wrap", "the device wraps used.idx at Q instead of 2^16",
+    ("ring.ref.used-idx-wrap", "the device wraps used.idx at Q instead of 2^16",
      ("RING-SPLIT-043", "RING-SPLIT-092"), _machine("sc", False, device=DeviceUsedIdxWrap)),
-    ("used-event-read", "get_used loads used_event instead of storing it",
+    ("ring.ref.used-event-read", "get_used loads used_event instead of storing it",
      ("RING-SPLIT-051", "RING-SPLIT-111"), _machine("sc", True, driver=DriverUsedEventRead)),
-    ("unbounded-walk", "the device walks a chain without the seen-set and the Q bound",
+    ("ring.ref.unbounded-walk", "the device walks a chain without the seen-set and the Q bound",
      ("RING-SPLIT-080",), _hostile_device(DeviceUnboundedWalk)),
-    ("no-head-check", "the device walks a head >= Q",
+    ("ring.ref.no-head-check", "the device walks a head >= Q",
      ("RING-SPLIT-080",), _hostile_device(DeviceNoHeadCheck)),
-    ("no-avail-jump-check", "the device pops although avail.idx moved more than Q",
+    ("ring.ref.no-avail-jump-check", "the device pops although avail.idx moved more than Q",
      ("RING-SPLIT-084",), _hostile_device(DeviceNoAvailJumpCheck)),
-    ("readable-after-writable", "the device takes a readable buffer after a writable one",
+    ("ring.ref.readable-after-writable", "the device takes a readable buffer after a writable one",
      ("RING-SPLIT-083",), _hostile_device(DeviceReadableAfterWritable)),
-    ("nested-indirect", "the device follows an indirect table inside an indirect table",
+    ("ring.ref.nested-indirect", "the device follows an indirect table inside an indirect table",
      ("RING-SPLIT-081",), _hostile_device(DeviceNestedIndirect)),
-    ("indirect-outside-memory", "the device reads an indirect table that is outside memory",
+    ("ring.ref.indirect-outside-memory",
+     "the device reads an indirect table that is outside memory",
      ("RING-SPLIT-082",), _hostile_device(DeviceIndirectOutside)),
-    ("driver-trusts-used-id", "the driver frees whatever id the device returns",
+    ("ring.ref.driver-trusts-used-id", "the driver frees whatever id the device returns",
      ("RING-SPLIT-085", "RING-SPLIT-093"), _hostile_driver(DriverTrustsUsedId)),
-    ("driver-no-len-check", "the driver passes on a used len beyond the writable bytes",
+    ("ring.ref.driver-no-len-check", "the driver passes on a used len beyond the writable bytes",
      ("RING-SPLIT-085",), _hostile_driver(DriverNoLenCheck)),
-    ("device-no-rmb", "pop loads the available ring entry and the descriptors without an rmb "
+    ("ring.ref.device-no-rmb",
+     "pop loads the available ring entry and the descriptors without an rmb "
      "after loading avail.idx (RMO; not caught under x86-TSO, which never "
      "reorders loads)", ("RING-SPLIT-075", "RING-SPLIT-092"),
      _machine("rmo", False, device=DeviceNoRmbPop)),
-    ("driver-no-rmb", "get_used loads the used element and then the buffer without an rmb "
+    ("ring.ref.driver-no-rmb", "get_used loads the used element and then the buffer without an rmb "
      "after loading used.idx (RMO; not caught under x86-TSO, which never "
      "reorders loads)", ("RING-SPLIT-076", "RING-SPLIT-041", "RING-SPLIT-092"),
      _machine("rmo", False, driver=DriverNoRmbUsed)),
@@ -238,15 +240,16 @@ MUTANTS: list[tuple[str, str, tuple[str, ...], Callable[[], registry.Evidence]]]
 
 # caught by deterministic scenarios, not by a Hypothesis search
 SCENARIO_MUTANTS: list[tuple[str, str, tuple[str, ...], Callable[[], registry.Evidence]]] = [
-    ("driver-no-forced-kick", "kick_prepare does not force a kick after 2^16 - 1 or more "
+    ("ring.ref.driver-no-forced-kick", "kick_prepare does not force a kick after 2^16 - 1 or more "
      "additions since its last decision (EVENT_IDX: after 2^16 the window is empty)",
      ("RING-SPLIT-101", "RING-SPLIT-110"), _alias("avail", driver=DriverNoForcedKick)),
-    ("device-no-forced-notify", "should_notify does not force an interrupt after 2^16 - 1 or "
+    ("ring.ref.device-no-forced-notify",
+     "should_notify does not force an interrupt after 2^16 - 1 or "
      "more used elements since its last decision (after 2^16 used.idx looks unchanged)",
      ("RING-SPLIT-101", "RING-SPLIT-111"), _alias("used", device=DeviceNoForcedNotify)),
 ]
 
 for _name, _bug, _reqs, _run in MUTANTS:
-    registry.mutant(f"ring.ref.{_name}", f"{_bug}; {_SWITCH[_run]}", _reqs, "hypothesis")(_run)
+    registry.mutant(_name, f"{_bug}; {_SWITCH[_run]}", _reqs, "hypothesis")(_run)
 for _name, _bug, _reqs, _run in SCENARIO_MUTANTS:
-    registry.mutant(f"ring.ref.{_name}", f"{_bug}; {_SWITCH[_run]}", _reqs, "test")(_run)
+    registry.mutant(_name, f"{_bug}; {_SWITCH[_run]}", _reqs, "test")(_run)

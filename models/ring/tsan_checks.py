@@ -92,20 +92,49 @@ def suite_caught(key: str, reference_key: str) -> registry.Evidence:
     return registry.Evidence(True, f"{res.outcome.value} {first.id}: {res.detail}", stats=stats)
 
 
+# name, memory model, VIRTIO_F_EVENT_IDX
+CHECKS: tuple[tuple[str, Mode, bool], ...] = (
+    ("ring.tsan.ring_c.sc.flags", "sc", False),
+    ("ring.tsan.ring_c.sc.event_idx", "sc", True),
+    ("ring.tsan.ring_c.tso.flags", "tso", False),
+    ("ring.tsan.ring_c.tso.event_idx", "tso", True),
+)
+# name, the variant of models/ring/c_mutants.py built with TSan
+TSAN_MUTANTS: tuple[tuple[str, str], ...] = (
+    ("ring.tsan.ring_c.mutant.no-mb-kick", "ring.c.mutant.no-mb-kick"),
+    ("ring.tsan.ring_c.mutant.no-mb-notify", "ring.c.mutant.no-mb-notify"),
+    ("ring.tsan.ring_c.mutant.no-recheck-notify", "ring.c.mutant.no-recheck-notify"),
+    ("ring.tsan.ring_c.mutant.no-recheck-cb", "ring.c.mutant.no-recheck-cb"),
+    ("ring.tsan.ring_c.mutant.need-event-off-by-one", "ring.c.mutant.need-event-off-by-one"),
+    ("ring.tsan.ring_c.mutant.used-idx-mod-q", "ring.c.mutant.used-idx-mod-q"),
+    ("ring.tsan.ring_c.mutant.unbounded-walk", "ring.c.mutant.unbounded-walk"),
+    ("ring.tsan.ring_c.mutant.no-head-check", "ring.c.mutant.no-head-check"),
+    ("ring.tsan.ring_c.mutant.trust-used-id", "ring.c.mutant.trust-used-id"),
+)
+# name, race (LITMUS_REQS), VIRTIO_F_EVENT_IDX
+LITMUS: tuple[tuple[str, str, bool], ...] = (
+    ("ring.tsan.ring_c.litmus.kick.flags", "kick", False),
+    ("ring.tsan.ring_c.litmus.kick.event_idx", "kick", True),
+    ("ring.tsan.ring_c.litmus.interrupt.flags", "interrupt", False),
+    ("ring.tsan.ring_c.litmus.interrupt.event_idx", "interrupt", True),
+)
+
+
 def _register_ring_c() -> None:
     ref = recipes.ring_c_key()
-    for mode in ("sc", "tso"):
-        for event_idx in (False, True):
-            registry.check(
-                f"ring.tsan.ring_c.{mode}.{FEATURES[event_idx]}", REQS,
-                f"reference/ring.c built with -fsanitize=thread and stepped through "
-                f"virtiospec's TSan hooks, both sides, {mode}, "
-                f"{'VIRTIO_F_EVENT_IDX' if event_idx else 'flag'} suppression",
-            )(machine_check(ref, ref, mode, event_idx))
-    for name, switch, bug, reqs, method, _ in MUTANTS:
+    if [c for _, c in TSAN_MUTANTS] != [m[0] for m in MUTANTS]:
+        raise ValueError("TSAN_MUTANTS must name every variant of models/ring/c_mutants.py, "
+                         "in its order")
+    for name, mode, event_idx in CHECKS:
+        registry.check(
+            name, REQS,
+            f"reference/ring.c built with -fsanitize=thread and stepped through "
+            f"virtiospec's TSan hooks, both sides, {mode}, "
+            f"{'VIRTIO_F_EVENT_IDX' if event_idx else 'flag'} suppression",
+        )(machine_check(ref, ref, mode, event_idx))
+    for (name, _), (_, switch, bug, reqs, method, _) in zip(TSAN_MUTANTS, MUTANTS, strict=True):
         key = recipes.ring_c_key(switch)
-        registry.mutant(f"ring.tsan.ring_c.mutant.{name}",
-                        f"{bug} ({switch}), stepped through the TSan hooks", reqs,
+        registry.mutant(name, f"{bug} ({switch}), stepped through the TSan hooks", reqs,
                         method)(_mutant_run(method, switch, key, ref))
 
 
@@ -119,18 +148,16 @@ def _mutant_run(method: str, switch: str, key: str, ref: str) -> Callable[[], re
 
 def _register_litmus() -> None:
     ref = recipes.ring_c_key()
-    for race, reqs in LITMUS_REQS.items():
-        for event_idx in (False, True):
-            def run(n: int, r: str = race, e: bool = event_idx) -> registry.Evidence:
-                try:
-                    return run_litmus(r, LitmusConfig(driver_class(ref), device_class(ref), e),
-                                      n)
-                finally:
-                    abort_all()
+    for name, race, event_idx in LITMUS:
+        def run(n: int, r: str = race, e: bool = event_idx) -> registry.Evidence:
+            try:
+                return run_litmus(r, LitmusConfig(driver_class(ref), device_class(ref), e), n)
+            finally:
+                abort_all()
 
-            registry.check(f"ring.tsan.ring_c.litmus.{race}.{FEATURES[event_idx]}", reqs,
-                           f"the {race} lost-wakeup race of ring.c stepped through the TSan "
-                           "hooks, x86-TSO")(run)
+        registry.check(name, LITMUS_REQS[race],
+                       f"the {race} lost-wakeup race of ring.c stepped through the TSan "
+                       "hooks, x86-TSO")(run)
 
 
 _register_ring_c()

@@ -31,7 +31,6 @@ from virtiospec.models.ring.mp_litmus import REQS as MP_REQS
 from virtiospec.models.ring.packed.machine import REQS as PACKED_REQS
 from virtiospec.models.ring.packed.machine import PackedConfig, run_packed
 from virtiospec.models.ring.tsan_checks import (
-    FEATURES,
     litmus_caught,
     machine_check,
     run_race,
@@ -49,42 +48,79 @@ RACE_OF = {"NO_MB_KICK_PREPARE": "kick", "NO_MB_NOTIFY_ENABLE": "kick",
            "NO_RMB_GET_HEAD": "avail", "NO_WMB_COMPLETE": "used"}
 
 
+# name, memory model, VIRTIO_F_EVENT_IDX
+CHECKS: tuple[tuple[str, Mode, bool], ...] = (
+    ("ring.tsan.linux.sc.flags", "sc", False),
+    ("ring.tsan.linux.sc.event_idx", "sc", True),
+    ("ring.tsan.linux.tso.flags", "tso", False),
+    ("ring.tsan.linux.tso.event_idx", "tso", True),
+    ("ring.tsan.linux.rmo.flags", "rmo", False),
+    ("ring.tsan.linux.rmo.event_idx", "rmo", True),
+)
+# name, race (RACES), VIRTIO_F_EVENT_IDX
+LITMUS: tuple[tuple[str, str, bool], ...] = (
+    ("ring.tsan.linux.litmus.kick.flags", "kick", False),
+    ("ring.tsan.linux.litmus.kick.event_idx", "kick", True),
+    ("ring.tsan.linux.litmus.interrupt.flags", "interrupt", False),
+    ("ring.tsan.linux.litmus.interrupt.event_idx", "interrupt", True),
+    ("ring.tsan.linux.litmus.used.flags", "used", False),
+    ("ring.tsan.linux.litmus.used.event_idx", "used", True),
+    ("ring.tsan.linux.litmus.avail.flags", "avail", False),
+    ("ring.tsan.linux.litmus.avail.event_idx", "avail", True),
+)
+# name, memory model
+PACKED: tuple[tuple[str, Mode], ...] = (
+    ("ring.tsan.linux.packed.sc", "sc"),
+    ("ring.tsan.linux.packed.tso", "tso"),
+    ("ring.tsan.linux.packed.rmo", "rmo"),
+)
+# name, the one-line patch of conformance/ring/tsan_step/linux.py (VARIANTS)
+MUTANTS: tuple[tuple[str, str], ...] = (
+    ("ring.tsan.linux.mutant.no-mb-kick-prepare", "NO_MB_KICK_PREPARE"),
+    ("ring.tsan.linux.mutant.no-mb-notify-enable", "NO_MB_NOTIFY_ENABLE"),
+    ("ring.tsan.linux.mutant.no-mb-need-notify", "NO_MB_NEED_NOTIFY"),
+    ("ring.tsan.linux.mutant.no-rmb-get-buf", "NO_RMB_GET_BUF"),
+    ("ring.tsan.linux.mutant.no-wmb-add", "NO_WMB_ADD"),
+    ("ring.tsan.linux.mutant.no-rmb-get-head", "NO_RMB_GET_HEAD"),
+    ("ring.tsan.linux.mutant.no-wmb-complete", "NO_WMB_COMPLETE"),
+    ("ring.tsan.linux.mutant.no-mb-kick-prepare-packed", "NO_MB_KICK_PREPARE_PACKED"),
+)
+
+
 def _register() -> None:
     ref = linux.linux_key(SRC)
-    modes: tuple[Mode, ...] = ("sc", "tso", "rmo")
-    for mode in modes:
-        for event_idx in (False, True):
-            registry.check(f"ring.tsan.linux.{mode}.{FEATURES[event_idx]}",
-                           RMO_REQS if mode == "rmo" else REQS,
-                           f"{WHO}, interleaved access by access, {mode}, "
-                           f"{'VIRTIO_F_EVENT_IDX' if event_idx else 'flag'} suppression",
-                           )(machine_check(ref, ref, mode, event_idx))
-    for race, reqs in RACES.items():
-        for event_idx in (False, True):
-            def run(n: int, r: str = race, e: bool = event_idx) -> registry.Evidence:
-                try:
-                    return run_race(r, LitmusConfig(_drv(ref), _dev(ref), e), n)
-                finally:
-                    abort_all()
+    if [variant for _, variant in MUTANTS] != list(linux.VARIANTS):
+        raise ValueError("MUTANTS must name every patch of linux.VARIANTS, in its order")
+    if sorted({race for _, race, _ in LITMUS}) != sorted(RACES):
+        raise ValueError("LITMUS must name every race of RACES")
+    for name, mode, event_idx in CHECKS:
+        registry.check(name, RMO_REQS if mode == "rmo" else REQS,
+                       f"{WHO}, interleaved access by access, {mode}, "
+                       f"{'VIRTIO_F_EVENT_IDX' if event_idx else 'flag'} suppression",
+                       )(machine_check(ref, ref, mode, event_idx))
+    for name, race, event_idx in LITMUS:
+        def run(n: int, r: str = race, e: bool = event_idx) -> registry.Evidence:
+            try:
+                return run_race(r, LitmusConfig(_drv(ref), _dev(ref), e), n)
+            finally:
+                abort_all()
 
-            registry.check(f"ring.tsan.linux.litmus.{race}.{FEATURES[event_idx]}", reqs,
-                           f"the {race} race of {WHO}")(run)
-    for mode in modes:
-        registry.check(f"ring.tsan.linux.packed.{mode}", PACKED_REQS,
+        registry.check(name, RACES[race], f"the {race} race of {WHO}")(run)
+    for name, mode in PACKED:
+        registry.check(name, PACKED_REQS,
                        f"Linux's packed-ring driver (virtio_ring.c), stepped through the TSan "
                        f"hooks, against the reference packed device, {mode}")(
                            _packed_check(ref, mode))
-    for variant, v in linux.VARIANTS.items():
+    for name, variant in MUTANTS:
+        v = linux.VARIANTS[variant]
         key = linux.linux_key(SRC, variant)
         if v.side == "packed-driver":
-            registry.mutant(f"ring.tsan.linux.mutant.{variant.lower().replace('_', '-')}",
-                            f"Linux {v.bug} (one-line patch {variant} of {v.file})", v.reqs,
-                            "hypothesis")(_packed_caught(key))
+            registry.mutant(name, f"Linux {v.bug} (one-line patch {variant} of {v.file})",
+                            v.reqs, "hypothesis")(_packed_caught(key))
             continue
         drv, dev = (key, ref) if v.side == "driver" else (ref, key)
         race = RACE_OF[variant]
-        registry.mutant(f"ring.tsan.linux.mutant.{variant.lower().replace('_', '-')}",
-                        f"Linux {v.bug} (one-line patch {variant} of {v.file})", v.reqs,
+        registry.mutant(name, f"Linux {v.bug} (one-line patch {variant} of {v.file})", v.reqs,
                         "hypothesis")(_caught(race, drv, dev))
 
 

@@ -98,27 +98,34 @@ PAIRS: dict[str, tuple[type[ShmMachine], dict[str, type], tuple[str, ...], str]]
 }
 
 
-def _register(pair: str, mode: Mode) -> None:
+def _register(name: str, pair: str, mode: Mode) -> None:
     machine, classes, reqs, who = PAIRS[pair]
     if mode == RMO and "SHM-TABLE-007" in reqs:
         reqs = (*reqs, "SHM-TABLE-006")
 
-    @registry.check(f"shm.c.{pair}.{mode}", reqs,
+    @registry.check(name, reqs,
                     f"{who} (shm.c, stepped), access by access over {WHERE[mode]}")
     def check(n: int) -> registry.Evidence:
         # the C classes in place of the Python ones they duck-type (not subclasses)
         return run_machine(machine, ShmConfig(mode=mode, **classes), n)  # type: ignore[arg-type]
 
 
-_mode: Mode
-for _mode in ("sc", "tso", "pso"):
-    _register("table", _mode)
-for _pair in ("table.c_writer", "table.c_reader"):
-    _register(_pair, "pso")
-for _mode in ("sc", "tso"):
-    _register("signal", _mode)
-for _pair in ("signal.c_sender", "signal.c_receiver", "clock.c_driver"):
-    _register(_pair, "tso")
-if RMO is not None:
-    for _pair in ("table", "signal", "clock.c_driver"):
-        _register(_pair, RMO)
+# name, pair (PAIRS), memory model; the RMO rows only where models/memory/tso.py has RMO
+_CHECKS: tuple[tuple[str, str, Mode], ...] = (
+    ("shm.c.table.sc", "table", "sc"),
+    ("shm.c.table.tso", "table", "tso"),
+    ("shm.c.table.pso", "table", "pso"),
+    ("shm.c.table.c_writer.pso", "table.c_writer", "pso"),
+    ("shm.c.table.c_reader.pso", "table.c_reader", "pso"),
+    ("shm.c.signal.sc", "signal", "sc"),
+    ("shm.c.signal.tso", "signal", "tso"),
+    ("shm.c.signal.c_sender.tso", "signal.c_sender", "tso"),
+    ("shm.c.signal.c_receiver.tso", "signal.c_receiver", "tso"),
+    ("shm.c.clock.c_driver.tso", "clock.c_driver", "tso"),
+    ("shm.c.table.rmo", "table", "rmo"),
+    ("shm.c.signal.rmo", "signal", "rmo"),
+    ("shm.c.clock.c_driver.rmo", "clock.c_driver", "rmo"),
+)
+for _name, _pair, _mode in _CHECKS:
+    if _mode != "rmo" or RMO is not None:
+        _register(_name, _pair, _mode)

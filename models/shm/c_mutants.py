@@ -73,44 +73,44 @@ def _caught(base: type[ShmMachine], mode: Mode, switch: str, role: str,
 
 # (name, switch, bug, requirements it breaks, machine, memory model, mutated side)
 MUTANTS: list[tuple[str, str, str, tuple[str, ...], type[ShmMachine], Mode, str]] = [
-    ("table.no_seq_recheck", "NO_SEQ_RECHECK",
+    ("shm.c.mutant.table.no_seq_recheck", "NO_SEQ_RECHECK",
      "reader returns without re-reading seq after the value words",
      ("SHM-TABLE-005", "SHM-TABLE-007"), BoundedTableMachine, "sc", "reader_cls"),
-    ("table.no_wmb_before_data", "NO_WMB_BEFORE_DATA",
+    ("shm.c.mutant.table.no_wmb_before_data", "NO_WMB_BEFORE_DATA",
      "writer without wmb between the odd seq and the value words (PSO)",
      ("SHM-TABLE-004", "SHM-TABLE-007"), BoundedTableMachine, "pso", "writer_cls"),
-    ("table.no_wmb_after_data", "NO_WMB_AFTER_DATA",
+    ("shm.c.mutant.table.no_wmb_after_data", "NO_WMB_AFTER_DATA",
      "writer without wmb between the value words and the even seq (PSO)",
      ("SHM-TABLE-004", "SHM-TABLE-007"), BoundedTableMachine, "pso", "writer_cls"),
-    ("table.unbounded_read", "UNBOUNDED_READ",
+    ("shm.c.mutant.table.unbounded_read", "UNBOUNDED_READ",
      "reader retries for ever while the writer is stalled in an update",
      ("SHM-TABLE-011",), BoundedTableMachine, "sc", "reader_cls"),
-    ("signal.inject_without_mb", "NO_MB_INJECT",
+    ("shm.c.mutant.signal.inject_without_mb", "NO_MB_INJECT",
      "sender loads enabled without a full barrier after setting pending (TSO)",
      ("SHM-SIGNAL-004", "SHM-SIGNAL-010"), SignalMachine, "tso", "sender_cls"),
-    ("signal.enable_without_mb", "NO_MB_ENABLE",
+    ("shm.c.mutant.signal.enable_without_mb", "NO_MB_ENABLE",
      "receiver re-reads pending without a full barrier after enabling (TSO)",
      ("SHM-SIGNAL-006", "SHM-SIGNAL-010"), SignalMachine, "tso", "receiver_cls"),
-    ("signal.ack_without_mb", "NO_MB_ACK",
+    ("shm.c.mutant.signal.ack_without_mb", "NO_MB_ACK",
      "receiver reads the announced state without a full barrier after clearing pending (TSO)",
      ("SHM-SIGNAL-005", "SHM-SIGNAL-010"), SignalMachine, "tso", "receiver_cls"),
-    ("signal.ack_after_processing", "ACK_AFTER_READ",
+    ("shm.c.mutant.signal.ack_after_processing", "ACK_AFTER_READ",
      "service clears pending after reading the slot instead of before",
      ("SHM-SIGNAL-005", "SHM-SIGNAL-010"), ClockMachine, "sc", "clock_driver_cls"),
-    ("signal.enable_without_recheck", "NO_RECHECK_ENABLE",
+    ("shm.c.mutant.signal.enable_without_recheck", "NO_RECHECK_ENABLE",
      "receiver enables and waits without re-reading pending",
      ("SHM-SIGNAL-006", "SHM-SIGNAL-010"), SignalMachine, "sc", "receiver_cls"),
 ]
 if RMO is not None:
     MUTANTS += [
-        ("table.no_rmb_before_data", "NO_RMB_BEFORE_DATA",
+        ("shm.c.mutant.table.no_rmb_before_data", "NO_RMB_BEFORE_DATA",
          "reader without rmb between the first load of seq and the value words (RMO)",
          ("SHM-TABLE-006", "SHM-TABLE-007"), BoundedTableMachine, RMO, "reader_cls"),
-        ("table.no_rmb_after_data", "NO_RMB_AFTER_DATA",
+        ("shm.c.mutant.table.no_rmb_after_data", "NO_RMB_AFTER_DATA",
          "reader without rmb between the value words and the second load of seq (RMO)",
          ("SHM-TABLE-006", "SHM-TABLE-007"), BoundedTableMachine, RMO, "reader_cls"),
     ]
 
 for _name, _switch, _bug, _reqs, _base, _mode, _role in MUTANTS:
-    registry.mutant(f"shm.c.mutant.{_name}", f"{_bug} ({_switch})", _reqs, "hypothesis")(
+    registry.mutant(_name, f"{_bug} ({_switch})", _reqs, "hypothesis")(
         _caught(_base, _mode, _switch, _role))

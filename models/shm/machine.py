@@ -526,19 +526,20 @@ CLOCK_REQS = ("SHM-CLOCK-003", "SHM-TABLE-007", "SHM-SIGNAL-010", "SHM-SIGNAL-01
 
 def _register(name: str, base: type[ShmMachine], mode: Mode, reqs: tuple[str, ...],
               what: str) -> None:
-    @registry.check(f"shm.{name}.{mode}", reqs, f"{what}, access by access over {WHERE[mode]}")
+    @registry.check(name, reqs, f"{what}, access by access over {WHERE[mode]}")
     def check(n: int) -> registry.Evidence:
         return run_machine(base, ShmConfig(mode=mode), n)
 
 
-_mode: Mode
-for _mode in ("sc", "tso", "pso"):
-    _register("table", TableMachine, _mode, TABLE_REQS, "seqlock writer and reader")
-_register("table", TableMachine, "rmo", (*TABLE_REQS, "SHM-TABLE-006"),
-          "seqlock writer and reader")
-for _mode in ("sc", "tso"):
-    _register("signal", SignalMachine, _mode, SIGNAL_REQS, "shm-signal sender and receiver")
-_register("clock", ClockMachine, "tso", CLOCK_REQS, "clock device and a lagging driver")
-_register("signal", SignalMachine, "rmo", SIGNAL_REQS, "shm-signal sender and receiver")
-_register("clock", ClockMachine, "rmo", (*CLOCK_REQS, "SHM-TABLE-006"),
-          "clock device and a lagging driver")
+_TABLE = "seqlock writer and reader"
+_SIGNAL = "shm-signal sender and receiver"
+_CLOCK = "clock device and a lagging driver"
+_register("shm.table.sc", TableMachine, "sc", TABLE_REQS, _TABLE)
+_register("shm.table.tso", TableMachine, "tso", TABLE_REQS, _TABLE)
+_register("shm.table.pso", TableMachine, "pso", TABLE_REQS, _TABLE)
+_register("shm.table.rmo", TableMachine, "rmo", (*TABLE_REQS, "SHM-TABLE-006"), _TABLE)
+_register("shm.signal.sc", SignalMachine, "sc", SIGNAL_REQS, _SIGNAL)
+_register("shm.signal.tso", SignalMachine, "tso", SIGNAL_REQS, _SIGNAL)
+_register("shm.clock.tso", ClockMachine, "tso", CLOCK_REQS, _CLOCK)
+_register("shm.signal.rmo", SignalMachine, "rmo", SIGNAL_REQS, _SIGNAL)
+_register("shm.clock.rmo", ClockMachine, "rmo", (*CLOCK_REQS, "SHM-TABLE-006"), _CLOCK)

@@ -97,34 +97,36 @@ def _cfg(mode: Mode, **classes: Unpack[ShmClasses]) -> ShmConfig:
 
 
 MUTANTS: list[tuple[str, str, tuple[str, ...], Callable[[], registry.Evidence]]] = [
-    ("table.no_recheck", "reader returns without re-reading seq after the value words",
+    ("shm.mutant.table.no_recheck.ref",
+     "reader returns without re-reading seq after the value words",
      ("SHM-TABLE-005", "SHM-TABLE-007"),
      _caught(TableMachine, _cfg("sc", reader_cls=ReaderNoRecheck))),
-    ("table.no_wmb_after_data",
+    ("shm.mutant.table.no_wmb_after_data.ref",
      "writer without wmb between the value words and the even seq (PSO)",
      ("SHM-TABLE-004", "SHM-TABLE-007"),
      _caught(TableMachine, _cfg("pso", writer_cls=WriterNoWmbAfterData))),
-    ("table.no_rmb_before_data",
+    ("shm.mutant.table.no_rmb_before_data.ref",
      "reader without rmb between the first load of seq and the value words (RMO; not "
      "caught under x86-TSO, which never reorders loads)", ("SHM-TABLE-006", "SHM-TABLE-007"),
      _caught(TableMachine, _cfg("rmo", reader_cls=ReaderNoRmbBeforeData))),
-    ("table.no_rmb_after_data",
+    ("shm.mutant.table.no_rmb_after_data.ref",
      "reader without rmb between the value words and the second load of seq (RMO; not "
      "caught under x86-TSO, which never reorders loads)", ("SHM-TABLE-006", "SHM-TABLE-007"),
      _caught(TableMachine, _cfg("rmo", reader_cls=ReaderNoRmbAfterData))),
-    ("signal.ack_after_processing",
+    ("shm.mutant.signal.ack_after_processing.ref",
      "clock driver clears pending after reading the clock instead of before",
      ("SHM-SIGNAL-005", "SHM-SIGNAL-010"),
      _caught(ClockMachine, _cfg("sc", clock_driver_cls=ClockDriverAckAfter))),
-    ("signal.enable_without_recheck", "receiver enables and waits without re-reading pending",
+    ("shm.mutant.signal.enable_without_recheck.ref",
+     "receiver enables and waits without re-reading pending",
      ("SHM-SIGNAL-006", "SHM-SIGNAL-010"),
      _caught(SignalMachine, _cfg("sc", receiver_cls=ReceiverNoRecheck))),
-    ("signal.inject_without_mb",
+    ("shm.mutant.signal.inject_without_mb.ref",
      "sender loads enabled without a full barrier after setting pending (TSO)",
      ("SHM-SIGNAL-004", "SHM-SIGNAL-010"),
      _caught(SignalMachine, _cfg("tso", sender_cls=SenderNoMbBeforeEnabled))),
 ]
 
 for _name, _bug, _reqs, _run in MUTANTS:
-    registry.mutant(f"shm.mutant.{_name}.ref", f"{_bug}; {_SWITCH[_run]}", _reqs,
+    registry.mutant(_name, f"{_bug}; {_SWITCH[_run]}", _reqs,
                     "hypothesis")(_run)

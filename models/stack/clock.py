@@ -304,17 +304,16 @@ REQS = ("SHM-CLOCK-003", "SHM-CLOCK-008", "SHM-CLOCK-010", "SHM-TABLE-007", "SHM
         "SHM-TABLE-009", "SHM-SIGNAL-008", "SHM-SIGNAL-010")
 
 
-def _register(mode: Mode) -> None:
-    @registry.check(f"stack.clock.{mode}", REQS,
+def _register(name: str, mode: Mode) -> None:
+    @registry.check(name, REQS,
                     f"the clock over PCI, virtio-pci and virtio-shm: the driver reads the "
                     f"table through BAR4 while the device updates it, {WHERE[mode]}")
     def check(n: int) -> registry.Evidence:
         return run_stack_clock(StackClockConfig(mode=mode), n)
 
 
-_mode: Mode
-for _mode in ("tso", "pso"):
-    _register(_mode)
+_register("stack.clock.tso", "tso")
+_register("stack.clock.pso", "pso")
 
 
 # -- known-bad variants, planted in the stack's clock driver and device ----------------------
@@ -328,17 +327,20 @@ def _caught(cfg: StackClockConfig, examples: int = 100) -> Callable[[], registry
 
 
 MUTANTS: list[tuple[str, str, tuple[str, ...], StackClockConfig]] = [
-    ("reader_no_recheck.tso", "the driver's seqlock reader returns without loading seq a "
+    ("stack.clock.mutant.reader_no_recheck.tso",
+     "the driver's seqlock reader returns without loading seq a "
      "second time (x86-TSO)", ("SHM-TABLE-005", "SHM-TABLE-007", "SHM-CLOCK-003"),
      StackClockConfig(mode="tso", reader_cls=ReaderNoRecheck)),
-    ("reader_no_recheck.pso", "the driver's seqlock reader returns without loading seq a "
+    ("stack.clock.mutant.reader_no_recheck.pso",
+     "the driver's seqlock reader returns without loading seq a "
      "second time (PSO)", ("SHM-TABLE-005", "SHM-TABLE-007", "SHM-CLOCK-003"),
      StackClockConfig(mode="pso", reader_cls=ReaderNoRecheck)),
-    ("writer_no_wmb_after_data.pso", "the device's clock writer stores the even seq without "
+    ("stack.clock.mutant.writer_no_wmb_after_data.pso",
+     "the device's clock writer stores the even seq without "
      "a wmb after the time's words (PSO; no effect under x86-TSO)",
      ("SHM-TABLE-004", "SHM-TABLE-007", "SHM-CLOCK-003"),
      StackClockConfig(mode="pso", writer_cls=WriterNoWmbAfterData)),
 ]
 
 for _name, _bug, _reqs, _cfg in MUTANTS:
-    registry.mutant(f"stack.clock.mutant.{_name}", _bug, _reqs, "hypothesis")(_caught(_cfg))
+    registry.mutant(_name, _bug, _reqs, "hypothesis")(_caught(_cfg))

@@ -284,37 +284,42 @@ REQS = ("SHM-RING-001", "SHM-RING-002", "SHM-RING-003", "SHM-RING-004", "SHM-RIN
         "RING-SPLIT-110", "RING-SPLIT-111")
 
 
-def _register(mode: Mode) -> None:
-    @registry.check(f"stack.ring.{mode}", REQS,
+def _register(name: str, mode: Mode) -> None:
+    @registry.check(name, REQS,
                     f"a queue of the network stack: driver through BAR4, device on its region, "
                     f"notify writes and MSI-X, stepped access by access over {WHERE[mode]}")
     def check(n: int) -> registry.Evidence:
         return run_stack_ring(StackRingConfig(mode=mode), n)
 
 
-_mode: Mode
-for _mode in ("sc", "tso"):
-    _register(_mode)
+_register("stack.ring.sc", "sc")
+_register("stack.ring.tso", "tso")
 
 
 PLANTED = [
-    ("driver.reinit_live_queue", "the driver re-initialises a live queue through BAR4 (stores "
+    ("stack.ring.mutant.driver.reinit_live_queue",
+     "the driver re-initialises a live queue through BAR4 (stores "
      "to used.flags and the used ring, the device's parts)", ("SHM-RING-007", "SHM-RING-002"),
      StackRingConfig(mode="sc", reinit_live_queue=True)),
-    ("virtio_pci.tx_vector_of_rx", "virtio-pci layer: tx0's queue_msix_vector programmed with "
+    ("stack.ring.mutant.virtio_pci.tx_vector_of_rx",
+     "virtio-pci layer: tx0's queue_msix_vector programmed with "
      "rx0's vector, so its used-buffer notifications go to another queue's handler",
      ("VIRTIO-PCI-042", "SHM-RING-006", "SHM-RING-004"),
      StackRingConfig(mode="sc", tx_vector=queue_vector(0))),
-    ("ring.device_no_recheck", "ring layer: enable_notify without re-reading avail.idx, in "
+    ("stack.ring.mutant.ring.device_no_recheck",
+     "ring layer: enable_notify without re-reading avail.idx, in "
      "the network stack's queue (flags)", ("RING-SPLIT-072", "SHM-RING-004"),
      StackRingConfig(mode="sc", event_idx=False, device_ring_bug=DeviceNoRecheck)),
-    ("ring.used_idx_wrap", "ring layer: the device wraps used.idx at Q instead of 2^16, in "
+    ("stack.ring.mutant.ring.used_idx_wrap",
+     "ring layer: the device wraps used.idx at Q instead of 2^16, in "
      "the network stack's queue", ("RING-SPLIT-043", "SHM-RING-004"),
      StackRingConfig(mode="sc", device_ring_bug=DeviceUsedIdxWrap)),
-    ("signal.receiver_no_recheck", "signal layer: the receiver enables without re-reading "
+    ("stack.ring.mutant.signal.receiver_no_recheck",
+     "signal layer: the receiver enables without re-reading "
      "pending, in the network stack's queue", ("SHM-SIGNAL-006", "SHM-RING-004"),
      StackRingConfig(mode="sc", receiver_cls=ReceiverNoRecheck)),
-    ("signal.inject_without_mb", "signal layer: the sender loads enabled without a full "
+    ("stack.ring.mutant.signal.inject_without_mb",
+     "signal layer: the sender loads enabled without a full "
      "barrier after storing pending, in the network stack's queue (x86-TSO)",
      ("SHM-SIGNAL-004", "SHM-RING-004"),
      StackRingConfig(mode="tso", sender_cls=SenderNoMbBeforeEnabled)),
@@ -324,9 +329,9 @@ PLANTED = [
 # bugs that need the preemptions of their ring-on-shm twins are caught by those fixed
 # schedules (models/ring/on_shm_mutants.py) played on the stack's queue; the others by
 # Hypothesis draws (the ring's decisions without their mb: ring_on_shm.mutant.layer.*)
-SCHEDULES = {"ring.device_no_recheck": "PREEMPT_AFTER_POP",
-             "signal.receiver_no_recheck": "PREEMPT_AFTER_RECHECK",
-             "signal.inject_without_mb": "RACE"}
+SCHEDULES = {"stack.ring.mutant.ring.device_no_recheck": "PREEMPT_AFTER_POP",
+             "stack.ring.mutant.signal.receiver_no_recheck": "PREEMPT_AFTER_RECHECK",
+             "stack.ring.mutant.signal.inject_without_mb": "RACE"}
 
 
 def _planted(name: str, cfg: StackRingConfig) -> Any:
@@ -341,7 +346,7 @@ def _planted(name: str, cfg: StackRingConfig) -> Any:
 
 
 for _name, _what, _reqs, _cfg in PLANTED:
-    registry.mutant(f"stack.ring.mutant.{_name}", _what, _reqs, "hypothesis")(
+    registry.mutant(_name, _what, _reqs, "hypothesis")(
         _planted(_name, _cfg))
 
 

@@ -258,17 +258,19 @@ class EarlyNotify(VirtioPciDriver):
 
 
 MUTANTS: list[tuple[str, str, tuple[str, ...], type[VirtioPciDriver]]] = [
-    ("no-features-ok-reread", "driver does not re-read FEATURES_OK", ("VIRTIO-FEAT-009",),
+    ("pci.mutant.driver.no-features-ok-reread",
+     "driver does not re-read FEATURES_OK", ("VIRTIO-FEAT-009",),
      NoReread),
-    ("accepts-unoffered", "driver accepts features the device did not offer",
+    ("pci.mutant.driver.accepts-unoffered", "driver accepts features the device did not offer",
      ("VIRTIO-FEAT-002",), AcceptsUnoffered),
-    ("no-reset-wait", "driver goes on without waiting for the reset to read 0",
+    ("pci.mutant.driver.no-reset-wait", "driver goes on without waiting for the reset to read 0",
      ("VIRTIO-STATUS-006",), NoResetWait),
-    ("clears-status", "driver writes each status bit alone, clearing the earlier ones",
+    ("pci.mutant.driver.clears-status",
+     "driver writes each status bit alone, clearing the earlier ones",
      ("VIRTIO-STATUS-002",), ClearsStatus),
-    ("features-after-ok", "driver writes more features after FEATURES_OK",
+    ("pci.mutant.driver.features-after-ok", "driver writes more features after FEATURES_OK",
      ("VIRTIO-FEAT-007",), LateFeatures),
-    ("notify-before-driver-ok", "driver notifies a queue before DRIVER_OK",
+    ("pci.mutant.driver.notify-before-driver-ok", "driver notifies a queue before DRIVER_OK",
      ("VIRTIO-STATUS-010",), EarlyNotify),
 ]
 
@@ -276,5 +278,5 @@ for _name, _bug, _reqs, _cls in MUTANTS:
     def _run(cls: type[VirtioPciDriver] = _cls) -> Evidence:
         return caught(check_driver(cls, 200))
 
-    registry.mutant(f"pci.mutant.driver.{_name}", _bug, _reqs, "hypothesis")(_run)
+    registry.mutant(_name, _bug, _reqs, "hypothesis")(_run)
 

@@ -301,13 +301,14 @@ class ResetKeepsQueues(VirtioPciDevice):
 
 
 MUTANTS: list[tuple[str, str, tuple[str, ...], type[VirtioPciDevice]]] = [
-    ("features-after-ok", "device accepts driver_feature writes after FEATURES_OK",
+    ("pci.mutant.device.features-after-ok",
+     "device accepts driver_feature writes after FEATURES_OK",
      ("VIRTIO-FEAT-008",), LateFeatures),
-    ("keeps-unoffered", "device keeps FEATURES_OK with features it did not offer",
+    ("pci.mutant.device.keeps-unoffered", "device keeps FEATURES_OK with features it did not offer",
      ("VIRTIO-FEAT-006",), KeepsUnoffered),
-    ("queue-before-driver-ok", "device uses an enabled queue before DRIVER_OK",
+    ("pci.mutant.device.queue-before-driver-ok", "device uses an enabled queue before DRIVER_OK",
      ("VIRTIO-STATUS-003",), EarlyQueues),
-    ("reset-keeps-queues", "reset leaves queue registers and rings as they were",
+    ("pci.mutant.device.reset-keeps-queues", "reset leaves queue registers and rings as they were",
      ("VIRTIO-STATUS-007",), ResetKeepsQueues),
 ]
 
@@ -317,4 +318,4 @@ for _name, _bug, _reqs, _cls in MUTANTS:
     def _run(cls: type[VirtioPciDevice] = _cls) -> Evidence:
         return caught(check_device(cls, MUTANT_EXAMPLES))
 
-    registry.mutant(f"pci.mutant.device.{_name}", _bug, _reqs, "hypothesis")(_run)
+    registry.mutant(_name, _bug, _reqs, "hypothesis")(_run)

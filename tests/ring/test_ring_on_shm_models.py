@@ -172,8 +172,9 @@ def test_the_correct_reference_survives_the_race_schedule() -> None:
     assert ev.ok, ev.detail
 
 
-@pytest.mark.parametrize("name", ["ring.device_no_mb_notify", "ring.used_idx_wrap",
-                                  "signal.receiver_no_recheck"])
+@pytest.mark.parametrize("name", ["ring_on_shm.mutant.layer.ring.device_no_mb_notify.ref",
+                                  "ring_on_shm.mutant.layer.ring.used_idx_wrap.ref",
+                                  "ring_on_shm.mutant.layer.signal.receiver_no_recheck.ref"])
 def test_a_layer_variant_planted_in_the_composition_is_caught(name: str) -> None:
     cfg = next(c for n, _, _, c in PLANTED if n == name)
     ev = run_ring_on_shm(cfg, 400, derandomize=True, shrink=False)
@@ -190,7 +191,8 @@ def test_a_queue_of_the_stack_passes_interleaved(mode: Mode) -> None:
 
 
 def test_a_misprogrammed_msix_vector_is_caught_at_stack_level() -> None:
-    cfg = next(c for n, _, _, c in STACK_PLANTED if n == "virtio_pci.tx_vector_of_rx")
+    cfg = next(c for n, _, _, c in STACK_PLANTED
+               if n == "stack.ring.mutant.virtio_pci.tx_vector_of_rx")
     ev = run_stack_ring(cfg, 100, derandomize=True, shrink=False)
     assert not ev.ok and "SHM-RING-004" in ev.detail, ev.detail
 

@@ -74,11 +74,11 @@ MODES: tuple[Mode, ...] = ("sc", "tso", "pso", "rmo")
 MIXED_MODES: tuple[Mode, ...] = ("sc", "tso", "rmo")
 
 
-def _register(pair: str, mode: Mode) -> None:
+def _register(name: str, pair: str, mode: Mode) -> None:
     drv, dev, who = PAIRS[pair]
     where, reqs = WHERE[mode]
 
-    @registry.check(f"ring.packed.{pair}.{mode}", reqs,
+    @registry.check(name, reqs,
                     f"packed ring: {who} interleaved access by access over {where}, Q in "
                     "1..4, ENABLE/DISABLE or DESC, direct or indirect lists, out-of-order "
                     "completion")
@@ -86,11 +86,21 @@ def _register(pair: str, mode: Mode) -> None:
         return run_c_packed(PackedConfig(mode=mode, driver_cls=drv, device_cls=dev), n)
 
 
-for _mode in MODES:
-    _register("c", _mode)
-for _pair in ("mixed.c_driver", "mixed.c_device"):
-    for _mode in MIXED_MODES:
-        _register(_pair, _mode)
+# name, pair (PAIRS), memory model
+_CHECKS: tuple[tuple[str, str, Mode], ...] = (
+    ("ring.packed.c.sc", "c", "sc"),
+    ("ring.packed.c.tso", "c", "tso"),
+    ("ring.packed.c.pso", "c", "pso"),
+    ("ring.packed.c.rmo", "c", "rmo"),
+    ("ring.packed.mixed.c_driver.sc", "mixed.c_driver", "sc"),
+    ("ring.packed.mixed.c_driver.tso", "mixed.c_driver", "tso"),
+    ("ring.packed.mixed.c_driver.rmo", "mixed.c_driver", "rmo"),
+    ("ring.packed.mixed.c_device.sc", "mixed.c_device", "sc"),
+    ("ring.packed.mixed.c_device.tso", "mixed.c_device", "tso"),
+    ("ring.packed.mixed.c_device.rmo", "mixed.c_device", "rmo"),
+)
+for _name, _pair, _mode in _CHECKS:
+    _register(_name, _pair, _mode)
 
 
 @registry.check("ring.packed.c.hostile.device", DEVICE_REQS,

@@ -74,52 +74,65 @@ def by_hostile(mutant: str, side: str) -> Callable[[], registry.Evidence]:
 
 
 MUTANTS: list[tuple[str, str, str, tuple[str, ...], Callable[[], registry.Evidence]]] = [
-    ("driver-no-wmb", "DRIVER_NO_WMB", "add stores the first descriptor's flags without a wmb "
+    ("ring.packed.c.mutant.driver-no-wmb",
+     "DRIVER_NO_WMB", "add stores the first descriptor's flags without a wmb "
      "after the list (PSO machine)", ("RING-PACKED-050", "RING-PACKED-092"),
      by_machine("pso", "DRIVER_NO_WMB", "driver")),
-    ("device-no-wmb", "DEVICE_NO_WMB", "push stores a used descriptor's flags without a wmb "
+    ("ring.packed.c.mutant.device-no-wmb",
+     "DEVICE_NO_WMB", "push stores a used descriptor's flags without a wmb "
      "after its id and len (PSO machine)", ("RING-PACKED-052", "RING-PACKED-092"),
      by_machine("pso", "DEVICE_NO_WMB", "device")),
-    ("device-no-rmb", "DEVICE_NO_RMB", "pop loads the list without an rmb after the flags "
+    ("ring.packed.c.mutant.device-no-rmb",
+     "DEVICE_NO_RMB", "pop loads the list without an rmb after the flags "
      "that show it available (RMO machine)", ("RING-PACKED-054", "RING-PACKED-092"),
      by_machine("rmo", "DEVICE_NO_RMB", "device")),
-    ("driver-no-rmb", "DRIVER_NO_RMB", "get_used loads id and len without an rmb after the "
+    ("ring.packed.c.mutant.driver-no-rmb",
+     "DRIVER_NO_RMB", "get_used loads id and len without an rmb after the "
      "flags that show the descriptor used (RMO machine)",
      ("RING-PACKED-055", "RING-PACKED-092"), by_machine("rmo", "DRIVER_NO_RMB", "driver")),
-    ("driver-no-mb-kick", "DRIVER_NO_MB_KICK", "kick_prepare loads the device's event "
+    ("ring.packed.c.mutant.driver-no-mb-kick",
+     "DRIVER_NO_MB_KICK", "kick_prepare loads the device's event "
      "suppression without the mb after making descriptors available (TSO machine: lost "
      "kick)", ("RING-PACKED-051", "RING-PACKED-110"),
      by_machine("tso", "DRIVER_NO_MB_KICK", "driver")),
-    ("device-no-mb-notify", "DEVICE_NO_MB_NOTIFY", "should_notify loads the driver's event "
+    ("ring.packed.c.mutant.device-no-mb-notify",
+     "DEVICE_NO_MB_NOTIFY", "should_notify loads the driver's event "
      "suppression without the mb after marking descriptors used (TSO machine: lost "
      "interrupt)", ("RING-PACKED-053", "RING-PACKED-111"),
      by_machine("tso", "DEVICE_NO_MB_NOTIFY", "device")),
-    ("driver-no-wrap-flip", "DRIVER_NO_WRAP_FLIP", "the driver never flips its wrap counter "
+    ("ring.packed.c.mutant.driver-no-wrap-flip",
+     "DRIVER_NO_WRAP_FLIP", "the driver never flips its wrap counter "
      "at the end of the ring (SC machine)",
      ("RING-PACKED-012", "RING-PACKED-013", "RING-PACKED-092"),
      by_machine("sc", "DRIVER_NO_WRAP_FLIP", "driver")),
-    ("device-ignores-wrap", "DEVICE_IGNORES_WRAP", "the device takes AVAIL != USED as "
+    ("ring.packed.c.mutant.device-ignores-wrap",
+     "DEVICE_IGNORES_WRAP", "the device takes AVAIL != USED as "
      "available, whatever its wrap counter (SC machine)",
      ("RING-PACKED-015", "RING-PACKED-021", "RING-PACKED-092"),
      by_machine("sc", "DEVICE_IGNORES_WRAP", "device")),
-    ("event-off-by-one", "EVENT_OFF_BY_ONE", "both sides decide with the window (old, new] "
+    ("ring.packed.c.mutant.event-off-by-one",
+     "EVENT_OFF_BY_ONE", "both sides decide with the window (old, new] "
      "instead of [old, new) (SC machine, DESC suppression)",
      ("RING-PACKED-062", "RING-PACKED-063", "RING-PACKED-064"),
      by_machine("sc", "EVENT_OFF_BY_ONE", "both", DESC)),
-    ("device-no-recheck", "DEVICE_NO_RECHECK", "enable_notify sleeps without the mb and "
+    ("ring.packed.c.mutant.device-no-recheck",
+     "DEVICE_NO_RECHECK", "enable_notify sleeps without the mb and "
      "re-read of its read position (SC machine: lost kick)",
      ("RING-PACKED-070", "RING-PACKED-110"), by_machine("sc", "DEVICE_NO_RECHECK", "device")),
-    ("driver-no-recheck", "DRIVER_NO_RECHECK", "enable_cb sleeps without the mb and re-read "
+    ("ring.packed.c.mutant.driver-no-recheck",
+     "DRIVER_NO_RECHECK", "enable_cb sleeps without the mb and re-read "
      "of its used position (SC machine: lost interrupt)",
      ("RING-PACKED-071", "RING-PACKED-111"), by_machine("sc", "DRIVER_NO_RECHECK", "driver")),
-    ("device-avail-only", "DEVICE_AVAIL_ONLY", "the device takes AVAIL matching its wrap "
+    ("ring.packed.c.mutant.device-avail-only",
+     "DEVICE_AVAIL_ONLY", "the device takes AVAIL matching its wrap "
      "counter as available, without looking at USED (hostile driver)",
      ("RING-PACKED-015", "RING-PACKED-021"), by_hostile("DEVICE_AVAIL_ONLY", "device")),
-    ("driver-trusts-used-id", "DRIVER_TRUSTS_USED_ID", "the driver frees whatever ID a used "
+    ("ring.packed.c.mutant.driver-trusts-used-id",
+     "DRIVER_TRUSTS_USED_ID", "the driver frees whatever ID a used "
      "descriptor names (hostile device)", ("RING-PACKED-086",),
      by_hostile("DRIVER_TRUSTS_USED_ID", "driver")),
 ]
 
 for _name, _switch, _bug, _reqs, _run in MUTANTS:
-    registry.mutant(f"ring.packed.c.mutant.{_name}", f"{_bug} ({_switch})", _reqs,
+    registry.mutant(_name, f"{_bug} ({_switch})", _reqs,
                     "hypothesis")(_run)

@@ -559,10 +559,10 @@ _REQS: dict[Mode, tuple[str, ...]] = {"sc": REQS, "tso": REQS, "pso": STORE_ORDE
                                      "rmo": RMO_REQS}
 
 
-def _register(mode: Mode) -> None:
+def _register(name: str, mode: Mode) -> None:
     where, reqs = WHERE[mode], _REQS[mode]
 
-    @registry.check(f"ring.packed.{mode}", reqs,
+    @registry.check(name, reqs,
                     f"packed ring: driver and device interleaved access by access over "
                     f"{where}, Q in 1..4, ENABLE/DISABLE or DESC, direct or indirect lists, "
                     "out-of-order completion")
@@ -570,6 +570,13 @@ def _register(mode: Mode) -> None:
         return run_packed(PackedConfig(mode=mode), n)
 
 
-PACKED_MODES: tuple[Mode, ...] = ("sc", "tso", "pso", "rmo")
-for _mode in PACKED_MODES:
-    _register(_mode)
+# name, memory model
+_CHECKS: tuple[tuple[str, Mode], ...] = (
+    ("ring.packed.sc", "sc"),
+    ("ring.packed.tso", "tso"),
+    ("ring.packed.pso", "pso"),
+    ("ring.packed.rmo", "rmo"),
+)
+PACKED_MODES: tuple[Mode, ...] = tuple(_mode for _, _mode in _CHECKS)
+for _name, _mode in _CHECKS:
+    _register(_name, _mode)

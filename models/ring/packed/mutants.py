@@ -151,46 +151,59 @@ def _hostile_driver(driver: type[PackedDriver]) -> Callable[[], registry.Evidenc
 
 
 MUTANTS: list[tuple[str, str, tuple[str, ...], Callable[[], registry.Evidence]]] = [
-    ("driver-no-wmb", "add stores the first descriptor's flags without a wmb after the list "
+    ("ring.packed.ref.driver-no-wmb",
+     "add stores the first descriptor's flags without a wmb after the list "
      "(PSO; not caught under x86-TSO, which never reorders stores)",
      ("RING-PACKED-050", "RING-PACKED-033", "RING-PACKED-092"),
      _machine("pso", driver=DriverNoWmb)),
-    ("device-no-wmb", "push stores a used descriptor's flags without a wmb after its id and "
+    ("ring.packed.ref.device-no-wmb",
+     "push stores a used descriptor's flags without a wmb after its id and "
      "len (PSO; not caught under x86-TSO)", ("RING-PACKED-052", "RING-PACKED-092"),
      _machine("pso", device=DeviceNoWmb)),
-    ("device-no-rmb", "pop loads the list without an rmb after the flags that show it "
+    ("ring.packed.ref.device-no-rmb",
+     "pop loads the list without an rmb after the flags that show it "
      "available (RMO; not caught under x86-TSO, which never reorders loads)",
      ("RING-PACKED-054", "RING-PACKED-092"), _machine("rmo", device=DeviceNoRmb)),
-    ("driver-no-rmb", "get_used loads id and len without an rmb after the flags that show "
+    ("ring.packed.ref.driver-no-rmb",
+     "get_used loads id and len without an rmb after the flags that show "
      "the descriptor used (RMO; not caught under x86-TSO)",
      ("RING-PACKED-055", "RING-PACKED-092"), _machine("rmo", driver=DriverNoRmb)),
-    ("driver-no-mb-kick", "kick_prepare loads the device's event suppression without the mb "
+    ("ring.packed.ref.driver-no-mb-kick",
+     "kick_prepare loads the device's event suppression without the mb "
      "after making descriptors available", ("RING-PACKED-051", "RING-PACKED-110"),
      _machine("tso", driver=DriverNoMbKick)),
-    ("device-no-mb-notify", "should_notify loads the driver's event suppression without the "
+    ("ring.packed.ref.device-no-mb-notify",
+     "should_notify loads the driver's event suppression without the "
      "mb after marking descriptors used", ("RING-PACKED-053", "RING-PACKED-111"),
      _machine("tso", device=DeviceNoMbNotify)),
-    ("driver-no-wrap-flip", "the driver never flips its wrap counter at the end of the ring",
+    ("ring.packed.ref.driver-no-wrap-flip",
+     "the driver never flips its wrap counter at the end of the ring",
      ("RING-PACKED-012", "RING-PACKED-013", "RING-PACKED-092"),
      _machine("sc", driver=DriverNoWrapFlip)),
-    ("device-ignores-wrap", "the device takes AVAIL != USED as available, whatever its wrap "
+    ("ring.packed.ref.device-ignores-wrap",
+     "the device takes AVAIL != USED as available, whatever its wrap "
      "counter", ("RING-PACKED-015", "RING-PACKED-021", "RING-PACKED-092"),
      _machine("sc", device=DeviceIgnoresWrap)),
-    ("event-off-by-one", "the device notifies when the driver's off_wrap is in (old, new] "
+    ("ring.packed.ref.event-off-by-one",
+     "the device notifies when the driver's off_wrap is in (old, new] "
      "instead of [old, new)", ("RING-PACKED-062", "RING-PACKED-064", "RING-PACKED-111"),
      _machine("sc", device=DeviceEventOffByOne, event_idx=DESC)),
-    ("device-no-recheck", "enable_notify sleeps without the mb and re-read of its read "
+    ("ring.packed.ref.device-no-recheck",
+     "enable_notify sleeps without the mb and re-read of its read "
      "position", ("RING-PACKED-070", "RING-PACKED-110"),
      _machine("sc", device=DeviceNoRecheck)),
-    ("driver-no-recheck", "enable_cb sleeps without the mb and re-read of its used position",
+    ("ring.packed.ref.driver-no-recheck",
+     "enable_cb sleeps without the mb and re-read of its used position",
      ("RING-PACKED-071", "RING-PACKED-111"), _machine("sc", driver=DriverNoRecheck)),
-    ("device-avail-only", "the device takes AVAIL matching its wrap counter as available, "
+    ("ring.packed.ref.device-avail-only",
+     "the device takes AVAIL matching its wrap counter as available, "
      "without looking at USED (a hostile driver's used marks are taken)",
      ("RING-PACKED-015", "RING-PACKED-021"), _hostile_device(DeviceAvailOnly)),
-    ("driver-trusts-used-id", "the driver frees whatever ID a used descriptor names",
+    ("ring.packed.ref.driver-trusts-used-id",
+     "the driver frees whatever ID a used descriptor names",
      ("RING-PACKED-086",), _hostile_driver(DriverTrustsUsedId)),
 ]
 
 for _name, _bug, _reqs, _run in MUTANTS:
-    registry.mutant(f"ring.packed.ref.{_name}", f"{_bug}; {_SWITCH[_run]}", _reqs,
+    registry.mutant(_name, f"{_bug}; {_SWITCH[_run]}", _reqs,
                     "hypothesis")(_run)
