@@ -13,7 +13,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from virtiospec.conformance.cases import CaseSkipped, case, require
+from virtiospec.conformance.cases import CaseSkipped, Side, case, require
 from virtiospec.conformance.ring.api import RingSetup
 from virtiospec.conformance.ring.peer import MEMORY_SIZE, HandDevice, HandDriver, buf, make_setup
 from virtiospec.reference.ring.layout import SplitLayout
@@ -90,12 +90,19 @@ def create_placement(target: object, side: str) -> None:
         _expect(_create(abi, "driver", setup), "PLACEMENT", f"driver_create, indirect area {what}")
 
 
-for _side in ("driver", "device"):
-    case(f"ring.split.abi.{_side}.create-queue-size", ("RING-SPLIT-005", "RING-SPLIT-001"),
+# side, its create-queue-size case, its create-placement case
+_CREATE: tuple[tuple[Side, str, str], ...] = (
+    ("driver", "ring.split.abi.driver.create-queue-size",
+     "ring.split.abi.driver.create-placement"),
+    ("device", "ring.split.abi.device.create-queue-size",
+     "ring.split.abi.device.create-placement"),
+)
+for _side, _size_id, _placement_id in _CREATE:
+    case(_size_id, ("RING-SPLIT-005", "RING-SPLIT-001"),
          _side, "ring",
          f"{_side}_create refuses a queue size not a power of 2 in [1, 32768]; state_size "
          "is 0")(partial(create_queue_size, side=_side))
-    case(f"ring.split.abi.{_side}.create-placement", ("RING-SPLIT-002",), _side, "ring",
+    case(_placement_id, ("RING-SPLIT-002",), _side, "ring",
          f"{_side}_create refuses a misaligned part, one outside guest memory"
          + (", or a bad indirect area" if _side == "driver" else ""))(
         partial(create_placement, side=_side))

@@ -61,15 +61,28 @@ WHAT = {"kick": "the kick lost-wakeup race (x86-TSO)",
         "avail": "the available-ring message-passing race (RMO)"}
 
 
-def _register(race: str, side: str, reqs: tuple[str, ...]) -> None:
+def _register(id: str, race: str, side: str, reqs: tuple[str, ...]) -> None:
     other = "device" if side == "driver" else "driver"
 
-    @case(f"ring.split.stepped.{side}.{race}-race", reqs, side, "ring",  # type: ignore[arg-type]
+    @case(id, reqs, side, "ring",  # type: ignore[arg-type]
           f"{WHAT[race]}: the target's {side}, stepped, against the reference {other}",
           budget=180.0)
     def run(target: object) -> None:
         _race(target, race, side, reqs[0])
 
 
-for (_race_name, _side), _reqs in RACES.items():
-    _register(_race_name, _side, _reqs)
+# case ID, race, side: one row for each entry of RACES, in its order
+CASES: tuple[tuple[str, str, str], ...] = (
+    ("ring.split.stepped.driver.kick-race", "kick", "driver"),
+    ("ring.split.stepped.device.kick-race", "kick", "device"),
+    ("ring.split.stepped.driver.interrupt-race", "interrupt", "driver"),
+    ("ring.split.stepped.device.interrupt-race", "interrupt", "device"),
+    ("ring.split.stepped.driver.used-race", "used", "driver"),
+    ("ring.split.stepped.device.used-race", "used", "device"),
+    ("ring.split.stepped.driver.avail-race", "avail", "driver"),
+    ("ring.split.stepped.device.avail-race", "avail", "device"),
+)
+if [(race, side) for _, race, side in CASES] != list(RACES):
+    raise ValueError("CASES must name every race and side of RACES, in its order")
+for _id, _race_name, _side in CASES:
+    _register(_id, _race_name, _side, RACES[(_race_name, _side)])

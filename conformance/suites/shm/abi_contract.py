@@ -90,9 +90,11 @@ def _signal(target: Any, role: str) -> Result | None:
     return None
 
 
-for _role, _kind in (("writer", "table"), ("reader", "table"), ("sender", "signal"),
-                     ("receiver", "signal")):
-    shm_case(f"shm.{_kind}.{_role}.abi-caller-errors",
+for _id, _role, _kind in (("shm.table.writer.abi-caller-errors", "writer", "table"),
+                          ("shm.table.reader.abi-caller-errors", "reader", "table"),
+                          ("shm.signal.sender.abi-caller-errors", "sender", "signal"),
+                          ("shm.signal.receiver.abi-caller-errors", "receiver", "signal")):
+    shm_case(_id,
              ("SHM-TABLE-001",) if _kind == "table" else ("SHM-SIGNAL-001",), _role,
              f"{_role}: -NO_SPACE for a short state block, -INVALID for a bad argument, "
              "nothing touched")(partial(_table if _kind == "table" else _signal, role=_role))

@@ -22,7 +22,7 @@ SUMMARY = {"table.writer.stress-vs-shm.c": "the library's {} against shm.c's oth
            "signal.receiver.stress-both-sides": "the library's {} on both sides"}
 
 
-def _register(run: str, mode: str, roles: tuple[str, ...], lib_device: bool,
+def _register(id: str, run: str, mode: str, roles: tuple[str, ...], lib_device: bool,
               lib_driver: bool) -> None:
     def body(target: object) -> Result:
         s = seconds(target)
@@ -41,9 +41,20 @@ def _register(run: str, mode: str, roles: tuple[str, ...], lib_device: bool,
                                  mode, s)
 
     what = " and ".join(roles)
-    case(f"shm.{run}", REQS[mode], SIDE[roles[-1]], "shm", SUMMARY[run].format(what)
+    case(id, REQS[mode], SIDE[roles[-1]], "shm", SUMMARY[run].format(what)
          + ", two threads", budget=3600.0)(body)
 
 
-for _run, (_mode, _roles, _dev, _drv) in shm_stress.RUNS.items():
-    _register(_run, _mode, _roles, _dev, _drv)
+# case ID, run of conformance/shm/stress.py (RUNS), in its order
+CASES: tuple[tuple[str, str], ...] = (
+    ("shm.table.writer.stress-vs-shm.c", "table.writer.stress-vs-shm.c"),
+    ("shm.table.reader.stress-vs-shm.c", "table.reader.stress-vs-shm.c"),
+    ("shm.table.reader.stress-both-sides", "table.reader.stress-both-sides"),
+    ("shm.signal.sender.stress-vs-shm.c", "signal.sender.stress-vs-shm.c"),
+    ("shm.signal.receiver.stress-vs-shm.c", "signal.receiver.stress-vs-shm.c"),
+    ("shm.signal.receiver.stress-both-sides", "signal.receiver.stress-both-sides"),
+)
+if [run for _, run in CASES] != list(shm_stress.RUNS):
+    raise ValueError("CASES must name every run of conformance/shm/stress.py, in its order")
+for _id, _run in CASES:
+    _register(_id, _run, *shm_stress.RUNS[_run])

@@ -116,20 +116,20 @@ _net_case("num-buffers-zero-no-mrg", "num_buffers 0 without MRG_RXBUF", NetHdr(n
           mrg=False)
 _net_case("num-buffers-two-no-mrg", "num_buffers 2 without MRG_RXBUF", NetHdr(num_buffers=2),
           mrg=False, extra=1)
-for _n in (2, 3, 8, 0xFFFF):
-    _net_case(f"num-buffers-{_n:x}-beyond-used", f"num_buffers {_n} with one buffer used",
-              NetHdr(num_buffers=_n))
+for _name, _n in (("num-buffers-2-beyond-used", 2), ("num-buffers-3-beyond-used", 3),
+                  ("num-buffers-8-beyond-used", 8), ("num-buffers-ffff-beyond-used", 0xFFFF)):
+    _net_case(_name, f"num_buffers {_n} with one buffer used", NetHdr(num_buffers=_n))
 _net_case("num-buffers-3-two-used", "num_buffers 3 with two buffers used",
           NetHdr(num_buffers=3), extra=1, back=2)
 def _fixed(k: int) -> Callable[[int], int]:
     return lambda n: k
 
 
-for _len in (0, 1, HDR_LEN - 1):
-    _net_case(f"used-len-{_len}", f"used len {_len}, shorter than the header",
+for _name, _len in (("used-len-0", 0), ("used-len-1", 1), ("used-len-11", HDR_LEN - 1)):
+    _net_case(_name, f"used len {_len}, shorter than the header",
               NetHdr(num_buffers=1), used_len=_fixed(_len))
-for _body in (0, 1, 13):
-    _net_case(f"frame-{_body}-bytes", f"a {_body}-byte frame, shorter than an Ethernet "
+for _name, _body in (("frame-0-bytes", 0), ("frame-1-bytes", 1), ("frame-13-bytes", 13)):
+    _net_case(_name, f"a {_body}-byte frame, shorter than an Ethernet "
               "header", NetHdr(num_buffers=1), body=_body)
 _net_case("used-len-beyond-buffer", "used len beyond the receive buffer",
           NetHdr(num_buffers=1), used_len=lambda n: 1 << 20, reqs=("RING-SPLIT-085",), back=0)
@@ -171,17 +171,20 @@ def _shm_case(name: str, summary: str, seq: Callable[[int], int], torn: bool) ->
          summary, budget=5.0)(run_case)
 
 
-_SEQS: list[tuple[str, str, Callable[[int], int]]] = [
-    ("seq-next-odd", "seq one past the last good value", lambda v: v + 1),
-    ("seq-odd-behind", "seq odd and behind the last good value", lambda v: v - 1),
-    ("seq-1", "seq 1", lambda v: 1),
-    ("seq-7fffffff", "seq 0x7fffffff", lambda v: 0x7FFFFFFF),
-    ("seq-ffffffff", "seq 0xffffffff (odd at the wrap)", lambda v: 0xFFFFFFFF),
-    ("seq-far-odd", "seq 0x12345679", lambda v: 0x12345679),
+# name, the same with the words half-written, what seq is, seq from the last good value
+_SEQS: list[tuple[str, str, str, Callable[[int], int]]] = [
+    ("seq-next-odd", "seq-next-odd-torn", "seq one past the last good value", lambda v: v + 1),
+    ("seq-odd-behind", "seq-odd-behind-torn", "seq odd and behind the last good value",
+     lambda v: v - 1),
+    ("seq-1", "seq-1-torn", "seq 1", lambda v: 1),
+    ("seq-7fffffff", "seq-7fffffff-torn", "seq 0x7fffffff", lambda v: 0x7FFFFFFF),
+    ("seq-ffffffff", "seq-ffffffff-torn", "seq 0xffffffff (odd at the wrap)",
+     lambda v: 0xFFFFFFFF),
+    ("seq-far-odd", "seq-far-odd-torn", "seq 0x12345679", lambda v: 0x12345679),
 ]
-for _name, _summary, _seq in _SEQS:
+for _name, _torn_name, _summary, _seq in _SEQS:
     _shm_case(_name, f"{_summary}, never made even", _seq, False)
-    _shm_case(f"{_name}-torn", f"{_summary}, never made even, words half-written", _seq, True)
+    _shm_case(_torn_name, f"{_summary}, never made even, words half-written", _seq, True)
 
 
 # -- pci: a configuration generation that never settles -------------------------------------
@@ -260,12 +263,19 @@ def _clock_case(name: str, summary: str, pending: int, table: str, rounds: int =
          "hostile", summary, budget=5.0)(run_case)
 
 
-for _pend, _pname in ((1, "pending"), (0xFFFFFFFF, "pending-ffffffff"),
-                      (0x80000000, "pending-sign-bit")):
-    for _table, _tdesc in (("never", "a table never published"),
-                           ("unchanged", "a table unchanged since the last service"),
-                           ("odd", "a table whose seq stays odd")):
-        _clock_case(f"clock-{_pname}-{_table}", f"pending {_pend:#x} with {_tdesc}", _pend,
-                    _table)
+_TABLES = {"never": "a table never published",
+           "unchanged": "a table unchanged since the last service",
+           "odd": "a table whose seq stays odd"}
+for _name, _pend, _table in (
+        ("clock-pending-never", 1, "never"),
+        ("clock-pending-unchanged", 1, "unchanged"),
+        ("clock-pending-odd", 1, "odd"),
+        ("clock-pending-ffffffff-never", 0xFFFFFFFF, "never"),
+        ("clock-pending-ffffffff-unchanged", 0xFFFFFFFF, "unchanged"),
+        ("clock-pending-ffffffff-odd", 0xFFFFFFFF, "odd"),
+        ("clock-pending-sign-bit-never", 0x80000000, "never"),
+        ("clock-pending-sign-bit-unchanged", 0x80000000, "unchanged"),
+        ("clock-pending-sign-bit-odd", 0x80000000, "odd")):
+    _clock_case(_name, f"pending {_pend:#x} with {_TABLES[_table]}", _pend, _table)
 _clock_case("clock-pending-storm", "pending set 100 times with nothing published", 1,
             "unchanged", rounds=100)
