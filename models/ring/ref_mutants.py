@@ -27,13 +27,9 @@ from collections.abc import Callable
 from virtiospec.models import registry
 from virtiospec.models.hypothesis_run import mutant_evidence
 from virtiospec.models.memory.tso import Mode
+from virtiospec.models.ring.alias import ALIAS_SCENARIOS, check_alias
 from virtiospec.models.ring.hostile import HostileConfig, run_hostile_device, run_hostile_driver
-from virtiospec.models.ring.machine import (
-    ALIAS_SCENARIOS,
-    RingConfig,
-    check_alias,
-    run_ring,
-)
+from virtiospec.models.ring.machine import RingConfig, run_ring
 from virtiospec.models.variant_switch import switched
 from virtiospec.reference.ring import SplitDevice, SplitDriver
 from virtiospec.reference.ring.device import DeviceLines

@@ -16,12 +16,10 @@ from virtiospec.models.memory.tso import (
     Side,
     Wait,
 )
+from virtiospec.models.ring.alias import ALIAS_SCENARIOS, AliasScenario, check_alias
 from virtiospec.models.ring.machine import (
-    ALIAS_SCENARIOS,
-    AliasScenario,
     RingConfig,
     RmoRingMachine,
-    check_alias,
     machine_class,
     run_ring,
 )
