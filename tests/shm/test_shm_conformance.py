@@ -1,8 +1,9 @@
-"""The shm suite (conformance/suites/shm/table.py, shm_signal.py): it passes against the Python
-reference, the C reference (installed build through the ABI, and stepped), and a shared library
-behind conformance/shm/virtiospec_shm.h with the same outcomes as ``--target c``; and every case
-FAILs (or is WEDGED) against a target broken the way it looks for: the known-bad variants of
-shm.c and of the Python reference, and hand-written ones below."""
+"""The shm suite (conformance/suites/shm/table.py, table_reader.py, signal.py): it passes
+against the Python reference, the C reference (installed build through the ABI, and
+stepped), and a shared library behind conformance/shm/virtiospec_shm.h with the same
+outcomes as ``--target c``; and every case FAILs (or is WEDGED) against a target broken the
+way it looks for: the known-bad variants of shm.c and of the Python reference, and
+hand-written ones below."""
 
 from __future__ import annotations
 
