@@ -1,5 +1,5 @@
-"""The Z3 models of the packed virtqueue (models/ring/packed/wrap.py, ring_packed_wakeup.py,
-ring_packed_z3_mutants.py): every proof holds, every known-bad variant is refuted with a
+"""The Z3 models of the packed virtqueue (models/ring/packed/wrap.py, wrap_ring.py,
+wakeup.py, z3_mutants.py): every proof holds, every known-bad variant is refuted with a
 counterexample, the Z3 terms compute what the Python reference computes, the proofs are not
 vacuous (their states are reachable, each invariant conjunct is needed, a broken model fails),
 and the counterexamples replay in the Python reference, access by access, as lost wakeups."""
@@ -15,6 +15,7 @@ from virtiospec.models import registry
 from virtiospec.models.memory.tso import SharedMemory, Side
 from virtiospec.models.ring.packed import wakeup as wk
 from virtiospec.models.ring.packed import wrap as wr
+from virtiospec.models.ring.packed import wrap_ring as wrr
 from virtiospec.models.ring.packed.mutants import (
     DeviceEventOffByOne,
     DeviceNoMbNotify,
@@ -204,21 +205,21 @@ def test_a_ring_whose_wrap_counter_never_flips_fails(monkeypatch: pytest.MonkeyP
         return pos, wrap, pos >= q
 
     assert registry.PROOFS["ring.packed.wrap.marks"].run().ok
-    monkeypatch.setattr(wr, "advance", no_flip)
+    monkeypatch.setattr(wrr, "advance", no_flip)
     assert not registry.PROOFS["ring.packed.wrap.marks"].run().ok
 
 
 def test_every_ring_invariant_conjunct_is_needed() -> None:
-    system = wr.build()
+    system = wrr.build()
     claims = [
         ("device", lambda s: z3.Implies(s["X"] == s["pr"], wr.is_avail(
             s["fa"], s["fu"], s["wr"]) == (s["dr"] < s["da"]))),
         ("driver", lambda s: z3.Implies(s["X"] == s["pd"], wr.is_used(
             s["fa"], s["fu"], s["wd"]) == (s["du"] > 0))),
     ]
-    assert check_inductive(system, wr.INVARIANT, claims).ok
-    for name, _ in wr.INVARIANT:
-        weaker = [(n, p) for n, p in wr.INVARIANT if n != name]
+    assert check_inductive(system, wrr.INVARIANT, claims).ok
+    for name, _ in wrr.INVARIANT:
+        weaker = [(n, p) for n, p in wrr.INVARIANT if n != name]
         assert not check_inductive(system, weaker, claims).ok, name
 
 
@@ -231,7 +232,7 @@ def test_the_ring_model_wraps_with_lists_that_do_not_divide_q() -> None:
         return z3.And(s["h"], z3.Not(s["fa"]), z3.Not(s["fu"]), s["pd"] == 1,
                       z3.Not(s["wd"]))
 
-    path = search(wr.build(), target, 16, {"Q": 3, "X": 1, "N": 2})
+    path = search(wrr.build(), target, 16, {"Q": 3, "X": 1, "N": 2})
     assert path is not None and path.actions.count("driver get_used") == 2
     assert path.actions.count("device push") == 3
     end = path.final
