@@ -400,23 +400,23 @@ def _mem_case(name: str, summary: str, regions: Callable[[Link], list[tuple[int,
             _use_table(link, peer)
         return took
 
-    protocol_case(f"mem-table-{name}", ("VHOST-USER-008", "VHOST-USER-003"),
+    protocol_case(name, ("VHOST-USER-008", "VHOST-USER-003"),
                   f"SET_MEM_TABLE with {summary}", "negotiated", attack)
 
 
 HALF = MEMORY // 2
-_mem_case("no-regions", "0 regions", lambda link: [])
-_mem_case("nine-regions", "9 regions (the maximum is 8), 9 file descriptors",
+_mem_case("mem-table-no-regions", "0 regions", lambda link: [])
+_mem_case("mem-table-nine-regions", "9 regions (the maximum is 8), 9 file descriptors",
           lambda link: [(i * 0x8000, 0x8000, USER_BASE + i * 0x8000, i * 0x8000)
                         for i in range(9)])
-_mem_case("overlap", "two regions overlapping in guest addresses",
+_mem_case("mem-table-overlap", "two regions overlapping in guest addresses",
           lambda link: [(0, MEMORY, USER_BASE, 0),
                         (HALF, HALF, USER_BASE + 4 * MEMORY, 0)])
-_mem_case("guest-wraps", "a region whose guest address + size wraps 64 bits",
+_mem_case("mem-table-guest-wraps", "a region whose guest address + size wraps 64 bits",
           lambda link: [(2**64 - 0x1000, MEMORY, USER_BASE, 0)])
-_mem_case("offset-beyond-fd", "a region whose mmap_offset (1 GiB) lies beyond its file "
+_mem_case("mem-table-offset-beyond-fd", "a region whose mmap_offset (1 GiB) lies beyond its file "
           "(512 KiB)", lambda link: [(0, MEMORY, USER_BASE, 1 << 30)])
-_mem_case("fewer-fds", "2 regions and 1 file descriptor",
+_mem_case("mem-table-fewer-fds", "2 regions and 1 file descriptor",
           lambda link: [(0, HALF, USER_BASE, 0), (HALF, HALF, USER_BASE + HALF, HALF)],
           lambda n: n - 1)
 
