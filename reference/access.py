@@ -110,6 +110,9 @@ def run(op: Op[T], mem: Memory) -> T:
                 mem.write(access.addr, access.size, access.value)
                 value = None
             else:
+                barrier = getattr(mem, "barrier", None)  # a memory that steps its accesses
+                if barrier is not None:  # (models/stack/stepping.py) sees the fences too
+                    barrier(access.kind)
                 value = None
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]

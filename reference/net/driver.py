@@ -90,6 +90,7 @@ class NetDriverLines:
 
     take_back_at_reset: bool = True  # recover: take every buffer back (NET-062)
     reap_used_at_reset: bool = True  # recover: the used ones first (NET-062)
+    config_generation_loop: bool = True  # config_changed: one generation loop (VIRTIO-PCI-051)
 
 
 class NetDriver:
@@ -165,7 +166,10 @@ class NetDriver:
         def read(_: cfg.ConfigSpace) -> tuple[bool, list[int]]:
             return self._read_link(), self._read_classes()
 
-        self.link_up, self.queue_classes = cfg.read_stable(self.config, read)  # type: ignore[misc]
+        if self.lines.config_generation_loop:
+            self.link_up, self.queue_classes = cfg.read_stable(self.config, read)  # type: ignore[misc]
+        else:
+            self.link_up, self.queue_classes = read(self.config)
 
     # -- queues --------------------------------------------------------------------------------
     def attach(self, queues: dict[int, SplitDriver]) -> None:

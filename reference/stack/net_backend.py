@@ -23,6 +23,7 @@ calls.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from virtiospec.reference.access import run
 from virtiospec.reference.net import features as F
@@ -43,9 +44,20 @@ Wire = Callable[[int, bytes], None]  # (transmit pair, frame): a frame reaches t
 MAX_PASSES = 1000
 
 
+@dataclass(frozen=True)
+class NetBackendLines:
+    """The lines of :class:`NetBackend` a known-bad variant (models/stack/net.py) may turn
+    off; every default is the protocol."""
+
+    # service: a re-check before waiting that finds work (SHM-RING-004) runs another pass,
+    # also after a pass that found none (a kick that came while the device re-enabled)
+    rerun_on_recheck: bool = True
+
+
 class NetBackend:
     device_id = DEVICE_NET
     class_code = 0x020000  # network controller, Ethernet
+    lines = NetBackendLines()
 
     def __init__(self, config: NetConfig, queue_size: int, counters: Counters, *,
                  on_wire: Wire | None = None) -> None:
@@ -184,7 +196,7 @@ class NetBackend:
             total += work
             self._report_broken()
             self.config.update(0, self.net_config.layout())  # e.g. MAC_ADDR_SET (NET-034)
-            if not fn.live or not (again and work):
+            if not fn.live or not again or not (work or self.lines.rerun_on_recheck):
                 break
         return total
 
