@@ -24,11 +24,18 @@ def switched(*variants: type) -> str:
                if getattr(lines, f.name) != getattr(protocol, f.name)]
         if not off:
             raise ValueError(f"{cls.__name__} turns no switch of {type(lines).__name__}")
-        path = inspect.getfile(base).replace("\\", "/")
-        where = "reference/" + path.rsplit("/reference/", 1)[-1]
         for name in off:
-            methods = [m for m, fn in vars(base).items()
-                       if inspect.isfunction(fn) and f"lines.{name}" in inspect.getsource(fn)]
-            at = ", ".join(f"{base.__name__}.{m}" for m in methods)
+            # the class that tests the switch: the base, else the nearest ancestor that does
+            # (a switch of PciFunction's lines turned off in a VirtioPciDevice variant)
+            for owner in (k for k in base.__mro__ if k is not object):
+                methods = [m for m, fn in vars(owner).items() if inspect.isfunction(fn)
+                           and f"lines.{name}" in inspect.getsource(fn)]
+                if methods:
+                    break
+            else:
+                owner, methods = base, []
+            path = inspect.getfile(owner).replace("\\", "/")
+            where = "reference/" + path.rsplit("/reference/", 1)[-1]
+            at = ", ".join(f"{owner.__name__}.{m}" for m in methods)
             parts.append(f"switch {type(lines).__name__}.{name} off ({at}, {where})")
     return "; ".join(parts)

@@ -388,6 +388,7 @@ class NetDevice:
                 continue
             try:
                 command = gather(self.mem, chain.readable)
+                self.command_seen(command)
                 pairs = self.filter.pairs
                 C.execute(command, self.filter, self.config, self.features)
                 ack = C.OK
@@ -404,6 +405,10 @@ class NetDevice:
             scatter(self.mem, chain.writable, bytes([ack]))
             self._push(self.ctrl_q, [(chain.head, 1)])
         return done
+
+    def command_seen(self, command: bytes) -> None:
+        """A control command as the driver placed it, before it is carried out: nothing to do
+        here; a device that watches the driver (reference/net/driver_watch.py) records it."""
 
     # -- everything ------------------------------------------------------------------------------
     def poll(self) -> int:

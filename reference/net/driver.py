@@ -9,20 +9,33 @@ It trusts nothing the device wrote into a receive buffer (NET-016).
 
 from __future__ import annotations
 
+import dataclasses
+import socket
+import struct
 import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import dpkt
 from virtiospec.reference.net import config as cfg
 from virtiospec.reference.net import ctrl as C
 from virtiospec.reference.net import features as F
 from virtiospec.reference.net.buffers import BufferPool, ByteMemory, run_op
 from virtiospec.reference.net.errors import BadRxFrame, NetError
-from virtiospec.reference.net.frames import flow_key, frame_class, partial_checksum
+from virtiospec.reference.net.frames import (
+    checksum_ok,
+    flow_key,
+    frame_class,
+    l4_of,
+    partial_checksum,
+)
 from virtiospec.reference.net.header import (
     ETH_HLEN,
+    F_DATA_VALID,
     F_NEEDS_CSUM,
+    GSO_TCPV4,
+    GSO_UDP_L4,
     HDR_LEN,
     NetHdr,
     check_rx,
@@ -40,6 +53,12 @@ class RxFrame:
     frame: bytes
     hdr: NetHdr
     buffers: int
+    # NET-135: "device" (DATA_VALID), "ok" / "bad" (the driver checked the TCP/UDP checksum
+    # itself), "none" (not a TCP/UDP frame over IPv4, nothing to check)
+    checksum: str = "none"
+    # where the payload after the TCP/UDP header begins (the end of the frame's headers, for
+    # a stack that takes headers apart): found by parsing, never from hdr_len (NET-134)
+    payload_at: int = 0
 
 
 @dataclass(frozen=True)
@@ -91,6 +110,17 @@ class NetDriverLines:
     take_back_at_reset: bool = True  # recover: take every buffer back (NET-062)
     reap_used_at_reset: bool = True  # recover: the used ones first (NET-062)
     config_generation_loop: bool = True  # config_changed: one generation loop (VIRTIO-PCI-051)
+    rx_ctrl_needs_feature: bool = True  # RX and MAC commands only with CTRL_RX (NET-033)
+    rx_extra_needs_feature: bool = True  # the extra RX commands only with CTRL_RX_EXTRA (NET-138)
+    pairs_in_range: bool = True  # VQ_PAIRS_SET only for 1..max_virtqueue_pairs (NET-037)
+    rx_before_pairs: bool = True  # receive buffers on every pair before enabling it (NET-144)
+    more_pairs_after_ack: bool = True  # transmit on new pairs only once acknowledged (NET-039)
+    check_rx_checksum: bool = True  # without DATA_VALID, verify the checksum itself (NET-135)
+    tx_full_header: bool = True  # transmit: the header as long as on receive (NET-112)
+    gso_needs_feature: bool = True  # segmentation only with its HOST_* feature (NET-113)
+    tx_within_mtu: bool = True  # transmit: no frame beyond mtu + 14 (+ a tag) (NET-108)
+    rx_size_counts_header: bool = True  # receive buffers sized with the header (NET-124)
+    hdr_len_untrusted: bool = True  # receive: hdr_len is no measure of the headers (NET-134)
 
 
 class NetDriver:
@@ -119,7 +149,8 @@ class NetDriver:
             if rx_buf_size * queue_size < full:
                 raise ValueError(f"NET-013: a full queue of {queue_size} buffers of "
                                  f"{rx_buf_size} bytes cannot hold a {full}-byte frame")
-        elif rx_buf_size < HDR_LEN + self.mtu + ETH_HLEN:
+        elif rx_buf_size < (HDR_LEN if self.lines.rx_size_counts_header else 0) \
+                + self.mtu + ETH_HLEN:  # NET-108, NET-124: header and a frame of mtu
             raise ValueError("NET-013: receive buffers hold a header and a full frame")
         self.rx_buf_size = rx_buf_size
         base, size = area
@@ -139,6 +170,7 @@ class NetDriver:
         self.inbox: list[RxFrame] = []  # frames received on used-buffer notifications
         self.stats = DriverStats()
         self._seq = 0
+        self._gso: dict[int, int] = {}  # seq -> gso_size of a frame sent with segmentation
         self.mac = self._read_mac()
         self.link_up = self._read_link()
         self.queue_classes = self._read_classes()
@@ -246,7 +278,38 @@ class NetDriver:
             for a in taken:
                 self.rx_pool.release(a)
         self.stats.rx_frames += 1
-        return RxFrame(pair, frame, hdr, len(taken))
+        return RxFrame(pair, frame, hdr, len(taken), self._rx_checksum(hdr, frame),
+                       self._payload_at(hdr, frame))
+
+    def _payload_at(self, hdr: NetHdr, frame: bytes) -> int:
+        """NET-134: the headers' length comes from the frame itself; ``hdr_len`` may be wrong
+        (with a receive segmentation feature it would only be a hint)."""
+        if hdr.hdr_len and not self.lines.hdr_len_untrusted:
+            return hdr.hdr_len  # the known-bad variant: takes the device's word for it
+        try:
+            found = l4_of(frame)
+        except (dpkt.Error, struct.error, IndexError):
+            found = None
+        if found is None:
+            return ETH_HLEN
+        _, l4, proto = found
+        if proto != socket.IPPROTO_TCP:
+            return l4 + 8
+        return l4 + (frame[l4 + 12] >> 4) * 4 if len(frame) > l4 + 12 else len(frame)
+
+    def _rx_checksum(self, hdr: NetHdr, frame: bytes) -> str:
+        """NET-135: only DATA_VALID vouches for a received frame's checksum (the reference
+        device offers no GUEST_CSUM, so it never sets it); any other frame the driver checks
+        itself. NET-015: NEEDS_CSUM on receive is not a promise either."""
+        if hdr.flags & F_DATA_VALID:
+            return "device"
+        if not self.lines.check_rx_checksum:
+            return "ok"  # the known-bad variant: takes the device's word for it
+        try:
+            ok = checksum_ok(frame)
+        except (dpkt.Error, struct.error, IndexError):
+            ok = None  # not a frame the driver can read as IPv4 TCP/UDP: its stack's job
+        return "none" if ok is None else "ok" if ok else "bad"
 
     def receive(self, pair: int) -> list[RxFrame]:
         """Every frame received on receiveq(pair+1) so far; refused ones are in
@@ -281,10 +344,18 @@ class NetDriver:
                     return k
         return zlib.crc32(repr(flow_key(frame)).encode()) % n
 
-    def send(self, frame: bytes, pair: int | None = None, *, csum: bool = False) -> int:
+    def send(self, frame: bytes, pair: int | None = None, *, csum: bool = False,
+             gso_size: int = 0) -> int:
         """Queue a frame for transmission and put as much as fits in the queue. ``csum``:
         leave the TCP/UDP checksum to the device (NET-004, needs VIRTIO_NET_F_CSUM).
+        ``gso_size``: have the device segment an IPv4 TCP or UDP frame into pieces of that
+        many payload bytes (needs VIRTIO_NET_F_HOST_TSO4 or HOST_USO, NET-113).
         Returns the pair chosen."""
+        if gso_size:
+            _, needed = self._gso_kind(frame)
+            if not F.has(self.features, needed) and self.lines.gso_needs_feature:
+                raise NetError(f"segmentation of this frame needs VIRTIO_NET_F_"
+                               f"{F.NAMES[needed]}", "NET-113")
         if pair is None:
             pair = self.choose_pair(frame)
         elif not 0 <= pair < self.pairs_in_use:
@@ -292,9 +363,13 @@ class NetDriver:
                            "NET-039")
         if csum and not F.has(self.features, F.CSUM):
             raise NetError("checksum offload without VIRTIO_NET_F_CSUM", "NET-003")
-        if len(frame) > max_frame(self.features, self.mtu) or len(frame) < ETH_HLEN:
-            raise NetError(f"a {len(frame)}-byte frame cannot be sent", "NET-024")
+        mtu = self.features if self.lines.tx_within_mtu else self.features & ~F.bit(F.MTU)
+        longest = max_frame(mtu, self.mtu)  # segmentation too: the frame fits a buffer
+        if len(frame) > longest or len(frame) < ETH_HLEN:
+            raise NetError(f"a {len(frame)}-byte frame cannot be sent", "NET-024")  # NET-108
         self._seq += 1
+        if gso_size:
+            self._gso[self._seq] = gso_size
         self.pending[pair].frames.append((self._seq, frame, csum))
         self.stats.tx_queued += 1
         self.flush(pair)
@@ -310,12 +385,16 @@ class NetDriver:
             if addr is None:
                 break
             seq, frame, csum = pend[0]
-            if csum:
+            gso = self._gso.get(seq, 0)
+            if csum or gso:
                 wire, start, offset = partial_checksum(frame)
                 hdr = NetHdr(flags=F_NEEDS_CSUM, csum_start=start, csum_offset=offset)
+                if gso:
+                    hdr = self._gso_header(hdr, frame, gso)
             else:
                 wire, hdr = frame, NetHdr()  # NET-002, NET-003: zeros
-            data = hdr.pack() + wire
+            head = hdr.pack() if self.lines.tx_full_header else hdr.pack()[:HDR_LEN - 2]
+            data = head + wire  # NET-112: the receive header's size (12 bytes here)
             self.mem.write_bytes(addr, data)
             try:
                 run_op(q.add([(addr, len(data))], [], TxToken(pair, seq, frame, addr, csum)),
@@ -328,6 +407,23 @@ class NetDriver:
         if added:
             self._kick(2 * pair + 1)
         return added
+
+    @staticmethod
+    def _gso_kind(frame: bytes) -> tuple[int, int]:
+        """(gso_type, the feature it needs) of an IPv4 TCP or UDP frame (NET-113)."""
+        found = l4_of(frame)
+        if found is None:
+            raise NetError("segmentation offload needs an IPv4 TCP or UDP frame", "NET-113")
+        return (GSO_TCPV4, F.HOST_TSO4) if found[2] == socket.IPPROTO_TCP else \
+            (GSO_UDP_L4, F.HOST_USO)
+
+    def _gso_header(self, hdr: NetHdr, frame: bytes, gso_size: int) -> NetHdr:
+        """The segmentation fields: type, the headers' length up to the payload, the size."""
+        gso_type, _ = self._gso_kind(frame)
+        l4 = hdr.csum_start
+        l4_len = (frame[l4 + 12] >> 4) * 4 if gso_type == GSO_TCPV4 else 8
+        return dataclasses.replace(hdr, gso_type=gso_type, hdr_len=l4 + l4_len,
+                                   gso_size=gso_size)
 
     def reap_tx(self, pair: int) -> int:
         """Take back used transmit buffers, then put pending frames in their place."""
@@ -342,6 +438,7 @@ class NetDriver:
             token = got[0]
             assert isinstance(token, TxToken)
             self.tx_pool.release(token.addr)
+            self._gso.pop(token.seq, None)
             done += 1
         self.stats.tx_done += done
         return done
@@ -401,8 +498,19 @@ class NetDriver:
             self.mac = data[2:]
 
     def _need_rx_ctrl(self) -> None:
-        if not F.has(self.features, F.CTRL_RX):
+        if not F.has(self.features, F.CTRL_RX) and self.lines.rx_ctrl_needs_feature:
             raise NetError("RX and MAC commands need VIRTIO_NET_F_CTRL_RX", "NET-033")
+
+    def set_rx_extra(self, command: int, on: bool) -> int | None:
+        """One of the commands VIRTIO_NET_F_CTRL_RX_EXTRA brings (ALLUNI, NOMULTI, NOUNI,
+        NOBCAST): never sent without that feature (NET-138)."""
+        if command not in (C.RX_ALLUNI, C.RX_NOMULTI, C.RX_NOUNI, C.RX_NOBCAST):
+            raise ValueError(f"RX command {command} is not one of CTRL_RX_EXTRA's")
+        self._need_rx_ctrl()
+        if not F.has(self.features, F.CTRL_RX_EXTRA) and self.lines.rx_extra_needs_feature:
+            raise NetError("ALLUNI, NOMULTI, NOUNI and NOBCAST need "
+                           "VIRTIO_NET_F_CTRL_RX_EXTRA", "NET-138")
+        return self.command(C.rx_mode(command, on))
 
     def set_promisc(self, on: bool) -> int | None:
         self._need_rx_ctrl()
@@ -421,17 +529,18 @@ class NetDriver:
         return self.command(C.mac_addr(mac))
 
     def set_pairs(self, n: int) -> int | None:
-        """VQ_PAIRS_SET (NET-037, NET-039): fewer pairs take effect for transmission before
-        the command is placed; more pairs get receive buffers first and are used once the
-        device has answered OK."""
+        """VQ_PAIRS_SET (NET-037, NET-039, NET-144): fewer pairs take effect for
+        transmission before the command is placed; more pairs get receive buffers first and
+        are used once the device has answered OK."""
         if not F.has(self.features, F.MQ):
             raise NetError("VQ_PAIRS_SET needs VIRTIO_NET_F_MQ", "NET-037")
-        if not 1 <= n <= self.max_pairs:
+        if not 1 <= n <= self.max_pairs and self.lines.pairs_in_range:
             raise NetError(f"{n} pairs outside [1, {self.max_pairs}]", "NET-037")
-        if n < self.pairs_in_use:
-            self.pairs_in_use = n
+        if n < self.pairs_in_use or (n > self.pairs_in_use
+                                     and not self.lines.more_pairs_after_ack):
+            self.pairs_in_use = max(1, min(n, self.n_pairs))
             self._repending()
-        for pair in range(n):
+        for pair in range(min(n, self.n_pairs) if self.lines.rx_before_pairs else 0):
             self.post_rx(pair)
         return self.command(C.vq_pairs(n))
 

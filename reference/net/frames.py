@@ -108,6 +108,12 @@ def _ip_l4(eth: Ethernet) -> tuple[int, int, int] | None:
     return l3, l3 + 4 * int(ip.hl), int(ip.p)
 
 
+def l4_of(frame: bytes) -> tuple[int, int, int] | None:
+    """(offset of the IPv4 header, offset of the TCP/UDP header, protocol) of a frame, or
+    None when it is not IPv4 TCP/UDP."""
+    return _ip_l4(Ethernet(frame))
+
+
 def _pseudo_sum(frame: bytes, l3: int, l4: int, proto: int) -> int:
     total_len = struct.unpack_from("!H", frame, l3 + 2)[0]
     seg_len = total_len - (l4 - l3)

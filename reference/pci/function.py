@@ -8,6 +8,7 @@ Master Enable is set (PCI-CFG-005).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from virtiospec.reference.access import Memory
@@ -50,7 +51,18 @@ class Region(Protocol):
     def write(self, offset: int, size: int, value: int) -> None: ...
 
 
+@dataclass(frozen=True)
+class PciFunctionLines:
+    """The lines of :class:`PciFunction` a known-bad variant (models/driver_rule_mutants.py)
+    may turn off; every default is the protocol."""
+
+    decode_gate: bool = True  # claims: no decoding while the command register says off
+    #                           (PCI-CFG-004)
+
+
 class PciFunction:
+    lines = PciFunctionLines()
+
     def __init__(self, *, vendor: int, device: int, class_code: int, revision: int = 0,
                  subsystem_vendor: int = 0, subsystem: int = 0, interrupt_pin: int = 1,
                  multi_function: bool = False) -> None:
@@ -110,7 +122,7 @@ class PciFunction:
         """``(bar index, offset)`` if this function decodes the access, else None. An access
         that starts inside a BAR and runs past its end is refused (PCI-CFG-008)."""
         enable = CMD_IO if io else CMD_MEMORY
-        if not self.command & enable:
+        if not self.command & enable and self.lines.decode_gate:
             return None
         for index, spec in self.bars.items():
             if spec.is_memory == io:

@@ -48,6 +48,7 @@ class DriverLines:
     used_len_check: bool = True  # get_used: refuse len > writable bytes (RING-SPLIT-085)
     used_event_store: bool = True  # get_used: store used_event, not load it (RING-SPLIT-051)
     recheck: bool = True  # enable_cb: re-check used.idx before sleeping (RING-SPLIT-073)
+    avail_idx_u16: bool = True  # add: avail.idx counts modulo 2^16, never back (RING-SPLIT-030)
 
 
 PROTOCOL = DriverLines()
@@ -150,7 +151,8 @@ class SplitDriver:
         yield from store(lay.avail_ring(lay.slot(self.avail_idx)), 2, head)
         if self.lines.wmb_publish:
             yield from fence("wmb")  # RING-SPLIT-032: entries before the index publishing them
-        self.avail_idx = (self.avail_idx + 1) & U16
+        # RING-SPLIT-030: only ever forward, wrapping at 2^16 (a narrower counter would go back)
+        self.avail_idx = (self.avail_idx + 1) & (U16 if self.lines.avail_idx_u16 else 0x7FFF)
         yield from store(lay.avail_idx, 2, self.avail_idx)
         self.num_added += 1
         self.chains[head] = Outstanding(token, descs, sum(n for _, n, f in items if f))

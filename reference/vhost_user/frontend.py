@@ -117,8 +117,10 @@ class FrontEnd:
         payload = (1).to_bytes(4, "little") + bytes(4) + table
         return self.request(M.Req.SET_MEM_TABLE, payload, [self.mem.fd], need_reply=True)
 
-    def start(self, pairs: int = 1, *, wanted: int = ~0, rx_buf_size: int = 1526) -> NetDriver:
-        """Bring up the vrings and a driver on them (the DRIVER_OK sequence of QEMU)."""
+    def start(self, pairs: int = 1, *, wanted: int = ~0, rx_buf_size: int = 1526,
+              driver_cls: type[NetDriver] = NetDriver) -> NetDriver:
+        """Bring up the vrings and a driver on them (the DRIVER_OK sequence of QEMU);
+        ``driver_cls``: the network driver to run (a known-bad variant, for the models)."""
         self.negotiate(wanted)
         self.set_mem_table()
         at = 0x1000
@@ -134,7 +136,7 @@ class FrontEnd:
             self.setup_vring(index, lay)
         net = self.features & ~F.bit(M.F_PROTOCOL_FEATURES)
         self.config = NetConfig(max_pairs=pairs)
-        self.driver = NetDriver(net, self.config, self.mem, (at, self.mem.size - at),
+        self.driver = driver_cls(net, self.config, self.mem, (at, self.mem.size - at),
                                 self.queue_size, notify=self.kick, rx_buf_size=rx_buf_size)
         self.driver.attach(drivers)
         self.driver.start()

@@ -21,10 +21,11 @@ DEVICE_NEEDS_RESET and sends a configuration change notification (VIRTIO-STATUS-
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from virtiospec.reference.pci.bar import BarKind, BarSpec
 from virtiospec.reference.pci.errors import PciError
-from virtiospec.reference.pci.function import PciFunction
+from virtiospec.reference.pci.function import PciFunction, PciFunctionLines
 from virtiospec.reference.pci.msix import Msix
 from virtiospec.reference.ring import RingError, SplitDevice, SplitLayout
 from virtiospec.reference.virtio_pci import caps
@@ -66,7 +67,17 @@ CAP_ID_VENDOR = 0x09
 U32 = 0xFFFF_FFFF
 
 
+@dataclass(frozen=True)
+class VirtioPciDeviceLines(PciFunctionLines):
+    """The lines of :class:`VirtioPciDevice` (and of the PCI function it is) a known-bad
+    variant (models/driver_rule_mutants.py) may turn off; every default is the protocol."""
+
+    shm_inside_bar: bool = True  # _add_shm: the BAR holds every region (VIRTIO-PCI-014)
+
+
 class VirtioPciDevice(PciFunction):
+    lines = VirtioPciDeviceLines()
+
     def __init__(self, backend: DeviceType, *, msix_vectors: int = 4,
                  notify_multiplier: int = 4, shm_regions: dict[int, int] | None = None) -> None:
         # VIRTIO-PCI-001, VIRTIO-PCI-003: 0x1040 + type, revision 1, subsystem ID 0x40
@@ -108,9 +119,11 @@ class VirtioPciDevice(PciFunction):
         if self.shm_regions:
             self._add_shm()
         self.msix_table: Msix | None = None
-        if msix_vectors:
-            self.add_bar(BarSpec(MSIX_BAR, BarKind.MEM32, 0x1000))
-            self.msix_table = Msix(self, msix_vectors, MSIX_BAR, 0, MSIX_BAR, 0x800)
+        if msix_vectors:  # any Table Size up to 0x7FF (VIRTIO-PCI-114): BAR0 grows with it
+            pba_at = max(0x800, 16 * msix_vectors)
+            size = 1 << max(12, (pba_at + 8 * ((msix_vectors + 63) // 64) - 1).bit_length())
+            self.add_bar(BarSpec(MSIX_BAR, BarKind.MEM32, size))
+            self.msix_table = Msix(self, msix_vectors, MSIX_BAR, 0, MSIX_BAR, pba_at)
         self.ignored_notifications = 0
         self.notify_data: dict[int, int] = {}  # queue -> data of its last notification
         self.error: Exception | None = None
@@ -119,6 +132,8 @@ class VirtioPciDevice(PciFunction):
 
     def _add_shm(self) -> None:
         total = sum(self.shm_regions.values())
+        if not self.lines.shm_inside_bar:  # the known-bad variant: the last region overhangs
+            total -= self.shm_regions[max(self.shm_regions)]
         size = 1 << max(12, (total - 1).bit_length())
         self.add_bar(BarSpec(SHM_BAR, BarKind.MEM64, size, prefetchable=True))
         at = 0

@@ -16,6 +16,7 @@ in a separate area when VIRTIO_F_INDIRECT_DESC is negotiated too.
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass
 from typing import TypeVar, cast
 
 from virtiospec.reference.access import Op, run
@@ -25,12 +26,15 @@ from virtiospec.reference.ring import QueueFull, SplitDriver, SplitLayout
 from virtiospec.reference.ring.layout import avail_ring_size, desc_table_size, used_ring_size
 from virtiospec.reference.ring.packed.driver import PackedDriver
 from virtiospec.reference.ring.packed.layout import EVENT_SIZE, PACKED_DESC_SIZE, PackedLayout
+from virtiospec.reference.virtio_pci.errors import MissingStructure, VectorRefused
 from virtiospec.reference.virtio_pci.init import VirtioPciDriver
 from virtiospec.reference.virtio_pci.regs import (
     F_EVENT_IDX,
     F_INDIRECT_DESC,
     F_NOTIF_CONFIG_DATA,
     F_RING_PACKED,
+    ISR_CONFIG,
+    ISR_QUEUE,
     NET_F_MAC,
     NET_F_STATUS,
     bit,
@@ -71,10 +75,26 @@ class DriverQueue:
         return self.any_ring
 
 
+@dataclass(frozen=True)
+class PciNetDriverLines:
+    """The lines of :class:`NetDriver` a known-bad variant (models/driver_rule_mutants.py)
+    may turn off; every default is the protocol."""
+
+    any_table_size: bool = True  # setup_interrupts: too few vectors is no failure (VIRTIO-PCI-114)
+    vectors_within_table: bool = True  # setup_interrupts: none beyond Table Size (VIRTIO-PCI-041)
+    serve_every_cause: bool = True  # service: config change and used buffers alike (VIRTIO-PCI-116)
+    config_read_only: bool = True  # set_mac: never by writing the configuration (NET-022)
+    leave_unused_queues: bool = True  # bring-up: queues it does not use are left alone; a
+    #                                   0 in queue_size is no "off" (VIRTIO-PCI-104)
+
+
 class NetDriver:
+    lines = PciNetDriverLines()
+
     def __init__(self, host: Host, transport: VirtioPciTransport, ram: Window, *,
                  queue_size: int = 16, msix: bool = True,
-                 wanted: int = DEFAULT_FEATURES, packed: bool = False) -> None:
+                 wanted: int = DEFAULT_FEATURES, packed: bool = False,
+                 share_irq: bool = False) -> None:
         if packed:
             wanted |= bit(F_RING_PACKED)
         self.host = host
@@ -82,6 +102,10 @@ class NetDriver:
         self.ram = ram
         self.queue_size = queue_size
         self.use_msix = msix
+        self.share_irq = share_irq  # one MSI-X vector for the configuration and both queues
+        self.vectors: dict[str, int] = {}  # "config", "rx", "tx" -> MSI-X vector
+        self.link: int | None = None  # the status field, as last read (NET_F_STATUS)
+        self.config_changes = 0
         self.memory = PhysMemory(host)
         self.driver = VirtioPciDriver(transport, wanted)
         self.mac: bytes | None = None
@@ -108,14 +132,27 @@ class NetDriver:
         return self.run(self.transport.config_fields([(6, 2)]))[0]
 
     def setup_interrupts(self) -> bool:
-        """MSI-X vectors 0..2 into a page of guest RAM; False if the device has too few."""
+        """MSI-X vectors 0..2 (configuration, receive, transmit), or with ``share_irq`` vector
+        0 for all three, into a page of guest RAM. False when the table has fewer vectors than
+        that: the driver then works without MSI-X (INTx and the ISR, or polling), whatever the
+        Table Size (VIRTIO-PCI-114), and maps no vector beyond it (VIRTIO-PCI-041)."""
         t = self.transport
-        if not self.use_msix or t.msix is None or t.msix.vectors < 3:
+        if not self.use_msix or t.msix is None:
             return False
+        want = 1 if self.share_irq else 3
+        if t.msix.vectors < want:
+            if not self.lines.any_table_size:
+                raise MissingStructure(f"{t.msix.vectors} MSI-X vectors; this driver needs "
+                                       f"{want}")
+            if self.lines.vectors_within_table:
+                return False
         self.irq_page = self.ram.allocate(0x1000, 0x1000)
         self.host.write_bytes(self.irq_page, bytes(0x1000))
-        t.msix_program([(self.irq_page + 4 * v, IRQ_DATA + v) for v in range(3)])
-        self.run(t.map_vector("config_msix_vector", CONFIG_VECTOR))
+        t.msix_program([(self.irq_page + 4 * v, IRQ_DATA + v)
+                        for v in range(min(want, t.msix.vectors))])
+        self.vectors = dict.fromkeys(("config", "rx", "tx"), 0) if self.share_irq else \
+            {"config": CONFIG_VECTOR, "rx": RX_VECTOR, "tx": TX_VECTOR}
+        self.run(t.map_vector("config_msix_vector", self.vectors["config"]))
         return True
 
     def setup_queue(self, index: int, vector: int | None, at: int | None = None,
@@ -155,16 +192,47 @@ class NetDriver:
         return q
 
     def bring_up(self) -> None:
+        """Initialize the device; a vector mapping the device refuses (read back as
+        NO_VECTOR, VIRTIO-PCI-041) makes the driver start again without MSI-X, one of the
+        ways out that section allows."""
+        try:
+            self._bring_up()
+        except VectorRefused:
+            if self.irq_page is None:
+                raise
+            self.transport.msix_control(enable=False)
+            self.use_msix, self.irq_page, self.vectors, self.queues = False, None, {}, {}
+            self._bring_up()
+
+    def _bring_up(self) -> None:
         self.negotiate()
         if self.driver.has(NET_F_MAC):
             self.mac = self.read_mac()
         msix = self.setup_interrupts()
-        rx = self.setup_queue(RX, RX_VECTOR if msix else None)
-        self.setup_queue(TX, TX_VECTOR if msix else None)
+        rx = self.setup_queue(RX, self.vectors["rx"] if msix else None)
+        self.setup_queue(TX, self.vectors["tx"] if msix else None)
+        if not self.lines.leave_unused_queues:
+            for index in range(TX + 1, self.run(self.transport.read("num_queues"))):
+                self.run(self.transport.write("queue_select", index))
+                self.run(self.transport.write("queue_size", 0))
         for token in range(rx.any_ring.q):
             self._post_rx(rx, token)
         self.run(self.driver.go_live())
         self.kick(rx)
+
+    def set_mac(self, mac: bytes) -> None:
+        """Change the MAC address: only the control queue's MAC_ADDR_SET can (VIRTIO 1.4
+        §5.1.9.5.2), which this driver does not set up, so it refuses; the device
+        configuration is the driver's to read, never to write (NET-022), as legacy drivers
+        did."""
+        if self.lines.config_read_only:
+            raise MissingStructure("changing the MAC address needs the control queue "
+                                   "(VIRTIO_NET_F_CTRL_MAC_ADDR)", "NET-022")
+        base = self.transport.structures.device
+        assert base is not None
+        for i, byte in enumerate(mac):
+            self.host.mem_write(base + i, 1, byte)
+        self.mac = mac
 
     # -- queue reset (VIRTIO_F_RING_RESET, VIRTIO 1.4 §2.6.1) ----------------------------
     def reset_queue(self, index: int) -> list[int]:
@@ -216,6 +284,33 @@ class NetDriver:
     def clear_irq(self, vector: int) -> None:
         assert self.irq_page is not None
         self.host.mem_write(self.irq_page + 4 * vector, 4, 0)
+
+    def service(self) -> dict[str, int]:
+        """Handle the pending interrupt(s): with MSI-X each vector whose message arrived, else
+        the ISR (read once, which clears it). One interrupt may stand for a configuration
+        change and used buffers at once (VIRTIO-PCI-116): both are served. Returns what was
+        done: configuration re-read (0/1), frames received, transmit buffers taken back."""
+        causes: set[str] = set()
+        if self.irq_page is None:
+            isr = self.run(self.transport.read_isr())
+            causes |= {"config"} if isr & ISR_CONFIG else set()
+            causes |= {"queues"} if isr & ISR_QUEUE else set()
+        else:
+            for vector in sorted(set(self.vectors.values())):
+                if self.irq_count(vector):
+                    self.clear_irq(vector)
+                    causes |= {"config" if k == "config" else "queues"
+                               for k, v in self.vectors.items() if v == vector}
+        done = {"config": 0, "received": 0, "sent": 0}
+        if "config" in causes:
+            self.config_changes += 1
+            done["config"] = 1
+            if self.driver.has(NET_F_STATUS):
+                self.link = self.read_link()
+        if "queues" in causes and (self.lines.serve_every_cause or "config" not in causes):
+            done["received"] = self.receive()
+            done["sent"] = len(self.reclaim_tx())
+        return done
 
     def wait_irq(self, vector: int, timeout: float = 2.0) -> None:
         poll(lambda: self.irq_count(vector) or None, timeout, f"MSI-X message of vector {vector}")

@@ -125,7 +125,20 @@ class Structures:
     caps: list[VirtioCap] = field(default_factory=list)  # every vendor capability, in order
 
 
+@dataclass(frozen=True)
+class TransportLines:
+    """The lines of :class:`VirtioPciTransport` a known-bad variant
+    (models/driver_rule_mutants.py) may turn off; every default is the protocol."""
+
+    vector_in_table: bool = True  # map_vector: no vector beyond Table Size (VIRTIO-PCI-041)
+    vector_read_back: bool = True  # map_vector: read the mapping back (VIRTIO-PCI-041)
+    pass_over_unusable: bool = True  # _locate: a capability with a reserved type or BAR, or
+    #                                  in a BAR without memory, is passed over (VIRTIO-PCI-011)
+
+
 class VirtioPciTransport:
+    lines = TransportLines()
+
     def __init__(self, host: Host, cfg: ConfigMechanism1, function: FoundFunction,
                  bars: list[FoundBar]) -> None:
         self.host = host
@@ -174,7 +187,8 @@ class VirtioPciTransport:
                 continue
             cap = caps.parse(read, at)
             found.append(cap)
-            if cap.cfg_type not in KNOWN_CFG_TYPES or cap.bar > 5:
+            skip = self.lines.pass_over_unusable
+            if (cap.cfg_type not in KNOWN_CFG_TYPES or cap.bar > 5) and skip:
                 continue  # VIRTIO-PCI-011: reserved type or BAR: ignored
             if cap.cfg_type == SHARED_MEMORY_CFG:
                 self._shm_cap(cap, shm)
@@ -183,7 +197,7 @@ class VirtioPciTransport:
                 first.setdefault(PCI_CFG, cap)
                 continue
             bar = self.bars.get(cap.bar)
-            if bar is None or not bar.address or bar.kind is BarKind.IO:
+            if (bar is None or not bar.address or bar.kind is BarKind.IO) and skip:
                 continue  # a structure this driver cannot map: try the next one of its type
             first.setdefault(cap.cfg_type, cap)
         for cfg_type, name in ((COMMON_CFG, "common configuration"), (NOTIFY_CFG, "notify"),
@@ -384,9 +398,12 @@ class VirtioPciTransport:
 
     def map_vector(self, name: str, vector: int) -> Op[None]:
         """Map an event to a vector inside the table and read it back (VIRTIO-PCI-041)."""
-        if vector != NO_VECTOR and (self.msix is None or vector >= self.msix.vectors):
+        if vector != NO_VECTOR and (self.msix is None or vector >= self.msix.vectors) \
+                and self.lines.vector_in_table:
             raise VectorRefused(f"vector {vector} is outside the MSI-X table")
         yield from self.write(name, vector)
+        if not self.lines.vector_read_back:
+            return
         got = yield from self.read(name)
         if got != vector:
             raise VectorRefused(f"{name} reads {got:#x} after {vector:#x} was written")

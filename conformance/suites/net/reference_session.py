@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 import time
 from pathlib import Path
 
 from virtiospec.conformance.suites.net.api import DriverObservation, Recorder, probe_frames
+from virtiospec.reference.net.driver import NetDriver
+from virtiospec.reference.net.errors import NetError
 from virtiospec.reference.vhost_user.frontend import FrontEnd
 from virtiospec.reference.vhost_user.server import VhostUserServer
 
@@ -15,16 +18,21 @@ PEER = b"\x02\x00\x00\x00\x00\x99"
 FRAMES = 40
 
 
-def run(timeout: float = 20.0) -> DriverObservation:
+def run(timeout: float = 20.0, driver_cls: type[NetDriver] = NetDriver) -> DriverObservation:
+    """One session; ``driver_cls``: the driver to observe (a known-bad variant, for the
+    models)."""
     obs = DriverObservation("reference driver (Python front-end)")
     wire = Recorder()
     with tempfile.TemporaryDirectory(prefix="virtiospec-ref-") as tmp, \
             VhostUserServer(Path(tmp) / "vu.sock", on_transmit=wire) as server, \
             FrontEnd(server.path) as fe:
-        drv = fe.start(rx_buf_size=512)
+        drv = fe.start(rx_buf_size=512, driver_cls=driver_cls)
         sent = probe_frames(drv.mac, PEER, FRAMES, b"tx")
         for i, frame in enumerate(sent):
             drv.send(frame, csum=i % 2 == 1)
+            drv.reap_tx(0)
+        with contextlib.suppress(NetError):  # UDP segmentation: only with HOST_USO (NET-113)
+            drv.send(sent[-1], csum=True, gso_size=256)
             drv.reap_tx(0)
         obs.injected = probe_frames(PEER, drv.mac, FRAMES, b"rx")
         for frame in obs.injected:

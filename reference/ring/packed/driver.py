@@ -59,6 +59,9 @@ class PackedDriverLines:
     rmb_used: bool = True  # get_used: rmb after the flags (RING-PACKED-055)
     used_id_check: bool = True  # get_used: refuse an ID not outstanding (RING-PACKED-086)
     recheck: bool = True  # enable_cb: re-check before sleeping (RING-PACKED-071)
+    list_within_queue: bool = True  # add: no list or table beyond Q (RING-PACKED-030, -043)
+    room_first: bool = True  # add: room for the whole list first (RING-PACKED-032, -037)
+    placement_check: bool = True  # __init__: drive no misplaced ring (RING-PACKED-001)
 
 
 PROTOCOL = PackedDriverLines()
@@ -87,6 +90,8 @@ class PackedDriver:
 
     def __init__(self, layout: PackedLayout, *, event_idx: bool = False,
                  indirect_area: int | None = None, indirect_max: int = 16) -> None:
+        if self.lines.placement_check:
+            layout.check()  # RING-PACKED-001: the layout may have been made without checks
         self.layout = layout
         self.q = layout.size
         self.event_idx = event_idx
@@ -143,12 +148,14 @@ class PackedDriver:
             raise ValueError("a list needs at least one buffer")
         if any(not 0 <= n < 1 << 32 for _, n, _ in items):
             raise ValueError("an element's length does not fit le32 len (RING-PACKED-003)")
-        if len(items) > self.q:
+        if len(items) > self.q and self.lines.list_within_queue:
+            # RING-PACKED-043: an indirect table too, whatever room indirect_max leaves
             raise ChainTooLong(f"{len(items)} descriptors in a queue of {self.q}",
                                "RING-PACKED-030")
         indirect = self.indirect_area is not None and 1 < len(items) <= self.indirect_max
         need = 1 if indirect else len(items)
-        if need > self.free_descs or not self.free_ids:
+        # RING-PACKED-037: never count on the device using descriptors to make room
+        if (need > self.free_descs and self.lines.room_first) or not self.free_ids:
             raise QueueFull(f"{need} descriptors needed, {self.free_descs} free "
                             "(RING-PACKED-032)")
         buf_id = self.free_ids.pop(0)  # RING-PACKED-025: not the ID of an outstanding list

@@ -126,6 +126,10 @@ class PackedLayout:
     device_event: int
 
     def __post_init__(self) -> None:
+        self.check()
+
+    def check(self) -> None:
+        """RING-PACKED-002 and RING-PACKED-001: a valid size, every part aligned."""
         if not valid_packed_queue_size(self.size):
             raise BadQueueSize(f"queue size {self.size} is not in [1, 32768]", "RING-PACKED-002")
         for name, addr, align in (("descriptor ring", self.desc, 16),

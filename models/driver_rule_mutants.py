@@ -1,0 +1,442 @@
+"""Known-bad drivers for the driver MUSTs of VIRTIO 1.4 that conformance cases check
+(conformance/suites/net/driver_rules.py, conformance/suites/virtio_pci/driver_rules.py): each
+turns off one switch of the reference driver's lines
+(:class:`~virtiospec.reference.net.driver.NetDriverLines`,
+:class:`~virtiospec.reference.virtio_pci.net_driver.PciNetDriverLines`,
+:class:`~virtiospec.reference.virtio_pci.transport.TransportLines`) and the case must FAIL
+it naming the requirement the switch keeps. Devices' switches too
+(:class:`~virtiospec.reference.virtio_pci.device.VirtioPciDeviceLines`), and the packed-ring
+driver's (:class:`~virtiospec.reference.ring.packed.driver.PackedDriverLines`,
+conformance/suites/ring/packed/driver_rules.py). ``virtiospec prove --mutants`` runs them; the
+registered description names the switch (models/variant_switch.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, cast
+
+from virtiospec.conformance import cases, runner
+from virtiospec.conformance.cases import FAILED
+from virtiospec.conformance.ring.api import PackedRingSetup, RingSetup
+from virtiospec.conformance.suites.net.api import DriverObservation
+from virtiospec.conformance.suites.virtio_pci.session import ReferenceSession
+from virtiospec.conformance.target_reference import ReferencePackedDriver, ReferenceRingDriver
+from virtiospec.models import registry
+from virtiospec.models.variant_switch import switched
+from virtiospec.reference.access import run
+from virtiospec.reference.net.config import OFF_MAX_PAIRS
+from virtiospec.reference.net.driver import NetDriver, NetDriverLines
+from virtiospec.reference.net.features import CTRL_VQ as NET_CTRL_VQ
+from virtiospec.reference.net.features import MQ as NET_MQ
+from virtiospec.reference.ring import SplitDriver
+from virtiospec.reference.ring.driver import DriverLines
+from virtiospec.reference.ring.packed.driver import PackedDriver, PackedDriverLines
+from virtiospec.reference.virtio_pci.device import VirtioPciDevice, VirtioPciDeviceLines
+from virtiospec.reference.virtio_pci.net_device import NetDevice as PciNet
+from virtiospec.reference.virtio_pci.net_driver import NetDriver as PciNetDriver
+from virtiospec.reference.virtio_pci.net_driver import PciNetDriverLines
+from virtiospec.reference.virtio_pci.regs import bit
+from virtiospec.reference.virtio_pci.transport import TransportLines, VirtioPciTransport
+
+
+class NoCtrlRxCheck(NetDriver):
+    """Sends RX and MAC commands whatever was negotiated."""
+
+    lines = NetDriverLines(rx_ctrl_needs_feature=False)  # BUG (NET-033)
+
+
+class NoCtrlRxExtraCheck(NetDriver):
+    """Sends ALLUNI, NOMULTI, NOUNI, NOBCAST without VIRTIO_NET_F_CTRL_RX_EXTRA."""
+
+    lines = NetDriverLines(rx_extra_needs_feature=False)  # BUG (NET-138)
+
+
+class PairsOutOfRange(NetDriver):
+    """Sends VQ_PAIRS_SET with any count, 0 and above max_virtqueue_pairs included."""
+
+    lines = NetDriverLines(pairs_in_range=False)  # BUG (NET-037)
+
+
+class PairsBeforeRx(NetDriver):
+    """Enables more pairs before giving their receive queues any buffer."""
+
+    lines = NetDriverLines(rx_before_pairs=False)  # BUG (NET-144)
+
+
+class PairsBeforeAck(NetDriver):
+    """Transmits on the new pairs as soon as VQ_PAIRS_SET is placed."""
+
+    lines = NetDriverLines(more_pairs_after_ack=False)  # BUG (NET-039)
+
+
+class TrustsRxChecksum(NetDriver):
+    """Takes every received frame's checksum as right, DATA_VALID or not."""
+
+    lines = NetDriverLines(check_rx_checksum=False)  # BUG (NET-135)
+
+
+class ShortTxHeader(NetDriver):
+    """Puts the 10-byte header of legacy drivers (no num_buffers) in front of a frame."""
+
+    lines = NetDriverLines(tx_full_header=False)  # BUG (NET-112)
+
+
+class GsoWithoutFeature(NetDriver):
+    """Asks for segmentation whatever HOST_* features were negotiated."""
+
+    lines = NetDriverLines(gso_needs_feature=False)  # BUG (NET-113)
+
+
+class IgnoresMtu(NetDriver):
+    """Transmits frames up to 1514 bytes (+ a tag) whatever the device's mtu."""
+
+    lines = NetDriverLines(tx_within_mtu=False)  # BUG (NET-108)
+
+
+class RxSizeWithoutHeader(NetDriver):
+    """Takes a receive buffer that holds a full frame as enough, forgetting the header."""
+
+    lines = NetDriverLines(rx_size_counts_header=False)  # BUG (NET-124)
+
+
+class AvailIdxFifteenBits(SplitDriver):
+    """Counts avail.idx modulo 2^15: after 0x7FFF it publishes 0."""
+
+    lines = DriverLines(avail_idx_u16=False)  # BUG (RING-SPLIT-030)
+
+
+@dataclass
+class SplitDriverTarget:
+    """A target whose split-ring driver is the reference adapter over ``cls``."""
+
+    cls: type[SplitDriver]
+
+    @property
+    def name(self) -> str:
+        return f"known-bad {self.cls.__name__}"
+
+    def ring_driver(self, setup: RingSetup) -> ReferenceRingDriver:
+        side = ReferenceRingDriver(setup)
+        side.drv.__class__ = self.cls
+        return side
+
+
+class PackedTableBeyondQueue(PackedDriver):
+    """Builds an indirect table as long as its table area allows, beyond the queue size."""
+
+    lines = PackedDriverLines(list_within_queue=False)  # BUG (RING-PACKED-043)
+
+
+class PackedDrivesMisplaced(PackedDriver):
+    """Drives whatever ring it is given, aligned or not."""
+
+    lines = PackedDriverLines(placement_check=False)  # BUG (RING-PACKED-001)
+
+
+class PackedNoRoomFirst(PackedDriver):
+    """Writes a list that does not fit, counting on the device to free descriptors."""
+
+    lines = PackedDriverLines(room_first=False)  # BUG (RING-PACKED-037)
+
+
+@dataclass
+class PackedDriverTarget:
+    """A target whose packed-ring driver is the reference adapter over ``cls``."""
+
+    cls: type[PackedDriver]
+
+    @property
+    def name(self) -> str:
+        return f"known-bad {self.cls.__name__}"
+
+    def ring_packed_driver(self, setup: PackedRingSetup) -> ReferencePackedDriver:
+        side = object.__new__(ReferencePackedDriver)  # its __init__ over the variant class
+        side.mem = setup.memory
+        side.drv = self.cls(setup.layout, event_idx=setup.event_idx,
+                            indirect_area=setup.indirect_area if setup.indirect else None,
+                            indirect_max=setup.indirect_max)
+        run(side.drv.init(), side.mem)
+        return side
+
+
+class TrustsHdrLen(NetDriver):
+    """Takes a received header's hdr_len as the length of the frame's headers."""
+
+    lines = NetDriverLines(hdr_len_untrusted=False)  # BUG (NET-134)
+
+
+class NeedsThreeVectors(PciNetDriver):
+    """Gives up on a device whose MSI-X table has fewer than 3 vectors."""
+
+    lines = PciNetDriverLines(any_table_size=False)  # BUG (VIRTIO-PCI-114)
+
+
+class IgnoresTableSize(PciNetDriver):
+    """Maps its 3 vectors whatever the MSI-X Table Size says."""
+
+    lines = PciNetDriverLines(vectors_within_table=False)  # BUG (VIRTIO-PCI-041)
+
+
+class NoTableCheck(VirtioPciTransport):
+    """Writes any vector to a vector field, inside the table or not."""
+
+    lines = TransportLines(vector_in_table=False)  # BUG (VIRTIO-PCI-041)
+
+
+class TakesFirstCapability(VirtioPciTransport):
+    """Takes the first capability of each type, whatever its cfg_type or BAR."""
+
+    lines = TransportLines(pass_over_unusable=False)  # BUG (VIRTIO-PCI-011)
+
+
+class NoReadBack(VirtioPciTransport):
+    """Maps a vector without reading the mapping back."""
+
+    lines = TransportLines(vector_read_back=False)  # BUG (VIRTIO-PCI-041)
+
+
+class ServesOneCause(PciNetDriver):
+    """On an interrupt that stands for a configuration change and used buffers, serves the
+    configuration change only."""
+
+    lines = PciNetDriverLines(serve_every_cause=False)  # BUG (VIRTIO-PCI-116)
+
+
+class WritesMacToConfig(PciNetDriver):
+    """Changes the MAC address by writing it into the device configuration, as legacy
+    drivers did."""
+
+    lines = PciNetDriverLines(config_read_only=False)  # BUG (NET-022)
+
+
+class ZeroesUnusedQueues(PciNetDriver):
+    """Writes 0 to queue_size of the queues it does not use, as if that turned them off."""
+
+    lines = PciNetDriverLines(leave_unused_queues=False)  # BUG (VIRTIO-PCI-104)
+
+
+class DecodesWhileOff(VirtioPciDevice):
+    """A virtio-pci device that answers memory accesses with Memory Space Enable clear."""
+
+    lines = VirtioPciDeviceLines(decode_gate=False)  # BUG (VIRTIO-PCI-005, PCI-CFG-004)
+
+
+class RegionOverhangs(VirtioPciDevice):
+    """Sizes its shared memory BAR for every region but the last, which overhangs it."""
+
+    lines = VirtioPciDeviceLines(shm_inside_bar=False)  # BUG (VIRTIO-PCI-014)
+
+
+@dataclass
+class ShmDeviceTarget:
+    """A target whose device with shared memory regions is ``shm_device_cls``."""
+
+    shm_device_cls: type[VirtioPciDevice]
+
+    @property
+    def name(self) -> str:
+        return f"known-bad {self.shm_device_cls.__name__}"
+
+
+class ZeroPairsNet(PciNet):
+    """A network device that offers VIRTIO_NET_F_MQ (with CTRL_VQ) and says 0 pairs: the
+    reference's virtio-pci network device offers no MQ, so this one is made by hand, not by a
+    switch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features |= bit(NET_MQ) | bit(NET_CTRL_VQ)
+        self.config.update(OFF_MAX_PAIRS, (0).to_bytes(2, "little"))
+
+
+@dataclass
+class PciBackendTarget:
+    """A target whose PCI device is the reference device over the backend ``backend_cls``."""
+
+    backend_cls: type[PciNet]
+
+    @property
+    def name(self) -> str:
+        return f"known-bad {self.backend_cls.__name__}"
+
+    @contextmanager
+    def pci_session(self) -> Iterator[ReferenceSession]:
+        def device(_: object) -> VirtioPciDevice:
+            return VirtioPciDevice(self.backend_cls())
+
+        yield ReferenceSession(cast(type[VirtioPciDevice], device))
+
+
+@dataclass
+class PciDeviceTarget:
+    """A target whose PCI device is the reference session with ``cls``."""
+
+    cls: type[VirtioPciDevice]
+
+    @property
+    def name(self) -> str:
+        return f"known-bad {self.cls.__name__}"
+
+    @contextmanager
+    def pci_session(self) -> Iterator[ReferenceSession]:
+        yield ReferenceSession(self.cls)
+
+
+@dataclass
+class PciDriverTarget:
+    """A target whose virtio-pci network driver is ``driver_cls`` over ``transport_cls``."""
+
+    driver_cls: type[PciNetDriver] = PciNetDriver
+    transport_cls: type[VirtioPciTransport] = VirtioPciTransport
+
+    @property
+    def name(self) -> str:
+        return f"known-bad {self.driver_cls.__name__}/{self.transport_cls.__name__}"
+
+    def pci_net_driver(self, host: Any, transport: VirtioPciTransport, ram: Any,
+                       **kw: Any) -> PciNetDriver:
+        transport.__class__ = self.transport_cls
+        transport.structures = transport._locate()  # the variant walks the capabilities too
+        return self.driver_cls(host, transport, ram, **kw)
+
+
+@dataclass
+class NetSessionTarget:
+    """A target whose driver session behind vhost-user runs the driver class ``cls``."""
+
+    cls: type[NetDriver]
+
+    @property
+    def name(self) -> str:
+        return f"known-bad {self.cls.__name__} behind vhost-user"
+
+    def net_driver_session(self) -> DriverObservation:
+        from virtiospec.conformance.suites.net.reference_session import run
+
+        return run(driver_cls=self.cls)
+
+
+@dataclass
+class NetDriverTarget:
+    """A target whose in-process network driver class is ``cls``."""
+
+    cls: type[NetDriver]
+
+    @property
+    def name(self) -> str:
+        return f"known-bad {self.cls.__name__}"
+
+    @property
+    def net_driver_cls(self) -> type[NetDriver]:
+        return self.cls
+
+
+# (mutant name, case ID, the requirement the case must name, the target, its classes)
+VARIANTS: list[tuple[str, str, str, Callable[[], Any], tuple[type, ...]]] = [
+    ("driver-rule.mutant.ctrl-rx-without-feature",
+     "net.driver.ctrl-rx-needs-feature", "NET-033",
+     lambda: NetDriverTarget(NoCtrlRxCheck), (NoCtrlRxCheck,)),
+    ("driver-rule.mutant.ctrl-rx-extra-without-feature",
+     "net.driver.ctrl-rx-needs-feature", "NET-138",
+     lambda: NetDriverTarget(NoCtrlRxExtraCheck), (NoCtrlRxExtraCheck,)),
+    ("driver-rule.mutant.pairs-out-of-range",
+     "net.driver.mq-pairs", "NET-037",
+     lambda: NetDriverTarget(PairsOutOfRange), (PairsOutOfRange,)),
+    ("driver-rule.mutant.pairs-before-rx",
+     "net.driver.mq-pairs", "NET-144",
+     lambda: NetDriverTarget(PairsBeforeRx), (PairsBeforeRx,)),
+    ("driver-rule.mutant.pairs-before-ack",
+     "net.driver.mq-pairs", "NET-039",
+     lambda: NetDriverTarget(PairsBeforeAck), (PairsBeforeAck,)),
+    ("driver-rule.mutant.rx-checksum-trusted",
+     "net.driver.rx-checksum-unchecked", "NET-135",
+     lambda: NetDriverTarget(TrustsRxChecksum), (TrustsRxChecksum,)),
+    ("driver-rule.mutant.tx-header-short",
+     "net.driver.tx-header", "NET-112",
+     lambda: NetDriverTarget(ShortTxHeader), (ShortTxHeader,)),
+    ("driver-rule.mutant.gso-without-feature",
+     "net.driver.tx-header", "NET-113",
+     lambda: NetDriverTarget(GsoWithoutFeature), (GsoWithoutFeature,)),
+    ("driver-rule.mutant.tx-header-short-vhost-user",
+     "net.driver.tx-header-size", "NET-112",
+     lambda: NetSessionTarget(ShortTxHeader), (ShortTxHeader,)),
+    ("driver-rule.mutant.gso-without-feature-vhost-user",
+     "net.driver.tx-gso-negotiated", "NET-113",
+     lambda: NetSessionTarget(GsoWithoutFeature), (GsoWithoutFeature,)),
+    ("driver-rule.mutant.rx-hdr-len-trusted",
+     "net.driver.rx-hdr-len-unused", "NET-134",
+     lambda: NetDriverTarget(TrustsHdrLen), (TrustsHdrLen,)),
+    ("driver-rule.mutant.tx-beyond-mtu",
+     "net.driver.mtu", "NET-108",
+     lambda: NetDriverTarget(IgnoresMtu), (IgnoresMtu,)),
+    ("driver-rule.mutant.rx-size-without-header",
+     "net.driver.rx-buffer-header", "NET-124",
+     lambda: NetDriverTarget(RxSizeWithoutHeader), (RxSizeWithoutHeader,)),
+    ("driver-rule.mutant.avail-idx-fifteen-bits",
+     "ring.split.driver.avail-idx-forward", "RING-SPLIT-030",
+     lambda: SplitDriverTarget(AvailIdxFifteenBits), (AvailIdxFifteenBits,)),
+    ("driver-rule.mutant.packed-table-beyond-queue",
+     "ring.packed.driver.indirect-within-queue", "RING-PACKED-043",
+     lambda: PackedDriverTarget(PackedTableBeyondQueue), (PackedTableBeyondQueue,)),
+    ("driver-rule.mutant.packed-drives-misplaced",
+     "ring.packed.driver.rejects-misplaced", "RING-PACKED-001",
+     lambda: PackedDriverTarget(PackedDrivesMisplaced), (PackedDrivesMisplaced,)),
+    ("driver-rule.mutant.packed-no-room-first",
+     "ring.packed.driver.no-partial-list", "RING-PACKED-037",
+     lambda: PackedDriverTarget(PackedNoRoomFirst), (PackedNoRoomFirst,)),
+    ("driver-rule.mutant.needs-three-vectors",
+     "pci.virtio.driver.msix-table-sizes", "VIRTIO-PCI-114",
+     lambda: PciDriverTarget(NeedsThreeVectors), (NeedsThreeVectors,)),
+    ("driver-rule.mutant.vector-beyond-table",
+     "pci.virtio.driver.vector-mapping", "VIRTIO-PCI-041",
+     lambda: PciDriverTarget(IgnoresTableSize, NoTableCheck), (IgnoresTableSize, NoTableCheck)),
+    ("driver-rule.mutant.vector-not-read-back",
+     "pci.virtio.driver.vector-mapping", "VIRTIO-PCI-041",
+     lambda: PciDriverTarget(transport_cls=NoReadBack), (NoReadBack,)),
+    ("driver-rule.mutant.packed-queue-size-zero",
+     "pci.virtio.driver.packed-queue-size", "VIRTIO-PCI-104",
+     lambda: PciDriverTarget(ZeroesUnusedQueues), (ZeroesUnusedQueues,)),
+    ("driver-rule.mutant.takes-first-capability",
+     "pci.virtio.driver.capabilities", "VIRTIO-PCI-011",
+     lambda: PciDriverTarget(transport_cls=TakesFirstCapability), (TakesFirstCapability,)),
+    ("driver-rule.mutant.decodes-while-off",
+     "pci.function.conforms", "VIRTIO-PCI-005",
+     lambda: PciDeviceTarget(DecodesWhileOff), (DecodesWhileOff,)),
+    ("driver-rule.mutant.shm-region-overhangs",
+     "pci.virtio.shm-capabilities", "VIRTIO-PCI-014",
+     lambda: ShmDeviceTarget(RegionOverhangs), (RegionOverhangs,)),
+    ("driver-rule.mutant.mq-zero-pairs",
+     "pci.net.max-pairs", "NET-025",
+     lambda: PciBackendTarget(ZeroPairsNet), (ZeroPairsNet,)),
+    ("driver-rule.mutant.mac-written-to-config",
+     "pci.virtio.driver.config-read-only", "NET-022",
+     lambda: PciDriverTarget(WritesMacToConfig), (WritesMacToConfig,)),
+    ("driver-rule.mutant.shared-interrupt-one-cause",
+     "pci.virtio.driver.shared-interrupt", "VIRTIO-PCI-116",
+     lambda: PciDriverTarget(ServesOneCause), (ServesOneCause,)),
+]
+
+
+def caught(case_id: str, req: str, target: Any) -> registry.Evidence:
+    """Evidence that ``case_id`` fails ``target`` naming ``req`` (ok: the bug is caught):
+    FAIL, or EXTENSION where the case grades the bound it checks as virtiospec's reading."""
+    res = runner.run_case(cases.discover()[case_id], target)
+    ok = res.outcome in FAILED and res.req == req
+    return registry.Evidence(ok, f"{res.outcome.value} {case_id} ({res.req or 'no req'}): "
+                             f"{res.detail}; expected {res.expected}, observed {res.observed}")
+
+
+def _register(name: str, case_id: str, req: str, make: Callable[[], Any],
+              classes: tuple[type, ...]) -> None:
+    doc = " ".join((classes[0].__doc__ or "").split())
+    switches = [switched(c) for c in classes if "lines" in dir(c)]
+    how = f" {'; '.join(switches)};" if switches else ""
+    registry.mutant(name, f"{doc}{how} caught by {case_id}", (req,),
+                    "test")(lambda: caught(case_id, req, make()))
+
+
+for _v in VARIANTS:
+    _register(*_v)
