@@ -29,8 +29,9 @@ from virtiospec.models import registry
 from virtiospec.models.registry import Evidence
 from virtiospec.models.virtio_pci.harness import Log, caught, evidence, pci_settings, violated
 from virtiospec.reference.access import Op, run
+from virtiospec.reference.net.pci import PciNetDevice as NetDevice
 from virtiospec.reference.pci import Machine, PhysMemory, Window
-from virtiospec.reference.virtio_pci import NetDevice, VirtioPciDevice, VirtioPciTransport
+from virtiospec.reference.virtio_pci import VirtioPciDevice, VirtioPciTransport
 from virtiospec.reference.virtio_pci.errors import (
     FeaturesRefused,
     NotLive,

@@ -32,15 +32,15 @@ from virtiospec.models import registry
 from virtiospec.models.registry import Evidence, Step
 from virtiospec.models.virtio_pci.harness import Log, caught, evidence, pci_settings, violated
 from virtiospec.reference.access import Load, Op, Store, load
+from virtiospec.reference.net.config import OFF_STATUS as STATUS_AT
+from virtiospec.reference.net.pci import PciNetDevice as NetDevice
 from virtiospec.reference.pci import Machine, PhysMemory, Window
 from virtiospec.reference.virtio_pci import (
     DeviceConfig,
-    NetDevice,
     VirtioPciDevice,
     VirtioPciTransport,
 )
 from virtiospec.reference.virtio_pci.errors import GenerationUnstable
-from virtiospec.reference.virtio_pci.net_device import STATUS_AT
 
 REQS = ("VIRTIO-PCI-050", "VIRTIO-PCI-051", "VIRTIO-PCI-053")
 LONGEST = 255  # fields one loop may read (transport.MAX_FIELDS)

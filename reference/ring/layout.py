@@ -72,6 +72,16 @@ class SplitLayout:
         return cls(size, desc, avail, used)
 
     @property
+    def driver_area(self) -> int:
+        """The Driver Area of VIRTIO 1.4 §2.6: the available ring (what a transport is told)."""
+        return self.avail
+
+    @property
+    def device_area(self) -> int:
+        """The Device Area of VIRTIO 1.4 §2.6: the used ring."""
+        return self.used
+
+    @property
     def end(self) -> int:
         return max(self.desc + desc_table_size(self.size), self.avail + avail_ring_size(self.size),
                    self.used + used_ring_size(self.size))

@@ -44,6 +44,7 @@ from virtiospec.reference.stack.counters import RegionCounters
 from virtiospec.reference.stack.region import Guard, ShmWindow
 from virtiospec.reference.virtio_pci.device import SHM_BAR, VirtioPciDevice
 from virtiospec.reference.virtio_pci.device_config import DeviceConfig
+from virtiospec.reference.virtio_pci.queues import QueueRegs
 from virtiospec.reference.virtio_pci.regs import (
     DEVICE_NEEDS_RESET,
     DRIVER_OK,
@@ -74,6 +75,7 @@ class ClockBackend:
     class_code = CLOCK_CLASS_CODE
     features = bit(F_VERSION_1)
     queue_sizes: tuple[int, ...] = ()
+    faults: tuple[type[Exception], ...] = ()  # no ring: nothing of the driver's to refuse
 
     def __init__(self, irq_lines: int = 2) -> None:
         if not 1 <= irq_lines <= MAX_IRQ_LINES:
@@ -149,6 +151,9 @@ class ClockBackend:
         """DRIVER_OK: publish the current time at once (SHM-CLOCK-009)."""
         if self.time_ns:
             run(self._publish(self.time_ns), self.view)
+
+    def build_queue(self, index: int, q: QueueRegs) -> object:
+        raise ValueError(f"the clock has no virtqueue {index}")  # queue_sizes is empty
 
     def queue_notified(self, index: int) -> None:
         pass  # no virtqueues, and no driver -> device signal (SHM-CLOCK-008)

@@ -38,6 +38,7 @@ from virtiospec.reference.stack.net_function import NetPciFunction
 from virtiospec.reference.stack.rings import DeviceRing
 from virtiospec.reference.virtio_pci.device import VirtioPciDevice
 from virtiospec.reference.virtio_pci.device_config import DeviceConfig
+from virtiospec.reference.virtio_pci.queues import QueueRegs
 from virtiospec.reference.virtio_pci.regs import DEVICE_NET
 
 Wire = Callable[[int, bytes], None]  # (transmit pair, frame): a frame reaches the wire
@@ -58,6 +59,7 @@ class NetBackend:
     device_id = DEVICE_NET
     class_code = 0x020000  # network controller, Ethernet
     lines = NetBackendLines()
+    faults: tuple[type[Exception], ...] = (RingError,)
 
     def __init__(self, config: NetConfig, queue_size: int, counters: Counters, *,
                  on_wire: Wire | None = None) -> None:
@@ -101,6 +103,11 @@ class NetBackend:
                 for _, frame in waiting:
                     self.net.receive(frame)
         return True
+
+    def build_queue(self, index: int, q: QueueRegs) -> DeviceRing:
+        """The queue goes live: a ring on shm in the function's region (SHM-RING-005)."""
+        fn, _ = self._parts()
+        return fn.ring_on_shm(index, q)
 
     def live(self) -> None:
         """DRIVER_OK: the network device gets its queues; each queue's kicks are enabled."""

@@ -19,7 +19,6 @@ common configuration, notifications, MSI-X; VIRTIO-PCI-*, VIRTIO-STATUS-*), plus
 from __future__ import annotations
 
 from virtiospec.reference.access import GuestMemory, Store, run
-from virtiospec.reference.ring import RingError
 from virtiospec.reference.ring.on_shm import ShmRingLayout
 from virtiospec.reference.shm.errors import BadLayout, RegionOutOfBounds, ShmError, WrongWriter
 from virtiospec.reference.shm.region import Region
@@ -143,20 +142,25 @@ class NetPciFunction(VirtioPciDevice):
                                 f"queue {other} [{at.offset:#x}, {at.end:#x})", "SHM-RING-005")
         return layout
 
-    def _make_ring(self, index: int, q: QueueRegs) -> None:
-        """As the reference does when a queue goes live, but the ring is on shm; the device
-        initialises its fields and both signals (they are in its region)."""
-        try:
-            layout = self.placement(index, q)
-            ring = DeviceRing(index, layout, self.device_memory.size, self.counters,
-                              event_idx=self.has(F_EVENT_IDX),
-                              indirect=self.has(F_INDIRECT_DESC))
-            run(ring.init(), self.device_memory)
-        except (RingError, ShmError) as err:
-            self.fail(err)
-            return
+    def ring_on_shm(self, index: int, q: QueueRegs) -> DeviceRing:
+        """Queue ``index`` as the device type builds it when it goes live: a ring on shm at
+        the registers' addresses; the device initialises its fields and both signals (they
+        are in its region)."""
+        layout = self.placement(index, q)
+        ring = DeviceRing(index, layout, self.device_memory.size, self.counters,
+                          event_idx=self.has(F_EVENT_IDX),
+                          indirect=self.has(F_INDIRECT_DESC))
+        run(ring.init(), self.device_memory)
         self.layouts[index] = layout
-        q.ring = ring
+        return ring
+
+    def _make_ring(self, index: int, q: QueueRegs) -> None:
+        """The transport asks the device type for the queue; a placement the shm layer
+        refuses breaks the device as a refused ring does."""
+        try:
+            super()._make_ring(index, q)
+        except ShmError as err:
+            self.fail(err)
 
     # -- the driver's stores to the region (SHM-RING-007) ---------------------------------------
     def _judge(self, offset: int, size: int, value: int) -> ShmError | None:

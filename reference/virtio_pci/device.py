@@ -27,10 +27,9 @@ from virtiospec.reference.pci.bar import BarKind, BarSpec
 from virtiospec.reference.pci.errors import PciError
 from virtiospec.reference.pci.function import PciFunction, PciFunctionLines
 from virtiospec.reference.pci.msix import Msix
-from virtiospec.reference.ring import RingError, SplitDevice, SplitLayout
 from virtiospec.reference.virtio_pci import caps
 from virtiospec.reference.virtio_pci.backend import DeviceType
-from virtiospec.reference.virtio_pci.queues import LiveQueue, QueueRegs
+from virtiospec.reference.virtio_pci.queues import QueueRegs
 from virtiospec.reference.virtio_pci.regions import CommonCfg, IsrRegion, NotifyArea
 from virtiospec.reference.virtio_pci.regs import (
     CAP_BAR,
@@ -41,8 +40,6 @@ from virtiospec.reference.virtio_pci.regs import (
     DEVICE_CFG,
     DEVICE_NEEDS_RESET,
     DRIVER_OK,
-    F_EVENT_IDX,
-    F_INDIRECT_DESC,
     F_NOTIFICATION_DATA,
     F_RING_RESET,
     F_VERSION_1,
@@ -305,12 +302,11 @@ class VirtioPciDevice(PciFunction):
         q.resetting = 0
 
     def _make_ring(self, index: int, q: QueueRegs) -> None:
+        """The queue goes live: the device type builds it on the registers (the ring layer's
+        ring over this function's memory); a ring it refuses breaks the device."""
         try:
-            layout = SplitLayout(q.size, q.desc, q.driver, q.device)
-            q.ring = SplitDevice(layout, getattr(self.memory, "size", 0),
-                                 event_idx=self.has(F_EVENT_IDX),
-                                 indirect=self.has(F_INDIRECT_DESC))
-        except RingError as err:
+            q.ring = self.backend.build_queue(index, q)
+        except self.backend.faults as err:
             self.fail(err)
 
     def _go_live(self) -> None:
@@ -319,14 +315,14 @@ class VirtioPciDevice(PciFunction):
                 self._make_ring(index, q)
         self.guarded(self.backend.live)
 
-    def live_queue(self, index: int) -> LiveQueue | None:
-        """The queue's ring if the device is live and may touch memory, else None."""
+    def live_queue(self, index: int) -> object | None:
+        """The queue the device type built, if the device is live and may touch memory,
+        else None."""
         if not self.status & DRIVER_OK or self.status & DEVICE_NEEDS_RESET:
             return None
         if not 0 <= index < len(self.queues) or not self.bus_master:
             return None
-        ring = self.queues[index].ring
-        return None if ring is None else LiveQueue(self, index, ring, self.dma())
+        return self.queues[index].ring
 
     def notified(self, offset: int, value: int, data: int | None = None) -> None:
         """An available-buffer notification (VIRTIO-PCI-030); ``data``: with
@@ -345,9 +341,10 @@ class VirtioPciDevice(PciFunction):
     def guarded(self, action: Callable[[], None]) -> None:
         """Run device-type work; an error of the other side breaks the device
         (VIRTIO-STATUS-004) instead of propagating into the driver's MMIO write."""
+        errors: tuple[type[Exception], ...] = (PciError, *self.backend.faults)
         try:
             action()
-        except (RingError, PciError) as err:
+        except errors as err:
             self.fail(err)
 
     def fail(self, err: Exception) -> None:

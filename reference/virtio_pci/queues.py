@@ -1,19 +1,18 @@
 """Per-queue state of the device side: the registers of one queue (VIRTIO-PCI-020, -024,
--026, -040) and, once the device is live, the split ring it runs (a
-:class:`~virtiospec.reference.ring.SplitDevice` over the function's bus-master view)."""
+-026, -040), and, once the device is live, the queue the layer above built on them.
+
+The transport provides a queue's memory (size and the three area addresses the driver wrote)
+and its signal path (the notification address, the MSI-X vector); it does not build the
+ring. When a queue goes live it asks the device type for the queue
+(:meth:`~.backend.DeviceType.build_queue`), which builds the ring (reference/ring) on these
+registers, and keeps what it gets in :attr:`QueueRegs.ring` until the queue or the device
+is reset."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from virtiospec.reference.access import Memory, run
-from virtiospec.reference.ring import Chain, SplitDevice
 from virtiospec.reference.virtio_pci.regs import NO_VECTOR
-
-if TYPE_CHECKING:
-    from virtiospec.reference.virtio_pci.device import VirtioPciDevice
 
 
 @dataclass
@@ -25,7 +24,7 @@ class QueueRegs:
     desc: int = 0
     driver: int = 0
     device: int = 0
-    ring: SplitDevice | None = None
+    ring: object | None = None  # what the device type built on the registers, once live
     resetting: int = 0  # what queue_reset reads (VIRTIO-PCI-102)
 
     def __post_init__(self) -> None:
@@ -43,35 +42,3 @@ class QueueRegs:
     def initial(self) -> bool:
         return (self.size, self.msix_vector, self.enable, self.desc, self.driver, self.device,
                 self.ring) == (self.max_size, NO_VECTOR, 0, 0, 0, 0, None)
-
-
-class LiveQueue:
-    """What a device type uses to work a live queue; every access goes through the bus-master
-    view of the function (PCI-CFG-005)."""
-
-    def __init__(self, device: VirtioPciDevice, index: int, ring: SplitDevice,
-                 memory: Memory) -> None:
-        self.device = device
-        self.index = index
-        self.ring = ring
-        self.memory = memory
-
-    def pop(self) -> Chain | None:
-        return run(self.ring.pop(), self.memory)
-
-    def read(self, chain: Chain) -> bytes:
-        return run(SplitDevice.read_chain(chain), self.memory)
-
-    def write(self, chain: Chain, data: bytes) -> int:
-        return run(SplitDevice.write_chain(chain, data), self.memory)
-
-    def push(self, used: Sequence[tuple[int, int]]) -> None:
-        run(self.ring.push(used), self.memory)
-
-    def notify(self) -> bool:
-        """Send a used-buffer notification if the ring asks for one (RING-SPLIT-052,
-        RING-SPLIT-053)."""
-        if run(self.ring.should_notify(), self.memory):
-            self.device.queue_interrupt(self.index)
-            return True
-        return False

@@ -16,6 +16,7 @@ first.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from virtiospec.reference.access import Op, load, store
 from virtiospec.reference.pci.bar import BarKind
@@ -48,8 +49,6 @@ from virtiospec.reference.pci.regs import (
     MSIX_TABLE,
     MSIX_TABLE_SIZE_MASK,
 )
-from virtiospec.reference.ring import SplitLayout
-from virtiospec.reference.ring.packed.layout import PackedLayout
 from virtiospec.reference.virtio_pci import caps
 from virtiospec.reference.virtio_pci.caps import VirtioCap
 from virtiospec.reference.virtio_pci.errors import (
@@ -99,6 +98,22 @@ def virtio_type(function: FoundFunction) -> int | None:
     if function.device in TRANSITIONAL:
         return function.subsystem or TRANSITIONAL[function.device]
     return None
+
+
+class QueueAreas(Protocol):
+    """Where the driver put a queue (VIRTIO 1.4 §2.6): its size and the addresses of its
+    Descriptor Area, Driver Area and Device Area. The ring layer's layouts
+    (:class:`~virtiospec.reference.ring.SplitLayout`, the packed ring's ``PackedLayout``)
+    are such; the transport only writes them into the queue's registers."""
+
+    @property
+    def size(self) -> int: ...
+    @property
+    def desc(self) -> int: ...
+    @property
+    def driver_area(self) -> int: ...
+    @property
+    def device_area(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -345,16 +360,11 @@ class VirtioPciTransport:
         yield from self.write("queue_select", index)
         return (yield from self.read("queue_size"))
 
-    def setup_queue(self, index: int, layout: SplitLayout | PackedLayout,
-                    vector: int | None) -> Op[int]:
-        """Configure queue ``index`` (VIRTIO-PCI-025) and enable it; returns its notify
-        address. ``vector``: MSI-X vector to map (verified, VIRTIO-PCI-041), or None. A packed
-        layout puts its driver and device event-suppression structures in the Driver and
-        Device Areas (VIRTIO 1.4 §2.8.10)."""
-        if isinstance(layout, PackedLayout):
-            driver_area, device_area = layout.driver_event, layout.device_event
-        else:
-            driver_area, device_area = layout.avail, layout.used
+    def setup_queue(self, index: int, layout: QueueAreas, vector: int | None) -> Op[int]:
+        """Configure queue ``index`` (VIRTIO-PCI-025) at the areas of ``layout`` and enable
+        it; returns its notify address. ``vector``: MSI-X vector to map (verified,
+        VIRTIO-PCI-041), or None. The ring in those areas is the layer above's (a split
+        ring's available and used rings, a packed ring's event-suppression structures)."""
         yield from self.write("queue_select", index)
         largest = yield from self.read("queue_size")
         if largest == 0 or largest & (largest - 1):
@@ -364,8 +374,8 @@ class VirtioPciTransport:
         if layout.size != largest:
             yield from self.write("queue_size", layout.size)
         yield from self.write("queue_desc", layout.desc)
-        yield from self.write("queue_driver", driver_area)
-        yield from self.write("queue_device", device_area)
+        yield from self.write("queue_driver", layout.driver_area)
+        yield from self.write("queue_device", layout.device_area)
         if vector is not None:
             yield from self.map_vector("queue_msix_vector", vector)
         notify_off = yield from self.read("queue_notify_off")

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from virtiospec.conformance import cases, runner, targets
 from virtiospec.conformance.cases import Outcome
+from virtiospec.conformance.suites.virtio_pci.driver import DriverQueue, NetDriver
 from virtiospec.conformance.suites.virtio_pci.session import ReferenceSession
 from virtiospec.reference.access import Op
+from virtiospec.reference.net.pci import PciNetDevice as NetDevice
 from virtiospec.reference.ring.packed.driver import PackedDriver
 from virtiospec.reference.ring.packed.layout import PackedLayout
 from virtiospec.reference.virtio_pci import VirtioPciDevice
-from virtiospec.reference.virtio_pci.net_device import NetDevice
-from virtiospec.reference.virtio_pci.net_driver import DriverQueue, NetDriver
 from virtiospec.reference.virtio_pci.regs import F_NOTIFICATION_DATA, bit
 from virtiospec.reference.virtio_pci.transport import VirtioPciTransport
 

@@ -5,12 +5,12 @@ access window and shared memory capabilities; the driver's checks of what it fin
 from __future__ import annotations
 
 import pytest
+from virtiospec.conformance.suites.virtio_pci.driver import NetDriver
 from virtiospec.reference.access import run
+from virtiospec.reference.net.pci import PciNetDevice as NetDevice
 from virtiospec.reference.pci import Machine, PhysMemory, Window
 from virtiospec.reference.virtio_pci import (
     DeviceConfig,
-    NetDevice,
-    NetDriver,
     VirtioPciDevice,
     VirtioPciDriver,
     VirtioPciTransport,

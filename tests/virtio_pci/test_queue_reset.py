@@ -12,17 +12,17 @@ from typing import Any
 import pytest
 from virtiospec.conformance import cases, runner, targets
 from virtiospec.conformance.cases import Outcome
-from virtiospec.conformance.suites.virtio_pci.session import ReferenceSession, frame, net_driver
-from virtiospec.reference.access import Op
-from virtiospec.reference.ring import SplitDevice
-from virtiospec.reference.virtio_pci import VirtioPciDevice
-from virtiospec.reference.virtio_pci.net_driver import (
+from virtiospec.conformance.suites.virtio_pci.driver import (
     DEFAULT_FEATURES,
     TX,
     TX_VECTOR,
     DriverQueue,
     NetDriver,
 )
+from virtiospec.conformance.suites.virtio_pci.session import ReferenceSession, frame, net_driver
+from virtiospec.reference.access import Op
+from virtiospec.reference.ring import SplitDevice
+from virtiospec.reference.virtio_pci import VirtioPciDevice
 from virtiospec.reference.virtio_pci.queue_reset_watch import QueueResetWatch
 from virtiospec.reference.virtio_pci.queues import QueueRegs
 from virtiospec.reference.virtio_pci.regs import F_RING_RESET, bit
@@ -71,13 +71,13 @@ class KeepsPositions(VirtioPciDevice):
     saved: dict[int, tuple[int, int]]
 
     def reset_queue(self, index: int, q: QueueRegs) -> None:
-        if q.ring is not None:
+        if isinstance(q.ring, SplitDevice):
             self.saved = {index: (q.ring.last_avail, q.ring.used_idx)}
         super().reset_queue(index, q)
 
     def _make_ring(self, index: int, q: QueueRegs) -> None:
         super()._make_ring(index, q)
-        if q.ring is not None and index in getattr(self, "saved", {}):
+        if isinstance(q.ring, SplitDevice) and index in getattr(self, "saved", {}):
             q.ring.last_avail, q.ring.used_idx = self.saved.pop(index)
 
 

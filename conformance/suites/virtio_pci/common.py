@@ -11,6 +11,7 @@ stay unmoved: they end in REJECT.
 from __future__ import annotations
 
 from virtiospec.conformance.cases import CaseSkipped, Outcome, Result, case, require
+from virtiospec.conformance.suites.virtio_pci.driver import RX, RX_VECTOR, TX, TX_VECTOR, NetDriver
 from virtiospec.conformance.suites.virtio_pci.session import (
     PciSession,
     do,
@@ -20,7 +21,6 @@ from virtiospec.conformance.suites.virtio_pci.session import (
     session,
 )
 from virtiospec.reference.virtio_pci.init import VirtioPciDriver
-from virtiospec.reference.virtio_pci.net_driver import RX, RX_VECTOR, TX, TX_VECTOR, NetDriver
 from virtiospec.reference.virtio_pci.regs import (
     ACKNOWLEDGE,
     DRIVER,

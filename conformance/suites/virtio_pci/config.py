@@ -8,6 +8,7 @@ freshly powered-on device (a new session).
 from __future__ import annotations
 
 from virtiospec.conformance.cases import CaseSkipped, Outcome, Result, case, require
+from virtiospec.conformance.suites.virtio_pci.driver import IRQ_DATA, TX, TX_VECTOR
 from virtiospec.conformance.suites.virtio_pci.session import (
     do,
     find_net,
@@ -46,7 +47,6 @@ from virtiospec.reference.pci.regs import (
     SUBSYSTEM_ID,
     SUBSYSTEM_VENDOR_ID,
 )
-from virtiospec.reference.virtio_pci.net_driver import IRQ_DATA, TX, TX_VECTOR
 from virtiospec.reference.virtio_pci.regs import (
     ACKNOWLEDGE,
     DEVICE_NET,

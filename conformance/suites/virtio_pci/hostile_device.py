@@ -18,9 +18,8 @@ from collections.abc import Callable
 from typing import cast
 
 from virtiospec.conformance.cases import CaseSkipped, Outcome, Result, case, expect_reject, require
+from virtiospec.conformance.suites.virtio_pci.driver import RX, TX, NetDriver
 from virtiospec.conformance.suites.virtio_pci.session import ReferenceSession, frame, up
-from virtiospec.reference.virtio_pci import NetDriver
-from virtiospec.reference.virtio_pci.net_driver import RX, TX
 
 Stage = Callable[[ReferenceSession, NetDriver], None]
 

@@ -24,9 +24,9 @@ from virtiospec.conformance.ring.peer import HandDriver
 from virtiospec.conformance.suites.ring.packed.device import HOSTILE as PACKED_HOSTILE
 from virtiospec.conformance.suites.ring.packed.peer import PackedHandDriver
 from virtiospec.conformance.suites.vhost_user.hostile_driver import EDGE, RING_CASES, Q, Seg, Writer
+from virtiospec.conformance.suites.virtio_pci.driver import DEFAULT_FEATURES, NetDriver
 from virtiospec.conformance.suites.virtio_pci.session import PciSession, do, session, up
 from virtiospec.conformance.virtio_pci.qtest import QtestError
-from virtiospec.reference.virtio_pci.net_driver import DEFAULT_FEATURES, NetDriver
 from virtiospec.reference.virtio_pci.regs import DEVICE_NEEDS_RESET, F_INDIRECT_DESC
 
 SETTLE = 0.5

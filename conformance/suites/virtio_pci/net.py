@@ -6,6 +6,13 @@ configuration changes VIRTIO-PCI-050)."""
 from __future__ import annotations
 
 from virtiospec.conformance.cases import Outcome, Result, case, require
+from virtiospec.conformance.suites.virtio_pci.driver import (
+    CONFIG_VECTOR,
+    RX,
+    RX_VECTOR,
+    TX,
+    TX_VECTOR,
+)
 from virtiospec.conformance.suites.virtio_pci.session import (
     do,
     frame,
@@ -15,13 +22,6 @@ from virtiospec.conformance.suites.virtio_pci.session import (
     up,
 )
 from virtiospec.reference.pci.regs import STATUS, STATUS_INTERRUPT
-from virtiospec.reference.virtio_pci.net_driver import (
-    CONFIG_VECTOR,
-    RX,
-    RX_VECTOR,
-    TX,
-    TX_VECTOR,
-)
 from virtiospec.reference.virtio_pci.regs import (
     ACKNOWLEDGE,
     DRIVER,

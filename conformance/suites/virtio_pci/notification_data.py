@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from virtiospec.conformance.cases import CaseSkipped, case, require
+from virtiospec.conformance.suites.virtio_pci.driver import DEFAULT_FEATURES
 from virtiospec.conformance.suites.virtio_pci.queue_reset import pci_net_driver_of
 from virtiospec.conformance.suites.virtio_pci.session import (
     ReferenceSession,
@@ -23,9 +24,9 @@ from virtiospec.conformance.suites.virtio_pci.session import (
     transport,
 )
 from virtiospec.reference.pci import Window
+from virtiospec.reference.ring import SplitDevice
 from virtiospec.reference.virtio_pci import VirtioPciDevice
 from virtiospec.reference.virtio_pci.errors import BadRegisterAccess, Timeout
-from virtiospec.reference.virtio_pci.net_driver import DEFAULT_FEATURES
 from virtiospec.reference.virtio_pci.regs import (
     F_NOTIF_CONFIG_DATA,
     F_NOTIFICATION_DATA,
@@ -74,7 +75,7 @@ class NotifyWatch(VirtioPciDevice):
                                         "notification without data"))
             elif index < len(self.queues) and self.queues[index].ring is not None:
                 ring = self.queues[index].ring
-                assert ring is not None
+                assert isinstance(ring, SplitDevice)  # what reference/net/pci.py builds
                 avail = self.dma().read(ring.layout.avail_idx, 2)
                 self.checked += 1
                 if data != avail:

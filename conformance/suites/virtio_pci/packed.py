@@ -27,6 +27,14 @@ from virtiospec.conformance.cases import (
     case,
     require,
 )
+from virtiospec.conformance.suites.virtio_pci.driver import (
+    NET_HDR_SIZE,
+    RX,
+    TX,
+    TX_VECTOR,
+    DriverQueue,
+    NetDriver,
+)
 from virtiospec.conformance.suites.virtio_pci.session import (
     PciSession,
     do,
@@ -45,14 +53,6 @@ from virtiospec.reference.ring.packed.layout import (
     VIRTQ_DESC_F_INDIRECT,
     VIRTQ_DESC_F_WRITE,
     event_word,
-)
-from virtiospec.reference.virtio_pci.net_driver import (
-    NET_HDR_SIZE,
-    RX,
-    TX,
-    TX_VECTOR,
-    DriverQueue,
-    NetDriver,
 )
 from virtiospec.reference.virtio_pci.regs import (
     DEVICE_NEEDS_RESET,

@@ -17,6 +17,14 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from virtiospec.conformance.cases import CaseSkipped, case, require
+from virtiospec.conformance.suites.virtio_pci.driver import (
+    DEFAULT_FEATURES,
+    RX,
+    RX_VECTOR,
+    TX,
+    TX_VECTOR,
+    NetDriver,
+)
 from virtiospec.conformance.suites.virtio_pci.session import (
     PciSession,
     ReferenceSession,
@@ -28,14 +36,6 @@ from virtiospec.conformance.suites.virtio_pci.session import (
 )
 from virtiospec.reference.pci import Window
 from virtiospec.reference.virtio_pci.errors import Timeout
-from virtiospec.reference.virtio_pci.net_driver import (
-    DEFAULT_FEATURES,
-    RX,
-    RX_VECTOR,
-    TX,
-    TX_VECTOR,
-    NetDriver,
-)
 from virtiospec.reference.virtio_pci.queue_reset_watch import QueueResetWatch
 from virtiospec.reference.virtio_pci.regs import F_RING_RESET, NO_VECTOR, bit
 from virtiospec.reference.virtio_pci.wait import poll

@@ -20,10 +20,12 @@ from typing import Any, Protocol, TypeVar, cast
 
 import dpkt
 from virtiospec.conformance.cases import CaseSkipped
+from virtiospec.conformance.suites.virtio_pci.driver import NetDriver
 from virtiospec.reference.access import Op, run
+from virtiospec.reference.net.pci import PciNetDevice
 from virtiospec.reference.pci import Bdf, ConfigMechanism1, Machine, PciFunction, Window, scan
 from virtiospec.reference.pci.host import Host, PhysMemory
-from virtiospec.reference.virtio_pci import NetDevice, NetDriver, VirtioPciDevice
+from virtiospec.reference.virtio_pci import VirtioPciDevice
 from virtiospec.reference.virtio_pci.regs import DEVICE_NET
 from virtiospec.reference.virtio_pci.transport import VirtioPciTransport, virtio_type
 
@@ -58,7 +60,7 @@ class ReferenceSession:
         self.machine = Machine(32 << 20)
         self.machine.plug(0, 0, PciFunction(vendor=0x1B36, device=0x0008, class_code=0x060000,
                                             interrupt_pin=0))
-        self.net = NetDevice(MAC)
+        self.net = PciNetDevice(MAC)
         self.device = device_cls(self.net)
         self.machine.plug(3, 0, self.device)
 

@@ -6,6 +6,14 @@ a reset."""
 from __future__ import annotations
 
 from virtiospec.conformance.cases import Outcome, Result, case, require
+from virtiospec.conformance.suites.virtio_pci.driver import (
+    CONFIG_VECTOR,
+    NET_HDR_SIZE,
+    RX,
+    RX_VECTOR,
+    TX,
+    TX_VECTOR,
+)
 from virtiospec.conformance.suites.virtio_pci.session import (
     do,
     frame,
@@ -15,14 +23,6 @@ from virtiospec.conformance.suites.virtio_pci.session import (
     up,
 )
 from virtiospec.reference.ring.layout import U16
-from virtiospec.reference.virtio_pci.net_driver import (
-    CONFIG_VECTOR,
-    NET_HDR_SIZE,
-    RX,
-    RX_VECTOR,
-    TX,
-    TX_VECTOR,
-)
 from virtiospec.reference.virtio_pci.regs import DEVICE_NEEDS_RESET, DRIVER_OK
 from virtiospec.reference.virtio_pci.wait import poll, quiet
 

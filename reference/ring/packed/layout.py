@@ -147,6 +147,16 @@ class PackedLayout:
         return cls(size, desc, driver_event, driver_event + EVENT_SIZE)
 
     @property
+    def driver_area(self) -> int:
+        """The Driver Area (VIRTIO 1.4 §2.8.10): the driver's event-suppression structure."""
+        return self.driver_event
+
+    @property
+    def device_area(self) -> int:
+        """The Device Area (VIRTIO 1.4 §2.8.10): the device's event-suppression structure."""
+        return self.device_event
+
+    @property
     def ring_size(self) -> int:
         return PACKED_DESC_SIZE * self.size
 
