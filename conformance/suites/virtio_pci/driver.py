@@ -1,5 +1,7 @@
-"""A minimal virtio-net driver on top of the transport: enough to bring a network device up
-and pass frames both ways, against our device or QEMU's.
+"""The pci suite's virtio-net driver on top of the transport: enough to bring a network device
+up and pass frames both ways, against our device or QEMU's (the reference network driver is
+reference/net's; this one builds the rings the cases reach into, split or packed, and hands
+the transport their areas).
 
 Bring-up follows VIRTIO-STATUS-008: negotiate (VERSION_1, MAC, STATUS), read the MAC through
 the generation loop, map MSI-X vectors (0: configuration, 1: receive, 2: transmit; each
