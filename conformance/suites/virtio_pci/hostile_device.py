@@ -5,8 +5,9 @@ A device that breaks itself in the middle of traffic (DEVICE_NEEDS_RESET, VIRTIO
 at every stage of it (idle, after frames both ways, with transmit buffers it will never use,
 with used buffers the driver has not taken, with a received frame waiting), and a device that
 fires interrupts with nothing used (RING-SPLIT-054), by the thousand, on every vector and on
-INTx. What the suite's driver (conformance/suites/virtio_pci/driver.py) must do: see the broken device
-(DeviceNeedsReset naming VIRTIO-STATUS-004), notify it no more (NotLive, VIRTIO-STATUS-010),
+INTx. What the suite's driver (conformance/suites/virtio_pci/driver.py) must do: see the
+broken device (DeviceNeedsReset naming VIRTIO-STATUS-004), notify it no more (NotLive,
+VIRTIO-STATUS-010),
 reset it and wait for status 0 (VIRTIO-STATUS-006), and get back from its rings exactly the
 buffers it had out, each once (detach_unused); and through a storm take nothing, then still
 receive the next honest frame. Run against the in-process machine of the reference target.
