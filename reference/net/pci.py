@@ -12,7 +12,9 @@ network device works that ring. The transport never sees the ring's inside.
 
 The device works inside the transport's calls, as a device thread that answers each
 doorbell at once: an available-buffer notification, DRIVER_OK, a frame from the wire or the
-link coming up run :meth:`NetDevice.poll`. Before it works, the network device is given the
+link coming up run :meth:`NetDevice.poll`, then re-enable each queue's kicks and re-check it
+before waiting (RING-SPLIT-072: with VIRTIO_F_EVENT_IDX, ``avail_event`` follows what the
+device took). Before it works, the network device is given the
 queues the transport says are live (:meth:`VirtioPciDevice.live_queue`: DRIVER_OK,
 DEVICE_NEEDS_RESET clear, bus mastering on, the queue enabled and not reset), so a queue the
 transport stops is never touched again. A ring the driver broke stops that queue and breaks
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from virtiospec.reference.access import run
 from virtiospec.reference.net import features as F
 from virtiospec.reference.net.config import NetConfig
 from virtiospec.reference.net.device import NetDevice
@@ -55,6 +58,7 @@ from virtiospec.reference.virtio_pci.regs import (
 PCI_NET_FEATURES = (bit(F_VERSION_1) | bit(F_EVENT_IDX) | bit(F_INDIRECT_DESC) | bit(NET_F_MAC)
                     | bit(NET_F_STATUS) | bit(F_RING_RESET) | bit(F_NOTIFICATION_DATA))
 RX, TX = 0, 1
+MAX_PASSES = 1000
 
 
 class Wire:
@@ -202,7 +206,17 @@ class PciNetDevice:
                 net.queues.pop(index, None)  # not live: the device does not touch it
         if not net.queues:
             return
-        net.poll()
+        memory = FunctionMemory(device)
+        for _ in range(MAX_PASSES):
+            net.poll()
+            # before it waits for the next doorbell: kicks wanted again, and a re-check of
+            # what the driver made available meanwhile (RING-SPLIT-072)
+            again = False
+            for index, ring in list(net.queues.items()):
+                if index not in net.broken:
+                    again = run(ring.enable_notify(), memory) or again
+            if not again:
+                break
         for index, err in net.broken.items():
             if index not in self.reported:
                 self.reported.add(index)

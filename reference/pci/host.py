@@ -32,3 +32,9 @@ class PhysMemory:
 
     def write(self, addr: int, size: int, value: int) -> None:
         self.host.mem_write(addr, size, value)
+
+    def read_bytes(self, addr: int, size: int) -> bytes:
+        return self.host.read_bytes(addr, size)
+
+    def write_bytes(self, addr: int, data: bytes) -> None:
+        self.host.write_bytes(addr, data)

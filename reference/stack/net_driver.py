@@ -42,10 +42,11 @@ from virtiospec.reference.stack.counters import Counters
 from virtiospec.reference.stack.net_function import RING_ALIGN, SHM_ID
 from virtiospec.reference.stack.region import HostMemory
 from virtiospec.reference.stack.rings import DriverRing
-from virtiospec.reference.stack.transport import TransportConfig, WideTransport
+from virtiospec.reference.stack.transport import WideTransport
 from virtiospec.reference.virtio_pci.errors import QueueUnavailable, VirtioPciError
 from virtiospec.reference.virtio_pci.init import VirtioPciDriver
 from virtiospec.reference.virtio_pci.regs import DEVICE_NEEDS_RESET, DEVICE_NET
+from virtiospec.reference.virtio_pci.transport import TransportConfig
 
 MSI_ADDRESS = MSI_WINDOW[0]  # where x86 MSI messages go (the local APICs)
 MSI_DATA = 0x4E00  # the message data of vector v is MSI_DATA + v

@@ -3,14 +3,13 @@
 * :class:`WideTransport`: the reference transport, with 128 feature bits read and written 32
   at a time (VIRTIO-FEAT-001: at least 64), because the network layer's per-queue classes are
   feature bit 95 (NET-050). The device side already shows and takes selects 0..3.
-* :class:`TransportConfig`: the device configuration as the network driver reads it
-  (:class:`~virtiospec.reference.net.config.ConfigSpace`), each read an aligned access inside
-  a generation loop (VIRTIO-PCI-051), never a write (NET-022).
+* the device configuration as the network driver reads it is the transport's
+  :class:`~virtiospec.reference.virtio_pci.transport.TransportConfig`.
 """
 
 from __future__ import annotations
 
-from virtiospec.reference.access import Memory, Op, load, run, store
+from virtiospec.reference.access import Op, load, store
 from virtiospec.reference.virtio_pci.regs import (
     DEVICE_FEATURE,
     DEVICE_FEATURE_SELECT,
@@ -42,17 +41,3 @@ class WideTransport(VirtioPciTransport):
         for sel in range(FEATURE_WORDS):
             yield from store(common + DRIVER_FEATURE_SELECT, 4, sel)
             yield from store(common + DRIVER_FEATURE, 4, (features >> (32 * sel)) & 0xFFFF_FFFF)
-
-
-class TransportConfig:
-    """A :class:`~virtiospec.reference.net.config.ConfigSpace` over the transport."""
-
-    def __init__(self, transport: VirtioPciTransport, memory: Memory) -> None:
-        self.transport = transport
-        self.memory = memory
-
-    def read(self, offset: int, size: int) -> int:
-        return run(self.transport.config_fields([(offset, size)]), self.memory)[0]
-
-    def generation(self) -> int:
-        return run(self.transport.generation(), self.memory)

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from virtiospec.reference.access import Op, load, store
+from virtiospec.reference.access import Memory, Op, load, run, store
 from virtiospec.reference.pci.bar import BarKind
 from virtiospec.reference.pci.discovery import (
     Bdf,
@@ -455,3 +455,19 @@ class VirtioPciTransport:
         control = self.cfg.read(self.bdf, at, 2) & ~(MSIX_ENABLE | MSIX_FUNCTION_MASK)
         control |= (MSIX_ENABLE if enable else 0) | (MSIX_FUNCTION_MASK if function_mask else 0)
         self.cfg.write(self.bdf, at, 2, control)
+
+
+class TransportConfig:
+    """The device configuration as a device type's driver reads it (the network layer's
+    ``ConfigSpace``): each read an aligned access inside a generation loop (VIRTIO-PCI-051),
+    never a write (NET-022)."""
+
+    def __init__(self, transport: VirtioPciTransport, memory: Memory) -> None:
+        self.transport = transport
+        self.memory = memory
+
+    def read(self, offset: int, size: int) -> int:
+        return run(self.transport.config_fields([(offset, size)]), self.memory)[0]
+
+    def generation(self) -> int:
+        return run(self.transport.generation(), self.memory)
