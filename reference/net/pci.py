@@ -35,6 +35,7 @@ from virtiospec.reference.net import features as F
 from virtiospec.reference.net.config import NetConfig
 from virtiospec.reference.net.device import NetDevice
 from virtiospec.reference.net.errors import BadFeatures
+from virtiospec.reference.pci.errors import BusMasterDisabled
 from virtiospec.reference.pci.function import PciFunction
 from virtiospec.reference.ring import RingError, SplitDevice, SplitLayout
 from virtiospec.reference.virtio_pci.device import VirtioPciDevice
@@ -86,11 +87,24 @@ class FunctionMemory:
         self.view.write(addr, size, value)
 
     def read_bytes(self, addr: int, size: int) -> bytes:
+        bulk = getattr(self._memory(), "read_bytes", None)
+        if bulk is not None:
+            return bytes(bulk(addr, size))
         return bytes(self.view.read(addr + i, 1) for i in range(size))
 
     def write_bytes(self, addr: int, data: bytes) -> None:
+        bulk = getattr(self._memory(), "write_bytes", None)
+        if bulk is not None:
+            bulk(addr, data)
+            return
         for i, byte in enumerate(data):
             self.view.write(addr + i, 1, byte)
+
+    def _memory(self) -> object:
+        """The platform's memory, as long as Bus Master Enable is set (PCI-CFG-005)."""
+        if not self.function.bus_master or self.function.memory is None:
+            raise BusMasterDisabled("a frame copy with Bus Master Enable clear")
+        return self.function.memory
 
 
 class PciNetDevice:
@@ -213,7 +227,7 @@ class PciNetDevice:
             # what the driver made available meanwhile (RING-SPLIT-072)
             again = False
             for index, ring in list(net.queues.items()):
-                if index not in net.broken:
+                if index not in net.broken and self._wants_kicks(index):
                     again = run(ring.enable_notify(), memory) or again
             if not again:
                 break
@@ -221,6 +235,15 @@ class PciNetDevice:
             if index not in self.reported:
                 self.reported.add(index)
                 device.fail(err)  # RING-SPLIT-084, VIRTIO-STATUS-004
+
+    def _wants_kicks(self, index: int) -> bool:
+        """Transmit and control queues: every buffer made available is work; a receive
+        queue's buffers are work only while frames wait for them."""
+        net = self.net
+        assert net is not None
+        if index == net.ctrl_q or index % 2:
+            return True
+        return bool(net.backlog[index // 2]) and net.config.link_up
 
     def _function(self) -> VirtioPciDevice:
         if self.device is None:
