@@ -11,10 +11,11 @@ vector it sends); when a queue goes live it asks this device type for the queue
 network device works that ring. The transport never sees the ring's inside.
 
 The device works inside the transport's calls, as a device thread that answers each
-doorbell at once: an available-buffer notification, DRIVER_OK, a frame from the wire or the
-link coming up run :meth:`NetDevice.poll`, then re-enable each queue's kicks and re-check it
-before waiting (RING-SPLIT-072: with VIRTIO_F_EVENT_IDX, ``avail_event`` follows what the
-device took). Before it works, the network device is given the
+doorbell at once: an available-buffer notification or the link coming up runs
+:meth:`NetDevice.poll`; DRIVER_OK or a frame from the wire delivers waiting frames only
+(buffers made available without a notification wait for one). Before it waits, the device
+re-enables the kicks of each queue that has work for it and re-checks it (RING-SPLIT-072:
+with VIRTIO_F_EVENT_IDX, ``avail_event`` follows what the device took). Before it works, the network device is given the
 queues the transport says are live (:meth:`VirtioPciDevice.live_queue`: DRIVER_OK,
 DEVICE_NEEDS_RESET clear, bus mastering on, the queue enabled and not reset), so a queue the
 transport stops is never touched again. A ring the driver broke stops that queue and breaks
@@ -161,7 +162,7 @@ class PciNetDevice:
                            indirect=device.has(F_INDIRECT_DESC))
 
     def live(self) -> None:
-        self._work()
+        self._work(kicked=False)  # frames waiting on the wire go to the receive buffers
 
     def queue_notified(self, index: int) -> None:
         self._work()
@@ -183,7 +184,7 @@ class PciNetDevice:
         """A frame arrives from the network; it reaches the driver as soon as it can."""
         assert self.net is not None
         self.net.receive(frame)
-        self._function().guarded(self._work)
+        self._function().guarded(lambda: self._work(kicked=False))
 
     def set_link(self, up: bool) -> None:
         """Change ``status`` (a configuration change the driver is told about, NET-021)."""
@@ -204,7 +205,10 @@ class PciNetDevice:
         self._function().queue_interrupt(index)
 
     # -- the device's work ---------------------------------------------------------------------
-    def _work(self) -> None:
+    def _work(self, kicked: bool = True) -> None:
+        """Work the live queues: all of them after a doorbell (``kicked``), else only the
+        receive queues (frames from the wire, DRIVER_OK): buffers the driver made available
+        without a notification wait for one, as on a device that sleeps until kicked."""
         device, net = self._function(), self.net
         if net is None:
             return
@@ -222,12 +226,17 @@ class PciNetDevice:
             return
         memory = FunctionMemory(device)
         for _ in range(MAX_PASSES):
-            net.poll()
+            if kicked:
+                net.poll()
+            else:
+                for pair in net.tx_order():
+                    net.deliver(pair)
             # before it waits for the next doorbell: kicks wanted again, and a re-check of
             # what the driver made available meanwhile (RING-SPLIT-072)
             again = False
             for index, ring in list(net.queues.items()):
-                if index not in net.broken and self._wants_kicks(index):
+                if (index not in net.broken and self._wants_kicks(index)
+                        and (kicked or self._receives(index))):
                     again = run(ring.enable_notify(), memory) or again
             if not again:
                 break
@@ -235,6 +244,10 @@ class PciNetDevice:
             if index not in self.reported:
                 self.reported.add(index)
                 device.fail(err)  # RING-SPLIT-084, VIRTIO-STATUS-004
+
+    def _receives(self, index: int) -> bool:
+        assert self.net is not None
+        return index != self.net.ctrl_q and index % 2 == 0
 
     def _wants_kicks(self, index: int) -> bool:
         """Transmit and control queues: every buffer made available is work; a receive
