@@ -15,10 +15,10 @@ doorbell at once: an available-buffer notification or the link coming up runs
 :meth:`NetDevice.poll`; DRIVER_OK or a frame from the wire delivers waiting frames only
 (buffers made available without a notification wait for one). Before it waits, the device
 re-enables the kicks of each queue that has work for it and re-checks it (RING-SPLIT-072:
-with VIRTIO_F_EVENT_IDX, ``avail_event`` follows what the device took). Before it works, the network device is given the
-queues the transport says are live (:meth:`VirtioPciDevice.live_queue`: DRIVER_OK,
-DEVICE_NEEDS_RESET clear, bus mastering on, the queue enabled and not reset), so a queue the
-transport stops is never touched again. A ring the driver broke stops that queue and breaks
+with VIRTIO_F_EVENT_IDX, ``avail_event`` follows what the device took). Before it works,
+the network device is given the queues the transport says are live
+(:meth:`VirtioPciDevice.live_queue`: DRIVER_OK, DEVICE_NEEDS_RESET clear, bus mastering on,
+the queue enabled and not reset), so a queue the transport stops is never touched again. A ring the driver broke stops that queue and breaks
 the device (RING-SPLIT-084, VIRTIO-STATUS-004).
 
 Defaults match a plain virtio-net-pci: one queue pair (receiveq1 = 0, transmitq1 = 1), the
