@@ -18,8 +18,9 @@ re-enables the kicks of each queue that has work for it and re-checks it (RING-S
 with VIRTIO_F_EVENT_IDX, ``avail_event`` follows what the device took). Before it works,
 the network device is given the queues the transport says are live
 (:meth:`VirtioPciDevice.live_queue`: DRIVER_OK, DEVICE_NEEDS_RESET clear, bus mastering on,
-the queue enabled and not reset), so a queue the transport stops is never touched again. A ring the driver broke stops that queue and breaks
-the device (RING-SPLIT-084, VIRTIO-STATUS-004).
+the queue enabled and not reset), so a queue the transport stops is never touched again. A
+ring the driver broke stops that queue and breaks the device (RING-SPLIT-084,
+VIRTIO-STATUS-004).
 
 Defaults match a plain virtio-net-pci: one queue pair (receiveq1 = 0, transmitq1 = 1), the
 configuration of :class:`~virtiospec.reference.net.config.NetConfig`, the receive filter off
