@@ -2,7 +2,7 @@
 (conformance/suites/net/driver_rules.py, conformance/suites/virtio_pci/driver_rules.py): each
 turns off one switch of the reference driver's lines
 (:class:`~virtiospec.reference.net.driver.NetDriverLines`,
-:class:`~virtiospec.reference.virtio_pci.net_driver.PciNetDriverLines`,
+:class:`~virtiospec.conformance.suites.virtio_pci.driver.PciNetDriverLines`,
 :class:`~virtiospec.reference.virtio_pci.transport.TransportLines`) and the case must FAIL
 it naming the requirement the switch keeps. Devices' switches too
 (:class:`~virtiospec.reference.virtio_pci.device.VirtioPciDeviceLines`), and the packed-ring
@@ -22,6 +22,8 @@ from virtiospec.conformance import cases, runner
 from virtiospec.conformance.cases import FAILED
 from virtiospec.conformance.ring.api import PackedRingSetup, RingSetup
 from virtiospec.conformance.suites.net.api import DriverObservation
+from virtiospec.conformance.suites.virtio_pci.driver import NetDriver as PciNetDriver
+from virtiospec.conformance.suites.virtio_pci.driver import PciNetDriverLines
 from virtiospec.conformance.suites.virtio_pci.session import ReferenceSession
 from virtiospec.conformance.target_reference import ReferencePackedDriver, ReferenceRingDriver
 from virtiospec.models import registry
@@ -31,13 +33,11 @@ from virtiospec.reference.net.config import OFF_MAX_PAIRS
 from virtiospec.reference.net.driver import NetDriver, NetDriverLines
 from virtiospec.reference.net.features import CTRL_VQ as NET_CTRL_VQ
 from virtiospec.reference.net.features import MQ as NET_MQ
+from virtiospec.reference.net.pci import PciNetDevice as PciNet
 from virtiospec.reference.ring import SplitDriver
 from virtiospec.reference.ring.driver import DriverLines
 from virtiospec.reference.ring.packed.driver import PackedDriver, PackedDriverLines
 from virtiospec.reference.virtio_pci.device import VirtioPciDevice, VirtioPciDeviceLines
-from virtiospec.reference.virtio_pci.net_device import NetDevice as PciNet
-from virtiospec.reference.virtio_pci.net_driver import NetDriver as PciNetDriver
-from virtiospec.reference.virtio_pci.net_driver import PciNetDriverLines
 from virtiospec.reference.virtio_pci.regs import bit
 from virtiospec.reference.virtio_pci.transport import TransportLines, VirtioPciTransport
 

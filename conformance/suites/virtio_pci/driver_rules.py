@@ -14,12 +14,12 @@ import contextlib
 from typing import Any, cast
 
 from virtiospec.conformance.cases import CaseSkipped, case, require
+from virtiospec.conformance.suites.virtio_pci.driver import NetDriver
 from virtiospec.conformance.suites.virtio_pci.queue_reset import pci_net_driver_of
 from virtiospec.conformance.suites.virtio_pci.session import ReferenceSession, frame, transport
 from virtiospec.reference.pci import Window
 from virtiospec.reference.virtio_pci.driver_watch import DriverWatch
 from virtiospec.reference.virtio_pci.errors import Timeout, VectorRefused
-from virtiospec.reference.virtio_pci.net_driver import NetDriver
 from virtiospec.reference.virtio_pci.regs import ISR_CONFIG, ISR_QUEUE
 
 TABLE_SIZES = (0, 1, 2, 3, 4, 0x800)  # vectors; 0: no MSI-X capability at all
