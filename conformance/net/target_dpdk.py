@@ -12,8 +12,10 @@ DPDK's own words (``packed_vq=1``, ``in_order=1``, ``mrg_rxbuf=0``, ``queues=2``
 here (name and value) before testpmd sees it; ``path`` is the target's. What the driver then
 negotiates with our device is in the observation's notes (our device offers what it serves:
 VIRTIO_F_RING_PACKED, so ``packed_vq=1`` runs the net.driver cases on a packed ring, whose
-device validates every list the driver makes available; not
-VIRTIO_F_IN_ORDER, so ``in_order=1`` negotiates without it). Through
+device validates every list the driver makes available; VIRTIO_F_IN_ORDER, which
+virtio-user takes unless ``in_order=0``, and whose order our device is watched keeping;
+VIRTIO_NET_F_MQ when ``queues=N`` asks for N > 1 pairs, the probes then spread over N flows
+so that every pair carries frames). Through
 :func:`make`, a missing ``dpdk-testpmd`` or a testpmd that exits at start is a one-line
 :class:`~virtiospec.conformance.cases.TargetError`; a :class:`DpdkTarget` made directly skips
 without testpmd (fails when ``CI=true``).
@@ -205,10 +207,10 @@ def _io_run(tmp: Path, obs: DriverObservation, devargs: dict[str, str]) -> None:
     wire = Recorder()
     sock = tmp / "io.sock"
     pairs = int(devargs.get("queues", "1"))
-    with VhostUserServer(sock, Options(pairs=pairs), wire) as server, \
+    with VhostUserServer(sock, Options(pairs=pairs, observe=True), wire) as server, \
             Testpmd(testpmd_args(virtio_user_vdev(sock, devargs), "io",
                                  f"vsio{os.getpid()}", queues=pairs), tmp / "io.log") as pmd:
-        if not server.wait_for(lambda: rings_up(server), START_TIMEOUT):
+        if not server.wait_for(lambda: rings_up(server, pairs), START_TIMEOUT):
             _exited(pmd, "io")
             obs.errors.append(f"testpmd io: rings not started within {START_TIMEOUT:.0f} s; "
                               f"alive={pmd.alive()}\n{pmd.output()[-1500:]}")
@@ -220,7 +222,8 @@ def _io_run(tmp: Path, obs: DriverObservation, devargs: dict[str, str]) -> None:
                               f"{pmd.output()[-1500:]}")
             return
         wire.clear()
-        obs.injected = probe_frames(b"\x02\0\0\0\0\x01", b"\x02\0\0\0\0\x02", PROBES, b"io")
+        obs.injected = probe_frames(b"\x02\0\0\0\0\x01", b"\x02\0\0\0\0\x02", PROBES, b"io",
+                                    flows=4 * pairs if pairs > 1 else 1)
         for start in range(0, PROBES, WINDOW):
             for frame in obs.injected[start:start + WINDOW]:
                 server.inject(frame)
@@ -269,10 +272,10 @@ def _txonly_run(tmp: Path, obs: DriverObservation, devargs: dict[str, str]) -> N
     wire = Recorder()
     sock = tmp / "tx.sock"
     pairs = int(devargs.get("queues", "1"))
-    with VhostUserServer(sock, Options(pairs=pairs), wire) as server, \
+    with VhostUserServer(sock, Options(pairs=pairs, observe=True), wire) as server, \
             Testpmd(testpmd_args(virtio_user_vdev(sock, devargs), "txonly",
                                  f"vstx{os.getpid()}", queues=pairs), tmp / "tx.log") as pmd:
-        if not server.wait_for(lambda: rings_up(server), START_TIMEOUT):
+        if not server.wait_for(lambda: rings_up(server, pairs), START_TIMEOUT):
             _exited(pmd, "txonly")
             obs.errors.append(f"testpmd txonly: rings not started\n{pmd.output()[-1500:]}")
             return
@@ -291,15 +294,21 @@ def run_session(devargs: dict[str, str] | None = None) -> DriverObservation:
     devargs = devargs or {}
     shown = ",".join(f"{k}={v}" for k, v in devargs.items())
     obs = DriverObservation("DPDK virtio-user (dpdk-testpmd)" + (f", {shown}" if shown else ""))
+    obs.pairs_wanted = int(devargs.get("queues", "1"))
+    obs.mq_traffic_required = obs.pairs_wanted > 1  # testpmd runs a stream on every queue
     with tempfile.TemporaryDirectory(prefix="virtiospec-dpdk-") as tmp:
         _io_run(Path(tmp), obs, devargs)
         _txonly_run(Path(tmp), obs, devargs)
     obs.notes.append(negotiated_note(obs.features, devargs))
+    if obs.pairs_wanted > 1:
+        obs.notes.append(f"queues={obs.pairs_wanted}: {obs.pairs_enabled} pairs enabled; "
+                         f"frames received per pair {dict(sorted(obs.rx_pairs.items()))}, "
+                         f"transmitted per pair {dict(sorted(obs.tx_pairs.items()))}")
     return obs
 
 
 ASKED = {"packed_vq": ("VIRTIO_F_RING_PACKED", 34), "in_order": ("VIRTIO_F_IN_ORDER", 35),
-         "mrg_rxbuf": ("VIRTIO_NET_F_MRG_RXBUF", 15)}
+         "mrg_rxbuf": ("VIRTIO_NET_F_MRG_RXBUF", 15), "queues": ("VIRTIO_NET_F_MQ", 22)}
 
 
 def negotiated_note(features: int, devargs: dict[str, str]) -> str:
@@ -327,10 +336,6 @@ class DpdkTarget:
                       "net.driver.* cases"} if self.devargs.get("packed_vq") == "1" else {}
 
     def net_driver_session(self) -> DriverObservation:
-        if int(self.devargs.get("queues", "1")) > 1:
-            raise CaseSkipped(f"queues={self.devargs['queues']}: our vhost-user device serves "
-                              "one queue pair to virtio-user (it does not offer "
-                              "VIRTIO_NET_F_MQ)")
         if self._obs is None:
             try:
                 require_testpmd()

@@ -24,7 +24,7 @@ from virtiospec.reference.net import features as F
 from virtiospec.reference.net.buffers import ByteMemory, gather, run_op, scatter
 from virtiospec.reference.net.config import NetConfig
 from virtiospec.reference.net.errors import BadCommand, BadTxHeader, NetError
-from virtiospec.reference.net.frames import flow_key, frame_class
+from virtiospec.reference.net.frames import flow_hash, flow_key, frame_class
 from virtiospec.reference.net.header import (
     HDR_LEN,
     NetHdr,
@@ -74,8 +74,9 @@ class NetDevice:
 
     def __init__(self, config: NetConfig, features: int, mem: ByteMemory, *,
                  notify: Callable[[int], None] | None = None,
-                 on_transmit: Transmit | None = None, filtering: bool = True) -> None:
-        F.check(features)  # NET-027
+                 on_transmit: Transmit | None = None, filtering: bool = True,
+                 front_end_ctrl: bool = False) -> None:
+        F.check(features, front_end_ctrl)  # NET-027 (VHOST-USER-010 behind vhost-user)
         self.config = config
         self.features = features
         self.mem = mem
@@ -99,6 +100,9 @@ class NetDevice:
         self.tx_headers_limit = 20000
         self.stats = DeviceStats()
         self._seq = 0
+        # VHOST-USER-010: a flow the driver never transmitted goes to the pair its flow key
+        # hashes to (else receiveq1), so that every pair in use receives
+        self.spread_flows = False
 
     # -- features and queues -------------------------------------------------------------
     @staticmethod
@@ -213,8 +217,11 @@ class NetDevice:
             for k in range(n):
                 if self.config.queue_classes[k] >> cls & 1:
                     return k
-        last = self.flows.get(flow_key(frame, reverse=True))
-        return last if last is not None and last < n else 0
+        key = flow_key(frame, reverse=True)
+        last = self.flows.get(key)
+        if last is not None and last < n:
+            return last
+        return flow_hash(key) % n if self.spread_flows else 0
 
     @property
     def waiting(self) -> int:

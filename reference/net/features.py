@@ -38,6 +38,7 @@ RING_EVENT_IDX = 29
 VERSION_1 = 32
 ACCESS_PLATFORM = 33
 RING_PACKED = 34
+IN_ORDER = 35
 
 VIRTIOSPEC_NET_F_QUEUE_CLASSES = 95
 
@@ -51,6 +52,7 @@ NAMES = {
     CTRL_MAC_ADDR: "CTRL_MAC_ADDR", HOST_USO: "HOST_USO", RSS: "RSS",
     RING_INDIRECT_DESC: "RING_INDIRECT_DESC", RING_EVENT_IDX: "RING_EVENT_IDX",
     VERSION_1: "VERSION_1", ACCESS_PLATFORM: "ACCESS_PLATFORM", RING_PACKED: "RING_PACKED",
+    IN_ORDER: "IN_ORDER",
     VIRTIOSPEC_NET_F_QUEUE_CLASSES: "VIRTIOSPEC_QUEUE_CLASSES",
 }
 
@@ -84,8 +86,12 @@ def names(features: int) -> list[str]:
     return [NAMES.get(n, f"bit{n}") for n in range(128) if features >> n & 1]
 
 
-def check(features: int) -> None:
-    """NET-027: every accepted feature has one of the features it needs."""
+def check(features: int, front_end_ctrl: bool = False) -> None:
+    """NET-027: every accepted feature has one of the features it needs. ``front_end_ctrl``:
+    the features a vhost-user back-end is given, whose front-end serves the control queue
+    itself and never passes VIRTIO_NET_F_CTRL_VQ on (VHOST-USER-010)."""
+    if front_end_ctrl and has(features, MQ):
+        features |= bit(CTRL_VQ)
     for feat, needs in REQUIRES.items():
         if has(features, feat) and not any(has(features, n) for n in needs):
             wanted = " or ".join(NAMES[n] for n in needs)

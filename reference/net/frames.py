@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import zlib
 
 import dpkt
 from dpkt.ethernet import ETH_TYPE_ARP, ETH_TYPE_IP, Ethernet, VLANtag8021Q
@@ -64,6 +65,17 @@ def flow_key(frame: bytes, *, reverse: bool = False) -> tuple[object, ...]:
         a, b = b, a
         ips, ports = (ips[1], ips[0]), (ports[1], ports[0])
     return (a, b, ips, proto, ports)
+
+
+def flow_hash(key: tuple[object, ...]) -> int:
+    """A hash of a flow key that is the same in every process (CRC-32 of its fields), for
+    placing a flow on a queue pair (VHOST-USER-010)."""
+    a, b, ips, proto, ports = key
+    assert isinstance(a, bytes) and isinstance(b, bytes) and isinstance(ips, tuple) \
+        and isinstance(proto, int) and isinstance(ports, tuple)
+    data = a + b + bytes(ips[0]) + bytes(ips[1]) + bytes([proto]) + \
+        int(ports[0]).to_bytes(2, "big") + int(ports[1]).to_bytes(2, "big")
+    return zlib.crc32(data)
 
 
 def ethernet(src: bytes, dst: bytes, eth_type: int, payload: bytes | dpkt.Packet,

@@ -310,9 +310,10 @@ class FastNetDevice(NetDevice):
     def __init__(self, config: NetConfig, features: int, mem: ByteMemory, *,
                  notify: Callable[[int], None] | None = None,
                  on_transmit: Transmit | None = None, filtering: bool = True,
-                 on_notified: Callable[[int], None] | None = None) -> None:
+                 on_notified: Callable[[int], None] | None = None,
+                 front_end_ctrl: bool = False) -> None:
         super().__init__(config, features, mem, notify=notify, on_transmit=on_transmit,
-                         filtering=filtering)
+                         filtering=filtering, front_end_ctrl=front_end_ctrl)
         if config.mtu > 65535:
             raise ValueError(f"MTU {config.mtu}: the fast path takes frames of an MTU <= 65535")
         self.fast: dict[int, FastQueue] = {}

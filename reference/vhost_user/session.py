@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import cycle, islice
@@ -37,6 +38,7 @@ from virtiospec.reference.net import features as F
 from virtiospec.reference.net.buffers import run_op
 from virtiospec.reference.net.config import NetConfig
 from virtiospec.reference.net.device import NetDevice
+from virtiospec.reference.net.frames import flow_key
 from virtiospec.reference.ring import SplitDevice, SplitLayout
 from virtiospec.reference.ring.errors import RingError
 from virtiospec.reference.ring.layout import avail_ring_size, desc_table_size, used_ring_size
@@ -46,12 +48,13 @@ from virtiospec.reference.vhost_user import fast
 from virtiospec.reference.vhost_user import messages as M
 from virtiospec.reference.vhost_user.fast import FastNetDevice, FastQueue
 from virtiospec.reference.vhost_user.fast import available as fast_path_built
+from virtiospec.reference.vhost_user.in_order import InOrderWatch, RingView
 from virtiospec.reference.vhost_user.memory import MemoryTable, check_disjoint, parse_table
 
 Transmit = Callable[["Session", int, bytes], None]
 
 NET_FEATURES = F.of(F.VERSION_1, F.MRG_RXBUF, F.CSUM, F.RING_EVENT_IDX, F.RING_INDIRECT_DESC,
-                    F.RING_PACKED)
+                    F.RING_PACKED, F.IN_ORDER)
 PROTOCOL_FEATURES = F.of(M.PROTOCOL_F_MQ, M.PROTOCOL_F_REPLY_ACK)
 DEVICES = ("python", "c")
 DEVICE_ENV = "VIRTIOSPEC_VHOST_DEVICE"
@@ -84,6 +87,9 @@ class Options:
     device: str = field(default_factory=default_device)  # "python" (the spec) or "c"
     # a check of CHECKS to skip (a planted bug the hostile protocol cases must catch)
     plant: str = field(default_factory=lambda: os.environ.get(PLANT_ENV, ""))
+    # watch the device keep VIRTIO_F_IN_ORDER from the rings in memory (InOrderWatch) and
+    # count what moves on each queue pair: for the conformance cases, not the benchmark
+    observe: bool = False
 
     def __post_init__(self) -> None:
         if self.plant and self.plant not in CHECKS:
@@ -108,6 +114,7 @@ class Vring:
     err: int | None = None
     enabled: bool = False
     queue: SplitDevice | PackedDevice | FastQueue | None = None
+    view: RingView | None = None  # where the started ring lies, in guest addresses
     calls: int = 0
     kicks: int = 0
 
@@ -125,6 +132,11 @@ class Transcript:
     features: int | None = None
     protocol_features: int | None = None
     started: list[int] = field(default_factory=list)  # vrings, each time one starts
+    # with Options.observe: frames per queue pair, and the receive pairs of each flow
+    rx_pairs: Counter[int] = field(default_factory=Counter)
+    tx_pairs: Counter[int] = field(default_factory=Counter)
+    flow_pairs: dict[str, set[int]] = field(default_factory=dict)
+    pairs_enabled: int = 0  # the most pairs started and enabled at once
 
 
 class Session:
@@ -138,7 +150,9 @@ class Session:
         self.on_transmit = on_transmit
         self.mem = MemoryTable()
         self.vrings = [Vring(i) for i in range(2 * options.pairs)]
-        self.offered = options.features | F.bit(M.F_PROTOCOL_FEATURES)
+        # VHOST-USER-010: several pairs are offered as VIRTIO_NET_F_MQ
+        mq = F.bit(F.MQ) if options.pairs > 1 else 0
+        self.offered = options.features | mq | F.bit(M.F_PROTOCOL_FEATURES)
         self.features: int | None = None
         self.protocol_features = 0
         self.owner = False
@@ -146,6 +160,7 @@ class Session:
         self.log = Transcript()
         self.config = NetConfig(max_pairs=options.pairs, mtu=options.mtu)
         self._repeat_at = 0  # where the next frame of options.repeat starts
+        self.watch = InOrderWatch(self.mem) if options.observe else None
 
     # -- messages ------------------------------------------------------------------------------
     def handle(self, msg: M.Message) -> bytes | None:
@@ -184,7 +199,7 @@ class Session:
         if features & ~self.offered:
             raise M.ProtocolError(f"SET_FEATURES {features:#x} sets bits never offered")
         net = features & ~F.bit(M.F_PROTOCOL_FEATURES)
-        F.check(net)
+        F.check(net, front_end_ctrl=True)  # NET-027; MQ without CTRL_VQ: VHOST-USER-010
         if self.device is not None and self.features == features:
             return
         self.features = features
@@ -201,12 +216,13 @@ class Session:
                 (packed_c or not F.has(net, F.RING_PACKED)):
             fast = FastNetDevice(self.config, net, self.mem, notify=self._notify,
                                  on_transmit=self._transmit, filtering=False,
-                                 on_notified=self._notified)
+                                 on_notified=self._notified, front_end_ctrl=True)
             fast.discard_wire = self.on_transmit is None
             dev: NetDevice = fast
         else:
             dev = NetDevice(self.config, net, self.mem, notify=self._notify,
-                            on_transmit=self._transmit, filtering=False)
+                            on_transmit=self._transmit, filtering=False, front_end_ctrl=True)
+        dev.spread_flows = True  # VHOST-USER-010
         self.device = dev
         dev.tx_headers = []
 
@@ -379,6 +395,7 @@ class Session:
                 self.vrings[i].started and self._enabled_state(self.vrings[i])
                 for i in (2 * pairs, 2 * pairs + 1)):
             pairs += 1
+        self.log.pairs_enabled = max(self.log.pairs_enabled, pairs)
         dev.set_pairs(max(pairs, 1))
 
     def _maybe_start(self, v: Vring) -> None:
@@ -398,6 +415,10 @@ class Session:
             self._signal_err(v)
             return
         v.queue = q
+        packed = F.has(dev.features, F.RING_PACKED)
+        size = PACKED_DESC_SIZE * v.num if packed else desc_table_size(v.num)
+        v.view = RingView(v.index, v.num, packed, self.mem.user_to_guest(desc, size),
+                          self.mem.user_to_guest(avail, 4), self.mem.user_to_guest(used, 4))
         self.log.started.append(v.index)
         try:
             dev.attach(v.index, q)  # type: ignore[arg-type]
@@ -478,6 +499,8 @@ class Session:
             held = len(dev.rx_held.get(pair, []))
         dev.detach(v.index)
         v.queue = None
+        if self.watch is not None:
+            self.watch.forget(v.index)
         if isinstance(q, PackedDevice):
             v.base = _packed_base(q, held)
         elif isinstance(q, FastQueue) and q.packed:  # the C side gave the held lists back
@@ -505,6 +528,8 @@ class Session:
             self.vrings[index].calls += 1
 
     def _transmit(self, pair: int, frame: bytes) -> None:
+        if self.options.observe:
+            self.log.tx_pairs[pair] += 1
         if self.on_transmit is not None:
             self.on_transmit(self, pair, frame)
 
@@ -522,7 +547,39 @@ class Session:
 
     def pump(self, budget: int = 256) -> int:
         """Run the device until nothing moves (or ``budget`` rounds); with kicks, re-enable
-        available-buffer notifications and re-check before going to sleep (RING-SPLIT-072)."""
+        available-buffer notifications and re-check before going to sleep (RING-SPLIT-072).
+        With :attr:`Options.observe` the in-order watch looks at the rings before and after."""
+        watch = self.watch
+        if watch is None or self.device is None or not F.has(self.device.features, F.IN_ORDER):
+            return self._pump(budget)
+        running = [v for v in self.vrings if v.queue is not None and v.view is not None]
+        for v in running:
+            assert v.queue is not None and v.view is not None
+            last, used = _positions(v.queue)
+            watch.before(v.view, last, used)
+        moved = self._pump(budget)
+        for v in running:
+            if v.queue is not None and v.view is not None:
+                watch.after(v.view, _positions(v.queue)[1])
+        return moved
+
+    def _deliver(self, dev: NetDevice, pair: int) -> int:
+        """dev.deliver(pair), counting what went to each pair and each flow's pairs."""
+        if not self.options.observe:
+            return dev.deliver(pair)
+        waiting = list(dev.backlog[pair])
+        done = dev.deliver(pair)
+        self.log.rx_pairs[pair] += done
+        for _, frame in waiting[:done]:
+            key = flow_key(frame)
+            name = f"{key[2][0].hex()}:{key[4][0]}>{key[2][1].hex()}:{key[4][1]}" \
+                if isinstance(key[2], tuple) and isinstance(key[4], tuple) else repr(key)
+            # a flow stays on one pair while the number of pairs in use stays the same
+            name += f" ({dev.pairs_in_use} in use)"
+            self.log.flow_pairs.setdefault(name, set()).add(pair)
+        return done
+
+    def _pump(self, budget: int) -> int:
         dev = self.device
         if dev is None:
             return 0
@@ -554,7 +611,7 @@ class Session:
                 if 2 * pair in dev.broken:
                     continue  # stopped below: not written to again
                 try:
-                    work += dev.deliver(pair)
+                    work += self._deliver(dev, pair)
                     if in_c and pair == 0:  # the source, a burst per C call
                         assert repeat is not None and isinstance(dev, FastNetDevice)
                         work += dev.send_repeating(repeat)
@@ -630,6 +687,13 @@ class Session:
                 _close_fd(fd)
             v.kick = v.call = v.err = None
         self.mem.close()
+
+
+def _positions(q: SplitDevice | PackedDevice | FastQueue) -> tuple[int, int]:
+    """The device's next available and next used positions (packed: pos | wrap << 15)."""
+    if isinstance(q, PackedDevice):
+        return q.last_avail | q.avail_wrap << 15, q.used_pos | q.used_wrap << 15
+    return q.last_avail, q.used_idx
 
 
 def _packed_base(q: PackedDevice, held: int) -> int:

@@ -53,6 +53,18 @@ class DriverObservation:
     round_trips: dict[str, tuple[int, int]] = field(default_factory=dict)  # (wanted, seen)
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # multiqueue (net.driver.multiqueue): the pairs the target asked for, the most started
+    # and enabled at once, frames per pair, the receive pairs of each flow, and whether the
+    # peer is known to move frames on every pair (testpmd's streams do; a guest's may not)
+    pairs_wanted: int = 1
+    pairs_enabled: int = 0
+    rx_pairs: Counter[int] = field(default_factory=Counter)
+    tx_pairs: Counter[int] = field(default_factory=Counter)
+    flow_pairs: dict[str, set[int]] = field(default_factory=dict)
+    mq_traffic_required: bool = False
+    # VIRTIO_F_IN_ORDER (net.driver.in-order): buffers our device's use was checked for
+    in_order_checked: int = 0
+    out_of_order: list[str] = field(default_factory=list)
 
     def absorb(self, session: Session | None) -> None:
         """Take what the back-end's session recorded."""
@@ -76,6 +88,15 @@ class DriverObservation:
                 self.rx_buf_min, st.rx_buf_min)
             self.rx_buf_max = max(self.rx_buf_max or 0, st.rx_buf_max or 0)
         self.delivered += st.rx_frames
+        log = session.log
+        self.pairs_enabled = max(self.pairs_enabled, log.pairs_enabled)
+        self.rx_pairs.update(log.rx_pairs)
+        self.tx_pairs.update(log.tx_pairs)
+        for flow, pairs in log.flow_pairs.items():
+            self.flow_pairs.setdefault(flow, set()).update(pairs)
+        if session.watch is not None:
+            self.in_order_checked += session.watch.checked
+            self.out_of_order += session.watch.out_of_order
 
 
 class Recorder:
@@ -112,9 +133,11 @@ def wait_until(cond: Any, timeout: float, step: float = 0.02) -> bool:
     return bool(cond())
 
 
-def probe_frames(src: bytes, dst: bytes, n: int, tag: bytes = b"vs") -> list[bytes]:
-    """``n`` distinct UDP frames of growing sizes, fully checksummed."""
-    return [FR.udp_frame(src, dst, "10.9.0.1", "10.9.0.2", 5000, 6000,
+def probe_frames(src: bytes, dst: bytes, n: int, tag: bytes = b"vs",
+                 flows: int = 1) -> list[bytes]:
+    """``n`` distinct UDP frames of growing sizes, fully checksummed; with ``flows`` > 1 frame
+    ``i`` belongs to flow ``i % flows`` (its UDP source port), for several queue pairs."""
+    return [FR.udp_frame(src, dst, "10.9.0.1", "10.9.0.2", 5000 + i % flows, 6000,
                          tag + b"%05d" % i + bytes(i % 256 for i in range(i * 7 % 1200)))
             for i in range(n)]
 
