@@ -8,8 +8,9 @@ raw frames and UDP probes and the guest reports its receive counter; both sides 
 
 Target spec ``linux-guest[,OPTION=VAL...]``: ``packed=on|off`` (the virtio-net-pci property;
 with ``packed=on`` the guest's virtio_net runs on a packed ring, served by our device's packed
-queues, and the notes say what was negotiated), ``queues=N`` (N > 1 SKIPs: our
-vhost-user device offers no VIRTIO_NET_F_MQ),
+queues, and the notes say what was negotiated), ``queues=N`` (N > 1: our device
+offers VIRTIO_NET_F_MQ with N pairs, QEMU gets ``queues=N``, ``mq=on`` and N vCPUs, and the
+guest's virtio_net brings up N pairs),
 ``kernel=PATH`` (another kernel image; ``modules=DIR``, default ``/lib/modules/<version>``
 from a ``vmlinuz-<version>`` name, holds its modules). Bad options are one-line
 :class:`~virtiospec.conformance.cases.TargetError` errors. Through :func:`make`, missing QEMU,
@@ -129,9 +130,6 @@ class LinuxGuestTarget:
         return list(self._obs.notes) if self._obs is not None else []
 
     def net_driver_session(self) -> DriverObservation:
-        if int(self.opts.get("queues", "1")) > 1:
-            raise CaseSkipped(f"queues={self.opts['queues']}: our vhost-user device serves one "
-                              "queue pair (it does not offer VIRTIO_NET_F_MQ)")
         if self._obs is None:
             try:
                 boot.check_tools(self.kernel)
@@ -140,8 +138,9 @@ class LinuxGuestTarget:
                     raise  # a missing peer in CI is a failure, not a skip
                 raise CaseSkipped(str(err)) from None
             props = f"packed={self.opts['packed']}" if "packed" in self.opts else ""
+            pairs = int(self.opts.get("queues", "1"))
             try:
-                self.run = boot.boot(kernel=self.kernel, device_props=props)
+                self.run = boot.boot(kernel=self.kernel, device_props=props, pairs=pairs)
             except (OSError, ValueError) as err:  # the guest could not be built or started
                 raise TargetError(f"the Linux guest did not start: {err}") from None
             if not any(line.startswith("VS ") for line in self.run.console):
@@ -149,6 +148,14 @@ class LinuxGuestTarget:
                 raise TargetError(f"the Linux guest did not boot (QEMU exit status "
                                   f"{self.run.returncode}): {said or 'no console output'}")
             self._obs = observe(self.run)
+            self._obs.pairs_wanted = pairs
+            if pairs > 1:
+                self._obs.notes.append(
+                    f"queues={pairs}: VIRTIO_NET_F_MQ " + ("negotiated" if self._obs.features
+                                                          >> 22 & 1 else "not negotiated") +
+                    f"; {self._obs.pairs_enabled} pairs enabled; frames received per pair "
+                    f"{dict(sorted(self._obs.rx_pairs.items()))}, transmitted per pair "
+                    f"{dict(sorted(self._obs.tx_pairs.items()))}")
             if self.opts.get("packed") == "on":
                 got = bool(self._obs.features >> 34 & 1)
                 self._obs.notes.append("packed=on: VIRTIO_F_RING_PACKED " + (

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import cycle, islice
@@ -38,7 +38,7 @@ from virtiospec.reference.net import features as F
 from virtiospec.reference.net.buffers import run_op
 from virtiospec.reference.net.config import NetConfig
 from virtiospec.reference.net.device import NetDevice
-from virtiospec.reference.net.frames import flow_key
+from virtiospec.reference.net.frames import flow_hash, flow_key
 from virtiospec.reference.ring import SplitDevice, SplitLayout
 from virtiospec.reference.ring.errors import RingError
 from virtiospec.reference.ring.layout import avail_ring_size, desc_table_size, used_ring_size
@@ -132,10 +132,12 @@ class Transcript:
     features: int | None = None
     protocol_features: int | None = None
     started: list[int] = field(default_factory=list)  # vrings, each time one starts
-    # with Options.observe: frames per queue pair, and the receive pairs of each flow
+    # with Options.observe: frames per queue pair, and received frames placed on another
+    # pair than the one their flow was due (VHOST-USER-010, NET-040, NET-038)
     rx_pairs: Counter[int] = field(default_factory=Counter)
     tx_pairs: Counter[int] = field(default_factory=Counter)
-    flow_pairs: dict[str, set[int]] = field(default_factory=dict)
+    steered: int = 0
+    misteered: list[str] = field(default_factory=list)
     pairs_enabled: int = 0  # the most pairs started and enabled at once
 
 
@@ -161,6 +163,10 @@ class Session:
         self.config = NetConfig(max_pairs=options.pairs, mtu=options.mtu)
         self._repeat_at = 0  # where the next frame of options.repeat starts
         self.watch = InOrderWatch(self.mem) if options.observe else None
+        # Options.observe: the pair each flow was last transmitted on, as the wire saw it,
+        # and the pair each frame from the wire is due on (kept apart from the device's own)
+        self._tx_flows: dict[tuple[object, ...], int] = {}
+        self._due: dict[bytes, deque[int]] = {}
 
     # -- messages ------------------------------------------------------------------------------
     def handle(self, msg: M.Message) -> bytes | None:
@@ -530,6 +536,7 @@ class Session:
     def _transmit(self, pair: int, frame: bytes) -> None:
         if self.options.observe:
             self.log.tx_pairs[pair] += 1
+            self._tx_flows[flow_key(frame)] = pair
         if self.on_transmit is not None:
             self.on_transmit(self, pair, frame)
 
@@ -543,7 +550,17 @@ class Session:
 
     def inject(self, frame: bytes) -> bool:
         """A frame arrives from the wire for the driver (delivered by :meth:`pump`)."""
-        return self.device.receive(frame) if self.device is not None else False
+        dev = self.device
+        if dev is None:
+            return False
+        if self.options.observe:
+            n = dev.pairs_in_use
+            key = flow_key(frame, reverse=True)
+            due = self._tx_flows.get(key)
+            if due is None or due >= n:
+                due = flow_hash(key) % n
+            self._due.setdefault(frame, deque()).append(due)
+        return dev.receive(frame)
 
     def pump(self, budget: int = 256) -> int:
         """Run the device until nothing moves (or ``budget`` rounds); with kicks, re-enable
@@ -571,12 +588,18 @@ class Session:
         done = dev.deliver(pair)
         self.log.rx_pairs[pair] += done
         for _, frame in waiting[:done]:
-            key = flow_key(frame)
-            name = f"{key[2][0].hex()}:{key[4][0]}>{key[2][1].hex()}:{key[4][1]}" \
-                if isinstance(key[2], tuple) and isinstance(key[4], tuple) else repr(key)
-            # a flow stays on one pair while the number of pairs in use stays the same
-            name += f" ({dev.pairs_in_use} in use)"
-            self.log.flow_pairs.setdefault(name, set()).add(pair)
+            dues = self._due.get(frame)
+            if not dues:
+                continue  # not from inject (a test's own backlog)
+            due = dues.popleft()
+            if not dues:
+                del self._due[frame]
+            if due >= dev.pairs_in_use:
+                due = 0  # the pairs in use went down: receiveq1 (NET-038)
+            self.log.steered += 1
+            if due != pair and len(self.log.misteered) < 20:
+                self.log.misteered.append(f"a frame of {len(frame)} bytes due on pair {due} "
+                                          f"placed on pair {pair}")
         return done
 
     def _pump(self, budget: int) -> int:

@@ -69,18 +69,23 @@ def check_tools(kernel: initramfs.Kernel | None = None) -> initramfs.Kernel:
 
 
 def qemu_command(kernel: initramfs.Kernel, initrd: Path, sock: Path,
-                 device_props: str = "") -> list[str]:
-    """``device_props``: more ``virtio-net-pci`` properties (``packed=on``), comma-separated."""
+                 device_props: str = "", pairs: int = 1) -> list[str]:
+    """``device_props``: more ``virtio-net-pci`` properties (``packed=on``), comma-separated.
+    ``pairs`` > 1: the vhost-user netdev with that many queues, ``mq=on``, and as many vCPUs
+    (Linux's virtio_net brings up min(pairs, online CPUs) pairs)."""
+    netdev = "vhost-user,id=net0,chardev=vu" + (f",queues={pairs}" if pairs > 1 else "")
+    props = ",".join(p for p in (device_props, "mq=on" if pairs > 1 else "") if p)
+    smp = ["-smp", str(pairs)] if pairs > 1 else []
     return [
         QEMU, "-machine", "q35,accel=tcg", "-m", "256", "-nodefaults", "-no-user-config",
-        "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
+        *smp, "-display", "none", "-serial", "stdio", "-monitor", "none", "-no-reboot",
         "-object", "memory-backend-memfd,id=mem,size=256M,share=on", "-numa", "node,memdev=mem",
         "-kernel", str(kernel.vmlinuz), "-initrd", str(initrd),
         "-append", "console=ttyS0 quiet panic=-1",
         "-chardev", f"socket,id=vu,path={sock}",
-        "-netdev", "vhost-user,id=net0,chardev=vu",
+        "-netdev", netdev,
         "-device", f"virtio-net-pci,netdev=net0,mac={initramfs.GUEST_MAC},vectors=0,romfile="
-                   + (f",{device_props}" if device_props else ""),
+                   + (f",{props}" if props else ""),
     ]
 
 
@@ -96,7 +101,7 @@ def _probes(guest_mac: bytes) -> list[bytes]:
 
 
 def boot(timeout: float = BOOT_TIMEOUT, kernel: initramfs.Kernel | None = None,
-         device_props: str = "") -> GuestRun:
+         device_props: str = "", pairs: int = 1) -> GuestRun:
     """Boot the guest once, serve it, and return what both sides saw. Every process started
     here is killed before returning; every wait is bounded by ``timeout``. ``kernel``: another
     kernel image and its modules; ``device_props``: more virtio-net-pci properties."""
@@ -106,8 +111,8 @@ def boot(timeout: float = BOOT_TIMEOUT, kernel: initramfs.Kernel | None = None,
         initrd = Path(tmp) / "initramfs.cpio"
         initrd.write_bytes(initramfs.build(kernel))
         sock = Path(tmp) / "vhost-user.sock"
-        with VhostUserServer(sock, Options(pairs=1), run.responder) as server:
-            run.command = qemu_command(kernel, initrd, sock, device_props)
+        with VhostUserServer(sock, Options(pairs=pairs, observe=True), run.responder) as server:
+            run.command = qemu_command(kernel, initrd, sock, device_props, pairs)
             t0 = time.monotonic()
             proc = subprocess.Popen(run.command, stdin=subprocess.DEVNULL,
                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

@@ -54,13 +54,15 @@ class DriverObservation:
     notes: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     # multiqueue (net.driver.multiqueue): the pairs the target asked for, the most started
-    # and enabled at once, frames per pair, the receive pairs of each flow, and whether the
+    # and enabled at once, frames per pair, received frames checked for the pair their flow
+    # was due on (and those placed elsewhere), and whether the
     # peer is known to move frames on every pair (testpmd's streams do; a guest's may not)
     pairs_wanted: int = 1
     pairs_enabled: int = 0
     rx_pairs: Counter[int] = field(default_factory=Counter)
     tx_pairs: Counter[int] = field(default_factory=Counter)
-    flow_pairs: dict[str, set[int]] = field(default_factory=dict)
+    steered: int = 0
+    misteered: list[str] = field(default_factory=list)
     mq_traffic_required: bool = False
     # VIRTIO_F_IN_ORDER (net.driver.in-order): buffers our device's use was checked for
     in_order_checked: int = 0
@@ -92,8 +94,8 @@ class DriverObservation:
         self.pairs_enabled = max(self.pairs_enabled, log.pairs_enabled)
         self.rx_pairs.update(log.rx_pairs)
         self.tx_pairs.update(log.tx_pairs)
-        for flow, pairs in log.flow_pairs.items():
-            self.flow_pairs.setdefault(flow, set()).update(pairs)
+        self.steered += log.steered
+        self.misteered += log.misteered
         if session.watch is not None:
             self.in_order_checked += session.watch.checked
             self.out_of_order += session.watch.out_of_order
