@@ -107,8 +107,10 @@ class FrontEnd:
             proto = self.get_u64(M.Req.GET_PROTOCOL_FEATURES)
             self.request(M.Req.SET_PROTOCOL_FEATURES, M.U64.pack(proto))
         self.request(M.Req.SET_OWNER)
-        # this front-end lays out split rings: it never takes VIRTIO_F_RING_PACKED
-        self.features = offered & (wanted | F.bit(M.F_PROTOCOL_FEATURES)) & ~F.bit(F.RING_PACKED)
+        # this front-end lays out split rings: it never takes VIRTIO_F_RING_PACKED; nor
+        # VIRTIO_NET_F_MQ, since it serves no control queue for its driver (VHOST-USER-010)
+        self.features = offered & (wanted | F.bit(M.F_PROTOCOL_FEATURES)) & ~F.bit(F.RING_PACKED) \
+            & ~F.bit(F.MQ)
         self.request(M.Req.SET_FEATURES, M.U64.pack(self.features))
         return self.features
 

@@ -21,14 +21,20 @@ not judged; :attr:`checked` counts those that were. Every mismatch is kept in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from virtiospec.reference.access import MemoryError_
-from virtiospec.reference.vhost_user.memory import MemoryTable
 
 PACKED_DESC = 16
 F_NEXT = 1
 F_AVAIL = 1 << 7
 F_USED = 1 << 15
+
+
+class Readable(Protocol):
+    """Guest memory as the watch reads it (a MemoryTable, or a test's mapped memory)."""
+
+    def read(self, addr: int, size: int) -> int: ...
 
 
 @dataclass
@@ -52,7 +58,7 @@ class _Notes:
 
 
 class InOrderWatch:
-    def __init__(self, mem: MemoryTable) -> None:
+    def __init__(self, mem: Readable) -> None:
         self.mem = mem
         self.notes: dict[int, _Notes] = {}
         self.checked = 0
