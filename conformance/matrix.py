@@ -35,7 +35,7 @@ DEFAULT = (
     "qemu,mrg_rxbuf=off", "qemu,mq=on,vectors=8", "qemu,ctrl_vq=off", "qemu,vectors=2",
     "dpdk", "dpdk,packed_vq=1", "dpdk,in_order=1", "dpdk,mrg_rxbuf=0",
     "dpdk,packed_vq=1,in_order=1", "dpdk,queues=2",
-    "linux-guest", "linux-guest,packed=on",
+    "linux-guest", "linux-guest,packed=on", "linux-guest,queues=2",
 )
 SHORT = {Outcome.PASS: "pass", Outcome.REJECT: "reject", Outcome.FAIL: "FAIL",
          Outcome.WEDGED: "WEDGED", Outcome.SKIP: "-", Outcome.NON_STRICT: "non-strict",

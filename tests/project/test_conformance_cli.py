@@ -209,5 +209,5 @@ def test_matrix_default_set_names_every_documented_configuration() -> None:
     for spec in ("qemu,packed=on", "qemu,event_idx=off", "qemu,indirect_desc=off",
                  "qemu,mrg_rxbuf=off", "qemu,mq=on,vectors=8", "qemu,ctrl_vq=off",
                  "dpdk,packed_vq=1", "dpdk,in_order=1", "dpdk,mrg_rxbuf=0", "dpdk,queues=2",
-                 "linux-guest,packed=on"):
+                 "linux-guest,packed=on", "linux-guest,queues=2"):
         assert spec in matrix.DEFAULT
