@@ -108,9 +108,12 @@ class FrontEnd:
             self.request(M.Req.SET_PROTOCOL_FEATURES, M.U64.pack(proto))
         self.request(M.Req.SET_OWNER)
         # this front-end lays out split rings: it never takes VIRTIO_F_RING_PACKED; nor
-        # VIRTIO_NET_F_MQ, since it serves no control queue for its driver (VHOST-USER-010)
-        self.features = offered & (wanted | F.bit(M.F_PROTOCOL_FEATURES)) & ~F.bit(F.RING_PACKED) \
-            & ~F.bit(F.MQ)
+        # VIRTIO_NET_F_MQ unless the back-end serves the control queue (its driver sends
+        # VQ_PAIRS_SET there; this front-end serves none itself, VHOST-USER-010)
+        features = offered & (wanted | F.bit(M.F_PROTOCOL_FEATURES)) & ~F.bit(F.RING_PACKED)
+        if not F.has(features, F.CTRL_VQ):
+            features &= ~F.bit(F.MQ)
+        self.features = features
         self.request(M.Req.SET_FEATURES, M.U64.pack(self.features))
         return self.features
 
@@ -128,7 +131,8 @@ class FrontEnd:
         at = 0x1000
         drivers: dict[int, SplitDriver] = {}
         event_idx = F.has(self.features, F.RING_EVENT_IDX)
-        for index in range(2 * pairs):
+        ctrl = 1 if F.has(self.features, F.CTRL_VQ) else 0  # the control vring, 2N
+        for index in range(2 * pairs + ctrl):
             lay = SplitLayout.packed_at(at, self.queue_size)
             at = (lay.end + 0xFFF) & ~0xFFF
             self.layouts[index] = lay

@@ -151,7 +151,11 @@ class Session:
         self.options = options
         self.on_transmit = on_transmit
         self.mem = MemoryTable()
-        self.vrings = [Vring(i) for i in range(2 * options.pairs)]
+        # vrings 0..2N-1, and the control vring 2N when VIRTIO_NET_F_CTRL_VQ is offered
+        # (a front-end that passes it on; QEMU and virtio-user serve the control queue
+        # themselves, VHOST-USER-010)
+        ctrl = 1 if F.has(options.features, F.CTRL_VQ) else 0
+        self.vrings = [Vring(i) for i in range(2 * options.pairs + ctrl)]
         # VHOST-USER-010: several pairs are offered as VIRTIO_NET_F_MQ
         mq = F.bit(F.MQ) if options.pairs > 1 else 0
         self.offered = options.features | mq | F.bit(M.F_PROTOCOL_FEATURES)
@@ -187,6 +191,11 @@ class Session:
     def _checks(self, name: str) -> bool:
         """False only for the check a planted build skips (:data:`PLANT_ENV`)."""
         return self.options.plant != name
+
+    def _ctrl_index(self) -> int | None:
+        """The control vring (2N), if the front-end negotiated VIRTIO_NET_F_CTRL_VQ."""
+        dev = self.device
+        return dev.ctrl_q if dev is not None else None
 
     def _packed(self) -> bool:
         return self.features is not None and F.has(self.features, F.RING_PACKED)
@@ -402,6 +411,8 @@ class Session:
                 for i in (2 * pairs, 2 * pairs + 1)):
             pairs += 1
         self.log.pairs_enabled = max(self.log.pairs_enabled, pairs)
+        if dev.ctrl_q is not None:
+            return  # the control queue's VQ_PAIRS_SET says how many pairs are in use
         dev.set_pairs(max(pairs, 1))
 
     def _maybe_start(self, v: Vring) -> None:
@@ -497,7 +508,9 @@ class Session:
             return v.base
         pair = v.index // 2
         held = 0
-        if v.index % 2:
+        if v.index == dev.ctrl_q:
+            pass  # a command is answered when it is taken: nothing held
+        elif v.index % 2:
             dev.tx_complete(pair)
         elif isinstance(dev, FastNetDevice):
             held = dev.held(pair)
@@ -629,7 +642,8 @@ class Session:
                 else:
                     for frame in frames:
                         dev.receive(frame)
-            work = dev.process_tx(64 if self.options.device == "python" else 1024)
+            work = dev.process_ctrl()  # 0 without a control vring
+            work += dev.process_tx(64 if self.options.device == "python" else 1024)
             for pair in range(dev.pairs_in_use):
                 if 2 * pair in dev.broken:
                     continue  # stopped below: not written to again
@@ -688,7 +702,7 @@ class Session:
             if q is None or v.index in dev.broken:
                 continue
             try:
-                if v.index % 2 or dev.backlog[v.index // 2]:
+                if v.index % 2 or v.index == dev.ctrl_q or dev.backlog[v.index // 2]:
                     more |= self._enable_notify(q)
                 else:
                     self._disable_notify(q)

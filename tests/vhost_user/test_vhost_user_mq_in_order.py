@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import dpkt
 import pytest
 from virtiospec.reference.access import GuestMemory
+from virtiospec.reference.net import ctrl as C
 from virtiospec.reference.net import features as F
 from virtiospec.reference.net import frames as FR
 from virtiospec.reference.net.config import NetConfig
@@ -33,7 +36,7 @@ from virtiospec.reference.net.errors import BadFeatures
 from virtiospec.reference.vhost_user.frontend import FrontEnd, MappedMemory
 from virtiospec.reference.vhost_user.in_order import F_AVAIL, F_NEXT, F_USED, InOrderWatch, RingView
 from virtiospec.reference.vhost_user.server import VhostUserServer
-from virtiospec.reference.vhost_user.session import DEVICE_ENV, Options, Session
+from virtiospec.reference.vhost_user.session import DEVICE_ENV, NET_FEATURES, Options, Session
 
 PEER = b"\x02\x00\x00\x00\x00\x99"
 Q = 8
@@ -225,3 +228,76 @@ def test_probe_frames_spread_over_flows() -> None:
               .probe_frames(b"\x02" * 6, b"\x04" * 6, 8, flows=4)]
     ports = [struct.unpack_from("!H", f, 34)[0] for f in frames]
     assert ports == [5000, 5001, 5002, 5003] * 2
+
+
+# -- the control vring: a front-end that passes VIRTIO_NET_F_CTRL_VQ on ----------------------
+def _reply(frame: bytes) -> bytes:
+    """The answer of a UDP peer: addresses and ports swapped (the reverse flow, NET-040)."""
+    eth = dpkt.ethernet.Ethernet(frame)
+    ip, udp = eth.data, eth.data.data
+    return FR.udp_frame(bytes(eth.dst), bytes(eth.src), socket.inet_ntoa(ip.dst),
+                        socket.inet_ntoa(ip.src), udp.dport, udp.sport, bytes(udp.data))
+
+
+def _answer(session: Session, pair: int, frame: bytes) -> None:
+    session.inject(_reply(frame))
+
+
+@pytest.mark.req("VHOST-USER-010", "NET-037", "NET-038", "NET-040")
+@pytest.mark.parametrize("bad", [False, True])
+def test_control_vring_sets_the_pairs_and_frames_follow_their_flows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bad: bool) -> None:
+    if bad:  # the known-bad device: every frame on receiveq1, whatever its flow
+        monkeypatch.setattr(NetDevice, "steer", lambda self, frame: 0)
+    opts = Options(pairs=2, features=NET_FEATURES | F.bit(F.CTRL_VQ), observe=True)
+    with VhostUserServer(tmp_path / "vu.sock", opts, _answer) as server, \
+            FrontEnd(server.path, queue_size=32) as fe:
+        drv = fe.start(pairs=2, rx_buf_size=256)
+        assert F.has(fe.features, F.MQ) and F.has(fe.features, F.CTRL_VQ)
+        assert drv.ctrl_q == 4 and server.session is not None
+        assert len(server.session.vrings) == 5
+
+        def answer() -> int:
+            end = time.monotonic() + 10
+            while time.monotonic() < end:
+                fe.wait_call(4, 0.05)
+                if drv.ctrl_poll():
+                    return drv.ctrl_results[-1][1]
+            raise AssertionError("no answer on the control vring")
+
+        drv.command(C.vq_pairs(3))  # NET-037: beyond max_virtqueue_pairs (the driver's own
+        assert answer() == C.ERR     # set_pairs refuses to send it): VIRTIO_NET_ERR
+        drv.command(C.vq_pairs(0))
+        assert answer() == C.ERR
+        drv.set_pairs(2)
+        assert answer() == C.OK and drv.pairs_in_use == 2
+        with server.lock:
+            assert server.session.device is not None
+            assert server.session.device.pairs_in_use == 2
+        sent = [FR.udp_frame(drv.mac, PEER, "10.0.0.1", "10.0.0.2", 7000 + i, 53, b"q" * i)
+                for i in range(1, 41)]
+        for f in sent:
+            drv.send(f)
+        got: dict[int, list[bytes]] = {0: [], 1: []}
+        end = time.monotonic() + 15
+        while sum(map(len, got.values())) < len(sent) and time.monotonic() < end:
+            for pair in (0, 1):
+                fe.wait_call(2 * pair, 0.02)
+                got[pair] += [r.frame for r in drv.receive(pair)]
+                drv.reap_tx(pair)
+        back = {_reply(f): drv.choose_pair(f) for f in sent}
+        assert set(back.values()) == {0, 1}
+        assert sorted(got[0] + got[1]) == sorted(back)
+        with server.lock:
+            log = server.session.log
+            assert log.tx_pairs[0] > 0 and log.tx_pairs[1] > 0
+            assert log.steered == len(sent)
+            if bad:  # the session's own record catches it
+                assert not got[1] and len(log.misteered) == min(20, list(back.values()).count(1))
+                return
+            assert log.misteered == []
+        for pair, frames in got.items():  # each reply on the pair its request went out on
+            assert frames and all(back[f] == pair for f in frames)
+        with server.lock:
+            assert server.session.watch is not None and server.session.watch.out_of_order == []
+    assert not server.errors, server.errors
