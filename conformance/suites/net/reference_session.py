@@ -13,6 +13,7 @@ from virtiospec.reference.net.driver import NetDriver
 from virtiospec.reference.net.errors import NetError
 from virtiospec.reference.vhost_user.frontend import FrontEnd
 from virtiospec.reference.vhost_user.server import VhostUserServer
+from virtiospec.reference.vhost_user.session import Options
 
 PEER = b"\x02\x00\x00\x00\x00\x99"
 FRAMES = 40
@@ -24,7 +25,8 @@ def run(timeout: float = 20.0, driver_cls: type[NetDriver] = NetDriver) -> Drive
     obs = DriverObservation("reference driver (Python front-end)")
     wire = Recorder()
     with tempfile.TemporaryDirectory(prefix="virtiospec-ref-") as tmp, \
-            VhostUserServer(Path(tmp) / "vu.sock", on_transmit=wire) as server, \
+            VhostUserServer(Path(tmp) / "vu.sock", Options(observe=True),
+                            on_transmit=wire) as server, \
             FrontEnd(server.path) as fe:
         drv = fe.start(rx_buf_size=512, driver_cls=driver_cls)
         sent = probe_frames(drv.mac, PEER, FRAMES, b"tx")
