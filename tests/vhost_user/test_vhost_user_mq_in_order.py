@@ -222,6 +222,26 @@ def test_dpdk_two_pairs_in_order() -> None:
     assert obs.confirmed is not None and len(obs.confirmed) == len(obs.injected)
 
 
+@pytest.mark.req("VHOST-USER-010", "NET-038", "NET-040")
+def test_linux_guest_brings_up_two_pairs() -> None:
+    from virtiospec.conformance import cases, runner
+    from virtiospec.conformance.net.guest import boot
+    from virtiospec.conformance.net.target_linux_guest import LinuxGuestTarget
+
+    try:
+        boot.check_tools()
+    except boot.GuestUnavailable as err:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(str(err))
+    target = LinuxGuestTarget({"queues": "2"})
+    obs = target.net_driver_session()
+    assert F.has(obs.features, F.MQ) and obs.pairs_enabled == 2
+    assert obs.steered > 0 and obs.misteered == []
+    res = runner.run_case(cases.discover()["net.driver.multiqueue"], target)
+    assert res.outcome is cases.Outcome.PASS, (res.detail, res.expected, res.observed)
+
+
 def test_probe_frames_spread_over_flows() -> None:
     frames = [bytes(f) for f in
               __import__("virtiospec.conformance.suites.net.api", fromlist=["probe_frames"])
