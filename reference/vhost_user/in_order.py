@@ -82,7 +82,7 @@ class InOrderWatch:
 
     def _note_split(self, ring: RingView, n: _Notes, last_avail: int) -> None:
         idx = self.mem.read(ring.avail + 2, 2)
-        for k in range((idx - last_avail) & 0xFFFF):
+        for k in range(min((idx - last_avail) & 0xFFFF, ring.size)):  # a hostile idx: Q
             pos = (last_avail + k) & 0xFFFF
             if pos not in n.heads:
                 n.heads[pos] = self.mem.read(ring.avail + 4 + 2 * (pos % ring.size), 2)
