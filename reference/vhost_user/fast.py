@@ -550,10 +550,13 @@ class FastNetDevice(NetDevice):
         ``max_idle`` idle rounds (4096: some 100 us of polling in C, so that a driver filling
         the ring finds the device there, not in Python) or at anything the spec decides in
         Python (a header to check, a ring error, a receive buffer too small), handled here as
-        :meth:`process_tx` and :meth:`send_repeating` handle it. Returns the frames moved,
-        or None when this configuration needs the general path (a wire someone listens to,
-        headers still being recorded, flows, a filter, a backlog, a disabled or broken queue)."""
-        if not self.discard_wire or self._recording() or self._flows() \
+        :meth:`process_tx` and :meth:`send_repeating` handle it. While transmitted headers
+        are still recorded, the transmit queue is only watched in C (max_tx 0): a chain there
+        ends the call and :meth:`process_tx` takes it, recording its header, as the general
+        path does. Returns the frames moved, or None when this configuration needs the
+        general path (a wire someone listens to, flows, a filter, a backlog, a disabled or
+        broken queue)."""
+        if not self.discard_wire or self._flows() \
                 or not self.config.link_up or self.disabled or self.broken \
                 or self.pairs_in_use != 1 or self.backlog[0]:
             return None
@@ -577,9 +580,11 @@ class FastNetDevice(NetDevice):
             acc = self._acc = ffi.new("struct vsv_poll_result *")
             self._acc_ffi = ffi
         null = ffi.NULL
+        watch = tx is not None and self._recording()  # headers recorded: Python transmits
         rc = lib.vsv_poll(
             tx._live() if tx else null, tx._out if tx else null, TX_OUT if tx else 0,
-            tx._frames if tx else null, TX_BATCH, max_frame(self.features, self.config.mtu),
+            tx._frames if tx else null, 0 if watch else TX_BATCH,
+            max_frame(self.features, self.config.mtu),
             rx._live() if rx else null, pattern.data if rx and pattern else null,
             pattern.lens if rx and pattern else null,
             len(pattern.frames) if rx and pattern else 0, self._repeat_at if rx else 0,
@@ -598,7 +603,9 @@ class FastNetDevice(NetDevice):
             for _ in range(acc.tx_notified):
                 st.notifications += 1
                 self.on_notified(1)
-            if acc.tx_stop:
+            if acc.tx_stop and watch:
+                moved += self.process_tx()
+            elif acc.tx_stop:
                 n = int(acc.tx.frames)
                 if n:
                     self.batches += 1

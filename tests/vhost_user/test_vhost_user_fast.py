@@ -734,13 +734,15 @@ def test_a_source_that_restarts_every_burst_is_caught(monkeypatch: pytest.Monkey
 
 # -- the device loop in one C call (FastNetDevice.run_loop: vsv_poll) ----------------------------
 
-def _poll_rounds(pair: Pair, steps: list[str]) -> int:
+def _poll_rounds(pair: Pair, steps: list[str], record: int | None = None) -> int:
     """Transmitted frames (plain, a checksum to finish, a refused header) and receive
-    buffers, served by FastNetDevice.run_loop in C and by the Python device step by step."""
+    buffers, served by FastNetDevice.run_loop in C and by the Python device step by step.
+    With ``record``, both devices record the first ``record`` transmitted headers."""
     python, c = pair.worlds
     assert isinstance(c.dev, FastNetDevice)
     for w in pair.worlds:
-        w.dev.tx_headers = None
+        w.dev.tx_headers = None if record is None else []
+        w.dev.tx_headers_limit = record or 0
     c.dev.discard_wire = True
     source = cycle(SOURCE)
     moved = 0
@@ -778,6 +780,33 @@ def test_the_device_loop_in_c_is_the_python_device(name: str) -> None:
         moved = _poll_rounds(pair, POLL_STEPS)
         st = pair.worlds[1].dev.stats
         assert moved >= 10 and st.tx_frames >= 4 and st.rx_frames >= 6
+    finally:
+        pair.close()
+
+
+@pytest.mark.parametrize("name", list(FEATURES))
+def test_the_device_loop_in_c_records_headers_as_the_python_device(name: str) -> None:
+    """While the first headers are recorded (a session records them for the conformance
+    cases), the loop still runs in C for receive and only watches the transmit queue: a chain
+    there goes to process_tx, which records its header; once enough are recorded, transmit
+    runs in C too. The headers, memory and statistics are the Python device's."""
+    pair = Pair(FEATURES[name])
+    try:
+        moved = _poll_rounds(pair, POLL_STEPS, record=3)
+        dev = pair.worlds[1].dev
+        assert moved >= 10 and dev.tx_headers is not None and len(dev.tx_headers) == 3
+        assert dev.stats.tx_frames >= 4 and dev.stats.rx_frames >= 6
+    finally:
+        pair.close()
+
+
+def test_a_loop_that_transmits_unrecorded_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Known-bad: a loop that transmits in C while headers are still to be recorded."""
+    monkeypatch.setattr(FastNetDevice, "_recording", lambda self: False)
+    pair = Pair(FEATURES["plain"])
+    try:
+        with pytest.raises(AssertionError, match=r"headers"):
+            _poll_rounds(pair, POLL_STEPS, record=3)
     finally:
         pair.close()
 

@@ -142,17 +142,19 @@ def test_c_and_python_packed_devices_agree_frame_for_frame() -> None:
     assert data.count(b"packed frame 0100") >= 1 and len(data) == 3 * (12 + 700)
 
 
-def _source(w: World, rounds: int, repeat_first: bool = False, loop: bool = False
-            ) -> list[Any]:
+def _source(w: World, rounds: int, repeat_first: bool = False, loop: bool = False,
+            record: int | None = None) -> list[Any]:
     """Frames from a never-dry source into receive lists of 400 bytes (MRG_RXBUF): the C
-    device's send_repeating, the Python device's backlog kept full of the same frames."""
+    device's send_repeating, the Python device's backlog kept full of the same frames. With
+    ``record``, the first ``record`` transmitted headers are recorded (and returned last)."""
     pattern = (frame(1, 60), frame(2, 700), frame(3, 1000))
     src = iter(pattern * (4 * Q))
     seen: list[Any] = []
     for k in range(Q):
         w.post(k, 400)
     if loop:  # transmitted frames too, to a wire nobody listens to
-        w.dev.tx_headers = None
+        w.dev.tx_headers = None if record is None else []
+        w.dev.tx_headers_limit = record or 0
         w.dev.on_transmit = None
         if isinstance(w.dev, FastNetDevice):
             w.dev.discard_wire = True
@@ -178,7 +180,8 @@ def _source(w: World, rounds: int, repeat_first: bool = False, loop: bool = Fals
         if loop:
             seen.append(w.used(1))
     st = w.dev.stats
-    return [seen, st.rx_frames, st.rx_buffers, st.tx_frames, w.errors()]
+    return [seen, st.rx_frames, st.rx_buffers, st.tx_frames, w.errors(),
+            list(w.dev.tx_headers or [])]
 
 
 def test_a_repeating_source_in_c_is_the_python_device_frame_by_frame() -> None:
@@ -198,6 +201,21 @@ def test_the_device_loop_in_c_is_the_python_device() -> None:
     assert c == py
     assert c[1] >= 6 and c[3] == 6 and c[4] == {}
     assert _source(World(True), 6, repeat_first=True, loop=True) != py
+
+
+def test_the_device_loop_in_c_records_headers_as_the_python_device() -> None:
+    """While headers are recorded, run_loop receives in C and only watches the transmit
+    lists (ring_vhost_packed.c's vsv_ring_has_avail): the recorded headers, the lists and the
+    counts are the Python device's; a loop that transmitted in C meanwhile (known-bad)
+    records none."""
+    py = _source(World(False), 6, loop=True, record=4)
+    c = _source(World(True), 6, loop=True, record=4)
+    assert c == py
+    assert len(c[5]) == 4 and c[3] == 6 and c[4] == {}
+    w = World(True)
+    assert isinstance(w.dev, FastNetDevice)
+    w.dev._recording = lambda: False  # type: ignore[method-assign]
+    assert _source(w, 6, loop=True, record=4) != py
 
 
 def test_a_readable_after_a_writable_is_refused_alike() -> None:

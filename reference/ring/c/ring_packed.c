@@ -551,9 +551,15 @@ static int vs_packed_device_fail(struct vs_packed_device *v, int err)
  * home slot, id % Q, unless another list holds that (IDs >= Q, which the spec allows): then
  * in the first free one, and counted as displaced. While none is displaced an ID is at home
  * or not held at all: one look instead of Q for every pop and push. */
+static inline uint32_t vs_held_home(const struct vs_packed_device *v, uint32_t id)
+{
+    uint32_t q = v->r.q;
+    return (q & (q - 1)) == 0 ? id & (q - 1) : id % q; /* no division at the usual sizes */
+}
+
 static int vs_held_find(const struct vs_packed_device *v, uint32_t id)
 {
-    uint32_t home = id % v->r.q;
+    uint32_t home = vs_held_home(v, id);
     if (v->in_flight[home].live && v->in_flight[home].id == id)
         return (int)home;
     if (v->displaced == 0)
@@ -568,7 +574,7 @@ static int vs_held_find(const struct vs_packed_device *v, uint32_t id)
 static void vs_held_free(struct vs_packed_device *v, uint32_t k)
 {
     struct vs_packed_held *h = &v->in_flight[k];
-    if (h->live && h->id % v->r.q != k)
+    if (h->live && vs_held_home(v, h->id) != k)
         v->displaced--;
     h->live = 0;
 }
@@ -714,7 +720,7 @@ int vs_packed_device_pop(struct vs_packed_device *v, uint16_t *id_out, struct vs
     vs_advance(r->q, &v->last_avail, &v->avail_wrap, ndesc);
     v->held += ndesc;
     /* held <= Q and every held list has a descriptor: a free slot exists */
-    uint32_t k = id % r->q;
+    uint32_t k = vs_held_home(v, id);
     if (v->in_flight[k].live) { /* home taken (IDs >= Q): the first free slot */
         for (k = 0; k < r->q && v->in_flight[k].live; k++)
             ;
@@ -756,9 +762,11 @@ int vs_packed_device_push(struct vs_packed_device *v, const struct vs_used_elem 
         }
         v->in_flight[slot].live = 2;
     }
-    for (uint32_t j = 0; j < v->r.q; j++)
-        if (v->in_flight[j].live == 2)
-            v->in_flight[j].live = 1;
+    for (uint32_t j = 0; j < k; j++) { /* the k marked above, not all Q slots */
+        int slot = vs_held_find(v, used[j].id);
+        if (slot >= 0)
+            v->in_flight[slot].live = 1;
+    }
     if (rc < 0)
         return rc;
     const struct vs_packed_queue *r = &v->r;

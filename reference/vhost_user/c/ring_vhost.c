@@ -104,6 +104,11 @@ static inline uint64_t vsv_chain_wlen(const struct vs_device *v, uint16_t head)
     return v->in_flight_len[head];
 }
 
+static inline bool vsv_ring_has_avail(struct vs_device *v)
+{
+    return VS_LOAD16(v, VS_AVAIL_IDX(&v->r)) != v->last_avail;
+}
+
 #include "ring_vhost_common.h"
 
 /* -- the split ring's positions ---------------------------------------------------------- */

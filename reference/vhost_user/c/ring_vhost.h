@@ -175,7 +175,10 @@ struct vsv_poll_result {
  * max_bursts rounds of vsv_tx_burst (tx_state, up to max_tx chains) and vsv_rx_repeat
  * (rx_state, up to max_rx frames of the pattern from `first` on); either state may be NULL.
  * Returns after max_idle rounds in a row moved nothing, or at a burst that needs the
- * caller (see struct vsv_poll_result). Returns the bursts, or minus an error code. */
+ * caller (see struct vsv_poll_result). With max_tx == 0 the transmit queue is watched, not
+ * served: a round that finds a chain available there ends the call after its receive burst,
+ * with tx_stop set (and tx all zero), for the caller to transmit (while it records headers,
+ * say). Returns the bursts, or minus an error code. */
 int vsv_poll(void *tx_state, uint8_t *out, uint64_t out_size, struct vsv_tx_frame *frames,
              uint32_t max_tx, uint64_t max_frame, void *rx_state, const uint8_t *data,
              const uint32_t *lens, uint32_t n_pattern, uint32_t first, uint32_t max_rx,

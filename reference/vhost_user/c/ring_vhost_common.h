@@ -19,7 +19,9 @@
  *   struct vsv_pop_mark, vsv_pop_mark(v, mark), vsv_pop_undo(v, mark, head)
  *                                  save and restore the read position around a pop that
  *                                  faulted (head: the chain it took, or NULL);
- *   vsv_chain_wlen(v, head)        writable bytes of a chain the device holds.
+ *   vsv_chain_wlen(v, head)        writable bytes of a chain the device holds;
+ *   vsv_ring_has_avail(v)          whether the driver made a chain available at the read
+ *                                  position (one load; pop still checks everything).
  * The unit then defines vsv_queue_last_avail, vsv_queue_used_idx and vsv_queue_waiting.
  */
 #ifndef VS_RING_VHOST_COMMON_H
@@ -479,6 +481,7 @@ static int vsv_rx_run(void *state, const uint8_t *data, const uint32_t *lens,
             off += lens[p - 1];
         }
         uint64_t need = VSV_HDR_LEN + (uint64_t)lens[p];
+        bool direct = false; /* written into the one chain just taken (see below) */
         /* NetDevice._deliver_one: take buffers until the frame fits (one without MRG) */
         while (q->held_n == 0 || (mrg && q->held_room < need)) {
             if (mrg && q->held_n >= q->q)
@@ -507,11 +510,33 @@ static int vsv_rx_run(void *state, const uint8_t *data, const uint32_t *lens,
                 res->small++;
                 continue;
             }
+            if (q->held_n == 0 && nw && q->segs[nr].len >= need) {
+                /* the usual case: the chain's first writable buffer holds the frame. Written
+                 * there at once, as the scatter below would write it (one buffer used:
+                 * num_buffers 1), without holding the chain */
+                uint8_t *to = vsv_host(&q->mem, q->segs[nr].addr, need);
+                if (to != NULL) {
+                    memset(to, 0, VSV_HDR_LEN);
+                    to[10] = 1; /* NET-011, NET-012 */
+                    memcpy(to + VSV_HDR_LEN, data + off, lens[p]);
+                    q->used[n_used].id = head;
+                    q->used[n_used].len = (uint32_t)need;
+                    n_used++;
+                    res->delivered++;
+                    res->buffers++;
+                    direct = true;
+                    break;
+                }
+            }
             rc = vsv_hold(q, head, nr, nw, wlen);
             if (rc < 0) {
                 q->pending = rc;
                 goto done;
             }
+        }
+        if (direct) {
+            consumed++;
+            continue;
         }
         uint64_t room = mrg ? q->held_room : q->held[0].wlen;
         if (room < need) { /* never fits (the driver broke NET-013): dropped, buffers kept */
@@ -573,7 +598,11 @@ int vsv_poll(void *tx_state, uint8_t *out, uint64_t out_size, struct vsv_tx_fram
     acc->first = first;
     for (uint32_t b = 0, idle = 0; b < max_bursts && idle < max_idle; b++) {
         uint32_t moved = 0;
-        if (tx_state != NULL) {
+        bool tx_due = false; /* watched, not served: a chain there is the caller's */
+        if (tx_state != NULL && max_tx == 0) {
+            struct vsv_queue *tq = tx_state;
+            tx_due = !tq->dev->broken && !tq->pending && vsv_ring_has_avail(tq->dev);
+        } else if (tx_state != NULL) {
             struct vsv_result *t = &acc->tx;
             int n = vsv_tx_burst(tx_state, out, out_size, frames, max_tx, max_frame, t);
             if (n < 0)
@@ -613,6 +642,12 @@ int vsv_poll(void *tx_state, uint8_t *out, uint64_t out_size, struct vsv_tx_fram
             }
             acc->rx_popped += r->popped;
             acc->rx_notified += r->notified;
+        }
+        if (tx_due) { /* after this round's receive burst, as the caller's loop would */
+            acc->tx_stop = 1;
+            if (moved)
+                acc->bursts++;
+            return (int)acc->bursts;
         }
         if (moved) {
             acc->bursts++;

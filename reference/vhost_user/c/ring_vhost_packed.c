@@ -119,6 +119,12 @@ static inline uint64_t vsv_chain_wlen(const struct vs_packed_device *v, uint16_t
     return slot >= 0 ? v->in_flight[slot].writable : 0;
 }
 
+static inline bool vsv_ring_has_avail(struct vs_packed_device *v)
+{
+    uint16_t flags = VS_LOAD16(v, vs_pdesc(&v->r, v->last_avail) + VS_PD_FLAGS);
+    return vs_is_avail(flags, v->avail_wrap);
+}
+
 #include "ring_vhost_common.h"
 
 /* -- the packed ring's positions --------------------------------------------------------- */
