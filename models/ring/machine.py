@@ -61,7 +61,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, precondition, rule
@@ -69,7 +69,6 @@ from virtiospec.models import registry
 from virtiospec.models.hypothesis_run import RunRecord, Violation
 from virtiospec.models.machine_base import (
     WHERE,
-    DriverDeviceMachine,
     RmoDriverDeviceMachine,
     bind,
     guarded,
@@ -77,62 +76,26 @@ from virtiospec.models.machine_base import (
 )
 from virtiospec.models.memory.tso import (
     LOAD_REORDERING,
-    Action,
     Mode,
-    Notify,
     Program,
-    SharedMemory,
-    Side,
     Wait,
 )
+from virtiospec.models.ring.machine_ops import (
+    INDIRECT_MAX,
+    MAX_BUF,
+    RUN,
+    RingOpsMachine,
+    Segment,
+    inside,
+    out_pattern,
+)
 from virtiospec.models.ring.names import name_table, ring_names
-from virtiospec.reference.access import GuestMemory, Load, Store, run
+from virtiospec.reference.access import Store
 from virtiospec.reference.ring import QueueFull, SplitDevice, SplitDriver, SplitLayout
 from virtiospec.reference.ring.device import Chain
 from virtiospec.reference.ring.layout import DESC_SIZE, U16
 
-Segment = tuple[int, int]
-SLOT = 64  # bytes of data area per chain: up to 4 buffers of up to 16 bytes
-MAX_BUF = 16
-INDIRECT_MAX = 4
 NEAR_WRAP = tuple(range(65528, 65536))
-
-
-def out_pattern(token: int, n: int) -> bytes:
-    """The bytes the application puts in the readable buffers of chain ``token``."""
-    return bytes((token * 17 + 3 * i + 5) & 0xFF for i in range(n))
-
-
-def reply_pattern(token: int, n: int) -> bytes:
-    """The bytes the device writes to the writable buffers of chain ``token``."""
-    return bytes((token * 29 + 7 * i + 1) & 0xFF for i in range(n))
-
-
-def write_segments(segs: list[Segment], data: bytes) -> Program[None]:
-    done = 0
-    for addr, length in segs:
-        for off in range(0, length, 8):
-            piece = data[done + off : done + min(off + 8, length)]
-            yield Store(addr + off, len(piece), int.from_bytes(piece, "little"))
-        done += length
-
-
-def read_segments(segs: list[Segment], n: int) -> Program[bytes]:
-    """The first ``n`` bytes of a list of buffers, loaded 8 bytes at a time."""
-    out = bytearray()
-    for addr, length in segs:
-        for off in range(0, min(length, n - len(out)), 8):
-            size = min(8, length - off, n - len(out))
-            value = yield Load(addr + off, size)
-            assert value is not None
-            out += value.to_bytes(size, "little")
-        if len(out) >= n:
-            break
-    return bytes(out)
-
-
-def inside(segs: list[Segment], addr: int, size: int) -> bool:
-    return any(a <= addr and addr + size <= a + n for a, n in segs)
 
 
 @dataclass
@@ -163,11 +126,13 @@ class RingConfig:
     steps: int = 100
 
 
-class RingMachine(DriverDeviceMachine):
+class RingMachine(RingOpsMachine):
     """The split ring's driver and device over one SharedMemory (see the module's text)."""
 
     OUT_OF_BOUNDS_REQ = "RING-SPLIT-082"
     NO_LOSS_REQ = "RING-SPLIT-092"
+    READ_BACK_REQ = "RING-SPLIT-041"
+    POP_WORD = "head"
     cfg: ClassVar[RingConfig] = RingConfig()
     record: ClassVar[RunRecord] = RunRecord()
 
@@ -186,43 +151,19 @@ class RingMachine(DriverDeviceMachine):
         cfg = self.cfg
         self.q, self.event_idx = q, cfg.event_idx
         lay = self.lay = SplitLayout.packed_at(0, q)
-        self.ind_area = (lay.end + 15) & ~15
-        ind_size = q * INDIRECT_MAX * DESC_SIZE if indirect else 0
-        self.data_area = self.ind_area + ind_size
-        size = self.data_area + (q + 1) * SLOT
-        names = ring_names(lay)
-        if indirect:
-            for h in range(q):
-                name_table(names, self.ind_area + h * INDIRECT_MAX * DESC_SIZE, INDIRECT_MAX,
-                           f"ind{h}")
-        for s in range(q + 1):
-            names.region(self.data_area + s * SLOT, SLOT, f"buf{s}")
-        self.guest = GuestMemory(size)
-        self.shm = SharedMemory(self.guest, cfg.mode, names)
-        self.dside, self.vside = self.shm.side("driver"), self.shm.side("device")
-        self.drv = cfg.driver_cls(lay, event_idx=cfg.event_idx,
-                                  indirect_area=self.ind_area if indirect else None,
-                                  indirect_max=INDIRECT_MAX)
-        self.dev = cfg.device_cls(lay, size, event_idx=cfg.event_idx, indirect=indirect)
-        run(self.drv.init(), self.guest)
-        run(self.dev.init(), self.guest)
+        self._lay_out(lay, DESC_SIZE, ring_names(lay), name_table, cfg.event_idx, indirect)
         # start the free-running indices at `start` on both sides and in memory
         self.drv.avail_idx = self.drv.last_used = start
         self.dev.last_avail = self.dev.used_idx = start
         for addr in (lay.avail_idx, lay.used_idx, lay.used_event, lay.avail_event):
             self.guest.write(addr, 2, start)
         # the abstract model
-        self.next_token = 1
-        self.free_slots = list(range(q + 1))
         self.bufs: dict[int, Buf] = {}  # added, not yet taken back
         self.avail_fifo: deque[int] = deque()  # tokens made available, in order
         self.used_fifo: deque[tuple[int, int]] = deque()  # (token, len) pushed, in order
         self.owned: dict[int, int] = {}  # descriptor -> token of the outstanding chain
         self.dev_inflight: dict[int, Buf] = {}  # popped, not pushed
-        self.filling: Buf | None = None
         self.avail_pub = self.avail_cons = self.used_pub = self.used_cons = start
-        self.undecided = 0  # chains added since the driver's last kick decision
-        self.cb_enabled = True
         self.arm = "normal"  # how the driver last asked for interrupts: normal or delayed
         self.shm.watchers.append(self._watch)
         self.shm.note("env", f"Q={q} start={start} {cfg.mode} "
@@ -230,72 +171,28 @@ class RingMachine(DriverDeviceMachine):
                       f"{' indirect' if indirect else ''}")
         self.ready = True
 
-    # -- rules: starting operations ------------------------------------------------------
+    # -- rules: starting operations (the rest: models/ring/machine_ops.py) ---------------
     @precondition(lambda m: m.ready and not m.dside.busy)
-    @rule(shape=st.lists(st.tuples(st.booleans(), st.integers(1, MAX_BUF)),
-                         min_size=1, max_size=3),
-          kick=st.booleans(), run=st.sampled_from(["", "to_load", "finish"]))
-    @guarded
-    def driver_add(self, shape: list[tuple[bool, int]], kick: bool, run: str) -> None:
-        self._start(self.dside, self._add(shape, kick), f"add{' + kick' if kick else ''}",
-                    run)
-
-    @precondition(lambda m: m.ready and not m.dside.busy and m.undecided > 0)
-    @rule(run=st.sampled_from(["", "to_load", "finish"]))
-    @guarded
-    def driver_kick(self, run: str) -> None:
-        self._start(self.dside, self._kick(), "kick", run)
-
-    @precondition(lambda m: m.ready and not m.dside.busy)
-    @rule(run=st.sampled_from(["", "to_load", "finish"]))
-    @guarded
-    def driver_get(self, run: str) -> None:
-        self._start(self.dside, self._get(), "get", run)
-
-    @precondition(lambda m: m.ready and not m.dside.busy and m.cb_enabled)
-    @rule(run=st.sampled_from(["", "to_load", "finish"]))
-    @guarded
-    def driver_disable_cb(self, run: str) -> None:
-        self._start(self.dside, self._disable_cb(), "disable_cb", run)
-
-    @precondition(lambda m: m.ready and not m.dside.busy)
-    @rule(delayed=st.booleans(), run=st.sampled_from(["", "to_load", "finish"]))
+    @rule(delayed=st.booleans(), run=RUN)
     @guarded
     def driver_sleep(self, delayed: bool, run: str) -> None:
         delayed = delayed and self.event_idx
         self._start(self.dside, self._sleep(delayed),
                     "enable_cb_delayed, sleep" if delayed else "enable_cb, sleep", run)
 
-    @precondition(lambda m: m.ready and not m.dside.busy and m.cb_enabled)
-    @rule(run=st.sampled_from(["", "to_load", "finish"]))
-    @guarded
-    def driver_isr_sleep(self, run: str) -> None:
-        self._start(self.dside, self._isr_sleep(), "get, sleep if none", run)
-
     @precondition(lambda m: m.ready and not m.vside.busy)
     @rule(batch=st.integers(1, 4), nbytes=st.integers(0, 3 * MAX_BUF), disable=st.booleans(),
-          run=st.sampled_from(["", "to_load", "finish"]))
+          run=RUN)
     @guarded
     def device_serve(self, batch: int, nbytes: int, disable: bool, run: str) -> None:
-        self._start(self.vside, self._serve(batch, nbytes, disable), f"serve {batch}", run)
+        self._start(self.vside, self._serve_or_sleep(disable, self._serve_batch(batch, nbytes)),
+                    f"serve {batch}", run)
 
     # -- driver operations ---------------------------------------------------------------
     def _add(self, shape: list[tuple[bool, int]], kick: bool) -> Program[None]:
-        items = sorted(shape, key=lambda t: t[0])[: self.q]  # readable first: RING-SPLIT-011
-        token = self.next_token
-        self.next_token += 1
-        slot = self.free_slots[0]
-        at = self.data_area + slot * SLOT
-        out: list[Segment] = []
-        in_: list[Segment] = []
-        for writable, n in items:
-            (in_ if writable else out).append((at, n))
-            at += n
+        token, slot, out, in_ = self._buffers(shape)
         buf = Buf(token, slot, out, in_, out_pattern(token, sum(n for _, n in out)))
-        self.filling = buf
-        yield from write_segments(out, buf.out_data)
-        self.filling = None
-        self.avail_fifo.append(token)
+        yield from self._fill(buf)
         try:
             head = yield from self.drv.add(out, in_, token)
         except QueueFull:
@@ -313,43 +210,14 @@ class RingMachine(DriverDeviceMachine):
         if kick:
             yield from self._kick()
 
-    def _kick(self) -> Program[None]:
-        need = yield from self.drv.kick_prepare()
-        self.undecided = 0
-        self.shm.note("driver", f"kick_prepare -> {need}")
-        if need:
-            yield Notify("device", "kick")
-
-    def _get(self) -> Program[bool]:
-        got = yield from self.drv.get_used()
-        if got is None:
-            self.shm.note("driver", "get_used -> none")
-            return False
-        token, length = got
-        self.shm.note("driver", f"get_used -> t{token} len {length}")
-        if not self.used_fifo:
-            raise Violation("RING-SPLIT-092", f"driver got {token!r} back, the device used nothing")
-        want = self.used_fifo.popleft()
-        if (token, length) != want:
-            raise Violation("RING-SPLIT-092", f"driver got (t{token}, len {length}) back, the "
-                            f"device used (t{want[0]}, len {want[1]}) next")
+    def _took(self, buf: Buf) -> None:
         self.used_cons = (self.used_cons + 1) & U16
         if self.event_idx and self.cb_enabled:
             self.arm = "normal"  # get_used asked for the next entry (RING-SPLIT-051)
-        buf = self.bufs.pop(want[0])  # == token (checked above)
-        data = yield from read_segments(buf.in_, length)
-        if data != buf.reply[:length]:
-            raise Violation("RING-SPLIT-041", f"driver read {data.hex()} from t{token}, the "
-                            f"device wrote {buf.reply[:length].hex()}")
+
+    def _returned(self, buf: Buf) -> None:
         for d in buf.descs:
             del self.owned[d]
-        self.free_slots.append(buf.slot)
-        self._count("buffers returned")
-        return True
-
-    def _disable_cb(self) -> Program[None]:
-        yield from self.drv.disable_cb()
-        self.cb_enabled = False
 
     def _sleep(self, delayed: bool) -> Program[None]:
         self.dside.consume("irq")  # the ring is re-checked below before sleeping
@@ -364,13 +232,6 @@ class RingMachine(DriverDeviceMachine):
         if not pending:
             yield Wait("irq")
 
-    def _isr_sleep(self) -> Program[None]:
-        self.dside.consume("irq")
-        if self.undecided:
-            yield from self._kick()
-        if not (yield from self._get()):
-            yield Wait("irq")
-
     # -- device operations ---------------------------------------------------------------
     def _serve_batch(self, batch: int, nbytes: int) -> Program[bool]:
         dev = self.dev
@@ -381,11 +242,7 @@ class RingMachine(DriverDeviceMachine):
                 self.shm.note("device", "pop -> none")
                 break
             buf = self._popped(chain)
-            data = yield from dev.read_chain(chain)
-            if data != buf.out_data:
-                raise Violation("RING-SPLIT-013", f"device read {data.hex()} from t{buf.token}, "
-                                f"the application wrote {buf.out_data.hex()}")
-            reply = reply_pattern(buf.token, min(nbytes, chain.writable_len))
+            reply = yield from self._read_and_reply(chain, buf, nbytes, "RING-SPLIT-013")
             self.dev_inflight[buf.token] = buf
             written = yield from dev.write_chain(chain, reply)
             buf.reply = reply[:written]
@@ -396,46 +253,18 @@ class RingMachine(DriverDeviceMachine):
             self.used_fifo.append((buf.token, written))
             del self.dev_inflight[buf.token]
         yield from dev.push([(head, written) for head, written, _ in done])
-        notify = yield from dev.should_notify()
-        self.shm.note("device", f"should_notify -> {notify}")
-        if notify:
-            yield Notify("driver", "irq")
+        yield from self._interrupt()
         return True
 
-    def _serve(self, batch: int, nbytes: int, disable: bool) -> Program[None]:
-        self.vside.consume("kick")  # the ring is re-checked below before sleeping
-        if disable:
-            yield from self.dev.disable_notify()
-        if (yield from self._serve_batch(batch, nbytes)):
-            return
-        pending = yield from self.dev.enable_notify()
-        self.shm.note("device", f"enable_notify -> {pending}")
-        if not pending:
-            yield Wait("kick")
+    def _buf_id(self, buf: Buf) -> int:
+        return buf.head
 
     def _popped(self, chain: Chain) -> Buf:
-        if not self.avail_fifo:
-            raise Violation("RING-SPLIT-092", f"device popped head {chain.head}, nothing was "
-                            "made available")
-        token = self.avail_fifo.popleft()
-        buf = self.bufs.get(token)
-        self.shm.note("device", f"pop -> head {chain.head}")
-        if buf is None or (chain.head, chain.readable, chain.writable) != (buf.head, buf.out,
-                                                                           buf.in_):
-            want = (buf.head, buf.out, buf.in_) if buf else None
-            raise Violation("RING-SPLIT-092", f"device popped {chain}, the driver made "
-                            f"available t{token} = {want} next")
+        _, buf = self._next_available(chain)
         self.avail_cons = (self.avail_cons + 1) & U16
-        return buf
+        return cast(Buf, buf)
 
     # -- store ownership (checked as each store is issued) -------------------------------
-    def _watch(self, side: Side, action: Action) -> None:
-        if isinstance(action, Store):
-            if side is self.dside:
-                self._driver_store(action)
-            else:
-                self._device_store(action)
-
     def _slot_held(self, offset_slot: int, consumed: int, published: int) -> bool:
         held = (published - consumed) & U16
         return held >= self.q or (offset_slot - consumed) % self.q < held

@@ -69,7 +69,6 @@ from virtiospec.models import registry
 from virtiospec.models.hypothesis_run import RunRecord, Violation
 from virtiospec.models.machine_base import (
     WHERE,
-    DriverDeviceMachine,
     RmoDriverDeviceMachine,
     bind,
     guarded,
@@ -77,30 +76,23 @@ from virtiospec.models.machine_base import (
 )
 from virtiospec.models.memory.tso import (
     LOAD_REORDERING,
-    Action,
     Mode,
-    Notify,
     Program,
-    SharedMemory,
-    Side,
     Wait,
 )
-from virtiospec.models.ring.machine import (
+from virtiospec.models.ring.machine_ops import (
+    INDIRECT_MAX,
+    MAX_BUF,
+    RUN,
+    RingOpsMachine,
+    Segment,
     inside,
     out_pattern,
-    read_segments,
-    reply_pattern,
-    write_segments,
 )
 from virtiospec.models.ring.packed.names import packed_names, packed_table
-from virtiospec.reference.access import GuestMemory, Store, run
+from virtiospec.reference.access import Store
 from virtiospec.reference.ring import Chain, PackedDevice, PackedDriver, PackedLayout, QueueFull
 from virtiospec.reference.ring.packed.layout import DESC_FLAGS, EVENT_SIZE, PACKED_DESC_SIZE
-
-Segment = tuple[int, int]
-SLOT = 64  # bytes of data area per list: up to 3 elements of up to 16 bytes
-MAX_BUF = 16
-INDIRECT_MAX = 4
 
 
 @dataclass
@@ -140,14 +132,13 @@ class PackedConfig:
     steps: int = 100
 
 
-RUN = st.sampled_from(["", "to_load", "finish"])
-
-
-class PackedMachine(DriverDeviceMachine):
+class PackedMachine(RingOpsMachine):
     """The packed ring's driver and device over one SharedMemory (see the module's text)."""
 
     OUT_OF_BOUNDS_REQ = "RING-PACKED-083"
     NO_LOSS_REQ = "RING-PACKED-092"
+    READ_BACK_REQ = "RING-PACKED-027"
+    POP_WORD = "ID"
     cfg: ClassVar[PackedConfig] = PackedConfig()
     record: ClassVar[RunRecord] = RunRecord()
 
@@ -166,29 +157,9 @@ class PackedMachine(DriverDeviceMachine):
         cfg = self.cfg
         self.q, self.event_idx, self.indirect = q, event_idx, indirect
         lay = self.lay = PackedLayout.packed_at(0, q)
-        self.ind_area = (lay.end + 15) & ~15
-        ind_size = q * INDIRECT_MAX * PACKED_DESC_SIZE if indirect else 0
-        self.data_area = self.ind_area + ind_size
-        size = self.data_area + (q + 1) * SLOT
-        names = packed_names(lay)
-        if indirect:
-            for i in range(q):
-                packed_table(names, self.ind_area + i * INDIRECT_MAX * PACKED_DESC_SIZE,
-                             INDIRECT_MAX, f"ind{i}")
-        for s in range(q + 1):
-            names.region(self.data_area + s * SLOT, SLOT, f"buf{s}")
-        self.guest = GuestMemory(size)
-        self.shm = SharedMemory(self.guest, cfg.mode, names)
-        self.dside, self.vside = self.shm.side("driver"), self.shm.side("device")
-        self.drv = cfg.driver_cls(lay, event_idx=event_idx,
-                                  indirect_area=self.ind_area if indirect else None,
-                                  indirect_max=INDIRECT_MAX)
-        self.dev = cfg.device_cls(lay, size, event_idx=event_idx, indirect=indirect)
-        run(self.drv.init(), self.guest)
-        run(self.dev.init(), self.guest)
+        self._lay_out(lay, PACKED_DESC_SIZE, packed_names(lay), packed_table, event_idx,
+                      indirect)
         # the abstract model; positions are unbounded indices (position n % Q, lap n // Q)
-        self.next_token = 1
-        self.free_slots = list(range(q + 1))
         self.bufs: dict[int, PBuf] = {}  # added, not yet taken back
         self.avail_fifo: deque[int] = deque()  # tokens made available, not yet popped
         self.used_fifo: deque[tuple[int, int]] = deque()  # (token, len) pushed, not taken
@@ -199,53 +170,17 @@ class PackedMachine(DriverDeviceMachine):
         self.pushing: dict[int, int] = {}  # ring position -> token, during a push
         self.pushed_flags: set[int] = set()
         self.dev_held: list[tuple[int, int, PBuf]] = []  # (ID, len written, buf) popped
-        self.filling: PBuf | None = None
-        self.undecided = 0  # lists added since the driver's last kick decision
-        self.cb_enabled = True
         self.shm.watchers.append(self._watch)
         self.shm.note("env", f"Q={q} {cfg.mode} {'DESC' if event_idx else 'flags'}"
                       f"{' indirect' if indirect else ''}")
         self.ready = True
 
-    # -- rules: starting operations ------------------------------------------------------
-    @precondition(lambda m: m.ready and not m.dside.busy)
-    @rule(shape=st.lists(st.tuples(st.booleans(), st.integers(1, MAX_BUF)),
-                         min_size=1, max_size=3),
-          kick=st.booleans(), run=RUN)
-    @guarded
-    def driver_add(self, shape: list[tuple[bool, int]], kick: bool, run: str) -> None:
-        self._start(self.dside, self._add(shape, kick), f"add{' + kick' if kick else ''}",
-                    run)
-
-    @precondition(lambda m: m.ready and not m.dside.busy and m.undecided > 0)
-    @rule(run=RUN)
-    @guarded
-    def driver_kick(self, run: str) -> None:
-        self._start(self.dside, self._kick(), "kick", run)
-
-    @precondition(lambda m: m.ready and not m.dside.busy)
-    @rule(run=RUN)
-    @guarded
-    def driver_get(self, run: str) -> None:
-        self._start(self.dside, self._get(), "get", run)
-
-    @precondition(lambda m: m.ready and not m.dside.busy and m.cb_enabled)
-    @rule(run=RUN)
-    @guarded
-    def driver_disable_cb(self, run: str) -> None:
-        self._start(self.dside, self._disable_cb(), "disable_cb", run)
-
+    # -- rules: starting operations (the rest: models/ring/machine_ops.py) ---------------
     @precondition(lambda m: m.ready and not m.dside.busy)
     @rule(run=RUN)
     @guarded
     def driver_sleep(self, run: str) -> None:
         self._start(self.dside, self._sleep(), "enable_cb, sleep", run)
-
-    @precondition(lambda m: m.ready and not m.dside.busy and m.cb_enabled)
-    @rule(run=RUN)
-    @guarded
-    def driver_isr_sleep(self, run: str) -> None:
-        self._start(self.dside, self._isr_sleep(), "get, sleep if none", run)
 
     @precondition(lambda m: m.ready and not m.vside.busy)
     @rule(batch=st.integers(0, 3), nbytes=st.integers(0, 3 * MAX_BUF), disable=st.booleans(),
@@ -253,27 +188,17 @@ class PackedMachine(DriverDeviceMachine):
     @guarded
     def device_serve(self, batch: int, nbytes: int, disable: bool, keep: int, rot: int,
                      run: str) -> None:
-        self._start(self.vside, self._serve(batch, nbytes, disable, keep, rot),
+        self._start(self.vside,
+                    self._serve_or_sleep(disable, self._serve_batch(batch, nbytes, keep, rot)),
                     f"serve {batch}, keep {keep}", run)
 
     # -- driver operations ---------------------------------------------------------------
     def _add(self, shape: list[tuple[bool, int]], kick: bool) -> Program[None]:
-        items = sorted(shape, key=lambda t: t[0])[: self.q]  # readable first: RING-PACKED-031
-        token = self.next_token
-        self.next_token += 1
-        slot = self.free_slots[0]
-        at = self.data_area + slot * SLOT
-        out: list[Segment] = []
-        in_: list[Segment] = []
-        for writable, n in items:
-            (in_ if writable else out).append((at, n))
-            at += n
-        ndesc = 1 if self.indirect and 1 < len(items) <= INDIRECT_MAX else len(items)
+        token, slot, out, in_ = self._buffers(shape)
+        nbufs = len(out) + len(in_)
+        ndesc = 1 if self.indirect and 1 < nbufs <= INDIRECT_MAX else nbufs
         buf = PBuf(token, slot, out, in_, out_pattern(token, sum(n for _, n in out)), ndesc)
-        self.filling = buf
-        yield from write_segments(out, buf.out_data)
-        self.filling = None
-        self.avail_fifo.append(token)
+        yield from self._fill(buf)
         self.adding = Adding(self.pub, ndesc)
         try:
             buf_id = yield from self.drv.add(out, in_, token)
@@ -300,40 +225,8 @@ class PackedMachine(DriverDeviceMachine):
         if kick:
             yield from self._kick()
 
-    def _kick(self) -> Program[None]:
-        need = yield from self.drv.kick_prepare()
-        self.undecided = 0
-        self.shm.note("driver", f"kick_prepare -> {need}")
-        if need:
-            yield Notify("device", "kick")
-
-    def _get(self) -> Program[bool]:
-        got = yield from self.drv.get_used()
-        if got is None:
-            self.shm.note("driver", "get_used -> none")
-            return False
-        token, length = got
-        self.shm.note("driver", f"get_used -> t{token} len {length}")
-        if not self.used_fifo:
-            raise Violation("RING-PACKED-092", f"driver got t{token} back, the device used "
-                            "nothing")
-        want = self.used_fifo.popleft()
-        if (token, length) != want:
-            raise Violation("RING-PACKED-092", f"driver got (t{token}, len {length}) back, "
-                            f"the device used (t{want[0]}, len {want[1]}) next")
-        buf = self.bufs.pop(cast(int, token))
+    def _took(self, buf: PBuf) -> None:
         self.ret += buf.ndesc
-        data = yield from read_segments(buf.in_, length)
-        if data != buf.reply[:length]:
-            raise Violation("RING-PACKED-027", f"driver read {data.hex()} from t{token}, the "
-                            f"device wrote {buf.reply[:length].hex()}")
-        self.free_slots.append(buf.slot)
-        self._count("buffers returned")
-        return True
-
-    def _disable_cb(self) -> Program[None]:
-        yield from self.drv.disable_cb()
-        self.cb_enabled = False
 
     def _sleep(self) -> Program[None]:
         self.dside.consume("irq")  # the ring is re-checked below before sleeping
@@ -343,13 +236,6 @@ class PackedMachine(DriverDeviceMachine):
         self.cb_enabled = True
         self.shm.note("driver", f"enable_cb -> {pending}")
         if not pending:
-            yield Wait("irq")
-
-    def _isr_sleep(self) -> Program[None]:
-        self.dside.consume("irq")
-        if self.undecided:
-            yield from self._kick()
-        if not (yield from self._get()):
             yield Wait("irq")
 
     # -- device operations ---------------------------------------------------------------
@@ -362,11 +248,7 @@ class PackedMachine(DriverDeviceMachine):
                 self.shm.note("device", "pop -> none")
                 break
             buf = self._popped(chain)
-            data = yield from dev.read_chain(chain)
-            if data != buf.out_data:
-                raise Violation("RING-PACKED-092", f"device read {data.hex()} from "
-                                f"t{buf.token}, the application wrote {buf.out_data.hex()}")
-            reply = reply_pattern(buf.token, min(nbytes, chain.writable_len))
+            reply = yield from self._read_and_reply(chain, buf, nbytes, "RING-PACKED-092")
             self.dev_held.append((chain.head, 0, buf))
             written = yield from dev.write_chain(chain, reply)
             buf.reply = reply[:written]
@@ -388,46 +270,16 @@ class PackedMachine(DriverDeviceMachine):
             yield from dev.push([(i, written) for i, written, _ in done])
             self.pushing = {}
             self.used_at = at
-            notify = yield from dev.should_notify()
-            self.shm.note("device", f"should_notify -> {notify}")
-            if notify:
-                yield Notify("driver", "irq")
+            yield from self._interrupt()
         return bool(popped or done)
 
-    def _serve(self, batch: int, nbytes: int, disable: bool, keep: int,
-               rot: int) -> Program[None]:
-        self.vside.consume("kick")  # the ring is re-checked below before sleeping
-        if disable:
-            yield from self.dev.disable_notify()
-        if (yield from self._serve_batch(batch, nbytes, keep, rot)):
-            return
-        pending = yield from self.dev.enable_notify()
-        self.shm.note("device", f"enable_notify -> {pending}")
-        if not pending:
-            yield Wait("kick")
+    def _buf_id(self, buf: PBuf) -> int:
+        return buf.id
 
     def _popped(self, chain: Chain) -> PBuf:
-        if not self.avail_fifo:
-            raise Violation("RING-PACKED-092", f"device popped ID {chain.head}, nothing was "
-                            "made available")
-        token = self.avail_fifo.popleft()
-        buf = self.bufs.get(token)
-        self.shm.note("device", f"pop -> ID {chain.head}")
-        if buf is None or (chain.head, chain.readable, chain.writable) != (buf.id, buf.out,
-                                                                           buf.in_):
-            want = (buf.id, buf.out, buf.in_) if buf else None
-            raise Violation("RING-PACKED-092", f"device popped {chain}, the driver made "
-                            f"available t{token} = {want} next")
-        return buf
+        return cast(PBuf, self._next_available(chain)[1])
 
     # -- store ownership (checked as each store is issued) -------------------------------
-    def _watch(self, side: Side, action: Action) -> None:
-        if isinstance(action, Store):
-            if side is self.dside:
-                self._driver_store(action)
-            else:
-                self._device_store(action)
-
     def _driver_store(self, st_: Store) -> None:
         lay, a, q = self.lay, st_.addr, self.q
         name = self.shm.names(a)
