@@ -6,7 +6,6 @@ packed-ring device (vringh is split only)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from virtiospec.conformance.ring.tsan_step.sides import (
@@ -16,13 +15,13 @@ from virtiospec.conformance.ring.tsan_step.sides import (
     tsan_build,
 )
 from virtiospec.conformance.ring.tsan_step.sides import _segments as segments
-from virtiospec.reference.access import Op
-from virtiospec.reference.c_stepping import SteppedModule, ThreadedSide
+from virtiospec.reference.c_stepping import SteppedModule
 from virtiospec.reference.ring.c.packed_errors import check, error
+from virtiospec.reference.ring.c.stepped_ops import Segments, SteppedDriverOps
 from virtiospec.reference.ring.packed.layout import PackedLayout
 
 
-class TsanPackedDriver(ThreadedSide):
+class TsanPackedDriver(SteppedDriverOps):
     """Linux's packed driver, stepped (``vs_stepped_packed_driver_*``)."""
 
     prefix = "packed_"
@@ -58,8 +57,7 @@ class TsanPackedDriver(ThreadedSide):
                                            self.q, layout.desc, layout.driver_event,
                                            layout.device_event, features, indirect_area or 0,
                                            indirect_max), "vsl_packed_driver_create")
-        self._tokens: dict[int, object] = {}
-        self._next_token = 1
+        self._new_tokens()
 
     @property
     def num_free(self) -> int:
@@ -70,33 +68,9 @@ class TsanPackedDriver(ThreadedSide):
     def outstanding(self) -> int:
         return self.q - self.num_free
 
-    def init(self) -> Op[None]:
-        yield from self._op("driver_init")
-
-    def add(self, out: Sequence[tuple[int, int]], in_: Sequence[tuple[int, int]],
-            token: object) -> Op[int]:
-        segs = [segments(self.ffi, out), segments(self.ffi, in_)]
-        tid = self._next_token
-        buf_id = yield from self._op("driver_add", segs[0], len(out), segs[1], len(in_), tid)
-        self._next_token += 1
-        self._tokens[tid] = token
-        return buf_id
-
-    def kick_prepare(self) -> Op[bool]:
-        return bool((yield from self._op("driver_kick_prepare")))
-
-    def get_used(self) -> Op[tuple[object, int] | None]:
-        token = self.ffi.new("uint64_t *")
-        length = self.ffi.new("uint32_t *")
-        if not (yield from self._op("driver_get_used", token, length)):
-            return None
-        return self._tokens.pop(int(token[0]), None), int(length[0])
-
-    def disable_cb(self) -> Op[None]:
-        yield from self._op("driver_disable_cb")
-
-    def enable_cb(self) -> Op[bool]:
-        return bool((yield from self._op("driver_enable_cb")))
+    # -- operations: reference/ring/c/stepped_ops.py --------------------------------------
+    def _segments(self, items: Segments) -> Any:
+        return segments(self.ffi, items)
 
 
 def packed_driver_class(key: str) -> type[TsanPackedDriver]:

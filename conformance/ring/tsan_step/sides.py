@@ -27,7 +27,7 @@ from virtiospec.conformance.ring.tsan_step.build import Recipe, compile_module
 from virtiospec.reference.access import Op
 from virtiospec.reference.c_stepping import SteppedModule, ThreadedSide
 from virtiospec.reference.ring.c.errors import check, error
-from virtiospec.reference.ring.device import Chain, SplitDevice
+from virtiospec.reference.ring.c.stepped_ops import Segments, SteppedDeviceOps, SteppedDriverOps
 from virtiospec.reference.ring.driver import Outstanding
 from virtiospec.reference.ring.layout import (
     VIRTQ_DESC_F_NEXT,
@@ -112,7 +112,7 @@ class _Side(ThreadedSide):
               f"virtiospec_ring_{self.which}_init")
 
 
-class TsanDriver(_Side):
+class TsanDriver(_Side, SteppedDriverOps):
     """A foreign driver with the interface of :class:`SplitDriver`."""
 
     which = "driver"
@@ -128,10 +128,9 @@ class TsanDriver(_Side):
         features = (F_EVENT_IDX if event_idx else 0) | (F_INDIRECT if indirect_area is not None
                                                         else 0)
         self._setup(layout, view, features, indirect_area or 0, indirect_max)
-        self._tokens: dict[int, object] = {}
+        self._new_tokens()
         self._heads: dict[int, int] = {}  # token id -> head
         self.chains: dict[int, Outstanding] = {}
-        self._next_token = 1
         self._added = self._taken = 0
 
     def _restart(self, start: int) -> None:
@@ -175,33 +174,18 @@ class TsanDriver(_Side):
             i = self._view[at + 14] | self._view[at + 15] << 8
         return descs
 
-    def init(self) -> Op[None]:
-        yield from self._op("driver_init")
+    # -- operations (the rest: reference/ring/c/stepped_ops.py) ---------------------------
+    def _segments(self, items: Segments) -> Any:
+        return _segments(self.ffi, items)
 
-    def add(self, out: Sequence[tuple[int, int]], in_: Sequence[tuple[int, int]],
-            token: object) -> Op[int]:
-        segs = [_segments(self.ffi, out), _segments(self.ffi, in_)]
-        tid = self._next_token
-        head = yield from self._op("driver_add", segs[0], len(out), segs[1], len(in_), tid)
-        self._next_token += 1
+    def _after_add(self, tid: int, ident: int, token: object, in_: Segments) -> None:
         self._added += 1
-        self._tokens[tid], self._heads[tid] = token, head
-        descs = self._walk(head)
-        self.chains[head] = Outstanding(token, descs, sum(n for _, n in in_))
-        return head
+        self._heads[tid] = ident
+        self.chains[ident] = Outstanding(token, self._walk(ident), sum(n for _, n in in_))
 
-    def kick_prepare(self) -> Op[bool]:
-        return bool((yield from self._op("driver_kick_prepare")))
-
-    def get_used(self) -> Op[tuple[object, int] | None]:
-        token = self.ffi.new("uint64_t *")
-        length = self.ffi.new("uint32_t *")
-        if not (yield from self._op("driver_get_used", token, length)):
-            return None
+    def _after_get(self, tid: int) -> None:
         self._taken += 1
-        tid = int(token[0])
         self.chains.pop(self._heads.pop(tid, -1), None)
-        return self._tokens.pop(tid, None), int(length[0])
 
     def detach_unused(self) -> list[object]:
         tokens = self.ffi.new("uint64_t[]", self.q)
@@ -211,22 +195,14 @@ class TsanDriver(_Side):
         self._heads.clear()
         return [self._tokens.pop(int(tokens[k]), None) for k in range(n)]
 
-    def disable_cb(self) -> Op[None]:
-        yield from self._op("driver_disable_cb")
-
-    def enable_cb(self) -> Op[bool]:
-        return bool((yield from self._op("driver_enable_cb")))
-
     def enable_cb_delayed(self) -> Op[bool]:
         return bool((yield from self._op("driver_enable_cb_delayed")))
 
 
-class TsanDevice(_Side):
+class TsanDevice(_Side, SteppedDeviceOps):
     """A foreign device with the interface of :class:`SplitDevice`."""
 
     which = "device"
-    read_chain = staticmethod(SplitDevice.read_chain)
-    write_chain = staticmethod(SplitDevice.write_chain)
 
     def __init__(self, layout: SplitLayout, memory_size: int, *, event_idx: bool = False,
                  indirect: bool = False, build: Any = None,
@@ -262,34 +238,18 @@ class TsanDevice(_Side):
     def needs_reset(self) -> bool:
         return bool(self.lib.virtiospec_ring_device_needs_reset(self._priv))
 
-    def init(self) -> Op[None]:
-        yield from self._op("device_init")
-
-    def pop(self) -> Op[Chain | None]:
-        head = self.ffi.new("uint16_t *")
-        counts = self.ffi.new("uint32_t[2]")
-        if not (yield from self._op("device_pop", head, self._segs, self.q, counts + 0,
-                                    counts + 1)):
-            return None
-        self._popped += 1
-        segs = [(int(s.addr), int(s.len)) for s in self._segs[0 : counts[0] + counts[1]]]
-        return Chain(int(head[0]), segs[: counts[0]], segs[counts[0] :])
-
-    def push(self, used: Sequence[tuple[int, int]]) -> Op[None]:
+    # -- operations (the rest: reference/ring/c/stepped_ops.py) ---------------------------
+    def _used_elems(self, used: Sequence[tuple[int, int]]) -> Any:
         elems = self.ffi.new("struct virtiospec_ring_used_elem[]", max(len(used), 1))
         for k, (ident, length) in enumerate(used):
             elems[k].id, elems[k].len = ident, length
-        yield from self._op("device_push", elems, len(used))
-        self._pushed += len(used)
+        return elems
 
-    def should_notify(self) -> Op[bool]:
-        return bool((yield from self._op("device_should_notify")))
+    def _after_pop(self) -> None:
+        self._popped += 1
 
-    def disable_notify(self) -> Op[None]:
-        yield from self._op("device_disable_notify")
-
-    def enable_notify(self) -> Op[bool]:
-        return bool((yield from self._op("device_enable_notify")))
+    def _after_push(self, n: int) -> None:
+        self._pushed += n
 
 
 def _segments(ffi: Any, items: Sequence[tuple[int, int]]) -> Any:

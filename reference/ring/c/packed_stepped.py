@@ -17,23 +17,14 @@ sides, alone or paired with a Python side over the same memory.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import cache
-from typing import Any
 
 from virtiospec.reference.access import Op
-from virtiospec.reference.c_stepping import SteppedModule, ThreadedSide
+from virtiospec.reference.c_stepping import SteppedModule
 from virtiospec.reference.ring.c.packed_build import MUTANTS, compile_stepped
 from virtiospec.reference.ring.c.packed_errors import ABORTED, check, error
-from virtiospec.reference.ring.c.stepped import (
-    F_EVENT_IDX,
-    F_INDIRECT,
-    U64_MAX,
-    segments,
-    used_elems,
-)
-from virtiospec.reference.ring.device import Chain, SplitDevice
-from virtiospec.reference.ring.errors import RingError
+from virtiospec.reference.ring.c.stepped import F_EVENT_IDX, F_INDIRECT
+from virtiospec.reference.ring.c.stepped_ops import U64_MAX, CDeviceOps, CDriverOps, CStateSide
 from virtiospec.reference.ring.packed.device import Held
 from virtiospec.reference.ring.packed.driver import PackedOutstanding
 from virtiospec.reference.ring.packed.layout import EVENT_WRAP_BIT, PackedLayout, off_wrap
@@ -59,7 +50,7 @@ def _wrap_of(value: int) -> tuple[int, int]:
     return value & ((1 << EVENT_WRAP_BIT) - 1), value >> EVENT_WRAP_BIT
 
 
-class _PackedSide(ThreadedSide):
+class _PackedSide(CStateSide):
     """A side of ring_packed.c: ``vs_stepped_packed_<name>``, its own state block."""
 
     prefix = "packed_"
@@ -71,13 +62,11 @@ class _PackedSide(ThreadedSide):
     def _error(code: int) -> Exception:
         return error(code)
 
-    def _new_state(self, kind: str, size: int) -> Any:
-        self._block = self.ffi.new("uint64_t[]", (max(size, 8) + 7) // 8)
-        return self.ffi.cast(f"struct vs_packed_{kind} *", self._block)
 
-
-class CPackedDriver(_PackedSide):
+class CPackedDriver(_PackedSide, CDriverOps):
     """The C driver (ring_packed.c) with the interface of :class:`PackedDriver`."""
+
+    refuses_when_broken = True
 
     def __init__(self, layout: PackedLayout, *, event_idx: bool = False,
                  indirect_area: int | None = None, indirect_max: int = 16,
@@ -97,8 +86,7 @@ class CPackedDriver(_PackedSide):
             self._state, size, self.ffi.NULL, U64_MAX if memory_size is None else memory_size,
             self.q, layout.desc, layout.driver_event, layout.device_event, features,
             indirect_area or 0, indirect_max), "vs_packed_driver_create")
-        self._tokens: dict[int, object] = {}
-        self._next_token = 1
+        self._new_tokens()
 
     # -- private state, read from C ------------------------------------------------------
     @property
@@ -131,20 +119,6 @@ class CPackedDriver(_PackedSide):
         return self.q - self.free_descs
 
     @property
-    def num_added(self) -> int:
-        return int(self._state.num_added)
-
-    @property
-    def cb_disabled(self) -> bool:
-        return bool(self._state.cb_disabled)
-
-    @property
-    def broken(self) -> RingError | None:
-        err = self._broken(int(self._state.broken))
-        assert err is None or isinstance(err, RingError)
-        return err
-
-    @property
     def free_ids(self) -> list[int]:
         """The free buffer IDs, the next one to give out first."""
         s, q = self._state, self.q
@@ -158,42 +132,9 @@ class CPackedDriver(_PackedSide):
                                      int(s.ids[i].writable))
                 for i in range(self.q) if s.ids[i].live}
 
-    # -- operations ----------------------------------------------------------------------
-    def init(self) -> Op[None]:
-        yield from self._op("driver_init")
-
-    def add(self, out: Sequence[tuple[int, int]], in_: Sequence[tuple[int, int]],
-            token: object) -> Op[int]:
-        if self._state.broken:  # refused before the arguments are looked at, as in Python
-            out, in_ = (), ()
-        segs = [segments(self.ffi, out), segments(self.ffi, in_)]
-        tid = self._next_token
-        buf_id = yield from self._op("driver_add", segs[0], len(out), segs[1], len(in_), tid)
-        self._next_token += 1
-        self._tokens[tid] = token
-        return buf_id
-
-    def kick_prepare(self) -> Op[bool]:
-        return bool((yield from self._op("driver_kick_prepare")))
-
+    # -- operations (the rest: reference/ring/c/stepped_ops.py) ---------------------------
     def kick_data(self) -> int:
         return int(self.lib.vs_packed_driver_kick_data(self._state))
-
-    def get_used(self) -> Op[tuple[object, int] | None]:
-        token = self.ffi.new("uint64_t *")
-        length = self.ffi.new("uint32_t *")
-        if not (yield from self._op("driver_get_used", token, length)):
-            return None
-        return self._tokens.pop(int(token[0]), None), int(length[0])
-
-    def detach_unused(self) -> list[object]:
-        tokens = self.ffi.new("uint64_t[]", self.q)
-        n = check(self.lib.vs_packed_driver_detach_unused(self._state, tokens, self.q),
-                  "vs_packed_driver_detach_unused")
-        return [self._tokens.pop(int(tokens[k]), None) for k in range(n)]
-
-    def disable_cb(self) -> Op[None]:
-        yield from self._op("driver_disable_cb")
 
     def enable_cb_prepare(self) -> Op[tuple[int, int]]:
         return _wrap_of((yield from self._op("driver_enable_cb_prepare")))
@@ -201,18 +142,12 @@ class CPackedDriver(_PackedSide):
     def poll(self, last: tuple[int, int]) -> Op[bool]:
         return bool((yield from self._op("driver_poll", off_wrap(*last))))
 
-    def enable_cb(self) -> Op[bool]:
-        return bool((yield from self._op("driver_enable_cb")))
 
-    def enable_cb_delayed(self) -> Op[bool]:
-        return bool((yield from self._op("driver_enable_cb_delayed")))
-
-
-class CPackedDevice(_PackedSide):
+class CPackedDevice(_PackedSide, CDeviceOps):
     """The C device (ring_packed.c) with the interface of :class:`PackedDevice`."""
 
-    read_chain = staticmethod(SplitDevice.read_chain)
-    write_chain = staticmethod(SplitDevice.write_chain)  # RING-PACKED-020: writable only
+    refuses_when_broken = True
+    # RING-PACKED-020: write_chain (stepped_ops.py) writes the writable buffers only
 
     def __init__(self, layout: PackedLayout, memory_size: int, *, event_idx: bool = False,
                  indirect: bool = False, mutant: str | None = None,
@@ -257,10 +192,6 @@ class CPackedDevice(_PackedSide):
         return int(self._state.num_pushed)
 
     @property
-    def notify_disabled(self) -> bool:
-        return bool(self._state.notify_disabled)
-
-    @property
     def in_flight(self) -> dict[int, Held]:
         """Lists popped and not pushed, by buffer ID."""
         s = self._state
@@ -269,39 +200,5 @@ class CPackedDevice(_PackedSide):
                 for k in range(self.q) if s.in_flight[k].live}
 
     @property
-    def broken(self) -> RingError | None:
-        err = self._broken(int(self._state.broken))
-        assert err is None or isinstance(err, RingError)
-        return err
-
-    @property
     def needs_reset(self) -> bool:
         return bool(self.lib.vs_packed_device_needs_reset(self._state))
-
-    # -- operations ----------------------------------------------------------------------
-    def init(self) -> Op[None]:
-        yield from self._op("device_init")
-
-    def pop(self) -> Op[Chain | None]:
-        buf_id = self.ffi.new("uint16_t *")
-        counts = self.ffi.new("uint32_t[2]")
-        if not (yield from self._op("device_pop", buf_id, self._segs, self.q, counts + 0,
-                                    counts + 1)):
-            return None
-        segs = [(int(s.addr), int(s.len)) for s in self._segs[0 : counts[0] + counts[1]]]
-        return Chain(int(buf_id[0]), segs[: counts[0]], segs[counts[0] :])
-
-    def push(self, used: Sequence[tuple[int, int]]) -> Op[None]:
-        if self._state.broken:  # refused before the arguments are looked at, as in Python
-            used = ()
-        elems = used_elems(self.ffi, used)
-        yield from self._op("device_push", elems, len(used))
-
-    def should_notify(self) -> Op[bool]:
-        return bool((yield from self._op("device_should_notify")))
-
-    def disable_notify(self) -> Op[None]:
-        yield from self._op("device_disable_notify")
-
-    def enable_notify(self) -> Op[bool]:
-        return bool((yield from self._op("device_enable_notify")))

@@ -13,9 +13,7 @@ step the C sides, alone or paired with a Python side over the same memory.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import cache
-from typing import Any
 
 from virtiospec.reference.access import Op
 from virtiospec.reference.c_stepping import (
@@ -26,15 +24,20 @@ from virtiospec.reference.c_stepping import (
     MAX_SUSPENDED,
     STORE,
     SteppedModule,
-    ThreadedSide,
     abort_all,
     live_operations,
 )
 from virtiospec.reference.ring.c.build import MUTANTS, compile_stepped
 from virtiospec.reference.ring.c.errors import check, error
-from virtiospec.reference.ring.device import Chain, SplitDevice
+from virtiospec.reference.ring.c.stepped_ops import (
+    U64_MAX,
+    CDeviceOps,
+    CDriverOps,
+    CStateSide,
+    segments,
+    used_elems,
+)
 from virtiospec.reference.ring.driver import Outstanding
-from virtiospec.reference.ring.errors import RingError
 from virtiospec.reference.ring.layout import SplitLayout
 
 __all__ = [
@@ -58,27 +61,6 @@ __all__ = [
 ]
 
 F_EVENT_IDX, F_INDIRECT = 1, 2
-U64_MAX = (1 << 64) - 1
-
-
-def segments(ffi: Any, items: Sequence[tuple[int, int]]) -> Any:
-    """``items`` (address, length) as a ``struct vs_segment`` array (ring.h, both rings)."""
-    arr = ffi.new("struct vs_segment[]", max(len(items), 1))
-    for k, (addr, length) in enumerate(items):
-        if not (0 <= addr <= U64_MAX and 0 <= length <= U64_MAX):
-            raise ValueError(f"segment ({addr}, {length}) does not fit 64 bits")
-        arr[k].addr, arr[k].len = addr, length
-    return arr
-
-
-def used_elems(ffi: Any, used: Sequence[tuple[int, int]]) -> Any:
-    """``used`` (ID, length) as a ``struct vs_used_elem`` array (ring.h, both rings)."""
-    elems = ffi.new("struct vs_used_elem[]", max(len(used), 1))
-    for k, (ident, length) in enumerate(used):
-        if not (0 <= ident < 1 << 32 and 0 <= length < 1 << 32):
-            raise ValueError(f"used element ({ident}, {length}) does not fit 32 bits")
-        elems[k].id, elems[k].len = ident, length
-    return elems
 
 
 class SteppedBuild(SteppedModule):
@@ -96,7 +78,7 @@ def stepped_build(mutant: str | None = None) -> SteppedBuild:
     return SteppedBuild(mutant)
 
 
-class _SteppedSide(ThreadedSide):
+class _SteppedSide(CStateSide):
     """A side of ring.c: ``vs_stepped_<name>``, aborted = -18."""
 
     aborted = 18
@@ -108,7 +90,7 @@ class _SteppedSide(ThreadedSide):
         return error(code)
 
 
-class CSplitDriver(_SteppedSide):
+class CSplitDriver(_SteppedSide, CDriverOps):
     """The C driver (ring.c) with the interface of :class:`SplitDriver`."""
 
     def __init__(self, layout: SplitLayout, *, event_idx: bool = False,
@@ -122,16 +104,14 @@ class CSplitDriver(_SteppedSide):
         self.indirect_area = indirect_area
         self.indirect_max = indirect_max
         size = self.lib.vs_driver_state_size(self.q)
-        self._block = self.ffi.new("uint64_t[]", (max(size, 8) + 7) // 8)
-        self._state = self.ffi.cast("struct vs_driver *", self._block)
+        self._state = self._new_state("driver", size)
         features = (F_EVENT_IDX if event_idx else 0) | (F_INDIRECT if indirect_area is not None
                                                         else 0)
         check(self.lib.vs_driver_create(
             self._state, size, self.ffi.NULL, U64_MAX if memory_size is None else memory_size,
             self.q, layout.desc, layout.avail, layout.used, features, indirect_area or 0,
             indirect_max, 0), "vs_driver_create")
-        self._tokens: dict[int, object] = {}
-        self._next_token = 1
+        self._new_tokens()
 
     # -- private state, read from C ------------------------------------------------------
     @property
@@ -149,20 +129,6 @@ class CSplitDriver(_SteppedSide):
     @last_used.setter
     def last_used(self, value: int) -> None:
         self._state.last_used = value
-
-    @property
-    def num_added(self) -> int:
-        return int(self._state.num_added)
-
-    @property
-    def cb_disabled(self) -> bool:
-        return bool(self._state.cb_disabled)
-
-    @property
-    def broken(self) -> RingError | None:
-        err = self._broken(int(self._state.broken))
-        assert err is None or isinstance(err, RingError)
-        return err
 
     @property
     def num_free(self) -> int:
@@ -191,56 +157,16 @@ class CSplitDriver(_SteppedSide):
                 out[head] = Outstanding(self._tokens.get(int(c.token)), descs, int(c.writable))
         return out
 
-    # -- operations ----------------------------------------------------------------------
-    def init(self) -> Op[None]:
-        yield from self._op("driver_init")
-
-    def add(self, out: Sequence[tuple[int, int]], in_: Sequence[tuple[int, int]],
-            token: object) -> Op[int]:
-        segs = [segments(self.ffi, out), segments(self.ffi, in_)]
-        tid = self._next_token
-        head = yield from self._op("driver_add", segs[0], len(out), segs[1], len(in_), tid)
-        self._next_token += 1
-        self._tokens[tid] = token
-        return head
-
-    def kick_prepare(self) -> Op[bool]:
-        return bool((yield from self._op("driver_kick_prepare")))
-
-    def get_used(self) -> Op[tuple[object, int] | None]:
-        token = self.ffi.new("uint64_t *")
-        length = self.ffi.new("uint32_t *")
-        if not (yield from self._op("driver_get_used", token, length)):
-            return None
-        return self._tokens.pop(int(token[0]), None), int(length[0])
-
-    def detach_unused(self) -> list[object]:
-        tokens = self.ffi.new("uint64_t[]", self.q)
-        n = check(self.lib.vs_driver_detach_unused(self._state, tokens, self.q),
-                  "vs_driver_detach_unused")
-        return [self._tokens.pop(int(tokens[k]), None) for k in range(n)]
-
-    def disable_cb(self) -> Op[None]:
-        yield from self._op("driver_disable_cb")
-
+    # -- operations (the rest: reference/ring/c/stepped_ops.py) ---------------------------
     def enable_cb_prepare(self) -> Op[int]:
         return (yield from self._op("driver_enable_cb_prepare"))
 
     def poll(self, last: int) -> Op[bool]:
         return bool((yield from self._op("driver_poll", last)))
 
-    def enable_cb(self) -> Op[bool]:
-        return bool((yield from self._op("driver_enable_cb")))
 
-    def enable_cb_delayed(self) -> Op[bool]:
-        return bool((yield from self._op("driver_enable_cb_delayed")))
-
-
-class CSplitDevice(_SteppedSide):
+class CSplitDevice(_SteppedSide, CDeviceOps):
     """The C device (ring.c) with the interface of :class:`SplitDevice`."""
-
-    read_chain = staticmethod(SplitDevice.read_chain)
-    write_chain = staticmethod(SplitDevice.write_chain)
 
     def __init__(self, layout: SplitLayout, memory_size: int, *, event_idx: bool = False,
                  indirect: bool = False, mutant: str | None = None,
@@ -252,8 +178,7 @@ class CSplitDevice(_SteppedSide):
         self.event_idx = event_idx
         self.indirect = indirect
         size = self.lib.vs_device_state_size(self.q)
-        self._block = self.ffi.new("uint64_t[]", (max(size, 8) + 7) // 8)
-        self._state = self.ffi.cast("struct vs_device *", self._block)
+        self._state = self._new_state("device", size)
         features = (F_EVENT_IDX if event_idx else 0) | (F_INDIRECT if indirect else 0)
         check(self.lib.vs_device_create(
             self._state, size, self.ffi.NULL, memory_size, self.q, layout.desc, layout.avail,
@@ -283,46 +208,10 @@ class CSplitDevice(_SteppedSide):
         return int(s.signalled_used) if s.signalled_valid else None
 
     @property
-    def notify_disabled(self) -> bool:
-        return bool(self._state.notify_disabled)
-
-    @property
     def in_flight(self) -> dict[int, int]:
         s = self._state
         return {h: int(s.in_flight_len[h]) for h in range(self.q) if s.in_flight[h]}
 
     @property
-    def broken(self) -> RingError | None:
-        err = self._broken(int(self._state.broken))
-        assert err is None or isinstance(err, RingError)
-        return err
-
-    @property
     def needs_reset(self) -> bool:
         return bool(self._state.broken)
-
-    # -- operations ----------------------------------------------------------------------
-    def init(self) -> Op[None]:
-        yield from self._op("device_init")
-
-    def pop(self) -> Op[Chain | None]:
-        head = self.ffi.new("uint16_t *")
-        counts = self.ffi.new("uint32_t[2]")
-        if not (yield from self._op("device_pop", head, self._segs, self.q, counts + 0,
-                                    counts + 1)):
-            return None
-        segs = [(int(s.addr), int(s.len)) for s in self._segs[0 : counts[0] + counts[1]]]
-        return Chain(int(head[0]), segs[: counts[0]], segs[counts[0] :])
-
-    def push(self, used: Sequence[tuple[int, int]]) -> Op[None]:
-        elems = used_elems(self.ffi, used)
-        yield from self._op("device_push", elems, len(used))
-
-    def should_notify(self) -> Op[bool]:
-        return bool((yield from self._op("device_should_notify")))
-
-    def disable_notify(self) -> Op[None]:
-        yield from self._op("device_disable_notify")
-
-    def enable_notify(self) -> Op[bool]:
-        return bool((yield from self._op("device_enable_notify")))
