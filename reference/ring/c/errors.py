@@ -52,20 +52,30 @@ ERRORS: dict[int, tuple[type[Exception], str | None, str]] = {
 }
 
 
-def error(code: int, what: str = "") -> Exception:
-    """The exception for error ``code`` (positive) of ``what`` (the C function)."""
-    try:
-        cls, req, text = ERRORS[code]
-    except KeyError:
-        return RuntimeError(f"{what}: unknown error code -{code}")
-    message = f"{text} ({what} returned -{code})" if what else text
-    if issubclass(cls, RingError):
-        return cls(message, req)
-    return cls(message)
+class ErrorCodes:
+    """A C header's error table (code -> class, requirement ID, text) as exceptions; shared
+    by the split ring's table (above) and the packed ring's (packed_errors.py)."""
+
+    def __init__(self, table: dict[int, tuple[type[Exception], str | None, str]]) -> None:
+        self.table = table
+
+    def error(self, code: int, what: str = "") -> Exception:
+        """The exception for error ``code`` (positive) of ``what`` (the C function)."""
+        try:
+            cls, req, text = self.table[code]
+        except KeyError:
+            return RuntimeError(f"{what}: unknown error code -{code}")
+        message = f"{text} ({what} returned -{code})" if what else text
+        if issubclass(cls, RingError):
+            return cls(message, req)
+        return cls(message)
+
+    def check(self, rc: int, what: str = "") -> int:
+        """``rc`` if it is not an error, else raise :meth:`error` of it."""
+        if rc < 0:
+            raise self.error(-rc, what)
+        return rc
 
 
-def check(rc: int, what: str = "") -> int:
-    """``rc`` if it is not an error, else raise :func:`error` of it."""
-    if rc < 0:
-        raise error(-rc, what)
-    return rc
+_CODES = ErrorCodes(ERRORS)
+error, check = _CODES.error, _CODES.check

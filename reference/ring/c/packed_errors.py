@@ -7,7 +7,7 @@ as its ``req``, so a conformance case or a model cannot tell a C refusal from a 
 
 from __future__ import annotations
 
-from virtiospec.reference.ring.c.errors import Aborted, NoSpace
+from virtiospec.reference.ring.c.errors import Aborted, ErrorCodes, NoSpace
 from virtiospec.reference.ring.errors import (
     BadIndirect,
     BadPlacement,
@@ -20,7 +20,6 @@ from virtiospec.reference.ring.errors import (
     NeedsReset,
     QueueFull,
     ReadableAfterWritable,
-    RingError,
 )
 
 ABORTED = 16
@@ -47,20 +46,5 @@ ERRORS: dict[int, tuple[type[Exception], str | None, str]] = {
 }
 
 
-def error(code: int, what: str = "") -> Exception:
-    """The exception for error ``code`` (positive) of ``what`` (the C function)."""
-    try:
-        cls, req, text = ERRORS[code]
-    except KeyError:
-        return RuntimeError(f"{what}: unknown error code -{code}")
-    message = f"{text} ({what} returned -{code})" if what else text
-    if issubclass(cls, RingError):
-        return cls(message, req)
-    return cls(message)
-
-
-def check(rc: int, what: str = "") -> int:
-    """``rc`` if it is not an error, else raise :func:`error` of it."""
-    if rc < 0:
-        raise error(-rc, what)
-    return rc
+_CODES = ErrorCodes(ERRORS)
+error, check = _CODES.error, _CODES.check
