@@ -13,13 +13,13 @@ from typing import Any
 
 from virtiospec.conformance.cases import CaseSkipped
 from virtiospec.conformance.isolation import Isolation
-from virtiospec.conformance.ring.api import PackedRingSetup, RingSetup, Segment
+from virtiospec.conformance.ring.api import PackedRingSetup, RingSetup
+from virtiospec.conformance.ring.target_calls import DeviceCalls, DriverCalls
 from virtiospec.conformance.ring.target_packed_abi import (
     AbiPackedDevice,
     AbiPackedDriver,
     packed_abi,
 )
-from virtiospec.reference.ring import Chain
 from virtiospec.reference.ring.c.errors import check
 
 ABI_VERSION = 2  # version 1 read num_free as a count after an error (see the header)
@@ -62,6 +62,7 @@ class AbiLibrary:
 class _Side:
     def __init__(self, abi: AbiLibrary, setup: RingSetup, side: str) -> None:
         self.abi, self.side = abi, side
+        self.ffi, self.lib = abi.ffi, abi.lib
         self.mem = abi.ffi.from_buffer(setup.memory.buf)  # kept alive with this object
         size = getattr(abi.lib, f"{PREFIX}{side}_state_size")(setup.layout.size)
         self.state = abi.state(max(size, 8))  # size 0: create reports the bad queue size
@@ -74,44 +75,13 @@ class _Side:
         return self.abi.call(f"{self.side}_{fn}", self.state, *args)
 
 
-class AbiRingDriver(_Side):
+class AbiRingDriver(_Side, DriverCalls):
     def __init__(self, abi: AbiLibrary, setup: RingSetup) -> None:
         super().__init__(abi, setup, "driver")
         self.q = setup.layout.size
 
-    def _segments(self, segs: list[Segment]) -> Any:
-        arr = self.abi.ffi.new("struct virtiospec_ring_segment[]", max(len(segs), 1))
-        for k, (addr, length) in enumerate(segs):
-            arr[k].addr, arr[k].len = addr, length
-        return arr
-
-    def add(self, out: list[Segment], in_: list[Segment], token: int) -> int:
-        return self.op("add", self._segments(out), len(out), self._segments(in_), len(in_),
-                       token)
-
-    def kick_prepare(self) -> bool:
-        return bool(self.op("kick_prepare"))
-
-    def get_used(self) -> tuple[int, int] | None:
-        token = self.abi.ffi.new("uint64_t *")
-        length = self.abi.ffi.new("uint32_t *")
-        if not self.op("get_used", token, length):
-            return None
-        return int(token[0]), int(length[0])
-
-    def enable_cb(self) -> bool:
-        return bool(self.op("enable_cb"))
-
     def enable_cb_delayed(self) -> bool:
         return bool(self.op("enable_cb_delayed"))
-
-    def disable_cb(self) -> None:
-        self.op("disable_cb")
-
-    def detach_unused(self) -> list[int]:
-        tokens = self.abi.ffi.new("uint64_t[]", self.q)
-        n = self.op("detach_unused", tokens, self.q)
-        return [int(tokens[k]) for k in range(n)]
 
     @property
     def num_free(self) -> int:
@@ -127,49 +97,13 @@ class AbiRingDriver(_Side):
         return int(self.abi.lib.virtiospec_ring_driver_needs_reset(self.state))
 
 
-class AbiRingDevice(_Side):
+class AbiRingDevice(_Side, DeviceCalls):
+    NEEDS_RESET = "virtiospec_ring_device_needs_reset"
+
     def __init__(self, abi: AbiLibrary, setup: RingSetup) -> None:
         super().__init__(abi, setup, "device")
         self.q = setup.layout.size
-        ffi = abi.ffi
-        self._segs = ffi.new("struct virtiospec_ring_segment[]", self.q)
-        self._head = ffi.new("uint16_t *")
-        self._counts = ffi.new("uint32_t[2]")
-
-    def pop(self, max_segs: int | None = None) -> Chain | None:
-        """The next chain; ``max_segs`` (ABI only) is what the call says the array holds."""
-        c = self._counts
-        room = self.q if max_segs is None else max_segs
-        if not self.op("pop", self._head, self._segs, room, c + 0, c + 1):
-            return None
-        segs = [(int(s.addr), int(s.len)) for s in self._segs[0 : c[0] + c[1]]]
-        return Chain(int(self._head[0]), segs[: c[0]], segs[c[0] :])
-
-    def push(self, used: list[tuple[int, int]]) -> None:
-        elems = self.abi.ffi.new("struct virtiospec_ring_used_elem[]", max(len(used), 1))
-        for k, (head, length) in enumerate(used):
-            if not (0 <= head < 1 << 32 and 0 <= length < 1 << 32):
-                raise ValueError(f"used element ({head}, {length}) does not fit 32 bits")
-            elems[k].id, elems[k].len = head, length
-        self.op("push", elems, len(used))
-
-    def should_notify(self) -> bool:
-        return bool(self.op("should_notify"))
-
-    def enable_notify(self) -> bool:
-        return bool(self.op("enable_notify"))
-
-    def disable_notify(self) -> None:
-        self.op("disable_notify")
-
-    @property
-    def needs_reset(self) -> bool:
-        return self.needs_reset_code != 0
-
-    @property
-    def needs_reset_code(self) -> int:
-        """0, or minus the error code that stopped the device (the ABI's own answer)."""
-        return int(self.abi.lib.virtiospec_ring_device_needs_reset(self.state))
+        self._buffers()
 
 
 class AbiTarget:

@@ -13,8 +13,9 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from virtiospec.conformance.ring.api import PackedRingSetup, Segment
+from virtiospec.conformance.ring.api import PackedRingSetup
 from virtiospec.conformance.ring.target_abi import AbiLibrary, AbiTarget
+from virtiospec.conformance.ring.target_calls import DriverCalls
 from virtiospec.conformance.ring.target_packed_abi import PackedDeviceCalls
 from virtiospec.reference.ring.c.packed_errors import check
 
@@ -65,45 +66,16 @@ class _PackedSide:
         return self.call(fn, self.state, *args)
 
 
-class CPackedDriverSession(_PackedSide):
+class CPackedDriverSession(_PackedSide, DriverCalls):
     """The driver of ring_packed.c as a PackedRingDriver (conformance/ring/api.py)."""
+
+    SEGMENT = "struct vs_segment"
 
     def __init__(self, setup: PackedRingSetup) -> None:
         super().__init__(setup, "driver")
 
-    def _segments(self, segs: list[Segment]) -> Any:
-        arr = self.ffi.new("struct vs_segment[]", max(len(segs), 1))
-        for k, (addr, length) in enumerate(segs):
-            arr[k].addr, arr[k].len = addr, length
-        return arr
-
-    def add(self, out: list[Segment], in_: list[Segment], token: int) -> int:
-        return self.op("add", self._segments(out), len(out), self._segments(in_), len(in_),
-                       token)
-
-    def kick_prepare(self) -> bool:
-        return bool(self.op("kick_prepare"))
-
     def kick_data(self) -> int:
         return self.op("kick_data")
-
-    def get_used(self) -> tuple[int, int] | None:
-        token = self.ffi.new("uint64_t *")
-        length = self.ffi.new("uint32_t *")
-        if not self.op("get_used", token, length):
-            return None
-        return int(token[0]), int(length[0])
-
-    def enable_cb(self) -> bool:
-        return bool(self.op("enable_cb"))
-
-    def disable_cb(self) -> None:
-        self.op("disable_cb")
-
-    def detach_unused(self) -> list[int]:
-        tokens = self.ffi.new("uint64_t[]", self.q)
-        n = self.op("detach_unused", tokens, self.q)
-        return [int(tokens[k]) for k in range(n)]
 
     @property
     def num_free(self) -> int:
