@@ -167,6 +167,27 @@ def expect_reject(action: Callable[[], object], reqs: set[str], what: str) -> Re
                      observed=f"accepted, returned {got!r}")
 
 
+def expect_device_stops(dev: Any, read: Callable[[], bytes], reqs: set[str], what: str,
+                        where: str, went_on: str) -> Result:
+    """The device pops a bad chain or list the peer just published: :func:`expect_reject`;
+    then what ``read`` returns (the part of the ring it would write, ``where``) must be
+    unchanged, and the device must stop (``needs_reset``, or refusing the next ``pop``)
+    rather than go on (``went_on`` is what the failure reports it did). Shared by the split
+    and the packed ring's device suites."""
+    before = read()
+    result = expect_reject(dev.pop, reqs, what)
+    require(before == read(), f"{what}: {where} is untouched after the refusal")
+    refused_again = dev.needs_reset
+    if not refused_again:
+        try:
+            dev.pop()
+        except Exception:
+            refused_again = True
+    require(refused_again, f"{what}: the device stops (DEVICE_NEEDS_RESET) instead of going on",
+            "needs_reset or a refusal", went_on)
+    return result
+
+
 Side = Literal["driver", "device"]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from virtiospec.conformance.cases import Result, case, expect_reject, require
+from virtiospec.conformance.cases import Result, case, expect_device_stops, require
 from virtiospec.conformance.ring.api import RingDevice, RingSetup
 from virtiospec.conformance.ring.peer import DATA, HandDriver, buf, make_setup
 from virtiospec.conformance.targets import need
@@ -230,19 +230,8 @@ def _reject(target: object, setup: RingSetup, write: Callable[[HandDriver], None
     dev, drv = _device(target, setup)
     write(drv)
     lay, mem = setup.layout, setup.memory
-    before = mem.read_bytes(lay.used, used_ring_size(lay.size))
-    result = expect_reject(dev.pop, reqs, what)
-    after = mem.read_bytes(lay.used, used_ring_size(lay.size))
-    require(before == after, f"{what}: the used ring is untouched after the refusal")
-    refused_again = dev.needs_reset
-    if not refused_again:
-        try:
-            dev.pop()
-        except Exception:
-            refused_again = True
-    require(refused_again, f"{what}: the device stops (DEVICE_NEEDS_RESET) instead of going on",
-            "needs_reset or a refusal", "went on with the next chain")
-    return result
+    return expect_device_stops(dev, lambda: mem.read_bytes(lay.used, used_ring_size(lay.size)),
+                               reqs, what, "the used ring", "went on with the next chain")
 
 
 def _hostile(name: str, reqs: tuple[str, ...], summary: str,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from virtiospec.conformance.cases import Result, case, expect_reject, require
+from virtiospec.conformance.cases import Result, case, expect_device_stops, expect_reject, require
 from virtiospec.conformance.ring.api import PackedRingDevice, PackedRingSetup
 from virtiospec.conformance.suites.ring.packed.peer import (
     PackedHandDriver,
@@ -272,19 +272,8 @@ def _reject(target: object, setup: PackedRingSetup, write: Callable[[PackedHandD
             dev.push([(_pop(dev).head, 0)])  # type: ignore[attr-defined]
             drv.take_used()
     write(drv)
-    before = mem.read_bytes(lay.desc, lay.end - lay.desc)
-    result = expect_reject(dev.pop, reqs, what)
-    after = mem.read_bytes(lay.desc, lay.end - lay.desc)
-    require(before == after, f"{what}: the ring is untouched after the refusal")
-    refused_again = dev.needs_reset
-    if not refused_again:
-        try:
-            dev.pop()
-        except Exception:
-            refused_again = True
-    require(refused_again, f"{what}: the device stops (DEVICE_NEEDS_RESET) instead of going on",
-            "needs_reset or a refusal", "went on")
-    return result
+    return expect_device_stops(dev, lambda: mem.read_bytes(lay.desc, lay.end - lay.desc), reqs,
+                               what, "the ring", "went on")
 
 
 HOSTILE: list[tuple[str, str, str, Callable[[PackedHandDriver], None], bool]] = []
