@@ -33,10 +33,7 @@ class TsanPackedDriver(SteppedDriverOps):
         if mutant is None:
             raise ValueError("a stepped packed driver needs a build key")
         return tsan_build(mutant)
-
-    @staticmethod
-    def _error(code: int) -> Exception:
-        return error(code)
+    _error = staticmethod(error)
 
     def __init__(self, layout: PackedLayout, *, event_idx: bool = False,
                  indirect_area: int | None = None, indirect_max: int = 16,

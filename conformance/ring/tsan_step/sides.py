@@ -70,10 +70,7 @@ class _Side(ThreadedSide):
         if mutant is None:
             raise ValueError("a stepped foreign side needs a build key (see sides.register)")
         return tsan_build(mutant)
-
-    @staticmethod
-    def _error(code: int) -> Exception:
-        return error(code)
+    _error = staticmethod(error)
 
     def _setup(self, layout: SplitLayout, view_size: int, features: int,
                indirect_area: int, indirect_max: int) -> None:

@@ -57,10 +57,7 @@ class _PackedSide(CStateSide):
     aborted = ABORTED
     _stepped_build = staticmethod(stepped_build)
     _check = staticmethod(check)
-
-    @staticmethod
-    def _error(code: int) -> Exception:
-        return error(code)
+    _error = staticmethod(error)
 
 
 class CPackedDriver(_PackedSide, CDriverOps):

@@ -84,10 +84,7 @@ class _SteppedSide(CStateSide):
     aborted = 18
     _stepped_build = staticmethod(stepped_build)
     _check = staticmethod(check)
-
-    @staticmethod
-    def _error(code: int) -> Exception:
-        return error(code)
+    _error = staticmethod(error)
 
 
 class CSplitDriver(_SteppedSide, CDriverOps):
