@@ -17,32 +17,30 @@ sides, alone or paired with a Python side over the same memory.
 
 from __future__ import annotations
 
-from functools import cache
-
 from virtiospec.reference.access import Op
-from virtiospec.reference.c_stepping import SteppedModule
 from virtiospec.reference.ring.c.packed_build import MUTANTS, compile_stepped
 from virtiospec.reference.ring.c.packed_errors import ABORTED, check, error
 from virtiospec.reference.ring.c.stepped import F_EVENT_IDX, F_INDIRECT
-from virtiospec.reference.ring.c.stepped_ops import U64_MAX, CDeviceOps, CDriverOps, CStateSide
+from virtiospec.reference.ring.c.stepped_ops import (
+    U64_MAX,
+    CDeviceOps,
+    CDriverOps,
+    CStateSide,
+    CSteppedBuild,
+)
 from virtiospec.reference.ring.packed.device import Held
 from virtiospec.reference.ring.packed.driver import PackedOutstanding
 from virtiospec.reference.ring.packed.layout import EVENT_WRAP_BIT, PackedLayout, off_wrap
 
 
-class PackedSteppedBuild(SteppedModule):
+class PackedSteppedBuild(CSteppedBuild):
     """One compiled stepped module of ring_packed.c (the reference, or one mutant)."""
 
-    def __init__(self, mutant: str | None = None) -> None:
-        super().__init__(mutant, compile_stepped(mutant))
+    compile = staticmethod(compile_stepped)
+    mutants = MUTANTS
 
 
-@cache
-def stepped_build(mutant: str | None = None) -> PackedSteppedBuild:
-    """The stepped build of ring_packed.c (or of one mutant), compiled and loaded once."""
-    if mutant is not None and mutant not in MUTANTS:
-        raise ValueError(f"unknown C mutant {mutant!r}; known: {', '.join(MUTANTS)}")
-    return PackedSteppedBuild(mutant)
+stepped_build = PackedSteppedBuild.load  # compiled and loaded once per mutant
 
 
 def _wrap_of(value: int) -> tuple[int, int]:

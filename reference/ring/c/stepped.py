@@ -13,8 +13,6 @@ step the C sides, alone or paired with a Python side over the same memory.
 
 from __future__ import annotations
 
-from functools import cache
-
 from virtiospec.reference.access import Op
 from virtiospec.reference.c_stepping import (
     FENCE,
@@ -23,7 +21,6 @@ from virtiospec.reference.c_stepping import (
     LOAD,
     MAX_SUSPENDED,
     STORE,
-    SteppedModule,
     abort_all,
     live_operations,
 )
@@ -34,6 +31,7 @@ from virtiospec.reference.ring.c.stepped_ops import (
     CDeviceOps,
     CDriverOps,
     CStateSide,
+    CSteppedBuild,
     segments,
     used_elems,
 )
@@ -63,19 +61,14 @@ __all__ = [
 F_EVENT_IDX, F_INDIRECT = 1, 2
 
 
-class SteppedBuild(SteppedModule):
+class SteppedBuild(CSteppedBuild):
     """One compiled stepped module of ring.c (the reference, or one mutant)."""
 
-    def __init__(self, mutant: str | None = None) -> None:
-        super().__init__(mutant, compile_stepped(mutant))
+    compile = staticmethod(compile_stepped)
+    mutants = MUTANTS
 
 
-@cache
-def stepped_build(mutant: str | None = None) -> SteppedBuild:
-    """The stepped build of ring.c (or of one mutant of ring_mutants.h), compiled once."""
-    if mutant is not None and mutant not in MUTANTS:
-        raise ValueError(f"unknown C mutant {mutant!r}; known: {', '.join(MUTANTS)}")
-    return SteppedBuild(mutant)
+stepped_build = SteppedBuild.load  # compiled and loaded once per mutant
 
 
 class _SteppedSide(CStateSide):

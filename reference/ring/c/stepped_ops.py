@@ -15,16 +15,37 @@ and the names of the spec's fields (indices or positions and wrap counters) stay
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from functools import cache
+from typing import Any, ClassVar, TypeVar
 
 from virtiospec.reference.access import Op
-from virtiospec.reference.c_stepping import ThreadedSide
+from virtiospec.reference.c_stepping import SteppedModule, ThreadedSide
 from virtiospec.reference.ring.device import Chain, SplitDevice
 from virtiospec.reference.ring.errors import RingError
 
 Segments = Sequence[tuple[int, int]]
 U64_MAX = (1 << 64) - 1
+B = TypeVar("B", bound="CSteppedBuild")
+
+
+class CSteppedBuild(SteppedModule):
+    """One compiled stepped module of a ring's C (the reference, or one mutant); a subclass
+    names how it compiles and which mutants it knows."""
+
+    compile: ClassVar[Callable[[str | None], Any]]
+    mutants: ClassVar[Sequence[str]]
+
+    def __init__(self, mutant: str | None = None) -> None:
+        super().__init__(mutant, type(self).compile(mutant))
+
+    @classmethod
+    @cache
+    def load(cls: type[B], mutant: str | None = None) -> B:
+        """The stepped build (or that of one mutant), compiled and loaded once."""
+        if mutant is not None and mutant not in cls.mutants:
+            raise ValueError(f"unknown C mutant {mutant!r}; known: {', '.join(cls.mutants)}")
+        return cls(mutant)
 
 
 def segments(ffi: Any, items: Segments) -> Any:
