@@ -33,6 +33,7 @@ class VirtioPciCounters:
     status_writes: int = 0
     status_transitions: int = 0  # writes that changed device_status
     resets: int = 0  # writes of 0 (VIRTIO-STATUS-005)
+    queue_resets: int = 0  # writes of 1 to queue_reset (VIRTIO-PCI-102)
     notify_writes: int = 0  # writes to the notification area (VIRTIO-PCI-030)
     notify_ignored: int = 0  # of which: not live, or at another queue's address
     queue_interrupts: int = 0  # used-buffer notifications the transport sent

@@ -39,7 +39,7 @@ from virtiospec.reference.stack.rings import DeviceRing
 from virtiospec.reference.virtio_pci.device import VirtioPciDevice
 from virtiospec.reference.virtio_pci.device_config import DeviceConfig
 from virtiospec.reference.virtio_pci.queues import QueueRegs
-from virtiospec.reference.virtio_pci.regs import DEVICE_NET
+from virtiospec.reference.virtio_pci.regs import DEVICE_NET, F_RING_RESET
 
 Wire = Callable[[int, bytes], None]  # (transmit pair, frame): a frame reaches the wire
 MAX_PASSES = 1000
@@ -53,6 +53,9 @@ class NetBackendLines:
     # service: a re-check before waiting that finds work (SHM-RING-004) runs another pass,
     # also after a pass that found none (a kick that came while the device re-enabled)
     rerun_on_recheck: bool = True
+    # queue_reset: the network device drops the queue's ring, and serves the ring the driver
+    # enables afterwards (VIRTIO-VQRESET-001, VIRTIO-VQRESET-002, VIRTIO-VQRESET-004)
+    forget_ring_at_queue_reset: bool = True
 
 
 class NetBackend:
@@ -66,7 +69,8 @@ class NetBackend:
         self.net_config = config
         self.counters = counters
         self.on_wire = on_wire
-        self.features = NetDevice.offered(config)  # VERSION_1 included (VIRTIO-FEAT-004)
+        # VERSION_1 included (VIRTIO-FEAT-004); VIRTIO_F_RING_RESET: queues reset one by one
+        self.features = NetDevice.offered(config) | 1 << F_RING_RESET
         self.queue_sizes = (queue_size,) * (2 * config.max_pairs + 1)
         self.config = DeviceConfig(config.layout())
         config.on_change = self._config_changed
@@ -124,6 +128,28 @@ class NetBackend:
 
     def queue_notified(self, index: int) -> None:
         self.doorbells.add(index)
+
+    def queue_reset(self, index: int) -> None:
+        """The driver reset queue ``index`` (the function already dropped its registers):
+        the network device stops using its ring, forgets what it staged on it and holds no
+        buffer of it (VIRTIO-VQRESET-001); frames from the wire wait for the ring the driver
+        enables next."""
+        _, net = self._parts()
+        self.doorbells.discard(index)
+        if self.lines.forget_ring_at_queue_reset:
+            net.detach(index)
+
+    def queue_enabled(self, index: int) -> None:
+        """A reset queue enabled again while the device is live: its new ring, from the
+        registers the driver wrote since (VIRTIO-VQRESET-004), kicks enabled."""
+        fn, net = self._parts()
+        ring = fn.queues[index].ring
+        if not isinstance(ring, DeviceRing):
+            return
+        if self.lines.forget_ring_at_queue_reset or index not in net.queues:
+            net.attach(index, ring)
+        run(ring.kick.enable(), fn.device_memory)
+        self.poked = True
 
     def reset(self) -> None:
         if self.net is not None:

@@ -22,19 +22,28 @@ brought up again.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 
 from virtiospec.reference.access import run
 from virtiospec.reference.net import features as F
 from virtiospec.reference.net.buffers import ByteMemory
 from virtiospec.reference.net.config import OFF_MAX_PAIRS, OFF_MTU, ConfigSpace
-from virtiospec.reference.net.driver import CTRL_BUF, DEFAULT_RX_BUF, NetDriver, RxFrame
+from virtiospec.reference.net.driver import (
+    CTRL_BUF,
+    DEFAULT_RX_BUF,
+    CtrlToken,
+    NetDriver,
+    RxFrame,
+    RxToken,
+    TxToken,
+)
 from virtiospec.reference.net.errors import NetError
 from virtiospec.reference.net.header import HDR_LEN, max_frame
 from virtiospec.reference.pci.discovery import Window
 from virtiospec.reference.pci.host import Host
 from virtiospec.reference.pci.regs import MSI_WINDOW
-from virtiospec.reference.ring import RingError
+from virtiospec.reference.ring import RingError, SplitDriver
 from virtiospec.reference.ring.on_shm import ShmRingLayout
 from virtiospec.reference.shm.errors import ShmError
 from virtiospec.reference.shm.region import Region, RegionSet
@@ -45,7 +54,7 @@ from virtiospec.reference.stack.rings import DriverRing
 from virtiospec.reference.stack.transport import WideTransport
 from virtiospec.reference.virtio_pci.errors import QueueUnavailable, VirtioPciError
 from virtiospec.reference.virtio_pci.init import VirtioPciDriver
-from virtiospec.reference.virtio_pci.regs import DEVICE_NEEDS_RESET, DEVICE_NET
+from virtiospec.reference.virtio_pci.regs import DEVICE_NEEDS_RESET, DEVICE_NET, F_RING_RESET
 from virtiospec.reference.virtio_pci.transport import TransportConfig
 
 MSI_ADDRESS = MSI_WINDOW[0]  # where x86 MSI messages go (the local APICs)
@@ -80,13 +89,57 @@ class CountingNetDriver(NetDriver):
             c.rx_bytes += len(got.frame)
         return got
 
+    # -- one queue reset (VIRTIO_F_RING_RESET) ----------------------------------------------
+    def take_back_queue(self, index: int) -> None:
+        """Queue ``index`` was reset (the transport saw ``queue_reset`` read 0): as at a
+        device reset (NET-062) but for this queue alone, first what the device made used --
+        frames received are delivered, transmitted buffers freed --, then every buffer still
+        made available, each once; the frames of those transmit buffers go back to the front
+        of their pair's pending list, in order. The queue is forgotten until
+        :meth:`restart_queue`. Frames of other queues are not touched."""
+        if index not in self.queues:
+            return
+        keep = self.lines.take_back_at_reset  # else the buffers are forgotten with the queue
+        pair = index // 2
+        if keep and self.lines.reap_used_at_reset:
+            if index == self.ctrl_q:
+                self.ctrl_poll()
+            elif index % 2 == 0:
+                self.inbox += self._drain_rx(pair)
+            else:
+                self._reap(pair)
+        q = self.queues.pop(index)
+        requeue: list[tuple[int, bytes, bool]] = []
+        for token in q.detach_unused() if keep else ():
+            if isinstance(token, RxToken):
+                self.rx_pool.release(token.addr)
+            elif isinstance(token, TxToken):
+                self.tx_pool.release(token.addr)
+                requeue.append((token.seq, token.frame, token.csum))
+                self.stats.tx_requeued += 1
+            elif isinstance(token, CtrlToken):
+                self.ctrl_pool.release(token.addr)
+        if requeue:
+            pend = self.pending[pair]
+            pend.frames = deque(sorted(requeue) + list(pend.frames))
+
+    def restart_queue(self, index: int, queue: SplitDriver) -> None:
+        """The queue enabled again: receive buffers posted, pending frames sent."""
+        self.queues[index] = queue
+        if index == self.ctrl_q:
+            return
+        if index % 2 == 0:
+            self.post_rx(index // 2)
+        else:
+            self.flush(index // 2)
+
 
 class StackDriver:
     """``mmio``: the window BARs are assigned from; ``ram``: guest RAM the driver may use for
     buffers (the region holds the rings)."""
 
     def __init__(self, host: Host, counters: Counters, *, mmio: Window, ram: Window,
-                 queue_size: int, event_idx: bool = True,
+                 queue_size: int, event_idx: bool = True, ring_reset: bool = False,
                  rx_buf_size: int = DEFAULT_RX_BUF) -> None:
         self.host = host
         self.counters = counters
@@ -95,6 +148,8 @@ class StackDriver:
         self.ram = ram
         self.queue_size = queue_size
         self.wanted = DRIVER_FEATURES if event_idx else DRIVER_FEATURES & ~F.bit(F.RING_EVENT_IDX)
+        if ring_reset:  # queues reset one by one (VIRTIO_F_RING_RESET)
+            self.wanted |= F.bit(F_RING_RESET)
         self.rx_buf_size = rx_buf_size
         self.transport: WideTransport | None = None
         self.virtio: VirtioPciDriver | None = None
@@ -238,6 +293,25 @@ class StackDriver:
             return
         if self.net is not None:
             self.net.config_changed()
+
+    # -- one queue reset (VIRTIO_F_RING_RESET) -------------------------------------------------
+    def reset_queue(self, index: int) -> None:
+        """Reset queue ``index`` alone with buffers in flight, take its buffers back and enable
+        it again at the same place: ``queue_reset`` written and read until 0 before anything
+        of the queue is touched (VIRTIO-PCI-105, VIRTIO-VQRESET-003); the ring and its signals
+        initialised and the queue set up as the first time (VIRTIO-VQRESET-005)."""
+        assert self.transport is not None and self.net is not None
+        t = self.transport
+        old = self.rings.pop(index)  # its interrupts are spurious from now on
+        run(t.reset_queue(index), self.mem)
+        self.net.take_back_queue(index)
+        ring = DriverRing(index, old.shm_layout, self.counters, event_idx=old.event_idx)
+        run(ring.init(), self.mem)
+        self.notify_at[index] = run(t.setup_queue(index, ring.shm_layout.ring,
+                                                  queue_vector(index)), self.mem)
+        self.rings[index] = ring
+        run(ring.call.enable(), self.mem)
+        self.net.restart_queue(index, ring)
 
     # -- reset ------------------------------------------------------------------------------------
     def reset(self) -> int:

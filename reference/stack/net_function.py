@@ -96,6 +96,23 @@ class NetPciFunction(VirtioPciDevice):
         self.layouts.clear()
         super().reset()
 
+    # -- one queue reset and enabled again (VIRTIO_F_RING_RESET) -------------------------------
+    def reset_queue(self, index: int, q: QueueRegs) -> None:
+        """The queue leaves the region's layout with its registers (VIRTIO-VQRESET-002), so
+        that the driver may place it again, at the same offset or another
+        (VIRTIO-VQRESET-004); the back-end drops its ring (VIRTIO-VQRESET-001)."""
+        self.counters.virtio_pci.queue_resets += 1
+        self.layouts.pop(index, None)
+        super().reset_queue(index, q)
+
+    def _enable_queue(self, index: int, q: QueueRegs) -> None:
+        """A queue enabled while the device is live (after its reset): the new ring goes to
+        the back-end at once."""
+        super()._enable_queue(index, q)
+        hook = getattr(self.backend, "queue_enabled", None)
+        if self.status & DRIVER_OK and q.ring is not None and hook is not None:
+            self.guarded(lambda: hook(index))
+
     def notified(self, offset: int, value: int, data: int | None = None) -> None:
         ignored = self.ignored_notifications
         super().notified(offset, value, data)

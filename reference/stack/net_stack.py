@@ -55,6 +55,7 @@ class StackOptions:
     pairs: int = 1  # queue pairs the device has and the driver uses (MQ when > 1)
     queue_size: int = 64
     event_idx: bool = True
+    ring_reset: bool = False  # the driver takes VIRTIO_F_RING_RESET (queues reset one by one)
     ram_size: int = 32 << 20
     rx_buf_size: int = DEFAULT_RX_BUF
 
@@ -75,6 +76,7 @@ class Stack:
         self.driver = StackDriver(self.machine, self.counters, mmio=Window(*MMIO),
                                   ram=Window(BUFFERS_FROM, opt.ram_size - BUFFERS_FROM),
                                   queue_size=opt.queue_size, event_idx=opt.event_idx,
+                                  ring_reset=opt.ring_reset,
                                   rx_buf_size=opt.rx_buf_size)
         self.faults: NotifyFaults | None = None  # demo --drop-notify / --double-notify
 
@@ -114,6 +116,12 @@ class Stack:
         self.pump()
         if self.options.pairs > 1:
             self.set_pairs(self.options.pairs)
+
+    def reset_queue(self, index: int) -> None:
+        """Queue ``index`` reset alone with buffers in flight and enabled again
+        (``ring_reset``)."""
+        self.driver.reset_queue(index)
+        self.pump()
 
     # -- traffic ----------------------------------------------------------------------------
     def send(self, frame: bytes) -> int:
