@@ -71,6 +71,7 @@ from virtiospec.reference.net.device import NetDevice
 from virtiospec.reference.net.driver import NetDriver, NetDriverLines
 from virtiospec.reference.ring import Chain, SplitDevice
 from virtiospec.reference.ring.c.stepped import CSplitDevice
+from virtiospec.reference.shm.c.stepped import CSignalReceiver, CSignalSender
 from virtiospec.reference.shm.signal import SignalReceiver
 from virtiospec.reference.stack.net_backend import NetBackend, NetBackendLines
 from virtiospec.reference.stack.net_driver import (
@@ -98,6 +99,7 @@ class StackNetConfig:
     frames: int = 5  # at most this many frames each way in a run
     resets: int = 1  # device resets a run may do
     changes: int = 3  # configuration changes a run may do
+    queue_resets: int = 0  # resets of one queue (rx0 or tx0, VIRTIO_F_RING_RESET) a run may do
     # known-bad variants, each planted in the layer it belongs to
     driver_bug: type[NetDriver] | None = None  # net: mixed under the stack's net driver
     device_bug: type[NetDevice] | None = None  # net: the back-end's network device
@@ -106,6 +108,8 @@ class StackNetConfig:
     backend_bug: type[NetBackend] | None = None  # the seam in the stack's device service
     c_device: bool = False  # the device's rings are ring.c (its stepped build), not Python
     c_mutant: str | None = None  # ... built with this mutant of ring_mutants.h
+    c_shm: bool = False  # the device's signals are shm.c (its stepped build), not Python
+    c_shm_mutant: str | None = None  # ... built with this mutant of shm_mutants.h
     tx_vector: int | None = None  # virtio-pci: tx0's MSI-X vector (None: as set up)
     steps: int = 60
 
@@ -115,6 +119,14 @@ class BackendStopsAfterIdlePass(NetBackend):
     the service even though the re-check before waiting found a kick."""
 
     lines = NetBackendLines(rerun_on_recheck=False)  # BUG (SHM-RING-004)
+
+
+class BackendKeepsOldRing(NetBackend):
+    """virtio-pci queue reset in the stack's device: at ``queue_reset`` the network device
+    keeps the queue's ring and its state, and serves it after the driver enabled the queue
+    again, instead of the new one."""
+
+    lines = NetBackendLines(forget_ring_at_queue_reset=False)  # BUG (VIRTIO-VQRESET-002)
 
 
 class TornConfigDriver(NetDriver):
@@ -163,6 +175,19 @@ def _to_c(ring: DeviceRing, mutant: str | None) -> None:
     ring.c = c  # type: ignore[attr-defined]
 
 
+def _shm_to_c(ring: DeviceRing, mutant: str | None) -> None:
+    """The device's kick receiver and call sender of ``ring`` done by shm.c (its stepped
+    build, reference/shm/c/stepped.py) on the same signal words; neither side of a signal
+    keeps private state beyond its counters, so the switch may happen between any two
+    operations. The C sides join the stack's shm counters."""
+    if not isinstance(ring.kick, CSignalReceiver):
+        ring.kick = CSignalReceiver(ring.shm_layout.kick, mutant=mutant)  # type: ignore[assignment]
+        ring.shm.receivers["kick"].append(ring.kick)
+    if not isinstance(ring.call, CSignalSender):
+        ring.call = CSignalSender(ring.shm_layout.call, mutant=mutant)  # type: ignore[assignment]
+        ring.shm.senders["call"].append(ring.call)
+
+
 def _plant_ring(ring: object, bug: type | None, base: type) -> None:
     if bug is not None and not isinstance(ring, bug):
         ring.__class__ = type(f"Planted{base.__name__}", (base, bug), {})
@@ -180,7 +205,8 @@ class StackNetMachine(DriverDeviceMachine):
         cfg = self.cfg
         self.q = q
         stack = self.stack = Stack(StackOptions(pairs=PAIRS, queue_size=q,
-                                                event_idx=cfg.event_idx, ram_size=RAM))
+                                                event_idx=cfg.event_idx, ram_size=RAM,
+                                                ring_reset=True))
         stack.on_wire = self._on_wire
         self.wire_while_down = 0
         stack.bring_up()
@@ -217,7 +243,10 @@ class StackNetMachine(DriverDeviceMachine):
         self.wire = Tally(TX, SIZE, self.mac)
         self.got = Tally(RX, SIZE, self.mac)
         self.sent = self.injected = self.accepted = 0
-        self.resets = self.changes = 0
+        self.resets = self.changes = self.qresets = 0
+        self.qresetting: int | None = None  # the queue the driver is resetting
+        self.qreset_mark = 0  # queue_reset writes the device had seen before it started
+        self.replant = False  # a queue was enabled again: plant the variants in it when idle
         self.resetting = self.down_seen = False
         self.calls: list[SteppedCall] = []
         self.window: set[tuple[bool, tuple[int, ...]]] | None = None  # shown during a read
@@ -234,6 +263,8 @@ class StackNetMachine(DriverDeviceMachine):
             if isinstance(ring, DeviceRing):
                 if cfg.c_device:
                     _to_c(ring, cfg.c_mutant)
+                if cfg.c_shm:
+                    _shm_to_c(ring, cfg.c_shm_mutant)
                 _plant_ring(ring, cfg.device_ring_bug, DeviceRing)
                 if cfg.receiver_cls is not None and type(ring.kick) is not cfg.receiver_cls:
                     ring.kick = cfg.receiver_cls(ring.shm_layout.kick)
@@ -362,6 +393,9 @@ class StackNetMachine(DriverDeviceMachine):
         return None
 
     def _device_may_serve(self) -> bool:
+        if self.qresetting is not None and \
+                self.stack.counters.virtio_pci.queue_resets == self.qreset_mark:
+            return False  # the device quiesced for the queue reset the driver is starting
         if self.resetting and not (self.down_seen and self.stack.function.live):
             return False  # the reset is under way: nothing to serve until DRIVER_OK
         return self.stack.backend.wants_service
@@ -401,6 +435,8 @@ class StackNetMachine(DriverDeviceMachine):
     @rule(run=st.sampled_from(["", "to_load", "finish"]))
     @guarded
     def device_service(self, run: str) -> None:
+        if self.qresetting is not None:
+            self._count("services during a queue reset")
         self._call("device", self.stack.backend.service, "service", run)
 
     @precondition(lambda m: m.ready and not m.vside.busy and m.injected < m.cfg.frames)
@@ -495,6 +531,13 @@ class StackNetMachine(DriverDeviceMachine):
                 self.resetting = False
                 self._plant_queues()
                 self.shm.note("env", "reset done, the device is up again")
+        if self.qresetting is not None and not self.dside.busy:
+            self.qresetting = None
+            self.replant = True
+            self.shm.note("env", "queue reset done, the queue is enabled again")
+        if self.replant and not self.vside.busy:  # the variants, in the new ring too
+            self.replant = False
+            self._plant_queues()
         if self.dside.busy:
             return
         if self.window is not None:  # its configuration change handler is done
@@ -590,9 +633,32 @@ class StackNetMachine(DriverDeviceMachine):
                     side.program = None
 
 
+class StackNetQueueResetMachine(StackNetMachine):
+    """The machine with one more rule, a queue reset (a class of its own, so that the runs of
+    configurations without queue resets draw the rules they drew before it existed)."""
+
+    @precondition(lambda m: m.ready and not m.dside.busy and not m.vside.busy
+                  and m.qresets < m.cfg.queue_resets)
+    @rule(index=st.sampled_from((RX0, TX0)), run=st.sampled_from(["", "to_load", "finish"]))
+    @guarded
+    def driver_queue_reset(self, index: int, run: str) -> None:
+        """The driver resets one queue with buffers in flight (VIRTIO_F_RING_RESET), takes
+        its buffers back and enables it again; the device, idle when the call starts, may
+        serve the other queues as soon as ``queue_reset`` was written."""
+        self.qresets += 1
+        self.qresetting = index
+        self.qreset_mark = self.stack.counters.virtio_pci.queue_resets
+        self._count("queue resets")
+        if self.stack.net.queues[index].outstanding:
+            self._count("queue resets with buffers in flight")
+        self._call("driver", lambda: self.stack.driver.reset_queue(index),
+                   f"queue reset of {self.stack.queue_name(index)}", run)
+
+
 def run_stack_net(cfg: StackNetConfig, max_examples: int, *, derandomize: bool = False,
                   shrink: bool = True) -> registry.Evidence:
-    cls = bind(f"StackNet_{cfg.mode}", (StackNetMachine,), cfg)
+    base = StackNetQueueResetMachine if cfg.queue_resets else StackNetMachine
+    cls = bind(f"StackNet_{cfg.mode}", (base,), cfg)
     return run_bound(cls, cfg.steps, max_examples, derandomize=derandomize, shrink=shrink,
                      shrink_seconds=20.0)
 
@@ -600,15 +666,19 @@ def run_stack_net(cfg: StackNetConfig, max_examples: int, *, derandomize: bool =
 REQS = ("NET-021", "NET-026", "NET-060", "NET-062", "VIRTIO-PCI-042", "VIRTIO-PCI-051",
         "VIRTIO-PCI-053", "VIRTIO-STATUS-004", "SHM-RING-003", "SHM-RING-004",
         "SHM-RING-007", "RING-SPLIT-110", "RING-SPLIT-111")
+QUEUE_RESET_REQS = ("VIRTIO-PCI-102", "VIRTIO-PCI-105", "VIRTIO-VQRESET-001",
+                    "VIRTIO-VQRESET-002", "VIRTIO-VQRESET-003", "VIRTIO-VQRESET-004",
+                    "VIRTIO-VQRESET-005")
 
 
 def _register(name: str, mode: Mode) -> None:
-    @registry.check(name, REQS,
+    @registry.check(name, REQS + QUEUE_RESET_REQS,
                     f"the whole network stack, its driver and device stepped access by access "
                     f"over {WHERE[mode]}: frames both ways, configuration changes and link "
-                    f"flaps during the generation loop, a device reset with frames in flight")
+                    f"flaps during the generation loop, a device reset with frames in flight, "
+                    f"one queue reset and enabled again with frames in flight")
     def check(n: int) -> registry.Evidence:
-        return run_stack_net(StackNetConfig(mode=mode), n)
+        return run_stack_net(StackNetConfig(mode=mode, queue_resets=1), n)
 
 
 _mode: Mode
@@ -628,6 +698,22 @@ def _register_mixed(name: str, mode: Mode) -> None:
 
 for _name, _mode in (("stack.net.c_device.sc", "sc"), ("stack.net.c_device.tso", "tso")):
     _register_mixed(_name, _mode)
+
+
+def _register_c_shm(name: str, mode: Mode) -> None:
+    @registry.check(name, REQS + QUEUE_RESET_REQS + ("SHM-SIGNAL-004", "SHM-SIGNAL-005",
+                                                     "SHM-SIGNAL-006"),
+                    f"the whole network stack with the device's signals in C (shm.c, stepped "
+                    f"build: every kick received and every call injected) and the driver's "
+                    f"in Python, stepped access by access over {WHERE[mode]}: frames both "
+                    f"ways, configuration changes and link flaps, a device reset and a queue "
+                    f"reset with frames in flight")
+    def check(n: int) -> registry.Evidence:
+        return run_stack_net(StackNetConfig(mode=mode, c_shm=True, queue_resets=1), n)
+
+
+for _name, _mode in (("stack.net.c_shm.sc", "sc"), ("stack.net.c_shm.tso", "tso")):
+    _register_c_shm(_name, _mode)
 
 
 # -- known-bad variants, one layer each, caught by the whole-stack machine ---------------------
@@ -675,6 +761,23 @@ PLANTED: list[tuple[str, str, tuple[str, ...], StackNetConfig]] = [
      "net: " + switched(DeviceIgnoresLinkDown) + ", in the "
      "stack's back-end", ("NET-026", "NET-060"),
      StackNetConfig(mode="sc", device_bug=DeviceIgnoresLinkDown, resets=0)),
+    ("stack.net.mutant.shm.c_receiver_no_recheck",
+     "shm, in C: the device's signals are shm.c built with NO_RECHECK_ENABLE (the kick "
+     "receiver enables without re-reading pending), the driver's Python",
+     ("SHM-SIGNAL-006", "SHM-RING-004"),
+     StackNetConfig(mode="sc", c_shm=True, c_shm_mutant="NO_RECHECK_ENABLE", resets=0,
+                    changes=0)),
+    ("stack.net.mutant.virtio_pci.queue_reset_keeps_old_ring",
+     "virtio-pci queue reset: " + switched(BackendKeepsOldRing) + ": the device serves the "
+     "reset queue's old ring state after the driver enabled it again",
+     ("VIRTIO-VQRESET-002", "VIRTIO-VQRESET-004", "NET-060"),
+     StackNetConfig(mode="sc", backend_bug=BackendKeepsOldRing, resets=0, changes=0,
+                    queue_resets=1)),
+    ("stack.net.mutant.net.driver_forgets_reset_queue",
+     "net: " + switched(DriverNoRecover) + ": at a queue reset "
+     "the driver forgets the buffers of the reset queue", ("NET-062", "VIRTIO-VQRESET-003"),
+     StackNetConfig(mode="sc", driver_bug=DriverNoRecover, resets=0, changes=0,
+                    queue_resets=1)),
 ]
 
 
