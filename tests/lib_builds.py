@@ -13,8 +13,6 @@ from virtiospec.reference.ring.c import build as ring_c_build
 from virtiospec.reference.shm.c import build as shm_c_build
 
 TESTS = Path(__file__).resolve().parent
-REFERENCE = TESTS.parent / "reference"
-CONFORMANCE = TESTS.parent / "conformance"
 PLANTED = TESTS / "ring_planted.c"
 SHM_PLANTS = {"WRITER_NEVER_ODD": 1, "STATE_SIZE_IGNORED": 2, "UPDATE_ANY_WORDS": 3,
               "SERVICE_NO_ACK": 4}

@@ -28,7 +28,6 @@ from typing import Any
 
 import pytest
 from c_helpers import (
-    REFERENCE,
     cc,
     check_missing_compiler_is_named,
     check_sanitized_workload,
@@ -62,7 +61,6 @@ from virtiospec.reference.vhost_user.session import DEVICE_ENV, Options, Session
 
 pytestmark = pytest.mark.skipif(not fast.available(), reason="the C fast path is not built")
 
-CONFORMANCE = REFERENCE.parent / "conformance"
 
 A = (0x10000, 0x40000)  # region A: the rings, indirect tables, buffers
 B = (0x60000, 0x10000)  # region B: more buffers

@@ -38,7 +38,6 @@ from pathlib import Path
 from virtiospec.reference import c_build
 from virtiospec.reference.ring.c.build import STRICT, cache_dir, find_compiler
 
-HERE = Path(__file__).resolve().parent
 HARNESS_SOURCES = ("ring.h", "ring_access.h", "ring_mutants.h", "ring.c", "ring_threads.c")
 COUNTER_SOURCE = "ring_notify_count.c"
 OPTIMIZE = ("-O2", "-flto")  # ringtest's Makefile: -O2 -flto -fwhole-program
