@@ -12,6 +12,7 @@ from virtiospec.conformance.cases import Outcome
 from virtiospec.conformance.ring import lib_stress
 
 BOUND = 8.0  # seconds; each bug is usually seen within 0.3 s (a 200 ms lost-wakeup watch)
+ROUNDS = 5  # a loaded machine may schedule the two threads so that the race never opens
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,12 @@ def test_a_missing_barrier_loses_its_wakeup(libs: Path, bug: str, side: str, los
     lib = mutant(bug, libs)
     ref = lib_stress.reference_lib()
     driver, device = (lib, ref) if side == "driver" else (ref, lib)
-    v = lib_stress.stress(driver, device, BOUND)
+    # the race is real (two threads on real cores): a round that happens not to lose the
+    # wakeup must PASS cleanly; another round is run, up to ROUNDS x BOUND seconds in all
+    for _ in range(ROUNDS):
+        v = lib_stress.stress(driver, device, BOUND)
+        if v.result.outcome is not Outcome.PASS:
+            break
     assert v.result.outcome is Outcome.WEDGED, v.result.detail
     assert f"lost {lost} (" in v.result.detail
     assert v.result.seconds < BOUND + 1
@@ -64,5 +70,8 @@ def test_the_packed_ring_on_two_threads(libs: Path) -> None:
     assert good.result.outcome is Outcome.PASS, good.result.detail
     bad = build_lib(libs / "packed_no_mb_notify.so",
                     ("-O2", "-DVS_PACKED_MUTANT=VS_PM_DEVICE_NO_MB_NOTIFY"))
-    v = lib_stress.stress(ref, bad, BOUND, packed=True)
+    for _ in range(ROUNDS):
+        v = lib_stress.stress(ref, bad, BOUND, packed=True)
+        if v.result.outcome is not Outcome.PASS:
+            break
     assert v.result.outcome is Outcome.WEDGED and "lost interrupt (" in v.result.detail
