@@ -206,17 +206,27 @@ class Peer:
         return out
 
     def spinning(self, window: float = 0.5, samples: int = 10) -> bool:
-        """One thread running or runnable in 80 % of ``samples`` over ``window`` while the
-        peer has nothing to do (never said of a poll-mode peer). Thread states, not CPU time:
-        on a loaded machine a spinning thread gets little CPU but is always runnable."""
+        """One thread running or runnable in 80 % of ``samples`` over ``window``, and again
+        over a window four times as long, while the peer has nothing to do (never said of a
+        poll-mode peer). Thread states, not CPU time: on a loaded machine a spinning thread
+        gets little CPU but is always runnable."""
         if self.spec.busy_polls:
             return False
+        busy = self._runnable(window, samples)
+        if not busy:
+            return False
+        # a thread with real work that waits for a CPU on a loaded machine is runnable too,
+        # until it gets one: the same thread must still be so over a window four times longer
+        return bool(busy & self._runnable(4 * window, 4 * samples))
+
+    def _runnable(self, window: float, samples: int) -> set[str]:
+        """The threads running or runnable in 80 % of ``samples`` over ``window``."""
         seen: dict[str, int] = {}
         for _ in range(samples):
             for tid in self.running_threads():
                 seen[tid] = seen.get(tid, 0) + 1
             time.sleep(window / samples)
-        return any(n >= 0.8 * samples for n in seen.values())
+        return {tid for tid, n in seen.items() if n >= 0.8 * samples}
 
     def stop(self) -> None:
         proc = self.proc

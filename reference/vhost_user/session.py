@@ -28,120 +28,61 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from itertools import cycle, islice
 
 from virtiospec.reference.access import MemoryError_
 from virtiospec.reference.net import features as F
-from virtiospec.reference.net.buffers import run_op
 from virtiospec.reference.net.config import NetConfig
 from virtiospec.reference.net.device import NetDevice
-from virtiospec.reference.net.frames import flow_hash, flow_key
-from virtiospec.reference.ring import SplitDevice, SplitLayout
+from virtiospec.reference.net.frames import flow_key
+from virtiospec.reference.ring import SplitDevice
 from virtiospec.reference.ring.errors import RingError
 from virtiospec.reference.ring.layout import avail_ring_size, desc_table_size, used_ring_size
 from virtiospec.reference.ring.packed.device import PackedDevice
-from virtiospec.reference.ring.packed.layout import EVENT_SIZE, PACKED_DESC_SIZE, PackedLayout
+from virtiospec.reference.ring.packed.layout import EVENT_SIZE, PACKED_DESC_SIZE
 from virtiospec.reference.vhost_user import fast
 from virtiospec.reference.vhost_user import messages as M
+from virtiospec.reference.vhost_user.datapath import Datapath
 from virtiospec.reference.vhost_user.fast import FastNetDevice, FastQueue
 from virtiospec.reference.vhost_user.fast import available as fast_path_built
 from virtiospec.reference.vhost_user.in_order import InOrderWatch, RingView
 from virtiospec.reference.vhost_user.memory import MemoryTable, check_disjoint, parse_table
+from virtiospec.reference.vhost_user.options import (
+    CHECKS,
+    DEVICE_ENV,
+    DEVICES,
+    MAX_QUEUE,
+    NET_FEATURES,
+    PLANT_ENV,
+    PROTOCOL_FEATURES,
+    Options,
+    Transcript,
+    Vring,
+    default_device,
+)
+from virtiospec.reference.vhost_user.queues import packed_base, packed_queue, split_queue
+
+__all__ = [
+    "CHECKS",
+    "DEVICES",
+    "DEVICE_ENV",
+    "MAX_QUEUE",
+    "NET_FEATURES",
+    "PLANT_ENV",
+    "PROTOCOL_FEATURES",
+    "Options",
+    "Session",
+    "Transcript",
+    "Transmit",
+    "Vring",
+    "default_device",
+]
 
 Transmit = Callable[["Session", int, bytes], None]
 
-NET_FEATURES = F.of(F.VERSION_1, F.MRG_RXBUF, F.CSUM, F.RING_EVENT_IDX, F.RING_INDIRECT_DESC,
-                    F.RING_PACKED, F.IN_ORDER)
-PROTOCOL_FEATURES = F.of(M.PROTOCOL_F_MQ, M.PROTOCOL_F_REPLY_ACK)
-DEVICES = ("python", "c")
-DEVICE_ENV = "VIRTIOSPEC_VHOST_DEVICE"
-# A known-bad build for the tests: $VIRTIOSPEC_VHOST_PLANT names one message check skipped
-PLANT_ENV = "VIRTIOSPEC_VHOST_PLANT"
-CHECKS = ("reply-flag", "mem-overlap", "vring-num", "vring-addr", "vring-base", "eventfd")
-MAX_QUEUE = 32768
 
-
-def default_device() -> str:
-    """``$VIRTIOSPEC_VHOST_DEVICE`` if set, else ``"c"`` (the fast path)."""
-    return os.environ.get(DEVICE_ENV) or "c"
-
-
-@dataclass
-class Options:
-    """What the back-end offers and how it runs."""
-
-    pairs: int = 1
-    features: int = NET_FEATURES
-    protocol_features: int = PROTOCOL_FEATURES
-    poll: bool = False  # busy-poll the rings (no kicks needed) instead of waiting for kicks
-    mtu: int = 1500
-    source: Callable[[int], list[bytes]] | None = None  # frames to send, asked for n at a time
-    source_depth: int = 256  # keep this many frames waiting when there is a source
-    # a traffic source: these frames, over and over, as fast as the driver gives buffers
-    # (the C fast path makes them in C, a burst per call; the Python device takes them from
-    # a Python source like ``source``)
-    repeat: tuple[bytes, ...] | None = None
-    device: str = field(default_factory=default_device)  # "python" (the spec) or "c"
-    # a check of CHECKS to skip (a planted bug the hostile protocol cases must catch)
-    plant: str = field(default_factory=lambda: os.environ.get(PLANT_ENV, ""))
-    # watch the device keep VIRTIO_F_IN_ORDER from the rings in memory (InOrderWatch) and
-    # count what moves on each queue pair: for the conformance cases, not the benchmark
-    observe: bool = False
-
-    def __post_init__(self) -> None:
-        if self.plant and self.plant not in CHECKS:
-            raise ValueError(f"plant {self.plant!r}: one of {', '.join(CHECKS)}")
-        if self.device not in DEVICES:
-            raise ValueError(f"device {self.device!r}: one of {', '.join(DEVICES)}")
-        if self.repeat is not None:
-            if not self.repeat:
-                raise ValueError("repeat: at least one frame")
-            if self.source is not None:
-                raise ValueError("repeat and source: one traffic source at a time")
-
-
-@dataclass
-class Vring:
-    index: int
-    num: int = 0
-    base: int = 0  # SET_VRING_BASE's num (packed: position | wrap << 15 | used << 16)
-    user_addrs: tuple[int, int, int] | None = None  # desc, used, avail (user addresses)
-    kick: int | None = None
-    call: int | None = None
-    err: int | None = None
-    enabled: bool = False
-    queue: SplitDevice | PackedDevice | FastQueue | None = None
-    view: RingView | None = None  # where the started ring lies, in guest addresses
-    calls: int = 0
-    kicks: int = 0
-
-    @property
-    def started(self) -> bool:
-        return self.queue is not None
-
-
-@dataclass
-class Transcript:
-    """What happened on the connection, for the conformance cases and the report."""
-
-    messages: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    features: int | None = None
-    protocol_features: int | None = None
-    started: list[int] = field(default_factory=list)  # vrings, each time one starts
-    # with Options.observe: frames per queue pair, and received frames placed on another
-    # pair than the one their flow was due (VHOST-USER-010, NET-040, NET-038)
-    rx_pairs: Counter[int] = field(default_factory=Counter)
-    tx_pairs: Counter[int] = field(default_factory=Counter)
-    steered: int = 0
-    misteered: list[str] = field(default_factory=list)
-    pairs_enabled: int = 0  # the most pairs started and enabled at once
-
-
-class Session:
+class Session(Datapath):
     def __init__(self, options: Options, on_transmit: Transmit | None = None) -> None:
         if options.device == "c" and not fast.available():
             raise RuntimeError("the C fast path is not built "
@@ -424,9 +365,9 @@ class Session:
         q: SplitDevice | PackedDevice | FastQueue
         try:
             if F.has(dev.features, F.RING_PACKED):
-                q = self._packed_queue(v, desc, avail, used)
+                q = packed_queue(self.mem, dev, v, desc, avail, used)
             else:
-                q = self._split_queue(v, desc, avail, used)
+                q = split_queue(self.mem, dev, v, desc, avail, used)
         except (RingError, MemoryError_, ValueError) as err:
             self.log.errors.append(f"vring {v.index} not started: {err}")
             self._signal_err(v)
@@ -447,57 +388,6 @@ class Session:
         self._apply_enable(v)
         if self.options.poll:
             self._disable_notify(q)
-
-    def _packed_queue(self, v: Vring, desc: int, avail: int, used: int
-                      ) -> PackedDevice | FastQueue:
-        """A packed queue: the Driver Area holds the driver's event-suppression structure,
-        the Device Area the device's; positions and wrap counters from SET_VRING_BASE."""
-        dev = self.device
-        assert dev is not None
-        pos, wrap = v.base & 0x7FFF, v.base >> 15 & 1
-        if pos >= v.num:
-            raise ValueError(f"SET_VRING_BASE position {pos} in a ring of {v.num}")
-        used_word = v.base >> 16  # QEMU's form; DPDK's virtio-user sends 0 here
-        if not used_word:
-            used_word = v.base & 0xFFFF
-        if isinstance(dev, FastNetDevice):
-            return FastQueue(self.mem, v.num, self.mem.user_to_guest(desc, PACKED_DESC_SIZE
-                                                                      * v.num),
-                             self.mem.user_to_guest(avail, EVENT_SIZE),
-                             self.mem.user_to_guest(used, EVENT_SIZE), features=dev.features,
-                             last_avail=v.base & 0xFFFF, used_idx=used_word,
-                             call_fd=v.call, receive=v.index % 2 == 0, packed=True)
-        lay = PackedLayout(v.num, self.mem.user_to_guest(desc, PACKED_DESC_SIZE * v.num),
-                           self.mem.user_to_guest(avail, EVENT_SIZE),
-                           self.mem.user_to_guest(used, EVENT_SIZE))
-        q = PackedDevice(lay, self.mem.limit, event_idx=F.has(dev.features, F.RING_EVENT_IDX),
-                         indirect=F.has(dev.features, F.RING_INDIRECT_DESC))
-        q.last_avail, q.avail_wrap = pos, wrap
-        q.used_pos, q.used_wrap = used_word & 0x7FFF, used_word >> 15 & 1
-        return q
-
-    def _split_queue(self, v: Vring, desc: int, avail: int, used: int
-                     ) -> SplitDevice | FastQueue:
-        dev = self.device
-        assert dev is not None
-        q: SplitDevice | FastQueue
-        lay = SplitLayout(v.num, self.mem.user_to_guest(desc, desc_table_size(v.num)),
-                          self.mem.user_to_guest(avail, avail_ring_size(v.num)),
-                          self.mem.user_to_guest(used, used_ring_size(v.num)))
-        lay.check_inside(self.mem.limit)
-        used_idx = self.mem.read(lay.used_idx, 2)
-        if isinstance(dev, FastNetDevice):
-            q = FastQueue(self.mem, v.num, lay.desc, lay.avail, lay.used,
-                          features=dev.features, last_avail=v.base & 0xFFFF,
-                          used_idx=used_idx,
-                          call_fd=v.call, receive=v.index % 2 == 0)
-        else:
-            q = SplitDevice(lay, self.mem.limit,
-                            event_idx=F.has(dev.features, F.RING_EVENT_IDX),
-                            indirect=F.has(dev.features, F.RING_INDIRECT_DESC))
-            q.last_avail = v.base & 0xFFFF
-            q.used_idx = used_idx
-        return q
 
     def _stop(self, v: Vring) -> int:
         """Stop a ring (GET_VRING_BASE): finish staged transmissions, give back receive
@@ -521,17 +411,12 @@ class Session:
         if self.watch is not None:
             self.watch.forget(v.index)
         if isinstance(q, PackedDevice):
-            v.base = _packed_base(q, held)
+            v.base = packed_base(q, held)
         elif isinstance(q, FastQueue) and q.packed:  # the C side gave the held lists back
             v.base = q.last_avail | q.used_idx << 16
         else:
             v.base = (q.last_avail - held) & 0xFFFF
         return v.base
-
-    def _signal_err(self, v: Vring) -> None:
-        if v.err is not None:
-            with contextlib.suppress(OSError):
-                os.write(v.err, (1).to_bytes(8, "little"))
 
     def _notify(self, index: int) -> None:
         """VHOST-USER-005: a used-buffer notification is a write to the call eventfd."""
@@ -553,170 +438,6 @@ class Session:
         if self.on_transmit is not None:
             self.on_transmit(self, pair, frame)
 
-    # -- running the device ----------------------------------------------------------------------
-    def kicked(self, index: int) -> None:
-        v = self.vrings[index]
-        v.kicks += 1
-        if v.kick is not None:
-            with contextlib.suppress(OSError):
-                os.read(v.kick, 8)
-
-    def inject(self, frame: bytes) -> bool:
-        """A frame arrives from the wire for the driver (delivered by :meth:`pump`)."""
-        dev = self.device
-        if dev is None:
-            return False
-        if self.options.observe:
-            n = dev.pairs_in_use
-            key = flow_key(frame, reverse=True)
-            due = self._tx_flows.get(key)
-            if due is None or due >= n:
-                due = flow_hash(key) % n
-            self._due.setdefault(frame, deque()).append(due)
-        return dev.receive(frame)
-
-    def pump(self, budget: int = 256) -> int:
-        """Run the device until nothing moves (or ``budget`` rounds); with kicks, re-enable
-        available-buffer notifications and re-check before going to sleep (RING-SPLIT-072).
-        With :attr:`Options.observe` the in-order watch looks at the rings before and after."""
-        watch = self.watch
-        if watch is None or self.device is None or not F.has(self.device.features, F.IN_ORDER):
-            return self._pump(budget)
-        running = [v for v in self.vrings if v.queue is not None and v.view is not None]
-        for v in running:
-            assert v.queue is not None and v.view is not None
-            last, used = _positions(v.queue)
-            watch.before(v.view, last, used)
-        moved = self._pump(budget)
-        for v in running:
-            if v.queue is not None and v.view is not None:
-                watch.after(v.view, _positions(v.queue)[1])
-        return moved
-
-    def _deliver(self, dev: NetDevice, pair: int) -> int:
-        """dev.deliver(pair), counting what went to each pair and each flow's pairs."""
-        if not self.options.observe:
-            return dev.deliver(pair)
-        waiting = list(dev.backlog[pair])
-        done = dev.deliver(pair)
-        self.log.rx_pairs[pair] += done
-        for _, frame in waiting[:done]:
-            dues = self._due.get(frame)
-            if not dues:
-                continue  # not from inject (a test's own backlog)
-            due = dues.popleft()
-            if not dues:
-                del self._due[frame]
-            if due >= dev.pairs_in_use:
-                due = 0  # the pairs in use went down: receiveq1 (NET-038)
-            self.log.steered += 1
-            if due != pair and len(self.log.misteered) < 20:
-                self.log.misteered.append(f"a frame of {len(frame)} bytes due on pair {due} "
-                                          f"placed on pair {pair}")
-        return done
-
-    def _pump(self, budget: int) -> int:
-        dev = self.device
-        if dev is None:
-            return 0
-        total = 0
-        source = self.options.source
-        repeat = self.options.repeat
-        in_c = repeat is not None and isinstance(dev, FastNetDevice) and dev.can_repeat()
-        if repeat is not None and not in_c:
-            source = self._repeating  # frame by frame, through the backlog
-        if self.options.poll and isinstance(dev, FastNetDevice) and source is None:
-            # busy-polling with nobody handed a frame: the device's loop is one C call
-            # (FastNetDevice.run_loop, up to 256 bursts); back to the server after each
-            moved = dev.run_loop(repeat if in_c else None)
-            if moved is not None:
-                self._reap_broken(dev)
-                return moved
-        for _ in range(budget):
-            depth = self.options.source_depth
-            running = dev.fast if isinstance(dev, FastNetDevice) else dev.queues
-            if source is not None and running and len(dev.backlog[0]) < depth:
-                frames = source(depth - len(dev.backlog[0]))
-                if isinstance(dev, FastNetDevice):
-                    dev.receive_many(frames)
-                else:
-                    for frame in frames:
-                        dev.receive(frame)
-            work = dev.process_ctrl()  # 0 without a control vring
-            work += dev.process_tx(64 if self.options.device == "python" else 1024)
-            for pair in range(dev.pairs_in_use):
-                if 2 * pair in dev.broken:
-                    continue  # stopped below: not written to again
-                try:
-                    work += self._deliver(dev, pair)
-                    if in_c and pair == 0:  # the source, a burst per C call
-                        assert repeat is not None and isinstance(dev, FastNetDevice)
-                        work += dev.send_repeating(repeat)
-                except RingError as fault:  # a receive buffer that faults at the write
-                    dev._fail(2 * pair, fault)
-            total += work
-            if work:
-                continue
-            if self.options.poll or not self._rearm():
-                break
-        self._reap_broken(dev)
-        return total
-
-    def _reap_broken(self, dev: NetDevice) -> None:
-        """Report and stop every ring the device found broken (VHOST-USER err eventfd)."""
-        for index, err in list(dev.broken.items()):
-            self.log.errors.append(f"vring {index}: {err}")
-            self._signal_err(self.vrings[index])
-            del dev.broken[index]
-            dev.detach(index)
-            self.vrings[index].queue = None
-
-    def _repeating(self, n: int) -> list[bytes]:
-        """``n`` frames of :attr:`Options.repeat`, continuing where the last call stopped."""
-        pattern = self.options.repeat
-        assert pattern is not None
-        start = self._repeat_at
-        out = list(islice(cycle(pattern), start, start + n))
-        self._repeat_at = (start + n) % len(pattern)
-        return out
-
-    def _enable_notify(self, q: SplitDevice | PackedDevice | FastQueue) -> bool:
-        if isinstance(q, FastQueue):
-            return q.enable_notify()
-        return run_op(q.enable_notify(), self.mem)
-
-    def _disable_notify(self, q: SplitDevice | PackedDevice | FastQueue) -> None:
-        if isinstance(q, FastQueue):
-            q.disable_notify()
-        else:
-            run_op(q.disable_notify(), self.mem)
-
-    def _rearm(self) -> bool:
-        """Enable kicks where the device waits for the driver: every transmit ring, and a
-        receive ring with frames waiting for buffers. True if one of them has buffers already."""
-        dev = self.device
-        assert dev is not None
-        more = False
-        for v in self.vrings:
-            q = v.queue
-            if q is None or v.index in dev.broken:
-                continue
-            try:
-                if v.index % 2 or v.index == dev.ctrl_q or dev.backlog[v.index // 2]:
-                    more |= self._enable_notify(q)
-                else:
-                    self._disable_notify(q)
-            except RingError:
-                continue
-        return more
-
-    def _close_queues(self) -> None:
-        """Drop every queue (a C queue gives its regions back)."""
-        if isinstance(self.device, FastNetDevice):
-            self.device.close()
-        for v in self.vrings:
-            v.queue = None
-
     def close(self) -> None:
         self._close_queues()
         for v in self.vrings:
@@ -724,25 +445,6 @@ class Session:
                 _close_fd(fd)
             v.kick = v.call = v.err = None
         self.mem.close()
-
-
-def _positions(q: SplitDevice | PackedDevice | FastQueue) -> tuple[int, int]:
-    """The device's next available and next used positions (packed: pos | wrap << 15)."""
-    if isinstance(q, PackedDevice):
-        return q.last_avail | q.avail_wrap << 15, q.used_pos | q.used_wrap << 15
-    return q.last_avail, q.used_idx
-
-
-def _packed_base(q: PackedDevice, held: int) -> int:
-    """GET_VRING_BASE of a packed queue: the available position and wrap counter, moved back
-    over the ``held`` receive lists taken last and not used (they stay the driver's), then
-    the used position and its wrap counter in the upper half."""
-    back = sum(h.ndesc for h in list(q.in_flight.values())[len(q.in_flight) - held:]) \
-        if held else 0
-    pos, wrap = q.last_avail - back, q.avail_wrap
-    if pos < 0:
-        pos, wrap = pos + q.q, wrap ^ 1
-    return pos | wrap << 15 | (q.used_pos | q.used_wrap << 15) << 16
 
 
 def _is_eventfd(fd: int) -> bool:

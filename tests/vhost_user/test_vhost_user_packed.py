@@ -36,7 +36,7 @@ from virtiospec.reference.vhost_user import fast
 from virtiospec.reference.vhost_user.c import packed_build as ring_vhost_packed_build
 from virtiospec.reference.vhost_user.fast import FastNetDevice, FastQueue
 from virtiospec.reference.vhost_user.memory import MemoryTable, Region
-from virtiospec.reference.vhost_user.session import _packed_base
+from virtiospec.reference.vhost_user.queues import packed_base as _packed_base
 
 pytestmark = pytest.mark.skipif(not fast.available(packed=True),
                                 reason="the packed C fast path is not built")
