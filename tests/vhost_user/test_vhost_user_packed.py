@@ -7,10 +7,10 @@ same requirement, and a stop gives back the receive lists held (the GET_VRING_BA
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
+import fast_worlds
 import pytest
 from c_helpers import (
     cc,
@@ -35,7 +35,7 @@ from virtiospec.reference.ring.packed.layout import (
 from virtiospec.reference.vhost_user import fast
 from virtiospec.reference.vhost_user.c import packed_build as ring_vhost_packed_build
 from virtiospec.reference.vhost_user.fast import FastNetDevice, FastQueue
-from virtiospec.reference.vhost_user.memory import MemoryTable, Region
+from virtiospec.reference.vhost_user.memory import MemoryTable
 from virtiospec.reference.vhost_user.queues import packed_base as _packed_base
 
 pytestmark = pytest.mark.skipif(not fast.available(packed=True),
@@ -52,15 +52,7 @@ FEATURES = F.of(F.VERSION_1, F.MRG_RXBUF)
 
 
 def table() -> MemoryTable:
-    regions, fds = [], []
-    for gpa, size in (A, B):
-        fd = os.memfd_create("virtiospec-packed", os.MFD_CLOEXEC)
-        os.ftruncate(fd, size)
-        regions.append(Region(gpa, size, 0x7F00_0000_0000 + gpa, 0))
-        fds.append(fd)
-    mem = MemoryTable()
-    mem.set(regions, fds)
-    return mem
+    return fast_worlds.table((A, B), "virtiospec-packed")
 
 
 class World:
