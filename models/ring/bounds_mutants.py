@@ -13,8 +13,10 @@ is refuted three ways:
    ring at 0, Q <= 8, descriptors 16-aligned and away from the ring's other parts;
 3. that table is written into a :class:`GuestMemory` and popped by the Python reference, by
    the C reference (ring.c / ring_packed.c, stepped access by access through the same
-   memory) and by the Python variant (models/ring/bounds_ref.py: the reference's walk with
-   that one check switched off): both references must refuse it with a RingError, the
+   memory) and by the Python variant (:func:`without`: the reference device with the switch
+   of that one check turned off in its ``lines``, reference/ring/device.py ``DeviceLines``,
+   reference/ring/packed/device.py ``PackedDeviceLines``): both references must refuse it
+   with a RingError, the
    variant must not (it accepts a buffer that using touches memory outside the region, reads
    outside it, or walks past its bound).
 """
@@ -28,7 +30,6 @@ from typing import Any
 
 import z3
 from virtiospec.models import registry
-from virtiospec.models.ring.bounds_ref import PackedBoundsVariant, SplitBoundsVariant
 from virtiospec.models.ring.bounds_z3 import (
     PackedState,
     SplitState,
@@ -43,14 +44,15 @@ from virtiospec.models.ring.bounds_z3 import (
     split_invariant,
     split_step,
 )
+from virtiospec.models.variant_switch import switched
 from virtiospec.reference.access import GuestMemory, Load, MemoryError_, Op, Store, run, store
 from virtiospec.reference.ring.c.errors import NoSpace
 from virtiospec.reference.ring.c.packed_stepped import CPackedDevice
 from virtiospec.reference.ring.c.stepped import CSplitDevice
-from virtiospec.reference.ring.device import SplitDevice
+from virtiospec.reference.ring.device import DeviceLines, SplitDevice
 from virtiospec.reference.ring.errors import RingError
 from virtiospec.reference.ring.layout import SplitLayout
-from virtiospec.reference.ring.packed.device import PackedDevice
+from virtiospec.reference.ring.packed.device import PackedDevice, PackedDeviceLines
 from virtiospec.reference.ring.packed.layout import PackedLayout
 
 MAX_DEPTH = 5
@@ -247,15 +249,32 @@ def refute(kind: str, v: Variant, variant_cls: type,
                              stats={"steps": float(cex.depth)})
 
 
+SWITCHES = ("region_exact", "region_end", "table_len_check", "bounded")
+
+
+def without(kind: str, switch: str) -> type[SplitDevice] | type[PackedDevice]:
+    """The known-bad variant: the reference device of ``kind`` with the one line ``switch``
+    of the walk's bounds turned off (each of SWITCHES is a field of both ``DeviceLines`` and
+    ``PackedDeviceLines``)."""
+    if switch not in SWITCHES:
+        raise ValueError(f"unknown switch {switch!r}; one of {', '.join(SWITCHES)}")
+    off = {switch: False}
+    if kind == "packed":
+        return type(f"PackedWithout_{switch}", (PackedDevice,),
+                    {"lines": PackedDeviceLines(**off)})
+    return type(f"SplitWithout_{switch}", (SplitDevice,), {"lines": DeviceLines(**off)})
+
+
+# short name: (switch of the reference's lines, Z3 step variant, bug, requirements)
 BUGS: dict[str, tuple[str, Variant, str, tuple[str, ...]]] = {
-    "no-overflow-check": ("wrap", Variant(region="wrap"),
+    "no-overflow-check": ("region_exact", Variant(region="wrap"),
                           "region check computes addr + len (and g + size) in 64 bits, so a "
                           "buffer wrapping past 2^64 passes", ("RING-SPLIT-082",
                                                               "RING-PACKED-083")),
-    "off-by-one-end": ("off_by_one", Variant(region="off_by_one"),
+    "off-by-one-end": ("region_end", Variant(region="off_by_one"),
                        "region check takes the region's end as inclusive: a buffer one byte "
                        "past it passes", ("RING-SPLIT-082", "RING-PACKED-083")),
-    "no-indirect-len-check": ("indirect_len", Variant(indirect_len=False),
+    "no-indirect-len-check": ("table_len_check", Variant(indirect_len=False),
                               "an indirect table's len is not checked to be a non-zero "
                               "multiple of 16", ("RING-SPLIT-081", "RING-PACKED-082")),
     "no-loop-bound": ("bounded", Variant(bounded=False),
@@ -266,7 +285,7 @@ BUGS: dict[str, tuple[str, Variant, str, tuple[str, ...]]] = {
 
 def _register(name: str, kind: str, short: str) -> None:
     switch, v, bug, reqs = BUGS[short]
-    cls = (PackedBoundsVariant if kind == "packed" else SplitBoundsVariant).named(switch)
+    cls = without(kind, switch)
     req = tuple(r for r in reqs if r.startswith("RING-PACKED" if kind == "packed" else
                                                 "RING-SPLIT"))
 
@@ -276,7 +295,7 @@ def _register(name: str, kind: str, short: str) -> None:
         return refute(kind, v, cls, c_mutant)
 
     fn: Callable[[], registry.Evidence] = run_it
-    registry.mutant(name, f"{kind} walk: {bug}", req, "z3")(fn)
+    registry.mutant(name, f"{kind} walk: {bug}; {switched(cls)}", req, "z3")(fn)
 
 
 # name, walk, key of BUGS

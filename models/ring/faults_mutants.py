@@ -22,13 +22,13 @@ from dataclasses import replace
 from virtiospec.models import registry
 from virtiospec.models.hypothesis_run import mutant_evidence
 from virtiospec.models.ring.faults import FaultConfig, run_faults
-from virtiospec.reference.access import Op, fence, load
+from virtiospec.models.variant_switch import switched
+from virtiospec.reference.access import Op
 from virtiospec.reference.ring import SplitDevice, SplitDriver
-from virtiospec.reference.ring.device import Chain
-from virtiospec.reference.ring.errors import BadDescriptorIndex, RingError
-from virtiospec.reference.ring.layout import U16
-from virtiospec.reference.ring.packed.device import Held, PackedDevice
-from virtiospec.reference.ring.packed.layout import DESC_FLAGS, advance
+from virtiospec.reference.ring.device import PROTOCOL as SPLIT_PROTOCOL
+from virtiospec.reference.ring.device import Chain, DeviceLines
+from virtiospec.reference.ring.packed.device import PROTOCOL as PACKED_PROTOCOL
+from virtiospec.reference.ring.packed.device import PackedDevice, PackedDeviceLines
 
 EXAMPLES = 400
 SHRINK_SECONDS = 2.0
@@ -38,61 +38,35 @@ class DeviceTrustsKick(SplitDevice):
     """Counts kicks and, for each, takes the next avail slot without comparing avail.idx
     with its own position: a kick delivered twice makes it take a slot again."""
 
+    # BUG (RING-SPLIT-092): avail.idx is read but not compared; the kick is one new chain
+    lines = DeviceLines(idle_check=False, avail_jump_check=False)
     kicks_owed = 0
 
     def note_kick(self) -> None:
         self.kicks_owed += 1
 
     def pop(self) -> Op[Chain | None]:
-        if not self.kicks_owed:
-            return (yield from super().pop())
-        self.kicks_owed -= 1
-        self._check()
-        lay = self.layout
-        # BUG (RING-SPLIT-092): avail.idx is not read; the kick is taken as one new chain
-        yield from fence("rmb")
-        head = yield from load(lay.avail_ring(lay.slot(self.last_avail)), 2)
-        try:
-            chain = yield from self._walk(head)
-        except RingError as err:
-            raise self._fail(err) from None
-        if head in self.in_flight:
-            raise self._fail(BadDescriptorIndex(f"head {head} is already in flight",
-                                                "RING-SPLIT-092"))
-        self.last_avail = (self.last_avail + 1) & U16
-        self.in_flight[head] = chain.writable_len
-        return chain
+        # the broken lines on the pop a counted kick asks for, the protocol's on any other
+        self.lines = type(self).lines if self.kicks_owed else SPLIT_PROTOCOL
+        self.kicks_owed = max(self.kicks_owed - 1, 0)
+        return (yield from super().pop())
 
 
 class PackedDeviceTrustsKick(PackedDevice):
     """Counts kicks and, for each, takes the descriptor at its read position without
     looking at its available marks: a kick delivered twice makes it take a used one again."""
 
+    lines = PackedDeviceLines(ready_check=False)  # BUG (RING-PACKED-092): marks not checked
     kicks_owed = 0
 
     def note_kick(self) -> None:
         self.kicks_owed += 1
 
     def pop(self) -> Op[Chain | None]:
-        if not self.kicks_owed:
-            return (yield from super().pop())
-        self.kicks_owed -= 1
-        self._check()
-        # BUG (RING-PACKED-092): the marks of RING-PACKED-015 are not checked on a kick
-        flags = yield from load(self.layout.desc_addr(self.last_avail) + DESC_FLAGS, 2)
-        yield from fence("rmb")
-        try:
-            chain, ndesc = yield from self._walk(flags)
-        except RingError as err:
-            raise self._fail(err) from None
-        if chain.head in self.in_flight:
-            raise self._fail(BadDescriptorIndex(f"buffer ID {chain.head} is already held",
-                                                "RING-PACKED-085"))
-        self.last_avail, self.avail_wrap = advance(self.q, self.last_avail, self.avail_wrap,
-                                                   ndesc)
-        self.held += ndesc
-        self.in_flight[chain.head] = Held(ndesc, chain.writable_len)
-        return chain
+        # the broken lines on the pop a counted kick asks for, the protocol's on any other
+        self.lines = type(self).lines if self.kicks_owed else PACKED_PROTOCOL
+        self.kicks_owed = max(self.kicks_owed - 1, 0)
+        return (yield from super().pop())
 
 
 class DriverOverfills(SplitDriver):
@@ -128,9 +102,9 @@ MUTANTS: dict[str, tuple[str, tuple[str, ...], FaultConfig]] = {
         "still use them", ("RING-SPLIT-092", "VIRTIO-CLEANUP-001"),
         FaultConfig(recovery="keep-outstanding")),
     "device-trusts-kick": (
-        "the device takes one avail slot per kick without reading avail.idx: a kick with "
-        "nothing new (doubled, or the driver's timer) makes it use a slot again",
-        ("RING-SPLIT-092",),
+        "the device takes one avail slot per kick without comparing avail.idx: a kick with "
+        f"nothing new (doubled, or the driver's timer) makes it use a slot again; "
+        f"{switched(DeviceTrustsKick)} on a kick's pop", ("RING-SPLIT-092",),
         FaultConfig(device_cls=DeviceTrustsKick)),
     "no-watchdog": (
         "the driver has no timer: a dropped notification strands buffers for good",
@@ -151,7 +125,7 @@ PACKED_MUTANTS: dict[str, tuple[str, tuple[str, ...], FaultConfig]] = {
 PACKED_MUTANTS["device-trusts-kick"] = (
     "the device takes the descriptor at its read position on every kick without looking at "
     "its available marks: a kick with nothing new (doubled, or the driver's timer) makes it "
-    "use a used descriptor again",
+    f"use a used descriptor again; {switched(PackedDeviceTrustsKick)} on a kick's pop",
     ("RING-PACKED-092",), FaultConfig(packed=True, device_cls=PackedDeviceTrustsKick))
 
 # name, key of MUTANTS

@@ -36,6 +36,7 @@ from virtiospec.reference.ring.layout import (
 )
 
 Segment = tuple[int, int]
+U64 = (1 << 64) - 1
 
 
 @dataclass
@@ -62,12 +63,16 @@ class DeviceLines:
     models/ring/ref_mutants.py states each variant as the change it makes (as
     reference/ring/c/ring_mutants.h does for ring.c)."""
 
+    idle_check: bool = True  # pop: nothing to take while avail.idx is last_avail (-092)
     avail_jump_check: bool = True  # pop: refuse avail.idx more than Q ahead (RING-SPLIT-084)
     rmb_pop: bool = True  # pop: rmb after loading avail.idx (RING-SPLIT-075)
     head_check: bool = True  # _walk: refuse a head >= Q (RING-SPLIT-080)
     bounded: bool = True  # _walk: the seen-set and the Q bound (RING-SPLIT-080)
     nested_check: bool = True  # _walk: refuse INDIRECT inside a table (RING-SPLIT-081)
     table_inside: bool = True  # _walk: an indirect table inside memory (RING-SPLIT-082)
+    table_len_check: bool = True  # _walk: a table is a non-zero multiple of 16 (-081)
+    region_exact: bool = True  # _inside: addr + len not wrapped at 2^64 (RING-SPLIT-082)
+    region_end: bool = True  # _inside: the region's end is exclusive (RING-SPLIT-082)
     order_check: bool = True  # _walk: no readable after a writable (RING-SPLIT-083)
     used_idx_u16: bool = True  # push: used.idx wraps at 2^16, not at Q (RING-SPLIT-043)
     wmb_push: bool = True  # push: wmb before the used.idx store (RING-SPLIT-043)
@@ -128,7 +133,7 @@ class SplitDevice:
         self._check()
         lay = self.layout
         avail_idx = yield from load(lay.avail_idx, 2)
-        if avail_idx == self.last_avail:
+        if avail_idx == self.last_avail and self.lines.idle_check:
             return None
         if (avail_idx - self.last_avail) & U16 > self.q and self.lines.avail_jump_check:
             raise self._fail(AvailIndexJump(
@@ -149,7 +154,10 @@ class SplitDevice:
         return chain
 
     def _inside(self, addr: int, length: int, what: str) -> None:
-        if addr + length > min(self.memory_size, 1 << 64):
+        end, lines = addr + length, self.lines
+        if not lines.region_exact:
+            end &= U64  # addr + len computed in 64 bits
+        if end > min(self.memory_size, 1 << 64) + (0 if lines.region_end else 1):
             raise BufferOutsideMemory(
                 f"{what} [{addr:#x}, +{length:#x}) is outside guest memory of "
                 f"{self.memory_size:#x} bytes")
@@ -181,7 +189,7 @@ class SplitDevice:
                     raise BadIndirect("INDIRECT inside an indirect table")
                 if flags & VIRTQ_DESC_F_NEXT:
                     raise BadIndirect("INDIRECT together with NEXT")
-                if length == 0 or length % DESC_SIZE:
+                if (length == 0 or length % DESC_SIZE) and lines.table_len_check:
                     raise BadIndirect(f"indirect table of {length} bytes")
                 if lines.table_inside:
                     self._inside(addr, length, "indirect table")

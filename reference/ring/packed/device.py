@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from virtiospec.reference.access import Op, fence, load, store
-from virtiospec.reference.ring.device import Chain, SplitDevice
+from virtiospec.reference.ring.device import U64, Chain, SplitDevice
 from virtiospec.reference.ring.errors import (
     BadIndirect,
     BufferIdInUse,
@@ -60,9 +60,14 @@ class PackedDeviceLines:
     models/ring/packed/mutants.py states each variant as the change it makes (as
     reference/ring/c/ring_packed_mutants.h does for ring_packed.c)."""
 
+    ready_check: bool = True  # pop: nothing to take unless the marks say available (-092)
     wrap_check: bool = True  # pop: AVAIL compared with the wrap counter (RING-PACKED-015)
     used_check: bool = True  # pop: USED looked at too (RING-PACKED-015, RING-PACKED-021)
     rmb_pop: bool = True  # pop: rmb after the flags (RING-PACKED-054)
+    bounded: bool = True  # _walk: at most Q less what is held, a table at most Q (-080)
+    table_len_check: bool = True  # _walk: a table is a non-zero multiple of 16 (-082)
+    region_exact: bool = True  # _inside: addr + len not wrapped at 2^64 (RING-PACKED-083)
+    region_end: bool = True  # _inside: the region's end is exclusive (RING-PACKED-083)
     wmb_push: bool = True  # push: wmb before each used flags store (RING-PACKED-052)
     mb_notify: bool = True  # should_notify: mb before the structure load (RING-PACKED-053)
     need_event: bool = True  # should_notify: window [old, new), not (old, new] (RING-PACKED-064)
@@ -134,7 +139,7 @@ class PackedDevice:
             ready = bool(flags & VIRTQ_DESC_F_AVAIL) != bool(flags & VIRTQ_DESC_F_USED)
         elif not lines.used_check:  # AVAIL matches the lap, USED not looked at
             ready = bool(flags & VIRTQ_DESC_F_AVAIL) == bool(self.avail_wrap)
-        if not ready:
+        if not ready and lines.ready_check:
             return None
         if lines.rmb_pop:
             yield from fence("rmb")  # RING-PACKED-054
@@ -152,7 +157,11 @@ class PackedDevice:
         return chain
 
     def _inside(self, addr: int, length: int, what: str) -> None:
-        if addr + length > self.memory_size:  # covers addr + len past 2^64 as well
+        end, lines = addr + length, self.lines
+        if not lines.region_exact:
+            end &= U64  # addr + len computed in 64 bits
+        # exact: covers addr + len past 2^64 as well
+        if end > self.memory_size + (0 if lines.region_end else 1):
             raise BufferOutsideMemory(
                 f"{what} [{addr:#x}, +{length:#x}) is outside guest memory of "
                 f"{self.memory_size:#x} bytes", "RING-PACKED-083")
@@ -173,14 +182,14 @@ class PackedDevice:
         return it with the number of ring descriptors it occupies. At most Q minus the
         descriptors already held (RING-PACKED-080); nothing is used until the whole list is
         valid. The buffer ID is the last descriptor's (RING-PACKED-025)."""
-        lay, q = self.layout, self.q
+        lay, q, lines = self.layout, self.q, self.lines
         chain = Chain(-1)
         pos, wrap = self.last_avail, self.avail_wrap
         flags = first_flags
         count = 0
         while True:
             count += 1
-            if self.held + count > q:
+            if self.held + count > q and lines.bounded:
                 raise ChainTooLong(f"a list of {count} or more descriptors with {self.held} "
                                    f"held in a queue of {q}", "RING-PACKED-080")
             at = lay.desc_addr(pos)
@@ -199,9 +208,9 @@ class PackedDevice:
                                       "RING-PACKED-082")
                 if count > 1 or flags & VIRTQ_DESC_F_NEXT:
                     raise BadIndirect("INDIRECT in a NEXT-chained list", "RING-PACKED-082")
-                if length == 0 or length % PACKED_DESC_SIZE:
+                if (length == 0 or length % PACKED_DESC_SIZE) and lines.table_len_check:
                     raise BadIndirect(f"indirect table of {length} bytes", "RING-PACKED-082")
-                if length // PACKED_DESC_SIZE > q:
+                if length // PACKED_DESC_SIZE > q and lines.bounded:
                     raise ChainTooLong(f"indirect table of {length // PACKED_DESC_SIZE} "
                                        f"descriptors in a queue of {q}", "RING-PACKED-080")
                 self._inside(addr, length, "indirect table")
