@@ -6,16 +6,13 @@ conformance cases match them by ``req``, never by message text.
 
 from __future__ import annotations
 
+from virtiospec.reference.errors import RequirementError
 
-class NetError(Exception):
+
+class NetError(RequirementError):
     """A requirement of spec/net.md was broken by the other side (or by a caller)."""
 
     req: str = "NET-008"
-
-    def __init__(self, message: str, req: str | None = None) -> None:
-        if req is not None:
-            self.req = req
-        super().__init__(f"{self.req}: {message}")
 
 
 class BadTxHeader(NetError):

@@ -7,16 +7,13 @@ of these errors has changed nothing (PCI-CFG-008).
 
 from __future__ import annotations
 
+from virtiospec.reference.errors import RequirementError
 
-class PciError(Exception):
+
+class PciError(RequirementError):
     """A requirement of spec/pci.md was broken by the other side (or by a caller)."""
 
     req: str = "PCI-CFG-008"
-
-    def __init__(self, message: str, req: str | None = None) -> None:
-        if req is not None:
-            self.req = req
-        super().__init__(f"{self.req}: {message}")
 
 
 class BadAccess(PciError):

@@ -6,16 +6,13 @@ spec/ring.md), never by its message text.
 
 from __future__ import annotations
 
+from virtiospec.reference.errors import RequirementError
 
-class RingError(Exception):
+
+class RingError(RequirementError):
     """A requirement of spec/ring.md was broken by the other side (or by a caller)."""
 
     req: str = "RING-SPLIT-084"
-
-    def __init__(self, message: str, req: str | None = None) -> None:
-        if req is not None:
-            self.req = req
-        super().__init__(f"{self.req}: {message}")
 
 
 class BadQueueSize(RingError):

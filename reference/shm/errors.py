@@ -7,20 +7,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from virtiospec.reference.access import MemoryError_
+from virtiospec.reference.errors import RequirementError
 
 if TYPE_CHECKING:  # table.py imports this module
     from virtiospec.reference.shm.table import Snapshot
 
 
-class ShmError(Exception):
+class ShmError(RequirementError):
     """A requirement of spec/shm.md was broken by the other side (or by a caller)."""
 
     req: str = "SHM-REGION-007"
-
-    def __init__(self, message: str, req: str | None = None) -> None:
-        if req is not None:
-            self.req = req
-        super().__init__(f"{self.req}: {message}")
 
 
 class RegionOutOfBounds(ShmError, MemoryError_):
