@@ -19,7 +19,6 @@ from virtiospec.reference.ring.errors import (
     BufferOutsideMemory,
     ChainTooLong,
     DescriptorLoop,
-    NeedsReset,
     ReadableAfterWritable,
     RingError,
 )
@@ -34,6 +33,7 @@ from virtiospec.reference.ring.layout import (
     SplitLayout,
     vring_need_event,
 )
+from virtiospec.reference.ring.side import DeviceSide
 
 Segment = tuple[int, int]
 U64 = (1 << 64) - 1
@@ -85,7 +85,7 @@ class DeviceLines:
 PROTOCOL = DeviceLines()
 
 
-class SplitDevice:
+class SplitDevice(DeviceSide[SplitLayout]):
     """Pops available chains, pushes used elements, decides used-buffer notifications and
     turns available-buffer notifications on and off.
 
@@ -95,37 +95,18 @@ class SplitDevice:
 
     def __init__(self, layout: SplitLayout, memory_size: int, *, event_idx: bool = False,
                  indirect: bool = False) -> None:
-        layout.check_inside(memory_size)
-        self.layout = layout
-        self.q = layout.size
-        self.memory_size = memory_size
-        self.event_idx = event_idx
-        self.indirect = indirect
+        super().__init__(layout, memory_size, event_idx=event_idx, indirect=indirect)
         self.last_avail = 0  # next available entry to consume
         self.used_idx = 0  # shadow of used.idx (only this side writes it)
         self.signalled_used: int | None = None  # used.idx at the last notification decision
-        self.num_pushed = 0  # used elements pushed since that decision (RING-SPLIT-101)
-        self.notify_disabled = False
+        # num_pushed: used elements pushed since that decision (RING-SPLIT-101)
         self.in_flight: dict[int, int] = {}  # head -> writable length, popped and not pushed
-        self.broken: RingError | None = None
-
-    @property
-    def needs_reset(self) -> bool:
-        return self.broken is not None
 
     def init(self) -> Op[None]:
         """Write the device-owned fields of a fresh queue: used.flags, used.idx, avail_event."""
         yield from store(self.layout.used_flags, 2, 0)
         yield from store(self.layout.used_idx, 2, 0)
         yield from store(self.layout.avail_event, 2, 0)
-
-    def _check(self) -> None:
-        if self.broken is not None:
-            raise NeedsReset(f"device needs reset after: {self.broken}")
-
-    def _fail(self, err: RingError) -> RingError:
-        self.broken = err
-        return err
 
     # -- consuming the available ring --------------------------------------------------
     def pop(self) -> Op[Chain | None]:

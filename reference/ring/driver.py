@@ -14,9 +14,7 @@ from virtiospec.reference.access import Op, fence, load, store
 from virtiospec.reference.ring.errors import (
     BadUsedElement,
     ChainTooLong,
-    NeedsReset,
     QueueFull,
-    RingError,
 )
 from virtiospec.reference.ring.layout import (
     DESC_SIZE,
@@ -29,6 +27,7 @@ from virtiospec.reference.ring.layout import (
     SplitLayout,
     vring_need_event,
 )
+from virtiospec.reference.ring.side import RingSide
 
 Segment = tuple[int, int]  # (guest address, length)
 
@@ -63,7 +62,7 @@ class Outstanding:
     writable: int  # total length of its device-writable buffers (RING-SPLIT-085)
 
 
-class SplitDriver:
+class SplitDriver(RingSide):
     """Adds buffers, decides kicks, takes used buffers back, turns used-buffer
     notifications on and off (plain, ``enable_cb_delayed`` and EVENT_IDX variants).
 
@@ -79,6 +78,7 @@ class SplitDriver:
     """
 
     lines: DriverLines = PROTOCOL
+    stopped = "driver stopped"
 
     def __init__(self, layout: SplitLayout, *, event_idx: bool = False,
                  indirect_area: int | None = None, indirect_max: int = 16) -> None:
@@ -93,7 +93,7 @@ class SplitDriver:
         self.num_added = 0  # chains published since the last kick decision
         self.cb_disabled = False  # shadow of VIRTQ_AVAIL_F_NO_INTERRUPT
         self.chains: dict[int, Outstanding] = {}
-        self.broken: RingError | None = None
+        self.broken = None
 
     # -- set-up ------------------------------------------------------------------------
     def init(self) -> Op[None]:
@@ -112,13 +112,6 @@ class SplitDriver:
     def outstanding(self) -> int:
         return (self.avail_idx - self.last_used) & U16
 
-    def _check(self) -> None:
-        if self.broken is not None:
-            raise NeedsReset(f"driver stopped after: {self.broken}")
-
-    def _fail(self, err: RingError) -> RingError:
-        self.broken = err
-        return err
 
     # -- making buffers available ------------------------------------------------------
     def add(self, out: Sequence[Segment], in_: Sequence[Segment], token: object) -> Op[int]:

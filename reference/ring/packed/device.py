@@ -22,7 +22,6 @@ from virtiospec.reference.ring.errors import (
     BufferOutsideMemory,
     ChainTooLong,
     DescriptorNotAvailable,
-    NeedsReset,
     ReadableAfterWritable,
     RingError,
 )
@@ -49,6 +48,7 @@ from virtiospec.reference.ring.packed.layout import (
     lap_index,
     used_marks,
 )
+from virtiospec.reference.ring.side import DeviceSide
 
 Segment = tuple[int, int]
 
@@ -85,7 +85,7 @@ class Held:
     writable: int  # total length of its device-writable elements
 
 
-class PackedDevice:
+class PackedDevice(DeviceSide[PackedLayout]):
     """Pops available lists, pushes used descriptors, decides used-buffer notifications and
     turns available-buffer notifications on and off.
 
@@ -93,37 +93,20 @@ class PackedDevice:
 
     lines: PackedDeviceLines = PROTOCOL
 
+    reset_req = "RING-PACKED-085"
+
     def __init__(self, layout: PackedLayout, memory_size: int, *, event_idx: bool = False,
                  indirect: bool = False) -> None:
-        layout.check_inside(memory_size)
-        self.layout = layout
-        self.q = layout.size
-        self.memory_size = memory_size
-        self.event_idx = event_idx
-        self.indirect = indirect
+        super().__init__(layout, memory_size, event_idx=event_idx, indirect=indirect)
         self.last_avail, self.avail_wrap = 0, 1  # the position read next, and its wrap bit
         self.used_pos, self.used_wrap = 0, 1  # the Device Ring Wrap Counter (RING-PACKED-012)
         self.held = 0  # ring descriptors taken and not yet covered by a used descriptor
         self.in_flight: dict[int, Held] = {}  # buffer ID -> list, popped and not pushed
-        self.num_pushed = 0  # positions passed by used descriptors since the last decision
-        self.notify_disabled = False
-        self.broken: RingError | None = None
-
-    @property
-    def needs_reset(self) -> bool:
-        return self.broken is not None
+        # num_pushed: positions passed by used descriptors since the last decision
 
     def init(self) -> Op[None]:
         """Write the device-owned structure of a fresh queue: ENABLE (RING-PACKED-061)."""
         yield from store(self.layout.device_event, EVENT_SIZE, 0)
-
-    def _check(self) -> None:
-        if self.broken is not None:
-            raise NeedsReset(f"device needs reset after: {self.broken}", "RING-PACKED-085")
-
-    def _fail(self, err: RingError) -> RingError:
-        self.broken = err
-        return err
 
     # -- consuming available descriptors --------------------------------------------------
     def pop(self) -> Op[Chain | None]:

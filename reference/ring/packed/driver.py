@@ -16,9 +16,7 @@ from virtiospec.reference.access import Op, fence, load, store
 from virtiospec.reference.ring.errors import (
     BadUsedElement,
     ChainTooLong,
-    NeedsReset,
     QueueFull,
-    RingError,
 )
 from virtiospec.reference.ring.packed.layout import (
     DESC_FLAGS,
@@ -42,6 +40,7 @@ from virtiospec.reference.ring.packed.layout import (
     lap_index,
     off_wrap,
 )
+from virtiospec.reference.ring.side import RingSide
 
 Segment = tuple[int, int]  # (guest address, length)
 
@@ -76,7 +75,7 @@ class PackedOutstanding:
     writable: int  # total length of its device-writable elements (RING-PACKED-086)
 
 
-class PackedDriver:
+class PackedDriver(RingSide):
     """Adds buffers, decides kicks, takes used buffers back, turns used-buffer
     notifications on and off (ENABLE/DISABLE, or DESC with VIRTIO_F_EVENT_IDX).
 
@@ -87,6 +86,7 @@ class PackedDriver:
     """
 
     lines: PackedDriverLines = PROTOCOL
+    stopped, reset_req = "driver stopped", "RING-PACKED-086"
 
     def __init__(self, layout: PackedLayout, *, event_idx: bool = False,
                  indirect_area: int | None = None, indirect_max: int = 16) -> None:
@@ -104,7 +104,7 @@ class PackedDriver:
         self.ids: dict[int, PackedOutstanding] = {}
         self.num_added = 0  # positions made available since the last kick decision
         self.cb_disabled = False  # shadow of the driver structure's DISABLE
-        self.broken: RingError | None = None
+        self.broken = None
 
     # -- set-up ------------------------------------------------------------------------
     def init(self) -> Op[None]:
@@ -126,13 +126,6 @@ class PackedDriver:
         """Outstanding descriptors (RING-PACKED-090)."""
         return self.q - self.free_descs
 
-    def _check(self) -> None:
-        if self.broken is not None:
-            raise NeedsReset(f"driver stopped after: {self.broken}", "RING-PACKED-086")
-
-    def _fail(self, err: RingError) -> RingError:
-        self.broken = err
-        return err
 
     # -- making buffers available ------------------------------------------------------
     def add(self, out: Sequence[Segment], in_: Sequence[Segment], token: object) -> Op[int]:
