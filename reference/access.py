@@ -68,10 +68,11 @@ class Memory(Protocol):
 
 
 class GuestMemory:
-    """Byte-addressed guest memory; every access is bounds-checked (RING-SPLIT-082)."""
+    """Byte-addressed guest memory; every access is bounds-checked (RING-SPLIT-082). ``buf``
+    is a bytearray here; a subclass may hold any writable byte buffer (a ``memoryview``)."""
 
     def __init__(self, size: int) -> None:
-        self.buf = bytearray(size)
+        self.buf: bytearray | memoryview = bytearray(size)
 
     @property
     def size(self) -> int:

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar, runtime_checkable
 
 from virtiospec.conformance.cases import CaseFailed
-from virtiospec.reference.access import Access, Fence, Load, Op, OutOfBounds, Store
+from virtiospec.reference.access import Access, Fence, GuestMemory, Load, Op, Store
 from virtiospec.reference.shm import Region, Snapshot, TableLayout
 from virtiospec.reference.shm.clock import ClockLayout
 from virtiospec.reference.shm.signal import SIGNAL_SIZE, SignalLayout
@@ -49,7 +49,7 @@ WORD = 4  # every shared word of a table or signal is a le32 (SHM-TABLE-001, SHM
 OP_BUDGET = 1_000  # accesses of any operation but a read; an honest one makes a few dozen
 
 
-class ShmMemory:
+class ShmMemory(GuestMemory):
     """Guest memory for the shm cases: byte-addressed and bounds-checked like
     :class:`~virtiospec.reference.access.GuestMemory`, on a host block aligned on 8, so that a C
     target's pointer to a region is aligned when the region's guest base is (SHM-REGION-008).
@@ -64,26 +64,6 @@ class ShmMemory:
     def host_address(self) -> int:
         """The host address of guest address 0."""
         return ctypes.addressof(self._block)
-
-    @property
-    def size(self) -> int:
-        return len(self.buf)
-
-    def check(self, addr: int, size: int) -> None:
-        if addr < 0 or size < 0 or addr + size > len(self.buf):
-            raise OutOfBounds(addr, size, len(self.buf))
-
-    def read(self, addr: int, size: int) -> int:
-        self.check(addr, size)
-        return int.from_bytes(self.buf[addr : addr + size], "little")
-
-    def write(self, addr: int, size: int, value: int) -> None:
-        self.check(addr, size)
-        self.buf[addr : addr + size] = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
-
-    def read_bytes(self, addr: int, size: int) -> bytes:
-        self.check(addr, size)
-        return bytes(self.buf[addr : addr + size])
 
     def fill(self, start: int, end: int, byte: int) -> None:
         self.check(start, end - start)
