@@ -109,6 +109,39 @@ def lockstep(py_op: Op[Any], c_op: Op[Any], py_mem: GuestMemory, c_mem: GuestMem
         c_op.close()  # a C call left suspended by a failure is aborted now
 
 
+Both = Callable[[Callable[[Any], Op[Any]], tuple[Any, Any]], object]
+
+
+def lockstep_shared_op(op: tuple[Any, ...], both: Both, drivers: tuple[Any, Any],
+                       devices: tuple[Any, Any], token: int, data_at: int) -> int | None:
+    """One op of the split and packed differential tests (test_ring_c.py,
+    test_ring_packed_c.py) that both rings take alike, run on the Python and the C side by
+    ``both``: the driver's add (``op[1]`` readable and ``op[2]`` writable lengths, buffers from
+    ``data_at`` on), kick, get_used, callback switches and detach; the device's pop and
+    notification calls. Returns the token count after it, or None for any other op."""
+    kind = op[0]
+    if kind == "add":
+        out = [(data_at + 0x100 * i, n) for i, n in enumerate(op[1])]
+        in_ = [(data_at + 0x800 + 0x100 * i, n) for i, n in enumerate(op[2])]
+        token += 1
+        both(lambda d, o=out, i=in_, t=token: d.add(o, i, t), drivers)  # type: ignore[misc]
+    elif kind == "kick":
+        both(lambda d: d.kick_prepare(), drivers)
+    elif kind == "get_used":
+        both(lambda d: d.get_used(), drivers)
+    elif kind in ("disable_cb", "enable_cb", "enable_cb_delayed"):
+        both(lambda d, k=kind: getattr(d, k)(), drivers)  # type: ignore[misc]
+    elif kind == "detach":
+        assert drivers[0].detach_unused() == drivers[1].detach_unused()
+    elif kind == "pop":
+        both(lambda d: d.pop(), devices)
+    elif kind in ("should_notify", "enable_notify", "disable_notify"):
+        both(lambda d, k=kind: getattr(d, k)(), devices)  # type: ignore[misc]
+    else:
+        return None
+    return token
+
+
 def interleave(mem: GuestMemory, a: Op[Any], b: Op[Any], pattern: list[int],
                ends: tuple[type[Exception], ...] = ()) -> list[Any]:
     """Step two operations over one memory (SC), ``pattern[k]`` accesses of each in turn;

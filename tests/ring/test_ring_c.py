@@ -22,6 +22,7 @@ from c_helpers import (
     check_sanitized_workload,
     interleave,
     lockstep,
+    lockstep_shared_op,
     needs_cc,
 )
 from hypothesis import HealthCheck, given, settings
@@ -267,23 +268,9 @@ def test_c_yields_the_same_accesses_as_python(q: int, start: int, event_idx: boo
     token = 0
     for op in ops:
         kind = op[0]
-        if kind == "add":
-            out = [(DATA_AT + 0x100 * i, n) for i, n in enumerate(op[1])]
-            in_ = [(DATA_AT + 0x800 + 0x100 * i, n) for i, n in enumerate(op[2])]
-            token += 1
-            both(lambda d, o=out, i=in_, t=token: d.add(o, i, t), drivers)  # type: ignore[misc]
-        elif kind == "kick":
-            both(lambda d: d.kick_prepare(), drivers)
-        elif kind == "get_used":
-            both(lambda d: d.get_used(), drivers)
-        elif kind in ("disable_cb", "enable_cb", "enable_cb_delayed"):
-            both(lambda d, k=kind: getattr(d, k)(), drivers)  # type: ignore[misc]
-        elif kind == "detach":
-            assert drivers[0].detach_unused() == drivers[1].detach_unused()
-        elif kind == "pop":
-            both(lambda d: d.pop(), devices)
-        elif kind in ("should_notify", "enable_notify", "disable_notify"):
-            both(lambda d, k=kind: getattr(d, k)(), devices)  # type: ignore[misc]
+        shared = lockstep_shared_op(op, both, drivers, devices, token, DATA_AT)
+        if shared is not None:
+            token = shared
         elif kind == "push":
             heads = sorted(devices[0].in_flight)
             batch = list({heads[i % len(heads)]: n for i, n in op[1]}.items()) if heads else []

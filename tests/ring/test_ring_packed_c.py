@@ -18,6 +18,7 @@ from c_helpers import (
     check_missing_compiler_is_named,
     check_sanitized_workload,
     lockstep,
+    lockstep_shared_op,
     needs_cc,
 )
 from hypothesis import HealthCheck, event, given, settings
@@ -217,29 +218,15 @@ def test_c_yields_the_same_accesses_as_python(q: int, event_idx: bool, indirect:
     for op in ops:
         kind = op[0]
         py_drv, py_dev = drivers[0], devices[0]
-        if kind == "add":
-            out = [(DATA_AT + 0x100 * i, n) for i, n in enumerate(op[1])]
-            in_ = [(DATA_AT + 0x800 + 0x100 * i, n) for i, n in enumerate(op[2])]
-            token += 1
-            both(lambda d, o=out, i=in_, t=token: d.add(o, i, t), drivers)  # type: ignore[misc]
-        elif kind == "kick":
-            both(lambda d: d.kick_prepare(), drivers)
-        elif kind == "get_used":
-            both(lambda d: d.get_used(), drivers)
-        elif kind in ("disable_cb", "enable_cb", "enable_cb_delayed"):
-            both(lambda d, k=kind: getattr(d, k)(), drivers)  # type: ignore[misc]
-        elif kind == "detach":
-            assert drivers[0].detach_unused() == drivers[1].detach_unused()
-        elif kind == "pop":
-            both(lambda d: d.pop(), devices)
+        shared = lockstep_shared_op(op, both, drivers, devices, token, DATA_AT)
+        if shared is not None:
+            token = shared
         elif kind == "serve":
             got = both(lambda d: d.pop(), devices)
             if got[0] == "ok" and got[1] is not None:
                 chain: Any = got[1]
                 used = [(chain.head, min(op[1], chain.writable_len))]
                 both(lambda d, u=used: d.push(u), devices)  # type: ignore[misc]
-        elif kind in ("should_notify", "enable_notify", "disable_notify"):
-            both(lambda d, k=kind: getattr(d, k)(), devices)  # type: ignore[misc]
         elif kind == "push":
             held = sorted(py_dev.in_flight)
             batch = ([(held[i % len(held)], n) for i, n in op[1]] if held
