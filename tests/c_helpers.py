@@ -109,6 +109,30 @@ def lockstep(py_op: Op[Any], c_op: Op[Any], py_mem: GuestMemory, c_mem: GuestMem
         c_op.close()  # a C call left suspended by a failure is aborted now
 
 
+LINUX_RING_H = Path("/usr/include/linux/virtio_ring.h")
+
+
+def linux_ring_helper(tmp_path_factory: pytest.TempPathFactory, name: str, cdef: str,
+                      source: str) -> tuple[Any, Any]:
+    """``(ffi, lib)`` of ``source``, which includes linux/virtio_ring.h, compiled with cffi as
+    module ``name``: what the layout tests compare the reference's layout with."""
+    if not LINUX_RING_H.exists():
+        pytest.fail(f"{LINUX_RING_H} is missing: install linux-libc-dev (make system-deps)")
+    import importlib.util
+
+    import cffi
+
+    ffi = cffi.FFI()
+    ffi.cdef(cdef)
+    ffi.set_source(name, source)
+    lib_path = ffi.compile(tmpdir=str(tmp_path_factory.mktemp(name)))
+    spec = importlib.util.spec_from_file_location(name, lib_path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.ffi, module.lib
+
+
 Both = Callable[[Callable[[Any], Op[Any]], tuple[Any, Any]], object]
 
 

@@ -7,9 +7,9 @@ evaluates ``vring_need_event``; nothing is copied from it.
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
 import pytest
+from c_helpers import LINUX_RING_H, linux_ring_helper
 from virtiospec.reference.ring.layout import (
     VIRTQ_AVAIL_F_NO_INTERRUPT,
     VIRTQ_DESC_F_INDIRECT,
@@ -23,7 +23,6 @@ from virtiospec.reference.ring.layout import (
     vring_need_event,
 )
 
-HEADER = Path("/usr/include/linux/virtio_ring.h")
 pytestmark = pytest.mark.req("RING-SPLIT-003", "RING-SPLIT-100")
 
 CDEF = """
@@ -60,26 +59,11 @@ void offsets(unsigned num, unsigned long align, long out[12]) {
 
 @pytest.fixture(scope="module")
 def linux(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    if not HEADER.exists():
-        pytest.fail(f"{HEADER} is missing: install linux-libc-dev (make system-deps)")
-    import cffi
-
-    ffi = cffi.FFI()
-    ffi.cdef(CDEF)
-    ffi.set_source("_vs_linux_ring", SOURCE)
-    out = tmp_path_factory.mktemp("linux_ring")
-    lib_path = ffi.compile(tmpdir=str(out))
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("_vs_linux_ring", lib_path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.ffi, module.lib
+    return linux_ring_helper(tmp_path_factory, "_vs_linux_ring", CDEF, SOURCE)
 
 
 def test_flag_values_match_linux() -> None:
-    text = HEADER.read_text()
+    text = LINUX_RING_H.read_text()
     for name, value in (("VRING_DESC_F_NEXT", VIRTQ_DESC_F_NEXT),
                         ("VRING_DESC_F_WRITE", VIRTQ_DESC_F_WRITE),
                         ("VRING_DESC_F_INDIRECT", VIRTQ_DESC_F_INDIRECT),

@@ -9,41 +9,11 @@ nothing is copied from it.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
+from c_helpers import linux_ring_helper
 from virtiospec.reference.ring.errors import BadPlacement, BadQueueSize
-from virtiospec.reference.ring.packed.layout import (
-    DESC_ADDR,
-    DESC_FLAGS,
-    DESC_ID,
-    DESC_LEN,
-    EVENT_FLAGS,
-    EVENT_OFF_WRAP,
-    EVENT_SIZE,
-    EVENT_WRAP_BIT,
-    PACKED_DESC_SIZE,
-    RING_EVENT_FLAGS_DESC,
-    RING_EVENT_FLAGS_DISABLE,
-    RING_EVENT_FLAGS_ENABLE,
-    VIRTQ_DESC_F_AVAIL,
-    VIRTQ_DESC_F_INDIRECT,
-    VIRTQ_DESC_F_NEXT,
-    VIRTQ_DESC_F_USED,
-    VIRTQ_DESC_F_WRITE,
-    PackedLayout,
-    advance,
-    avail_marks,
-    is_avail,
-    is_used,
-    lap_index,
-    off_wrap,
-    packed_need_event,
-    used_marks,
-)
+from virtiospec.reference.ring.packed import layout as pl
 
-HEADER = Path("/usr/include/linux/virtio_ring.h")
 pytestmark = pytest.mark.req("RING-PACKED-003")
 
 CDEF = """
@@ -79,20 +49,7 @@ void packed_facts(long out[16]) {
 
 @pytest.fixture(scope="module")
 def linux(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
-    if not HEADER.exists():
-        pytest.fail(f"{HEADER} is missing: install linux-libc-dev (make system-deps)")
-    import cffi
-
-    ffi = cffi.FFI()
-    ffi.cdef(CDEF)
-    ffi.set_source("_vs_linux_packed", SOURCE)
-    out = tmp_path_factory.mktemp("linux_packed")
-    lib_path = ffi.compile(tmpdir=str(out))
-    spec = importlib.util.spec_from_file_location("_vs_linux_packed", lib_path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.ffi, module.lib
+    return linux_ring_helper(tmp_path_factory, "_vs_linux_packed", CDEF, SOURCE)
 
 
 def test_descriptor_and_event_structures_match_linux(linux) -> None:  # type: ignore[no-untyped-def]
@@ -100,12 +57,12 @@ def test_descriptor_and_event_structures_match_linux(linux) -> None:  # type: ig
     out = ffi.new("long[16]")
     lib.packed_facts(out)
     got = list(out)
-    mine = [PACKED_DESC_SIZE, DESC_ADDR, DESC_LEN, DESC_ID, DESC_FLAGS,
-            EVENT_SIZE, EVENT_OFF_WRAP, EVENT_FLAGS,
-            VIRTQ_DESC_F_AVAIL, VIRTQ_DESC_F_USED,
-            RING_EVENT_FLAGS_ENABLE, RING_EVENT_FLAGS_DISABLE, RING_EVENT_FLAGS_DESC,
-            EVENT_WRAP_BIT,
-            VIRTQ_DESC_F_NEXT * 100 + VIRTQ_DESC_F_WRITE * 10 + VIRTQ_DESC_F_INDIRECT,
+    mine = [pl.PACKED_DESC_SIZE, pl.DESC_ADDR, pl.DESC_LEN, pl.DESC_ID, pl.DESC_FLAGS,
+            pl.EVENT_SIZE, pl.EVENT_OFF_WRAP, pl.EVENT_FLAGS,
+            pl.VIRTQ_DESC_F_AVAIL, pl.VIRTQ_DESC_F_USED,
+            pl.RING_EVENT_FLAGS_ENABLE, pl.RING_EVENT_FLAGS_DISABLE, pl.RING_EVENT_FLAGS_DESC,
+            pl.EVENT_WRAP_BIT,
+            pl.VIRTQ_DESC_F_NEXT * 100 + pl.VIRTQ_DESC_F_WRITE * 10 + pl.VIRTQ_DESC_F_INDIRECT,
             8 * 1000 + 4 * 100 + 2 * 10 + 2]
     assert got == mine
 
@@ -113,34 +70,36 @@ def test_descriptor_and_event_structures_match_linux(linux) -> None:  # type: ig
 @pytest.mark.req("RING-PACKED-001", "RING-PACKED-002")
 def test_sizes_and_placement() -> None:
     for q in (1, 3, 5, 100, 255, 32767, 32768):  # any size, not only powers of 2
-        lay = PackedLayout.packed_at(0x1000, q)
+        lay = pl.PackedLayout.packed_at(0x1000, q)
         assert lay.desc == 0x1000 and lay.driver_event == 0x1000 + 16 * q
         assert lay.device_event == lay.driver_event + 4 and lay.end == lay.device_event + 4
     for q in (0, -1, 32769, 65536):
         with pytest.raises(BadQueueSize) as err:
-            PackedLayout.packed_at(0, q)
+            pl.PackedLayout.packed_at(0, q)
         assert err.value.req == "RING-PACKED-002"
     for bad in ((8, 0x100, 0x104), (0, 0x102, 0x104), (0, 0x100, 0x106)):
         with pytest.raises(BadPlacement) as perr:
-            PackedLayout(4, *bad)
+            pl.PackedLayout(4, *bad)
         assert perr.value.req == "RING-PACKED-001"
     with pytest.raises(BadPlacement):
-        PackedLayout.packed_at(0x1000, 256).check_inside(0x1000 + 16 * 256 + 7)
+        pl.PackedLayout.packed_at(0x1000, 256).check_inside(0x1000 + 16 * 256 + 7)
 
 
 @pytest.mark.req("RING-PACKED-012", "RING-PACKED-013", "RING-PACKED-014", "RING-PACKED-015")
 def test_marks_and_wrap_counters() -> None:
     for w in (0, 1):
-        assert is_avail(avail_marks(w), w) and not is_used(avail_marks(w), w)
-        assert is_used(used_marks(w), w) and not is_avail(used_marks(w), w)
+        avail, used = pl.avail_marks(w), pl.used_marks(w)
+        assert pl.is_avail(avail, w) and not pl.is_used(avail, w)
+        assert pl.is_used(used, w) and not pl.is_avail(used, w)
         # what a side finds from the previous lap is neither
-        assert not is_avail(avail_marks(w ^ 1), w) and not is_avail(used_marks(w ^ 1), w)
-        assert not is_used(used_marks(w ^ 1), w) and not is_used(avail_marks(w ^ 1), w)
-    assert not is_avail(0, 1) and not is_used(0, 1)  # the zeroed ring (RING-PACKED-004)
-    assert advance(3, 2, 1, 1) == (0, 0)
-    assert advance(3, 0, 0, 4) == (1, 1) and advance(3, 0, 0, 7) == (1, 0)  # 1, 2 passes
-    assert [lap_index(3, p, w) for p, w in ((0, 1), (2, 1), (0, 0), (2, 0))] == [0, 2, 3, 5]
-    assert off_wrap(5, 1) == 5 | 1 << 15 and off_wrap(5, 0) == 5
+        last_avail, last_used = pl.avail_marks(w ^ 1), pl.used_marks(w ^ 1)
+        assert not pl.is_avail(last_avail, w) and not pl.is_avail(last_used, w)
+        assert not pl.is_used(last_used, w) and not pl.is_used(last_avail, w)
+    assert not pl.is_avail(0, 1) and not pl.is_used(0, 1)  # the zeroed ring (RING-PACKED-004)
+    assert pl.advance(3, 2, 1, 1) == (0, 0)
+    assert pl.advance(3, 0, 0, 4) == (1, 1) and pl.advance(3, 0, 0, 7) == (1, 0)  # 1, 2 passes
+    assert [pl.lap_index(3, p, w) for p, w in ((0, 1), (2, 1), (0, 0), (2, 0))] == [0, 2, 3, 5]
+    assert pl.off_wrap(5, 1) == 5 | 1 << 15 and pl.off_wrap(5, 0) == 5
 
 
 @pytest.mark.req("RING-PACKED-064")
@@ -152,7 +111,8 @@ def test_the_window_is_exact_below_2q(q: int) -> None:
         for passed in range(2 * q):
             new = old + passed
             for t in range(old - 2 * q + passed + 1, old + 2 * q):  # fewer than 2Q apart
-                pos, wrap = advance(q, 0, 1, t % (2 * q))
+                pos, wrap = pl.advance(q, 0, 1, t % (2 * q))
                 want = old <= t < new
-                assert packed_need_event(q, off_wrap(pos, wrap), new % (2 * q), passed) == want
-        assert packed_need_event(q, 0, old % (2 * q), 2 * q)  # forced once it would alias
+                event = pl.off_wrap(pos, wrap)
+                assert pl.packed_need_event(q, event, new % (2 * q), passed) == want
+        assert pl.packed_need_event(q, 0, old % (2 * q), 2 * q)  # forced once it would alias
