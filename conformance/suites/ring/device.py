@@ -12,6 +12,7 @@ from collections.abc import Callable
 from virtiospec.conformance.cases import Result, case, expect_device_stops, require
 from virtiospec.conformance.ring.api import RingDevice, RingSetup
 from virtiospec.conformance.ring.peer import DATA, HandDriver, buf, make_setup
+from virtiospec.conformance.suites.ring.suppression import require_flag_word
 from virtiospec.conformance.targets import need
 from virtiospec.reference.ring.layout import (
     VIRTQ_DESC_F_INDIRECT,
@@ -182,12 +183,8 @@ def event_idx_suppress(target: object) -> None:
 def flag_word(target: object) -> None:
     setup = make_setup()
     dev, _ = _device(target, setup)
-    dev.disable_notify()
-    flags = setup.memory.read(setup.layout.used_flags, 2)
-    require(flags == 1, "used.flags after disable_notify", "1", str(flags))
-    dev.enable_notify()
-    flags = setup.memory.read(setup.layout.used_flags, 2)
-    require(flags == 0, "used.flags after enable_notify", "0", str(flags))
+    require_flag_word(lambda: setup.memory.read(setup.layout.used_flags, 2), "used.flags",
+                      dev.disable_notify, dev.enable_notify, ("disable_notify", "enable_notify"))
 
 
 @case("ring.split.device.avail-event", ("RING-SPLIT-061",), "device", "ring",

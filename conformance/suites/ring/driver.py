@@ -11,6 +11,7 @@ from collections.abc import Callable
 from virtiospec.conformance.cases import Result, case, expect_reject, require
 from virtiospec.conformance.ring.api import RingDriver, RingSetup
 from virtiospec.conformance.ring.peer import HandDevice, buf, make_setup
+from virtiospec.conformance.suites.ring.suppression import require_flag_word
 from virtiospec.conformance.targets import need
 from virtiospec.reference.ring.layout import (
     VIRTQ_DESC_F_INDIRECT,
@@ -169,12 +170,8 @@ def full_queue(target: object) -> None:
 def interrupt_flags(target: object) -> None:
     setup = make_setup()
     drv, _ = _driver(target, setup)
-    drv.disable_cb()
-    flags = setup.memory.read(setup.layout.avail_flags, 2)
-    require(flags == 1, "avail.flags after disable_cb", "1", str(flags))
-    drv.enable_cb()
-    flags = setup.memory.read(setup.layout.avail_flags, 2)
-    require(flags == 0, "avail.flags after enable_cb", "0", str(flags))
+    require_flag_word(lambda: setup.memory.read(setup.layout.avail_flags, 2), "avail.flags",
+                      drv.disable_cb, drv.enable_cb, ("disable_cb", "enable_cb"))
 
 
 @case("ring.split.driver.used-event", ("RING-SPLIT-051",), "driver", "ring",
