@@ -39,7 +39,7 @@ class DeviceTrustsKick(SplitDevice):
     with its own position: a kick delivered twice makes it take a slot again."""
 
     # BUG (RING-SPLIT-092): avail.idx is read but not compared; the kick is one new chain
-    lines = DeviceLines(idle_check=False, avail_jump_check=False)
+    lines = DeviceLines(idle_check=False)
     kicks_owed = 0
 
     def note_kick(self) -> None:
