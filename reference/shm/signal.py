@@ -63,7 +63,11 @@ class SignalLines:
     the protocol; a switch turned off breaks the one line that names it, which is how
     models/shm/ref_mutants.py states each variant as the change it makes."""
 
+    sender_coalesce: bool = True  # inject: pending loaded, a set one coalesces (SHM-SIGNAL-002)
     sender_mb_before_enabled: bool = True  # inject: mb before loading enabled (SHM-SIGNAL-004)
+    nonzero_is_set: bool = True  # inject, enable: any non-zero word is 1 (SHM-SIGNAL-001)
+    receiver_enables_one: bool = True  # enable: stores 1 to enabled, no other (SHM-SIGNAL-001)
+    receiver_ack_mb: bool = True  # acknowledge: mb after clearing pending (SHM-SIGNAL-005)
     receiver_recheck: bool = True  # enable: pending re-read before waiting (SHM-SIGNAL-006)
 
 
@@ -88,8 +92,10 @@ class SignalSender:
         lay = self.layout
         self.injections += 1
         yield from fence("mb")  # SHM-SIGNAL-003: the announced stores before pending's load
-        pending = yield from lay.region.load(lay.pending, 4)
-        if pending:  # SHM-SIGNAL-001: non-zero is 1
+        pending = 0  # not loaded: every injection sets it anew
+        if self.lines.sender_coalesce:
+            pending = yield from lay.region.load(lay.pending, 4)
+        if pending if self.lines.nonzero_is_set else pending == 1:  # SHM-SIGNAL-001
             self.coalesced += 1
             return False
         yield from lay.region.store(lay.pending, 4, 1)
@@ -117,15 +123,18 @@ class SignalReceiver:
     def acknowledge(self) -> Op[None]:
         """Clear ``pending`` before reading the announced state (SHM-SIGNAL-005)."""
         yield from self.layout.region.store(self.layout.pending, 4, 0)
-        yield from fence("mb")
+        if self.lines.receiver_ack_mb:
+            yield from fence("mb")
         self.acknowledgements += 1
 
     def enable(self) -> Op[bool]:
         """Ask for notifications, then re-check (SHM-SIGNAL-006). True: something is pending
         already; process it (acknowledge first) instead of waiting."""
-        yield from self.layout.region.store(self.layout.enabled, 4, 1)
+        lines = self.lines
+        yield from self.layout.region.store(self.layout.enabled, 4,
+                                            1 if lines.receiver_enables_one else 2)
         yield from fence("mb")
-        if not self.lines.receiver_recheck:
+        if not lines.receiver_recheck:
             return False  # pending is not re-read: the receiver always waits
         pending = yield from self.layout.region.load(self.layout.pending, 4)
-        return pending != 0
+        return pending != 0 if lines.nonzero_is_set else pending == 1

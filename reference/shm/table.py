@@ -18,6 +18,7 @@ bounds its attempts: a hostile writer cannot hang it (SHM-TABLE-011).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -76,10 +77,15 @@ class TableLines:
     the protocol; a switch turned off breaks the one line that names it, which is how
     models/shm/ref_mutants.py states each variant as the change it makes."""
 
+    writer_odd_first: bool = True  # update: the odd seq before the words (SHM-TABLE-003)
     writer_wmb_after_data: bool = True  # update: wmb before the even seq (SHM-TABLE-004)
+    reader_odd_check: bool = True  # attempt: an odd seq is no value (SHM-TABLE-005)
     reader_rmb_before_data: bool = True  # attempt: rmb after the first seq (SHM-TABLE-006)
     reader_rmb_after_data: bool = True  # attempt: rmb before the second seq (SHM-TABLE-006)
     reader_recheck: bool = True  # attempt: seq loaded again and compared (SHM-TABLE-005)
+    reader_bounded: bool = True  # read: at most max_attempts attempts (SHM-TABLE-011)
+    poll_version_check: bool = True  # poll: the version decides what is new (SHM-TABLE-009)
+    poll_version_equal: bool = True  # poll: equal versions, not ordered ones (SHM-TABLE-009)
 
 
 PROTOCOL = TableLines()
@@ -120,8 +126,9 @@ class TableWriter:
             raise ValueError(f"a value of slot {slot} is {lay.words} words of 32 bits, "
                              f"not {list(value)}")
         s = self.seqs[slot]
-        yield from lay.region.store(seq, WORD, (s + 1) & U32)  # odd: in progress
-        yield from fence("wmb")  # SHM-TABLE-004
+        if self.lines.writer_odd_first:
+            yield from lay.region.store(seq, WORD, (s + 1) & U32)  # odd: in progress
+            yield from fence("wmb")  # SHM-TABLE-004
         for k, v in enumerate(value):
             yield from lay.region.store(lay.word(slot, k), WORD, v)
         if self.lines.writer_wmb_after_data:
@@ -150,7 +157,7 @@ class TableReader:
         """One attempt (SHM-TABLE-005): the value, or None if the attempt failed."""
         lay = self.layout
         s1 = yield from lay.region.load(lay.seq(slot), WORD)
-        if s1 & 1:
+        if s1 & 1 and self.lines.reader_odd_check:
             return None  # the writer is in the middle of an update
         if self.lines.reader_rmb_before_data:
             yield from fence("rmb")  # SHM-TABLE-006
@@ -171,7 +178,8 @@ class TableReader:
         read (SHM-TABLE-008); after the writer's last update and signal, that update's value
         at the first attempt (SHM-TABLE-010). After ``max_attempts`` failed attempts,
         :class:`TableBusy` with the last good value, which is kept (SHM-TABLE-011)."""
-        for n in range(1, self.max_attempts + 1):
+        bound = self.max_attempts if self.lines.reader_bounded else None
+        for n in itertools.count(1) if bound is None else range(1, bound + 1):
             self.attempts = n
             snap = yield from self.attempt(slot)
             if snap is not None:
@@ -184,7 +192,9 @@ class TableReader:
         """The slot's value if its version differs from the last one handed out, else None:
         a superseded value is never handed out (SHM-TABLE-009)."""
         snap = yield from self.read(slot)
-        if snap.version == self.processed[slot].version:
+        seen, lines = self.processed[slot].version, self.lines
+        if lines.poll_version_check and (snap.version == seen if lines.poll_version_equal
+                                         else snap.version <= seen):
             return None
         self.processed[slot] = snap
         return snap

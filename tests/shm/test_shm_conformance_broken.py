@@ -47,7 +47,8 @@ from virtiospec.reference.shm import (
     TableWriter,
 )
 from virtiospec.reference.shm.c.build import MUTANTS, build_lib
-from virtiospec.reference.shm.table import U32, WORD
+from virtiospec.reference.shm.signal import SignalLines
+from virtiospec.reference.shm.table import WORD, TableLines
 
 # -- broken targets ---------------------------------------------------------------------------
 
@@ -121,13 +122,7 @@ class WriterWrongStride(TableWriter):
 
 
 class WriterNoOdd(TableWriter):
-    def update(self, slot: int, value: Sequence[int]) -> Op[None]:
-        lay = self.layout
-        for k, v in enumerate(value):  # BUG (SHM-TABLE-003): no odd seq before the words
-            yield from lay.region.store(lay.word(slot, k), WORD, v)
-        yield from fence("wmb")
-        self.seqs[slot] = (self.seqs[slot] + 2) & U32
-        yield from lay.region.store(lay.seq(slot), WORD, self.seqs[slot])
+    lines = TableLines(writer_odd_first=False)  # BUG (SHM-TABLE-003): no odd seq first
 
 
 class WriterLoadsSeq(TableWriter):
@@ -171,25 +166,11 @@ class ReaderOneAttempt(TableReader):
 
 
 class ReaderOddAccepted(TableReader):
-    def attempt(self, slot: int) -> Op[Snapshot | None]:
-        lay = self.layout
-        s1 = yield from lay.region.load(lay.seq(slot), WORD)  # BUG (SHM-TABLE-005): odd is OK
-        yield from fence("rmb")
-        words: list[int] = []
-        for k in range(lay.words):
-            words.append((yield from lay.region.load(lay.word(slot, k), WORD)))
-        yield from fence("rmb")
-        s2 = yield from lay.region.load(lay.seq(slot), WORD)
-        return Snapshot(s1, tuple(words)) if s2 == s1 else None
+    lines = TableLines(reader_odd_check=False)  # BUG (SHM-TABLE-005): odd is OK
 
 
 class ReaderUnbounded(TableReader):
-    def read(self, slot: int) -> Op[Snapshot]:
-        while True:  # BUG (SHM-TABLE-011): no bound
-            snap = yield from self.attempt(slot)
-            if snap is not None:
-                self.last[slot] = snap
-                return snap
+    lines = TableLines(reader_bounded=False)  # BUG (SHM-TABLE-011): no bound
 
 
 class ReaderFirstOnBusy(TableReader):
@@ -207,19 +188,11 @@ class ReaderFirstOnBusy(TableReader):
 
 
 class ReaderOrdersVersions(TableReader):
-    def poll(self, slot: int) -> Op[Snapshot | None]:
-        snap = yield from self.read(slot)
-        if snap.version <= self.processed[slot].version:  # BUG (SHM-TABLE-009): order, not ==
-            return None
-        self.processed[slot] = snap
-        return snap
+    lines = TableLines(poll_version_equal=False)  # BUG (SHM-TABLE-009): order, not ==
 
 
 class ReaderPollAlwaysNew(TableReader):
-    def poll(self, slot: int) -> Op[Snapshot | None]:
-        snap = yield from self.read(slot)  # BUG (SHM-TABLE-009): no version check
-        self.processed[slot] = snap
-        return snap
+    lines = TableLines(poll_version_check=False)  # BUG (SHM-TABLE-009): no version check
 
 
 class ReaderNoSlotCheck(TableReader):
@@ -240,43 +213,23 @@ class SenderNeverNotifies(SignalSender):
 
 
 class SenderNoCoalesce(SignalSender):
-    def inject(self) -> Op[bool]:
-        lay = self.layout
-        yield from fence("mb")
-        yield from lay.region.store(lay.pending, 4, 1)  # BUG (SHM-SIGNAL-002): pending unread
-        yield from fence("mb")
-        return (yield from lay.region.load(lay.enabled, 4)) != 0
+    lines = SignalLines(sender_coalesce=False)  # BUG (SHM-SIGNAL-002): pending unread
 
 
 class SenderPendingIsOne(SignalSender):
-    def inject(self) -> Op[bool]:
-        lay = self.layout
-        yield from fence("mb")
-        if (yield from lay.region.load(lay.pending, 4)) == 1:  # BUG (SHM-SIGNAL-001): == 1
-            return False
-        yield from lay.region.store(lay.pending, 4, 1)
-        yield from fence("mb")
-        return (yield from lay.region.load(lay.enabled, 4)) != 0
+    lines = SignalLines(nonzero_is_set=False)  # BUG (SHM-SIGNAL-001): == 1
 
 
 class ReceiverEnableStoresTwo(SignalReceiver):
-    def enable(self) -> Op[bool]:
-        yield from self.layout.region.store(self.layout.enabled, 4, 2)  # BUG (SHM-SIGNAL-001)
-        yield from fence("mb")
-        return (yield from self.layout.region.load(self.layout.pending, 4)) != 0
+    lines = SignalLines(receiver_enables_one=False)  # BUG (SHM-SIGNAL-001): stores 2
 
 
 class ReceiverAckNoMb(SignalReceiver):
-    def acknowledge(self) -> Op[None]:
-        yield from self.layout.region.store(self.layout.pending, 4, 0)  # BUG (SHM-SIGNAL-005)
-        self.acknowledgements += 1
+    lines = SignalLines(receiver_ack_mb=False)  # BUG (SHM-SIGNAL-005)
 
 
 class ReceiverPendingIsOne(SignalReceiver):
-    def enable(self) -> Op[bool]:
-        yield from self.layout.region.store(self.layout.enabled, 4, 1)
-        yield from fence("mb")
-        return (yield from self.layout.region.load(self.layout.pending, 4)) == 1  # BUG
+    lines = SignalLines(nonzero_is_set=False)  # BUG (SHM-SIGNAL-001): == 1
 
 
 class Broken(ReferenceShmSides):
