@@ -14,6 +14,7 @@ a copy of the same memory: both must give the same chain or the same refusal.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,13 +117,36 @@ def _put_desc(mem: GuestMemory, at: int, d: tuple[int, int, int, int], data: int
         mem.write(at + 14, 2, other % q if q and other < 16 else other)
 
 
-def split_property(device_cls: type[SplitDevice], examples: int, shrink: bool = True) -> Any:
-    """The split property over ``device_cls`` (the reference, or a known-bad variant)."""
+def _property(case: Callable[..., None], draws: dict[str, Any], device_cls: type,
+              examples: int, shrink: bool) -> Any:
     phases = list(Phase) if shrink else [Phase.generate]
     return settings(max_examples=examples, deadline=None, database=None, phases=phases,
                     derandomize=not shrink,  # a known-bad variant: the same draws every run
-                    suppress_health_check=[HealthCheck.too_slow])(given(**SPLIT_DRAWS)(
-        lambda **kw: _split_case(device_cls, **kw)))
+                    suppress_health_check=[HealthCheck.too_slow])(given(**draws)(
+        lambda **kw: case(device_cls, **kw)))
+
+
+def _popped(got: Any, refused: bool, refusals: set[str], dev: Any,
+            cdev: Any) -> tuple[bool, Chain | None]:
+    """One pop's outcome, counted: (refused so far, the chain to check or None). After a
+    refusal every pop says NeedsReset; a refusal names a device requirement and leaves both
+    devices needing a reset."""
+    if refused:
+        assert isinstance(got, NeedsReset), f"after a refusal: {got!r}"
+        assert cdev.needs_reset
+        return True, None
+    OUTCOMES["refused " + got.req if isinstance(got, RingError) else
+             "empty" if got is None else "chain"] += 1
+    if isinstance(got, RingError):
+        assert got.req in refusals, f"refusal {got!r} names no device requirement"
+        assert dev.needs_reset and cdev.needs_reset
+        return True, None
+    return False, got
+
+
+def split_property(device_cls: type[SplitDevice], examples: int, shrink: bool = True) -> Any:
+    """The split property over ``device_cls`` (the reference, or a known-bad variant)."""
+    return _property(_split_case, SPLIT_DRAWS, device_cls, examples, shrink)
 
 
 SPLIT_DRAWS: dict[str, Any] = dict(
@@ -162,17 +186,7 @@ def _split_case(device_cls: type[SplitDevice], qlog: int, event_idx: bool, indir
         got = _attempt(dev.pop(), watched)
         assert watched.loads <= 2 + 4 * (q + 1), f"pop made {watched.loads} loads, Q = {q}"
         _same(got, _c_pop(cdev))
-        if refused:
-            assert isinstance(got, NeedsReset), f"after a refusal: {got!r}"
-            assert cdev.needs_reset
-            continue
-        OUTCOMES["refused " + got.req if isinstance(got, RingError) else
-                 "empty" if got is None else "chain"] += 1
-        if isinstance(got, RingError):
-            assert got.req in SPLIT_REFUSALS, f"refusal {got!r} names no device requirement"
-            assert dev.needs_reset and cdev.needs_reset
-            refused = True
-            continue
+        refused, got = _popped(got, refused, SPLIT_REFUSALS, dev, cdev)
         if got is None:
             continue
         assert 0 <= got.head < q and got.head in dev.in_flight
@@ -185,11 +199,7 @@ def _split_case(device_cls: type[SplitDevice], qlog: int, event_idx: bool, indir
 
 def packed_property(device_cls: type[PackedDevice], examples: int, shrink: bool = True) -> Any:
     """The packed property over ``device_cls`` (the reference, or a known-bad variant)."""
-    phases = list(Phase) if shrink else [Phase.generate]
-    return settings(max_examples=examples, deadline=None, database=None, phases=phases,
-                    derandomize=not shrink,  # a known-bad variant: the same draws every run
-                    suppress_health_check=[HealthCheck.too_slow])(given(**PACKED_DRAWS)(
-        lambda **kw: _packed_case(device_cls, **kw)))
+    return _property(_packed_case, PACKED_DRAWS, device_cls, examples, shrink)
 
 
 PACKED_DRAWS: dict[str, Any] = dict(
@@ -235,16 +245,7 @@ def _packed_case(device_cls: type[PackedDevice], q: int, event_idx: bool, indire
         got = _attempt(dev.pop(), watched)
         assert watched.loads <= 1 + 7 * q, f"pop made {watched.loads} loads, Q = {q}"
         _same(got, _c_pop(cdev))
-        if refused:
-            assert isinstance(got, NeedsReset), f"after a refusal: {got!r}"
-            continue
-        OUTCOMES["refused " + got.req if isinstance(got, RingError) else
-                 "empty" if got is None else "chain"] += 1
-        if isinstance(got, RingError):
-            assert got.req in PACKED_REFUSALS, f"refusal {got!r} names no device requirement"
-            assert dev.needs_reset and cdev.needs_reset
-            refused = True
-            continue
+        refused, got = _popped(got, refused, PACKED_REFUSALS, dev, cdev)
         if got is None:
             continue
         assert got.head in dev.in_flight and dev.held <= q
