@@ -278,25 +278,24 @@ def enable_cb_delayed_threshold(target: object) -> None:
 @case("ring.split.device.init-fields", ("RING-SPLIT-060", "RING-SPLIT-043"), "device", "ring",
       "set-up writes used.flags 0, used.idx = the start index and avail_event 0 over stale memory")
 def device_init(target: object) -> None:
+    _init_fields(target, "ring_device", ("used.flags", "used.idx", "avail_event"))
+
+
+def _init_fields(target: object, side: str, names: tuple[str, str, str]) -> None:
+    """The side's set-up over stale memory (0xFFFF in each) writes the flags word 0, the
+    index it owns the start index 5, and the event word 0."""
     setup = make_setup(8, start=5)
     mem, lay = setup.memory, setup.layout
-    for at in (lay.used_flags, lay.used_idx, lay.avail_event):
+    fields = [getattr(lay, n.replace(".", "_")) for n in names]
+    for at in fields:
         mem.write(at, 2, 0xFFFF)
-    need(target, "ring_device")(setup)
-    got = (mem.read(lay.used_flags, 2), mem.read(lay.used_idx, 2), mem.read(lay.avail_event, 2))
-    require(got == (0, 5, 0), "used.flags, used.idx, avail_event after set-up", "(0, 5, 0)",
-            str(got))
+    need(target, side)(setup)
+    got = tuple(mem.read(at, 2) for at in fields)
+    require(got == (0, 5, 0), f"{', '.join(names)} after set-up", "(0, 5, 0)", str(got))
 
 
 @case("ring.split.driver.init-fields", ("RING-SPLIT-050", "RING-SPLIT-031"), "driver", "ring",
       "set-up writes avail.flags 0, avail.idx = the start index and used_event 0 over stale "
       "memory")
 def driver_init(target: object) -> None:
-    setup = make_setup(8, start=5)
-    mem, lay = setup.memory, setup.layout
-    for at in (lay.avail_flags, lay.avail_idx, lay.used_event):
-        mem.write(at, 2, 0xFFFF)
-    need(target, "ring_driver")(setup)
-    got = (mem.read(lay.avail_flags, 2), mem.read(lay.avail_idx, 2), mem.read(lay.used_event, 2))
-    require(got == (0, 5, 0), "avail.flags, avail.idx, used_event after set-up", "(0, 5, 0)",
-            str(got))
+    _init_fields(target, "ring_driver", ("avail.flags", "avail.idx", "used_event"))
