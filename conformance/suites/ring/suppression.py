@@ -24,6 +24,17 @@ def require_flag_word(read: Callable[[], int], word: str, disable: Callable[[], 
         require(flags == want, f"{word} after {name}", str(want), str(flags))
 
 
+def require_event_index(read: Callable[[int, int], int], flags: tuple[str, int],
+                        event: tuple[str, int], after: str) -> None:
+    """Split ring with EVENT_IDX: after one entry went round, the side's flags word
+    (``flags``: name, address) stays 0 and its event index (``event``) names the next entry,
+    1 (used_event: RING-SPLIT-051, avail_event: RING-SPLIT-061)."""
+    for at, want, what in ((flags[1], 0, f"{flags[0]} is 0 with EVENT_IDX"),
+                           (event[1], 1, f"{event[0]} {after}")):
+        got = read(at, 2)
+        require(got == want, what, str(want), str(got))
+
+
 def require_event_word(event: Callable[[], tuple[int, ...]], disable: Callable[[], object],
                        enable: Callable[[], object], calls: tuple[str, str],
                        event_idx: bool) -> None:
