@@ -133,6 +133,23 @@ def linux_ring_helper(tmp_path_factory: pytest.TempPathFactory, name: str, cdef:
     return module.ffi, module.lib
 
 
+def twin_sides(lay: Any, sides: tuple[type, type, type, type], event_idx: bool,
+               indirect_area: int | None, memory_size: int
+               ) -> tuple[tuple[GuestMemory, GuestMemory], tuple[Any, Any], tuple[Any, Any]]:
+    """For the differential tests: a memory each for the Python and the C side, and
+    ``(drivers, devices)``, each pair (Python, C), built from ``sides`` = (Python driver, C
+    driver, Python device, C device) over ``lay`` (indirect tables of 3 entries at
+    ``indirect_area`` when given)."""
+    py_drv, c_drv, py_dev, c_dev = sides
+    indirect = indirect_area is not None
+    drivers = (py_drv(lay, event_idx=event_idx, indirect_area=indirect_area, indirect_max=3),
+               c_drv(lay, event_idx=event_idx, indirect_area=indirect_area, indirect_max=3,
+                     memory_size=memory_size))
+    devices = (py_dev(lay, memory_size, event_idx=event_idx, indirect=indirect),
+               c_dev(lay, memory_size, event_idx=event_idx, indirect=indirect))
+    return (GuestMemory(memory_size), GuestMemory(memory_size)), drivers, devices
+
+
 Both = Callable[[Callable[[Any], Op[Any]], tuple[Any, Any]], object]
 
 

@@ -24,6 +24,7 @@ from c_helpers import (
     lockstep,
     lockstep_shared_op,
     needs_cc,
+    twin_sides,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -246,13 +247,9 @@ def test_c_yields_the_same_accesses_as_python(q: int, start: int, event_idx: boo
     Python reference, return the same results and raise the same errors -- also when the
     other side writes garbage into the rings."""
     lay = SplitLayout.packed_at(Q_AT, q)
-    mems = (GuestMemory(MEM), GuestMemory(MEM))
-    area = IND_AT if indirect else None
-    drivers = (SplitDriver(lay, event_idx=event_idx, indirect_area=area, indirect_max=3),
-               CSplitDriver(lay, event_idx=event_idx, indirect_area=area, indirect_max=3,
-                            memory_size=MEM))
-    devices = (SplitDevice(lay, MEM, event_idx=event_idx, indirect=indirect),
-               CSplitDevice(lay, MEM, event_idx=event_idx, indirect=indirect))
+    mems, drivers, devices = twin_sides(lay, (SplitDriver, CSplitDriver, SplitDevice,
+                                              CSplitDevice), event_idx,
+                                        IND_AT if indirect else None, MEM)
 
     def both(f: Callable[[Any], Op[Any]], pair: tuple[Any, Any]) -> tuple[str, object]:
         return lockstep(f(pair[0]), f(pair[1]), *mems)

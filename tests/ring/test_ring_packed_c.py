@@ -20,6 +20,7 @@ from c_helpers import (
     lockstep,
     lockstep_shared_op,
     needs_cc,
+    twin_sides,
 )
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -195,13 +196,9 @@ def test_c_yields_the_same_accesses_as_python(q: int, event_idx: bool, indirect:
     Python reference, return the same results, raise the same errors (class and
     requirement) and keep the same state -- also when the other side lies."""
     lay = PackedLayout.packed_at(Q_AT, q)
-    mems = (GuestMemory(MEM), GuestMemory(MEM))
-    area = IND_AT if indirect else None
-    drivers = (PackedDriver(lay, event_idx=event_idx, indirect_area=area, indirect_max=3),
-               CPackedDriver(lay, event_idx=event_idx, indirect_area=area, indirect_max=3,
-                             memory_size=MEM))
-    devices = (PackedDevice(lay, MEM, event_idx=event_idx, indirect=indirect),
-               CPackedDevice(lay, MEM, event_idx=event_idx, indirect=indirect))
+    mems, drivers, devices = twin_sides(lay, (PackedDriver, CPackedDriver, PackedDevice,
+                                              CPackedDevice), event_idx,
+                                        IND_AT if indirect else None, MEM)
 
     def both(f: Callable[[Any], Op[Any]], pair: tuple[Any, Any]) -> tuple[str, object]:
         got = lockstep(f(pair[0]), f(pair[1]), *mems)
