@@ -19,17 +19,7 @@ from virtiospec.conformance.suites.ring.packed.peer import (
 )
 from virtiospec.conformance.suites.ring.suppression import require_event_word
 from virtiospec.conformance.targets import need
-from virtiospec.reference.ring.packed.layout import (
-    MARKS,
-    RING_EVENT_FLAGS_DESC,
-    RING_EVENT_FLAGS_DISABLE,
-    RING_EVENT_FLAGS_ENABLE,
-    VIRTQ_DESC_F_AVAIL,
-    VIRTQ_DESC_F_INDIRECT,
-    VIRTQ_DESC_F_NEXT,
-    VIRTQ_DESC_F_USED,
-    VIRTQ_DESC_F_WRITE,
-)
+from virtiospec.reference.ring.packed import layout as pl
 
 R, W = False, True
 MEM_END = 0x80000
@@ -83,8 +73,8 @@ def pop_indirect(target: object) -> None:
     setup = make_packed_setup(indirect=True)
     dev, drv = _device(target, setup)
     drv.publish(3, [(*buf(0), R), (*buf(1, 100), W)], table=TABLE,
-                ring_flags=VIRTQ_DESC_F_WRITE)
-    drv.write_desc(0, *buf(0), 42, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_AVAIL, TABLE)  # ignored
+                ring_flags=pl.VIRTQ_DESC_F_WRITE)
+    drv.write_desc(0, *buf(0), 42, pl.VIRTQ_DESC_F_NEXT | pl.VIRTQ_DESC_F_AVAIL, TABLE)  # ignored
     chain = dev.pop()
     require(chain is not None, "list popped", "ID 3", "None")
     assert chain is not None
@@ -107,8 +97,8 @@ def used_order(target: object) -> None:
     require(ids == [10, 11, 12], "pop order is ring order", "[10, 11, 12]", str(ids))
     dev.push([(12, 7), (10, 64)])
     dev.push([(11, 0)])
-    got = [(i, n, f & VIRTQ_DESC_F_WRITE) for i, n, f in drv.take_used()]
-    want = [(12, 7, VIRTQ_DESC_F_WRITE), (10, 64, VIRTQ_DESC_F_WRITE), (11, 0, 0)]
+    got = [(i, n, f & pl.VIRTQ_DESC_F_WRITE) for i, n, f in drv.take_used()]
+    want = [(12, 7, pl.VIRTQ_DESC_F_WRITE), (10, 64, pl.VIRTQ_DESC_F_WRITE), (11, 0, 0)]
     require(got == want, "used descriptors (id, len, WRITE)", str(want), str(got))
     where = [drv.read_desc(p)[2] for p in (0, 3, 5)]
     require(where == [12, 10, 11], "used descriptors at 0, then +3 (ID 12's list), then +2",
@@ -128,8 +118,8 @@ def wraps(target: object) -> None:
         at = (drv.last_used, drv.used_wrap)
         dev.push([(chain.head, n)])  # type: ignore[attr-defined]
         flags = drv.read_desc(at[0])[3]
-        require(flags & MARKS == (MARKS if at[1] else 0), f"round {n}: used marks of wrap "
-                f"bit {at[1]}", hex(MARKS if at[1] else 0), hex(flags & MARKS))
+        require(flags & pl.MARKS == (pl.MARKS if at[1] else 0), f"round {n}: used marks of wrap "
+                f"bit {at[1]}", hex(pl.MARKS if at[1] else 0), hex(flags & pl.MARKS))
         got = [(i, length) for i, length, _ in drv.take_used()]
         require(got == [(n, n)], f"round {n}: used descriptor", str([(n, n)]), str(got))
 
@@ -145,7 +135,7 @@ def untouched(target: object) -> None:
     mem.write_bytes(buf(0)[0], bytes(range(64)))
     drv.publish(1, [(*buf(0), R), (*buf(1), W)])
     drv.publish(2, [(*buf(2), R), (*buf(3), R), (*buf(4), W)])
-    drv.set_event("driver", RING_EVENT_FLAGS_ENABLE, 0x1234 & 0x7FFF, 1)
+    drv.set_event("driver", pl.RING_EVENT_FLAGS_ENABLE, 0x1234 & 0x7FFF, 1)
     event = mem.read(lay.driver_event, 4)
     skipped = [drv.read_desc(p) for p in (1, 3, 4)]
     chains = [_pop(dev), _pop(dev)]
@@ -164,8 +154,8 @@ def untouched(target: object) -> None:
 def waits(target: object) -> None:
     setup = make_packed_setup(4)
     dev, drv = _device(target, setup)
-    for marks in (0, MARKS, VIRTQ_DESC_F_USED):
-        drv.write_desc(0, *buf(0), 1, marks | VIRTQ_DESC_F_WRITE)
+    for marks in (0, pl.MARKS, pl.VIRTQ_DESC_F_USED):
+        drv.write_desc(0, *buf(0), 1, marks | pl.VIRTQ_DESC_F_WRITE)
         require(dev.pop() is None, f"flags {marks:#06x} at wrap bit 1: nothing available",
                 "None", "a list")
         require(not dev.needs_reset, "not an error: the device just waits")
@@ -177,11 +167,11 @@ def waits(target: object) -> None:
 def notify_flags(target: object) -> None:
     setup = make_packed_setup()
     dev, drv = _device(target, setup)
-    for n, flags in enumerate((RING_EVENT_FLAGS_ENABLE, RING_EVENT_FLAGS_DISABLE,
-                               RING_EVENT_FLAGS_DESC, 3)):
+    for n, flags in enumerate((pl.RING_EVENT_FLAGS_ENABLE, pl.RING_EVENT_FLAGS_DISABLE,
+                               pl.RING_EVENT_FLAGS_DESC, 3)):
         drv.set_event("driver", flags, 0x7777 & 0x7FFF, 0)
         decision = _round(dev, drv, n)
-        if flags != RING_EVENT_FLAGS_DISABLE:  # DISABLE: SHOULD NOT, not checked
+        if flags != pl.RING_EVENT_FLAGS_DISABLE:  # DISABLE: SHOULD NOT, not checked
             require(decision, f"notify with driver flags {flags}", "True", "False")
 
 
@@ -192,7 +182,7 @@ def notify_desc(target: object) -> None:
     setup = make_packed_setup(3, event_idx=True)
     dev, drv = _device(target, setup)
     for n in range(8):
-        drv.set_event("driver", RING_EVENT_FLAGS_DESC, drv.last_used, drv.used_wrap)
+        drv.set_event("driver", pl.RING_EVENT_FLAGS_DESC, drv.last_used, drv.used_wrap)
         require(_round(dev, drv, n), f"round {n}: notify at off_wrap "
                 f"({drv.last_used}, {drv.used_wrap})", "True", "False")
 
@@ -202,7 +192,7 @@ def notify_desc(target: object) -> None:
 def desc_suppresses(target: object) -> None:
     setup = make_packed_setup(8, event_idx=True)
     dev, drv = _device(target, setup)
-    drv.set_event("driver", RING_EVENT_FLAGS_DESC, 6, 1)
+    drv.set_event("driver", pl.RING_EVENT_FLAGS_DESC, 6, 1)
     for n in range(4):
         require(not _round(dev, drv, n), f"no notification at used position {n + 1} while "
                 "off_wrap is (6, 1)", "False", "True")
@@ -214,7 +204,7 @@ def desc_suppresses(target: object) -> None:
 def forced(target: object) -> None:
     setup = make_packed_setup(2, event_idx=True)
     dev, drv = _device(target, setup)
-    drv.set_event("driver", RING_EVENT_FLAGS_DESC, 1, 0)  # a position the window aliases
+    drv.set_event("driver", pl.RING_EVENT_FLAGS_DESC, 1, 0)  # a position the window aliases
     for n in range(4):
         drv.publish(n, [(*buf(n), W)])
         dev.push([(_pop(dev).head, 0)])  # type: ignore[attr-defined]
@@ -287,35 +277,35 @@ def _hostile(name: str, req: str, summary: str, write: Callable[[PackedHandDrive
 
 
 _hostile("longer-than-q", "RING-PACKED-080", "a NEXT chain through all 8 descriptors and on",
-         lambda d: d.publish(1, [(*buf(k), R) for k in range(8)], extra={7: VIRTQ_DESC_F_NEXT}))
+         lambda d: d.publish(1, [(*buf(k), R) for k in range(8)], extra={7: pl.VIRTQ_DESC_F_NEXT}))
 _hostile("table-longer-than-q", "RING-PACKED-080", "an indirect table of 9 in a queue of 8",
          lambda d: d.publish(1, [(*buf(0), R)] * 9, table=TABLE), indirect=True)
 _hostile("second-not-available", "RING-PACKED-081",
          "the second descriptor of a list carries used marks",
-         lambda d: d.publish(1, [(*buf(0), R), (*buf(1), W)], marks={1: MARKS}))
+         lambda d: d.publish(1, [(*buf(0), R), (*buf(1), W)], marks={1: pl.MARKS}))
 _hostile("second-from-last-lap", "RING-PACKED-081",
          "the second descriptor of a list carries the last lap's marks",
-         lambda d: d.publish(1, [(*buf(0), R), (*buf(1), W)], marks={1: VIRTQ_DESC_F_USED}))
+         lambda d: d.publish(1, [(*buf(0), R), (*buf(1), W)], marks={1: pl.VIRTQ_DESC_F_USED}))
 _hostile("indirect-without-feature", "RING-PACKED-082", "INDIRECT without "
          "VIRTIO_F_INDIRECT_DESC", lambda d: d.publish(1, [(*buf(0), R)], table=TABLE))
 _hostile("indirect-with-next", "RING-PACKED-082", "INDIRECT together with NEXT",
-         lambda d: d.publish(1, [(*buf(0), R)], table=TABLE, ring_flags=VIRTQ_DESC_F_NEXT),
+         lambda d: d.publish(1, [(*buf(0), R)], table=TABLE, ring_flags=pl.VIRTQ_DESC_F_NEXT),
          indirect=True)
 _hostile("indirect-in-a-list", "RING-PACKED-082", "INDIRECT as the second descriptor of a list",
          lambda d: d.publish(1, [(*buf(0), R), (TABLE, 32, R)],
-                             extra={1: VIRTQ_DESC_F_INDIRECT}), indirect=True)
+                             extra={1: pl.VIRTQ_DESC_F_INDIRECT}), indirect=True)
 _hostile("indirect-empty", "RING-PACKED-082", "an indirect table of 0 bytes",
-         lambda d: d.publish(1, [(TABLE, 0, R)], extra={0: VIRTQ_DESC_F_INDIRECT}),
+         lambda d: d.publish(1, [(TABLE, 0, R)], extra={0: pl.VIRTQ_DESC_F_INDIRECT}),
          indirect=True)
 _hostile("indirect-ragged", "RING-PACKED-082", "an indirect table of 24 bytes",
-         lambda d: d.publish(1, [(TABLE, 24, R)], extra={0: VIRTQ_DESC_F_INDIRECT}),
+         lambda d: d.publish(1, [(TABLE, 24, R)], extra={0: pl.VIRTQ_DESC_F_INDIRECT}),
          indirect=True)
 _hostile("buffer-outside", "RING-PACKED-083", "a buffer that runs past guest memory",
          lambda d: d.publish(1, [(MEM_END - 8, 64, W)]))
 _hostile("buffer-overflows", "RING-PACKED-083", "addr + len overflows 64 bits",
          lambda d: d.publish(1, [((1 << 64) - 16, 64, W)]))
 _hostile("table-outside", "RING-PACKED-083", "an indirect table beyond guest memory",
-         lambda d: d.publish(1, [(MEM_END - 16, 32, R)], extra={0: VIRTQ_DESC_F_INDIRECT}),
+         lambda d: d.publish(1, [(MEM_END - 16, 32, R)], extra={0: pl.VIRTQ_DESC_F_INDIRECT}),
          indirect=True)
 _hostile("readable-after-writable", "RING-PACKED-084", "a readable descriptor after a writable",
          lambda d: d.publish(1, [(*buf(0), W), (*buf(1), R)]))

@@ -18,17 +18,7 @@ from virtiospec.conformance.suites.ring.packed.peer import (
 )
 from virtiospec.conformance.suites.ring.suppression import require_event_word
 from virtiospec.conformance.targets import need
-from virtiospec.reference.ring.packed.layout import (
-    MARKS,
-    RING_EVENT_FLAGS_DESC,
-    RING_EVENT_FLAGS_DISABLE,
-    RING_EVENT_FLAGS_ENABLE,
-    VIRTQ_DESC_F_AVAIL,
-    VIRTQ_DESC_F_INDIRECT,
-    VIRTQ_DESC_F_NEXT,
-    VIRTQ_DESC_F_USED,
-    VIRTQ_DESC_F_WRITE,
-)
+from virtiospec.reference.ring.packed import layout as pl
 
 LAYER = "ring-packed"
 
@@ -40,7 +30,7 @@ def _driver(target: object, setup: PackedRingSetup) -> tuple[PackedRingDriver,
 
 
 def _marks(wrap: int) -> int:
-    return VIRTQ_DESC_F_AVAIL if wrap else VIRTQ_DESC_F_USED
+    return pl.VIRTQ_DESC_F_AVAIL if wrap else pl.VIRTQ_DESC_F_USED
 
 
 @case("ring.packed.driver.init-zeroes", ("RING-PACKED-004",), "driver", LAYER,
@@ -64,10 +54,10 @@ def add_writes_list(target: object) -> None:
     drv, dev = _driver(target, setup)
     buf_id = drv.add([buf(0), buf(1, 32)], [buf(2, 128)], 1)
     descs = [dev.read_desc(p) for p in range(3)]
-    got = [(a, n, f & ~MARKS, f & MARKS) for a, n, _, f in descs]
-    want = [(*buf(0), VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_AVAIL),
-            (*buf(1, 32), VIRTQ_DESC_F_NEXT, VIRTQ_DESC_F_AVAIL),
-            (*buf(2, 128), VIRTQ_DESC_F_WRITE, VIRTQ_DESC_F_AVAIL)]
+    got = [(a, n, f & ~pl.MARKS, f & pl.MARKS) for a, n, _, f in descs]
+    want = [(*buf(0), pl.VIRTQ_DESC_F_NEXT, pl.VIRTQ_DESC_F_AVAIL),
+            (*buf(1, 32), pl.VIRTQ_DESC_F_NEXT, pl.VIRTQ_DESC_F_AVAIL),
+            (*buf(2, 128), pl.VIRTQ_DESC_F_WRITE, pl.VIRTQ_DESC_F_AVAIL)]
     require(got == want, "descriptors (addr, len, flags, marks)", str(want), str(got))
     require(descs[2][2] == buf_id, "buffer ID in the last descriptor", str(buf_id),
             str(descs[2][2]))
@@ -83,7 +73,7 @@ def no_indirect(target: object) -> None:
     drv, dev = _driver(target, setup)
     drv.add([buf(0), buf(1)], [buf(2), buf(3)], 1)
     flags = [dev.read_desc(p)[3] for p in range(setup.layout.size)]
-    require(not any(f & VIRTQ_DESC_F_INDIRECT for f in flags), "no INDIRECT")
+    require(not any(f & pl.VIRTQ_DESC_F_INDIRECT for f in flags), "no INDIRECT")
 
 
 @case("ring.packed.driver.indirect-table", ("RING-PACKED-040", "RING-PACKED-041"), "driver",
@@ -93,10 +83,10 @@ def indirect_table(target: object) -> None:
     drv, dev = _driver(target, setup)
     drv.add([buf(0), buf(1)], [buf(2)], 1)
     addr, length, _, flags = dev.read_desc(0)
-    if flags & VIRTQ_DESC_F_INDIRECT:
-        require(not flags & VIRTQ_DESC_F_NEXT, "INDIRECT without NEXT")
+    if flags & pl.VIRTQ_DESC_F_INDIRECT:
+        require(not flags & pl.VIRTQ_DESC_F_NEXT, "INDIRECT without NEXT")
         inner = [dev.read_desc(k, addr)[3] for k in range(length // 16)]
-        require(all(f & ~VIRTQ_DESC_F_WRITE == 0 for f in inner), "only WRITE in the table",
+        require(all(f & ~pl.VIRTQ_DESC_F_WRITE == 0 for f in inner), "only WRITE in the table",
                 "WRITE or 0", str([hex(f) for f in inner]))
     lists = dev.pop_all()
     require(len(lists) == 1 and [n for _, n, _ in lists[0].elems] == [64, 64, 64],
@@ -132,8 +122,8 @@ def wraps(target: object) -> None:
         at = (dev.last_avail, dev.avail_wrap)
         buf_id = drv.add([], [buf(k % 4) for k in range(1 + n % 2)], n)
         flags = dev.read_desc(at[0])[3]
-        require(flags & MARKS == _marks(at[1]), f"round {n}: marks of wrap bit {at[1]}",
-                hex(_marks(at[1])), hex(flags & MARKS), req="RING-PACKED-013")
+        require(flags & pl.MARKS == _marks(at[1]), f"round {n}: marks of wrap bit {at[1]}",
+                hex(_marks(at[1])), hex(flags & pl.MARKS), req="RING-PACKED-013")
         lists = dev.pop_all()
         require([x.id for x in lists] == [buf_id], f"round {n}: made available")
         dev.used(buf_id, 3)
@@ -173,12 +163,12 @@ def full_ring(target: object) -> None:
 def kick_flags(target: object) -> None:
     setup = make_packed_setup()
     drv, dev = _driver(target, setup)
-    for n, flags in enumerate((RING_EVENT_FLAGS_ENABLE, RING_EVENT_FLAGS_DISABLE,
-                               RING_EVENT_FLAGS_DESC)):
+    for n, flags in enumerate((pl.RING_EVENT_FLAGS_ENABLE, pl.RING_EVENT_FLAGS_DISABLE,
+                               pl.RING_EVENT_FLAGS_DESC)):
         dev.set_event("device", flags, 0x5555 & 0x7FFF, 1)
         drv.add([buf(n)], [], n)
         decision = drv.kick_prepare()
-        if flags != RING_EVENT_FLAGS_DISABLE:
+        if flags != pl.RING_EVENT_FLAGS_DISABLE:
             require(decision, f"kick with device flags {flags}", "True", "False")
 
 
@@ -189,7 +179,7 @@ def kick_desc(target: object) -> None:
     setup = make_packed_setup(3, event_idx=True)
     drv, dev = _driver(target, setup)
     for n in range(8):
-        dev.set_event("device", RING_EVENT_FLAGS_DESC, dev.last_avail, dev.avail_wrap)
+        dev.set_event("device", pl.RING_EVENT_FLAGS_DESC, dev.last_avail, dev.avail_wrap)
         buf_id = drv.add([buf(n % 4)], [], n)
         require(drv.kick_prepare(), f"round {n}: kick at off_wrap ({dev.last_avail}, "
                 f"{dev.avail_wrap})", "True", "False")
@@ -204,7 +194,7 @@ def kick_desc(target: object) -> None:
 def batch_kick(target: object) -> None:
     setup = make_packed_setup(8, event_idx=True)
     drv, _ = _driver(target, setup)
-    setup.memory.write(setup.layout.device_event, 4, RING_EVENT_FLAGS_DESC << 16 | 1 << 15 | 3)
+    setup.memory.write(setup.layout.device_event, 4, pl.RING_EVENT_FLAGS_DESC << 16 | 1 << 15 | 3)
     drv.add([buf(0)], [], 0)
     require(not drv.kick_prepare(), "position 3 is not among [0, 1)", "False", "True")
     drv.add([buf(1)] * 2, [], 1)
