@@ -271,8 +271,9 @@ class DataPathMachine(RuleBasedStateMachine):
 
     def _check_buffers(self) -> None:
         d = self.p.driver
-        rx = sum(len(q.chains) for i, q in d.queues.items() if i % 2 == 0 and i != d.ctrl_q)
-        tx = sum(len(q.chains) for i, q in d.queues.items() if i % 2 == 1 and i != d.ctrl_q)
+        chains = {i: len(d.split_queue(i).chains) for i in d.queues if i != d.ctrl_q}
+        rx = sum(n for i, n in chains.items() if i % 2 == 0)
+        tx = sum(n for i, n in chains.items() if i % 2 == 1)
         if (d.rx_pool.in_use, d.tx_pool.in_use) != (rx, tx):
             raise Violation("NET-062", f"buffers in use {d.rx_pool.in_use} rx / "
                                        f"{d.tx_pool.in_use} tx but {rx} / {tx} in the queues")

@@ -1,4 +1,4 @@
-"""The network driver (spec/net.md) over split virtqueues it is given.
+"""The network driver (spec/net.md) over the virtqueues it is given, split or packed.
 
 The driver keeps its buffers in three pools carved from one area of guest memory (receive,
 transmit, control); every buffer it makes available is recorded as the token of its chain,
@@ -9,118 +9,43 @@ It trusts nothing the device wrote into a receive buffer (NET-016).
 
 from __future__ import annotations
 
-import dataclasses
-import socket
-import struct
 import zlib
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 
-import dpkt
 from virtiospec.reference.net import config as cfg
 from virtiospec.reference.net import ctrl as C
 from virtiospec.reference.net import features as F
 from virtiospec.reference.net.buffers import BufferPool, ByteMemory, run_op
-from virtiospec.reference.net.errors import BadRxFrame, NetError
-from virtiospec.reference.net.frames import (
-    checksum_ok,
-    flow_key,
-    frame_class,
-    l4_of,
-    partial_checksum,
+from virtiospec.reference.net.driver_records import (
+    CTRL_BUF,
+    DEFAULT_RX_BUF,
+    CtrlToken,
+    DriverStats,
+    NetDriverLines,
+    Pending,
+    RxFrame,
+    RxToken,
+    TxToken,
 )
+from virtiospec.reference.net.errors import BadRxFrame, NetError
+from virtiospec.reference.net.frames import flow_key, frame_class, partial_checksum
 from virtiospec.reference.net.header import (
     ETH_HLEN,
-    F_DATA_VALID,
     F_NEEDS_CSUM,
-    GSO_TCPV4,
-    GSO_UDP_L4,
     HDR_LEN,
     NetHdr,
     check_rx,
     max_frame,
 )
+from virtiospec.reference.net.offload import gso_header, gso_kind, payload_at, rx_checksum
 from virtiospec.reference.ring import QueueFull, SplitDriver
+from virtiospec.reference.ring.packed.driver import PackedDriver
 
-DEFAULT_RX_BUF = HDR_LEN + 1514  # NET-013
-CTRL_BUF = 1024
+__all__ = ["CTRL_BUF", "DEFAULT_RX_BUF", "CtrlToken", "DriverStats", "NetDriver",
+           "NetDriverLines", "RxFrame", "RxToken", "TxToken"]
 
-
-@dataclass(frozen=True)
-class RxFrame:
-    pair: int
-    frame: bytes
-    hdr: NetHdr
-    buffers: int
-    # NET-135: "device" (DATA_VALID), "ok" / "bad" (the driver checked the TCP/UDP checksum
-    # itself), "none" (not a TCP/UDP frame over IPv4, nothing to check)
-    checksum: str = "none"
-    # where the payload after the TCP/UDP header begins (the end of the frame's headers, for
-    # a stack that takes headers apart): found by parsing, never from hdr_len (NET-134)
-    payload_at: int = 0
-
-
-@dataclass(frozen=True)
-class TxToken:
-    pair: int
-    seq: int
-    frame: bytes
-    addr: int
-    csum: bool
-
-
-@dataclass(frozen=True)
-class RxToken:
-    addr: int
-
-
-@dataclass(frozen=True)
-class CtrlToken:
-    addr: int
-    length: int
-
-
-@dataclass
-class DriverStats:
-    tx_queued: int = 0
-    tx_done: int = 0
-    tx_requeued: int = 0
-    rx_frames: int = 0
-    rx_refused: int = 0
-    kicks: int = 0
-    config_changes: int = 0
-    recoveries: int = 0
-    ctrl_ok: int = 0
-    ctrl_err: int = 0
-
-
-@dataclass
-class _Pending:
-    """Frames waiting for room in a transmit queue: (seq, frame, csum)."""
-
-    frames: deque[tuple[int, bytes, bool]] = field(default_factory=deque)
-
-
-@dataclass(frozen=True)
-class NetDriverLines:
-    """The lines of :class:`NetDriver` a known-bad variant (models/net/mutants.py) may turn
-    off; every default is the protocol."""
-
-    take_back_at_reset: bool = True  # recover: take every buffer back (NET-062)
-    reap_used_at_reset: bool = True  # recover: the used ones first (NET-062)
-    config_generation_loop: bool = True  # config_changed: one generation loop (VIRTIO-PCI-051)
-    rx_ctrl_needs_feature: bool = True  # RX and MAC commands only with CTRL_RX (NET-033)
-    rx_extra_needs_feature: bool = True  # the extra RX commands only with CTRL_RX_EXTRA (NET-138)
-    pairs_in_range: bool = True  # VQ_PAIRS_SET only for 1..max_virtqueue_pairs (NET-037)
-    rx_before_pairs: bool = True  # receive buffers on every pair before enabling it (NET-144)
-    more_pairs_after_ack: bool = True  # transmit on new pairs only once acknowledged (NET-039)
-    check_rx_checksum: bool = True  # without DATA_VALID, verify the checksum itself (NET-135)
-    tx_full_header: bool = True  # transmit: the header as long as on receive (NET-112)
-    gso_needs_feature: bool = True  # segmentation only with its HOST_* feature (NET-113)
-    tx_within_mtu: bool = True  # transmit: no frame beyond mtu + 14 (+ a tag) (NET-108)
-    rx_size_counts_header: bool = True  # receive buffers sized with the header (NET-124)
-    hdr_len_untrusted: bool = True  # receive: hdr_len is no measure of the headers (NET-134)
+Ring = SplitDriver | PackedDriver  # a virtqueue the driver is given, split or packed
 
 
 class NetDriver:
@@ -162,8 +87,8 @@ class NetDriver:
         if self.ctrl_pool.end > base + size:
             raise ValueError(f"the driver needs {self.ctrl_pool.end - base:#x} bytes of "
                              f"buffers, the area has {size:#x}")
-        self.queues: dict[int, SplitDriver] = {}
-        self.pending = [_Pending() for _ in range(self.n_pairs)]
+        self.queues: dict[int, Ring] = {}
+        self.pending = [Pending() for _ in range(self.n_pairs)]
         self.pairs_in_use = 1
         self.faults: list[NetError] = []
         self.ctrl_results: list[tuple[bytes, int]] = []
@@ -204,8 +129,14 @@ class NetDriver:
             self.link_up, self.queue_classes = read(self.config)
 
     # -- queues --------------------------------------------------------------------------------
-    def attach(self, queues: dict[int, SplitDriver]) -> None:
+    def attach(self, queues: Mapping[int, Ring]) -> None:
         self.queues = dict(queues)
+
+    def split_queue(self, index: int) -> SplitDriver:
+        """Queue ``index``, which the caller knows to be split (a pair of rings built so)."""
+        q = self.queues[index]
+        assert isinstance(q, SplitDriver), f"queue {index} is packed"
+        return q
 
     def start(self) -> None:
         """Fill the receive queues in use and transmit whatever is pending."""
@@ -278,38 +209,9 @@ class NetDriver:
             for a in taken:
                 self.rx_pool.release(a)
         self.stats.rx_frames += 1
-        return RxFrame(pair, frame, hdr, len(taken), self._rx_checksum(hdr, frame),
-                       self._payload_at(hdr, frame))
-
-    def _payload_at(self, hdr: NetHdr, frame: bytes) -> int:
-        """NET-134: the headers' length comes from the frame itself; ``hdr_len`` may be wrong
-        (with a receive segmentation feature it would only be a hint)."""
-        if hdr.hdr_len and not self.lines.hdr_len_untrusted:
-            return hdr.hdr_len  # the known-bad variant: takes the device's word for it
-        try:
-            found = l4_of(frame)
-        except (dpkt.Error, struct.error, IndexError):
-            found = None
-        if found is None:
-            return ETH_HLEN
-        _, l4, proto = found
-        if proto != socket.IPPROTO_TCP:
-            return l4 + 8
-        return l4 + (frame[l4 + 12] >> 4) * 4 if len(frame) > l4 + 12 else len(frame)
-
-    def _rx_checksum(self, hdr: NetHdr, frame: bytes) -> str:
-        """NET-135: only DATA_VALID vouches for a received frame's checksum (the reference
-        device offers no GUEST_CSUM, so it never sets it); any other frame the driver checks
-        itself. NET-015: NEEDS_CSUM on receive is not a promise either."""
-        if hdr.flags & F_DATA_VALID:
-            return "device"
-        if not self.lines.check_rx_checksum:
-            return "ok"  # the known-bad variant: takes the device's word for it
-        try:
-            ok = checksum_ok(frame)
-        except (dpkt.Error, struct.error, IndexError):
-            ok = None  # not a frame the driver can read as IPv4 TCP/UDP: its stack's job
-        return "none" if ok is None else "ok" if ok else "bad"
+        return RxFrame(pair, frame, hdr, len(taken),
+                       rx_checksum(hdr, frame, check=self.lines.check_rx_checksum),
+                       payload_at(hdr, frame, trust_hdr_len=not self.lines.hdr_len_untrusted))
 
     def receive(self, pair: int) -> list[RxFrame]:
         """Every frame received on receiveq(pair+1) so far; refused ones are in
@@ -352,7 +254,7 @@ class NetDriver:
         many payload bytes (needs VIRTIO_NET_F_HOST_TSO4 or HOST_USO, NET-113).
         Returns the pair chosen."""
         if gso_size:
-            _, needed = self._gso_kind(frame)
+            _, needed = gso_kind(frame)
             if not F.has(self.features, needed) and self.lines.gso_needs_feature:
                 raise NetError(f"segmentation of this frame needs VIRTIO_NET_F_"
                                f"{F.NAMES[needed]}", "NET-113")
@@ -390,7 +292,7 @@ class NetDriver:
                 wire, start, offset = partial_checksum(frame)
                 hdr = NetHdr(flags=F_NEEDS_CSUM, csum_start=start, csum_offset=offset)
                 if gso:
-                    hdr = self._gso_header(hdr, frame, gso)
+                    hdr = gso_header(hdr, frame, gso)
             else:
                 wire, hdr = frame, NetHdr()  # NET-002, NET-003: zeros
             head = hdr.pack() if self.lines.tx_full_header else hdr.pack()[:HDR_LEN - 2]
@@ -407,23 +309,6 @@ class NetDriver:
         if added:
             self._kick(2 * pair + 1)
         return added
-
-    @staticmethod
-    def _gso_kind(frame: bytes) -> tuple[int, int]:
-        """(gso_type, the feature it needs) of an IPv4 TCP or UDP frame (NET-113)."""
-        found = l4_of(frame)
-        if found is None:
-            raise NetError("segmentation offload needs an IPv4 TCP or UDP frame", "NET-113")
-        return (GSO_TCPV4, F.HOST_TSO4) if found[2] == socket.IPPROTO_TCP else \
-            (GSO_UDP_L4, F.HOST_USO)
-
-    def _gso_header(self, hdr: NetHdr, frame: bytes, gso_size: int) -> NetHdr:
-        """The segmentation fields: type, the headers' length up to the payload, the size."""
-        gso_type, _ = self._gso_kind(frame)
-        l4 = hdr.csum_start
-        l4_len = (frame[l4 + 12] >> 4) * 4 if gso_type == GSO_TCPV4 else 8
-        return dataclasses.replace(hdr, gso_type=gso_type, hdr_len=l4 + l4_len,
-                                   gso_size=gso_size)
 
     def reap_tx(self, pair: int) -> int:
         """Take back used transmit buffers, then put pending frames in their place."""

@@ -75,7 +75,7 @@ def test_unused_fields_tolerated_but_counted() -> None:
 def test_hostile_ring_stops_that_queue_only() -> None:
     p = NetPair(auto=False)
     lay = p.layouts[1]
-    drv = p.driver.queues[1]
+    drv = p.driver.split_queue(1)
     # a descriptor loop on the transmit queue, written by hand and published
     p.mem.write(lay.desc_addr(0), 8, p.area[0])
     p.mem.write(lay.desc_addr(0) + 8, 4, 64)
@@ -90,7 +90,7 @@ def test_hostile_ring_stops_that_queue_only() -> None:
     p.device.receive(frame)
     p.device.deliver(0)
     assert [r.frame for r in p.driver.receive(0)] == [frame]  # receiving still works
-    p.driver.queues[1].chains.clear()
+    p.driver.split_queue(1).chains.clear()
     p.reset()  # a reset brings the queue back
     p.driver.send(good(p, b"again"))
     p.device.process_tx()
