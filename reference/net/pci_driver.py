@@ -1,16 +1,18 @@
 """The network driver behind the virtio-pci transport: the reference
-:class:`~virtiospec.reference.net.driver.NetDriver` on queues this module builds, above the
-transport, as the seed's layering puts them.
+:class:`~virtiospec.reference.net.driver.NetDriver` on queues built above the transport, as
+the seed's layering puts them, by :class:`~virtiospec.reference.net.pci_queues.PciQueueDriver`
+(split rings, or packed ones with VIRTIO_F_RING_PACKED, indirect tables with
+VIRTIO_F_INDIRECT_DESC too).
 
 Bring-up is VIRTIO-STATUS-008 (:class:`~virtiospec.reference.virtio_pci.VirtioPciDriver`):
 reset, ACKNOWLEDGE, DRIVER, features, FEATURES_OK and its re-read; then the device
 configuration through generation loops (:class:`TransportConfig`), MSI-X vector 0 for
 configuration changes and 1 + q for queue q (VIRTIO-PCI-041, VIRTIO-PCI-042), each message a
-word in guest RAM the driver polls; then each queue: the ring layer's
-:class:`~virtiospec.reference.ring.SplitDriver` placed in fresh, zeroed guest RAM, its areas
-given to the transport (``setup_queue``: VIRTIO-PCI-025); DRIVER_OK; then the network driver
-gets the rings and posts its receive buffers. The transport never sees a ring: it is given
-addresses and gives back where to notify.
+word in guest RAM the driver polls (without MSI-X, or with a table too small, the ISR:
+VIRTIO-PCI-114); then each queue in fresh, zeroed guest RAM, its areas given to the transport
+(``setup_queue``: VIRTIO-PCI-025); DRIVER_OK; then the network driver gets the rings and
+posts its receive buffers. The transport never sees a ring: it is given addresses and gives
+back where to notify.
 
 A kick the ring decides on is the transport's notification (VIRTIO-PCI-030). A message on a
 queue's vector is that queue's used-buffer notification (:meth:`NetDriver.interrupt`); one on
@@ -24,62 +26,70 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from virtiospec.reference.access import run
 from virtiospec.reference.net import features as F
 from virtiospec.reference.net.config import OFF_MAX_PAIRS, OFF_MTU, ConfigSpace
 from virtiospec.reference.net.driver import CTRL_BUF, DEFAULT_RX_BUF, NetDriver, RxFrame
 from virtiospec.reference.net.errors import NetError
 from virtiospec.reference.net.header import HDR_LEN, max_frame
+from virtiospec.reference.net.pci_queues import PciQueueDriver
 from virtiospec.reference.pci.discovery import Window
-from virtiospec.reference.pci.host import Host, PhysMemory
-from virtiospec.reference.ring import RingError, SplitDriver, SplitLayout
-from virtiospec.reference.virtio_pci.errors import QueueUnavailable, Timeout, VirtioPciError
-from virtiospec.reference.virtio_pci.init import VirtioPciDriver
+from virtiospec.reference.pci.host import Host
+from virtiospec.reference.ring import RingError, SplitDriver
+from virtiospec.reference.ring.packed.driver import PackedDriver
+from virtiospec.reference.virtio_pci.errors import (
+    QueueUnavailable,
+    Timeout,
+    VectorRefused,
+    VirtioPciError,
+)
 from virtiospec.reference.virtio_pci.regs import DEVICE_NEEDS_RESET, DEVICE_NET
 from virtiospec.reference.virtio_pci.transport import TransportConfig, VirtioPciTransport
 
 DRIVER_FEATURES = F.of(F.VERSION_1, F.MAC, F.STATUS, F.MRG_RXBUF, F.RING_EVENT_IDX)
-CONFIG_VECTOR = 0
-IRQ_DATA = 0x5EC1_0000  # the message data of vector v is IRQ_DATA + v
-RING_ALIGN = 0x1000
 
 
-def queue_vector(index: int) -> int:
-    return 1 + index
-
-
-class PciNetDriver:
+class PciNetDriver(PciQueueDriver):
     """``mmio``: the window BARs are assigned from; ``ram``: guest RAM for rings, buffers and
-    the interrupt words."""
+    the interrupt words; ``packed``: ask for VIRTIO_F_RING_PACKED as well."""
 
     def __init__(self, host: Host, *, mmio: Window, ram: Window, queue_size: int = 16,
-                 wanted: int = DRIVER_FEATURES, rx_buf_size: int = DEFAULT_RX_BUF) -> None:
-        self.host = host
-        self.mem = PhysMemory(host)
+                 wanted: int = DRIVER_FEATURES, rx_buf_size: int = DEFAULT_RX_BUF,
+                 packed: bool = False, msix: bool = True) -> None:
+        super().__init__(host, None, ram, queue_size=queue_size, wanted=wanted, packed=packed,
+                         msix=msix)
+        self.mem = self.memory
         self.mmio = mmio
-        self.ram = ram
-        self.queue_size = queue_size
-        self.wanted = wanted
         self.rx_buf_size = rx_buf_size
-        self.transport: VirtioPciTransport | None = None
-        self.virtio: VirtioPciDriver | None = None
         self.net: NetDriver | None = None
-        self.rings: dict[int, SplitDriver] = {}
-        self.notify_at: dict[int, int] = {}
-        self.irq_page: int | None = None
         self.needs_reset = False
+
+    @property
+    def rings(self) -> dict[int, SplitDriver | PackedDriver]:
+        return {index: q.any_ring for index, q in self.queues.items()}
 
     # -- bring-up ---------------------------------------------------------------------------
     def probe(self) -> VirtioPciTransport:
         """The virtio-net function on bus 0, its BARs assigned, its structures found."""
-        self.transport = VirtioPciTransport.probe(self.host, DEVICE_NET, self.mmio)
+        self.attach_transport(VirtioPciTransport.probe(self.host, DEVICE_NET, self.mmio))
         return self.transport
 
     def bring_up(self) -> int:
-        """VIRTIO-STATUS-008 with the queues built here; returns the negotiated features."""
-        t = self.transport if self.transport is not None else self.probe()
-        self.virtio = virtio = VirtioPciDriver(t, self.wanted)
-        features = run(virtio.negotiate(), self.mem)
+        """VIRTIO-STATUS-008 with the queues built here; returns the negotiated features. A
+        vector mapping the device refuses (read back as NO_VECTOR, VIRTIO-PCI-041) makes the
+        driver start again without MSI-X, one of the ways out that section allows."""
+        if self._transport is None:
+            self.probe()
+        try:
+            return self._bring_up()
+        except VectorRefused:
+            if self.irq_page is None:
+                raise
+            self.drop_msix()
+            return self._bring_up()
+
+    def _bring_up(self) -> int:
+        t, virtio = self.transport, self.driver
+        features = self.negotiate()
         try:
             if self.net is None:
                 self.net = self._net_driver(features, TransportConfig(t, self.mem))
@@ -87,14 +97,20 @@ class PciNetDriver:
                 raise VirtioPciError("the device negotiated other features after a reset",
                                      "VIRTIO-FEAT-010")
             indices = self._indices()
-            self._interrupts(t, len(indices))
-            self._queues(t, indices)
+            have = self.run(t.read("num_queues"))
+            if have < max(indices) + 1:
+                raise QueueUnavailable(f"{have} queues, {max(indices) + 1} needed")
+            self.queues = {}
+            msix = self.setup_interrupts(len(indices))
+            self.setup_queues(indices, msix)
+        except VectorRefused:
+            raise
         except (VirtioPciError, RingError, NetError) as err:
-            run(virtio.fail(), self.mem)  # VIRTIO-STATUS-009
+            self.run(virtio.fail())  # VIRTIO-STATUS-009
             raise err
-        run(virtio.go_live(), self.mem)
+        self.run(virtio.go_live())
         self.needs_reset = False
-        self.net.attach(dict(self.rings))
+        self.net.attach(self.rings)
         self.net.start()
         return features
 
@@ -113,65 +129,39 @@ class PciNetDriver:
         ctrl = self.net.ctrl_q
         return list(range(2 * self.net.n_pairs)) + ([ctrl] if ctrl is not None else [])
 
-    def _interrupts(self, t: VirtioPciTransport, queues: int) -> None:
-        """MSI-X: one vector for configuration changes, one per queue (VIRTIO-PCI-041), each
-        message a word in a page of guest RAM."""
-        if self.irq_page is None:
-            self.irq_page = self.ram.allocate(0x1000, 0x1000)
-        self.host.write_bytes(self.irq_page, bytes(0x1000))
-        t.msix_program([(self.irq_page + 4 * v, IRQ_DATA + v) for v in range(1 + queues)])
-        run(t.map_vector("config_msix_vector", CONFIG_VECTOR), self.mem)
-
-    def _queues(self, t: VirtioPciTransport, indices: list[int]) -> None:
-        """Each queue a split ring in fresh, zeroed RAM (VIRTIO 1.4 §2.7), its areas written
-        to the transport's queue registers (VIRTIO-PCI-025)."""
-        assert self.net is not None
-        have = run(t.read("num_queues"), self.mem)
-        if have < max(indices) + 1:
-            raise QueueUnavailable(f"{have} queues, {max(indices) + 1} needed")
-        event_idx = F.has(self.net.features, F.RING_EVENT_IDX)
-        self.rings, self.notify_at = {}, {}
-        for index in indices:
-            size = min(self.queue_size, run(t.max_queue_size(index), self.mem))
-            probe = SplitLayout.packed_at(0, size)
-            at = self.ram.allocate(probe.end, RING_ALIGN)
-            self.host.write_bytes(at, bytes(probe.end))
-            ring = SplitDriver(SplitLayout.packed_at(at, size), event_idx=event_idx)
-            run(ring.init(), self.mem)
-            self.notify_at[index] = run(t.setup_queue(index, ring.layout, queue_vector(index)),
-                                        self.mem)
-            self.rings[index] = ring
-
     # -- notifications ----------------------------------------------------------------------
     def _kick(self, index: int) -> None:
         """The ring decided to kick: the transport's available-buffer notification."""
-        assert self.virtio is not None
-        run(self.virtio.notify(index, self.notify_at[index]), self.mem)
+        q = self.queues[index]
+        self.run(self.driver.notify(q.notify_id, q.notify_addr, q.notify_data()))
 
     def service(self) -> int:
-        """Handle every MSI-X message that arrived; returns how many."""
-        if self.irq_page is None or self.net is None:
+        """Handle every interrupt that arrived; returns how many causes were served."""
+        if self.net is None:
             return 0
-        handled = 0
-        for vector in range(1 + len(self.rings)):
-            at = self.irq_page + 4 * vector
-            if self.host.mem_read(at, 4) != IRQ_DATA + vector:
-                continue
-            self.host.mem_write(at, 4, 0)
-            handled += 1
-            if vector == CONFIG_VECTOR:
-                self._config_changed()
-            elif not self.needs_reset:
-                self.net.interrupt(vector - 1)
-        return handled
+        config, queues = self.causes()
+        if config:
+            self._config_changed()
+        for index in sorted(queues) if not self.needs_reset else ():
+            self.net.interrupt(index)
+        return int(config) + len(queues)
 
     def _config_changed(self) -> None:
         """VIRTIO-STATUS-004 first; else the device configuration changed (NET-021)."""
-        assert self.transport is not None and self.net is not None
-        if run(self.transport.status(), self.mem) & DEVICE_NEEDS_RESET:
+        assert self.net is not None
+        if self.run(self.transport.status()) & DEVICE_NEEDS_RESET:
             self.needs_reset = True
             return
         self.net.config_changed()
+
+    def set_mac(self, mac: bytes) -> int | None:
+        """Through the control queue's MAC_ADDR_SET (VIRTIO 1.4 §5.1.9.5.2) when negotiated;
+        never by writing the device configuration (NET-022)."""
+        assert self.net is not None
+        if F.has(self.net.features, F.CTRL_MAC_ADDR):
+            return self.net.set_mac(mac)
+        self.write_mac(mac)
+        return None
 
     def wait(self, done: Callable[[], bool], what: str, timeout: float = 2.0) -> None:
         """Handle messages until ``done()``; at most ``timeout`` seconds."""
@@ -205,9 +195,8 @@ class PciNetDriver:
     def reset(self) -> int:
         """Reset the device with buffers in flight, take every buffer back (NET-062) and
         bring the device up again; returns the negotiated features."""
-        assert self.virtio is not None
-        run(self.virtio.reset(), self.mem)
+        self.run(self.driver.reset())
         if self.net is not None:
             self.net.recover()
-        self.rings = {}
+        self.queues = {}
         return self.bring_up()
