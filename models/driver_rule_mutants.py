@@ -22,8 +22,7 @@ from virtiospec.conformance import cases, runner
 from virtiospec.conformance.cases import FAILED
 from virtiospec.conformance.ring.api import PackedRingSetup, RingSetup
 from virtiospec.conformance.suites.net.api import DriverObservation
-from virtiospec.conformance.suites.virtio_pci.driver import NetDriver as PciNetDriver
-from virtiospec.conformance.suites.virtio_pci.driver import PciNetDriverLines
+from virtiospec.conformance.suites.virtio_pci.case_driver import CaseDriver as PciNetDriver
 from virtiospec.conformance.suites.virtio_pci.session import ReferenceSession
 from virtiospec.conformance.target_reference import ReferencePackedDriver, ReferenceRingDriver
 from virtiospec.models import registry
@@ -34,6 +33,7 @@ from virtiospec.reference.net.driver import NetDriver, NetDriverLines
 from virtiospec.reference.net.features import CTRL_VQ as NET_CTRL_VQ
 from virtiospec.reference.net.features import MQ as NET_MQ
 from virtiospec.reference.net.pci import PciNetDevice as PciNet
+from virtiospec.reference.net.pci_queues import PciNetDriverLines
 from virtiospec.reference.ring import SplitDriver
 from virtiospec.reference.ring.driver import DriverLines
 from virtiospec.reference.ring.packed.driver import PackedDriver, PackedDriverLines

@@ -31,7 +31,7 @@ from virtiospec.reference.net.config import OFF_MAX_PAIRS, OFF_MTU, ConfigSpace
 from virtiospec.reference.net.driver import CTRL_BUF, DEFAULT_RX_BUF, NetDriver, RxFrame
 from virtiospec.reference.net.errors import NetError
 from virtiospec.reference.net.header import HDR_LEN, max_frame
-from virtiospec.reference.net.pci_queues import PciQueueDriver
+from virtiospec.reference.net.pci_queues import PciQueue, PciQueueDriver
 from virtiospec.reference.pci.discovery import Window
 from virtiospec.reference.pci.host import Host
 from virtiospec.reference.ring import RingError, SplitDriver
@@ -48,7 +48,7 @@ from virtiospec.reference.virtio_pci.transport import TransportConfig, VirtioPci
 DRIVER_FEATURES = F.of(F.VERSION_1, F.MAC, F.STATUS, F.MRG_RXBUF, F.RING_EVENT_IDX)
 
 
-class PciNetDriver(PciQueueDriver):
+class PciNetDriver(PciQueueDriver[PciQueue]):
     """``mmio``: the window BARs are assigned from; ``ram``: guest RAM for rings, buffers and
     the interrupt words; ``packed``: ask for VIRTIO_F_RING_PACKED as well."""
 
@@ -133,7 +133,7 @@ class PciNetDriver(PciQueueDriver):
     def _kick(self, index: int) -> None:
         """The ring decided to kick: the transport's available-buffer notification."""
         q = self.queues[index]
-        self.run(self.driver.notify(q.notify_id, q.notify_addr, q.notify_data()))
+        self.run(self.driver.notify(q.notify_id, q.notify_addr, self.notify_data(q)))
 
     def service(self) -> int:
         """Handle every interrupt that arrived; returns how many causes were served."""

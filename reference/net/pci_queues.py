@@ -21,7 +21,7 @@ The ring layer stays below: the transport is given addresses, never a ring.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Generic, TypeVar, cast
 
 from virtiospec.reference.access import Op, run
 from virtiospec.reference.pci.discovery import Window
@@ -80,12 +80,8 @@ class PciQueue:
         assert isinstance(self.any_ring, PackedDriver), "a split queue: see .ring"
         return self.any_ring
 
-    def notify_data(self) -> int:
-        """The next position to send with a notification (VIRTIO_F_NOTIFICATION_DATA,
-        VIRTIO-PCI-115): split, ``avail.idx`` (``next_off`` its bits 0..14, ``next_wrap`` bit
-        15); packed, ``next_off`` and ``next_wrap`` of RING-PACKED-024."""
-        ring = self.any_ring
-        return ring.avail_idx if isinstance(ring, SplitDriver) else ring.kick_data()
+
+Q = TypeVar("Q", bound=PciQueue)
 
 
 @dataclass(frozen=True)
@@ -101,7 +97,7 @@ class PciNetDriverLines:
     #                                   0 in queue_size is no "off" (VIRTIO-PCI-104)
 
 
-class PciQueueDriver:
+class PciQueueDriver(Generic[Q]):
     """``ram``: guest RAM for rings, buffers and the interrupt words. ``transport`` may come
     later (:meth:`attach_transport`), once the function is found."""
 
@@ -119,7 +115,7 @@ class PciQueueDriver:
         self.share_irq = share_irq  # one MSI-X vector for the configuration and every queue
         self.queue_vectors: dict[int, int] = {}  # queue index -> MSI-X vector
         self.irq_page: int | None = None
-        self.queues: dict[int, PciQueue] = {}
+        self.queues: dict[int, Q] = {}
         self._transport: VirtioPciTransport | None = None
         self._driver: VirtioPciDriver | None = None
         if transport is not None:
@@ -182,7 +178,7 @@ class PciQueueDriver:
         self.transport.msix_control(enable=False)
         self.use_msix, self.irq_page, self.queue_vectors, self.queues = False, None, {}, {}
 
-    def setup_queue(self, index: int, vector: int | None, at: int | None = None) -> PciQueue:
+    def setup_queue(self, index: int, vector: int | None, at: int | None = None) -> Q:
         """Set up queue ``index`` in fresh memory, or at ``at`` (memory this driver owns,
         zeroed again here): how a reset queue is set up again."""
         t = self.transport
@@ -214,10 +210,9 @@ class PciQueueDriver:
         self.queues[index] = q
         return q
 
-    def new_queue(self, index: int, ring: SplitDriver | PackedDriver,
-                  notify_addr: int) -> PciQueue:
-        """The record of a queue just set up (a subclass may keep more with it)."""
-        return PciQueue(index, ring, notify_addr)
+    def new_queue(self, index: int, ring: SplitDriver | PackedDriver, notify_addr: int) -> Q:
+        """The record of a queue just set up (a subclass keeps more with it)."""
+        return cast(Q, PciQueue(index, ring, notify_addr))
 
     def setup_queues(self, indices: list[int], msix: bool) -> None:
         """Each queue in ``indices`` on its vector; with ``leave_unused_queues`` off (the
@@ -251,7 +246,7 @@ class PciQueueDriver:
         self.run(self.transport.reset_queue(index))
         return q.any_ring.detach_unused()
 
-    def setup_again(self, index: int, vector: int | None, same_memory: bool) -> PciQueue:
+    def setup_again(self, index: int, vector: int | None, same_memory: bool) -> Q:
         """Set a reset queue up again as the first time (VIRTIO-VQRESET-005): ring memory
         zeroed and initialised, every queue register written, then ``queue_enable``; at new
         addresses, or at the old ones with ``same_memory`` (VIRTIO-PCI-105 allows both)."""
@@ -259,12 +254,20 @@ class PciQueueDriver:
         return self.setup_queue(index, vector, old.any_ring.layout.desc if same_memory else None)
 
     # -- notifications ----------------------------------------------------------------------
-    def kick(self, q: PciQueue) -> bool:
+    def kick(self, q: Q) -> bool:
         """Notify the device if the ring says so (event suppression); True if it did."""
         if self.run(q.any_ring.kick_prepare()):
-            self.run(self.driver.notify(q.notify_id, q.notify_addr, q.notify_data()))
+            self.run(self.driver.notify(q.notify_id, q.notify_addr, self.notify_data(q)))
             return True
         return False
+
+    @staticmethod
+    def notify_data(q: PciQueue) -> int:
+        """The next position to send with a notification (VIRTIO_F_NOTIFICATION_DATA,
+        VIRTIO-PCI-115): split, ``avail.idx`` (``next_off`` its bits 0..14, ``next_wrap`` bit
+        15); packed, ``next_off`` and ``next_wrap`` of RING-PACKED-024."""
+        ring = q.any_ring
+        return ring.avail_idx if isinstance(ring, SplitDriver) else ring.kick_data()
 
     def irq_count(self, vector: int) -> int:
         """1 if vector's message word was written since the last :meth:`clear_irq`."""

@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 from virtiospec.conformance import cases, runner, targets
 from virtiospec.conformance.cases import Outcome
-from virtiospec.conformance.suites.virtio_pci.driver import DriverQueue, NetDriver
+from virtiospec.conformance.suites.virtio_pci.case_driver import CaseDriver, CaseQueue
 from virtiospec.conformance.suites.virtio_pci.session import ReferenceSession
 from virtiospec.reference.access import Op
 from virtiospec.reference.net.pci import PciNetDevice as NetDevice
+from virtiospec.reference.net.pci_queues import PciQueue
 from virtiospec.reference.ring.packed.driver import PackedDriver
 from virtiospec.reference.ring.packed.layout import PackedLayout
 from virtiospec.reference.virtio_pci import VirtioPciDevice
@@ -68,20 +69,20 @@ class BrokenDevice:
         yield ReferenceSession(self.device_cls)
 
 
-class OffByOne(NetDriver):
+class OffByOne(CaseDriver):
     """Known-bad driver: sends the position of the last buffer it made available, not the
     next one."""
 
     @staticmethod
-    def notify_data(q: DriverQueue) -> int:
-        return (NetDriver.notify_data(q) - 1) & 0xFFFF
+    def notify_data(q: PciQueue) -> int:
+        return (CaseDriver.notify_data(q) - 1) & 0xFFFF
 
 
-class IndexNotConfigData(NetDriver):
+class IndexNotConfigData(CaseDriver):
     """Known-bad driver: with VIRTIO_F_NOTIF_CONFIG_DATA, still writes the queue index."""
 
     def setup_queue(self, index: int, vector: int | None, at: int | None = None,
-                    buffers: list[int] | None = None) -> DriverQueue:
+                    buffers: list[int] | None = None) -> CaseQueue:
         q = super().setup_queue(index, vector, at, buffers)
         q.notify_id = index
         return q
@@ -95,13 +96,13 @@ class SixteenBit(VirtioPciTransport):
 
 
 class DriverTarget:
-    def __init__(self, driver_cls: type[NetDriver] = NetDriver,
+    def __init__(self, driver_cls: type[CaseDriver] = CaseDriver,
                  transport_cls: type[VirtioPciTransport] = VirtioPciTransport) -> None:
         self.name = f"broken-{driver_cls.__name__}-{transport_cls.__name__}"
         self.driver_cls, self.transport_cls = driver_cls, transport_cls
 
     def pci_net_driver(self, host: Any, transport: VirtioPciTransport, ram: Any,
-                       **kw: Any) -> NetDriver:
+                       **kw: Any) -> CaseDriver:
         transport.__class__ = self.transport_cls
         return self.driver_cls(host, transport, ram, **kw)
 
@@ -143,7 +144,7 @@ def test_device_withdraws_the_feature_it_cannot_keep() -> None:
 def test_packed_data_is_next_off_and_wrap() -> None:
     """RING-PACKED-024 through the driver: after a full lap, next_wrap flips to 0."""
     ring = PackedDriver(PackedLayout.packed_at(0x1000, 4))
-    q = DriverQueue(0, ring, 0, [])
-    assert NetDriver.notify_data(q) == 1 << 15  # position 0, wrap counter 1
+    q = CaseQueue(0, ring, 0, [])
+    assert CaseDriver.notify_data(q) == 1 << 15  # position 0, wrap counter 1
     ring.next_avail, ring.avail_wrap = 3, 0
-    assert NetDriver.notify_data(q) == 3
+    assert CaseDriver.notify_data(q) == 3

@@ -5,7 +5,7 @@ access window and shared memory capabilities; the driver's checks of what it fin
 from __future__ import annotations
 
 import pytest
-from virtiospec.conformance.suites.virtio_pci.driver import NetDriver
+from virtiospec.conformance.suites.virtio_pci.case_driver import CaseDriver
 from virtiospec.reference.access import run
 from virtiospec.reference.net.pci import PciNetDevice as NetDevice
 from virtiospec.reference.pci import Machine, PhysMemory, Window
@@ -79,8 +79,8 @@ class Rig:
         self.set_status(ACKNOWLEDGE | DRIVER | FEATURES_OK)
         return self.status()
 
-    def driver(self, **options: object) -> NetDriver:
-        return NetDriver(self.machine, self.t, Window(0x10_0000, 0x10_0000), **options)  # type: ignore[arg-type]
+    def driver(self, **options: object) -> CaseDriver:
+        return CaseDriver(self.machine, self.t, Window(0x10_0000, 0x10_0000), **options)  # type: ignore[arg-type]
 
 
 @pytest.mark.req("VIRTIO-FEAT-005", "VIRTIO-FEAT-006", "VIRTIO-PCI-022")

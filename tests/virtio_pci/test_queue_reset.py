@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from virtiospec.conformance import cases, runner, targets
 from virtiospec.conformance.cases import Outcome
-from virtiospec.conformance.suites.virtio_pci.driver import (
+from virtiospec.conformance.suites.virtio_pci.case_driver import (
     DEFAULT_FEATURES,
     TX,
     TX_VECTOR,
-    DriverQueue,
-    NetDriver,
+    CaseDriver,
+    CaseQueue,
 )
 from virtiospec.conformance.suites.virtio_pci.session import ReferenceSession, frame, net_driver
 from virtiospec.reference.access import Op
@@ -154,11 +154,11 @@ class NoPoll(VirtioPciTransport):
         yield from self.write("queue_reset", 1)
 
 
-class NoReinit(NetDriver):
+class NoReinit(CaseDriver):
     """Known-bad driver: re-enables the reset queue without setting it up again."""
 
     def reenable_queue(self, index: int, vector: int | None,
-                       same_memory: bool = False) -> DriverQueue:
+                       same_memory: bool = False) -> CaseQueue:
         self.run(self.transport.write("queue_select", index))
         self.run(self.transport.write("queue_enable", 1))
         return self.queues[index]
@@ -167,13 +167,13 @@ class NoReinit(NetDriver):
 class DriverTarget:
     """A target whose virtio-pci network driver is ``driver_cls`` over ``transport_cls``."""
 
-    def __init__(self, driver_cls: type[NetDriver] = NetDriver,
+    def __init__(self, driver_cls: type[CaseDriver] = CaseDriver,
                  transport_cls: type[VirtioPciTransport] = VirtioPciTransport) -> None:
         self.name = f"broken-{driver_cls.__name__}-{transport_cls.__name__}"
         self.driver_cls, self.transport_cls = driver_cls, transport_cls
 
     def pci_net_driver(self, host: Any, transport: VirtioPciTransport, ram: Any,
-                       **kw: Any) -> NetDriver:
+                       **kw: Any) -> CaseDriver:
         transport.__class__ = self.transport_cls
         return self.driver_cls(host, transport, ram, **kw)
 

@@ -11,7 +11,13 @@ stay unmoved: they end in REJECT.
 from __future__ import annotations
 
 from virtiospec.conformance.cases import CaseSkipped, Outcome, Result, case, require
-from virtiospec.conformance.suites.virtio_pci.driver import RX, RX_VECTOR, TX, TX_VECTOR, NetDriver
+from virtiospec.conformance.suites.virtio_pci.case_driver import (
+    RX,
+    RX_VECTOR,
+    TX,
+    TX_VECTOR,
+    CaseDriver,
+)
 from virtiospec.conformance.suites.virtio_pci.session import (
     PciSession,
     do,
@@ -45,7 +51,7 @@ def _negotiate_by_hand(s: PciSession, t: VirtioPciTransport, features: int) -> i
     return do(s, t.status())
 
 
-def _used_then_reset(s: PciSession, queue_size: int = 8) -> tuple[NetDriver, list[int]]:
+def _used_then_reset(s: PciSession, queue_size: int = 8) -> tuple[CaseDriver, list[int]]:
     """Bring the device up, pass a frame, reset it; the largest queue sizes seen before."""
     drv = net_driver(s, queue_size=queue_size)
     t = drv.transport

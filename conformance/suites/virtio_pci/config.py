@@ -8,7 +8,7 @@ freshly powered-on device (a new session).
 from __future__ import annotations
 
 from virtiospec.conformance.cases import CaseSkipped, Outcome, Result, case, require
-from virtiospec.conformance.suites.virtio_pci.driver import IRQ_DATA, TX, TX_VECTOR
+from virtiospec.conformance.suites.virtio_pci.case_driver import IRQ_DATA, TX, TX_VECTOR
 from virtiospec.conformance.suites.virtio_pci.session import (
     do,
     find_net,

@@ -14,7 +14,7 @@ import contextlib
 from typing import Any, cast
 
 from virtiospec.conformance.cases import CaseSkipped, case, require
-from virtiospec.conformance.suites.virtio_pci.driver import NetDriver
+from virtiospec.conformance.suites.virtio_pci.case_driver import CaseDriver
 from virtiospec.conformance.suites.virtio_pci.queue_reset import pci_net_driver_of
 from virtiospec.conformance.suites.virtio_pci.session import ReferenceSession, frame, transport
 from virtiospec.reference.pci import Window
@@ -27,7 +27,7 @@ LINK_DOWN = 0
 
 
 def watched(target: Any, vectors: int, refuse: tuple[int, ...] = (),
-            **options: Any) -> tuple[ReferenceSession, DriverWatch, NetDriver]:
+            **options: Any) -> tuple[ReferenceSession, DriverWatch, CaseDriver]:
     factory = pci_net_driver_of(target)
 
     def device(backend: Any) -> DriverWatch:
@@ -44,7 +44,7 @@ def no_violations(dev: DriverWatch, what: str) -> None:
         require(False, what, "no violation", seen, req=req)
 
 
-def exchange(s: ReferenceSession, drv: NetDriver, n: int, req: str, what: str) -> None:
+def exchange(s: ReferenceSession, drv: CaseDriver, n: int, req: str, what: str) -> None:
     """One frame each way through a driver that is up."""
     sent = frame(n)
     try:

@@ -19,10 +19,10 @@ from collections.abc import Callable
 from typing import cast
 
 from virtiospec.conformance.cases import CaseSkipped, Outcome, Result, case, expect_reject, require
-from virtiospec.conformance.suites.virtio_pci.driver import RX, TX, NetDriver
+from virtiospec.conformance.suites.virtio_pci.case_driver import RX, TX, CaseDriver
 from virtiospec.conformance.suites.virtio_pci.session import ReferenceSession, frame, up
 
-Stage = Callable[[ReferenceSession, NetDriver], None]
+Stage = Callable[[ReferenceSession, CaseDriver], None]
 
 
 def _session(target: object) -> ReferenceSession:
@@ -36,11 +36,11 @@ def _break(s: ReferenceSession) -> None:
     s.device.fail(RuntimeError("the hostile device broke itself"))
 
 
-def _idle(s: ReferenceSession, drv: NetDriver) -> None:
+def _idle(s: ReferenceSession, drv: CaseDriver) -> None:
     _break(s)
 
 
-def _after_traffic(s: ReferenceSession, drv: NetDriver) -> None:
+def _after_traffic(s: ReferenceSession, drv: CaseDriver) -> None:
     drv.send(frame(1, src=s.mac, dst=b"\xff" * 6))
     drv.wait_tx()
     s.inject(frame(2))
@@ -48,18 +48,18 @@ def _after_traffic(s: ReferenceSession, drv: NetDriver) -> None:
     _break(s)
 
 
-def _tx_outstanding(s: ReferenceSession, drv: NetDriver) -> None:
+def _tx_outstanding(s: ReferenceSession, drv: CaseDriver) -> None:
     _break(s)
     for n in range(3):  # the driver does not know yet: the device ignores the notifications
         drv.send(frame(n, src=s.mac, dst=b"\xff" * 6))
 
 
-def _used_not_taken(s: ReferenceSession, drv: NetDriver) -> None:
+def _used_not_taken(s: ReferenceSession, drv: CaseDriver) -> None:
     drv.send(frame(1, src=s.mac, dst=b"\xff" * 6))  # used by the device, never reclaimed
     _break(s)
 
 
-def _rx_waiting(s: ReferenceSession, drv: NetDriver) -> None:
+def _rx_waiting(s: ReferenceSession, drv: CaseDriver) -> None:
     s.inject(frame(3))  # a used receive buffer the driver has not taken
     _break(s)
 

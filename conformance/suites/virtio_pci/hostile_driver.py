@@ -24,7 +24,7 @@ from virtiospec.conformance.ring.peer import HandDriver
 from virtiospec.conformance.suites.ring.packed.device import HOSTILE as PACKED_HOSTILE
 from virtiospec.conformance.suites.ring.packed.peer import PackedHandDriver
 from virtiospec.conformance.suites.vhost_user.hostile_driver import EDGE, RING_CASES, Q, Seg, Writer
-from virtiospec.conformance.suites.virtio_pci.driver import DEFAULT_FEATURES, NetDriver
+from virtiospec.conformance.suites.virtio_pci.case_driver import DEFAULT_FEATURES, CaseDriver
 from virtiospec.conformance.suites.virtio_pci.session import PciSession, do, session, up
 from virtiospec.conformance.virtio_pci.qtest import QtestError
 from virtiospec.reference.virtio_pci.regs import DEVICE_NEEDS_RESET, F_INDIRECT_DESC
@@ -45,7 +45,7 @@ def _dead(s: PciSession) -> str | None:
     return f"QEMU {how}; its log ends:\n{log[-800:]}"
 
 
-def _answers(s: PciSession, drv: NetDriver) -> tuple[bool, int]:
+def _answers(s: PciSession, drv: CaseDriver) -> tuple[bool, int]:
     """(answers, device status): a register read, and QMP for QEMU."""
     try:
         status = do(s, drv.transport.status())
@@ -57,7 +57,7 @@ def _answers(s: PciSession, drv: NetDriver) -> tuple[bool, int]:
         return False, 0
 
 
-def _request(drv: NetDriver, area: int) -> Any:
+def _request(drv: CaseDriver, area: int) -> Any:
     frame = bytes(12) + bytes.fromhex("02aabbccddee525400123456") + b"\x88\xb5" + \
         b"virtiospec hostile-driver probe".ljust(46, b".")
     drv.host.write_bytes(area, frame)
@@ -70,7 +70,7 @@ def _request(drv: NetDriver, area: int) -> Any:
     return split
 
 
-def _judge(s: PciSession, drv: NetDriver, take_used: Callable[[], list[Any]], name: str,
+def _judge(s: PciSession, drv: CaseDriver, take_used: Callable[[], list[Any]], name: str,
            req: str) -> Result:
     """The verdict once the bad input is written and notified (see the module doc)."""
     used: list[Any] = []
@@ -213,7 +213,7 @@ def notify_missing(target: object) -> Result:
 FRAME = bytes.fromhex("02aabbccddee525400123456") + b"\x88\xb5" + bytes(46)
 
 
-def _after_bring_up(target: object, name: str, req: str, act: Callable[[NetDriver], None]
+def _after_bring_up(target: object, name: str, req: str, act: Callable[[CaseDriver], None]
                     ) -> Result:
     """``act`` breaks a rule of the transport on a running device; then a frame is sent. The
     device may ignore the bad write (PASS: the frame goes out on the queue as set up) or
@@ -249,14 +249,14 @@ def _after_bring_up(target: object, name: str, req: str, act: Callable[[NetDrive
                          observed=f"status {status:#x}", req=req)
 
 
-def _move_queue(drv: NetDriver) -> None:
+def _move_queue(drv: CaseDriver) -> None:
     t = drv.transport
     drv.run(t.write("queue_select", TX))
     drv.run(t.write("queue_desc", 1 << 40))
     drv.run(t.write("queue_device", (1 << 40) + 0x1000))
 
 
-def _clear_driver_bit(drv: NetDriver) -> None:
+def _clear_driver_bit(drv: CaseDriver) -> None:
     t = drv.transport
     drv.run(t.set_status(drv.run(t.status()) & ~2))
 

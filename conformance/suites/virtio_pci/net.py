@@ -6,7 +6,7 @@ configuration changes VIRTIO-PCI-050)."""
 from __future__ import annotations
 
 from virtiospec.conformance.cases import Outcome, Result, case, require
-from virtiospec.conformance.suites.virtio_pci.driver import (
+from virtiospec.conformance.suites.virtio_pci.case_driver import (
     CONFIG_VECTOR,
     RX,
     RX_VECTOR,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from virtiospec.conformance.cases import CaseSkipped, case, require
-from virtiospec.conformance.suites.virtio_pci.driver import DEFAULT_FEATURES
+from virtiospec.conformance.suites.virtio_pci.case_driver import DEFAULT_FEATURES
 from virtiospec.conformance.suites.virtio_pci.queue_reset import pci_net_driver_of
 from virtiospec.conformance.suites.virtio_pci.session import (
     ReferenceSession,

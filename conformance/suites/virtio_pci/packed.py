@@ -27,13 +27,13 @@ from virtiospec.conformance.cases import (
     case,
     require,
 )
-from virtiospec.conformance.suites.virtio_pci.driver import (
+from virtiospec.conformance.suites.virtio_pci.case_driver import (
     NET_HDR_SIZE,
     RX,
     TX,
     TX_VECTOR,
-    DriverQueue,
-    NetDriver,
+    CaseDriver,
+    CaseQueue,
 )
 from virtiospec.conformance.suites.virtio_pci.session import (
     PciSession,
@@ -72,7 +72,7 @@ FAR = 0x80_0000_0000  # 512 GiB: no guest memory there
 
 
 def packed_up(s: PciSession, *, queue_size: int = 8, wanted: int = BASE,
-              need: tuple[tuple[int, str], ...] = ()) -> NetDriver:
+              need: tuple[tuple[int, str], ...] = ()) -> CaseDriver:
     """Our driver brought up with packed queues; SKIP when the device does not offer them
     (or a feature in ``need``)."""
     drv = net_driver(s, queue_size=queue_size, wanted=wanted, packed=True)
@@ -88,23 +88,23 @@ def packed_up(s: PciSession, *, queue_size: int = 8, wanted: int = BASE,
 
 
 @contextmanager
-def packed_session(target: object, **options: Any) -> Iterator[tuple[PciSession, NetDriver]]:
+def packed_session(target: object, **options: Any) -> Iterator[tuple[PciSession, CaseDriver]]:
     with session(target) as s:
         yield s, packed_up(s, **options)
 
 
-def ring(q: DriverQueue) -> PackedDriver:
+def ring(q: CaseQueue) -> PackedDriver:
     return q.packed
 
 
-def desc(s: PciSession, q: DriverQueue, pos: int) -> tuple[int, int, int, int]:
+def desc(s: PciSession, q: CaseQueue, pos: int) -> tuple[int, int, int, int]:
     """(addr, len, id, flags) of ring descriptor ``pos`` as the device left it."""
     at = ring(q).layout.desc_addr(pos)
     h = s.host
     return h.mem_read(at, 8), h.mem_read(at + 8, 4), h.mem_read(at + 12, 2), h.mem_read(at + 14, 2)
 
 
-def wait_used(s: PciSession, q: DriverQueue, pos: int, wrap: int, what: str) -> int:
+def wait_used(s: PciSession, q: CaseQueue, pos: int, wrap: int, what: str) -> int:
     """The flags of descriptor ``pos`` once it shows the used marks of ``wrap``."""
     want = MARKS if wrap else 0
     return poll(lambda: (f if (f := desc(s, q, pos)[3]) & MARKS == want else None), 2.0, what)
@@ -249,7 +249,7 @@ def indirect(target: object) -> None:
                 hex(flags), req="RING-PACKED-026")
 
 
-def _tx_irq(s: PciSession, drv: NetDriver, k: int, flags_word: int) -> bool:
+def _tx_irq(s: PciSession, drv: CaseDriver, k: int, flags_word: int) -> bool:
     """Write the driver structure of the transmit queue, send frame ``k``, wait until it is
     used; whether the transmit vector fired within 0.2 s after."""
     tx = drv.queues[TX]
@@ -326,10 +326,10 @@ def device_structure(target: object) -> Result:
 
 # -- hostile driver on the transmit queue ---------------------------------------------------
 
-Writer = Callable[[PciSession, NetDriver], None]
+Writer = Callable[[PciSession, CaseDriver], None]
 
 
-def _put(s: PciSession, drv: NetDriver, pos: int, addr: int, length: int, buf_id: int,
+def _put(s: PciSession, drv: CaseDriver, pos: int, addr: int, length: int, buf_id: int,
          flags: int) -> None:
     at = ring(drv.queues[TX]).layout.desc_addr(pos)
     s.host.mem_write(at, 8, addr)
@@ -343,7 +343,7 @@ AV = VIRTQ_DESC_F_AVAIL  # the available marks of the first lap (wrap bit 1)
 
 def _one(addr: int, length: int, flags: int = 0) -> Writer:
     """A list of one descriptor at position 0 of a fresh transmit ring."""
-    def write(s: PciSession, drv: NetDriver) -> None:
+    def write(s: PciSession, drv: CaseDriver) -> None:
         _put(s, drv, 0, addr, length, 1, flags | AV)
 
     return write
@@ -372,7 +372,7 @@ def _hostile(name: str, req: str, summary: str, write: Writer, *,
     case(f"pci.packed.rejects-{name}", reqs, "device", LAYER, summary)(run)
 
 
-def _verdict(s: PciSession, drv: NetDriver, before: bytes, summary: str, req: str) -> Result:
+def _verdict(s: PciSession, drv: CaseDriver, before: bytes, summary: str, req: str) -> Result:
     lay = ring(drv.queues[TX]).layout
     status = 0
 

@@ -17,13 +17,13 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from virtiospec.conformance.cases import CaseSkipped, case, require
-from virtiospec.conformance.suites.virtio_pci.driver import (
+from virtiospec.conformance.suites.virtio_pci.case_driver import (
     DEFAULT_FEATURES,
     RX,
     RX_VECTOR,
     TX,
     TX_VECTOR,
-    NetDriver,
+    CaseDriver,
 )
 from virtiospec.conformance.suites.virtio_pci.session import (
     PciSession,
@@ -43,7 +43,7 @@ from virtiospec.reference.virtio_pci.wait import poll
 RESET_WAIT = 2.0  # seconds a device gets to finish a queue reset
 
 
-def _up(s: PciSession) -> NetDriver:
+def _up(s: PciSession) -> CaseDriver:
     """A live network driver that negotiated VIRTIO_F_RING_RESET (SKIP if not offered), one
     frame already passed."""
     drv = net_driver(s, wanted=DEFAULT_FEATURES | bit(F_RING_RESET))
@@ -60,7 +60,7 @@ def _up(s: PciSession) -> NetDriver:
     return drv
 
 
-def _reset_by_hand(s: PciSession, drv: NetDriver, index: int) -> None:
+def _reset_by_hand(s: PciSession, drv: CaseDriver, index: int) -> None:
     """Write 1 to ``queue_reset`` of ``index`` and wait (bounded) for it to read 0; then
     ``queue_enable`` must read 0 (VIRTIO-PCI-102)."""
     t = drv.transport
@@ -79,7 +79,7 @@ def _reset_by_hand(s: PciSession, drv: NetDriver, index: int) -> None:
             req="VIRTIO-PCI-102")
 
 
-def _registers(s: PciSession, drv: NetDriver, index: int) -> dict[str, int]:
+def _registers(s: PciSession, drv: CaseDriver, index: int) -> dict[str, int]:
     t = drv.transport
     do(s, t.write("queue_select", index))
     return {name: do(s, t.read(name)) for name in ("queue_size", "queue_msix_vector")}
@@ -120,7 +120,7 @@ def queue_reset(target: object) -> None:
                 "the injected frame", got.hex()[:40], req="VIRTIO-VQRESET-001")
 
 
-def _reenable_passes(s: PciSession, drv: NetDriver, same_memory: bool) -> None:
+def _reenable_passes(s: PciSession, drv: CaseDriver, same_memory: bool) -> None:
     txq = drv.queues[TX]
     do(s, txq.ring.add([(txq.buffers[1], 60)], [], 1))  # left behind in the old ring
     s.host.write_bytes(txq.buffers[1], bytes(12) + frame(8)[:48])
@@ -219,16 +219,16 @@ def queue_reset_rx(target: object) -> None:
 
 # -- the driver's side: the target's driver against a device that watches it ----------------
 
-def pci_net_driver_of(target: Any) -> Callable[..., NetDriver]:
-    """The target's virtio-net driver over virtio-pci, called as ``NetDriver`` is (the
+def pci_net_driver_of(target: Any) -> Callable[..., CaseDriver]:
+    """The target's virtio-net driver over virtio-pci, called as ``CaseDriver`` is (the
     reference's own for the reference target), or SKIP."""
     factory = getattr(target, "pci_net_driver", None)
     if factory is None and getattr(target, "name", None) == "reference":
-        factory = NetDriver
+        factory = CaseDriver
     if factory is None:
         raise CaseSkipped(f"target {getattr(target, 'name', target)} provides no virtio-pci "
                           "network driver")
-    return cast(Callable[..., NetDriver], factory)
+    return cast(Callable[..., CaseDriver], factory)
 
 
 @case("pci.virtio.driver.queue-reset", ("VIRTIO-VQRESET-003", "VIRTIO-VQRESET-005",

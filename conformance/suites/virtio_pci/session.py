@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 import dpkt
 from virtiospec.conformance.cases import CaseSkipped
-from virtiospec.conformance.suites.virtio_pci.driver import NetDriver
+from virtiospec.conformance.suites.virtio_pci.case_driver import CaseDriver
 from virtiospec.reference.access import Op, run
 from virtiospec.reference.net.pci import PciNetDevice
 from virtiospec.reference.pci import Bdf, ConfigMechanism1, Machine, PciFunction, Window, scan
@@ -117,11 +117,11 @@ def transport(s: PciSession) -> VirtioPciTransport:
     return VirtioPciTransport.probe(s.host, DEVICE_NET, Window(*s.mmio))
 
 
-def net_driver(s: PciSession, **options: Any) -> NetDriver:
-    return NetDriver(s.host, transport(s), Window(*s.ram), **options)
+def net_driver(s: PciSession, **options: Any) -> CaseDriver:
+    return CaseDriver(s.host, transport(s), Window(*s.ram), **options)
 
 
-def up(s: PciSession, **options: Any) -> NetDriver:
+def up(s: PciSession, **options: Any) -> CaseDriver:
     """A network driver that went through the whole initialization (with its three MSI-X
     vectors unless ``msix=False``: SKIP when the device's configuration has fewer)."""
     drv = net_driver(s, **options)
@@ -131,13 +131,13 @@ def up(s: PciSession, **options: Any) -> NetDriver:
     return drv
 
 
-def few_vectors(drv: NetDriver) -> str:
+def few_vectors(drv: CaseDriver) -> str:
     msix = drv.transport.msix
     have = f"{msix.vectors} MSI-X vectors" if msix is not None else "no MSI-X"
     return f"the device has {have}; the case maps 3 (configuration, receive, transmit)"
 
 
-def need_vectors(drv: NetDriver) -> None:
+def need_vectors(drv: CaseDriver) -> None:
     """Map the three MSI-X vectors, or SKIP: this configuration of the device has fewer."""
     if not drv.setup_interrupts():
         raise CaseSkipped(few_vectors(drv))
