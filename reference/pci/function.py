@@ -53,8 +53,8 @@ class Region(Protocol):
 
 @dataclass(frozen=True)
 class PciFunctionLines:
-    """The lines of :class:`PciFunction` a known-bad variant (models/driver_rule_mutants.py)
-    may turn off; every default is the protocol."""
+    """The lines of :class:`PciFunction` a known-bad variant
+    (models/virtio_pci/driver_rule_mutants.py) may turn off; every default is the protocol."""
 
     decode_gate: bool = True  # claims: no decoding while the command register says off
     #                           (PCI-CFG-004)

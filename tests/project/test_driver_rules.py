@@ -1,5 +1,5 @@
 """The cases of the driver (and two device) MUSTs added for issue 12: each passes on the
-reference, each FAILs its known-bad variant (models/driver_rule_mutants.py) naming the
+reference, each FAILs its known-bad variant (models/virtio_pci/driver_rule_mutants.py) naming the
 requirement the variant's switch keeps, and the watching devices see what they must."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from virtiospec.conformance.cases import Outcome
 from virtiospec.conformance.ring.linux_vring import build
 from virtiospec.conformance.suites.net import driver_observed as net_driver_observed
 from virtiospec.conformance.suites.virtio_pci.session import ReferenceSession, find_net, transport
-from virtiospec.models import driver_rule_mutants as M
 from virtiospec.models import registry
+from virtiospec.models.virtio_pci import driver_rule_mutants as M
 from virtiospec.reference.net import ctrl as C
 from virtiospec.reference.net import frames as FR
 from virtiospec.reference.net.config import NetConfig

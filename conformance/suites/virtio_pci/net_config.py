@@ -5,7 +5,7 @@ The suite reads the offered features and the field through virtio-pci, as a driv
 before negotiating. A device that does not offer MQ has nothing to check: SKIP (the
 reference's virtio-pci network device has no control queue, so it offers no MQ; QEMU does
 with ``--target qemu,mq=on``). A device that offers it breaking the range is what the known-
-bad device of models/driver_rule_mutants.py is.
+bad device of models/virtio_pci/driver_rule_mutants.py is.
 """
 
 from __future__ import annotations

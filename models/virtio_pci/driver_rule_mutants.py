@@ -2,7 +2,7 @@
 (conformance/suites/net/driver_rules.py, conformance/suites/virtio_pci/driver_rules.py): each
 turns off one switch of the reference driver's lines
 (:class:`~virtiospec.reference.net.driver.NetDriverLines`,
-:class:`~virtiospec.conformance.suites.virtio_pci.driver.PciNetDriverLines`,
+:class:`~virtiospec.reference.net.pci_queues.PciNetDriverLines`,
 :class:`~virtiospec.reference.virtio_pci.transport.TransportLines`) and the case must FAIL
 it naming the requirement the switch keeps. Devices' switches too
 (:class:`~virtiospec.reference.virtio_pci.device.VirtioPciDeviceLines`), and the packed-ring
@@ -13,99 +13,86 @@ registered description names the switch (models/variant_switch.py).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from virtiospec.conformance import cases, runner
 from virtiospec.conformance.cases import FAILED
 from virtiospec.conformance.ring.api import PackedRingSetup, RingSetup
 from virtiospec.conformance.suites.net.api import DriverObservation
-from virtiospec.conformance.suites.virtio_pci.case_driver import CaseDriver as PciNetDriver
+from virtiospec.conformance.suites.virtio_pci.case_driver import CaseDriver
 from virtiospec.conformance.suites.virtio_pci.session import ReferenceSession
 from virtiospec.conformance.target_reference import ReferencePackedDriver, ReferenceRingDriver
 from virtiospec.models import registry
 from virtiospec.models.variant_switch import switched
 from virtiospec.reference.access import run
 from virtiospec.reference.net.config import OFF_MAX_PAIRS
-from virtiospec.reference.net.driver import NetDriver, NetDriverLines
+from virtiospec.reference.net.driver import NetDriver
 from virtiospec.reference.net.features import CTRL_VQ as NET_CTRL_VQ
 from virtiospec.reference.net.features import MQ as NET_MQ
 from virtiospec.reference.net.pci import PciNetDevice as PciNet
-from virtiospec.reference.net.pci_queues import PciNetDriverLines
 from virtiospec.reference.ring import SplitDriver
-from virtiospec.reference.ring.driver import DriverLines
-from virtiospec.reference.ring.packed.driver import PackedDriver, PackedDriverLines
-from virtiospec.reference.virtio_pci.device import VirtioPciDevice, VirtioPciDeviceLines
+from virtiospec.reference.ring.packed.driver import PackedDriver
+from virtiospec.reference.virtio_pci.device import VirtioPciDevice
 from virtiospec.reference.virtio_pci.regs import bit
-from virtiospec.reference.virtio_pci.transport import TransportLines, VirtioPciTransport
+from virtiospec.reference.virtio_pci.transport import VirtioPciTransport
+
+V = TypeVar("V")
 
 
-class NoCtrlRxCheck(NetDriver):
-    """Sends RX and MAC commands whatever was negotiated."""
+def variant(base: type[V], name: str, *, doc: str, **off: bool) -> type[V]:
+    """A known-bad subclass of ``base`` named ``name`` whose ``lines`` turn ``off`` the
+    switches given (each False): one switch of the reference, the rest of it unchanged."""
+    lines = dataclasses.replace(base.lines, **off)  # type: ignore[attr-defined]
+    return cast(type[V], type(name, (base,), {"__doc__": doc, "lines": lines,
+                                              "__module__": __name__}))
 
-    lines = NetDriverLines(rx_ctrl_needs_feature=False)  # BUG (NET-033)
+NoCtrlRxCheck = variant(
+    NetDriver, "NoCtrlRxCheck", rx_ctrl_needs_feature=False,  # BUG (NET-033)
+    doc="Sends RX and MAC commands whatever was negotiated.")
 
+NoCtrlRxExtraCheck = variant(
+    NetDriver, "NoCtrlRxExtraCheck", rx_extra_needs_feature=False,  # BUG (NET-138)
+    doc="Sends ALLUNI, NOMULTI, NOUNI, NOBCAST without VIRTIO_NET_F_CTRL_RX_EXTRA.")
 
-class NoCtrlRxExtraCheck(NetDriver):
-    """Sends ALLUNI, NOMULTI, NOUNI, NOBCAST without VIRTIO_NET_F_CTRL_RX_EXTRA."""
+PairsOutOfRange = variant(
+    NetDriver, "PairsOutOfRange", pairs_in_range=False,  # BUG (NET-037)
+    doc="Sends VQ_PAIRS_SET with any count, 0 and above max_virtqueue_pairs included.")
 
-    lines = NetDriverLines(rx_extra_needs_feature=False)  # BUG (NET-138)
+PairsBeforeRx = variant(
+    NetDriver, "PairsBeforeRx", rx_before_pairs=False,  # BUG (NET-144)
+    doc="Enables more pairs before giving their receive queues any buffer.")
 
+PairsBeforeAck = variant(
+    NetDriver, "PairsBeforeAck", more_pairs_after_ack=False,  # BUG (NET-039)
+    doc="Transmits on the new pairs as soon as VQ_PAIRS_SET is placed.")
 
-class PairsOutOfRange(NetDriver):
-    """Sends VQ_PAIRS_SET with any count, 0 and above max_virtqueue_pairs included."""
+TrustsRxChecksum = variant(
+    NetDriver, "TrustsRxChecksum", check_rx_checksum=False,  # BUG (NET-135)
+    doc="Takes every received frame's checksum as right, DATA_VALID or not.")
 
-    lines = NetDriverLines(pairs_in_range=False)  # BUG (NET-037)
+ShortTxHeader = variant(
+    NetDriver, "ShortTxHeader", tx_full_header=False,  # BUG (NET-112)
+    doc="Puts the 10-byte header of legacy drivers (no num_buffers) in front of a frame.")
 
+GsoWithoutFeature = variant(
+    NetDriver, "GsoWithoutFeature", gso_needs_feature=False,  # BUG (NET-113)
+    doc="Asks for segmentation whatever HOST_* features were negotiated.")
 
-class PairsBeforeRx(NetDriver):
-    """Enables more pairs before giving their receive queues any buffer."""
+IgnoresMtu = variant(
+    NetDriver, "IgnoresMtu", tx_within_mtu=False,  # BUG (NET-108)
+    doc="Transmits frames up to 1514 bytes (+ a tag) whatever the device's mtu.")
 
-    lines = NetDriverLines(rx_before_pairs=False)  # BUG (NET-144)
+RxSizeWithoutHeader = variant(
+    NetDriver, "RxSizeWithoutHeader", rx_size_counts_header=False,  # BUG (NET-124)
+    doc="Takes a receive buffer that holds a full frame as enough, forgetting the header.")
 
-
-class PairsBeforeAck(NetDriver):
-    """Transmits on the new pairs as soon as VQ_PAIRS_SET is placed."""
-
-    lines = NetDriverLines(more_pairs_after_ack=False)  # BUG (NET-039)
-
-
-class TrustsRxChecksum(NetDriver):
-    """Takes every received frame's checksum as right, DATA_VALID or not."""
-
-    lines = NetDriverLines(check_rx_checksum=False)  # BUG (NET-135)
-
-
-class ShortTxHeader(NetDriver):
-    """Puts the 10-byte header of legacy drivers (no num_buffers) in front of a frame."""
-
-    lines = NetDriverLines(tx_full_header=False)  # BUG (NET-112)
-
-
-class GsoWithoutFeature(NetDriver):
-    """Asks for segmentation whatever HOST_* features were negotiated."""
-
-    lines = NetDriverLines(gso_needs_feature=False)  # BUG (NET-113)
-
-
-class IgnoresMtu(NetDriver):
-    """Transmits frames up to 1514 bytes (+ a tag) whatever the device's mtu."""
-
-    lines = NetDriverLines(tx_within_mtu=False)  # BUG (NET-108)
-
-
-class RxSizeWithoutHeader(NetDriver):
-    """Takes a receive buffer that holds a full frame as enough, forgetting the header."""
-
-    lines = NetDriverLines(rx_size_counts_header=False)  # BUG (NET-124)
-
-
-class AvailIdxFifteenBits(SplitDriver):
-    """Counts avail.idx modulo 2^15: after 0x7FFF it publishes 0."""
-
-    lines = DriverLines(avail_idx_u16=False)  # BUG (RING-SPLIT-030)
+AvailIdxFifteenBits = variant(
+    SplitDriver, "AvailIdxFifteenBits", avail_idx_u16=False,  # BUG (RING-SPLIT-030)
+    doc="Counts avail.idx modulo 2^15: after 0x7FFF it publishes 0.")
 
 
 @dataclass
@@ -124,22 +111,17 @@ class SplitDriverTarget:
         return side
 
 
-class PackedTableBeyondQueue(PackedDriver):
-    """Builds an indirect table as long as its table area allows, beyond the queue size."""
+PackedTableBeyondQueue = variant(
+    PackedDriver, "PackedTableBeyondQueue", list_within_queue=False,  # BUG (RING-PACKED-043)
+    doc="Builds an indirect table as long as its table area allows, beyond the queue size.")
 
-    lines = PackedDriverLines(list_within_queue=False)  # BUG (RING-PACKED-043)
+PackedDrivesMisplaced = variant(
+    PackedDriver, "PackedDrivesMisplaced", placement_check=False,  # BUG (RING-PACKED-001)
+    doc="Drives whatever ring it is given, aligned or not.")
 
-
-class PackedDrivesMisplaced(PackedDriver):
-    """Drives whatever ring it is given, aligned or not."""
-
-    lines = PackedDriverLines(placement_check=False)  # BUG (RING-PACKED-001)
-
-
-class PackedNoRoomFirst(PackedDriver):
-    """Writes a list that does not fit, counting on the device to free descriptors."""
-
-    lines = PackedDriverLines(room_first=False)  # BUG (RING-PACKED-037)
+PackedNoRoomFirst = variant(
+    PackedDriver, "PackedNoRoomFirst", room_first=False,  # BUG (RING-PACKED-037)
+    doc="Writes a list that does not fit, counting on the device to free descriptors.")
 
 
 @dataclass
@@ -162,72 +144,51 @@ class PackedDriverTarget:
         return side
 
 
-class TrustsHdrLen(NetDriver):
-    """Takes a received header's hdr_len as the length of the frame's headers."""
+TrustsHdrLen = variant(
+    NetDriver, "TrustsHdrLen", hdr_len_untrusted=False,  # BUG (NET-134)
+    doc="Takes a received header's hdr_len as the length of the frame's headers.")
 
-    lines = NetDriverLines(hdr_len_untrusted=False)  # BUG (NET-134)
+NeedsThreeVectors = variant(
+    CaseDriver, "NeedsThreeVectors", any_table_size=False,  # BUG (VIRTIO-PCI-114)
+    doc="Gives up on a device whose MSI-X table has fewer than 3 vectors.")
 
+IgnoresTableSize = variant(
+    CaseDriver, "IgnoresTableSize", vectors_within_table=False,  # BUG (VIRTIO-PCI-041)
+    doc="Maps its 3 vectors whatever the MSI-X Table Size says.")
 
-class NeedsThreeVectors(PciNetDriver):
-    """Gives up on a device whose MSI-X table has fewer than 3 vectors."""
+NoTableCheck = variant(
+    VirtioPciTransport, "NoTableCheck", vector_in_table=False,  # BUG (VIRTIO-PCI-041)
+    doc="Writes any vector to a vector field, inside the table or not.")
 
-    lines = PciNetDriverLines(any_table_size=False)  # BUG (VIRTIO-PCI-114)
+TakesFirstCapability = variant(
+    VirtioPciTransport, "TakesFirstCapability", pass_over_unusable=False,  # BUG (VIRTIO-PCI-011)
+    doc="Takes the first capability of each type, whatever its cfg_type or BAR.")
 
+NoReadBack = variant(
+    VirtioPciTransport, "NoReadBack", vector_read_back=False,  # BUG (VIRTIO-PCI-041)
+    doc="Maps a vector without reading the mapping back.")
 
-class IgnoresTableSize(PciNetDriver):
-    """Maps its 3 vectors whatever the MSI-X Table Size says."""
+ServesOneCause = variant(
+    CaseDriver, "ServesOneCause", serve_every_cause=False,  # BUG (VIRTIO-PCI-116)
+    doc=("On an interrupt that stands for a configuration change and used buffers, serves the "
+         "configuration change only."))
 
-    lines = PciNetDriverLines(vectors_within_table=False)  # BUG (VIRTIO-PCI-041)
+WritesMacToConfig = variant(
+    CaseDriver, "WritesMacToConfig", config_read_only=False,  # BUG (NET-022)
+    doc=("Changes the MAC address by writing it into the device configuration, as legacy drivers"
+         " did."))
 
+ZeroesUnusedQueues = variant(
+    CaseDriver, "ZeroesUnusedQueues", leave_unused_queues=False,  # BUG (VIRTIO-PCI-104)
+    doc="Writes 0 to queue_size of the queues it does not use, as if that turned them off.")
 
-class NoTableCheck(VirtioPciTransport):
-    """Writes any vector to a vector field, inside the table or not."""
+DecodesWhileOff = variant(
+    VirtioPciDevice, "DecodesWhileOff", decode_gate=False,  # BUG (VIRTIO-PCI-005, PCI-CFG-004)
+    doc="A virtio-pci device that answers memory accesses with Memory Space Enable clear.")
 
-    lines = TransportLines(vector_in_table=False)  # BUG (VIRTIO-PCI-041)
-
-
-class TakesFirstCapability(VirtioPciTransport):
-    """Takes the first capability of each type, whatever its cfg_type or BAR."""
-
-    lines = TransportLines(pass_over_unusable=False)  # BUG (VIRTIO-PCI-011)
-
-
-class NoReadBack(VirtioPciTransport):
-    """Maps a vector without reading the mapping back."""
-
-    lines = TransportLines(vector_read_back=False)  # BUG (VIRTIO-PCI-041)
-
-
-class ServesOneCause(PciNetDriver):
-    """On an interrupt that stands for a configuration change and used buffers, serves the
-    configuration change only."""
-
-    lines = PciNetDriverLines(serve_every_cause=False)  # BUG (VIRTIO-PCI-116)
-
-
-class WritesMacToConfig(PciNetDriver):
-    """Changes the MAC address by writing it into the device configuration, as legacy
-    drivers did."""
-
-    lines = PciNetDriverLines(config_read_only=False)  # BUG (NET-022)
-
-
-class ZeroesUnusedQueues(PciNetDriver):
-    """Writes 0 to queue_size of the queues it does not use, as if that turned them off."""
-
-    lines = PciNetDriverLines(leave_unused_queues=False)  # BUG (VIRTIO-PCI-104)
-
-
-class DecodesWhileOff(VirtioPciDevice):
-    """A virtio-pci device that answers memory accesses with Memory Space Enable clear."""
-
-    lines = VirtioPciDeviceLines(decode_gate=False)  # BUG (VIRTIO-PCI-005, PCI-CFG-004)
-
-
-class RegionOverhangs(VirtioPciDevice):
-    """Sizes its shared memory BAR for every region but the last, which overhangs it."""
-
-    lines = VirtioPciDeviceLines(shm_inside_bar=False)  # BUG (VIRTIO-PCI-014)
+RegionOverhangs = variant(
+    VirtioPciDevice, "RegionOverhangs", shm_inside_bar=False,  # BUG (VIRTIO-PCI-014)
+    doc="Sizes its shared memory BAR for every region but the last, which overhangs it.")
 
 
 @dataclass
@@ -289,7 +250,7 @@ class PciDeviceTarget:
 class PciDriverTarget:
     """A target whose virtio-pci network driver is ``driver_cls`` over ``transport_cls``."""
 
-    driver_cls: type[PciNetDriver] = PciNetDriver
+    driver_cls: type[CaseDriver] = CaseDriver
     transport_cls: type[VirtioPciTransport] = VirtioPciTransport
 
     @property
@@ -297,7 +258,7 @@ class PciDriverTarget:
         return f"known-bad {self.driver_cls.__name__}/{self.transport_cls.__name__}"
 
     def pci_net_driver(self, host: Any, transport: VirtioPciTransport, ram: Any,
-                       **kw: Any) -> PciNetDriver:
+                       **kw: Any) -> CaseDriver:
         transport.__class__ = self.transport_cls
         transport.structures = transport._locate()  # the variant walks the capabilities too
         return self.driver_cls(host, transport, ram, **kw)
