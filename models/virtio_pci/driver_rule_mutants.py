@@ -50,49 +50,64 @@ def variant(base: type[V], name: str, *, doc: str, **off: bool) -> type[V]:
     return cast(type[V], type(name, (base,), {"__doc__": doc, "lines": lines,
                                               "__module__": __name__}))
 
-NoCtrlRxCheck = variant(
-    NetDriver, "NoCtrlRxCheck", rx_ctrl_needs_feature=False,  # BUG (NET-033)
-    doc="Sends RX and MAC commands whatever was negotiated.")
 
-NoCtrlRxExtraCheck = variant(
-    NetDriver, "NoCtrlRxExtraCheck", rx_extra_needs_feature=False,  # BUG (NET-138)
-    doc="Sends ALLUNI, NOMULTI, NOUNI, NOBCAST without VIRTIO_NET_F_CTRL_RX_EXTRA.")
+# Each a subclass of the reference class that turns one switch of its lines off (BUG: the
+# requirement in its VARIANTS row): (class name, reference class, switch, what it does).
+_SWITCHED: list[tuple[str, type, str, str]] = [
+    ("NoCtrlRxCheck", NetDriver, "rx_ctrl_needs_feature",  # NET-033
+     "Sends RX and MAC commands whatever was negotiated."),
+    ("NoCtrlRxExtraCheck", NetDriver, "rx_extra_needs_feature",  # NET-138
+     "Sends ALLUNI, NOMULTI, NOUNI, NOBCAST without VIRTIO_NET_F_CTRL_RX_EXTRA."),
+    ("PairsOutOfRange", NetDriver, "pairs_in_range",  # NET-037
+     "Sends VQ_PAIRS_SET with any count, 0 and above max_virtqueue_pairs included."),
+    ("PairsBeforeRx", NetDriver, "rx_before_pairs",  # NET-144
+     "Enables more pairs before giving their receive queues any buffer."),
+    ("PairsBeforeAck", NetDriver, "more_pairs_after_ack",  # NET-039
+     "Transmits on the new pairs as soon as VQ_PAIRS_SET is placed."),
+    ("TrustsRxChecksum", NetDriver, "check_rx_checksum",  # NET-135
+     "Takes every received frame's checksum as right, DATA_VALID or not."),
+    ("ShortTxHeader", NetDriver, "tx_full_header",  # NET-112
+     "Puts the 10-byte header of legacy drivers (no num_buffers) in front of a frame."),
+    ("GsoWithoutFeature", NetDriver, "gso_needs_feature",  # NET-113
+     "Asks for segmentation whatever HOST_* features were negotiated."),
+    ("IgnoresMtu", NetDriver, "tx_within_mtu",  # NET-108
+     "Transmits frames up to 1514 bytes (+ a tag) whatever the device's mtu."),
+    ("RxSizeWithoutHeader", NetDriver, "rx_size_counts_header",  # NET-124
+     "Takes a receive buffer that holds a full frame as enough, forgetting the header."),
+    ("AvailIdxFifteenBits", SplitDriver, "avail_idx_u16",  # RING-SPLIT-030
+     "Counts avail.idx modulo 2^15: after 0x7FFF it publishes 0."),
+    ("PackedTableBeyondQueue", PackedDriver, "list_within_queue",  # RING-PACKED-043
+     "Builds an indirect table as long as its table area allows, beyond the queue size."),
+    ("PackedDrivesMisplaced", PackedDriver, "placement_check",  # RING-PACKED-001
+     "Drives whatever ring it is given, aligned or not."),
+    ("PackedNoRoomFirst", PackedDriver, "room_first",  # RING-PACKED-037
+     "Writes a list that does not fit, counting on the device to free descriptors."),
+    ("TrustsHdrLen", NetDriver, "hdr_len_untrusted",  # NET-134
+     "Takes a received header's hdr_len as the length of the frame's headers."),
+    ("NeedsThreeVectors", CaseDriver, "any_table_size",  # VIRTIO-PCI-114
+     "Gives up on a device whose MSI-X table has fewer than 3 vectors."),
+    ("IgnoresTableSize", CaseDriver, "vectors_within_table",  # VIRTIO-PCI-041
+     "Maps its 3 vectors whatever the MSI-X Table Size says."),
+    ("NoTableCheck", VirtioPciTransport, "vector_in_table",  # VIRTIO-PCI-041
+     "Writes any vector to a vector field, inside the table or not."),
+    ("TakesFirstCapability", VirtioPciTransport, "pass_over_unusable",  # VIRTIO-PCI-011
+     "Takes the first capability of each type, whatever its cfg_type or BAR."),
+    ("NoReadBack", VirtioPciTransport, "vector_read_back",  # VIRTIO-PCI-041
+     "Maps a vector without reading the mapping back."),
+    ("ServesOneCause", CaseDriver, "serve_every_cause",  # VIRTIO-PCI-116
+     "Serves only the configuration change of an interrupt that stands for used buffers too."),
+    ("WritesMacToConfig", CaseDriver, "config_read_only",  # NET-022
+     "Changes the MAC by writing it into the device configuration, as legacy drivers did."),
+    ("ZeroesUnusedQueues", CaseDriver, "leave_unused_queues",  # VIRTIO-PCI-104
+     "Writes 0 to queue_size of the queues it does not use, as if that turned them off."),
+    ("DecodesWhileOff", VirtioPciDevice, "decode_gate",  # VIRTIO-PCI-005, PCI-CFG-004
+     "A virtio-pci device that answers memory accesses with Memory Space Enable clear."),
+    ("RegionOverhangs", VirtioPciDevice, "shm_inside_bar",  # VIRTIO-PCI-014
+     "Sizes its shared memory BAR for every region but the last, which overhangs it."),
+]
+BAD: dict[str, Any] = {name: variant(base, name, doc=doc, **{switch: False})
+                       for name, base, switch, doc in _SWITCHED}
 
-PairsOutOfRange = variant(
-    NetDriver, "PairsOutOfRange", pairs_in_range=False,  # BUG (NET-037)
-    doc="Sends VQ_PAIRS_SET with any count, 0 and above max_virtqueue_pairs included.")
-
-PairsBeforeRx = variant(
-    NetDriver, "PairsBeforeRx", rx_before_pairs=False,  # BUG (NET-144)
-    doc="Enables more pairs before giving their receive queues any buffer.")
-
-PairsBeforeAck = variant(
-    NetDriver, "PairsBeforeAck", more_pairs_after_ack=False,  # BUG (NET-039)
-    doc="Transmits on the new pairs as soon as VQ_PAIRS_SET is placed.")
-
-TrustsRxChecksum = variant(
-    NetDriver, "TrustsRxChecksum", check_rx_checksum=False,  # BUG (NET-135)
-    doc="Takes every received frame's checksum as right, DATA_VALID or not.")
-
-ShortTxHeader = variant(
-    NetDriver, "ShortTxHeader", tx_full_header=False,  # BUG (NET-112)
-    doc="Puts the 10-byte header of legacy drivers (no num_buffers) in front of a frame.")
-
-GsoWithoutFeature = variant(
-    NetDriver, "GsoWithoutFeature", gso_needs_feature=False,  # BUG (NET-113)
-    doc="Asks for segmentation whatever HOST_* features were negotiated.")
-
-IgnoresMtu = variant(
-    NetDriver, "IgnoresMtu", tx_within_mtu=False,  # BUG (NET-108)
-    doc="Transmits frames up to 1514 bytes (+ a tag) whatever the device's mtu.")
-
-RxSizeWithoutHeader = variant(
-    NetDriver, "RxSizeWithoutHeader", rx_size_counts_header=False,  # BUG (NET-124)
-    doc="Takes a receive buffer that holds a full frame as enough, forgetting the header.")
-
-AvailIdxFifteenBits = variant(
-    SplitDriver, "AvailIdxFifteenBits", avail_idx_u16=False,  # BUG (RING-SPLIT-030)
-    doc="Counts avail.idx modulo 2^15: after 0x7FFF it publishes 0.")
 
 
 @dataclass
@@ -110,18 +125,6 @@ class SplitDriverTarget:
         side.drv.__class__ = self.cls
         return side
 
-
-PackedTableBeyondQueue = variant(
-    PackedDriver, "PackedTableBeyondQueue", list_within_queue=False,  # BUG (RING-PACKED-043)
-    doc="Builds an indirect table as long as its table area allows, beyond the queue size.")
-
-PackedDrivesMisplaced = variant(
-    PackedDriver, "PackedDrivesMisplaced", placement_check=False,  # BUG (RING-PACKED-001)
-    doc="Drives whatever ring it is given, aligned or not.")
-
-PackedNoRoomFirst = variant(
-    PackedDriver, "PackedNoRoomFirst", room_first=False,  # BUG (RING-PACKED-037)
-    doc="Writes a list that does not fit, counting on the device to free descriptors.")
 
 
 @dataclass
@@ -143,52 +146,6 @@ class PackedDriverTarget:
         run(side.drv.init(), side.mem)
         return side
 
-
-TrustsHdrLen = variant(
-    NetDriver, "TrustsHdrLen", hdr_len_untrusted=False,  # BUG (NET-134)
-    doc="Takes a received header's hdr_len as the length of the frame's headers.")
-
-NeedsThreeVectors = variant(
-    CaseDriver, "NeedsThreeVectors", any_table_size=False,  # BUG (VIRTIO-PCI-114)
-    doc="Gives up on a device whose MSI-X table has fewer than 3 vectors.")
-
-IgnoresTableSize = variant(
-    CaseDriver, "IgnoresTableSize", vectors_within_table=False,  # BUG (VIRTIO-PCI-041)
-    doc="Maps its 3 vectors whatever the MSI-X Table Size says.")
-
-NoTableCheck = variant(
-    VirtioPciTransport, "NoTableCheck", vector_in_table=False,  # BUG (VIRTIO-PCI-041)
-    doc="Writes any vector to a vector field, inside the table or not.")
-
-TakesFirstCapability = variant(
-    VirtioPciTransport, "TakesFirstCapability", pass_over_unusable=False,  # BUG (VIRTIO-PCI-011)
-    doc="Takes the first capability of each type, whatever its cfg_type or BAR.")
-
-NoReadBack = variant(
-    VirtioPciTransport, "NoReadBack", vector_read_back=False,  # BUG (VIRTIO-PCI-041)
-    doc="Maps a vector without reading the mapping back.")
-
-ServesOneCause = variant(
-    CaseDriver, "ServesOneCause", serve_every_cause=False,  # BUG (VIRTIO-PCI-116)
-    doc=("On an interrupt that stands for a configuration change and used buffers, serves the "
-         "configuration change only."))
-
-WritesMacToConfig = variant(
-    CaseDriver, "WritesMacToConfig", config_read_only=False,  # BUG (NET-022)
-    doc=("Changes the MAC address by writing it into the device configuration, as legacy drivers"
-         " did."))
-
-ZeroesUnusedQueues = variant(
-    CaseDriver, "ZeroesUnusedQueues", leave_unused_queues=False,  # BUG (VIRTIO-PCI-104)
-    doc="Writes 0 to queue_size of the queues it does not use, as if that turned them off.")
-
-DecodesWhileOff = variant(
-    VirtioPciDevice, "DecodesWhileOff", decode_gate=False,  # BUG (VIRTIO-PCI-005, PCI-CFG-004)
-    doc="A virtio-pci device that answers memory accesses with Memory Space Enable clear.")
-
-RegionOverhangs = variant(
-    VirtioPciDevice, "RegionOverhangs", shm_inside_bar=False,  # BUG (VIRTIO-PCI-014)
-    doc="Sizes its shared memory BAR for every region but the last, which overhangs it.")
 
 
 @dataclass
@@ -299,85 +256,87 @@ class NetDriverTarget:
 VARIANTS: list[tuple[str, str, str, Callable[[], Any], tuple[type, ...]]] = [
     ("driver-rule.mutant.ctrl-rx-without-feature",
      "net.driver.ctrl-rx-needs-feature", "NET-033",
-     lambda: NetDriverTarget(NoCtrlRxCheck), (NoCtrlRxCheck,)),
+     lambda: NetDriverTarget(BAD["NoCtrlRxCheck"]), (BAD["NoCtrlRxCheck"],)),
     ("driver-rule.mutant.ctrl-rx-extra-without-feature",
      "net.driver.ctrl-rx-needs-feature", "NET-138",
-     lambda: NetDriverTarget(NoCtrlRxExtraCheck), (NoCtrlRxExtraCheck,)),
+     lambda: NetDriverTarget(BAD["NoCtrlRxExtraCheck"]), (BAD["NoCtrlRxExtraCheck"],)),
     ("driver-rule.mutant.pairs-out-of-range",
      "net.driver.mq-pairs", "NET-037",
-     lambda: NetDriverTarget(PairsOutOfRange), (PairsOutOfRange,)),
+     lambda: NetDriverTarget(BAD["PairsOutOfRange"]), (BAD["PairsOutOfRange"],)),
     ("driver-rule.mutant.pairs-before-rx",
      "net.driver.mq-pairs", "NET-144",
-     lambda: NetDriverTarget(PairsBeforeRx), (PairsBeforeRx,)),
+     lambda: NetDriverTarget(BAD["PairsBeforeRx"]), (BAD["PairsBeforeRx"],)),
     ("driver-rule.mutant.pairs-before-ack",
      "net.driver.mq-pairs", "NET-039",
-     lambda: NetDriverTarget(PairsBeforeAck), (PairsBeforeAck,)),
+     lambda: NetDriverTarget(BAD["PairsBeforeAck"]), (BAD["PairsBeforeAck"],)),
     ("driver-rule.mutant.rx-checksum-trusted",
      "net.driver.rx-checksum-unchecked", "NET-135",
-     lambda: NetDriverTarget(TrustsRxChecksum), (TrustsRxChecksum,)),
+     lambda: NetDriverTarget(BAD["TrustsRxChecksum"]), (BAD["TrustsRxChecksum"],)),
     ("driver-rule.mutant.tx-header-short",
      "net.driver.tx-header", "NET-112",
-     lambda: NetDriverTarget(ShortTxHeader), (ShortTxHeader,)),
+     lambda: NetDriverTarget(BAD["ShortTxHeader"]), (BAD["ShortTxHeader"],)),
     ("driver-rule.mutant.gso-without-feature",
      "net.driver.tx-header", "NET-113",
-     lambda: NetDriverTarget(GsoWithoutFeature), (GsoWithoutFeature,)),
+     lambda: NetDriverTarget(BAD["GsoWithoutFeature"]), (BAD["GsoWithoutFeature"],)),
     ("driver-rule.mutant.tx-header-short-vhost-user",
      "net.driver.tx-header-size", "NET-112",
-     lambda: NetSessionTarget(ShortTxHeader), (ShortTxHeader,)),
+     lambda: NetSessionTarget(BAD["ShortTxHeader"]), (BAD["ShortTxHeader"],)),
     ("driver-rule.mutant.gso-without-feature-vhost-user",
      "net.driver.tx-gso-negotiated", "NET-113",
-     lambda: NetSessionTarget(GsoWithoutFeature), (GsoWithoutFeature,)),
+     lambda: NetSessionTarget(BAD["GsoWithoutFeature"]), (BAD["GsoWithoutFeature"],)),
     ("driver-rule.mutant.rx-hdr-len-trusted",
      "net.driver.rx-hdr-len-unused", "NET-134",
-     lambda: NetDriverTarget(TrustsHdrLen), (TrustsHdrLen,)),
+     lambda: NetDriverTarget(BAD["TrustsHdrLen"]), (BAD["TrustsHdrLen"],)),
     ("driver-rule.mutant.tx-beyond-mtu",
      "net.driver.mtu", "NET-108",
-     lambda: NetDriverTarget(IgnoresMtu), (IgnoresMtu,)),
+     lambda: NetDriverTarget(BAD["IgnoresMtu"]), (BAD["IgnoresMtu"],)),
     ("driver-rule.mutant.rx-size-without-header",
      "net.driver.rx-buffer-header", "NET-124",
-     lambda: NetDriverTarget(RxSizeWithoutHeader), (RxSizeWithoutHeader,)),
+     lambda: NetDriverTarget(BAD["RxSizeWithoutHeader"]), (BAD["RxSizeWithoutHeader"],)),
     ("driver-rule.mutant.avail-idx-fifteen-bits",
      "ring.split.driver.avail-idx-forward", "RING-SPLIT-030",
-     lambda: SplitDriverTarget(AvailIdxFifteenBits), (AvailIdxFifteenBits,)),
+     lambda: SplitDriverTarget(BAD["AvailIdxFifteenBits"]), (BAD["AvailIdxFifteenBits"],)),
     ("driver-rule.mutant.packed-table-beyond-queue",
      "ring.packed.driver.indirect-within-queue", "RING-PACKED-043",
-     lambda: PackedDriverTarget(PackedTableBeyondQueue), (PackedTableBeyondQueue,)),
+     lambda: PackedDriverTarget(BAD["PackedTableBeyondQueue"]), (BAD["PackedTableBeyondQueue"],)),
     ("driver-rule.mutant.packed-drives-misplaced",
      "ring.packed.driver.rejects-misplaced", "RING-PACKED-001",
-     lambda: PackedDriverTarget(PackedDrivesMisplaced), (PackedDrivesMisplaced,)),
+     lambda: PackedDriverTarget(BAD["PackedDrivesMisplaced"]), (BAD["PackedDrivesMisplaced"],)),
     ("driver-rule.mutant.packed-no-room-first",
      "ring.packed.driver.no-partial-list", "RING-PACKED-037",
-     lambda: PackedDriverTarget(PackedNoRoomFirst), (PackedNoRoomFirst,)),
+     lambda: PackedDriverTarget(BAD["PackedNoRoomFirst"]), (BAD["PackedNoRoomFirst"],)),
     ("driver-rule.mutant.needs-three-vectors",
      "pci.virtio.driver.msix-table-sizes", "VIRTIO-PCI-114",
-     lambda: PciDriverTarget(NeedsThreeVectors), (NeedsThreeVectors,)),
+     lambda: PciDriverTarget(BAD["NeedsThreeVectors"]), (BAD["NeedsThreeVectors"],)),
     ("driver-rule.mutant.vector-beyond-table",
      "pci.virtio.driver.vector-mapping", "VIRTIO-PCI-041",
-     lambda: PciDriverTarget(IgnoresTableSize, NoTableCheck), (IgnoresTableSize, NoTableCheck)),
+     lambda: PciDriverTarget(BAD["IgnoresTableSize"], BAD["NoTableCheck"]),
+     (BAD["IgnoresTableSize"], BAD["NoTableCheck"])),
     ("driver-rule.mutant.vector-not-read-back",
      "pci.virtio.driver.vector-mapping", "VIRTIO-PCI-041",
-     lambda: PciDriverTarget(transport_cls=NoReadBack), (NoReadBack,)),
+     lambda: PciDriverTarget(transport_cls=BAD["NoReadBack"]), (BAD["NoReadBack"],)),
     ("driver-rule.mutant.packed-queue-size-zero",
      "pci.virtio.driver.packed-queue-size", "VIRTIO-PCI-104",
-     lambda: PciDriverTarget(ZeroesUnusedQueues), (ZeroesUnusedQueues,)),
+     lambda: PciDriverTarget(BAD["ZeroesUnusedQueues"]), (BAD["ZeroesUnusedQueues"],)),
     ("driver-rule.mutant.takes-first-capability",
      "pci.virtio.driver.capabilities", "VIRTIO-PCI-011",
-     lambda: PciDriverTarget(transport_cls=TakesFirstCapability), (TakesFirstCapability,)),
+     lambda: PciDriverTarget(transport_cls=BAD["TakesFirstCapability"]),
+     (BAD["TakesFirstCapability"],)),
     ("driver-rule.mutant.decodes-while-off",
      "pci.function.conforms", "VIRTIO-PCI-005",
-     lambda: PciDeviceTarget(DecodesWhileOff), (DecodesWhileOff,)),
+     lambda: PciDeviceTarget(BAD["DecodesWhileOff"]), (BAD["DecodesWhileOff"],)),
     ("driver-rule.mutant.shm-region-overhangs",
      "pci.virtio.shm-capabilities", "VIRTIO-PCI-014",
-     lambda: ShmDeviceTarget(RegionOverhangs), (RegionOverhangs,)),
+     lambda: ShmDeviceTarget(BAD["RegionOverhangs"]), (BAD["RegionOverhangs"],)),
     ("driver-rule.mutant.mq-zero-pairs",
      "pci.net.max-pairs", "NET-025",
      lambda: PciBackendTarget(ZeroPairsNet), (ZeroPairsNet,)),
     ("driver-rule.mutant.mac-written-to-config",
      "pci.virtio.driver.config-read-only", "NET-022",
-     lambda: PciDriverTarget(WritesMacToConfig), (WritesMacToConfig,)),
+     lambda: PciDriverTarget(BAD["WritesMacToConfig"]), (BAD["WritesMacToConfig"],)),
     ("driver-rule.mutant.shared-interrupt-one-cause",
      "pci.virtio.driver.shared-interrupt", "VIRTIO-PCI-116",
-     lambda: PciDriverTarget(ServesOneCause), (ServesOneCause,)),
+     lambda: PciDriverTarget(BAD["ServesOneCause"]), (BAD["ServesOneCause"],)),
 ]
 
 
