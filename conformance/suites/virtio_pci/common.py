@@ -25,6 +25,7 @@ from virtiospec.conformance.suites.virtio_pci.session import (
     need_vectors,
     net_driver,
     session,
+    with_vectors,
 )
 from virtiospec.reference.virtio_pci.init import VirtioPciDriver
 from virtiospec.reference.virtio_pci.regs import (
@@ -279,10 +280,8 @@ def queue_enable(target: object) -> None:
       "queue and configuration events map to vectors in the table and back to NO_VECTOR")
 def vectors(target: object) -> None:
     with session(target) as s:
-        drv = net_driver(s)
+        drv = with_vectors(s)
         t = drv.transport
-        drv.negotiate()
-        need_vectors(drv)
         for name, select in (("queue_msix_vector", 0), ("queue_msix_vector", 1),
                              ("config_msix_vector", None)):
             if select is not None:
@@ -298,10 +297,8 @@ def vectors(target: object) -> None:
       "mapping an event to a vector past the MSI-X table reads back NO_VECTOR")
 def rejects_vector(target: object) -> Result:
     with session(target) as s:
-        drv = net_driver(s)
+        drv = with_vectors(s)
         t = drv.transport
-        drv.negotiate()
-        need_vectors(drv)
         assert t.msix is not None
         do(s, t.write("queue_select", 0))
         for name in ("queue_msix_vector", "config_msix_vector"):

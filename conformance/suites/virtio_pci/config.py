@@ -11,11 +11,11 @@ from virtiospec.conformance.cases import CaseSkipped, Outcome, Result, case, req
 from virtiospec.conformance.suites.virtio_pci.case_driver import IRQ_DATA, TX, TX_VECTOR
 from virtiospec.conformance.suites.virtio_pci.session import (
     do,
-    find_net,
     frame,
+    net_config,
     net_driver,
     session,
-    up,
+    up_session,
 )
 from virtiospec.reference.pci import (
     Bdf,
@@ -92,8 +92,8 @@ def scan_bus(target: object) -> None:
       "a non-transitional device: ID 0x1040+, revision >= 1, subsystem ID >= 0x40")
 def modern_ids(target: object) -> None:
     with session(target) as s:
-        cfg = ConfigMechanism1(s.host)
-        f = read_function(cfg, find_net(s))
+        cfg, bdf = net_config(s)
+        f = read_function(cfg, bdf)
         assert f is not None
         require(0x1040 <= f.device <= 0x107F, "device ID in 0x1040..0x107f", "0x1041",
                 f"{f.device:#x}")
@@ -105,8 +105,7 @@ def modern_ids(target: object) -> None:
       "identification fields, capability pointer and capability headers ignore writes")
 def header_read_only(target: object) -> None:
     with session(target) as s:
-        cfg = ConfigMechanism1(s.host)
-        bdf = find_net(s)
+        cfg, bdf = net_config(s)
         caps = capabilities(cfg, bdf)
         fixed = [(0, 2), (2, 2), (8, 1), (9, 1), (10, 1), (11, 1), (HEADER_TYPE, 1),
                  (SUBSYSTEM_VENDOR_ID, 2), (SUBSYSTEM_ID, 2), (CAPABILITY_POINTER, 1),
@@ -127,8 +126,7 @@ def header_read_only(target: object) -> None:
       "all ones written to each BAR read back as a size mask with its type bits unchanged")
 def bar_sizing(target: object) -> None:
     with session(target) as s:
-        cfg = ConfigMechanism1(s.host)
-        bdf = find_net(s)
+        cfg, bdf = net_config(s)
         originals = [cfg.read(bdf, BAR0 + 4 * i, 4) for i in range(6)]
         bars = size_bars(cfg, bdf)
         require(any(b.is_memory for b in bars), "at least one memory BAR", ">= 1", "0")
@@ -153,8 +151,7 @@ def bar_sizing(target: object) -> None:
       "with Memory Space Enable clear, a write to a BAR does not reach the device")
 def decode_enable(target: object) -> Result:
     with session(target) as s:
-        cfg = ConfigMechanism1(s.host)
-        bdf = find_net(s)
+        cfg, bdf = net_config(s)
         function = read_function(cfg, bdf)
         assert function is not None
         bars = assign_bars(cfg, bdf, size_bars(cfg, bdf), Window(*s.mmio))
@@ -177,8 +174,7 @@ def decode_enable(target: object) -> Result:
 @case("pci.config.bus-master", ("PCI-CFG-005",), "device", "pci",
       "with Bus Master Enable clear the device does not take a frame from memory")
 def bus_master(target: object) -> Result:
-    with session(target) as s:
-        drv = up(s)
+    with up_session(target) as (s, drv):
         cfg, bdf = ConfigMechanism1(s.host), drv.transport.bdf
         command = cfg.read(bdf, COMMAND, 2)
         cfg.write(bdf, COMMAND, 2, command & ~CMD_BUS_MASTER)
@@ -206,8 +202,7 @@ def bus_master(target: object) -> Result:
       "the capability list is flagged, inside 0x40..0xff, dword aligned and finite")
 def capability_list(target: object) -> None:
     with session(target) as s:
-        cfg = ConfigMechanism1(s.host)
-        bdf = find_net(s)
+        cfg, bdf = net_config(s)
         status = cfg.read(bdf, STATUS, 2)
         require(bool(status & STATUS_CAP_LIST), "status bit 4 (capability list)", "set",
                 f"status {status:#x}")
@@ -245,8 +240,7 @@ def msix_table(target: object) -> None:
 @case("pci.config.msix-masking", ("PCI-CFG-011",), "device", "pci",
       "a masked vector's message waits in the PBA and is sent when the vector is unmasked")
 def msix_masking(target: object) -> None:
-    with session(target) as s:
-        drv = up(s)
+    with up_session(target) as (s, drv):
         t = drv.transport
         assert t.msix is not None
         control_at = t.msix.table + MSIX_ENTRY_SIZE * TX_VECTOR + MSIX_ENTRY_CONTROL

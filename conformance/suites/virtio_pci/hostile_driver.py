@@ -25,7 +25,7 @@ from virtiospec.conformance.suites.ring.packed.device import HOSTILE as PACKED_H
 from virtiospec.conformance.suites.ring.packed.peer import PackedHandDriver
 from virtiospec.conformance.suites.vhost_user.hostile_driver import EDGE, RING_CASES, Q, Seg, Writer
 from virtiospec.conformance.suites.virtio_pci.case_driver import DEFAULT_FEATURES, CaseDriver
-from virtiospec.conformance.suites.virtio_pci.session import PciSession, do, session, up
+from virtiospec.conformance.suites.virtio_pci.session import PciSession, do, session, up, up_session
 from virtiospec.conformance.virtio_pci.qtest import QtestError
 from virtiospec.reference.virtio_pci.regs import DEVICE_NEEDS_RESET, F_INDIRECT_DESC
 
@@ -187,8 +187,7 @@ pci_case("avail-jump-far", ("RING-SPLIT-084", "RING-SPLIT-090"),
       "a notification for queue 7 of a device with 2 (or 3) queues: ignored, the transmit "
       "queue still served", BUDGET)
 def notify_missing(target: object) -> Result:
-    with session(target) as s:
-        drv = up(s, queue_size=Q, msix=False)
+    with up_session(target, queue_size=Q, msix=False) as (s, drv):
         q = drv.queues[TX]
         drv.run(drv.driver.notify(7, q.notify_addr))
         dead = _dead(s)
@@ -218,8 +217,7 @@ def _after_bring_up(target: object, name: str, req: str, act: Callable[[CaseDriv
     """``act`` breaks a rule of the transport on a running device; then a frame is sent. The
     device may ignore the bad write (PASS: the frame goes out on the queue as set up) or
     refuse it (REJECT: DEVICE_NEEDS_RESET); dying is a FAIL, silence WEDGED."""
-    with session(target) as s:
-        drv = up(s, queue_size=Q, msix=False)
+    with up_session(target, queue_size=Q, msix=False) as (s, drv):
         act(drv)
         dead = _dead(s)
         if dead:

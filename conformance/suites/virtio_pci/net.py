@@ -16,10 +16,10 @@ from virtiospec.conformance.suites.virtio_pci.case_driver import (
 from virtiospec.conformance.suites.virtio_pci.session import (
     do,
     frame,
-    need_vectors,
-    net_driver,
     session,
-    up,
+    transport,
+    up_session,
+    with_vectors,
 )
 from virtiospec.reference.pci.regs import STATUS, STATUS_INTERRUPT
 from virtiospec.reference.virtio_pci.regs import (
@@ -38,8 +38,7 @@ from virtiospec.reference.virtio_pci.wait import poll, quiet
       "after initialization a frame sent on the transmit queue leaves byte for byte, the "
       "buffer comes back with len 0 and the transmit vector fires")
 def transmit(target: object) -> None:
-    with session(target) as s:
-        drv = up(s)
+    with up_session(target) as (s, drv):
         require(drv.mac == s.mac, "MAC in the device configuration", s.mac.hex(),
                 (drv.mac or b"").hex())
         sent = frame(1, 200, src=s.mac, dst=b"\xff" * 6)
@@ -58,8 +57,7 @@ def transmit(target: object) -> None:
       "a frame from the wire lands in a receive buffer after the 12-byte header, with the "
       "receive vector")
 def receive(target: object) -> Result:
-    with session(target) as s:
-        drv = up(s)
+    with up_session(target) as (s, drv):
         sent = frame(2, 300)
         s.inject(sent)
         header, got = drv.wait_rx()
@@ -76,8 +74,7 @@ def receive(target: object) -> Result:
       "device", "pci",
       "40 frames each way through queues of 8, in order, sizes 60 to 1514")
 def both_ways(target: object) -> None:
-    with session(target) as s:
-        drv = up(s, queue_size=8)
+    with up_session(target, queue_size=8) as (s, drv):
         sizes = [60 + (k * 197) % 1455 for k in range(40)]
         for k, size in enumerate(sizes):
             out = frame(k, size, src=s.mac, dst=b"\xff" * 6)
@@ -97,8 +94,7 @@ def both_ways(target: object) -> None:
       "without MSI-X a used buffer sets ISR bit 0 and PCI status bit 3; reading ISR clears "
       "both")
 def intx_isr(target: object) -> None:
-    with session(target) as s:
-        drv = up(s, msix=False)
+    with up_session(target, msix=False) as (s, drv):
         t = drv.transport
         drv.send(frame(3))
         drv.wait_tx()
@@ -118,9 +114,7 @@ def intx_isr(target: object) -> None:
       "with MSI-X on and the transmit queue on NO_VECTOR, transmitting sends no message")
 def no_vector(target: object) -> None:
     with session(target) as s:
-        drv = net_driver(s)
-        drv.negotiate()
-        need_vectors(drv)
+        drv = with_vectors(s)
         rx = drv.setup_queue(RX, RX_VECTOR)
         drv.setup_queue(TX, NO_VECTOR)
         for token in range(rx.ring.q):
@@ -142,8 +136,7 @@ def no_vector(target: object) -> None:
       "link down after DRIVER_OK: configuration vector fires, ISR bit 1 set, status reads "
       "0 and config_generation moved")
 def config_change(target: object) -> None:
-    with session(target) as s:
-        drv = up(s)
+    with up_session(target) as (s, drv):
         t = drv.transport
         require(bool(drv.read_link() & NET_S_LINK_UP), "link up at first", "1", "0")
         generation = do(s, t.generation())
@@ -164,7 +157,7 @@ def config_change(target: object) -> None:
       "before FEATURES_OK: a configuration value read changed, so config_generation changes")
 def generation_early(target: object) -> None:
     with session(target) as s:
-        t = net_driver(s).transport
+        t = transport(s)
         do(s, t.reset())
         do(s, t.set_status(ACKNOWLEDGE))
         do(s, t.set_status(ACKNOWLEDGE | DRIVER))

@@ -110,6 +110,13 @@ def wait_used(s: PciSession, q: CaseQueue, pos: int, wrap: int, what: str) -> in
     return poll(lambda: (f if (f := desc(s, q, pos)[3]) & MARKS == want else None), 2.0, what)
 
 
+def laps(q: CaseQueue, n: int = 40) -> Iterator[tuple[int, int, int, int]]:
+    """Frame k of ``n``, its size (60 to 1514 bytes), and where the next used descriptor of
+    ``q`` is (position, wrap bit) just before it."""
+    for k in range(n):
+        yield k, 60 + (k * 197) % 1455, ring(q).last_used, ring(q).used_wrap
+
+
 @case("pci.packed.transmit-laps", ("RING-PACKED-012", "RING-PACKED-014", "RING-PACKED-092"),
       "device", LAYER, "40 frames of 60 to 1514 bytes through a transmit queue of 8 (five "
       "laps): each leaves intact and in order, each used descriptor has both marks equal to "
@@ -117,9 +124,7 @@ def wait_used(s: PciSession, q: CaseQueue, pos: int, wrap: int, what: str) -> in
 def transmit_laps(target: object) -> None:
     with packed_session(target) as (s, drv):
         tx = drv.queues[TX]
-        for k in range(40):
-            size = 60 + (k * 197) % 1455
-            pos, wrap = ring(tx).last_used, ring(tx).used_wrap
+        for k, size, pos, wrap in laps(tx):
             out = frame(k, size, src=s.mac, dst=b"\xff" * 6)
             drv.send(out)
             got = s.capture(2.0)
@@ -144,9 +149,7 @@ def transmit_laps(target: object) -> None:
 def receive_laps(target: object) -> None:
     with packed_session(target) as (s, drv):
         rx = drv.queues[RX]
-        for k in range(40):
-            size = 60 + (k * 197) % 1455
-            pos, wrap = ring(rx).last_used, ring(rx).used_wrap
+        for k, size, pos, wrap in laps(rx):
             inbound = frame(1000 + k, size)
             s.inject(inbound)
             flags = wait_used(s, rx, pos, wrap, f"used descriptor of received frame {k}")

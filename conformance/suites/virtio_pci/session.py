@@ -113,6 +113,11 @@ def find_net(s: PciSession) -> Bdf:
     raise AssertionError("no virtio-net function found on bus 0")
 
 
+def net_config(s: PciSession) -> tuple[ConfigMechanism1, Bdf]:
+    """The configuration mechanism of the session's host and the virtio-net function on it."""
+    return ConfigMechanism1(s.host), find_net(s)
+
+
 def transport(s: PciSession) -> VirtioPciTransport:
     return VirtioPciTransport.probe(s.host, DEVICE_NET, Window(*s.mmio))
 
@@ -131,6 +136,13 @@ def up(s: PciSession, **options: Any) -> CaseDriver:
     return drv
 
 
+@contextmanager
+def up_session(target: object, **options: Any) -> Iterator[tuple[PciSession, CaseDriver]]:
+    """The target's session with a network driver brought up in it (:func:`up`)."""
+    with session(target) as s:
+        yield s, up(s, **options)
+
+
 def few_vectors(drv: CaseDriver) -> str:
     msix = drv.transport.msix
     have = f"{msix.vectors} MSI-X vectors" if msix is not None else "no MSI-X"
@@ -141,6 +153,15 @@ def need_vectors(drv: CaseDriver) -> None:
     """Map the three MSI-X vectors, or SKIP: this configuration of the device has fewer."""
     if not drv.setup_interrupts():
         raise CaseSkipped(few_vectors(drv))
+
+
+def with_vectors(s: PciSession, **options: Any) -> CaseDriver:
+    """A network driver that negotiated and mapped its three MSI-X vectors (or SKIP: this
+    configuration of the device has fewer), its queues not set up yet."""
+    drv = net_driver(s, **options)
+    drv.negotiate()
+    need_vectors(drv)
+    return drv
 
 
 def frame(n: int, size: int = 64, src: bytes = PEER, dst: bytes = MAC) -> bytes:

@@ -18,10 +18,9 @@ from virtiospec.conformance.cases import CaseSkipped, case, require
 from virtiospec.conformance.suites.virtio_pci.session import (
     PciSession,
     ReferenceSession,
-    find_net,
+    net_config,
     session,
 )
-from virtiospec.reference.pci import ConfigMechanism1
 from virtiospec.reference.pci.discovery import capabilities, size_bars
 from virtiospec.reference.virtio_pci import caps
 from virtiospec.reference.virtio_pci.device import VirtioPciDevice
@@ -53,8 +52,7 @@ def shm_session(target: Any) -> AbstractContextManager[PciSession]:
       "BAR, with an id no other region of the device has")
 def shm_capabilities(target: object) -> None:
     with shm_session(target) as s:
-        cfg = ConfigMechanism1(s.host)
-        bdf = find_net(s)
+        cfg, bdf = net_config(s)
         bars = {b.index: b for b in size_bars(cfg, bdf)}
         found = [caps.parse(lambda at, n: cfg.read(bdf, at, n), at)
                  for at, cap_id in capabilities(cfg, bdf) if cap_id == CAP_ID_VENDOR]

@@ -6,22 +6,16 @@ a reset."""
 from __future__ import annotations
 
 from virtiospec.conformance.cases import Outcome, Result, case, require
-from virtiospec.conformance.suites.virtio_pci.case_driver import (
-    CONFIG_VECTOR,
-    NET_HDR_SIZE,
-    RX,
-    RX_VECTOR,
-    TX,
-    TX_VECTOR,
-)
+from virtiospec.conformance.suites.virtio_pci.case_driver import NET_HDR_SIZE
 from virtiospec.conformance.suites.virtio_pci.session import (
     do,
     frame,
-    need_vectors,
-    net_driver,
     session,
     up,
+    up_session,
+    with_vectors,
 )
+from virtiospec.reference.net.pci_queues import CONFIG_VECTOR, RX, RX_VECTOR, TX, TX_VECTOR
 from virtiospec.reference.ring.layout import U16
 from virtiospec.reference.virtio_pci.regs import DEVICE_NEEDS_RESET, DRIVER_OK
 from virtiospec.reference.virtio_pci.wait import poll, quiet
@@ -31,9 +25,7 @@ from virtiospec.reference.virtio_pci.wait import poll, quiet
       "a queue notified before DRIVER_OK is not used; after DRIVER_OK the buffer goes out")
 def rejects_early_notify(target: object) -> Result:
     with session(target) as s:
-        drv = net_driver(s)
-        drv.negotiate()
-        need_vectors(drv)
+        drv = with_vectors(s)
         drv.setup_queue(RX, RX_VECTOR)
         txq = drv.setup_queue(TX, TX_VECTOR)
         lay = txq.ring.layout
@@ -64,8 +56,7 @@ def rejects_early_notify(target: object) -> Result:
       "a transmit head past the queue size is not used; DEVICE_NEEDS_RESET comes with a "
       "configuration interrupt; a reset brings the device back")
 def rejects_bad_head(target: object) -> Result:
-    with session(target) as s:
-        drv = up(s)
+    with up_session(target) as (s, drv):
         txq = drv.queues[TX]
         lay, ring = txq.ring.layout, txq.ring
         s.host.mem_write(lay.avail_ring(lay.slot(ring.avail_idx)), 2, 0x1000)
