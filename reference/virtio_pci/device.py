@@ -67,7 +67,8 @@ U32 = 0xFFFF_FFFF
 @dataclass(frozen=True)
 class VirtioPciDeviceLines(PciFunctionLines):
     """The lines of :class:`VirtioPciDevice` (and of the PCI function it is) a known-bad
-    variant (models/driver_rule_mutants.py) may turn off; every default is the protocol."""
+    variant (models/virtio_pci/driver_rule_mutants.py) may turn off; every default is the
+    protocol."""
 
     shm_inside_bar: bool = True  # _add_shm: the BAR holds every region (VIRTIO-PCI-014)
 

@@ -143,7 +143,7 @@ class Structures:
 @dataclass(frozen=True)
 class TransportLines:
     """The lines of :class:`VirtioPciTransport` a known-bad variant
-    (models/driver_rule_mutants.py) may turn off; every default is the protocol."""
+    (models/virtio_pci/driver_rule_mutants.py) may turn off; every default is the protocol."""
 
     vector_in_table: bool = True  # map_vector: no vector beyond Table Size (VIRTIO-PCI-041)
     vector_read_back: bool = True  # map_vector: read the mapping back (VIRTIO-PCI-041)
