@@ -31,6 +31,7 @@ import z3
 from virtiospec.models import registry
 from virtiospec.models.hypothesis_run import Violation, mutant_evidence, tail_trace
 from virtiospec.models.machine_base import bind
+from virtiospec.models.ring.layer_bugs import RECEIVER_NO_RECHECK, USED_IDX_WRAP
 from virtiospec.models.ring.on_shm_machine import (
     RingOnShmConfig,
     RingOnShmMachine,
@@ -252,14 +253,12 @@ PLANTED: list[tuple[str, str, tuple[str, ...], RingOnShmConfig]] = [
      "ring layer: should_notify without the mb before loading "
      "avail.flags, inside the ring on shm (x86-TSO)", ("RING-SPLIT-071", "SHM-RING-004"),
      RingOnShmConfig(mode="tso", device_ring_cls=DeviceNoMbNotify)),
-    ("ring_on_shm.mutant.layer.ring.used_idx_wrap.ref",
-     "ring layer: the device wraps used.idx at Q instead of 2^16, "
-     "inside the ring on shm", ("RING-SPLIT-043", "SHM-RING-004"),
-     RingOnShmConfig(mode="sc", device_ring_cls=DeviceUsedIdxWrap)),
-    ("ring_on_shm.mutant.layer.signal.receiver_no_recheck.ref",
-     "signal layer: the receiver enables without re-reading "
-     "pending, inside the ring on shm", ("SHM-SIGNAL-006", "SHM-RING-004"),
-     RingOnShmConfig(mode="sc", receiver_cls=ReceiverNoRecheck)),
+    USED_IDX_WRAP.planted("ring_on_shm.mutant.layer.ring.used_idx_wrap.ref",
+                          "inside the ring on shm",
+                          RingOnShmConfig(mode="sc", device_ring_cls=DeviceUsedIdxWrap)),
+    RECEIVER_NO_RECHECK.planted("ring_on_shm.mutant.layer.signal.receiver_no_recheck.ref",
+                                "inside the ring on shm",
+                                RingOnShmConfig(mode="sc", receiver_cls=ReceiverNoRecheck)),
 ]
 
 

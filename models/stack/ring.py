@@ -35,6 +35,12 @@ from virtiospec.models.hypothesis_run import RunRecord, Violation, mutant_eviden
 from virtiospec.models.machine_base import WHERE, bind, guarded, run_bound
 from virtiospec.models.memory.tso import Mode, Program, SharedMemory
 from virtiospec.models.ring import on_shm_mutants as seam
+from virtiospec.models.ring.layer_bugs import (
+    DEVICE_NO_RECHECK,
+    INJECT_WITHOUT_MB,
+    RECEIVER_NO_RECHECK,
+    USED_IDX_WRAP,
+)
 from virtiospec.models.ring.names import ring_names
 from virtiospec.models.ring.on_shm_machine import RingOnShmMachine
 from virtiospec.models.ring.ref_mutants import DeviceNoRecheck, DeviceUsedIdxWrap
@@ -296,6 +302,7 @@ _register("stack.ring.sc", "sc")
 _register("stack.ring.tso", "tso")
 
 
+QUEUE = "in the network stack's queue"
 PLANTED = [
     ("stack.ring.mutant.driver.reinit_live_queue",
      "the driver re-initialises a live queue through BAR4 (stores "
@@ -306,23 +313,16 @@ PLANTED = [
      "rx0's vector, so its used-buffer notifications go to another queue's handler",
      ("VIRTIO-PCI-042", "SHM-RING-006", "SHM-RING-004"),
      StackRingConfig(mode="sc", tx_vector=queue_vector(0))),
-    ("stack.ring.mutant.ring.device_no_recheck",
-     "ring layer: enable_notify without re-reading avail.idx, in "
-     "the network stack's queue (flags)", ("RING-SPLIT-072", "SHM-RING-004"),
-     StackRingConfig(mode="sc", event_idx=False, device_ring_bug=DeviceNoRecheck)),
-    ("stack.ring.mutant.ring.used_idx_wrap",
-     "ring layer: the device wraps used.idx at Q instead of 2^16, in "
-     "the network stack's queue", ("RING-SPLIT-043", "SHM-RING-004"),
-     StackRingConfig(mode="sc", device_ring_bug=DeviceUsedIdxWrap)),
-    ("stack.ring.mutant.signal.receiver_no_recheck",
-     "signal layer: the receiver enables without re-reading "
-     "pending, in the network stack's queue", ("SHM-SIGNAL-006", "SHM-RING-004"),
-     StackRingConfig(mode="sc", receiver_cls=ReceiverNoRecheck)),
-    ("stack.ring.mutant.signal.inject_without_mb",
-     "signal layer: the sender loads enabled without a full "
-     "barrier after storing pending, in the network stack's queue (x86-TSO)",
-     ("SHM-SIGNAL-004", "SHM-RING-004"),
-     StackRingConfig(mode="tso", sender_cls=SenderNoMbBeforeEnabled)),
+    DEVICE_NO_RECHECK.planted(
+        "stack.ring.mutant.ring.device_no_recheck", f"{QUEUE} (flags)",
+        StackRingConfig(mode="sc", event_idx=False, device_ring_bug=DeviceNoRecheck)),
+    USED_IDX_WRAP.planted("stack.ring.mutant.ring.used_idx_wrap", QUEUE,
+                          StackRingConfig(mode="sc", device_ring_bug=DeviceUsedIdxWrap)),
+    RECEIVER_NO_RECHECK.planted("stack.ring.mutant.signal.receiver_no_recheck", QUEUE,
+                                StackRingConfig(mode="sc", receiver_cls=ReceiverNoRecheck)),
+    INJECT_WITHOUT_MB.planted(
+        "stack.ring.mutant.signal.inject_without_mb", f"{QUEUE} (x86-TSO)",
+        StackRingConfig(mode="tso", sender_cls=SenderNoMbBeforeEnabled)),
 ]
 
 

@@ -14,6 +14,9 @@ from virtiospec.models import registry
 from virtiospec.models.machine_base import bind
 from virtiospec.models.memory.tso import Mode
 from virtiospec.models.stack import net as sn
+from virtiospec.models.stack import net_layers as nl
+from virtiospec.models.stack import net_machine as nm
+from virtiospec.models.stack import net_resets as nr
 from virtiospec.models.stack.stepping import SteppedCall, SteppedMemory
 from virtiospec.models.variant_switch import switched
 from virtiospec.reference.access import (
@@ -76,20 +79,20 @@ def test_an_abandoned_call_ends_its_worker() -> None:
 
 @pytest.mark.parametrize("mode", ["sc", "tso"])
 def test_the_stack_passes(mode: Mode) -> None:
-    ev = sn.run_stack_net(sn.StackNetConfig(mode=mode), 15, derandomize=True)
+    ev = nr.run_stack_net(nl.StackNetConfig(mode=mode), 15, derandomize=True)
     assert ev.ok, ev.detail
     assert ev.stats["steps"] > 1000
     assert ev.stats.get("frames sent", 0) > 0 and ev.stats.get("frames to the driver", 0) > 0
 
 
 def test_the_stack_with_the_device_rings_in_c_passes() -> None:
-    cls = bind("CByHand", (sn.StackNetMachine,), sn.StackNetConfig(mode="sc", c_device=True))
+    cls = bind("CByHand", (nm.StackNetMachine,), nl.StackNetConfig(mode="sc", c_device=True))
     m = cls()
     m.setup(q=2)
     rings = [q.ring for q in m.stack.function.queues if q.ring is not None]
-    assert rings and all(isinstance(r, sn.CDeviceOps) for r in rings)
+    assert rings and all(isinstance(r, nl.CDeviceOps) for r in rings)
     m.teardown()
-    ev = sn.run_stack_net(sn.StackNetConfig(mode="tso", c_device=True, resets=0), 10,
+    ev = nr.run_stack_net(nl.StackNetConfig(mode="tso", c_device=True, resets=0), 10,
                           derandomize=True)
     assert ev.ok, ev.detail
     assert ev.stats.get("frames sent", 0) > 0 and ev.stats.get("frames to the driver", 0) > 0
@@ -118,13 +121,13 @@ def test_each_layer_variant_is_caught(name: str) -> None:
 def test_a_torn_configuration_read_is_caught_by_hand() -> None:
     """A configuration change between the driver's read of the status and of the classes:
     the driver without the generation loop holds a pair the device never showed."""
-    cls = bind("TornByHand", (sn.StackNetMachine,),
-               sn.StackNetConfig(mode="sc", driver_bug=sn.TornConfigDriver))
+    cls = bind("TornByHand", (nm.StackNetMachine,),
+               nl.StackNetConfig(mode="sc", driver_bug=nl.TornConfigDriver))
     m = cls()
     m.setup(q=2)
-    m.config_change(False, sn.CLASSES[1])
+    m.config_change(False, nl.CLASSES[1])
     with pytest.raises(Exception, match="VIRTIO-PCI-053"):
-        m.config_flap_mid_read(8, sn.CLASSES[2])
+        m.config_flap_mid_read(8, nl.CLASSES[2])
         m.driver_finish()
         m.accounting()
     m.failed = True
@@ -132,23 +135,23 @@ def test_a_torn_configuration_read_is_caught_by_hand() -> None:
 
 
 def test_the_same_race_passes_with_the_generation_loop() -> None:
-    cls = bind("LoopByHand", (sn.StackNetMachine,), sn.StackNetConfig(mode="sc"))
+    cls = bind("LoopByHand", (nm.StackNetMachine,), nl.StackNetConfig(mode="sc"))
     m = cls()
     m.setup(q=2)
-    m.config_change(False, sn.CLASSES[1])
-    m.config_flap_mid_read(8, sn.CLASSES[2])
+    m.config_change(False, nl.CLASSES[1])
+    m.config_flap_mid_read(8, nl.CLASSES[2])
     m.driver_finish()
     m.accounting()
-    assert m.stack.net.link_up and m.stack.net.queue_classes == list(sn.CLASSES[2])
+    assert m.stack.net.link_up and m.stack.net.queue_classes == list(nl.CLASSES[2])
     m.teardown()
 
 
 def test_the_backend_switch_is_the_protocol() -> None:
     assert NetBackendLines().rerun_on_recheck
-    assert not sn.BackendStopsAfterIdlePass.lines.rerun_on_recheck
+    assert not nl.BackendStopsAfterIdlePass.lines.rerun_on_recheck
 
 
-@pytest.mark.parametrize("cls", [sn.TornConfigDriver, sn.BackendStopsAfterIdlePass],
+@pytest.mark.parametrize("cls", [nl.TornConfigDriver, nl.BackendStopsAfterIdlePass],
                          ids=lambda c: c.__name__)
 def test_the_new_variants_turn_one_switch_and_copy_no_method(cls: type) -> None:
     lines = vars(cls)["lines"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 import pytest
 from virtiospec.models import registry
 from virtiospec.models.machine_base import bind
-from virtiospec.models.stack import net as sn
+from virtiospec.models.stack import net_layers as nl
+from virtiospec.models.stack import net_resets as nr
 from virtiospec.reference.access import run
 from virtiospec.reference.net.driver import NetDriverLines
 from virtiospec.reference.shm.c.stepped import CSignalReceiver, CSignalSender
@@ -77,13 +78,13 @@ def test_the_reset_queue_reads_as_the_spec_says_and_is_placed_again() -> None:
 
 def test_the_switches_are_the_protocol() -> None:
     assert NetBackendLines().forget_ring_at_queue_reset
-    assert not sn.BackendKeepsOldRing.lines.forget_ring_at_queue_reset
+    assert not nl.BackendKeepsOldRing.lines.forget_ring_at_queue_reset
     assert NetDriverLines().take_back_at_reset
 
 
 @pytest.mark.parametrize("mode", ["sc", "tso"])
 def test_the_stack_with_queue_resets_passes(mode: str) -> None:
-    ev = sn.run_stack_net(sn.StackNetConfig(mode=mode, queue_resets=1), 15,  # type: ignore[arg-type]
+    ev = nr.run_stack_net(nl.StackNetConfig(mode=mode, queue_resets=1), 15,  # type: ignore[arg-type]
                           derandomize=True)
     assert ev.ok, ev.detail
     assert ev.stats.get("queue resets", 0) > 0
@@ -109,8 +110,8 @@ def test_the_queue_reset_variants_are_caught(name: str) -> None:
 # -- the device's signals in C (shm.c), the driver's in Python ---------------------------------
 
 def test_the_device_signals_are_shm_c_after_a_queue_reset_too() -> None:
-    cls = bind("CShmByHand", (sn.StackNetQueueResetMachine,),
-               sn.StackNetConfig(mode="sc", c_shm=True, queue_resets=1))
+    cls = bind("CShmByHand", (nr.StackNetQueueResetMachine,),
+               nl.StackNetConfig(mode="sc", c_shm=True, queue_resets=1))
     m = cls()
     m.setup(q=2)
     try:
@@ -120,7 +121,7 @@ def test_the_device_signals_are_shm_c_after_a_queue_reset_too() -> None:
                     for q in m.stack.function.queues if isinstance(q.ring, DeviceRing)]
         assert c_signals() and all(c_signals())
         assert all(type(r.call) is SignalReceiver for r in m.stack.driver.rings.values())
-        m.driver_queue_reset(sn.TX0, "finish")
+        m.driver_queue_reset(nl.TX0, "finish")
         m.accounting()
         assert all(c_signals())
         m.driver_send("finish")
@@ -133,7 +134,7 @@ def test_the_device_signals_are_shm_c_after_a_queue_reset_too() -> None:
 
 @pytest.mark.parametrize("mode", ["sc", "tso"])
 def test_the_stack_with_the_device_signals_in_c_passes(mode: str) -> None:
-    ev = sn.run_stack_net(sn.StackNetConfig(mode=mode, c_shm=True, queue_resets=1),  # type: ignore[arg-type]
+    ev = nr.run_stack_net(nl.StackNetConfig(mode=mode, c_shm=True, queue_resets=1),  # type: ignore[arg-type]
                           10, derandomize=True)
     assert ev.ok, ev.detail
     assert ev.stats.get("frames sent", 0) > 0 and ev.stats.get("frames to the driver", 0) > 0
