@@ -156,7 +156,9 @@ def build_in_c(stack: Stack, mutant: str | None, c_device: bool, c_shm: bool,
     device serves it once. ``keeps_indices`` plants a ring.c device that starts a reset
     queue's new ring at the indices its old ring had reached (VIRTIO-VQRESET-002 broken)."""
     build: Callable[[int, QueueRegs], DeviceRing] = stack.backend.build_queue
-    last: dict[int, tuple[int, DeviceRing]] = {}  # queue -> (device resets, its last ring)
+    resets = stack.counters.virtio_pci.resets
+    last = {index: (resets, q.ring)  # queue -> (device resets then, its latest ring)
+            for index, q in enumerate(stack.function.queues) if isinstance(q.ring, DeviceRing)}
 
     def build_queue(index: int, q: QueueRegs) -> DeviceRing:
         ring = build(index, q)
