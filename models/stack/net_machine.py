@@ -171,11 +171,14 @@ class StackNetMachine(StackNetPoints):
             self.wire_while_down += 1
         self.wire.record(pair, data)
 
-    def seq(self, k: int) -> int:
-        """The sequence number of the ``k``-th frame each way: of class 0 (on the pair that
-        carries it), or with ``mq`` of class ``3k % 8`` (0, 3, 6, 1, 4, 7, 2, 5: every class,
-        both pairs in turn under each split of the classes)."""
-        return 3 * k if self.cfg.mq else 8 * k
+    def seq(self, k: int, direction: int = TX) -> int:
+        """The sequence number of the ``k``-th frame sent (``TX``) or from the wire (``RX``):
+        of class 0, or with ``mq`` of class ``3k % 8`` (0, 3, 6, 1, 4, 7, 2, 5: every class,
+        both pairs in turn under each split of the classes), from the wire from class 4 on
+        (4, 7, 2, 5, 0, ...: the first frame from the wire is for pair 1)."""
+        if not self.cfg.mq:
+            return 8 * k
+        return 3 * k + (4 if direction == RX else 0)
 
     # -- starting the stack's calls on a side ---------------------------------------------------
     def _call(self, side: str, fn: Callable[[], object], label: str, run: str) -> None:
@@ -238,7 +241,7 @@ class StackNetMachine(StackNetPoints):
     @guarded
     def wire_frame(self) -> None:
         """A frame arrives from the wire (the host, between two services of the device)."""
-        data = frame(self.seq(self.injected), SIZE, RX, self.mac)
+        data = frame(self.seq(self.injected, RX), SIZE, RX, self.mac)
         self.injected += 1
         self.accepted += self.stack.inject(data)
         self.shm.note("env", f"frame {self.injected - 1} arrives from the wire")
@@ -413,7 +416,7 @@ class StackNetMachine(StackNetPoints):
         self.record.count("frames sent", self.sent)
         self.record.count("frames to the driver", self.accepted)
         lost_tx = sum(self.seq(k) not in self.wire.seen for k in range(self.sent))
-        lost_rx = sum(self.seq(k) not in self.got.seen for k in range(self.accepted))
+        lost_rx = sum(self.seq(k, RX) not in self.got.seen for k in range(self.accepted))
         if lost_tx or lost_rx:
             raise Violation("NET-060", f"end of run: {lost_tx} frames sent and {lost_rx} "
                             "from the wire never arrived")
