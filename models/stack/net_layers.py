@@ -138,7 +138,6 @@ def plant_ring(ring: object, bug: type | None, base: type) -> None:
         ring.__class__ = type(f"Planted{base.__name__}", (base, bug), {})
 
 
-
 class BackendResetsPairZero(NetBackend):
     """virtio-pci queue reset in the stack's device with two pairs: at ``queue_reset`` the
     back-end drops the queue of the same direction in pair 0 (``index % 2``, as a one-pair
