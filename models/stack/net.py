@@ -30,6 +30,7 @@ from virtiospec.models.stack.net_layers import (
     BackendKeepsOldRing,
     BackendResetsPairZero,
     BackendStopsAfterIdlePass,
+    DeviceTransmitsNewestFirst,
     StackNetConfig,
     TornConfigDriver,
 )
@@ -171,6 +172,13 @@ PLANTED: list[tuple[str, str, tuple[str, ...], StackNetConfig]] = [
      "sent again, frames received are lost", ("NET-062", "NET-060", "VIRTIO-VQRESET-003"),
      StackNetConfig(mode="sc", mq=True, driver_bug=DriverDetachOnly, resets=0, changes=0,
                     queue_resets=RUN)),
+    ("stack.net.mutant.net.device_transmits_newest_first",
+     "net: the device takes every buffer available on a transmit queue, then puts their "
+     "frames on the wire newest first; with two pairs and frames of every class, the frames "
+     "of one queue are of different classes, so only the order per queue sees it",
+     ("NET-060",),
+     StackNetConfig(mode="sc", mq=True, device_bug=DeviceTransmitsNewestFirst, resets=0,
+                    changes=0)),
     ("stack.net.mutant.c_ring.queue_reset_keeps_indices",
      "ring, in C: the device's ring.c ring of a reset queue starts at the avail and used "
      "positions its old ring had reached, not at 0, the driver Python (two pairs, resets of "

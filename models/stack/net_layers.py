@@ -148,6 +148,22 @@ class BackendResetsPairZero(NetBackend):
         super().queue_reset(index % 2 if index < 2 * PAIRS else index)  # BUG (VIRTIO-VQRESET-001)
 
 
+class DeviceTransmitsNewestFirst(NetDevice):
+    """net: the device takes every buffer available on its transmit queues first, then puts
+    each queue's frames on the wire newest first, not in the order placed (NET-060)."""
+
+    def process_tx(self, budget: int = 1 << 30) -> int:
+        order = self.tx_order()
+        for pair in order:
+            while self.tx_take(pair):
+                pass
+        return sum(self.tx_complete(pair) for pair in order)
+
+    def tx_complete(self, pair: int) -> int:
+        self.tx_staged.get(pair, []).reverse()  # BUG (NET-060)
+        return super().tx_complete(pair)
+
+
 def build_in_c(stack: Stack, mutant: str | None, c_device: bool, c_shm: bool,
                shm_mutant: str | None, keeps_indices: bool = False) -> None:
     """Every ring the device builds from now on (after a device reset, after a queue reset)

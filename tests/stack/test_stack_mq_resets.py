@@ -13,13 +13,17 @@ from virtiospec.models.memory.tso import Mode
 from virtiospec.models.stack import net as sn
 from virtiospec.models.stack import net_layers as nl
 from virtiospec.models.stack import net_resets as nr
+from virtiospec.reference.net.driver import RxFrame
+from virtiospec.reference.net.header import NetHdr
 from virtiospec.reference.stack.rings import DeviceRing
+from virtiospec.reference.stack.traffic import RX, TX, frame
 
 NEW_CHECKS = ("stack.net.mq.sc", "stack.net.mq.tso", "stack.net.c_device.reset.sc",
               "stack.net.c_device.reset.tso")
 NEW_VARIANTS = ("stack.net.mutant.virtio_pci.queue_reset_of_pair0",
                 "stack.net.mutant.net.driver_keeps_used_at_queue_reset",
-                "stack.net.mutant.c_ring.queue_reset_keeps_indices")
+                "stack.net.mutant.c_ring.queue_reset_keeps_indices",
+                "stack.net.mutant.net.device_transmits_newest_first")
 
 
 def _machine(**kw: object) -> nr.StackNetMQMachine:
@@ -154,3 +158,29 @@ def test_the_new_variants_are_caught(name: str) -> None:
     ev = registry.MUTANTS[name].run()
     assert ev.ok, ev.detail
     assert ev.detail.startswith("violation: ")
+
+
+def test_the_transmit_order_is_checked_per_queue_as_placed() -> None:
+    m = _machine()
+    try:
+        m.placed[1] = [6, 12]  # as if the driver had placed 6, then 12, on tx1
+        m._on_wire(1, frame(12, nl.SIZE, TX, m.mac))
+        with pytest.raises(Violation, match=r"NET-060: order per queue: frame 12 .* before 6"):
+            m.accounting()
+    finally:
+        m.failed = True
+        m.teardown()
+
+
+def test_the_receive_order_is_checked_per_queue_as_taken_from_the_wire() -> None:
+    m = _machine()
+    try:
+        m.wire_frame()  # seq 4, class 4: steered to rx1
+        m.wire_frame()  # seq 7, class 7: rx1 too
+        assert m.steered == {0: [], 1: [4, 7]}
+        m.stack.net.inbox.append(RxFrame(1, frame(7, nl.SIZE, RX, m.mac), NetHdr(), 1))
+        with pytest.raises(Violation, match=r"NET-060: order per queue: frame 7 received on rx1"):
+            m.accounting()
+    finally:
+        m.failed = True
+        m.teardown()
