@@ -82,3 +82,33 @@ def evidence_html(title: str, rows: list[tuple[str, str, bool, str, float, list[
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
             "</head><body style='font-family:system-ui,sans-serif;margin:2em'>"
             f"<h1>{escape(title)}</h1>{''.join(body)}</body></html>\n")
+
+
+def svg_text(x: int, y: int, s: str, colour: str, anchor: str = "middle",
+             bold: bool = False) -> str:
+    """A ``<text>`` element of a figure (``s`` escaped)."""
+    weight = ' font-weight="bold"' if bold else ""
+    return (f'<text x="{x}" y="{y}" text-anchor="{anchor}" fill="{colour}"{weight}>'
+            f"{escape(s)}</text>")
+
+
+def lane_mark(lane: str, x: int, y: int, text: str, colour: str) -> list[str]:
+    """A step drawn on its lane of a layered diagram: a dot at ``x``, its text running
+    right on a driver's lane, left on a device's, centred on a lane between them."""
+    if lane.startswith("driver"):
+        anchor, dx = "start", 7
+    elif lane.startswith("device"):
+        anchor, dx = "end", -7
+    else:
+        anchor, dx = "middle", 0
+    return [f'<circle cx="{x}" cy="{y - 4}" r="3" fill="{colour}"/>',
+            svg_text(x + dx, y, text, colour, anchor)]
+
+
+def svg_arrow(x1: int, x2: int, y: int, colour: str) -> list[str]:
+    """A horizontal arrow from ``x1`` to ``x2`` just above the baseline ``y``."""
+    head = 7 if x2 > x1 else -7
+    return [f'<line x1="{x1}" y1="{y - 4}" x2="{x2 - head}" y2="{y - 4}" stroke="{colour}" '
+            'stroke-width="1.5"/>',
+            f'<polygon points="{x2},{y - 4} {x2 - head},{y - 8} {x2 - head},{y}" '
+            f'fill="{colour}"/>']

@@ -89,6 +89,53 @@ class SharedMemoryMachine(RuleBasedStateMachine):
             rec.count(key, n)
 
 
+
+class TwoSideMachine(SharedMemoryMachine):
+    """A machine whose device side ``dev`` and driver side ``drv`` each run one program at a
+    time: the rules that step either side (a burst of single accesses) and drain either
+    side's store buffer. A subclass supplies :meth:`_step` and the programs."""
+
+    dev: Side
+    drv: Side
+
+    def _step(self, side: Side, early: int = 0) -> None:
+        """One access of ``side``, its errors turned into violations."""
+        raise NotImplementedError
+
+    def after_step(self) -> None:
+        """Called after every drain (and by :meth:`_step`, if it wants, after every access)."""
+
+    @precondition(lambda m: m.ready and m.dev.enabled())
+    @rule(n=st.integers(1, 8))
+    @guarded
+    def device_step(self, n: int) -> None:
+        """``n`` accesses of the device in a row (one at a time; fewer if it blocks)."""
+        for _ in range(n):
+            if self.dev.enabled():
+                self._step(self.dev)
+
+    @precondition(lambda m: m.ready and m.drv.enabled())
+    @rule(n=st.integers(1, 8))
+    @guarded
+    def driver_step(self, n: int) -> None:
+        for _ in range(n):
+            if self.drv.enabled():
+                self._step(self.drv)
+
+    @precondition(lambda m: m.ready and bool(m.dev.buffer))
+    @rule(k=st.integers(0, 7))
+    @guarded
+    def drain_device(self, k: int) -> None:
+        self.dev.drain_one(k)
+        self.after_step()
+
+    @precondition(lambda m: m.ready and bool(m.drv.buffer))
+    @rule(k=st.integers(0, 7))
+    @guarded
+    def drain_driver(self, k: int) -> None:
+        self.drv.drain_one(k)
+        self.after_step()
+
 def bind(name: str, bases: tuple[type[M], ...], cfg: object) -> type[M]:
     """A machine class ``name`` of ``bases`` bound to ``cfg``, with its own run record."""
     return type(name, bases, {"cfg": cfg, "record": RunRecord()})

@@ -14,6 +14,7 @@ import sys
 from html import escape
 from pathlib import Path
 
+from virtiospec.models.figure import lane_mark, svg_text
 from virtiospec.models.registry import Step
 
 LANES = ("driver.ring", "driver.signal", "memory", "transport", "device.signal",
@@ -50,12 +51,6 @@ def layer_of(step: Step, previous: dict[str, str]) -> str:
     return f"{side}.{layer}"
 
 
-def _text(x: int, y: int, s: str, colour: str, anchor: str = "middle",
-          bold: bool = False) -> str:
-    weight = ' font-weight="bold"' if bold else ""
-    return (f'<text x="{x}" y="{y}" text-anchor="{anchor}" fill="{colour}"{weight}>'
-            f"{escape(s)}</text>")
-
 
 def layered_svg(trace: list[Step], title: str) -> str:
     """A standalone SVG of ``trace``, one lane per layer."""
@@ -63,12 +58,12 @@ def layered_svg(trace: list[Step], title: str) -> str:
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
            'font-family="monospace" font-size="11" role="img">',
            f"<title>{escape(title)}</title>",
-           _text(WIDTH // 2, 18, title, "#000000", bold=True)]
+           svg_text(WIDTH // 2, 18, title, "#000000", bold=True)]
     for lane in LANES:
         side = lane.split(".")[0]
         colour = COLOURS.get(side, COLOURS["memory"] if lane == "memory"
                              else COLOURS["transport"])
-        out.append(_text(X[lane], 44, TITLES[lane], colour, bold=True))
+        out.append(svg_text(X[lane], 44, TITLES[lane], colour, bold=True))
         out.append(f'<line x1="{X[lane]}" y1="50" x2="{X[lane]}" y2="{height - 6}" '
                    'stroke="#cccccc" stroke-dasharray="4 3"/>')
     previous: dict[str, str] = {}
@@ -77,7 +72,7 @@ def layered_svg(trace: list[Step], title: str) -> str:
         lane = layer_of(step, previous)
         side = step.side if step.side in COLOURS else "env"
         colour = COLOURS["transport"] if lane == "transport" else COLOURS[side]
-        out.append(_text(6, y, str(n + 1), "#999999", "start"))
+        out.append(svg_text(6, y, str(n + 1), "#999999", "start"))
         text = step.action
         if lane == "transport" and step.side in ("driver", "device") and (
                 "->" in text and ("notif" in text or "MSI" in text or "notify" in text
@@ -89,20 +84,12 @@ def layered_svg(trace: list[Step], title: str) -> str:
                        f'stroke="{colour}" stroke-width="1.5"/>')
             out.append(f'<polygon points="{dst},{y - 4} {dst - head},{y - 8} '
                        f'{dst - head},{y}" fill="{colour}"/>')
-            out.append(_text(X["transport"], y - 7, text.removeprefix("transport: "), colour))
+            out.append(svg_text(X["transport"], y - 7, text.removeprefix("transport: "), colour))
             continue
-        x = X[lane]
-        out.append(f'<circle cx="{x}" cy="{y - 4}" r="3" fill="{colour}"/>')
-        if lane.startswith("driver"):
-            anchor, dx = "start", 7
-        elif lane.startswith("device"):
-            anchor, dx = "end", -7
-        else:
-            anchor, dx = "middle", 0
         shown = text.removeprefix("ring: ").removeprefix("signal: ")
         if lane == "memory":
             shown = shown.replace(" reaches memory", "")
-        out.append(_text(x + dx, y, shown, colour, anchor))
+        out += lane_mark(lane, X[lane], y, shown, colour)
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -119,7 +106,7 @@ def write_seam_figures(directory: Path) -> list[Path]:
             raise RuntimeError(f"{bug.name}: {ev.detail}")
         path = directory / f"{bug.name}.svg"
         trace = [*ev.trace, Step("env", f"broken: {ev.detail}")]
-        path.write_text(layered_svg(trace, f"{bug.name}: {bug.bug}"), encoding="utf-8")
+        path.writesvg_text(layered_svg(trace, f"{bug.name}: {bug.bug}"), encoding="utf-8")
         written.append(path)
     return written
 

@@ -48,7 +48,7 @@ from virtiospec.models.hypothesis_run import RunRecord, Violation
 from virtiospec.models.machine_base import (
     EARLIEST,
     WHERE,
-    SharedMemoryMachine,
+    TwoSideMachine,
     bind,
     guarded,
     run_bound,
@@ -109,7 +109,7 @@ class ShmClasses(TypedDict, total=False):
     clock_driver_cls: type[ClockDriver]
 
 
-class ShmMachine(SharedMemoryMachine):
+class ShmMachine(TwoSideMachine):
     """Two sides over one region; subclasses add the programs and the checks."""
 
     cfg: ClassVar[ShmConfig] = ShmConfig()
@@ -136,37 +136,6 @@ class ShmMachine(SharedMemoryMachine):
     def _start(self, side: Side, program: Program[object], label: str) -> None:
         note(f"{side.name}: {label}")
         side.start(program, label)
-
-    @precondition(lambda m: m.ready and m.dev.enabled())
-    @rule(n=st.integers(1, 8))
-    @guarded
-    def device_step(self, n: int) -> None:
-        """``n`` accesses of the device in a row (one at a time; fewer if it blocks)."""
-        for _ in range(n):
-            if self.dev.enabled():
-                self._step(self.dev)
-
-    @precondition(lambda m: m.ready and m.drv.enabled())
-    @rule(n=st.integers(1, 8))
-    @guarded
-    def driver_step(self, n: int) -> None:
-        for _ in range(n):
-            if self.drv.enabled():
-                self._step(self.drv)
-
-    @precondition(lambda m: m.ready and bool(m.dev.buffer))
-    @rule(k=st.integers(0, 7))
-    @guarded
-    def drain_device(self, k: int) -> None:
-        self.dev.drain_one(k)
-        self.after_step()
-
-    @precondition(lambda m: m.ready and bool(m.drv.buffer))
-    @rule(k=st.integers(0, 7))
-    @guarded
-    def drain_driver(self, k: int) -> None:
-        self.drv.drain_one(k)
-        self.after_step()
 
     def teardown(self) -> None:
         self._record_run()

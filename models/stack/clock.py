@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, precondition, rule
 from virtiospec.models import registry
 from virtiospec.models.hypothesis_run import RunRecord, Violation, mutant_evidence
-from virtiospec.models.machine_base import WHERE, SharedMemoryMachine, bind, guarded, run_bound
+from virtiospec.models.machine_base import WHERE, TwoSideMachine, bind, guarded, run_bound
 from virtiospec.models.memory.tso import (
     Action,
     AddressNames,
@@ -128,19 +128,25 @@ class StackClockConfig:
     steps: int = 60
 
 
-class StackClockMachine(SharedMemoryMachine):
+class StackClockMachine(TwoSideMachine):
     cfg: ClassVar[StackClockConfig] = StackClockConfig()
     record: ClassVar[RunRecord] = RunRecord()
 
     @initialize()
     @guarded
     def setup(self) -> None:
-        cfg = self.cfg
         stack = self.stack = ClockStack()
         stack.bring_up()
-        backend: ClockBackend = stack.backend
-        drv = stack.driver
-        assert drv.clock is not None and drv.regions is not None
+        self.install(stack)
+        assert stack.driver.clock is not None
+        self.clock = stack.driver.clock
+        stack.run(1, 1, start_ns=NEAR_2_32)  # a first time, published and acted on (SC)
+        self._stepped(stack)
+
+    def install(self, stack: ClockStack) -> None:
+        """Put the configured sides in place of the stack's (before its first time)."""
+        cfg, backend, drv = self.cfg, stack.backend, stack.driver
+        assert drv.clock is not None
         lay = drv.clock.layout
         if cfg.driver_cls is not None:
             old = drv.clock
@@ -152,8 +158,13 @@ class StackClockMachine(SharedMemoryMachine):
             writer = cfg.writer_cls(backend.clock.layout.table)
             writer.seqs = list(backend.clock.writer.seqs)
             backend.clock.writer = writer
-        self.clock = drv.clock
-        stack.run(1, 1, start_ns=NEAR_2_32)  # a first time, published and acted on (SC)
+
+    def _stepped(self, stack: ClockStack) -> None:
+        """From the first time on, both sides stepped over one :class:`SharedMemory`."""
+        cfg, drv = self.cfg, stack.driver
+        backend: ClockBackend = stack.backend
+        assert drv.clock is not None and drv.regions is not None
+        lay = drv.clock.layout
         # the device's notifications become Notify actions of its program (SHM-SIGNAL-008)
         self.notes: list[int] = []
         self.send = backend._notify
@@ -174,6 +185,7 @@ class StackClockMachine(SharedMemoryMachine):
         self.versions = {backend.clock.writer.seqs[0]: backend.clock.now}
         self.floor = backend.clock.now  # the newest time whose publication completed
         self.acted = drv.clock.now or 0
+        self.serve_floor = self.floor  # the floor the driver's current service checks against
         self.ready = True
         self.shm.note("env", f"clock stack up over {WHERE[cfg.mode]}; time {self.floor:#x}")
 
@@ -208,7 +220,7 @@ class StackClockMachine(SharedMemoryMachine):
     def _serve(self) -> Program[None]:
         self.drv.consume(f"msix{CLOCK_SHMID}")  # serviced below before it sleeps
         while True:
-            floor = self.floor
+            floor = self.serve_floor = self.floor  # kept for a search's key (shortest.py)
             try:
                 ns = yield from self.clock.service()
             except TableBusy:  # SHM-TABLE-011: keeps its last good time, retries later
@@ -241,14 +253,6 @@ class StackClockMachine(SharedMemoryMachine):
             raise Violation(err.req, f"{side.name} raised {err}") from err
 
     @precondition(lambda m: m.ready and m.dev.enabled())
-    @rule(n=st.integers(1, 8))
-    @guarded
-    def device_step(self, n: int) -> None:
-        for _ in range(n):
-            if self.dev.enabled():
-                self._step(self.dev)
-
-    @precondition(lambda m: m.ready and m.dev.enabled())
     @rule()
     @guarded
     def device_run(self) -> None:
@@ -258,26 +262,6 @@ class StackClockMachine(SharedMemoryMachine):
             if not self.dev.enabled():
                 return
             self._step(self.dev)
-
-    @precondition(lambda m: m.ready and m.drv.enabled())
-    @rule(n=st.integers(1, 8))
-    @guarded
-    def driver_step(self, n: int) -> None:
-        for _ in range(n):
-            if self.drv.enabled():
-                self._step(self.drv)
-
-    @precondition(lambda m: m.ready and bool(m.dev.buffer))
-    @rule(k=st.integers(0, 7))
-    @guarded
-    def drain_device(self, k: int) -> None:
-        self.dev.drain_one(k)
-
-    @precondition(lambda m: m.ready and bool(m.drv.buffer))
-    @rule(k=st.integers(0, 7))
-    @guarded
-    def drain_driver(self, k: int) -> None:
-        self.drv.drain_one(k)
 
     @invariant()
     @guarded

@@ -25,6 +25,7 @@ import sys
 from html import escape
 from pathlib import Path
 
+from virtiospec.models.figure import lane_mark, svg_arrow, svg_text
 from virtiospec.models.registry import Step
 from virtiospec.reference.virtio_pci.regs import COMMON_FIELDS
 
@@ -90,20 +91,6 @@ def layer_of(trace: list[Step], n: int, previous: dict[str, str]) -> str:
     return f"{side}.{layer}"
 
 
-def _text(x: int, y: int, s: str, colour: str, anchor: str = "middle",
-          bold: bool = False) -> str:
-    weight = ' font-weight="bold"' if bold else ""
-    return (f'<text x="{x}" y="{y}" text-anchor="{anchor}" fill="{colour}"{weight}>'
-            f"{escape(s)}</text>")
-
-
-def _arrow(x1: int, x2: int, y: int, colour: str) -> list[str]:
-    head = 7 if x2 > x1 else -7
-    return [f'<line x1="{x1}" y1="{y - 4}" x2="{x2 - head}" y2="{y - 4}" stroke="{colour}" '
-            'stroke-width="1.5"/>',
-            f'<polygon points="{x2},{y - 4} {x2 - head},{y - 8} {x2 - head},{y}" '
-            f'fill="{colour}"/>']
-
 
 def layered_svg(trace: list[Step], title: str, decoder: Decoder) -> str:
     """A standalone SVG of ``trace``, one lane per layer of each side."""
@@ -111,10 +98,10 @@ def layered_svg(trace: list[Step], title: str, decoder: Decoder) -> str:
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
            'font-family="monospace" font-size="11" role="img">',
            f"<title>{escape(title)}</title>",
-           _text(WIDTH // 2, 18, title[:170], "#000000", bold=True)]
+           svg_text(WIDTH // 2, 18, title[:170], "#000000", bold=True)]
     for lane in LANES:
         colour = COLOURS[lane.split(".")[0]]
-        out.append(_text(X[lane], 44, TITLES[lane], colour, bold=True))
+        out.append(svg_text(X[lane], 44, TITLES[lane], colour, bold=True))
         out.append(f'<line x1="{X[lane]}" y1="50" x2="{X[lane]}" y2="{height - 6}" '
                    'stroke="#cccccc" stroke-dasharray="4 3"/>')
     previous: dict[str, str] = {}
@@ -123,29 +110,21 @@ def layered_svg(trace: list[Step], title: str, decoder: Decoder) -> str:
         lane = layer_of(trace, n, previous)
         side = step.side if step.side in ("driver", "device") else "host"
         colour = COLOURS["virtio-pci"] if lane.endswith("virtio-pci") else COLOURS[side]
-        out.append(_text(6, y, str(n + 1), "#999999", "start"))
+        out.append(svg_text(6, y, str(n + 1), "#999999", "start"))
         text = step.action.strip()
         reg = REGISTER.match(text)
         if reg is not None:
             name, notify = decoder.name(int(reg.group(2), 16))
             text = f"{reg.group(1)} {name}{reg.group(3)}"
             if notify and side == "driver":  # an available-buffer notification
-                out += _arrow(X["driver.virtio-pci"], X["device.virtio-pci"], y, colour)
-                out.append(_text(X["host"], y - 7, text, colour))
+                out += svg_arrow(X["driver.virtio-pci"], X["device.virtio-pci"], y, colour)
+                out.append(svg_text(X["host"], y - 7, text, colour))
                 continue
         if text.startswith("MSI-X") and side == "driver":  # the message, taken
-            out += _arrow(X["device.virtio-pci"], X["driver.virtio-pci"], y, colour)
-            out.append(_text(X["host"], y - 7, text.rstrip(":"), colour))
+            out += svg_arrow(X["device.virtio-pci"], X["driver.virtio-pci"], y, colour)
+            out.append(svg_text(X["host"], y - 7, text.rstrip(":"), colour))
             continue
-        x = X[lane]
-        out.append(f'<circle cx="{x}" cy="{y - 4}" r="3" fill="{colour}"/>')
-        if lane.startswith("driver"):
-            anchor, dx = "start", 7
-        elif lane.startswith("device"):
-            anchor, dx = "end", -7
-        else:
-            anchor, dx = "middle", 0
-        out.append(_text(x + dx, y, text.replace(" reaches memory", ""), colour, anchor))
+        out += lane_mark(lane, X[lane], y, text.replace(" reaches memory", ""), colour)
     out.append("</svg>")
     return "\n".join(out) + "\n"
 
@@ -174,7 +153,7 @@ def write_figures(directory: Path, only: list[str] | None = None) -> list[Path]:
             trace = [trace[0], Step("env", f"... {cut} steps left out ..."),
                      *trace[-(MAX_ROWS - 2):]]
         path = directory / f"{figure_name(name)}.svg"
-        path.write_text(layered_svg(trace, f"{figure_name(name)}: {what}", decoder),
+        path.writesvg_text(layered_svg(trace, f"{figure_name(name)}: {what}", decoder),
                         encoding="utf-8")
         written.append(path)
     return written
