@@ -106,7 +106,7 @@ def write_seam_figures(directory: Path) -> list[Path]:
             raise RuntimeError(f"{bug.name}: {ev.detail}")
         path = directory / f"{bug.name}.svg"
         trace = [*ev.trace, Step("env", f"broken: {ev.detail}")]
-        path.writesvg_text(layered_svg(trace, f"{bug.name}: {bug.bug}"), encoding="utf-8")
+        path.write_text(layered_svg(trace, f"{bug.name}: {bug.bug}"), encoding="utf-8")
         written.append(path)
     return written
 

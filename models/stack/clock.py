@@ -246,9 +246,9 @@ class StackClockMachine(TwoSideMachine):
                             "before the service began")
         self.acted = ns
 
-    def _step(self, side: Side) -> None:
+    def _step(self, side: Side, early: int = 0) -> None:
         try:
-            side.step()
+            side.step(early)
         except ShmError as err:
             raise Violation(err.req, f"{side.name} raised {err}") from err
 

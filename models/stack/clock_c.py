@@ -38,6 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 from virtiospec.models import registry
 from virtiospec.models.hypothesis_run import mutant_evidence
@@ -68,7 +69,7 @@ class StackClockCConfig(StackClockConfig):
 class CStackClockMachine(StackClockMachine):
     """The clock stack machine with the sides of :class:`StackClockCConfig` in C."""
 
-    cfg: StackClockCConfig
+    cfg: ClassVar[StackClockCConfig] = StackClockCConfig()
 
     def install(self, stack: ClockStack) -> None:
         super().install(stack)

@@ -5,7 +5,9 @@ models/stack/clock_shortest.py.
 
 ``python -m virtiospec.models.stack.clock_figures [DIR] [NAME ...]`` (default
 ``docs/figures/stack_clock``) searches each variant (at most ``TICKS`` ticks of one period
-and ``SERVICES`` services a run, ``MAX_DEPTH`` moves, ``SECONDS`` seconds) and writes
+and ``SERVICES`` services a run, ``MAX_DEPTH`` moves, ``STATES`` distinct states: a budget
+of states, not of seconds, so what a figure claims does not depend on the machine's load)
+and writes
 ``DIR/<variant>.svg`` (the name without ``stack.clock.``). The caption says how minimal the
 run is: "shortest: N moves; no failing run of fewer moves exists within the bound" when the
 search found one; when the budget ran out first, the run drawn is the one Hypothesis shrank
@@ -32,7 +34,7 @@ from virtiospec.models.stack.clock_c import C_MUTANTS, StackClockCConfig, run_st
 from virtiospec.models.stack.clock_shortest import ClockSpace
 from virtiospec.models.stack.shortest import Found, Move, shortest_failure
 
-TICKS, SERVICES, MAX_DEPTH, SECONDS = 2, 2, 80, 100.0
+TICKS, SERVICES, MAX_DEPTH, STATES, SECONDS = 2, 2, 80, 800, 3600.0
 LANES = ("driver.clock", "driver.shm", "memory", "device.shm", "device.clock")
 X = {lane: 90 + 170 * n for n, lane in enumerate(LANES)}
 TITLES = {"driver.clock": "driver · clock", "driver.shm": "driver · region (BAR4)",
@@ -107,7 +109,8 @@ def shortest_trace(space: ClockSpace, path: tuple[Move, ...]) -> tuple[list[Step
 
 def search(cfg: StackClockConfig, seconds: float = SECONDS) -> Found[object]:
     space = ClockSpace(cfg, ticks=TICKS, services=SERVICES)
-    return shortest_failure(space, MAX_DEPTH, max_seconds=seconds)  # type: ignore[arg-type]
+    return shortest_failure(space, MAX_DEPTH, max_states=STATES,  # type: ignore[arg-type]
+                            max_seconds=seconds)
 
 
 def figure(name: str, what: str, cfg: StackClockConfig,
@@ -127,8 +130,8 @@ def figure(name: str, what: str, cfg: StackClockConfig,
             raise RuntimeError(f"{name}: not caught ({ev.detail})")
         trace, broken = list(ev.trace), ev.detail
         caption = (f"NOT shown shortest: shrunk by Hypothesis; no failing run of at most "
-                   f"{found.depth} moves exists within the bound ({found.why_stopped or 'depth'}"
-                   f" reached after {found.seconds:.0f} s)")
+                   f"{found.depth} moves exists within the bound (searched until "
+                   f"{found.states} states)")
     trace = [*trace, Step("env", f"broken: {broken}")]
     line = f"{short}: {caption}; {bound_text()}"
     return clock_svg(trace, f"{short}: {what}", caption), line

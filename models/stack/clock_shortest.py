@@ -47,7 +47,8 @@ class ClockSpace:
         base: type[StackClockMachine] = (CStackClockMachine
                                          if isinstance(cfg, StackClockCConfig)
                                          else StackClockMachine)
-        self.cls = type(f"Search_{base.__name__}", (base,), {"cfg": cfg})
+        self.cls: type[StackClockMachine] = type(f"Search_{base.__name__}", (base,),
+                                                 {"cfg": cfg})
         self.ticks, self.services, self.merge = ticks, services, merge
         self.checks = invariants(self.cls)
 

@@ -5,10 +5,12 @@ its merging of states checked against brute force on the clock stack's first mov
 from __future__ import annotations
 
 from collections.abc import Hashable
+from pathlib import Path
 
 import pytest
 from virtiospec.models.hypothesis_run import Violation
-from virtiospec.models.memory.tso import Mode, SharedMemory, Side
+from virtiospec.models.memory.tso import Mode, Program, SharedMemory, Side
+from virtiospec.models.stack import clock_figures as cf
 from virtiospec.models.stack.clock import MUTANTS
 from virtiospec.models.stack.clock_shortest import ClockSpace
 from virtiospec.models.stack.shortest import Move, replay, shortest_failure
@@ -32,13 +34,13 @@ class MessagePassing:
         r.start(self._reader(), "read")
         return shm
 
-    def _writer(self):  # type: ignore[no-untyped-def]
+    def _writer(self) -> Program[None]:
         yield Store(DATA, 4, 7)
         if self.wmb:
             yield Fence("wmb")
         yield Store(FLAG, 4, 1)
 
-    def _reader(self):  # type: ignore[no-untyped-def]
+    def _reader(self) -> Program[None]:
         flag = yield Load(FLAG, 4)
         data = yield Load(DATA, 4)
         if flag == 1 and data != 7:
@@ -139,3 +141,31 @@ def test_merging_loses_no_state_of_the_clock_stack() -> None:
     assert found.path is None
     assert found.states == len(seen)  # the same states, reached by fewer sequences
     assert len(frontier) > sum(found.level_sizes)
+
+
+def test_the_shortest_torn_read_of_the_clock_stack() -> None:
+    """The device's writer without the wmb before its even seq (PSO): the search finds a
+    failing run of 20 moves and, having searched every shorter one, none of 19."""
+    space = ClockSpace(MUTANTS[2][3])
+    found = shortest_failure(space, 25)
+    assert found.path is not None and "SHM-TABLE-007" in found.violation
+    assert len(found.path) == 20 and found.depth == 19
+    shorter = shortest_failure(space, 19)
+    assert shorter.path is None and shorter.depth == 19 and not shorter.why_stopped
+    with pytest.raises(Violation, match="SHM-TABLE-007"):
+        replay(space, found.path)
+
+
+def test_every_clock_variant_has_a_figure_that_says_how_minimal_it_is() -> None:
+    root = Path(__file__).resolve().parents[2]
+    doc = (root / "docs" / "stack.md").read_text(encoding="utf-8")
+    listed = (root / "docs" / "figures" / "stack_clock" / "minimality.txt").read_text(
+        encoding="utf-8")
+    for name, _, _ in cf.variants():
+        short = name.removeprefix("stack.clock.")
+        figure = f"figures/stack_clock/{short}.svg"
+        svg = (root / "docs" / figure).read_text(encoding="utf-8")
+        assert figure in doc, figure
+        assert "broken: " in svg and f"{short}: " in listed
+        assert ("no failing run of fewer moves exists within the bound" in svg
+                or "NOT shown shortest" in svg)
