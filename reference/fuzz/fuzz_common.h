@@ -18,7 +18,8 @@
  *    memcpy when unaligned) on a heap block of exactly the guest size, so that ASan sees
  *    any access beyond it too.
  *
- * The fuzz input is read as a stream by fz_u8 .. fz_u64 (zero once exhausted).
+ * The fuzz input stream and the FZ_CHECK finding are fuzz_input.h's (fuzz_vhost.c uses them
+ * without these hooks).
  */
 #ifndef VS_FUZZ_COMMON_H
 #define VS_FUZZ_COMMON_H
@@ -30,48 +31,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "ring_access.h"
-
-/* -- the input stream ------------------------------------------------------------------ */
-
-struct fz_in {
-    const uint8_t *p;
-    size_t n;
-};
-
-static struct fz_in fz_input;
-
-static inline bool fz_more(void)
-{
-    return fz_input.n > 0;
-}
-
-static inline uint64_t fz_bytes(unsigned k)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < k && fz_input.n; i++, fz_input.p++, fz_input.n--)
-        v |= (uint64_t)*fz_input.p << (8 * i);
-    return v;
-}
-
-static inline uint8_t fz_u8(void) { return (uint8_t)fz_bytes(1); }
-static inline uint16_t fz_u16(void) { return (uint16_t)fz_bytes(2); }
-static inline uint32_t fz_u32(void) { return (uint32_t)fz_bytes(4); }
-static inline uint64_t fz_u64(void) { return fz_bytes(8); }
-
-/* -- findings -------------------------------------------------------------------------- */
-
-/* An invariant broken: print it and abort (libFuzzer saves the input as crash-*). */
-#define FZ_CHECK(cond, ...)                                                                 \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            fprintf(stderr, "virtiospec-fuzz: invariant broken (%s:%d): ", __FILE__,        \
-                    __LINE__);                                                              \
-            fprintf(stderr, __VA_ARGS__);                                                   \
-            fputc('\n', stderr);                                                            \
-            abort();                                                                        \
-        }                                                                                   \
-    } while (0)
 
 /* -- guest memory and the access hooks --------------------------------------------------- */
 
@@ -107,6 +68,15 @@ static inline void fz_mem_close(void)
 {
     free(fz_mem.base);
     fz_mem.base = NULL;
+}
+
+/* The end of one input: free the side's state blocks (either may be NULL) and guest memory. */
+static inline int fz_end(void *state, void *more)
+{
+    free(state);
+    free(more);
+    fz_mem_close();
+    return 0;
 }
 
 static inline void fz_own(uint64_t lo, uint64_t hi)
@@ -213,6 +183,54 @@ FZ_DEFINE_ACCESS(64)
 /* An operation of the side under test: reset the load count; FZ_LOADS() after it. */
 #define FZ_OP_BEGIN() (fz_mem.loads = 0)
 #define FZ_LOADS() (fz_mem.loads)
+
+/* The side under test has refused the peer: from then on it answers only its stop error. */
+static bool fz_refused;
+
+/* A notification or callback decision: 0 or 1, or once refused -stopped (when stopped is
+ * not 0: a poll, say, answers 0 or 1 even then). */
+static inline void fz_check_flag(int rc, const char *what, int stopped)
+{
+    if (fz_refused && stopped)
+        FZ_CHECK(rc == -stopped, "%s after a refusal returned %d", what, rc);
+    else
+        FZ_CHECK(rc == 0 || rc == 1, "%s returned %d", what, rc);
+}
+
+/* The peer writes a 16-byte descriptor: addr, len, then two 16-bit fields (split: flags and
+ * next; packed: ID and flags). */
+static inline void fz_peer_desc(uint64_t at, uint64_t addr, uint32_t len, uint16_t w12,
+                                uint16_t w14)
+{
+    fz_peer_put(at, addr, 8);
+    fz_peer_put(at + 8, len, 4);
+    fz_peer_put(at + 12, w12, 2);
+    fz_peer_put(at + 14, w14, 2);
+}
+
+/* The peer writes up to 16 input bytes at any offset of guest memory. */
+static inline void fz_peer_scribble(void)
+{
+    uint64_t at = fz_u16() % (fz_mem.size + 1);
+    uint8_t buf[16];
+    uint32_t n = fz_u8() % 17;
+    for (uint32_t i = 0; i < n; i++)
+        buf[i] = fz_u8();
+    fz_peer_write(at, buf, n);
+}
+
+/* The split ring both split harnesses lay out from their first header byte b0: q = 2^(b0 % 6)
+ * entries, the descriptor table at 0, 16, 32 or 48, the avail ring right after it, the used
+ * ring at the next 4-byte boundary. Returns the end of the used ring. */
+static inline uint64_t fz_split_ring(uint8_t b0, uint32_t *q, uint64_t *desc, uint64_t *avail,
+                                     uint64_t *used)
+{
+    *q = 1u << (b0 % 6);
+    *desc = 16u * ((b0 >> 4) & 3u);
+    *avail = *desc + 16u * *q;
+    *used = (*avail + 6 + 2u * *q + 3) & ~(uint64_t)3;
+    return *used + 6 + 8u * *q;
+}
 
 /* [a, a + n) inside guest memory, without wrapping. */
 static inline bool fz_in_guest(uint64_t a, uint64_t n)

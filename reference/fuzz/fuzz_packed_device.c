@@ -23,13 +23,17 @@
 
 #include "ring_packed.c"
 
+#define FZ_STOPPED VS_PE_DEVICE_STOPPED
+#define FZ_NO_SPACE VS_PE_NO_SPACE
+#define FZ_INVALID VS_PE_INVALID
+#include "fuzz_device_model.h"
+
 #define OP_COUNT 12
 #define MAX_Q 64
 
 struct model {
     uint32_t q;
     uint64_t desc, drv_event, dev_event, data, data_len;
-    bool broken;
     uint8_t held[65536];
     uint64_t writable[65536];
     uint32_t n_held;
@@ -38,24 +42,8 @@ struct model {
 
 static struct model m;
 
-static bool known_pop_error(int rc)
-{
-    switch (-rc) {
-    case VS_PE_TOO_LONG: case VS_PE_NOT_AVAIL: case VS_PE_INDIRECT: case VS_PE_OUTSIDE:
-    case VS_PE_READ_AFTER_WRITE: case VS_PE_ID_IN_USE:
-        return true;
-    default:
-        return false;
-    }
-}
-
-static void put_desc(uint64_t at, uint64_t addr, uint32_t len, uint16_t id, uint16_t flags)
-{
-    fz_peer_put(at, addr, 8);
-    fz_peer_put(at + 8, len, 4);
-    fz_peer_put(at + 12, id, 2);
-    fz_peer_put(at + 14, flags, 2);
-}
+static const int refusals[] = {VS_PE_TOO_LONG, VS_PE_NOT_AVAIL, VS_PE_INDIRECT, VS_PE_OUTSIDE,
+                               VS_PE_READ_AFTER_WRITE, VS_PE_ID_IN_USE};
 
 static uint64_t data_addr(void)
 {
@@ -75,45 +63,20 @@ static void do_pop(struct vs_packed_device *v, struct vs_segment *segs)
     uint16_t id = 0;
     uint32_t nr = 0, nw = 0, held0 = v->held;
     uint16_t last0 = v->last_avail;
-    uint8_t room_byte = fz_u8(); /* mostly Q elements; sometimes a caller's smaller array */
-    uint32_t room = room_byte & 0x80 ? room_byte % (m.q + 1) : m.q;
+    uint32_t room = fz_pop_room(m.q);
+    uint64_t wlen = 0;
     FZ_OP_BEGIN();
     int rc = vs_packed_device_pop(v, &id, segs, room, &nr, &nw);
     FZ_CHECK(FZ_LOADS() <= 1 + 7 * (uint64_t)m.q, "pop made %llu loads (Q = %u)",
              (unsigned long long)FZ_LOADS(), m.q);
-    if (m.broken) {
-        FZ_CHECK(rc == -VS_PE_DEVICE_STOPPED, "pop after a refusal returned %d", rc);
-        return;
-    }
-    if (rc == -VS_PE_NO_SPACE) { /* the caller's array, not the driver's fault */
-        FZ_CHECK(room < m.q, "pop with room for Q elements returned NO_SPACE");
-        FZ_CHECK(!v->broken && v->last_avail == last0 && v->held == held0,
-                 "NO_SPACE broke or moved the queue");
-        return;
-    }
-    if (rc < 0) {
-        FZ_CHECK(known_pop_error(rc), "pop returned unknown %d", rc);
-        FZ_CHECK(vs_packed_device_needs_reset(v), "refusal %d without needs-reset", rc);
-        FZ_CHECK(v->held == held0, "a refused pop took descriptors");
-        m.broken = true;
-        return;
-    }
-    FZ_CHECK(rc == 0 || rc == 1, "pop returned %d", rc);
-    if (rc == 0)
+    bool still = v->last_avail == last0 && v->held == held0;
+    bool known = fz_one_of(rc, refusals, FZ_LEN(refusals));
+    if (!fz_pop_answer(rc, known, still, vs_packed_device_needs_reset(v), room, m.q, segs, nr,
+                       nw, &wlen))
         return;
     FZ_CHECK(!m.held[id], "accepted ID %u already held", id);
-    FZ_CHECK(nr + nw >= 1 && nr + nw <= room, "list of %u + %u elements (room %u, Q %u)", nr,
-             nw, room, m.q);
     FZ_CHECK(v->held > held0 && v->held <= m.q, "device holds %u descriptors (Q %u)", v->held,
              m.q);
-    uint64_t wlen = 0;
-    for (uint32_t i = 0; i < nr + nw; i++) {
-        FZ_CHECK(fz_in_guest(segs[i].addr, segs[i].len),
-                 "accepted element [0x%llx, +0x%llx) outside guest memory",
-                 (unsigned long long)segs[i].addr, (unsigned long long)segs[i].len);
-        if (i >= nr)
-            wlen += segs[i].len;
-    }
     m.held[id] = 1;
     m.writable[id] = wlen;
     m.held_ids[m.n_held++] = id;
@@ -146,17 +109,8 @@ static void do_push(struct vs_packed_device *v, bool wild)
     uint16_t pos = v->used_pos;
     uint8_t wrap = v->used_wrap;
     FZ_OP_BEGIN();
-    int rc = vs_packed_device_push(v, el, k);
-    FZ_CHECK(FZ_LOADS() == 0, "push loaded shared memory");
-    if (m.broken) {
-        FZ_CHECK(rc == -VS_PE_DEVICE_STOPPED, "push after a refusal returned %d", rc);
+    if (!fz_push_answer(vs_packed_device_push(v, el, k), valid))
         return;
-    }
-    if (!valid) {
-        FZ_CHECK(rc == -VS_PE_INVALID, "push of a bad batch returned %d", rc);
-        return;
-    }
-    FZ_CHECK(rc == 0, "push of a valid batch returned %d", rc);
     if (k) { /* the first used descriptor: ID, len, marks both = the wrap counter */
         uint64_t at = m.desc + 16u * pos;
         uint16_t flags = (uint16_t)fz_peek(at + 14, 2);
@@ -175,21 +129,13 @@ static void do_push(struct vs_packed_device *v, bool wild)
     }
 }
 
-static void check_flag_op(int rc, const char *what)
-{
-    if (m.broken)
-        FZ_CHECK(rc == -VS_PE_DEVICE_STOPPED, "%s after a refusal returned %d", what, rc);
-    else
-        FZ_CHECK(rc == 0 || rc == 1, "%s returned %d", what, rc);
-}
-
 static void reset_device(struct vs_packed_device *v, size_t size, uint32_t features)
 {
     int rc = vs_packed_device_create(v, size, fz_mem.base, fz_mem.size, m.q, m.desc,
                                      m.drv_event, m.dev_event, features);
     FZ_CHECK(rc == 0, "create failed: %d", rc);
     FZ_CHECK(vs_packed_device_init(v) == 0, "init failed");
-    m.broken = false;
+    fz_refused = false;
     for (uint32_t j = 0; j < m.n_held; j++)
         m.held[m.held_ids[j]] = 0;
     m.n_held = 0;
@@ -197,8 +143,7 @@ static void reset_device(struct vs_packed_device *v, size_t size, uint32_t featu
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    fz_input.p = data;
-    fz_input.n = size;
+    fz_begin(data, size);
     uint8_t b0 = fz_u8(), b1 = fz_u8();
     m.q = 1 + b0 % MAX_Q;
     uint32_t features = b1 & 3u;
@@ -225,7 +170,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint64_t addr = fz_u64();
             uint32_t len = fz_u32();
             uint16_t id = fz_u16(), flags = fz_u16();
-            put_desc(m.desc + 16u * pos, addr, len, id, flags);
+            fz_peer_desc(m.desc + 16u * pos, addr, len, id, flags);
             break;
         }
         case 1:
@@ -235,32 +180,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint32_t len = fz_u16();
             uint16_t id = fz_u8() % (m.q + 1);
             uint16_t flags = (uint16_t)((fz_u8() & 7u) | marks());
-            put_desc(m.desc + 16u * pos, addr, len, id, flags);
+            fz_peer_desc(m.desc + 16u * pos, addr, len, id, flags);
             break;
         }
         case 3: { /* an indirect table in the data area, and the descriptor naming it */
             uint64_t table = data_addr() & ~(uint64_t)(fz_u8() & 1 ? 0 : 15);
             uint32_t n = fz_u8() % 9;
             for (uint32_t k = 0; k < n; k++)
-                put_desc(table + 16u * k, data_addr(), fz_u16(), 0, fz_u8() & 7u);
+                fz_peer_desc(table + 16u * k, data_addr(), fz_u16(), 0, fz_u8() & 7u);
             uint32_t pos = fz_u8() % m.q;
             uint32_t tlen = (fz_u8() & 1) ? 16u * n : fz_u16();
             uint16_t flags = (uint16_t)(VS_DESC_F_INDIRECT | (fz_u8() & 3u) | marks());
-            put_desc(m.desc + 16u * pos, table, tlen, fz_u8() % (m.q + 1), flags);
+            fz_peer_desc(m.desc + 16u * pos, table, tlen, fz_u8() % (m.q + 1), flags);
             break;
         }
         case 4: /* the driver event structure: anything */
             fz_peer_put(m.drv_event, fz_u32(), 4);
             break;
-        case 5: { /* raw bytes anywhere */
-            uint64_t at = fz_u16() % (fz_mem.size + 1);
-            uint8_t buf[16];
-            uint32_t n = fz_u8() % 17;
-            for (uint32_t i = 0; i < n; i++)
-                buf[i] = fz_u8();
-            fz_peer_write(at, buf, n);
+        case 5: /* raw bytes anywhere */
+            fz_peer_scribble();
             break;
-        }
         case 6:
         case 7:
             do_pop(v, segs);
@@ -270,13 +209,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case 9:
             FZ_OP_BEGIN();
-            check_flag_op(vs_packed_device_should_notify(v), "should_notify");
+            fz_check_flag(vs_packed_device_should_notify(v), "should_notify", FZ_STOPPED);
             break;
         case 10: {
             bool on = fz_u8() & 1;
-            check_flag_op(on ? vs_packed_device_enable_notify(v)
+            fz_check_flag(on ? vs_packed_device_enable_notify(v)
                              : vs_packed_device_disable_notify(v),
-                          on ? "enable_notify" : "disable_notify");
+                          on ? "enable_notify" : "disable_notify", FZ_STOPPED);
             break;
         }
         case 11:
@@ -284,8 +223,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
     }
-    free(segs);
-    free(v);
-    fz_mem_close();
-    return 0;
+    return fz_end(v, segs);
 }

@@ -84,8 +84,7 @@ static void check_read(struct vs_shm_reader *rd, uint32_t slot, int rc, uint32_t
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    fz_input.p = data;
-    fz_input.n = size;
+    fz_begin(data, size);
     uint8_t b0 = fz_u8(), b1 = fz_u8();
     uint32_t slots = 1 + b0 % MAX_SLOTS, words = 1 + (b0 >> 3) % MAX_WORDS;
     uint64_t table_off = 4u * (fz_u8() % 16);
@@ -233,8 +232,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         }
     }
-    free(rd);
-    free(w);
-    fz_mem_close();
-    return 0;
+    return fz_end(w, rd);
 }

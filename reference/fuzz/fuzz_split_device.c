@@ -23,6 +23,11 @@
 
 #include "ring.c"
 
+#define FZ_STOPPED VS_E_NEEDS_RESET
+#define FZ_NO_SPACE VS_E_NO_SPACE
+#define FZ_INVALID VS_E_INVALID
+#include "fuzz_device_model.h"
+
 #define OP_COUNT 13
 
 struct model {
@@ -30,37 +35,15 @@ struct model {
     uint64_t desc, avail, used, data, data_len;
     uint16_t avail_shadow; /* what the hostile driver thinks avail.idx is */
     uint16_t used_idx;
-    bool broken;
     uint8_t in_flight[VS_MAX_QUEUE_SIZE];
     uint64_t wlen[VS_MAX_QUEUE_SIZE];
 };
 
 static struct model m;
 
-static bool known_pop_error(int rc)
-{
-    switch (-rc) {
-    case VS_E_AVAIL_JUMP: case VS_E_INDEX: case VS_E_LOOP: case VS_E_TOO_LONG:
-    case VS_E_INDIRECT: case VS_E_OUTSIDE: case VS_E_READ_AFTER_WRITE: case VS_E_IN_FLIGHT:
-        return true;
-    default:
-        return false;
-    }
-}
-
-static void after_refusal(struct vs_device *v, int rc)
-{
-    FZ_CHECK(v->broken != 0, "refusal %d without needs-reset", rc);
-    m.broken = true;
-}
-
-static void put_desc(uint64_t at, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
-{
-    fz_peer_put(at, addr, 8);
-    fz_peer_put(at + 8, len, 4);
-    fz_peer_put(at + 12, flags, 2);
-    fz_peer_put(at + 14, next, 2);
-}
+static const int refusals[] = {VS_E_AVAIL_JUMP, VS_E_INDEX, VS_E_LOOP, VS_E_TOO_LONG,
+                                VS_E_INDIRECT, VS_E_OUTSIDE, VS_E_READ_AFTER_WRITE,
+                                VS_E_IN_FLIGHT};
 
 static uint64_t data_addr(void)
 {
@@ -70,47 +53,20 @@ static uint64_t data_addr(void)
 static void do_pop(struct vs_device *v, struct vs_segment *segs)
 {
     uint16_t head = 0xFFFF, before = v->last_avail;
-    uint32_t nr = 0, nw = 0;
-    uint8_t room_byte = fz_u8(); /* mostly Q segments; sometimes a caller's smaller array */
-    uint32_t room = room_byte & 0x80 ? room_byte % (m.q + 1) : m.q;
+    uint32_t nr = 0, nw = 0, room = fz_pop_room(m.q);
+    uint64_t wlen = 0;
     FZ_OP_BEGIN();
     int rc = vs_device_pop(v, &head, segs, room, &nr, &nw);
     FZ_CHECK(FZ_LOADS() <= 2 + 4 * ((uint64_t)m.q + 1), "pop made %llu loads (Q = %u)",
              (unsigned long long)FZ_LOADS(), m.q);
-    if (m.broken) {
-        FZ_CHECK(rc == -VS_E_NEEDS_RESET, "pop after a refusal returned %d", rc);
+    bool known = fz_one_of(rc, refusals, FZ_LEN(refusals));
+    if (!fz_pop_answer(rc, known, v->last_avail == before, v->broken != 0, room, m.q, segs, nr,
+                       nw, &wlen))
         return;
-    }
-    if (rc == -VS_E_NO_SPACE) { /* the caller's array, not the driver's fault */
-        FZ_CHECK(room < m.q, "pop with room for Q segments returned NO_SPACE");
-        FZ_CHECK(!v->broken && v->last_avail == before, "NO_SPACE broke or moved the queue");
-        return;
-    }
-    if (rc < 0) {
-        FZ_CHECK(known_pop_error(rc), "pop returned unknown %d", rc);
-        FZ_CHECK(v->last_avail == before, "a refused pop consumed an entry");
-        after_refusal(v, rc);
-        return;
-    }
-    FZ_CHECK(rc == 0 || rc == 1, "pop returned %d", rc);
-    if (rc == 0) {
-        FZ_CHECK(v->last_avail == before, "an empty pop consumed an entry");
-        return;
-    }
     FZ_CHECK(head < m.q, "accepted head %u >= Q %u", head, m.q);
     FZ_CHECK(!m.in_flight[head], "accepted head %u already in flight", head);
-    FZ_CHECK(nr + nw >= 1 && nr + nw <= room, "chain of %u + %u segments (room %u, Q %u)", nr,
-             nw, room, m.q);
     FZ_CHECK(v->last_avail == (uint16_t)(before + 1), "pop moved last_avail by %u",
              (uint16_t)(v->last_avail - before));
-    uint64_t wlen = 0;
-    for (uint32_t i = 0; i < nr + nw; i++) {
-        FZ_CHECK(fz_in_guest(segs[i].addr, segs[i].len),
-                 "accepted segment [0x%llx, +0x%llx) outside guest memory",
-                 (unsigned long long)segs[i].addr, (unsigned long long)segs[i].len);
-        if (i >= nr)
-            wlen += segs[i].len;
-    }
     FZ_CHECK(v->in_flight_len[head] == wlen, "recorded writable %llu, segments say %llu",
              (unsigned long long)v->in_flight_len[head], (unsigned long long)wlen);
     m.in_flight[head] = 1;
@@ -148,18 +104,10 @@ static void do_push(struct vs_device *v, bool wild)
     }
     uint16_t idx0 = v->used_idx;
     FZ_OP_BEGIN();
-    int rc = vs_device_push(v, el, k);
-    FZ_CHECK(FZ_LOADS() == 0, "push loaded shared memory");
-    if (m.broken) {
-        FZ_CHECK(rc == -VS_E_NEEDS_RESET, "push after a refusal returned %d", rc);
-        return;
-    }
-    if (!valid) {
-        FZ_CHECK(rc == -VS_E_INVALID, "push of a bad batch returned %d", rc);
+    if (!fz_push_answer(vs_device_push(v, el, k), valid)) {
         FZ_CHECK(v->used_idx == idx0, "a refused push moved used.idx");
         return;
     }
-    FZ_CHECK(rc == 0, "push of a valid batch returned %d", rc);
     for (uint32_t i = 0; i < k; i++) {
         uint64_t at = m.used + 4 + 8 * (uint64_t)((uint16_t)(idx0 + i) & (m.q - 1));
         FZ_CHECK(fz_peek(at, 4) == el[i].id && fz_peek(at + 4, 4) == el[i].len,
@@ -170,14 +118,6 @@ static void do_push(struct vs_device *v, bool wild)
              (unsigned long long)fz_peek(m.used + 2, 2), k);
 }
 
-static void check_flag_op(int rc, const char *what)
-{
-    if (m.broken)
-        FZ_CHECK(rc == -VS_E_NEEDS_RESET, "%s after a refusal returned %d", what, rc);
-    else
-        FZ_CHECK(rc == 0 || rc == 1, "%s returned %d", what, rc);
-}
-
 static void reset_device(struct vs_device *v, size_t size, uint32_t features, uint16_t start)
 {
     int rc = vs_device_create(v, size, fz_mem.base, fz_mem.size, m.q, m.desc, m.avail, m.used,
@@ -185,7 +125,7 @@ static void reset_device(struct vs_device *v, size_t size, uint32_t features, ui
     FZ_CHECK(rc == 0, "create failed: %d", rc);
     rc = vs_device_init(v);
     FZ_CHECK(rc == 0, "init failed: %d", rc);
-    m.broken = false;
+    fz_refused = false;
     m.avail_shadow = start;
     m.used_idx = start;
     memset(m.in_flight, 0, m.q);
@@ -193,16 +133,12 @@ static void reset_device(struct vs_device *v, size_t size, uint32_t features, ui
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    fz_input.p = data;
-    fz_input.n = size;
+    fz_begin(data, size);
     uint8_t b0 = fz_u8(), b1 = fz_u8();
     uint16_t start = fz_u16();
-    m.q = 1u << (b0 % 6);
     uint32_t features = b1 & 3u;
-    m.desc = 16u * ((b0 >> 4) & 3u);
-    m.avail = m.desc + 16u * m.q;
-    m.used = (m.avail + 6 + 2u * m.q + 3) & ~(uint64_t)3;
-    m.data = (m.used + 6 + 8u * m.q + 15) & ~(uint64_t)15;
+    uint64_t end = fz_split_ring(b0, &m.q, &m.desc, &m.avail, &m.used);
+    m.data = (end + 15) & ~(uint64_t)15;
     m.data_len = fz_u16() % 2048;
     fz_mem_open(m.data + m.data_len);
     fz_mem.race = (b1 & 4u) != 0;
@@ -221,7 +157,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint64_t addr = fz_u64();
             uint32_t len = fz_u32();
             uint16_t flags = fz_u16(), next = fz_u16();
-            put_desc(m.desc + 16u * (uint64_t)i, addr, len, flags, next);
+            fz_peer_desc(m.desc + 16u * (uint64_t)i, addr, len, flags, next);
             break;
         }
         case 1: { /* a plausible descriptor: a buffer in the data area, next inside Q */
@@ -229,7 +165,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             uint64_t addr = data_addr();
             uint32_t len = fz_u16();
             uint8_t flags = fz_u8() & 7u;
-            put_desc(m.desc + 16u * (uint64_t)i, addr, len, flags, fz_u8() % m.q);
+            fz_peer_desc(m.desc + 16u * (uint64_t)i, addr, len, flags, fz_u8() % m.q);
             break;
         }
         case 2: { /* publish a head below Q, or any head */
@@ -244,15 +180,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             m.avail_shadow = fz_u16();
             fz_peer_put(m.avail + 2, m.avail_shadow, 2);
             break;
-        case 4: { /* raw bytes anywhere, the used ring included */
-            uint64_t at = fz_u16() % (fz_mem.size + 1);
-            uint8_t buf[16];
-            uint32_t n = fz_u8() % 17;
-            for (uint32_t i = 0; i < n; i++)
-                buf[i] = fz_u8();
-            fz_peer_write(at, buf, n);
+        case 4: /* raw bytes anywhere, the used ring included */
+            fz_peer_scribble();
             break;
-        }
         case 5:
         case 6:
             do_pop(v, segs);
@@ -265,13 +195,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         case 9:
             FZ_OP_BEGIN();
-            check_flag_op(vs_device_should_notify(v), "should_notify");
+            fz_check_flag(vs_device_should_notify(v), "should_notify", FZ_STOPPED);
             break;
         case 10: {
             FZ_OP_BEGIN();
             bool on = fz_u8() & 1;
-            check_flag_op(on ? vs_device_enable_notify(v) : vs_device_disable_notify(v),
-                          on ? "enable_notify" : "disable_notify");
+            fz_check_flag(on ? vs_device_enable_notify(v) : vs_device_disable_notify(v),
+                          on ? "enable_notify" : "disable_notify", FZ_STOPPED);
             break;
         }
         case 11: { /* an indirect table in the data area, and a descriptor pointing at it */
@@ -281,11 +211,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 uint64_t addr = data_addr();
                 uint32_t len = fz_u16();
                 uint8_t flags = fz_u8() & 7u;
-                put_desc(table + 16u * k, addr, len, flags, fz_u8() % (n + 1));
+                fz_peer_desc(table + 16u * k, addr, len, flags, fz_u8() % (n + 1));
             }
             uint32_t i = fz_u8() % m.q;
             uint32_t tlen = (fz_u8() & 1) ? 16u * n : fz_u16();
-            put_desc(m.desc + 16u * (uint64_t)i, table, tlen, VS_DESC_F_INDIRECT | (fz_u8() & 3u),
+            fz_peer_desc(m.desc + 16u * (uint64_t)i, table, tlen, VS_DESC_F_INDIRECT | (fz_u8() & 3u),
                      0);
             break;
         }
@@ -294,8 +224,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
     }
-    free(segs);
-    free(v);
-    fz_mem_close();
-    return 0;
+    return fz_end(v, segs);
 }

@@ -19,7 +19,7 @@
  *    answers -VS_E_NEEDS_RESET to every batch.
  *
  * ring_vhost.c translates ring.c's accesses itself, so this harness does not hook them
- * (fuzz_common.h is not used): it runs the shipped build under ASan and UBSan.
+ * (only fuzz_input.h, not fuzz_common.h): it runs the shipped build under ASan and UBSan.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,32 +27,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_input.h"
 #include "ring_vhost.c"
-
-#define FZ_CHECK(cond, ...)                                                                 \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            fprintf(stderr, "virtiospec-fuzz: invariant broken (%s:%d): ", __FILE__,        \
-                    __LINE__);                                                              \
-            fprintf(stderr, __VA_ARGS__);                                                   \
-            fputc('\n', stderr);                                                            \
-            abort();                                                                        \
-        }                                                                                   \
-    } while (0)
 
 #define OP_COUNT 12
 #define OUT_SIZE (2 * (uint64_t)VSV_TX_CAP + 64)
-
-static const uint8_t *in_p;
-static size_t in_n;
-
-static uint64_t take(unsigned k)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < k && in_n; i++, in_p++, in_n--)
-        v |= (uint64_t)*in_p << (8 * i);
-    return v;
-}
 
 struct world {
     struct vsv_config cfg;
@@ -87,10 +66,14 @@ static void put(uint64_t a, uint64_t v, unsigned n)
 }
 
 /* A guest address inside a region (or just past it), chosen by the input. */
+static const int refusals[] = {VS_E_AVAIL_JUMP, VS_E_INDEX, VS_E_LOOP, VS_E_TOO_LONG,
+                                VS_E_INDIRECT, VS_E_OUTSIDE, VS_E_READ_AFTER_WRITE,
+                                VS_E_IN_FLIGHT};
+
 static uint64_t guest_addr(void)
 {
-    const struct vsv_region *r = &w.cfg.regions[take(1) % w.cfg.n_regions];
-    return r->guest_addr + take(2) % (r->size + 1);
+    const struct vsv_region *r = &w.cfg.regions[fz_bytes(1) % w.cfg.n_regions];
+    return r->guest_addr + fz_bytes(2) % (r->size + 1);
 }
 
 static void put_desc(uint64_t at, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next)
@@ -119,22 +102,11 @@ static void check_driver_memory(const char *what)
              "%s wrote the descriptor table or the avail ring", what);
 }
 
-static bool known_ring_error(int e)
-{
-    switch (-e) {
-    case VS_E_AVAIL_JUMP: case VS_E_INDEX: case VS_E_LOOP: case VS_E_TOO_LONG:
-    case VS_E_INDIRECT: case VS_E_OUTSIDE: case VS_E_READ_AFTER_WRITE: case VS_E_IN_FLIGHT:
-        return true;
-    default:
-        return false;
-    }
-}
-
 static void after_batch(void *state, const struct vsv_result *res, const char *what)
 {
     if (res->error) {
-        FZ_CHECK(known_ring_error(res->error), "%s stopped the queue with %d", what,
-                 res->error);
+        FZ_CHECK(fz_one_of(res->error, refusals, FZ_LEN(refusals)),
+                 "%s stopped the queue with %d", what, res->error);
         FZ_CHECK(vsv_queue_broken(state) != 0, "%s: error without needs-reset", what);
         w.broken = true;
     }
@@ -144,7 +116,7 @@ static void do_tx(void *state)
 {
     static struct vsv_tx_frame frames[16];
     struct vsv_result res;
-    uint32_t max = take(1) % 17;
+    uint32_t max = fz_bytes(1) % 17;
     snap(w.snapshot);
     int n = vsv_tx_pop(state, out_buf, OUT_SIZE, frames, max, 1514, &res);
     if (w.broken) {
@@ -171,13 +143,13 @@ static void do_rx(void *state)
     uint32_t lens[4];
     struct vsv_small small[8];
     struct vsv_result res;
-    uint32_t n = take(1) % 5, off = 0;
+    uint32_t n = fz_bytes(1) % 5, off = 0;
     for (uint32_t i = 0; i < n; i++) {
-        lens[i] = (uint32_t)(take(2) % 2048);
+        lens[i] = (uint32_t)(fz_bytes(2) % 2048);
         memset(data + off, (int)(0x40 + i), lens[i]);
         off += lens[i];
     }
-    uint32_t max_small = take(1) % 9;
+    uint32_t max_small = fz_bytes(1) % 9;
     uint16_t u0 = (uint16_t)vsv_queue_used_idx(state);
     int rc = vsv_rx(state, data, lens, n, small, max_small, &res);
     if (w.broken) {
@@ -222,12 +194,11 @@ static void do_rx(void *state)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    in_p = data;
-    in_n = size;
+    fz_begin(data, size);
     if (out_buf == NULL)
         out_buf = malloc(OUT_SIZE);
     memset(&w, 0, sizeof w);
-    uint8_t b0 = (uint8_t)take(1), b1 = (uint8_t)take(1);
+    uint8_t b0 = (uint8_t)fz_bytes(1), b1 = (uint8_t)fz_bytes(1);
     w.q = 1u << (b0 % 5);
     w.cfg.queue_size = w.q;
     w.cfg.features = b1 & 15u;
@@ -237,8 +208,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ring = ((ring + 3) & ~(uint64_t)3) + 6 + 8u * w.q;
     for (uint32_t i = 0; i < w.cfg.n_regions; i++) {
         struct vsv_region *r = &w.cfg.regions[i];
-        r->guest_addr = (take(1) & 1) ? take(8) & ~(uint64_t)15 : (take(4) & ~(uint64_t)15);
-        r->size = 1 + take(2) % 2048;
+        r->guest_addr = (fz_bytes(1) & 1) ? fz_bytes(8) & ~(uint64_t)15 : (fz_bytes(4) & ~(uint64_t)15);
+        r->size = 1 + fz_bytes(2) % 2048;
         if (i == 0)
             r->size += ring;
         if (r->guest_addr > UINT64_MAX - r->size)
@@ -258,7 +229,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     w.cfg.avail = base + 16u * w.q;
     w.cfg.used = (w.cfg.avail + 6 + 2u * w.q + 3) & ~(uint64_t)3;
     w.cfg.limit = 0;
-    w.cfg.last_avail = w.cfg.used_idx = w.avail_shadow = (uint16_t)take(2);
+    w.cfg.last_avail = w.cfg.used_idx = w.avail_shadow = (uint16_t)fz_bytes(2);
     /* one state block for every input: most of it is the 2 MiB segment pool, which a
      * malloc per input would spend the run poisoning and unpoisoning */
     static void *state;
@@ -272,49 +243,49 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         goto out;
     }
 
-    for (unsigned steps = 0; in_n && steps < 2048; steps++) {
-        switch (take(1) % OP_COUNT) {
+    for (unsigned steps = 0; fz_more() && steps < 2048; steps++) {
+        switch (fz_bytes(1) % OP_COUNT) {
         case 0: { /* any descriptor */
-            uint32_t i = take(1) % w.q;
-            uint64_t addr = take(8);
-            uint32_t len = (uint32_t)take(4);
-            put_desc(w.cfg.desc + 16u * i, addr, len, (uint16_t)take(2), (uint16_t)take(2));
+            uint32_t i = fz_bytes(1) % w.q;
+            uint64_t addr = fz_bytes(8);
+            uint32_t len = (uint32_t)fz_bytes(4);
+            put_desc(w.cfg.desc + 16u * i, addr, len, (uint16_t)fz_bytes(2), (uint16_t)fz_bytes(2));
             break;
         }
         case 1:
         case 2: { /* a buffer in some region (or across its end) */
-            uint32_t i = take(1) % w.q;
+            uint32_t i = fz_bytes(1) % w.q;
             uint64_t addr = guest_addr();
-            uint32_t len = (uint32_t)take(2);
-            uint16_t flags = (uint16_t)(take(1) & 3u);
-            put_desc(w.cfg.desc + 16u * i, addr, len, flags, (uint16_t)(take(1) % w.q));
+            uint32_t len = (uint32_t)fz_bytes(2);
+            uint16_t flags = (uint16_t)(fz_bytes(1) & 3u);
+            put_desc(w.cfg.desc + 16u * i, addr, len, flags, (uint16_t)(fz_bytes(1) % w.q));
             break;
         }
         case 3: { /* an indirect table somewhere */
             uint64_t table = guest_addr();
-            uint32_t n = take(1) % 5;
+            uint32_t n = fz_bytes(1) % 5;
             for (uint32_t k = 0; k < n; k++)
-                put_desc(table + 16u * k, guest_addr(), (uint32_t)take(2),
-                         (uint16_t)(take(1) & 3u), (uint16_t)(take(1) % (n + 1)));
-            put_desc(w.cfg.desc + 16u * (take(1) % w.q), table, 16u * n, VS_DESC_F_INDIRECT, 0);
+                put_desc(table + 16u * k, guest_addr(), (uint32_t)fz_bytes(2),
+                         (uint16_t)(fz_bytes(1) & 3u), (uint16_t)(fz_bytes(1) % (n + 1)));
+            put_desc(w.cfg.desc + 16u * (fz_bytes(1) % w.q), table, 16u * n, VS_DESC_F_INDIRECT, 0);
             break;
         }
         case 4: { /* publish a head */
-            uint16_t head = (take(1) & 1) ? (uint16_t)take(2) : (uint16_t)(take(1) % w.q);
+            uint16_t head = (fz_bytes(1) & 1) ? (uint16_t)fz_bytes(2) : (uint16_t)(fz_bytes(1) % w.q);
             put(w.cfg.avail + 4 + 2u * (w.avail_shadow & (w.q - 1)), head, 2);
             w.avail_shadow++;
             put(w.cfg.avail + 2, w.avail_shadow, 2);
             break;
         }
         case 5: /* avail.idx anywhere */
-            w.avail_shadow = (uint16_t)take(2);
+            w.avail_shadow = (uint16_t)fz_bytes(2);
             put(w.cfg.avail + 2, w.avail_shadow, 2);
             break;
         case 6: { /* raw bytes at a guest address */
             uint64_t at = guest_addr();
-            uint32_t n = take(1) % 17;
+            uint32_t n = fz_bytes(1) % 17;
             for (uint32_t i = 0; i < n; i++)
-                put(at + i, take(1), 1);
+                put(at + i, fz_bytes(1), 1);
             break;
         }
         case 7:
@@ -326,7 +297,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             do_rx(state);
             break;
         case 11: {
-            bool on = take(1) & 1;
+            bool on = fz_bytes(1) & 1;
             int r2 = on ? vsv_queue_enable_notify(state) : vsv_queue_disable_notify(state);
             if (w.broken)
                 FZ_CHECK(r2 == -VS_E_NEEDS_RESET, "notify toggle after an error: %d", r2);

@@ -127,7 +127,8 @@ def build(name: str, mutant: str | None = None, defines: Sequence[str] = ()) -> 
     clang = find_clang()
     flags = [*CFLAGS, *_defines(t, mutant, defines), *c_build.include_flags()]
     digest = hashlib.sha256(" ".join([clang, *flags]).encode())
-    for f in (HERE / t.source, HERE / "fuzz_common.h", *(c_build.src(d) for d in t.depends)):
+    for f in (HERE / t.source, *sorted(HERE.glob("fuzz_*.h")),
+              *(c_build.src(d) for d in t.depends)):
         digest.update(f.read_bytes())
     tag = f"-{mutant}" if mutant else ""
     out = cache_root() / "bin" / f"{name}{tag}-{digest.hexdigest()[:12]}"
