@@ -12,22 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ring_workload.h"
 #include "virtiospec_ring.h"
-
-#define MEM_SIZE 0x80000u
-#define RING_AT 0x1000u
-#define INDIRECT_AT 0x40000u
-#define DATA_AT 0x60000u
-
-static int failures;
-
-#define EXPECT(cond)                                                                        \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            if (failures++ < 20)                                                            \
-                fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);         \
-        }                                                                                   \
-    } while (0)
 
 struct pair {
     uint8_t *mem;
@@ -42,8 +28,7 @@ static uint64_t align(uint64_t x, uint64_t a)
 
 static void pair_open(struct pair *p, uint32_t q, uint32_t features, uint16_t start)
 {
-    p->mem = aligned_alloc(64, MEM_SIZE);
-    memset(p->mem, 0xA5, MEM_SIZE);
+    p->mem = guest_open();
     memset(&p->cfg, 0, sizeof p->cfg);
     p->cfg.queue_size = q;
     p->cfg.features = features;
@@ -55,8 +40,8 @@ static void pair_open(struct pair *p, uint32_t q, uint32_t features, uint16_t st
     p->cfg.start_index = start;
     size_t ds = virtiospec_ring_driver_state_size(q), vs = virtiospec_ring_device_state_size(q);
     EXPECT(ds > 0 && vs > 0);
-    p->drv = aligned_alloc(8, align(ds, 8));
-    p->dev = aligned_alloc(8, align(vs, 8));
+    p->drv = state_block(ds);
+    p->dev = state_block(vs);
     EXPECT(virtiospec_ring_driver_create(p->drv, ds, p->mem, MEM_SIZE, &p->cfg) == 0);
     EXPECT(virtiospec_ring_device_create(p->dev, vs, p->mem, MEM_SIZE, &p->cfg) == 0);
     EXPECT(virtiospec_ring_driver_init(p->drv) == 0);
@@ -65,9 +50,7 @@ static void pair_open(struct pair *p, uint32_t q, uint32_t features, uint16_t st
 
 static void pair_close(struct pair *p)
 {
-    free(p->drv);
-    free(p->dev);
-    free(p->mem);
+    sides_close(p->drv, p->dev, p->mem);
 }
 
 /* Rounds of: add a batch, kick decision, device pops all and pushes them back in reverse,
@@ -142,11 +125,7 @@ static void traffic(uint32_t q, uint32_t features, uint16_t start, int rounds)
 static void put_desc(struct pair *p, uint64_t table, uint32_t i, uint64_t addr, uint32_t len,
                      uint16_t flags, uint16_t next)
 {
-    uint8_t *d = p->mem + table + 16u * i;
-    memcpy(d, &addr, 8);
-    memcpy(d + 8, &len, 4);
-    memcpy(d + 12, &flags, 2);
-    memcpy(d + 14, &next, 2);
+    desc_write(p->mem + table + 16u * i, addr, len, flags, next);
 }
 
 static void publish(struct pair *p, uint16_t head, uint16_t idx)
@@ -329,10 +308,5 @@ int main(void)
     odd_indirect_is_fine();
     hostile_device();
     bad_arguments();
-    if (failures) {
-        fprintf(stderr, "%d failures\n", failures);
-        return 1;
-    }
-    puts("ring_c_workload: ok");
-    return 0;
+    return expect_verdict("ring_c_workload");
 }

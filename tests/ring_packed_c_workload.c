@@ -25,22 +25,9 @@
 #include <string.h>
 
 #include "ring_packed.h"
+#include "ring_workload.h"
 
-#define MEM_SIZE 0x80000u
-#define RING_AT 0x1000u
-#define INDIRECT_AT 0x40000u
-#define DATA_AT 0x60000u
 #define SLOT 0x40u /* data bytes per buffer ID in the two-thread run */
-
-static int failures;
-
-#define EXPECT(cond)                                                                        \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            if (failures++ < 20)                                                            \
-                fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);         \
-        }                                                                                   \
-    } while (0)
 
 struct pair {
     uint8_t *mem;
@@ -53,15 +40,14 @@ struct pair {
 static void pair_open(struct pair *p, uint32_t q, uint32_t features)
 {
     p->q = q;
-    p->mem = aligned_alloc(64, MEM_SIZE);
-    memset(p->mem, 0xA5, MEM_SIZE); /* stale memory: the driver zeroes the ring */
+    p->mem = guest_open(); /* the driver zeroes the ring */
     p->desc = RING_AT;
     p->driver_event = RING_AT + 16u * q;
     p->device_event = p->driver_event + 4;
     size_t ds = vs_packed_driver_state_size(q), vs = vs_packed_device_state_size(q);
     EXPECT(ds > 0 && vs > 0);
-    p->drv = aligned_alloc(8, (ds + 7) & ~(size_t)7);
-    p->dev = aligned_alloc(8, (vs + 7) & ~(size_t)7);
+    p->drv = state_block(ds);
+    p->dev = state_block(vs);
     EXPECT(vs_packed_driver_create(p->drv, ds, p->mem, MEM_SIZE, q, p->desc, p->driver_event,
                                    p->device_event, features, INDIRECT_AT, 4) == 0);
     EXPECT(vs_packed_device_create(p->dev, vs, p->mem, MEM_SIZE, q, p->desc, p->driver_event,
@@ -72,9 +58,7 @@ static void pair_open(struct pair *p, uint32_t q, uint32_t features)
 
 static void pair_close(struct pair *p)
 {
-    free(p->drv);
-    free(p->dev);
-    free(p->mem);
+    sides_close(p->drv, p->dev, p->mem);
 }
 
 static uint32_t rng_state = 12345;
@@ -166,11 +150,7 @@ static void traffic(uint32_t q, uint32_t features, int rounds)
 static void put_desc(struct pair *p, uint32_t pos, uint64_t addr, uint32_t len, uint16_t id,
                      uint16_t flags)
 {
-    uint8_t *d = p->mem + p->desc + 16u * pos;
-    memcpy(d, &addr, 8);
-    memcpy(d + 8, &len, 4);
-    memcpy(d + 12, &id, 2);
-    memcpy(d + 14, &flags, 2);
+    desc_write(p->mem + p->desc + 16u * pos, addr, len, id, flags);
 }
 
 static void put_table(struct pair *p, uint32_t k, uint64_t addr, uint32_t len, uint16_t flags)
@@ -472,10 +452,5 @@ int main(void)
     two_threads(8, VS_F_EVENT_IDX);
     two_threads(3, 0);
     two_threads(4, VS_F_INDIRECT);
-    if (failures) {
-        fprintf(stderr, "%d failures\n", failures);
-        return 1;
-    }
-    puts("ring_packed_c_workload: ok");
-    return 0;
+    return expect_verdict("ring_packed_c_workload");
 }

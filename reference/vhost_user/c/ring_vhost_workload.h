@@ -1,7 +1,7 @@
 /*
  * ring_vhost_workload.h -- what the sanitizer workloads of the two vhost-user fast paths
  * share (ring_vhost_workload.c, split; ring_vhost_packed_workload.c, packed): the check
- * macro, guest memory as three regions, each its own heap block of exactly its size (ASan
+ * macro (vs_expect.h's), guest memory as three regions, each its own heap block of exactly its size (ASan
  * sees any byte touched outside them) with holes between and above them, guest-address
  * accessors and a reproducible random source. Included once by each workload.
  */
@@ -14,16 +14,7 @@
 #include <string.h>
 
 #include "ring_vhost.h"
-
-static int failures;
-
-#define EXPECT(cond)                                                                        \
-    do {                                                                                    \
-        if (!(cond)) {                                                                      \
-            if (failures++ < 20)                                                            \
-                fprintf(stderr, "%s:%d: expected %s\n", __FILE__, __LINE__, #cond);         \
-        }                                                                                   \
-    } while (0)
+#include "vs_expect.h"
 
 /* regions: [0x10000, +0x20000) rings and tables, [0x40000, +0x20000), [0x80000, +0x1000) */
 #define NREG 3
@@ -85,12 +76,7 @@ static inline int regions_close(const char *name)
 {
     for (int i = 0; i < NREG; i++)
         free(reg_host[i]);
-    if (failures) {
-        fprintf(stderr, "%s: %d failures\n", name, failures);
-        return 1;
-    }
-    printf("%s: ok\n", name);
-    return 0;
+    return expect_verdict(name);
 }
 
 #endif /* VS_RING_VHOST_WORKLOAD_H */
