@@ -5,56 +5,23 @@
  * its private arrays, in the block the caller provides. A shared library built with
  * -fvisibility=hidden (ring_c_build.build_lib) exports these functions and nothing else.
  */
-#if defined(__GNUC__)
-#pragma GCC visibility push(default)
-#endif
-#include "virtiospec_ring.h"
-#if defined(__GNUC__)
-#pragma GCC visibility pop
-#endif
-
-#include <assert.h>
+#define VS_ABI_PUBLIC "virtiospec_ring.h"
+#include "vs_abi.h"
 
 #include "ring.h"
 
 /* The public codes are the internal ones (one table, two spellings). */
-static_assert((int)VIRTIOSPEC_RING_E_QUEUE_SIZE == (int)VS_E_QUEUE_SIZE, "error codes");
-static_assert((int)VIRTIOSPEC_RING_E_PLACEMENT == (int)VS_E_PLACEMENT, "error codes");
-static_assert((int)VIRTIOSPEC_RING_E_CHAIN_BYTES == (int)VS_E_CHAIN_BYTES, "error codes");
-static_assert((int)VIRTIOSPEC_RING_E_CHAIN_DESCS == (int)VS_E_CHAIN_DESCS, "error codes");
-static_assert((int)VIRTIOSPEC_RING_E_INDEX == (int)VS_E_INDEX, "error codes");
-static_assert((int)VIRTIOSPEC_RING_E_LOOP == (int)VS_E_LOOP, "error codes");
-static_assert((int)VIRTIOSPEC_RING_E_TOO_LONG == (int)VS_E_TOO_LONG, "error codes");
-static_assert((int)VIRTIOSPEC_RING_E_INDIRECT == (int)VS_E_INDIRECT, "error codes");
-static_assert((int)VIRTIOSPEC_RING_E_OUTSIDE == (int)VS_E_OUTSIDE, "error codes");
-static_assert((int)VIRTIOSPEC_RING_E_READ_AFTER_WRITE == (int)VS_E_READ_AFTER_WRITE, "error codes");
-static_assert((int)VIRTIOSPEC_RING_E_AVAIL_JUMP == (int)VS_E_AVAIL_JUMP, "error codes");
-static_assert((int)VIRTIOSPEC_RING_E_IN_FLIGHT == (int)VS_E_IN_FLIGHT, "error codes");
-static_assert((int)VIRTIOSPEC_RING_E_USED == (int)VS_E_USED, "error codes");
-static_assert((int)VIRTIOSPEC_RING_E_NEEDS_RESET == (int)VS_E_NEEDS_RESET, "error codes");
-static_assert((int)VIRTIOSPEC_RING_E_FULL == (int)VS_E_FULL, "error codes");
-static_assert((int)VIRTIOSPEC_RING_E_INVALID == (int)VS_E_INVALID, "error codes");
-static_assert((int)VIRTIOSPEC_RING_E_NO_SPACE == (int)VS_E_NO_SPACE, "error codes");
-static_assert((int)VIRTIOSPEC_RING_E_ABORTED == (int)VS_E_ABORTED, "error codes");
+#define SAME(name) VS_ABI_SAME(VIRTIOSPEC_RING_E_, VS_E_, name)
+SAME(QUEUE_SIZE) SAME(PLACEMENT) SAME(CHAIN_BYTES) SAME(CHAIN_DESCS) SAME(INDEX) SAME(LOOP)
+SAME(TOO_LONG) SAME(INDIRECT) SAME(OUTSIDE) SAME(READ_AFTER_WRITE) SAME(AVAIL_JUMP) SAME(IN_FLIGHT)
+SAME(USED) SAME(NEEDS_RESET) SAME(FULL) SAME(INVALID) SAME(NO_SPACE) SAME(ABORTED)
 static_assert(VIRTIOSPEC_RING_F_EVENT_IDX == VS_F_EVENT_IDX, "feature bits");
 static_assert(VIRTIOSPEC_RING_F_INDIRECT == VS_F_INDIRECT, "feature bits");
 static_assert(sizeof(struct virtiospec_ring_segment) == sizeof(struct vs_segment), "segment");
 static_assert(sizeof(struct virtiospec_ring_used_elem) == sizeof(struct vs_used_elem), "used");
 
-uint32_t virtiospec_ring_abi_version(void)
-{
-    return VIRTIOSPEC_RING_ABI_VERSION;
-}
-
-size_t virtiospec_ring_driver_state_size(uint32_t queue_size)
-{
-    return vs_driver_state_size(queue_size);
-}
-
-size_t virtiospec_ring_device_state_size(uint32_t queue_size)
-{
-    return vs_device_state_size(queue_size);
-}
+/* The version, the state sizes and the calls that only hand the state on (vs_abi.h). */
+VS_ABI_RING(virtiospec_ring_, vs_, VIRTIOSPEC_RING_ABI_VERSION)
 
 int virtiospec_ring_driver_create(void *state, size_t state_size, void *mem, uint64_t mem_size,
                                   const struct virtiospec_ring_config *cfg)
@@ -69,11 +36,6 @@ int virtiospec_ring_driver_create(void *state, size_t state_size, void *mem, uin
     return rc;
 }
 
-int virtiospec_ring_driver_init(void *state)
-{
-    return vs_driver_init(state);
-}
-
 int virtiospec_ring_driver_add(void *state, const struct virtiospec_ring_segment *out,
                                uint32_t n_out, const struct virtiospec_ring_segment *in,
                                uint32_t n_in, uint64_t token)
@@ -82,29 +44,9 @@ int virtiospec_ring_driver_add(void *state, const struct virtiospec_ring_segment
                          (const struct vs_segment *)(const void *)in, n_in, token);
 }
 
-int virtiospec_ring_driver_kick_prepare(void *state)
-{
-    return vs_driver_kick_prepare(state);
-}
-
 int virtiospec_ring_driver_get_used(void *state, uint64_t *token, uint32_t *len)
 {
     return vs_driver_get_used(state, token, len);
-}
-
-int virtiospec_ring_driver_disable_cb(void *state)
-{
-    return vs_driver_disable_cb(state);
-}
-
-int virtiospec_ring_driver_enable_cb(void *state)
-{
-    return vs_driver_enable_cb(state);
-}
-
-int virtiospec_ring_driver_enable_cb_delayed(void *state)
-{
-    return vs_driver_enable_cb_delayed(state);
 }
 
 int virtiospec_ring_driver_detach_unused(void *state, uint64_t *tokens, uint32_t max)
@@ -132,11 +74,6 @@ int virtiospec_ring_device_create(void *state, size_t state_size, void *mem, uin
                             cfg->avail, cfg->used, cfg->features, cfg->start_index);
 }
 
-int virtiospec_ring_device_init(void *state)
-{
-    return vs_device_init(state);
-}
-
 int virtiospec_ring_device_pop(void *state, uint16_t *head, struct virtiospec_ring_segment *segs,
                                uint32_t max_segs, uint32_t *n_readable, uint32_t *n_writable)
 {
@@ -148,21 +85,6 @@ int virtiospec_ring_device_push(void *state, const struct virtiospec_ring_used_e
                                 uint32_t n)
 {
     return vs_device_push(state, (const struct vs_used_elem *)(const void *)used, n);
-}
-
-int virtiospec_ring_device_should_notify(void *state)
-{
-    return vs_device_should_notify(state);
-}
-
-int virtiospec_ring_device_enable_notify(void *state)
-{
-    return vs_device_enable_notify(state);
-}
-
-int virtiospec_ring_device_disable_notify(void *state)
-{
-    return vs_device_disable_notify(state);
 }
 
 int virtiospec_ring_device_needs_reset(const void *state)

@@ -7,33 +7,23 @@
  * copied into that state. A shared library built with -fvisibility=hidden
  * (shm_c_build.build_lib) exports these functions and nothing else.
  */
-#if defined(__GNUC__)
-#pragma GCC visibility push(default)
-#endif
-#include "virtiospec_shm.h"
-#if defined(__GNUC__)
-#pragma GCC visibility pop
-#endif
-
-#include <assert.h>
+#define VS_ABI_PUBLIC "virtiospec_shm.h"
+#include "vs_abi.h"
 
 #include "ring_access.h"
 #include "shm.h"
 
 /* The public codes are the internal ones (one table, two spellings). */
-static_assert((int)VIRTIOSPEC_SHM_E_OUTSIDE == (int)VS_SHM_E_OUTSIDE, "error codes");
-static_assert((int)VIRTIOSPEC_SHM_E_MISALIGNED == (int)VS_SHM_E_MISALIGNED, "error codes");
-static_assert((int)VIRTIOSPEC_SHM_E_TABLE == (int)VS_SHM_E_TABLE, "error codes");
-static_assert((int)VIRTIOSPEC_SHM_E_SIGNAL == (int)VS_SHM_E_SIGNAL, "error codes");
-static_assert((int)VIRTIOSPEC_SHM_E_BUSY == (int)VS_SHM_E_BUSY, "error codes");
-static_assert((int)VIRTIOSPEC_SHM_E_INVALID == (int)VS_SHM_E_INVALID, "error codes");
-static_assert((int)VIRTIOSPEC_SHM_E_NO_SPACE == (int)VS_SHM_E_NO_SPACE, "error codes");
+#define SAME(name) VS_ABI_SAME(VIRTIOSPEC_SHM_E_, VS_SHM_E_, name)
+SAME(OUTSIDE) SAME(MISALIGNED) SAME(TABLE) SAME(SIGNAL) SAME(BUSY) SAME(INVALID) SAME(NO_SPACE)
 static_assert(VIRTIOSPEC_SHM_SIGNAL_SIZE == VS_SHM_SIGNAL_SIZE, "signal size");
 
-uint32_t virtiospec_shm_abi_version(void)
-{
-    return VIRTIOSPEC_SHM_ABI_VERSION;
-}
+/* The functions that only hand the state on. */
+#define FORWARD(op) VS_ABI_FORWARD(virtiospec_shm_, vs_shm_, op)
+FORWARD(writer_init) FORWARD(sender_inject) FORWARD(receiver_disable)
+FORWARD(receiver_acknowledge) FORWARD(receiver_enable)
+
+VS_ABI_VERSION(virtiospec_shm_abi_version, VIRTIOSPEC_SHM_ABI_VERSION)
 
 static bool virtiospec_shm_cfg_ok(const struct virtiospec_shm_table_config *cfg)
 {
@@ -79,11 +69,6 @@ int virtiospec_shm_writer_create(void *state, size_t state_size, void *region, u
     if (rc < 0)
         return rc;
     return vs_shm_writer_create(state, state_size, &t);
-}
-
-int virtiospec_shm_writer_init(void *state)
-{
-    return vs_shm_writer_init(state);
 }
 
 int virtiospec_shm_writer_update(void *state, uint32_t slot, const uint32_t *value, uint32_t n)
@@ -136,11 +121,6 @@ int virtiospec_shm_sender_create(void *state, size_t state_size, void *region, u
     return vs_shm_sender_create(state, &s);
 }
 
-int virtiospec_shm_sender_inject(void *state)
-{
-    return vs_shm_sender_inject(state);
-}
-
 int virtiospec_shm_receiver_create(void *state, size_t state_size, void *region,
                                    uint64_t length, uint64_t offset)
 {
@@ -150,21 +130,6 @@ int virtiospec_shm_receiver_create(void *state, size_t state_size, void *region,
     if (rc < 0)
         return rc;
     return vs_shm_receiver_create(state, &s);
-}
-
-int virtiospec_shm_receiver_disable(void *state)
-{
-    return vs_shm_receiver_disable(state);
-}
-
-int virtiospec_shm_receiver_acknowledge(void *state)
-{
-    return vs_shm_receiver_acknowledge(state);
-}
-
-int virtiospec_shm_receiver_enable(void *state)
-{
-    return vs_shm_receiver_enable(state);
 }
 
 /* shm.c has no such operation: one load of pending through the access macros shm.c uses
