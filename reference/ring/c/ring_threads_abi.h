@@ -115,11 +115,30 @@ static void *vs_abi_sym(void *lib, const char *path, const char *name)
     return fn;
 }
 
-#define VS_ABI_GET(a, lib, path, name) \
+/* a->field = the library's <name> (a->name when field is name). */
+#define VS_ABI_GET_AS(a, lib, path, field, name) \
     do { \
         void *vs_fn_ = vs_abi_sym(lib, path, #name); \
-        memcpy(&(a)->name, &vs_fn_, sizeof vs_fn_); \
+        memcpy(&(a)->field, &vs_fn_, sizeof vs_fn_); \
     } while (0)
+#define VS_ABI_GET(a, lib, path, name) VS_ABI_GET_AS(a, lib, path, name, name)
+
+/* The calls each side's library must export besides its version, state size and create;
+ * the ones taking only the state are also forwarded one for one below. */
+#define VS_ABI_DRIVER_CALLS(X)                                                              \
+    X(driver_init) X(driver_add) X(driver_kick_prepare) X(driver_get_used)                 \
+    X(driver_disable_cb) X(driver_enable_cb) X(driver_enable_cb_delayed)
+#define VS_ABI_DEVICE_CALLS(X)                                                              \
+    X(device_init) X(device_pop) X(device_push) X(device_should_notify)                    \
+    X(device_enable_notify) X(device_disable_notify)
+#define VS_ABI_GET_ONE(name) VS_ABI_GET(a, lib, path, name);
+/* A side's state size and create (the packed one's takes its own config: p<side>_create). */
+#define VS_ABI_GET_SIDE(side)                                                               \
+    VS_ABI_GET(a, lib, path, side##_state_size);                                            \
+    if (vs_abi_packed)                                                                      \
+        VS_ABI_GET_AS(a, lib, path, p##side##_create, side##_create);                       \
+    else                                                                                    \
+        VS_ABI_GET(a, lib, path, side##_create);
 
 static void vs_abi_open(struct vs_abi *a, const char *path, int side)
 {
@@ -137,34 +156,11 @@ static void vs_abi_open(struct vs_abi *a, const char *path, int side)
         exit(4);
     }
     if (side == 0) {
-        VS_ABI_GET(a, lib, path, driver_state_size);
-        if (vs_abi_packed) {
-            void *fn = vs_abi_sym(lib, path, "driver_create");
-            memcpy(&a->pdriver_create, &fn, sizeof fn);
-        } else {
-            VS_ABI_GET(a, lib, path, driver_create);
-        }
-        VS_ABI_GET(a, lib, path, driver_init);
-        VS_ABI_GET(a, lib, path, driver_add);
-        VS_ABI_GET(a, lib, path, driver_kick_prepare);
-        VS_ABI_GET(a, lib, path, driver_get_used);
-        VS_ABI_GET(a, lib, path, driver_disable_cb);
-        VS_ABI_GET(a, lib, path, driver_enable_cb);
-        VS_ABI_GET(a, lib, path, driver_enable_cb_delayed);
+        VS_ABI_GET_SIDE(driver)
+        VS_ABI_DRIVER_CALLS(VS_ABI_GET_ONE)
     } else {
-        VS_ABI_GET(a, lib, path, device_state_size);
-        if (vs_abi_packed) {
-            void *fn = vs_abi_sym(lib, path, "device_create");
-            memcpy(&a->pdevice_create, &fn, sizeof fn);
-        } else {
-            VS_ABI_GET(a, lib, path, device_create);
-        }
-        VS_ABI_GET(a, lib, path, device_init);
-        VS_ABI_GET(a, lib, path, device_pop);
-        VS_ABI_GET(a, lib, path, device_push);
-        VS_ABI_GET(a, lib, path, device_should_notify);
-        VS_ABI_GET(a, lib, path, device_enable_notify);
-        VS_ABI_GET(a, lib, path, device_disable_notify);
+        VS_ABI_GET_SIDE(device)
+        VS_ABI_DEVICE_CALLS(VS_ABI_GET_ONE)
     }
 }
 
@@ -193,14 +189,18 @@ static inline struct virtiospec_ring_config vs_abi_config(uint32_t q, uint64_t d
                                                           uint64_t avail, uint64_t used,
                                                           uint32_t features, uint16_t start)
 {
-    struct virtiospec_ring_config c = {0};
-    c.queue_size = q;
-    c.features = features;
-    c.desc = desc;
-    c.avail = avail;
-    c.used = used;
-    c.start_index = start;
-    return c;
+    return (struct virtiospec_ring_config){.queue_size = q, .features = features, .desc = desc,
+                                           .avail = avail, .used = used, .start_index = start};
+}
+
+/* The packed ring's: the descriptor ring at desc, the driver event structure where the split
+ * ring's avail ring would be, the device's where its used ring would be. */
+static inline struct virtiospec_ring_packed_config
+vs_abi_packed_config(uint32_t q, uint64_t desc, uint64_t avail, uint64_t used, uint32_t features)
+{
+    return (struct virtiospec_ring_packed_config){
+        .queue_size = q, .features = features, .desc = desc, .driver_event = avail,
+        .device_event = used};
 }
 
 static inline int vs_driver_create(struct vs_driver *d, size_t size, uint8_t *mem,
@@ -208,13 +208,9 @@ static inline int vs_driver_create(struct vs_driver *d, size_t size, uint8_t *me
                                    uint64_t used, uint32_t features, uint64_t indirect_area,
                                    uint32_t indirect_max, uint16_t start)
 {
-    if (vs_abi_packed) { /* desc ring, driver event at `avail`, device event at `used` */
-        struct virtiospec_ring_packed_config p = {0};
-        p.queue_size = q;
-        p.features = features;
-        p.desc = desc;
-        p.driver_event = avail;
-        p.device_event = used;
+    if (vs_abi_packed) {
+        struct virtiospec_ring_packed_config p = vs_abi_packed_config(q, desc, avail, used,
+                                                                      features);
         p.indirect_area = indirect_area;
         p.indirect_max = indirect_max;
         return VS_CALL(VS_D, pdriver_create, d, size, mem, mem_size, &p);
@@ -230,20 +226,24 @@ static inline int vs_device_create(struct vs_device *v, size_t size, uint8_t *me
                                    uint64_t used, uint32_t features, uint16_t start)
 {
     if (vs_abi_packed) {
-        struct virtiospec_ring_packed_config p = {0};
-        p.queue_size = q;
-        p.features = features;
-        p.desc = desc;
-        p.driver_event = avail;
-        p.device_event = used;
+        struct virtiospec_ring_packed_config p = vs_abi_packed_config(q, desc, avail, used,
+                                                                      features);
         return VS_CALL(VS_V, pdevice_create, v, size, mem, mem_size, &p);
     }
     struct virtiospec_ring_config c = vs_abi_config(q, desc, avail, used, features, start);
     return VS_CALL(VS_V, device_create, v, size, mem, mem_size, &c);
 }
 
-static inline int vs_driver_init(struct vs_driver *d) { return VS_CALL(VS_D, driver_init, d); }
-static inline int vs_device_init(struct vs_device *v) { return VS_CALL(VS_V, device_init, v); }
+/* The calls that take only the state: vs_<name>(state) is the side's library's <name>. */
+#define VS_ABI_ON_DRIVER(name)                                                              \
+    static inline int vs_##name(struct vs_driver *d) { return VS_CALL(VS_D, name, d); }
+#define VS_ABI_ON_DEVICE(name)                                                              \
+    static inline int vs_##name(struct vs_device *v) { return VS_CALL(VS_V, name, v); }
+VS_ABI_ON_DRIVER(driver_init) VS_ABI_ON_DRIVER(driver_kick_prepare)
+VS_ABI_ON_DRIVER(driver_disable_cb) VS_ABI_ON_DRIVER(driver_enable_cb)
+VS_ABI_ON_DRIVER(driver_enable_cb_delayed)
+VS_ABI_ON_DEVICE(device_init) VS_ABI_ON_DEVICE(device_should_notify)
+VS_ABI_ON_DEVICE(device_enable_notify) VS_ABI_ON_DEVICE(device_disable_notify)
 
 static inline int vs_driver_add(struct vs_driver *d, const struct vs_segment *out,
                                 uint32_t n_out, const struct vs_segment *in, uint32_t n_in,
@@ -254,29 +254,9 @@ static inline int vs_driver_add(struct vs_driver *d, const struct vs_segment *ou
                    (const struct virtiospec_ring_segment *)(const void *)in, n_in, token);
 }
 
-static inline int vs_driver_kick_prepare(struct vs_driver *d)
-{
-    return VS_CALL(VS_D, driver_kick_prepare, d);
-}
-
 static inline int vs_driver_get_used(struct vs_driver *d, uint64_t *token, uint32_t *len)
 {
     return VS_CALL(VS_D, driver_get_used, d, token, len);
-}
-
-static inline int vs_driver_disable_cb(struct vs_driver *d)
-{
-    return VS_CALL(VS_D, driver_disable_cb, d);
-}
-
-static inline int vs_driver_enable_cb(struct vs_driver *d)
-{
-    return VS_CALL(VS_D, driver_enable_cb, d);
-}
-
-static inline int vs_driver_enable_cb_delayed(struct vs_driver *d)
-{
-    return VS_CALL(VS_D, driver_enable_cb_delayed, d);
 }
 
 static inline int vs_device_pop(struct vs_device *v, uint16_t *head, struct vs_segment *segs,
@@ -291,21 +271,6 @@ static inline int vs_device_push(struct vs_device *v, const struct vs_used_elem 
 {
     return VS_CALL(VS_V, device_push, v,
                    (const struct virtiospec_ring_used_elem *)(const void *)used, n);
-}
-
-static inline int vs_device_should_notify(struct vs_device *v)
-{
-    return VS_CALL(VS_V, device_should_notify, v);
-}
-
-static inline int vs_device_enable_notify(struct vs_device *v)
-{
-    return VS_CALL(VS_V, device_enable_notify, v);
-}
-
-static inline int vs_device_disable_notify(struct vs_device *v)
-{
-    return VS_CALL(VS_V, device_disable_notify, v);
 }
 
 #endif /* VS_RING_THREADS_ABI_H */
