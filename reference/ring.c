@@ -12,6 +12,7 @@
 
 #include "ring_access.h"
 #include "ring_mutants.h"
+#include "vs_block.h"
 
 #define VS_U32_LIMIT ((uint64_t)1 << 32)
 
@@ -36,12 +37,6 @@ static bool vs_valid_queue_size(uint32_t q)
     return q >= 1 && q <= VS_MAX_QUEUE_SIZE && (q & (q - 1)) == 0; /* RING-SPLIT-001 */
 }
 
-/* [addr, addr + len) lies inside guest memory, without overflowing (RING-SPLIT-082). */
-static bool vs_inside(uint64_t mem_size, uint64_t addr, uint64_t len)
-{
-    return addr <= mem_size && len <= mem_size - addr;
-}
-
 bool vs_need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
 {
 #if VS_IS_MUTANT(NEED_EVENT_OFF_BY_ONE)
@@ -52,28 +47,15 @@ bool vs_need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
 #endif
 }
 
-static size_t vs_align8(size_t n)
-{
-    return (n + 7) & ~(size_t)7;
-}
-
 /* Common checks of create: state block, queue size, placement (RING-SPLIT-001, RING-SPLIT-002). */
 static int vs_queue_create(struct vs_queue *r, const void *state, size_t state_size,
                            size_t need, uint8_t *mem, uint64_t mem_size, uint32_t q,
                            uint64_t desc, uint64_t avail, uint64_t used, uint32_t features)
 {
-    if (state == NULL || ((uintptr_t)state & 7) != 0)
-        return -VS_E_INVALID;
-#ifndef VS_STEPPED
-    if (mem == NULL || ((uintptr_t)mem & 7) != 0)
-        return -VS_E_INVALID;
-#endif
-    if (features & ~(VS_F_EVENT_IDX | VS_F_INDIRECT))
-        return -VS_E_INVALID;
+    if (!vs_block_ok(state, state_size, need, mem, features, VS_F_EVENT_IDX | VS_F_INDIRECT))
+        return -VS_E_INVALID; /* need is 0 for a size refused below */
     if (!vs_valid_queue_size(q))
         return -VS_E_QUEUE_SIZE; /* RING-SPLIT-001 */
-    if (state_size < need)
-        return -VS_E_INVALID;
     /* RING-SPLIT-002: aligned, and every part inside guest memory */
     if (desc % 16 != 0 || avail % 2 != 0 || used % 4 != 0)
         return -VS_E_PLACEMENT;

@@ -44,8 +44,9 @@ class Target:
     about: str
 
 
-_RING = ("ring.c", "ring.h", "ring_access.h", "ring_mutants.h")
-_PACKED = ("ring_packed.c", "ring_packed.h", "ring.h", "ring_access.h", "ring_packed_mutants.h")
+_RING = ("ring.c", "ring.h", "ring_access.h", "ring_mutants.h", "vs_block.h")
+_PACKED = ("ring_packed.c", "ring_packed.h", "ring.h", "ring_access.h", "ring_packed_mutants.h",
+           "vs_block.h")
 TARGETS: dict[str, Target] = {t.name: t for t in (
     Target("split_device", "fuzz_split_device.c", "ring.c", "VS_MUTANT", "VS_M_", _RING,
            "split ring device side vs a hostile driver"),

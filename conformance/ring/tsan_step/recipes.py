@@ -21,7 +21,8 @@ def ring_c_recipe(mutant: str | None = None) -> Recipe:
     return Recipe(f"ring_c_{mutant or 'reference'}",
                   (c_build.src("ring.c"), c_build.src("ring_abi.c")),
                   ("-std=c11", "-Wall", "-Wextra", "-Werror", *flags), c_build.C_DIRS,
-                  tuple(c_build.src(h) for h in ("ring.h", "ring_access.h", "ring_mutants.h")))
+                  tuple(c_build.src(h) for h in ("ring.h", "ring_access.h", "ring_mutants.h",
+                                                "vs_block.h")))
 
 
 def ring_c_key(mutant: str | None = None) -> str:

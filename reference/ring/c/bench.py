@@ -38,7 +38,8 @@ from pathlib import Path
 from virtiospec.reference import c_build
 from virtiospec.reference.ring.c.build import STRICT, cache_dir, find_compiler
 
-HARNESS_SOURCES = ("ring.h", "ring_access.h", "ring_mutants.h", "ring.c", "ring_threads.c")
+HARNESS_SOURCES = ("ring.h", "ring_access.h", "ring_mutants.h", "vs_block.h", "ring.c",
+                   "ring_threads.c")
 COUNTER_SOURCE = "ring_notify_count.c"
 OPTIMIZE = ("-O2", "-flto")  # ringtest's Makefile: -O2 -flto -fwhole-program
 STRESS_MUTANTS = ("NO_MB_KICK", "NO_MB_NOTIFY", "NO_RECHECK_NOTIFY", "NO_RECHECK_CB")

@@ -41,8 +41,8 @@ ABI_HEADER = c_build.src("virtiospec_ring.h")
 PACKED_ABI_HEADER = c_build.src("virtiospec_ring_packed.h")
 RING_SOURCES = ("ring.c", "ring_abi.c")
 LIB_SOURCES = (*RING_SOURCES, "ring_packed.c", "ring_packed_abi.c")  # split and packed ABIs
-STEPPED_SOURCES = ("ring.h", "ring_access.h", "ring_mutants.h", "ring.c", "stepped_access.h",
-                   "ring_stepped.c")
+STEPPED_SOURCES = ("ring.h", "ring_access.h", "ring_mutants.h", "vs_block.h", "ring.c",
+                   "stepped_access.h", "ring_stepped.c")
 WARNINGS = c_build.WARNINGS
 STRICT = c_build.STRICT
 MUTANTS = ("NO_MB_KICK", "NO_MB_NOTIFY", "NO_RECHECK_NOTIFY", "NO_RECHECK_CB",

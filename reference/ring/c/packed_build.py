@@ -37,7 +37,7 @@ except ImportError:  # run by cffi from setup.py, before the package exists: loa
 
 SOURCES = ("ring_packed.c",)
 STEPPED_SOURCES = ("ring.h", "ring_packed.h", "ring_access.h", "ring_packed_mutants.h",
-                   "ring_packed.c", "stepped_access.h", "ring_packed_stepped.c")
+                   "vs_block.h", "ring_packed.c", "stepped_access.h", "ring_packed_stepped.c")
 WARNINGS = c_build.WARNINGS
 STRICT = c_build.STRICT
 MUTANTS = ("DRIVER_NO_WMB", "DEVICE_NO_WMB", "DEVICE_NO_RMB", "DRIVER_NO_RMB",

@@ -14,6 +14,7 @@
 
 #include "ring_access.h"
 #include "ring_packed_mutants.h"
+#include "vs_block.h"
 
 #define VS_PU32_LIMIT ((uint64_t)1 << 32)
 
@@ -111,17 +112,6 @@ static bool vs_decide(uint32_t q, uint32_t word, bool event_idx, uint32_t new_la
     return flags != VS_PEVENT_DISABLE;
 }
 
-/* [addr, addr + len) lies inside guest memory, without overflowing (RING-PACKED-083). */
-static bool vs_pinside(uint64_t mem_size, uint64_t addr, uint64_t len)
-{
-    return addr <= mem_size && len <= mem_size - addr;
-}
-
-static size_t vs_palign8(size_t n)
-{
-    return (n + 7) & ~(size_t)7;
-}
-
 static bool vs_valid_packed_size(uint32_t q)
 {
     return q >= 1 && q <= VS_PMAX_QUEUE_SIZE; /* RING-PACKED-002: any integer, not only 2^n */
@@ -134,24 +124,16 @@ static int vs_packed_queue_create(struct vs_packed_queue *r, const void *state,
                                   uint64_t driver_event, uint64_t device_event,
                                   uint32_t features)
 {
-    if (state == NULL || ((uintptr_t)state & 7) != 0)
-        return -VS_PE_INVALID;
-#ifndef VS_STEPPED
-    if (mem == NULL || ((uintptr_t)mem & 7) != 0)
-        return -VS_PE_INVALID;
-#endif
-    if (features & ~(VS_F_EVENT_IDX | VS_F_INDIRECT))
-        return -VS_PE_INVALID;
+    if (!vs_block_ok(state, state_size, need, mem, features, VS_F_EVENT_IDX | VS_F_INDIRECT))
+        return -VS_PE_INVALID; /* need is 0 for a size refused below */
     if (!vs_valid_packed_size(q))
         return -VS_PE_QUEUE_SIZE; /* RING-PACKED-002 */
-    if (state_size < need)
-        return -VS_PE_INVALID;
     /* RING-PACKED-001: aligned, and every part inside guest memory */
     if (desc % 16 != 0 || driver_event % 4 != 0 || device_event % 4 != 0)
         return -VS_PE_PLACEMENT;
-    if (!vs_pinside(mem_size, desc, VS_PDESC_SIZE * (uint64_t)q) ||
-        !vs_pinside(mem_size, driver_event, VS_PEVENT_SIZE) ||
-        !vs_pinside(mem_size, device_event, VS_PEVENT_SIZE))
+    if (!vs_inside(mem_size, desc, VS_PDESC_SIZE * (uint64_t)q) ||
+        !vs_inside(mem_size, driver_event, VS_PEVENT_SIZE) ||
+        !vs_inside(mem_size, device_event, VS_PEVENT_SIZE))
         return -VS_PE_PLACEMENT;
     r->mem = mem;
     r->mem_size = mem_size;
@@ -170,8 +152,8 @@ size_t vs_packed_driver_state_size(uint32_t q)
 {
     if (!vs_valid_packed_size(q))
         return 0;
-    return vs_palign8(sizeof(struct vs_packed_driver)) +
-           vs_palign8(sizeof(struct vs_packed_out) * q) + vs_palign8(sizeof(uint16_t) * q);
+    return vs_align8(sizeof(struct vs_packed_driver)) +
+           vs_align8(sizeof(struct vs_packed_out) * q) + vs_align8(sizeof(uint16_t) * q);
 }
 
 /* Every buffer ID free, in order 0..Q-1; every position free. */
@@ -195,7 +177,7 @@ int vs_packed_driver_create(struct vs_packed_driver *d, size_t state_size, uint8
     if (rc < 0)
         return rc;
     if ((features & VS_F_INDIRECT) &&
-        !vs_pinside(mem_size, indirect_area, (uint64_t)q * indirect_max * VS_PDESC_SIZE))
+        !vs_inside(mem_size, indirect_area, (uint64_t)q * indirect_max * VS_PDESC_SIZE))
         return -VS_PE_PLACEMENT; /* the driver writes only guest memory */
     uint8_t *base = (uint8_t *)d;
     memset(d, 0, sizeof *d);
@@ -205,9 +187,9 @@ int vs_packed_driver_create(struct vs_packed_driver *d, size_t state_size, uint8
     d->indirect_area = indirect_area;
     d->indirect_max = indirect_max;
     d->avail_wrap = d->used_wrap = 1; /* RING-PACKED-012: both counters start at 1 */
-    size_t off = vs_palign8(sizeof *d);
+    size_t off = vs_align8(sizeof *d);
     d->ids = (struct vs_packed_out *)(void *)(base + off);
-    off += vs_palign8(sizeof(struct vs_packed_out) * q);
+    off += vs_align8(sizeof(struct vs_packed_out) * q);
     d->free_ids = (uint16_t *)(void *)(base + off);
     memset(d->ids, 0, sizeof(struct vs_packed_out) * q);
     vs_packed_reset_free(d);
@@ -505,8 +487,8 @@ size_t vs_packed_device_state_size(uint32_t q)
 {
     if (!vs_valid_packed_size(q))
         return 0;
-    return vs_palign8(sizeof(struct vs_packed_device)) +
-           vs_palign8(sizeof(struct vs_packed_held) * q);
+    return vs_align8(sizeof(struct vs_packed_device)) +
+           vs_align8(sizeof(struct vs_packed_held) * q);
 }
 
 int vs_packed_device_create(struct vs_packed_device *v, size_t state_size, uint8_t *mem,
@@ -524,7 +506,7 @@ int vs_packed_device_create(struct vs_packed_device *v, size_t state_size, uint8
     v->event_idx = (features & VS_F_EVENT_IDX) != 0;
     v->indirect = (features & VS_F_INDIRECT) != 0;
     v->avail_wrap = v->used_wrap = 1; /* RING-PACKED-012 */
-    v->in_flight = (struct vs_packed_held *)(void *)(base + vs_palign8(sizeof *v));
+    v->in_flight = (struct vs_packed_held *)(void *)(base + vs_align8(sizeof *v));
     memset(v->in_flight, 0, sizeof(struct vs_packed_held) * q);
     return 0;
 }
@@ -600,7 +582,7 @@ struct vs_pwalk {
 static int vs_pelement(const struct vs_packed_device *v, struct vs_pwalk *w, uint64_t addr,
                        uint32_t len, bool writable)
 {
-    if (!vs_pinside(v->r.mem_size, addr, len))
+    if (!vs_inside(v->r.mem_size, addr, len))
         return -VS_PE_OUTSIDE;
     uint32_t slot;
     if (writable) {
@@ -671,7 +653,7 @@ static int vs_pwalk_list(struct vs_packed_device *v, uint16_t first_flags, struc
                 return -VS_PE_INDIRECT; /* RING-PACKED-082: not whole entries */
             if (len / VS_PDESC_SIZE > q)
                 return -VS_PE_TOO_LONG; /* RING-PACKED-080 */
-            if (!vs_pinside(r->mem_size, addr, len))
+            if (!vs_inside(r->mem_size, addr, len))
                 return -VS_PE_OUTSIDE; /* RING-PACKED-083 */
             int rc = vs_ptable(v, w, addr, len / VS_PDESC_SIZE);
             if (rc < 0)

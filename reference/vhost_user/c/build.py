@@ -31,7 +31,7 @@ except ImportError:  # run by cffi from setup.py, before the package exists: loa
 HEADER = c_build.src("ring_vhost.h")
 # what both fast paths compile in: the API, the memory table, the path that is not the ring's
 SHARED = ("ring_vhost.h", "ring_vhost_table.h", "ring_vhost_common.h", "ring.h",
-          "ring_access.h")
+          "ring_access.h", "vs_block.h")
 SOURCES = ("ring_vhost.c",)
 DEPENDS = (*SHARED, "ring.c", "ring_mutants.h")
 MODULE = "virtiospec.reference.vhost_user.c._ring_vhost"
