@@ -134,97 +134,80 @@ static void publish(struct pair *p, uint16_t head, uint16_t idx)
     memcpy(p->mem + p->cfg.avail + 2, &idx, 2);
 }
 
+/* A hostile driver's writes: descriptors (in the ring's table or an indirect one), then head
+ * at avail.ring[0] and avail.idx. */
+struct hostile_write {
+    const char *name;
+    uint32_t features;
+    int want; /* the refusal */
+    uint16_t head, idx;
+    uint32_t n;
+    struct {
+        uint64_t table, addr;
+        uint32_t i, len;
+        uint16_t flags, next;
+    } d[7];
+};
+
+#define F_IND VIRTIOSPEC_RING_F_INDIRECT
+
+static const struct hostile_write HOSTILE[] = {
+    {"loop", 0, VIRTIOSPEC_RING_E_LOOP, 0, 1, 2,
+     {{RING_AT, DATA_AT, 0, 8, 1, 1}, {RING_AT, DATA_AT, 1, 8, 1, 0}}},
+    {"head", 0, VIRTIOSPEC_RING_E_INDEX, 8, 1, 0, {{0}}},
+    {"next", 0, VIRTIOSPEC_RING_E_INDEX, 0, 1, 1, {{RING_AT, DATA_AT, 0, 8, 1, 9}}},
+    {"outside", 0, VIRTIOSPEC_RING_E_OUTSIDE, 0, 1, 1, {{RING_AT, MEM_SIZE - 8, 0, 64, 2, 0}}},
+    {"overflow", 0, VIRTIOSPEC_RING_E_OUTSIDE, 0, 1, 1,
+     {{RING_AT, UINT64_MAX - 15, 0, 64, 2, 0}}},
+    /* a valid table at an odd address: refused only without INDIRECT (odd_indirect_is_fine) */
+    {"indirect_odd", 0, VIRTIOSPEC_RING_E_INDIRECT, 0, 1, 2,
+     {{INDIRECT_AT + 3, DATA_AT, 0, 8, 0, 0}, {RING_AT, INDIRECT_AT + 3, 0, 16, 4, 0}}},
+    {"indirect_nested", F_IND, VIRTIOSPEC_RING_E_INDIRECT, 0, 1, 2,
+     {{INDIRECT_AT, INDIRECT_AT, 0, 16, 4, 0}, {RING_AT, INDIRECT_AT, 0, 16, 4, 0}}},
+    {"indirect_outside", F_IND, VIRTIOSPEC_RING_E_OUTSIDE, 0, 1, 1,
+     {{RING_AT, MEM_SIZE - 16, 0, 32, 4, 0}}},
+    {"too_long", F_IND, VIRTIOSPEC_RING_E_TOO_LONG, 0, 1, 7,
+     {{RING_AT, DATA_AT, 0, 8, 1, 1}, {RING_AT, DATA_AT, 1, 8, 1, 2},
+      {RING_AT, DATA_AT, 2, 8, 1, 3}, {RING_AT, DATA_AT, 3, 8, 1, 4},
+      {RING_AT, DATA_AT, 4, 8, 1, 5}, {RING_AT, DATA_AT, 5, 8, 1, 6},
+      {RING_AT, INDIRECT_AT, 6, 64, 4, 0}}},
+    {"read_after_write", 0, VIRTIOSPEC_RING_E_READ_AFTER_WRITE, 0, 1, 2,
+     {{RING_AT, DATA_AT, 0, 8, 3, 1}, {RING_AT, DATA_AT, 1, 8, 0, 0}}},
+    {"jump", 0, VIRTIOSPEC_RING_E_AVAIL_JUMP, 0, 9, 0, {{0}}},
+};
+
+static void hostile_write(struct pair *p, const struct hostile_write *w)
+{
+    for (uint32_t k = 0; k < w->n; k++)
+        put_desc(p, w->d[k].table, w->d[k].i, w->d[k].addr, w->d[k].len, w->d[k].flags,
+                 w->d[k].next);
+    publish(p, w->head, w->idx);
+}
+
 /* One hostile chain at head 0: the device must refuse it with `want`, then need a reset. */
-static void hostile(uint32_t features, int want, void (*write)(struct pair *))
+static void hostile(const struct hostile_write *w)
 {
     struct pair p;
-    pair_open(&p, 8, features, 0);
-    write(&p);
+    pair_open(&p, 8, w->features, 0);
+    hostile_write(&p, w);
     struct virtiospec_ring_segment segs[8];
     uint16_t head;
     uint32_t nr, nw;
-    EXPECT(virtiospec_ring_device_pop(p.dev, &head, segs, 8, &nr, &nw) == -want);
-    EXPECT(virtiospec_ring_device_needs_reset(p.dev) == -want);
+    int rc = virtiospec_ring_device_pop(p.dev, &head, segs, 8, &nr, &nw);
+    EXPECT(rc == -w->want);
+    if (rc != -w->want)
+        fprintf(stderr, "hostile %s: pop returned %d\n", w->name, rc);
+    EXPECT(virtiospec_ring_device_needs_reset(p.dev) == -w->want);
     EXPECT(virtiospec_ring_device_pop(p.dev, &head, segs, 8, &nr, &nw) ==
            -VIRTIOSPEC_RING_E_NEEDS_RESET);
     pair_close(&p);
-}
-
-static void w_loop(struct pair *p)
-{
-    put_desc(p, RING_AT, 0, DATA_AT, 8, 1, 1);
-    put_desc(p, RING_AT, 1, DATA_AT, 8, 1, 0);
-    publish(p, 0, 1);
-}
-
-static void w_head(struct pair *p)
-{
-    publish(p, 8, 1);
-}
-
-static void w_next(struct pair *p)
-{
-    put_desc(p, RING_AT, 0, DATA_AT, 8, 1, 9);
-    publish(p, 0, 1);
-}
-
-static void w_outside(struct pair *p)
-{
-    put_desc(p, RING_AT, 0, MEM_SIZE - 8, 64, 2, 0);
-    publish(p, 0, 1);
-}
-
-static void w_overflow(struct pair *p)
-{
-    put_desc(p, RING_AT, 0, UINT64_MAX - 15, 64, 2, 0);
-    publish(p, 0, 1);
-}
-
-static void w_indirect_odd(struct pair *p) /* a valid table at an odd address */
-{
-    put_desc(p, INDIRECT_AT + 3, 0, DATA_AT, 8, 0, 0);
-    put_desc(p, RING_AT, 0, INDIRECT_AT + 3, 16, 4, 0);
-    publish(p, 0, 1);
-}
-
-static void w_indirect_nested(struct pair *p)
-{
-    put_desc(p, INDIRECT_AT, 0, INDIRECT_AT, 16, 4, 0);
-    put_desc(p, RING_AT, 0, INDIRECT_AT, 16, 4, 0);
-    publish(p, 0, 1);
-}
-
-static void w_indirect_outside(struct pair *p)
-{
-    put_desc(p, RING_AT, 0, MEM_SIZE - 16, 32, 4, 0);
-    publish(p, 0, 1);
-}
-
-static void w_too_long(struct pair *p)
-{
-    for (uint16_t i = 0; i < 6; i++)
-        put_desc(p, RING_AT, i, DATA_AT, 8, 1, (uint16_t)(i + 1));
-    put_desc(p, RING_AT, 6, INDIRECT_AT, 64, 4, 0);
-    publish(p, 0, 1);
-}
-
-static void w_rw(struct pair *p)
-{
-    put_desc(p, RING_AT, 0, DATA_AT, 8, 3, 1);
-    put_desc(p, RING_AT, 1, DATA_AT, 8, 0, 0);
-    publish(p, 0, 1);
-}
-
-static void w_jump(struct pair *p)
-{
-    publish(p, 0, 9);
 }
 
 static void odd_indirect_is_fine(void)
 {
     struct pair p;
     pair_open(&p, 8, VIRTIOSPEC_RING_F_INDIRECT, 0);
-    w_indirect_odd(&p);
+    hostile_write(&p, &HOSTILE[5]); /* indirect_odd, with INDIRECT */
     struct virtiospec_ring_segment segs[8];
     uint16_t head;
     uint32_t nr = 0, nw = 0;
@@ -294,17 +277,8 @@ int main(void)
         traffic(q, VIRTIOSPEC_RING_F_INDIRECT, 0, 300);
         traffic(q, VIRTIOSPEC_RING_F_EVENT_IDX | VIRTIOSPEC_RING_F_INDIRECT, 65535, 300);
     }
-    hostile(0, VIRTIOSPEC_RING_E_LOOP, w_loop);
-    hostile(0, VIRTIOSPEC_RING_E_INDEX, w_head);
-    hostile(0, VIRTIOSPEC_RING_E_INDEX, w_next);
-    hostile(0, VIRTIOSPEC_RING_E_OUTSIDE, w_outside);
-    hostile(0, VIRTIOSPEC_RING_E_OUTSIDE, w_overflow);
-    hostile(0, VIRTIOSPEC_RING_E_INDIRECT, w_indirect_odd);
-    hostile(VIRTIOSPEC_RING_F_INDIRECT, VIRTIOSPEC_RING_E_INDIRECT, w_indirect_nested);
-    hostile(VIRTIOSPEC_RING_F_INDIRECT, VIRTIOSPEC_RING_E_OUTSIDE, w_indirect_outside);
-    hostile(VIRTIOSPEC_RING_F_INDIRECT, VIRTIOSPEC_RING_E_TOO_LONG, w_too_long);
-    hostile(0, VIRTIOSPEC_RING_E_READ_AFTER_WRITE, w_rw);
-    hostile(0, VIRTIOSPEC_RING_E_AVAIL_JUMP, w_jump);
+    for (size_t k = 0; k < sizeof HOSTILE / sizeof HOSTILE[0]; k++)
+        hostile(&HOSTILE[k]);
     odd_indirect_is_fine();
     hostile_device();
     bad_arguments();
