@@ -28,14 +28,9 @@
 
 struct vs_driver; /* opaque: the library's state */
 struct vs_device;
-struct vs_segment {
-    uint64_t addr;
-    uint64_t len;
-};
-struct vs_used_elem {
-    uint32_t id;
-    uint32_t len;
-};
+/* ring.h's segment and used element are the ABI's (the same fields; ring_abi.c checks it) */
+#define vs_segment virtiospec_ring_segment
+#define vs_used_elem virtiospec_ring_used_elem
 
 /* The functions of one library, looked up by name. */
 struct vs_abi {
