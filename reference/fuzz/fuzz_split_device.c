@@ -215,8 +215,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             uint32_t i = fz_u8() % m.q;
             uint32_t tlen = (fz_u8() & 1) ? 16u * n : fz_u16();
-            fz_peer_desc(m.desc + 16u * (uint64_t)i, table, tlen, VS_DESC_F_INDIRECT | (fz_u8() & 3u),
-                     0);
+            fz_peer_desc(m.desc + 16u * (uint64_t)i, table, tlen,
+                         VS_DESC_F_INDIRECT | (fz_u8() & 3u), 0);
             break;
         }
         case 12: /* the driver resets the device (RING-SPLIT-084): everything forgotten */

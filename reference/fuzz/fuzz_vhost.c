@@ -208,7 +208,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ring = ((ring + 3) & ~(uint64_t)3) + 6 + 8u * w.q;
     for (uint32_t i = 0; i < w.cfg.n_regions; i++) {
         struct vsv_region *r = &w.cfg.regions[i];
-        r->guest_addr = (fz_bytes(1) & 1) ? fz_bytes(8) & ~(uint64_t)15 : (fz_bytes(4) & ~(uint64_t)15);
+        r->guest_addr = (fz_bytes(1) & 1) ? fz_bytes(8) & ~(uint64_t)15
+                                          : (fz_bytes(4) & ~(uint64_t)15);
         r->size = 1 + fz_bytes(2) % 2048;
         if (i == 0)
             r->size += ring;
@@ -271,7 +272,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case 4: { /* publish a head */
-            uint16_t head = (fz_bytes(1) & 1) ? (uint16_t)fz_bytes(2) : (uint16_t)(fz_bytes(1) % w.q);
+            uint16_t head = (fz_bytes(1) & 1) ? (uint16_t)fz_bytes(2)
+                                              : (uint16_t)(fz_bytes(1) % w.q);
             put(w.cfg.avail + 4 + 2u * (w.avail_shadow & (w.q - 1)), head, 2);
             w.avail_shadow++;
             put(w.cfg.avail + 2, w.avail_shadow, 2);

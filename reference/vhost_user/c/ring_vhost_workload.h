@@ -1,9 +1,9 @@
 /*
  * ring_vhost_workload.h -- what the sanitizer workloads of the two vhost-user fast paths
  * share (ring_vhost_workload.c, split; ring_vhost_packed_workload.c, packed): the check
- * macro (vs_expect.h's), guest memory as three regions, each its own heap block of exactly its size (ASan
- * sees any byte touched outside them) with holes between and above them, guest-address
- * accessors and a reproducible random source. Included once by each workload.
+ * macro (vs_expect.h's), guest memory as three regions, each its own heap block of exactly
+ * its size (ASan sees any byte touched outside them) with holes between and above them,
+ * guest-address accessors and a reproducible random source. Included once by each workload.
  */
 #ifndef VS_RING_VHOST_WORKLOAD_H
 #define VS_RING_VHOST_WORKLOAD_H
