@@ -270,7 +270,8 @@ def test_src_target_fails_a_foreign_copy_missing_one_barrier(
     from virtiospec.conformance.suites.ring import stepped as ring_stepped
 
     monkeypatch.setattr(ring_stepped, "EXAMPLES", 10)
-    for name in ("ring.c", "ring_abi.c", "ring.h", "ring_access.h", "ring_mutants.h"):
+    for name in ("ring.c", "ring_abi.c", "ring.h", "ring_access.h", "ring_mutants.h",
+                 "vs_block.h", "vs_abi.h"):
         text = c_build.src(name).read_text()
         if name == "ring.c":
             assert text.count(barrier) == 1
