@@ -16,9 +16,23 @@ shm-signal (reference/shm/c/shm.c) into ``virtiospec.reference.shm.c._shm``
 the packed ring (reference/ring/c/ring_packed.c) into ``virtiospec.reference.ring.c._ring_packed``
 (reference/ring/c/packed_build.py);
 without a C compiler the install stops with an error naming the missing compiler.
+
+cffi runs those build files before the package exists, so what they share
+(reference/c_build.py) is loaded here first, by its path, under the name they take it by
+when ``virtiospec.reference.c_build`` cannot be imported yet (c_build.BUILD_TIME_NAME).
 """
 
+import importlib.util
+import sys
+from pathlib import Path
+
 from setuptools import find_packages, setup
+
+_spec = importlib.util.spec_from_file_location(
+    "_vs_c_build", Path(__file__).resolve().parent / "reference" / "c_build.py")
+assert _spec is not None and _spec.loader is not None
+sys.modules[_spec.name] = _c_build = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_c_build)
 
 ROOTS = {
     "virtiospec": "virtiospec",

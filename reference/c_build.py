@@ -12,22 +12,29 @@ build passes them all as include directories, so a C file includes another by na
 :func:`src` finds a file by name in them.
 
 The build files are run by cffi at install time (setup.py's ``cffi_modules``), before the
-package exists, so this file imports only the standard library and cffi, and they import it
-as ``from virtiospec.reference import c_build`` when they are part of the package, else load
-it by its path (see reference/ring/c/build.py).
+package exists, so this file imports only the standard library and cffi. They import it as
+``from virtiospec.reference import c_build`` when they are part of the package; setup.py
+loads it first under the name :data:`BUILD_TIME_NAME` for the time before (see
+:func:`load_by_path`). Each build file keeps only its sources, names and cdef: the cffi
+module ``pip install`` compiles (:func:`install_ffi`), the stepped build (:class:`Stepped`)
+and the command line (:func:`main`) are made here.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shlex
 import shutil
+import subprocess
 import sys
 import sysconfig
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
+from types import ModuleType
 
 from cffi import FFI
 
@@ -36,6 +43,22 @@ REFERENCE = Path(__file__).resolve().parent
 C_DIRS: tuple[Path, ...] = (
     REFERENCE, REFERENCE / "ring" / "c", REFERENCE / "shm" / "c", REFERENCE / "vhost_user" / "c",
     REFERENCE.parent / "conformance" / "ring", REFERENCE.parent / "conformance" / "shm")
+
+
+#: the name setup.py loads this file under before the package exists.
+BUILD_TIME_NAME = "_vs_c_build"
+
+
+def load_by_path(name: str, path: Path) -> ModuleType:
+    """Load the Python file ``path`` as module ``name`` (and register it in sys.modules):
+    how setup.py makes this file, and a build file the build of another one, importable
+    while cffi runs the build files and the package does not exist yet."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def src(name: str) -> Path:
@@ -76,6 +99,12 @@ def find_compiler(what: str, env: Mapping[str, str] | None = None,
     return words
 
 
+def compiler_for(what: str) -> Callable[..., list[str]]:
+    """A build file's ``find_compiler(env=None, which=shutil.which)``: :func:`find_compiler`
+    naming ``what`` (what the compiler is needed for)."""
+    return partial(find_compiler, what)
+
+
 def header_cdef(header: Path) -> str:
     """The declarations of a header that cffi reads (between cdef-begin and cdef-end)."""
     text = header.read_text(encoding="utf-8")
@@ -89,6 +118,32 @@ def rel(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+def install_ffi(module: str, cdef: str, source: str, sources: Iterable[str],
+                depends: Iterable[str] = (), extra_args: Sequence[str] = ()) -> FFI:
+    """The cffi module ``module`` that ``pip install`` compiles (setup.py's ``cffi_modules``):
+    ``cdef`` over ``source`` (the includes) and the C files named ``sources``, with the
+    warnings and -O2 (and ``extra_args``); a change of a file in ``depends`` rebuilds it."""
+    ffi = FFI()
+    ffi.cdef(cdef)
+    ffi.set_source(module, source, sources=[rel(src(s)) for s in sources],
+                   depends=[rel(src(s)) for s in depends],
+                   include_dirs=[rel(d) for d in C_DIRS],
+                   extra_compile_args=[*WARNINGS, "-O2", *extra_args])
+    return ffi
+
+
+def build_lib(out: Path | str, sources: Iterable[str], cflags: Sequence[str],
+              find: Callable[[], list[str]], defines: Sequence[str] = ()) -> Path:
+    """Compile the C files named ``sources`` strict into a shared library ``out`` exporting
+    only what they mark visible; returns its path."""
+    out = Path(out).resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [*find(), *STRICT, "-fPIC", "-shared", "-fvisibility=hidden", *cflags, *defines,
+           *include_flags(), *(str(src(s)) for s in sources), "-o", str(out)]
+    subprocess.run(cmd, check=True)
+    return out
 
 
 # -- stepped builds -------------------------------------------------------------------------
@@ -156,3 +211,60 @@ def compile_once(name: str, make_ffi: Callable[[], FFI], cache: Path,
         return final
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+class Stepped:
+    """The stepped build of one C reference: ``includes`` (the C files, ``-DVS_STEPPED``)
+    compiled with ``cdef`` and, for a mutant ``M`` of ``mutants``, ``#define <switch>
+    <prefix>M``; its module name hashes ``sources``; built once into the per-user cache of
+    ``kind`` (see :func:`compile_once`), and the compiler named by ``find``."""
+
+    def __init__(self, kind: str, cache: str, here: Path, sources: Sequence[str], cdef: str,
+                 includes: Sequence[str], mutants: Sequence[str], switch: str, prefix: str,
+                 find: Callable[[], list[str]]) -> None:
+        self.kind, self.cache, self.here = kind, cache, here
+        self.sources, self.cdef, self.includes = tuple(sources), cdef, tuple(includes)
+        self.mutants, self.switch, self.prefix = tuple(mutants), switch, prefix
+        self.find = find
+
+    def module_name(self, mutant: str | None = None) -> str:
+        """A module name unique to the sources, the variant, cffi and this Python."""
+        return stepped_module_name(self.kind, (src(s) for s in self.sources), self.cdef,
+                                   mutant)
+
+    def ffi(self, mutant: str | None = None) -> FFI:
+        """The C built with every access handed to Python (and one mutant switched on)."""
+        defines = stepped_defines(mutant, self.mutants, self.switch, self.prefix)
+        source = defines + "".join(f'#include "{name}"\n' for name in self.includes)
+        return stepped_ffi(self.module_name(mutant), self.cdef, source, self.here)
+
+    def cache_dir(self) -> Path:
+        """Where run-time builds go: $VIRTIOSPEC_CACHE, else a per-user folder in the temp
+        dir."""
+        return cache_dir(self.cache)
+
+    def compile(self, mutant: str | None = None) -> Path:
+        """Compile (once per source version) the stepped build; returns the extension's
+        path."""
+        return compile_once(self.module_name(mutant), partial(self.ffi, mutant),
+                            self.cache_dir(), self.find)
+
+
+def main(argv: Sequence[str] | None, prog: str, stepped: Stepped,
+         lib: Callable[[str, str | None], Path] | None = None, lib_mutant: bool = False) -> int:
+    """A build file's command line: ``stepped reference|MUTANT`` prints the stepped build's
+    path; with ``lib``, ``lib OUT.so`` (``[MUTANT]`` too when ``lib_mutant``) builds the
+    shared library."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    lib_args = (2, 3) if lib_mutant else (2,)
+    if lib is not None and args[:1] == ["lib"] and len(args) in lib_args:
+        print(lib(args[1], args[2] if len(args) == 3 else None))
+        return 0
+    if len(args) == 2 and args[0] == "stepped":
+        print(stepped.compile(None if args[1] == "reference" else args[1]))
+        return 0
+    usage = [f"python -m {prog} stepped reference|MUTANT"]
+    if lib is not None:
+        usage.insert(0, f"python -m {prog} lib OUT.so" + (" [MUTANT]" if lib_mutant else ""))
+    print("usage: " + "\n       ".join(usage), file=sys.stderr)
+    return 2

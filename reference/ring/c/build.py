@@ -6,21 +6,19 @@
 * :func:`build_lib` -- a plain shared library exporting that ABI, the example for
   ``--target lib:PATH.so`` (``make libring``, or ``python -m
   virtiospec.reference.ring.c.build lib OUT.so``);
-* :func:`stepped_ffi` -- the stepped build (ring.c with ``-DVS_STEPPED``, optionally one
+* :data:`STEPPED` -- the stepped build (ring.c with ``-DVS_STEPPED``, optionally one
   mutant ``-DVS_MUTANT=VS_M_<NAME>``), compiled at run time by
   :mod:`virtiospec.reference.ring.c.stepped`.
 
-This file is also run by cffi at install time, before the package exists, so it imports
-only the standard library, cffi and c_build.py beside it (what the C builds share).
+How they are built is c_build.py's (what the C builds share); this file names the sources,
+the cdef and the mutants. cffi also runs it at install time, before the package exists:
+then setup.py has loaded c_build.py already.
 """
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from functools import partial
+from collections.abc import Sequence
 from pathlib import Path
 
 from cffi import FFI
@@ -29,13 +27,8 @@ HERE = Path(__file__).resolve().parent  # reference/ring/c/
 
 try:  # imported as virtiospec.reference.ring.c.build
     from virtiospec.reference import c_build
-except ImportError:  # run by cffi from setup.py, before the package exists: load it by path
-    import importlib.util
-
-    _spec = importlib.util.spec_from_file_location("_vs_c_build", HERE.parents[1] / "c_build.py")
-    assert _spec is not None and _spec.loader is not None
-    c_build = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(c_build)
+except ImportError:  # run by cffi from setup.py, which loaded c_build.py first
+    c_build = sys.modules["_vs_c_build"]
 
 ABI_HEADER = c_build.src("virtiospec_ring.h")
 PACKED_ABI_HEADER = c_build.src("virtiospec_ring_packed.h")
@@ -52,13 +45,9 @@ INSTALL_MODULE = "virtiospec.reference.ring.c._ring"
 MissingCompiler = c_build.MissingCompiler
 
 COMPILED = f"its C reference of the split ring ({INSTALL_MODULE}, reference/ring.c)"
-
-
-def find_compiler(env: Mapping[str, str] | None = None,
-                  which: Callable[[str], str | None] = shutil.which) -> list[str]:
-    """The C compiler command (``$CC``, else Python's configured one, else ``cc``), checked to
-    exist on PATH. Raises :class:`MissingCompiler` naming the missing program."""
-    return c_build.find_compiler(COMPILED, env, which)
+#: find_compiler(env=None, which=shutil.which): the C compiler command, checked to exist
+#: on PATH, or MissingCompiler naming the missing program.
+find_compiler = c_build.compiler_for(COMPILED)
 
 
 def abi_cdef() -> str:
@@ -74,26 +63,15 @@ def packed_abi_cdef() -> str:
 def install_ffi() -> FFI:
     """The cffi module built by ``pip install`` (setup.py: cffi_modules)."""
     find_compiler()
-    ffi = FFI()
-    ffi.cdef(abi_cdef())
-    ffi.set_source(INSTALL_MODULE, '#include "virtiospec_ring.h"\n',
-                   sources=[c_build.rel(c_build.src(s)) for s in RING_SOURCES],
-                   include_dirs=[c_build.rel(d) for d in c_build.C_DIRS],
-                   extra_compile_args=[*WARNINGS, "-O2"])
-    return ffi
+    return c_build.install_ffi(INSTALL_MODULE, abi_cdef(), '#include "virtiospec_ring.h"\n',
+                               RING_SOURCES)
 
 
 def build_lib(out: Path | str, cflags: Sequence[str] = ("-O2",)) -> Path:
     """Compile ring.c + ring_abi.c and ring_packed.c + ring_packed_abi.c into a shared
     library exporting the ABIs of virtiospec_ring.h and virtiospec_ring_packed.h; returns its
     path."""
-    out = Path(out).resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [*find_compiler(), *STRICT, "-fPIC", "-shared", "-fvisibility=hidden", *cflags,
-           *c_build.include_flags(), *(str(c_build.src(s)) for s in LIB_SOURCES),
-           "-o", str(out)]
-    subprocess.run(cmd, check=True)
-    return out
+    return c_build.build_lib(out, LIB_SOURCES, cflags, find_compiler)
 
 
 # -- stepped build ------------------------------------------------------------------------
@@ -146,43 +124,18 @@ extern "Python" int vs_py_access(void *py, int kind, uint64_t addr, uint32_t siz
                                  uint64_t value, uint64_t *loaded);
 """
 
-
-def stepped_module_name(mutant: str | None = None) -> str:
-    """A module name unique to the sources, the variant, cffi and this Python."""
-    return c_build.stepped_module_name("ring", (c_build.src(s) for s in STEPPED_SOURCES),
-                                       STEPPED_CDEF, mutant)
-
-
-def stepped_ffi(mutant: str | None = None) -> FFI:
-    """ring.c built with every access handed to Python (and with one mutant switched on)."""
-    defines = c_build.stepped_defines(mutant, MUTANTS, "VS_MUTANT", "VS_M_")
-    return c_build.stepped_ffi(stepped_module_name(mutant), STEPPED_CDEF,
-                               defines + '#include "ring.c"\n#include "ring_stepped.c"\n', HERE)
-
-
-def cache_dir() -> Path:
-    """Where run-time builds go: $VIRTIOSPEC_CACHE, else a per-user folder in the temp dir."""
-    return c_build.cache_dir("ring-c")
-
-
-def compile_stepped(mutant: str | None = None) -> Path:
-    """Compile (once per source version) the stepped build; returns the extension's path."""
-    return c_build.compile_once(stepped_module_name(mutant), partial(stepped_ffi, mutant),
-                                cache_dir(), find_compiler)
+STEPPED = c_build.Stepped("ring", "ring-c", HERE, STEPPED_SOURCES, STEPPED_CDEF,
+                          ("ring.c", "ring_stepped.c"), MUTANTS, "VS_MUTANT", "VS_M_",
+                          find_compiler)
+stepped_module_name = STEPPED.module_name
+stepped_ffi = STEPPED.ffi
+cache_dir = STEPPED.cache_dir
+compile_stepped = STEPPED.compile
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) == 2 and args[0] == "lib":
-        print(build_lib(args[1]))
-        return 0
-    if len(args) == 2 and args[0] == "stepped":
-        print(compile_stepped(None if args[1] == "reference" else args[1]))
-        return 0
-    print("usage: python -m virtiospec.reference.ring.c.build lib OUT.so\n"
-          "       python -m virtiospec.reference.ring.c.build stepped reference|MUTANT",
-          file=sys.stderr)
-    return 2
+    return c_build.main(argv, "virtiospec.reference.ring.c.build", STEPPED,
+                        lambda out, _mutant: build_lib(out))
 
 
 if __name__ == "__main__":

@@ -4,21 +4,19 @@
   install`` compiles (setup.py's ``cffi_modules``): ring_packed.c with C11 atomics and
   fences, every function of ring_packed.h, used by ``--target c`` for its ``ring.packed.*``
   sessions (conformance/ring/target_c.py);
-* :func:`stepped_ffi` -- the stepped build (ring_packed.c with ``-DVS_STEPPED``, optionally
+* :data:`STEPPED` -- the stepped build (ring_packed.c with ``-DVS_STEPPED``, optionally
   one mutant ``-DVS_PACKED_MUTANT=VS_PM_<NAME>`` of ring_packed_mutants.h), compiled at run
-  time by :func:`compile_stepped` for :mod:`virtiospec.reference.ring.c.packed_stepped`,
-  which steps every access.
+  time for :mod:`virtiospec.reference.ring.c.packed_stepped`, which steps every access.
 
-This file is also run by cffi at install time, before the package exists, so it imports
-only the standard library, cffi and c_build.py beside it (what the C builds share).
+How they are built is c_build.py's (what the C builds share); this file names the sources,
+the cdef and the mutants. cffi also runs it at install time, before the package exists:
+then setup.py has loaded c_build.py already.
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
-from collections.abc import Callable, Mapping, Sequence
-from functools import partial
+from collections.abc import Sequence
 from pathlib import Path
 
 from cffi import FFI
@@ -27,13 +25,8 @@ HERE = Path(__file__).resolve().parent  # reference/ring/c/
 
 try:  # imported as virtiospec.reference.ring.c.packed_build
     from virtiospec.reference import c_build
-except ImportError:  # run by cffi from setup.py, before the package exists: load it by path
-    import importlib.util
-
-    _spec = importlib.util.spec_from_file_location("_vs_c_build", HERE.parents[1] / "c_build.py")
-    assert _spec is not None and _spec.loader is not None
-    c_build = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(c_build)
+except ImportError:  # run by cffi from setup.py, which loaded c_build.py first
+    c_build = sys.modules["_vs_c_build"]
 
 SOURCES = ("ring_packed.c",)
 STEPPED_SOURCES = ("ring.h", "ring_packed.h", "ring_access.h", "ring_packed_mutants.h",
@@ -122,60 +115,31 @@ STEPPED_CDEF = (COMMON_CDEF + operations_cdef(True)
                   "uint32_t size, uint64_t value, uint64_t *loaded);\n")
 
 
-def find_compiler(env: Mapping[str, str] | None = None,
-                  which: Callable[[str], str | None] = shutil.which) -> list[str]:
-    """The C compiler command (``$CC``, else Python's configured one, else ``cc``), checked to
-    exist on PATH. Raises :class:`MissingCompiler` naming the missing program."""
-    return c_build.find_compiler(COMPILED, env, which)
+#: find_compiler(env=None, which=shutil.which): the C compiler command, checked to exist
+#: on PATH, or MissingCompiler naming the missing program.
+find_compiler = c_build.compiler_for(COMPILED)
 
 
 def install_ffi() -> FFI:
     """The cffi module built by ``pip install`` (setup.py: cffi_modules)."""
     find_compiler()
-    ffi = FFI()
-    ffi.cdef(INSTALL_CDEF)
-    ffi.set_source(INSTALL_MODULE, '#include "ring_packed.h"\n',
-                   sources=[c_build.rel(c_build.src(s)) for s in SOURCES],
-                   include_dirs=[c_build.rel(d) for d in c_build.C_DIRS],
-                   extra_compile_args=[*WARNINGS, "-O2"])
-    return ffi
+    return c_build.install_ffi(INSTALL_MODULE, INSTALL_CDEF, '#include "ring_packed.h"\n',
+                               SOURCES)
 
 
 # -- stepped build ------------------------------------------------------------------------
 
-def stepped_module_name(mutant: str | None = None) -> str:
-    """A module name unique to the sources, the variant, cffi and this Python."""
-    return c_build.stepped_module_name("ring_packed", (c_build.src(s) for s in STEPPED_SOURCES),
-                                       STEPPED_CDEF, mutant)
-
-
-def stepped_ffi(mutant: str | None = None) -> FFI:
-    """ring_packed.c built with every access handed to Python (and one mutant switched on)."""
-    defines = c_build.stepped_defines(mutant, MUTANTS, "VS_PACKED_MUTANT", "VS_PM_")
-    return c_build.stepped_ffi(stepped_module_name(mutant), STEPPED_CDEF,
-                               defines + '#include "ring_packed.c"\n'
-                                         '#include "ring_packed_stepped.c"\n', HERE)
-
-
-def cache_dir() -> Path:
-    """Where run-time builds go: $VIRTIOSPEC_CACHE, else a per-user folder in the temp dir."""
-    return c_build.cache_dir("ring-packed-c")
-
-
-def compile_stepped(mutant: str | None = None) -> Path:
-    """Compile (once per source version) the stepped build; returns the extension's path."""
-    return c_build.compile_once(stepped_module_name(mutant), partial(stepped_ffi, mutant),
-                                cache_dir(), find_compiler)
+STEPPED = c_build.Stepped("ring_packed", "ring-packed-c", HERE, STEPPED_SOURCES, STEPPED_CDEF,
+                          ("ring_packed.c", "ring_packed_stepped.c"), MUTANTS,
+                          "VS_PACKED_MUTANT", "VS_PM_", find_compiler)
+stepped_module_name = STEPPED.module_name
+stepped_ffi = STEPPED.ffi
+cache_dir = STEPPED.cache_dir
+compile_stepped = STEPPED.compile
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) == 2 and args[0] == "stepped":
-        print(compile_stepped(None if args[1] == "reference" else args[1]))
-        return 0
-    print("usage: python -m virtiospec.reference.ring.c.packed_build stepped reference|MUTANT",
-          file=sys.stderr)
-    return 2
+    return c_build.main(argv, "virtiospec.reference.ring.c.packed_build", STEPPED)
 
 
 if __name__ == "__main__":

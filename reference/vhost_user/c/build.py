@@ -10,8 +10,7 @@ only the standard library, cffi and c_build.py beside it (what the C builds shar
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable, Mapping
+import sys
 from pathlib import Path
 
 from cffi import FFI
@@ -20,13 +19,8 @@ HERE = Path(__file__).resolve().parent  # reference/vhost_user/c/
 
 try:  # imported as virtiospec.reference.vhost_user.c.build
     from virtiospec.reference import c_build
-except ImportError:  # run by cffi from setup.py, before the package exists: load it by path
-    import importlib.util
-
-    _spec = importlib.util.spec_from_file_location("_vs_c_build", HERE.parents[1] / "c_build.py")
-    assert _spec is not None and _spec.loader is not None
-    c_build = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(c_build)
+except ImportError:  # run by cffi from setup.py, which loaded c_build.py first
+    c_build = sys.modules["_vs_c_build"]
 
 HEADER = c_build.src("ring_vhost.h")
 # what both fast paths compile in: the API, the memory table, the path that is not the ring's
@@ -37,29 +31,16 @@ DEPENDS = (*SHARED, "ring.c", "ring_mutants.h")
 MODULE = "virtiospec.reference.vhost_user.c._ring_vhost"
 COMPILED = (f"the C fast path of its vhost-user device ({MODULE}, "
             "reference/vhost_user/c/ring_vhost.c)")
-
-
-def find_compiler(env: Mapping[str, str] | None = None,
-                  which: Callable[[str], str | None] = shutil.which) -> list[str]:
-    return compiler_for(COMPILED, env, which)
-
-
-def compiler_for(compiled: str, env: Mapping[str, str] | None = None,
-                 which: Callable[[str], str | None] = shutil.which) -> list[str]:
-    """The C compiler, or MissingCompiler naming ``compiled`` (what needs it)."""
-    return c_build.find_compiler(compiled, env, which)
+#: find_compiler(env=None, which=shutil.which), or MissingCompiler naming COMPILED.
+find_compiler = c_build.compiler_for(COMPILED)
+#: compiler_for(compiled) -> a find_compiler naming ``compiled`` (what needs it).
+compiler_for = c_build.compiler_for
 
 
 def vhost_ffi(module: str, sources: tuple[str, ...], depends: tuple[str, ...]) -> FFI:
     """The cffi module ``module`` of a fast path: ring_vhost.h's API over ``sources``."""
-    ffi = FFI()
-    ffi.cdef(c_build.header_cdef(HEADER))
-    ffi.set_source(module, '#include "ring_vhost.h"\n',
-                   sources=[c_build.rel(c_build.src(s)) for s in sources],
-                   depends=[c_build.rel(c_build.src(s)) for s in depends],
-                   include_dirs=[c_build.rel(d) for d in c_build.C_DIRS],
-                   extra_compile_args=[*c_build.WARNINGS, "-O2", "-fvisibility=hidden"])
-    return ffi
+    return c_build.install_ffi(module, c_build.header_cdef(HEADER), '#include "ring_vhost.h"\n',
+                               sources, depends, ("-fvisibility=hidden",))
 
 
 def install_ffi() -> FFI:

@@ -6,13 +6,13 @@ ring_vhost.h): the cffi module ``virtiospec.reference.vhost_user.c._ring_vhost_p
 (ring_vhost_build.vhost_ffi) over the packed ring's sources.
 
 This file is also run by cffi at install time, before the package exists, so it imports
-only the standard library, cffi and the build modules beside it.
+only the standard library, cffi and the build modules beside it (c_build.py loaded
+by setup.py first).
 """
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Callable, Mapping
+import sys
 from pathlib import Path
 
 from cffi import FFI
@@ -21,14 +21,9 @@ HERE = Path(__file__).resolve().parent  # reference/vhost_user/c/
 
 try:  # imported as virtiospec.reference.vhost_user.c.packed_build
     from virtiospec.reference.vhost_user.c import build as ring_vhost_build
-except ImportError:  # run by cffi from setup.py, before the package exists: load it by path
-    import importlib.util
-
-    _spec = importlib.util.spec_from_file_location("_vs_ring_vhost_build",
-                                                   HERE / "build.py")
-    assert _spec is not None and _spec.loader is not None
-    ring_vhost_build = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(ring_vhost_build)
+except ImportError:  # run by cffi from setup.py, which loaded c_build.py first
+    ring_vhost_build = sys.modules["_vs_c_build"].load_by_path("_vs_ring_vhost_build",
+                                                               HERE / "build.py")
 
 SOURCES = ("ring_vhost_packed.c",)
 DEPENDS = (*ring_vhost_build.SHARED, "ring_packed.c", "ring_packed.h", "ring_packed_mutants.h")
@@ -37,9 +32,8 @@ COMPILED = (f"the C fast path of its vhost-user device ({MODULE}, "
             "reference/vhost_user/c/ring_vhost_packed.c)")
 
 
-def find_compiler(env: Mapping[str, str] | None = None,
-                  which: Callable[[str], str | None] = shutil.which) -> list[str]:
-    return ring_vhost_build.compiler_for(COMPILED, env, which)
+#: find_compiler(env=None, which=shutil.which), or MissingCompiler naming COMPILED.
+find_compiler = ring_vhost_build.compiler_for(COMPILED)
 
 
 def install_ffi() -> FFI:
