@@ -20,9 +20,7 @@ from __future__ import annotations
 from virtiospec.reference.access import Op
 from virtiospec.reference.ring.c.packed_build import MUTANTS, compile_stepped
 from virtiospec.reference.ring.c.packed_errors import ABORTED, check, error
-from virtiospec.reference.ring.c.stepped import F_EVENT_IDX, F_INDIRECT
 from virtiospec.reference.ring.c.stepped_ops import (
-    U64_MAX,
     CDeviceOps,
     CDriverOps,
     CStateSide,
@@ -61,6 +59,8 @@ class _PackedSide(CStateSide):
 class CPackedDriver(_PackedSide, CDriverOps):
     """The C driver (ring_packed.c) with the interface of :class:`PackedDriver`."""
 
+    layout: PackedLayout
+
     refuses_when_broken = True
 
     def __init__(self, layout: PackedLayout, *, event_idx: bool = False,
@@ -68,20 +68,8 @@ class CPackedDriver(_PackedSide, CDriverOps):
                  memory_size: int | None = None, mutant: str | None = None,
                  build: PackedSteppedBuild | None = None) -> None:
         super().__init__(build, mutant)
-        self.layout = layout
-        self.q = layout.size
-        self.event_idx = event_idx
-        self.indirect_area = indirect_area
-        self.indirect_max = indirect_max
-        size = self.lib.vs_packed_driver_state_size(self.q)
-        self._state = self._new_state("driver", size)
-        features = ((F_EVENT_IDX if event_idx else 0)
-                    | (F_INDIRECT if indirect_area is not None else 0))
-        check(self.lib.vs_packed_driver_create(
-            self._state, size, self.ffi.NULL, U64_MAX if memory_size is None else memory_size,
-            self.q, layout.desc, layout.driver_event, layout.device_event, features,
-            indirect_area or 0, indirect_max), "vs_packed_driver_create")
-        self._new_tokens()
+        self._create_driver(layout, (layout.desc, layout.driver_event, layout.device_event),
+                            event_idx, indirect_area, indirect_max, memory_size)
 
     # -- private state, read from C ------------------------------------------------------
     @property
@@ -141,6 +129,8 @@ class CPackedDriver(_PackedSide, CDriverOps):
 class CPackedDevice(_PackedSide, CDeviceOps):
     """The C device (ring_packed.c) with the interface of :class:`PackedDevice`."""
 
+    layout: PackedLayout
+
     refuses_when_broken = True
     # RING-PACKED-020: write_chain (stepped_ops.py) writes the writable buffers only
 
@@ -148,18 +138,8 @@ class CPackedDevice(_PackedSide, CDeviceOps):
                  indirect: bool = False, mutant: str | None = None,
                  build: PackedSteppedBuild | None = None) -> None:
         super().__init__(build, mutant)
-        self.layout = layout
-        self.q = layout.size
-        self.memory_size = memory_size
-        self.event_idx = event_idx
-        self.indirect = indirect
-        size = self.lib.vs_packed_device_state_size(self.q)
-        self._state = self._new_state("device", size)
-        features = (F_EVENT_IDX if event_idx else 0) | (F_INDIRECT if indirect else 0)
-        check(self.lib.vs_packed_device_create(
-            self._state, size, self.ffi.NULL, memory_size, self.q, layout.desc,
-            layout.driver_event, layout.device_event, features), "vs_packed_device_create")
-        self._segs = self.ffi.new("struct vs_segment[]", self.q)
+        self._create_device(layout, (layout.desc, layout.driver_event, layout.device_event),
+                            memory_size, event_idx, indirect)
 
     # -- private state, read from C ------------------------------------------------------
     @property

@@ -27,6 +27,8 @@ from virtiospec.reference.c_stepping import (
 from virtiospec.reference.ring.c.build import MUTANTS, compile_stepped
 from virtiospec.reference.ring.c.errors import check, error
 from virtiospec.reference.ring.c.stepped_ops import (
+    F_EVENT_IDX,
+    F_INDIRECT,
     U64_MAX,
     CDeviceOps,
     CDriverOps,
@@ -58,9 +60,6 @@ __all__ = [
     "used_elems",
 ]
 
-F_EVENT_IDX, F_INDIRECT = 1, 2
-
-
 class SteppedBuild(CSteppedBuild):
     """One compiled stepped module of ring.c (the reference, or one mutant)."""
 
@@ -83,25 +82,15 @@ class _SteppedSide(CStateSide):
 class CSplitDriver(_SteppedSide, CDriverOps):
     """The C driver (ring.c) with the interface of :class:`SplitDriver`."""
 
+    layout: SplitLayout
+
     def __init__(self, layout: SplitLayout, *, event_idx: bool = False,
                  indirect_area: int | None = None, indirect_max: int = 16,
                  memory_size: int | None = None, mutant: str | None = None,
                  build: SteppedBuild | None = None) -> None:
         super().__init__(build, mutant)
-        self.layout = layout
-        self.q = layout.size
-        self.event_idx = event_idx
-        self.indirect_area = indirect_area
-        self.indirect_max = indirect_max
-        size = self.lib.vs_driver_state_size(self.q)
-        self._state = self._new_state("driver", size)
-        features = (F_EVENT_IDX if event_idx else 0) | (F_INDIRECT if indirect_area is not None
-                                                        else 0)
-        check(self.lib.vs_driver_create(
-            self._state, size, self.ffi.NULL, U64_MAX if memory_size is None else memory_size,
-            self.q, layout.desc, layout.avail, layout.used, features, indirect_area or 0,
-            indirect_max, 0), "vs_driver_create")
-        self._new_tokens()
+        self._create_driver(layout, (layout.desc, layout.avail, layout.used), event_idx,
+                            indirect_area, indirect_max, memory_size, 0)  # start index 0
 
     # -- private state, read from C ------------------------------------------------------
     @property
@@ -158,22 +147,14 @@ class CSplitDriver(_SteppedSide, CDriverOps):
 class CSplitDevice(_SteppedSide, CDeviceOps):
     """The C device (ring.c) with the interface of :class:`SplitDevice`."""
 
+    layout: SplitLayout
+
     def __init__(self, layout: SplitLayout, memory_size: int, *, event_idx: bool = False,
                  indirect: bool = False, mutant: str | None = None,
                  build: SteppedBuild | None = None) -> None:
         super().__init__(build, mutant)
-        self.layout = layout
-        self.q = layout.size
-        self.memory_size = memory_size
-        self.event_idx = event_idx
-        self.indirect = indirect
-        size = self.lib.vs_device_state_size(self.q)
-        self._state = self._new_state("device", size)
-        features = (F_EVENT_IDX if event_idx else 0) | (F_INDIRECT if indirect else 0)
-        check(self.lib.vs_device_create(
-            self._state, size, self.ffi.NULL, memory_size, self.q, layout.desc, layout.avail,
-            layout.used, features, 0), "vs_device_create")
-        self._segs = self.ffi.new("struct vs_segment[]", self.q)
+        self._create_device(layout, (layout.desc, layout.avail, layout.used), memory_size,
+                            event_idx, indirect, 0)  # start index 0
 
     # -- private state, read from C ------------------------------------------------------
     @property

@@ -26,6 +26,7 @@ from virtiospec.reference.ring.errors import RingError
 
 Segments = Sequence[tuple[int, int]]
 U64_MAX = (1 << 64) - 1
+F_EVENT_IDX, F_INDIRECT = 1, 2  # the features argument of both rings' create (ring.h)
 B = TypeVar("B", bound="CSteppedBuild")
 
 
@@ -174,9 +175,26 @@ class CStateSide(ThreadedSide):
     """A side of the C references: its private state a block ``struct vs_<prefix><kind>``
     allocated here, ``broken`` read from it."""
 
+    layout: Any
+    q: int
+
     def _new_state(self, kind: str, size: int) -> Any:
         self._block = self.ffi.new("uint64_t[]", (max(size, 8) + 7) // 8)
         return self.ffi.cast(f"struct vs_{self.prefix}{kind} *", self._block)
+
+    def _create(self, kind: str, layout: Any, memory_size: int, areas: Sequence[int],
+                features: int, *extra: int) -> None:
+        """Allocate the state of ``kind`` (driver or device) and call ``vs_<prefix><kind>_
+        create`` on it: no memory pointer (every access is stepped), ``memory_size``, Q, the
+        ring's ``areas`` (its layout's addresses), ``features`` and the ``extra`` arguments
+        of that ring's create."""
+        self.layout = layout
+        self.q = layout.size
+        size = getattr(self.lib, f"vs_{self.prefix}{kind}_state_size")(self.q)
+        self._state = self._new_state(kind, size)
+        name = f"vs_{self.prefix}{kind}_create"
+        self._check(getattr(self.lib, name)(self._state, size, self.ffi.NULL, memory_size,
+                                            self.q, *areas, features, *extra), name)
 
     @property
     def broken(self) -> RingError | None:
@@ -187,6 +205,19 @@ class CStateSide(ThreadedSide):
 
 class CDriverOps(CStateSide, SteppedDriverOps):
     """A C reference's driver: the operations, and what both rings' structs hold alike."""
+
+    def _create_driver(self, layout: Any, areas: Sequence[int], event_idx: bool,
+                       indirect_area: int | None, indirect_max: int, memory_size: int | None,
+                       *extra: int) -> None:
+        """Create the C driver over ``layout`` (its ``areas``) with the features asked."""
+        self.event_idx = event_idx
+        self.indirect_area = indirect_area
+        self.indirect_max = indirect_max
+        features = ((F_EVENT_IDX if event_idx else 0)
+                    | (F_INDIRECT if indirect_area is not None else 0))
+        self._create("driver", layout, U64_MAX if memory_size is None else memory_size, areas,
+                     features, indirect_area or 0, indirect_max, *extra)
+        self._new_tokens()
 
     @property
     def num_added(self) -> int:
@@ -205,11 +236,19 @@ class CDriverOps(CStateSide, SteppedDriverOps):
     def enable_cb_delayed(self) -> Op[bool]:
         return bool((yield from self._op("driver_enable_cb_delayed")))
 
-    q: int
-
 
 class CDeviceOps(CStateSide, SteppedDeviceOps):
     """A C reference's device: the operations, and what both rings' structs hold alike."""
+
+    def _create_device(self, layout: Any, areas: Sequence[int], memory_size: int,
+                       event_idx: bool, indirect: bool, *extra: int) -> None:
+        """Create the C device over ``layout`` (its ``areas``) with the features asked."""
+        self.memory_size = memory_size
+        self.event_idx = event_idx
+        self.indirect = indirect
+        features = (F_EVENT_IDX if event_idx else 0) | (F_INDIRECT if indirect else 0)
+        self._create("device", layout, memory_size, areas, features, *extra)
+        self._segs = self.ffi.new("struct vs_segment[]", self.q)
 
     @property
     def notify_disabled(self) -> bool:
