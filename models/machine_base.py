@@ -41,7 +41,7 @@ from virtiospec.models.hypothesis_run import (
     hypothesis_settings,
     run_hypothesis,
 )
-from virtiospec.models.memory.tso import Mode, Program, SharedMemory, Side
+from virtiospec.models.memory.tso import LOAD_REORDERING, Mode, Program, SharedMemory, Side
 from virtiospec.reference.access import Load, OutOfBounds
 from virtiospec.reference.ring.errors import RingError
 
@@ -141,6 +141,13 @@ def bind(name: str, bases: tuple[type[M], ...], cfg: object) -> type[M]:
     return type(name, bases, {"cfg": cfg, "record": RunRecord()})
 
 
+def bind_mode(name: str, mode: Mode, cfg: object, base: type[M],
+              rmo_base: type[M]) -> type[M]:
+    """:func:`bind` over ``rmo_base`` (with the rules of loads satisfied early) under a
+    mode that reorders loads, else over ``base``."""
+    return bind(name, (rmo_base if mode in LOAD_REORDERING else base,), cfg)
+
+
 def run_bound(cls: type[SharedMemoryMachine], steps: int, max_examples: int, *,
               derandomize: bool = False, shrink: bool = True,
               shrink_seconds: float | None = None) -> registry.Evidence:
@@ -163,6 +170,7 @@ class DriverDeviceMachine(SharedMemoryMachine):
     bufs: Mapping[int, object]  # added, not yet taken back
     avail_fifo: deque[int]  # tokens made available, not yet popped
     used_fifo: deque[tuple[int, int]]  # (token, len) pushed, not taken
+    undecided: int  # buffers added since the driver last decided whether to kick
 
     # -- what a ring supplies ------------------------------------------------------------
     def accounting(self) -> None:
@@ -172,6 +180,23 @@ class DriverDeviceMachine(SharedMemoryMachine):
     def no_lost_wakeup(self) -> None:
         """The invariant on sleeping sides (checked after every access)."""
         raise NotImplementedError
+
+    def _asleep_with_work(self, available: bool, used: bool,
+                          device_rearmed: bool = True) -> str | None:
+        """The side that sleeps, with no notification pending, while its peer is done and
+        has left it work (a lost wakeup; each ring names the requirement and the work):
+        ``"device"`` when the driver, done deciding on kicks and its stores in memory, has
+        made buffers ``available`` the device has not taken; ``"driver"`` when the device,
+        its stores in memory and asleep (or idle and ``device_rearmed``), has ``used``
+        buffers the driver has not taken; else None."""
+        d, v = self.dside, self.vside
+        driver_done = (not d.busy or d.asleep) and self.undecided == 0 and not d.buffer
+        if v.asleep and driver_done and available:
+            return "device"
+        device_done = not v.buffer and (v.asleep or (not v.busy and device_rearmed))
+        if d.asleep and device_done and used:
+            return "driver"
+        return None
 
     def _serve_all(self) -> Program[None]:
         """The device serves every available buffer and uses every one it holds."""

@@ -64,26 +64,22 @@ from dataclasses import dataclass, field
 from typing import ClassVar, cast
 
 from hypothesis import strategies as st
-from hypothesis.stateful import initialize, invariant, precondition, rule
+from hypothesis.stateful import invariant, precondition, rule
 from virtiospec.models import registry
 from virtiospec.models.hypothesis_run import RunRecord, Violation
 from virtiospec.models.machine_base import (
     WHERE,
     RmoDriverDeviceMachine,
-    bind,
+    bind_mode,
     guarded,
     run_bound,
 )
-from virtiospec.models.memory.tso import (
-    LOAD_REORDERING,
-    Mode,
-    Program,
-    Wait,
-)
+from virtiospec.models.memory.tso import Mode, Program, Wait
 from virtiospec.models.ring.machine_ops import (
     INDIRECT_MAX,
     MAX_BUF,
     RUN,
+    Draws,
     RingOpsMachine,
     Segment,
     inside,
@@ -136,15 +132,10 @@ class RingMachine(RingOpsMachine):
     cfg: ClassVar[RingConfig] = RingConfig()
     record: ClassVar[RunRecord] = RunRecord()
 
-    # -- set-up --------------------------------------------------------------------------
-    @initialize(data=st.data())
-    @guarded
-    def setup(self, data: st.DataObject) -> None:
-        cfg = self.cfg
-        q = data.draw(st.sampled_from(cfg.sizes), label="Q")
-        start = data.draw(st.sampled_from(cfg.starts), label="start index")
-        indirect = data.draw(st.sampled_from(cfg.indirect), label="indirect")
-        self.build(q, start, indirect)
+    # -- set-up (the rule: models/ring/machine_ops.py) -------------------------------------
+    def _draws(self) -> Draws:
+        return (("Q", self.cfg.sizes), ("start index", self.cfg.starts),
+                ("indirect", self.cfg.indirect))
 
     def build(self, q: int, start: int, indirect: bool) -> None:
         """Lay out memory for queue size ``q``, both sides with indices at ``start``."""
@@ -347,14 +338,13 @@ class RingMachine(RingOpsMachine):
         """RING-SPLIT-110 and RING-SPLIT-111."""
         if not self.ready:
             return
-        d, v = self.dside, self.vside
-        driver_done = ((not d.busy or d.asleep) and self.undecided == 0 and not d.buffer)
-        if v.asleep and driver_done and self.avail_pub != self.avail_cons:
+        asleep = self._asleep_with_work(self.avail_pub != self.avail_cons,
+                                        self.used_pub != self.used_cons, self.arm == "normal")
+        if asleep == "device":
             raise Violation("RING-SPLIT-110", f"device asleep, no kick pending, "
                             f"avail.idx={self.avail_pub} but the device consumed up to "
                             f"{self.avail_cons}")
-        device_done = not v.buffer and (v.asleep or (not v.busy and self.arm == "normal"))
-        if d.asleep and device_done and self.used_pub != self.used_cons:
+        if asleep == "driver":
             raise Violation("RING-SPLIT-111", f"driver asleep, no interrupt pending, "
                             f"used.idx={self.used_pub} but the driver took back up to "
                             f"{self.used_cons}")
@@ -374,8 +364,7 @@ def machine_class(cfg: RingConfig) -> type[RingMachine]:
     """A RingMachine subclass bound to ``cfg``, with its own run record."""
     name = (f"Ring_{cfg.mode}_{'event_idx' if cfg.event_idx else 'flags'}_"
             f"{cfg.driver_cls.__name__}_{cfg.device_cls.__name__}")
-    base = RmoRingMachine if cfg.mode in LOAD_REORDERING else RingMachine
-    return bind(name, (base,), cfg)
+    return bind_mode(name, cfg.mode, cfg, RingMachine, RmoRingMachine)
 
 
 def run_ring(cfg: RingConfig, max_examples: int, *, derandomize: bool = False,

@@ -13,11 +13,11 @@ descriptors and indices, ``sleep``, a batch, the invariants) stays in the ring's
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar, Protocol
 
 from hypothesis import strategies as st
-from hypothesis.stateful import precondition, rule
+from hypothesis.stateful import initialize, precondition, rule
 from virtiospec.models.hypothesis_run import Violation
 from virtiospec.models.machine_base import DriverDeviceMachine, guarded
 from virtiospec.models.memory.tso import (
@@ -33,6 +33,7 @@ from virtiospec.reference.access import GuestMemory, Load, Store, run
 from virtiospec.reference.ring.device import Chain
 
 Segment = tuple[int, int]
+Draws = tuple[tuple[str, Sequence[Any]], ...]  # (label, choices) a run draws, in order
 SLOT = 64  # bytes of data area per chain: up to 4 buffers of up to 16 bytes
 MAX_BUF = 16
 INDIRECT_MAX = 4
@@ -127,7 +128,20 @@ class RingOpsMachine(DriverDeviceMachine):
         """The ring's bookkeeping when the driver took ``buf`` back (before its bytes)."""
         raise NotImplementedError
 
+    def _draws(self) -> Draws:
+        """What a run draws before it starts, in order: (label, choices) each, the queue
+        size first; :meth:`build` takes the values drawn."""
+        raise NotImplementedError
+
+    build: Callable[..., None]  # lays out a fresh queue for the values _draws() drew
+
     # -- set-up --------------------------------------------------------------------------
+    @initialize(data=st.data())
+    @guarded
+    def setup(self, data: st.DataObject) -> None:
+        self.build(*(data.draw(st.sampled_from(choices), label=label)
+                     for label, choices in self._draws()))
+
     def _lay_out(self, lay: Any, desc_size: int, names: AddressNames, table: TableNamer,
                  event_idx: bool, indirect: bool) -> None:
         """Indirect tables after the ring ``lay``, a data slot a chain after them; the two

@@ -332,14 +332,12 @@ class RingOnShmMachine(DriverDeviceMachine):
         """SHM-RING-004: RING-SPLIT-110 and RING-SPLIT-111 across both suppressions."""
         if not self.ready:
             return
-        d, v = self.dside, self.vside
-        driver_done = (not d.busy or d.asleep) and self.undecided == 0 and not d.buffer
-        if v.asleep and driver_done and self.avail_fifo:
+        asleep = self._asleep_with_work(bool(self.avail_fifo), bool(self.used_fifo))
+        if asleep == "device":
             raise Violation("SHM-RING-004", f"device asleep, no kick pending, "
                             f"{len(self.avail_fifo)} chains available it has not popped "
                             "(RING-SPLIT-110)")
-        device_done = (not v.busy or v.asleep) and not v.buffer
-        if d.asleep and device_done and self.used_fifo:
+        if asleep == "driver":
             raise Violation("SHM-RING-004", f"driver asleep, no interrupt pending, "
                             f"{len(self.used_fifo)} used buffers it has not taken "
                             "(RING-SPLIT-111)")

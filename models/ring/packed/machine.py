@@ -64,26 +64,22 @@ from dataclasses import dataclass, field
 from typing import ClassVar, cast
 
 from hypothesis import strategies as st
-from hypothesis.stateful import initialize, invariant, precondition, rule
+from hypothesis.stateful import invariant, precondition, rule
 from virtiospec.models import registry
 from virtiospec.models.hypothesis_run import RunRecord, Violation
 from virtiospec.models.machine_base import (
     WHERE,
     RmoDriverDeviceMachine,
-    bind,
+    bind_mode,
     guarded,
     run_bound,
 )
-from virtiospec.models.memory.tso import (
-    LOAD_REORDERING,
-    Mode,
-    Program,
-    Wait,
-)
+from virtiospec.models.memory.tso import Mode, Program, Wait
 from virtiospec.models.ring.machine_ops import (
     INDIRECT_MAX,
     MAX_BUF,
     RUN,
+    Draws,
     RingOpsMachine,
     Segment,
     inside,
@@ -142,15 +138,10 @@ class PackedMachine(RingOpsMachine):
     cfg: ClassVar[PackedConfig] = PackedConfig()
     record: ClassVar[RunRecord] = RunRecord()
 
-    # -- set-up --------------------------------------------------------------------------
-    @initialize(data=st.data())
-    @guarded
-    def setup(self, data: st.DataObject) -> None:
-        cfg = self.cfg
-        q = data.draw(st.sampled_from(cfg.sizes), label="Q")
-        event_idx = data.draw(st.sampled_from(cfg.event_idx), label="event_idx")
-        indirect = data.draw(st.sampled_from(cfg.indirect), label="indirect")
-        self.build(q, event_idx, indirect)
+    # -- set-up (the rule: models/ring/machine_ops.py) -------------------------------------
+    def _draws(self) -> Draws:
+        return (("Q", self.cfg.sizes), ("event_idx", self.cfg.event_idx),
+                ("indirect", self.cfg.indirect))
 
     def build(self, q: int, event_idx: bool, indirect: bool) -> None:
         """Lay out memory for a fresh queue of size ``q``; both sides initialise it."""
@@ -361,14 +352,12 @@ class PackedMachine(RingOpsMachine):
         """RING-PACKED-110 and RING-PACKED-111."""
         if not self.ready:
             return
-        d, v = self.dside, self.vside
-        driver_done = (not d.busy or d.asleep) and self.undecided == 0 and not d.buffer
-        if v.asleep and driver_done and self.avail_fifo:
+        asleep = self._asleep_with_work(bool(self.avail_fifo), bool(self.used_fifo))
+        if asleep == "device":
             raise Violation("RING-PACKED-110", f"device asleep, no kick pending, "
                             f"{len(self.avail_fifo)} lists available it has not taken "
                             f"(t{self.avail_fifo[0]} first)")
-        device_done = not v.buffer and (v.asleep or not v.busy)
-        if d.asleep and device_done and self.used_fifo:
+        if asleep == "driver":
             raise Violation("RING-PACKED-111", f"driver asleep, no interrupt pending, "
                             f"{len(self.used_fifo)} used descriptors it has not taken "
                             f"(t{self.used_fifo[0][0]} first)")
@@ -386,8 +375,7 @@ class RmoPackedMachine(PackedMachine, RmoDriverDeviceMachine):
 def machine_class(cfg: PackedConfig) -> type[PackedMachine]:
     """A PackedMachine subclass bound to ``cfg``, with its own run record."""
     name = f"Packed_{cfg.mode}_{cfg.driver_cls.__name__}_{cfg.device_cls.__name__}"
-    base = RmoPackedMachine if cfg.mode in LOAD_REORDERING else PackedMachine
-    return bind(name, (base,), cfg)
+    return bind_mode(name, cfg.mode, cfg, PackedMachine, RmoPackedMachine)
 
 
 def run_packed(cfg: PackedConfig, max_examples: int, *, derandomize: bool = False,
