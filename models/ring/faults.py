@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import precondition, rule, run_state_machine_as_test
 from virtiospec.models import registry
 from virtiospec.models.hypothesis_run import (
     RunRecord,
@@ -49,23 +49,16 @@ from virtiospec.models.hypothesis_run import (
     hypothesis_settings,
     run_hypothesis,
 )
-from virtiospec.reference.access import GuestMemory, Load, Op, Store, run
+from virtiospec.models.ring.faults_mid import DATA, MEM, MidOperationResets
+from virtiospec.reference.access import GuestMemory, run
 from virtiospec.reference.ring import SplitDevice, SplitDriver
 from virtiospec.reference.ring.device import Chain
 from virtiospec.reference.ring.errors import QueueFull, RingError
 from virtiospec.reference.ring.layout import SplitLayout
 from virtiospec.reference.ring.packed.device import PackedDevice
 from virtiospec.reference.ring.packed.driver import PackedDriver
-from virtiospec.reference.ring.packed.layout import (
-    DESC_FLAGS,
-    DESC_ID,
-    PackedLayout,
-    advance,
-    is_used,
-)
+from virtiospec.reference.ring.packed.layout import PackedLayout
 
-MEM = 1 << 16
-DATA = 1 << 12  # buffers live from here on, 64 bytes per token slot
 REQS = ("RING-SPLIT-092", "RING-SPLIT-090", "RING-SPLIT-085", "VIRTIO-CLEANUP-001")
 PACKED_REQS = ("RING-PACKED-092", "RING-PACKED-090", "RING-PACKED-086", "VIRTIO-CLEANUP-001")
 
@@ -84,7 +77,10 @@ class FaultConfig:
     steps: int = 60
 
 
-class FaultMachine(RuleBasedStateMachine):
+class FaultMachine(MidOperationResets):
+    """The machine (see the module's text); the resets in the middle of an operation are
+    models/ring/faults_mid.py's."""
+
     cfg: FaultConfig = FaultConfig()
     record: RunRecord = RunRecord()
 
@@ -357,79 +353,6 @@ class FaultMachine(RuleBasedStateMachine):
         self._tick()
         self._count("reset")
         self._note("env", "FAULT: device reset")
-        self._recover()
-
-    # -- resets in the middle of an operation (the Python sides: an Op can be left half-way)
-    def _partial(self, op: Op[Any], k: int) -> tuple[bool, Any]:
-        """Apply the first ``k`` accesses of ``op``; (finished, its result)."""
-        value: int | None = None
-        try:
-            for _ in range(k):
-                access = op.send(value)
-                value = None
-                if isinstance(access, Load):
-                    value = self.mem.read(access.addr, access.size)
-                elif isinstance(access, Store):
-                    self.mem.write(access.addr, access.size, access.value)
-        except StopIteration as done:
-            return True, done.value
-        op.close()
-        return False, None
-
-    def _published(self, used: list[tuple[int, int]], before: tuple[int, int],
-                   ndescs: list[int]) -> int:
-        """How many of ``used`` a push left half-way had published (RING-SPLIT-043: used.idx;
-        RING-PACKED-014: each used descriptor's flags)."""
-        if not self.cfg.packed:
-            return (self.mem.read(self.lay.used_idx, 2) - before[0]) & 0xFFFF  # type: ignore[union-attr]
-        pos, wrap = before
-        n = 0
-        for (buf_id, _), ndesc in zip(used, ndescs, strict=True):
-            at = self.lay.desc_addr(pos)
-            flags = self.mem.read(at + DESC_FLAGS, 2)
-            if not (is_used(flags, wrap) and self.mem.read(at + DESC_ID, 2) == buf_id):
-                break
-            n += 1
-            pos, wrap = advance(self.cfg.q, pos, wrap, ndesc)
-        return n
-
-    @precondition(lambda m: bool(m.held) and m.python_sides)
-    @rule(k=st.integers(1, 12))
-    def reset_mid_push(self, k: int) -> None:
-        """The device is reset ``k`` accesses into pushing what it holds."""
-        self._tick()
-        used = [(c.head, min(c.writable_len, 8)) for c in self.held]
-        before = ((self.dev.used_idx, 0) if not self.cfg.packed
-                  else (self.dev.used_pos, self.dev.used_wrap))
-        ndescs = [self.dev.in_flight[h].ndesc if self.cfg.packed else 1 for h, _ in used]
-        done, _ = self._partial(self.dev.push(used), k)
-        n = len(used) if done else self._published(used, before, ndescs)
-        for head, length in used[:n]:
-            self.device_used[self.by_head[head]] = length
-        self._count("reset mid-push")
-        self._note("env", f"FAULT: device reset {k} accesses into pushing {used} "
-                   f"({n} published)")
-        self._recover()
-
-    @precondition(lambda m: m.stall_drv == 0 and m.python_sides and bool(m.by_head))
-    @rule(k=st.integers(1, 12), n_in=st.integers(1, 3))
-    def reset_mid_add(self, k: int, n_in: int) -> None:
-        """The device is reset ``k`` accesses into the driver adding a chain."""
-        self._tick()
-        token = self.next_token
-        self.next_token += 1
-        base = DATA + 64 * (token % 900)
-        try:
-            done, head = self._partial(
-                self.drv.add([], [(base + 16 * j, 16) for j in range(n_in)], token), k)
-        except QueueFull:
-            return
-        if done:
-            self.by_head[head] = token
-            self.made_available.add(token)
-        self._count("reset mid-add")
-        self._note("env", f"FAULT: device reset {k} accesses into adding t{token} "
-                   f"({'added' if done else 'not added: it stays with its owner'})")
         self._recover()
 
     def _recover(self) -> None:
