@@ -214,15 +214,16 @@ def compile_once(name: str, make_ffi: Callable[[], FFI], cache: Path,
 
 
 class Stepped:
-    """The stepped build of one C reference: ``includes`` (the C files, ``-DVS_STEPPED``)
-    compiled with ``cdef`` and, for a mutant ``M`` of ``mutants``, ``#define <switch>
-    <prefix>M``; its module name hashes ``sources``; built once into the per-user cache of
-    ``kind`` (see :func:`compile_once`), and the compiler named by ``find``."""
+    """The stepped build of one C reference: ``includes`` (the C files, ``-DVS_STEPPED``;
+    the first one's folder searched first) compiled with ``cdef`` and, for a mutant ``M`` of
+    ``mutants``, ``#define <switch> <prefix>M``; its module name hashes ``sources``; built
+    once into the per-user cache ``cache`` (see :func:`compile_once`) with the compiler
+    ``find`` names."""
 
-    def __init__(self, kind: str, cache: str, here: Path, sources: Sequence[str], cdef: str,
+    def __init__(self, kind: str, cache: str, sources: Sequence[str], cdef: str,
                  includes: Sequence[str], mutants: Sequence[str], switch: str, prefix: str,
                  find: Callable[[], list[str]]) -> None:
-        self.kind, self.cache, self.here = kind, cache, here
+        self.kind, self.cache = kind, cache
         self.sources, self.cdef, self.includes = tuple(sources), cdef, tuple(includes)
         self.mutants, self.switch, self.prefix = tuple(mutants), switch, prefix
         self.find = find
@@ -236,7 +237,8 @@ class Stepped:
         """The C built with every access handed to Python (and one mutant switched on)."""
         defines = stepped_defines(mutant, self.mutants, self.switch, self.prefix)
         source = defines + "".join(f'#include "{name}"\n' for name in self.includes)
-        return stepped_ffi(self.module_name(mutant), self.cdef, source, self.here)
+        return stepped_ffi(self.module_name(mutant), self.cdef, source,
+                           src(self.includes[0]).parent)
 
     def cache_dir(self) -> Path:
         """Where run-time builds go: $VIRTIOSPEC_CACHE, else a per-user folder in the temp

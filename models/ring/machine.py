@@ -211,9 +211,7 @@ class RingMachine(RingOpsMachine):
             del self.owned[d]
 
     def _sleep(self, delayed: bool) -> Program[None]:
-        self.dside.consume("irq")  # the ring is re-checked below before sleeping
-        if self.undecided:
-            yield from self._kick()
+        yield from self._before_sleep()
         if delayed:
             pending = yield from self.drv.enable_cb_delayed()
         else:
@@ -228,15 +226,10 @@ class RingMachine(RingOpsMachine):
         dev = self.dev
         done: list[tuple[int, int, Buf]] = []
         for _ in range(batch):
-            chain = yield from dev.pop()
-            if chain is None:
-                self.shm.note("device", "pop -> none")
+            got = yield from self._pop_one(nbytes, "RING-SPLIT-013")
+            if got is None:
                 break
-            buf = self._popped(chain)
-            reply = yield from self._read_and_reply(chain, buf, nbytes, "RING-SPLIT-013")
-            self.dev_inflight[buf.token] = buf
-            written = yield from dev.write_chain(chain, reply)
-            buf.reply = reply[:written]
+            chain, buf, written = got
             done.append((chain.head, written, buf))
         if not done:
             return False
@@ -249,6 +242,9 @@ class RingMachine(RingOpsMachine):
 
     def _buf_id(self, buf: Buf) -> int:
         return buf.head
+
+    def _hold(self, chain: Chain, buf: Buf) -> None:
+        self.dev_inflight[buf.token] = buf
 
     def _popped(self, chain: Chain) -> Buf:
         _, buf = self._next_available(chain)

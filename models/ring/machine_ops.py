@@ -270,10 +270,15 @@ class RingOpsMachine(DriverDeviceMachine):
         yield from self.drv.disable_cb()
         self.cb_enabled = False
 
-    def _isr_sleep(self) -> Program[None]:
+    def _before_sleep(self) -> Program[None]:
+        """Take a pending interrupt (the ring is re-checked before sleeping) and kick if a
+        kick decision is still open."""
         self.dside.consume("irq")
         if self.undecided:
             yield from self._kick()
+
+    def _isr_sleep(self) -> Program[None]:
+        yield from self._before_sleep()
         if not (yield from self._get()):
             yield Wait("irq")
 
@@ -317,6 +322,29 @@ class RingOpsMachine(DriverDeviceMachine):
             raise Violation(req, f"device read {data.hex()} from t{buf.token}, the "
                             f"application wrote {buf.out_data.hex()}")
         return reply_pattern(buf.token, min(nbytes, chain.writable_len))
+
+    def _hold(self, chain: Chain, buf: Any) -> None:
+        """The ring's bookkeeping when the device holds ``buf`` (before it writes)."""
+        raise NotImplementedError
+
+    def _pop_one(self, nbytes: int, req: str) -> Program[tuple[Chain, Any, int] | None]:
+        """The device pops a chain, checks and reads it (``req``: what the application
+        wrote), holds it and writes up to ``nbytes`` bytes of reply: (chain, its buffer,
+        bytes written), or None if nothing was available."""
+        chain = yield from self.dev.pop()
+        if chain is None:
+            self.shm.note("device", "pop -> none")
+            return None
+        buf = self._popped(chain)
+        reply = yield from self._read_and_reply(chain, buf, nbytes, req)
+        self._hold(chain, buf)
+        written = yield from self.dev.write_chain(chain, reply)
+        buf.reply = reply[:written]
+        return chain, buf, written
+
+    def _popped(self, chain: Chain) -> Any:
+        """The buffer the driver made available next, checked against ``chain``."""
+        raise NotImplementedError
 
     def _interrupt(self) -> Program[None]:
         notify = yield from self.dev.should_notify()

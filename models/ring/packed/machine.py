@@ -220,9 +220,7 @@ class PackedMachine(RingOpsMachine):
         self.ret += buf.ndesc
 
     def _sleep(self) -> Program[None]:
-        self.dside.consume("irq")  # the ring is re-checked below before sleeping
-        if self.undecided:
-            yield from self._kick()
+        yield from self._before_sleep()
         pending = yield from self.drv.enable_cb()
         self.cb_enabled = True
         self.shm.note("driver", f"enable_cb -> {pending}")
@@ -234,15 +232,10 @@ class PackedMachine(RingOpsMachine):
         dev = self.dev
         popped = 0
         for _ in range(batch):
-            chain = yield from dev.pop()
-            if chain is None:
-                self.shm.note("device", "pop -> none")
+            got = yield from self._pop_one(nbytes, "RING-PACKED-092")
+            if got is None:
                 break
-            buf = self._popped(chain)
-            reply = yield from self._read_and_reply(chain, buf, nbytes, "RING-PACKED-092")
-            self.dev_held.append((chain.head, 0, buf))
-            written = yield from dev.write_chain(chain, reply)
-            buf.reply = reply[:written]
+            chain, buf, written = got
             self.dev_held[-1] = (chain.head, written, buf)
             popped += 1
         cut = max(len(self.dev_held) - keep, 0)
@@ -266,6 +259,9 @@ class PackedMachine(RingOpsMachine):
 
     def _buf_id(self, buf: PBuf) -> int:
         return buf.id
+
+    def _hold(self, chain: Chain, buf: PBuf) -> None:
+        self.dev_held.append((chain.head, 0, buf))  # its writes are checked against it
 
     def _popped(self, chain: Chain) -> PBuf:
         return cast(PBuf, self._next_available(chain)[1])

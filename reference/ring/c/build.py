@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from cffi import FFI
-
-HERE = Path(__file__).resolve().parent  # reference/ring/c/
 
 try:  # imported as virtiospec.reference.ring.c.build
     from virtiospec.reference import c_build
@@ -45,19 +44,12 @@ INSTALL_MODULE = "virtiospec.reference.ring.c._ring"
 MissingCompiler = c_build.MissingCompiler
 
 COMPILED = f"its C reference of the split ring ({INSTALL_MODULE}, reference/ring.c)"
-#: find_compiler(env=None, which=shutil.which): the C compiler command, checked to exist
-#: on PATH, or MissingCompiler naming the missing program.
-find_compiler = c_build.compiler_for(COMPILED)
+find_compiler = c_build.compiler_for(COMPILED)  # (env=None, which=shutil.which)
 
 
-def abi_cdef() -> str:
-    """The declarations of virtiospec_ring.h that cffi reads (between cdef-begin/-end)."""
-    return c_build.header_cdef(ABI_HEADER)
-
-
-def packed_abi_cdef() -> str:
-    """The declarations of virtiospec_ring_packed.h that cffi reads (after abi_cdef())."""
-    return c_build.header_cdef(PACKED_ABI_HEADER)
+# the declarations of virtiospec_ring.h and (after those) virtiospec_ring_packed.h for cffi
+abi_cdef = partial(c_build.header_cdef, ABI_HEADER)
+packed_abi_cdef = partial(c_build.header_cdef, PACKED_ABI_HEADER)
 
 
 def install_ffi() -> FFI:
@@ -124,7 +116,7 @@ extern "Python" int vs_py_access(void *py, int kind, uint64_t addr, uint32_t siz
                                  uint64_t value, uint64_t *loaded);
 """
 
-STEPPED = c_build.Stepped("ring", "ring-c", HERE, STEPPED_SOURCES, STEPPED_CDEF,
+STEPPED = c_build.Stepped("ring", "ring-c", STEPPED_SOURCES, STEPPED_CDEF,
                           ("ring.c", "ring_stepped.c"), MUTANTS, "VS_MUTANT", "VS_M_",
                           find_compiler)
 stepped_module_name = STEPPED.module_name

@@ -17,11 +17,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from cffi import FFI
-
-HERE = Path(__file__).resolve().parent  # reference/ring/c/
 
 try:  # imported as virtiospec.reference.ring.c.packed_build
     from virtiospec.reference import c_build
@@ -115,9 +112,7 @@ STEPPED_CDEF = (COMMON_CDEF + operations_cdef(True)
                   "uint32_t size, uint64_t value, uint64_t *loaded);\n")
 
 
-#: find_compiler(env=None, which=shutil.which): the C compiler command, checked to exist
-#: on PATH, or MissingCompiler naming the missing program.
-find_compiler = c_build.compiler_for(COMPILED)
+find_compiler = c_build.compiler_for(COMPILED)  # (env=None, which=shutil.which)
 
 
 def install_ffi() -> FFI:
@@ -129,7 +124,7 @@ def install_ffi() -> FFI:
 
 # -- stepped build ------------------------------------------------------------------------
 
-STEPPED = c_build.Stepped("ring_packed", "ring-packed-c", HERE, STEPPED_SOURCES, STEPPED_CDEF,
+STEPPED = c_build.Stepped("ring_packed", "ring-packed-c", STEPPED_SOURCES, STEPPED_CDEF,
                           ("ring_packed.c", "ring_packed_stepped.c"), MUTANTS,
                           "VS_PACKED_MUTANT", "VS_PM_", find_compiler)
 stepped_module_name = STEPPED.module_name

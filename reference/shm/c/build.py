@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 
 from cffi import FFI
-
-HERE = Path(__file__).resolve().parent  # reference/shm/c/
 
 try:  # imported as virtiospec.reference.shm.c.build
     from virtiospec.reference import c_build
@@ -50,19 +49,12 @@ MissingCompiler = c_build.MissingCompiler
 COMPILED = f"its C reference of the table and shm-signal ({INSTALL_MODULE}, reference/shm/c/shm.c)"
 
 
-#: find_compiler(env=None, which=shutil.which): the C compiler command, checked to exist
-#: on PATH, or MissingCompiler naming the missing program.
-find_compiler = c_build.compiler_for(COMPILED)
+find_compiler = c_build.compiler_for(COMPILED)  # (env=None, which=shutil.which)
 
 
-def cdef() -> str:
-    """The declarations of shm.h that cffi reads (between cdef-begin and cdef-end)."""
-    return c_build.header_cdef(HEADER)
-
-
-def abi_cdef() -> str:
-    """The declarations of conformance/shm/virtiospec_shm.h that cffi reads."""
-    return c_build.header_cdef(ABI_HEADER)
+# the declarations of shm.h and of conformance/shm/virtiospec_shm.h for cffi
+cdef = partial(c_build.header_cdef, HEADER)
+abi_cdef = partial(c_build.header_cdef, ABI_HEADER)
 
 
 def install_ffi() -> FFI:
@@ -108,7 +100,7 @@ extern "Python" int vs_shm_py_access(void *py, int kind, uint64_t addr, uint32_t
 """
 
 
-STEPPED = c_build.Stepped("shm", "shm-c", HERE, STEPPED_SOURCES, cdef() + STEPPED_ENTRIES,
+STEPPED = c_build.Stepped("shm", "shm-c", STEPPED_SOURCES, cdef() + STEPPED_ENTRIES,
                           ("shm.c", "shm_stepped.c"), MUTANTS, "VS_SHM_MUTANT", "VS_SHM_M_",
                           find_compiler)
 stepped_module_name = STEPPED.module_name
