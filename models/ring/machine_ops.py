@@ -4,11 +4,13 @@ models/machine_base.py holds what every driver/device machine shares (stepping, 
 the end of a run). This module holds what the two ring machines (models/ring/machine.py,
 models/ring/packed/machine.py) share on top of it, apart from what the spec makes
 different: the memory they lay out (the ring, then indirect tables, then one data slot a
-chain), the bytes the application and the device write, the driver's rules and operations
-that only call the reference (``add``'s buffers, ``kick``, ``get``, ``disable_cb``,
-``isr_sleep``), the device's ``serve`` around a batch, and store ownership dispatched to the
-ring's own checks. What a ring's layout, suppression and completion order decide (its
-descriptors and indices, ``sleep``, a batch, the invariants) stays in the ring's machine.
+chain), the bytes the application and the device write, the set-up rule (what it draws is
+the ring's: :meth:`_draws`), the driver's rules and operations that only call the reference
+(``add``'s buffers, ``kick``, ``get``, ``disable_cb``, ``isr_sleep``, the re-check before
+sleeping), the device's ``serve`` around a batch and popping and writing one chain
+(:meth:`_pop_one`), and store ownership dispatched to the ring's own checks. What a ring's
+layout, suppression and completion order decide (its descriptors and indices, ``sleep``, a
+batch, the invariants) stays in the ring's machine.
 """
 
 from __future__ import annotations
