@@ -214,17 +214,11 @@ def _device_state(dev: SplitDevice, guest: GuestMemory, lay: SplitLayout) -> tup
 
 def _device_failed(h: Harness, dut: Side, dev: SplitDevice, err: RingError, want: Any,
                    before: tuple[Any, ...], lay: SplitLayout) -> None:
-    if err.req not in DEVICE_ERRORS:
-        raise Violation("RING-SPLIT-084", f"pop raised {err!r}, not an error of 080..084")
-    if not isinstance(want, Refused):
-        raise Violation("RING-SPLIT-025", f"pop refused a valid chain {want}: {err}")
-    if h.stores:
-        raise Violation("RING-SPLIT-084", "pop stored to memory before refusing")
-    if _device_state(dev, h.guest, lay) != before:
-        raise Violation("RING-SPLIT-084", "the refused pop changed the queue's state")
-    h.refuses(dut, [("pop", dev.pop), ("push", lambda: dev.push([])),
-                    ("should_notify", dev.should_notify), ("enable_notify", dev.enable_notify),
-                    ("disable_notify", dev.disable_notify)])
+    h.refused(dut, "pop", err, want, DEVICE_ERRORS, ("RING-SPLIT-084", "RING-SPLIT-025"),
+              ("080..084", "chain", "queue"), _device_state(dev, h.guest, lay) != before,
+              [("pop", dev.pop), ("push", lambda: dev.push([])),
+               ("should_notify", dev.should_notify), ("enable_notify", dev.enable_notify),
+               ("disable_notify", dev.disable_notify)])
 
 
 
@@ -344,18 +338,12 @@ def _driver_state(drv: SplitDriver) -> tuple[Any, ...]:
 
 def _driver_failed(h: Harness, dut: Side, drv: SplitDriver, err: RingError, want: Any,
                    before: tuple[Any, ...]) -> None:
-    if err.req not in DRIVER_ERRORS:
-        raise Violation("RING-SPLIT-085", f"get_used raised {err!r}, not an error of 085")
-    if not isinstance(want, Refused):
-        raise Violation("RING-SPLIT-085", f"get_used refused a valid used element {want}: {err}")
-    if h.stores:
-        raise Violation("RING-SPLIT-085", "get_used stored to memory before refusing")
-    if _driver_state(drv) != before:
-        raise Violation("RING-SPLIT-085", "the refused get_used changed the driver's state")
-    h.refuses(dut, [("add", lambda: drv.add([(h.g.data, 8)], [], "late")),
-                    ("kick_prepare", drv.kick_prepare), ("get_used", drv.get_used),
-                    ("enable_cb", drv.enable_cb), ("enable_cb_delayed", drv.enable_cb_delayed),
-                    ("disable_cb", drv.disable_cb)])
+    h.refused(dut, "get_used", err, want, DRIVER_ERRORS, ("RING-SPLIT-085", "RING-SPLIT-085"),
+              ("085", "used element", "driver"), _driver_state(drv) != before,
+              [("add", lambda: drv.add([(h.g.data, 8)], [], "late")),
+               ("kick_prepare", drv.kick_prepare), ("get_used", drv.get_used),
+               ("enable_cb", drv.enable_cb), ("enable_cb_delayed", drv.enable_cb_delayed),
+               ("disable_cb", drv.disable_cb)])
 
 
 

@@ -21,6 +21,7 @@ from virtiospec.models.hypothesis_run import (
     run_hypothesis,
 )
 from virtiospec.models.memory.tso import Action, Program, SharedMemory, Side
+from virtiospec.models.ring.hostile_oracle import Refused
 from virtiospec.models.ring.names import ring_names
 from virtiospec.reference.access import GuestMemory, OutOfBounds, Store
 from virtiospec.reference.ring import (
@@ -168,6 +169,24 @@ class Harness:
         if side.ops == 0 and log and log[-1].action == f"{label}:":
             log.pop()  # an operation without an access is left out of the trace
         return side.result, None
+
+    def refused(self, side: Side, label: str, err: RingError, want: Any, errors: frozenset[str],
+                reqs: tuple[str, str], what: tuple[str, str, str], changed: bool,
+                ops: list[tuple[str, Callable[[], Program[Any]]]]) -> None:
+        """``label`` refused with ``err``: the refusal must be by the spec (``err.req`` one of
+        ``errors``, else ``reqs[0]``, whose ``what[0]`` they are; the oracle refuses too,
+        else ``reqs[1]``: a valid ``what[1]``), with nothing stored and the state (of the
+        ``what[2]``) not ``changed`` (``reqs[0]``); then every operation refuses."""
+        bad, valid = reqs
+        if err.req not in errors:
+            raise Violation(bad, f"{label} raised {err!r}, not an error of {what[0]}")
+        if not isinstance(want, Refused):
+            raise Violation(valid, f"{label} refused a valid {what[1]} {want}: {err}")
+        if self.stores:
+            raise Violation(bad, f"{label} stored to memory before refusing")
+        if changed:
+            raise Violation(bad, f"the refused {label} changed the {what[2]}'s state")
+        self.refuses(side, ops)
 
     def refuses(self, side: Side, ops: list[tuple[str, Callable[[], Program[Any]]]]) -> None:
         """After an error, every operation raises NeedsReset without an access."""
