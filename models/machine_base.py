@@ -136,6 +136,7 @@ class TwoSideMachine(SharedMemoryMachine):
         self.drv.drain_one(k)
         self.after_step()
 
+
 def bind(name: str, bases: tuple[type[M], ...], cfg: object) -> type[M]:
     """A machine class ``name`` of ``bases`` bound to ``cfg``, with its own run record."""
     return type(name, bases, {"cfg": cfg, "record": RunRecord()})

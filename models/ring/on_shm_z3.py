@@ -4,10 +4,9 @@ SC and x86-TSO, both directions, flags and EVENT_IDX.
 
 SHM-RING-003: "Notifications of a ring on shm go through two signals placed in the same
 region: the *kick* signal (driver → device) is injected when the driver's decision of
-RING-SPLIT-062, RING-SPLIT-063 is to notify, the *call* signal (device → driver) when the device's
-decision of RING-SPLIT-052, RING-SPLIT-053 is. The transport notification is sent only if the
-injection
-says so (SHM-SIGNAL-002)."
+RING-SPLIT-062, RING-SPLIT-063 is to notify, the *call* signal (device → driver) when the
+device's decision of RING-SPLIT-052, RING-SPLIT-053 is. The transport notification is sent
+only if the injection says so (SHM-SIGNAL-002)."
 
 SHM-RING-004: "A receiver of a ring on shm acknowledges its signal before it consumes ring
 entries, and before it waits re-enables both the ring's suppression with its re-check
@@ -78,12 +77,18 @@ from typing import Literal
 import z3
 from virtiospec.models.ring.index import power_of_two
 from virtiospec.models.ring.need_event import vring_need_event
-from virtiospec.models.z3util import (
-    Action,
-    State,
-    System,
-    Values,
+from virtiospec.models.ring.wakeup import (
+    behind,
+    derive_indices,
+    drain_producer,
+    drain_producer_text,
+    store_idx,
 )
+from virtiospec.models.ring.wakeup_base import in_pcs as _in
+from virtiospec.models.ring.wakeup_base import producer_buffer_empty as pattern_empty
+from virtiospec.models.z3util import Action, State, System, Values
+
+__all__ = ["_in", "behind", "pattern_empty"]
 
 Mode = Literal["flags", "event_idx"]
 Memory = Literal["sc", "tso"]
@@ -95,6 +100,9 @@ P_NAMES = ("idle", "ring entry stored", "idx stored", "injecting", "pending load
            "pending stored", "notifying")
 S_CELL, E_CELL, P_CELL = 0, 1, 2
 CAP = 3  # the consumer's store buffer
+# the receiver's stores to the signal's words: what it does, the word, the value
+SIGNAL_STORES = {"sig_disable": ("disable", E_CELL, 0), "ack": ("acknowledge", P_CELL, 0),
+                 "sig_enable": ("enable", E_CELL, 1)}
 
 
 @dataclass(frozen=True)
@@ -167,25 +175,8 @@ def _pc(v: int) -> z3.BitVecRef:
     return z3.BitVecVal(v, 8)
 
 
-def _in(v: z3.ExprRef, *vals: int) -> z3.BoolRef:
-    return z3.Or(*(v == x for x in vals))
-
-
-def _derive(s: State) -> State:
-    return {x: s["P"] - s["b" + x] for x in ("M", "L", "old")}
-
-
-def pattern_empty(s: State) -> z3.BoolRef:
-    """The producer's ring and idx stores have all reached memory."""
-    return z3.And(s["M"] == s["P"], s["rd"] == (s["ppc"] == P_IDX))
-
-
 def producer_empty(s: State) -> z3.BoolRef:
     return z3.And(pattern_empty(s), z3.Not(s["pP"]))
-
-
-def behind(s: State, x: str) -> z3.BitVecRef:
-    return s["b" + x]
 
 
 def lost_wakeup(s: State, wait: int = WAIT) -> z3.BoolRef:
@@ -205,8 +196,7 @@ class _Builder:
         return self.roles.flags if self.mode == "flags" else self.roles.event
 
     def cell(self, code: int) -> str:
-        r = self.roles
-        return (self.field, f"{r.signal}.enabled", f"{r.signal}.pending")[code]
+        return (self.field, *(f"{self.roles.signal}.{w}" for w in ("enabled", "pending")))[code]
 
     def buf(self) -> str:
         return " (buffered)" if self.tso else ""
@@ -284,14 +274,7 @@ class _Builder:
             lambda a, b: f"ring: store {r.ring}[{a['P'] % a['Q']}] := entry {a['P']}"
                          f"{self.buf()}; wmb")
 
-        def idx(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-            out: dict[str, z3.ExprRef] = {"ppc": _pc(P_MB), "P": s["P"] + 1}
-            out |= {"b" + x: s["b" + x] + 1 for x in ("M", "L", "old")}
-            if not tso:
-                out |= {"bM": z3.BitVecVal(0, 16), "rd": z3.BoolVal(False)}
-            return s["ppc"] == P_IDX, out
-
-        add("producer stores idx", idx,
+        add("producer stores idx", lambda s: store_idx(s, _pc(P_MB), tso),
             lambda a, b: f"ring: store {r.idx} := {b['P']}{self.buf()}")
 
         def decide(anyway: bool) -> object:
@@ -406,13 +389,11 @@ class _Builder:
                     return f"ring: disable: store {self.field} := {v}{self.buf()}"
 
                 add(at, dis, dis_text)
-            elif step == "sig_disable":
-                add(at, lambda s: self.c_store(s, E_CELL, z3.BitVecVal(0, 16)),
-                    lambda a, b: f"signal: disable: store {r.signal}.enabled := 0{self.buf()}")
-            elif step == "ack":
-                add(at, lambda s: self.c_store(s, P_CELL, z3.BitVecVal(0, 16)),
-                    lambda a, b: f"signal: acknowledge: store {r.signal}.pending := 0"
-                                 f"{self.buf()}")
+            elif step in SIGNAL_STORES:
+                what, cell, value = SIGNAL_STORES[step]
+                add(at, lambda s, c=cell, v=value: self.c_store(s, c, z3.BitVecVal(v, 16)),
+                    lambda a, b, w=what, c=cell, v=value:
+                    f"signal: {w}: store {self.cell(c)} := {v}{self.buf()}")
             elif step == "consume":
                 add(at, lambda s, at=at: (s["M"] != s["L"], {"bL": s["bL"] - 1, "cpc": _pc(at)}),
                     lambda a, b: f"ring: load {r.idx} -> {a['M']}: consume entry {a['L']}",
@@ -431,9 +412,6 @@ class _Builder:
                                                                     s["M"] != s["L"])}),
                     lambda a, b: f"ring: re-check: load {r.idx} -> {a['M']}"
                                  + (": more" if a["M"] != a["L"] else ": nothing new"))
-            elif step == "sig_enable":
-                add(at, lambda s: self.c_store(s, E_CELL, z3.BitVecVal(1, 16)),
-                    lambda a, b: f"signal: enable: store {r.signal}.enabled := 1{self.buf()}")
             elif step == "sig_recheck":
                 add(at, lambda s: (z3.BoolVal(True), {
                     "more": z3.Or(s["more"], self.c_load_p(s) != 0)}),
@@ -456,18 +434,8 @@ class _Builder:
     def _drains(self, acts: list[Action]) -> None:
         r = self.roles
 
-        def d_pat(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-            can = z3.If(s["rd"], s["M"] != s["P"],
-                        z3.Or(s["M"] != s["P"], s["ppc"] == P_IDX))
-            return can, {"bM": z3.If(s["rd"], s["bM"] - 1, s["bM"]), "rd": z3.Not(s["rd"])}
-
-        def d_pat_text(a: Values, b: Values) -> str:
-            if a["rd"]:
-                return f"{r.producer}'s {r.idx} := {b['M']} reaches memory"
-            return (f"{r.producer}'s {r.ring}[{a['M'] % a['Q']}] := entry {a['M']} reaches "
-                    "memory")
-
-        acts.append(Action("producer's ring store drains", "memory", d_pat, d_pat_text))
+        acts.append(Action("producer's ring store drains", "memory", drain_producer,
+                           drain_producer_text(r.producer, r.idx, r.ring)))
         acts.append(Action(
             "producer's pending store drains", "memory",
             lambda s: (z3.And(s["pP"], pattern_empty(s)),
@@ -519,7 +487,7 @@ class _Builder:
 
         return System(variables, {"Q": U16, "B": U16},
                       lambda s: z3.And(power_of_two(s["Q"]), s["B"] != 0), init,
-                      self.actions(), self.show, derive=_derive)
+                      self.actions(), self.show, derive=derive_indices)
 
 
 def build(roles: Roles, mode: Mode, tso: bool, seam: Seam = CORRECT) -> System:

@@ -48,25 +48,13 @@ elements and stores used.idx once; the model publishes one entry per idx store, 
 covers the batch (the consumer could always have loaded idx before or after the batch's
 drains, and the decision after the batch is the same).
 
-Memory. SC: stores write memory. x86-TSO: each side has a FIFO store buffer; loads see the
-side's own newest buffered store, else memory; a ``memory`` step drains the oldest entry
-of one buffer; mb waits until the side's buffer is empty; wmb/rmb are no-ops.
-The producer's stores follow a fixed pattern (ring[i], idx := i + 1, ring[i + 1], ...) to
-locations only it writes, so its buffer -- unbounded, a batch may be any length -- is exactly
-described by the last index in memory ``M`` and whether ring[M] has drained too (``rd``):
-the buffer holds the stores from (M, rd) up to (idx, ring stored). The consumer's buffer is
-an explicit FIFO of two entries: between two of its barriers the consumer issues at most a
-disable and an enable store. That bound is not an assumption: the proof shows (safety
-conjunct ``room``) that no consumer store ever finds the buffer full, so the model's
-executions are exactly those of an unbounded buffer.
-
-Each direction is checked on its own. That is sound: the two directions share no memory
-location, and what a side does for the other direction only adds stores to its buffer (a
-delay) and barriers (drains), which the one-direction model already allows at any time. The
-one coupling, that a side can only publish what the other returned, is over-approximated by
-the guard ``idx - last_seen < Q`` on publishing: at most Q entries are outstanding
-(RING-SPLIT-090) and the consumer's last_seen is never behind the oldest of them, so the real
-system never publishes where the model could not.
+Memory (SC, or x86-TSO with a FIFO store buffer per side) and why each direction may be
+checked on its own: see models/ring/wakeup_base.py. The producer's stores go ring[i],
+idx := i + 1, ring[i + 1], ...; its buffer is the stores from (M, rd) up to (idx, ring
+stored). The one coupling of the two directions, that a side can only publish what the other
+returned, is over-approximated by the guard ``idx - last_seen < Q`` on publishing: at most Q
+entries are outstanding (RING-SPLIT-090) and the consumer's last_seen is never behind the
+oldest of them, so the real system never publishes where the model could not.
 
 The producer must decide (MB) at least once every ``B`` ≤ 2^16 - 1 entries, a symbolic
 bound: with 2^16 entries between two decisions need_event sees ``new == old`` and never
@@ -82,98 +70,85 @@ enable store in memory; hence (3) a sleeping consumer with nothing pending has
 ``old == idx``.
 """
 
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import z3
 from virtiospec.models import registry
+from virtiospec.models.ring import wakeup_base as base
 from virtiospec.models.ring.index import power_of_two
 from virtiospec.models.ring.need_event import vring_need_event
-from virtiospec.models.z3util import (
-    Action,
-    Induction,
-    Path,
-    Pred,
-    State,
-    System,
-    Values,
-    check_inductive,
-    satisfiable,
-    search,
+from virtiospec.models.ring.wakeup_base import (
+    C_ENABLE,
+    C_MB,
+    C_NAMES,
+    C_RECHECK,
+    C_RUN,
+    C_SLEEP,
+    C_UPD_MB,
+    C_UPD_STORE,
+    P_IDLE,
+    P_IDX,
+    P_KICK,
+    P_MB,
+    Builder,
+    Mode,
+    Named,
+    Wakeup,
+    asleep_on_work,
+    buffer_invariant,
+    in_pcs,
+    producer_buffer_empty,
+    ring_issued,
 )
+from virtiospec.models.ring.wakeup_base import safety as base_safety
+from virtiospec.models.z3util import Action, State, System, Values
 
-Mode = Literal["flags", "event_idx"]
+__all__ = ["C_ENABLE", "C_MB", "C_NAMES", "C_RECHECK", "C_RUN", "C_SLEEP", "C_UPD_MB",
+           "C_UPD_STORE", "P_IDLE", "P_IDX", "P_KICK", "P_MB", "Mode", "producer_buffer_empty",
+           "ring_issued"]
+
 U16 = z3.BitVecSort(16)
 PC = z3.BitVecSort(3)
 PPC = z3.BitVecSort(2)
 N2 = z3.BitVecSort(2)
 
-# producer program counter: the step it takes next
-P_IDLE, P_IDX, P_MB, P_KICK = range(4)
 P_NAMES = ("idle", "ring entry stored", "idx stored", "notifying")
-# consumer program counter
-C_RUN, C_UPD_STORE, C_UPD_MB, C_ENABLE, C_MB, C_RECHECK, C_SLEEP = range(7)
-C_NAMES = ("running", "storing used_event", "mb after used_event", "re-enabling",
-           "mb after re-enabling", "re-checking", "asleep")
 
 
 @dataclass(frozen=True)
-class Roles:
-    """Names of one direction's fields and sides, as the spec and the reference use them."""
+class Roles(base.Roles):
+    """The names of one direction's fields, after those of its sides."""
 
-    direction: str
-    producer: str
-    consumer: str
     idx: str
     ring: str
     flags: str
     flag_bit: str
     event: str
-    notification: str
-    shadow: str  # the producer's own copy of idx
-    last_seen: str
-    req: str
-    # the driver's reference code stores used_event when it disables interrupts and after
-    # each get_used while they are enabled; the device stores nothing in either case
-    event_stores_while_running: bool
 
 
-AVAIL = Roles("avail", "driver", "device", "avail.idx", "avail.ring", "used.flags",
-              "VIRTQ_USED_F_NO_NOTIFY", "avail_event", "kick", "driver.avail_idx",
-              "device.last_avail", "RING-SPLIT-110", False)
-USED = Roles("used", "device", "driver", "used.idx", "used.ring", "avail.flags",
-             "VIRTQ_AVAIL_F_NO_INTERRUPT", "used_event", "interrupt", "device.used_idx",
-             "driver.last_used", "RING-SPLIT-111", True)
+AVAIL = Roles("avail", "driver", "device", "kick", "driver.avail_idx", "device.last_avail",
+              "RING-SPLIT-110", False, "avail.idx", "avail.ring", "used.flags",
+              "VIRTQ_USED_F_NO_NOTIFY", "avail_event")
+USED = Roles("used", "device", "driver", "interrupt", "device.used_idx", "driver.last_used",
+             "RING-SPLIT-111", True, "used.idx", "used.ring", "avail.flags",
+             "VIRTQ_AVAIL_F_NO_INTERRUPT", "used_event")
 DIRECTIONS = (AVAIL, USED)
 
 
 @dataclass(frozen=True)
-class Variant:
-    """Switches that turn the protocol into a known-bad variant (models/ring_wakeup_mutants)."""
+class Variant(base.Variant):
+    """Known-bad decisions and event stores (models/ring/wakeup_mutants.py)."""
 
-    producer_mb: bool = True  # mb between storing idx and loading the suppression field
-    consumer_mb: bool = True  # mb between re-enabling notifications and re-checking idx
-    consumer_recheck: bool = True  # re-load idx before sleeping
     need_event: Literal["exact", "off_by_one"] = "exact"
     event_write: Literal["last_seen", "last_seen_minus_one", "none"] = "last_seen"
 
 
 CORRECT = Variant()
-
-
-def _in(v: z3.BitVecRef, *pcs: int) -> z3.BoolRef:
-    return z3.Or(*(v == pc for pc in pcs))
-
-
-def ring_issued(s: State) -> z3.BoolRef:
-    """The producer has stored ring[idx] but not yet idx := idx + 1."""
-    return s["ppc"] == P_IDX
-
-
-def producer_buffer_empty(s: State) -> z3.BoolRef:
-    return z3.And(s["M"] == s["P"], s["rd"] == ring_issued(s))
 
 
 def newest_suppression(s: State) -> z3.BitVecRef:
@@ -188,8 +163,7 @@ def enabled_value(mode: Mode, s: State) -> z3.BitVecRef:
 
 def lost_wakeup(s: State) -> z3.BoolRef:
     """The consumer sleeps with nothing pending, the producer is idle, and there is work."""
-    return z3.And(s["cpc"] == C_SLEEP, z3.Not(s["pend"]), s["ppc"] == P_IDLE,
-                  s["P"] != s["L"])
+    return asleep_on_work(s, s["P"] != s["L"])
 
 
 def behind(s: State, x: str) -> z3.BitVecRef:
@@ -201,24 +175,46 @@ def behind(s: State, x: str) -> z3.BitVecRef:
 # the three indices themselves are derived. Only a change of variables, but storing idx
 # increments ``P`` and keeps every offset, instead of moving the base of every distance,
 # which costs the solver twenty seconds a query on raw indices.
-def _derive(s: State) -> State:
+def derive_indices(s: State) -> State:
     return {x: s["P"] - s["b" + x] for x in ("M", "L", "old")}
 
 
-@dataclass
-class _Builder:
-    roles: Roles
-    mode: Mode
-    tso: bool
-    variant: Variant
+def store_idx(s: State, next_pc: z3.ExprRef, tso: bool) -> tuple[z3.BoolRef,
+                                                                  dict[str, z3.ExprRef]]:
+    """The producer's store idx := idx + 1 (every offset behind it grows by one)."""
+    upd: dict[str, z3.ExprRef] = {"ppc": next_pc, "P": s["P"] + 1}
+    upd |= {"b" + x: s["b" + x] + 1 for x in ("M", "L", "old")}
+    if not tso:
+        upd |= {"bM": z3.BitVecVal(0, 16), "rd": z3.BoolVal(False)}
+    return s["ppc"] == P_IDX, upd
 
-    # -- text of the steps --------------------------------------------------------------
+
+def drain_producer(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
+    """TSO: the oldest of the producer's ring and idx stores reaches memory."""
+    can = z3.If(s["rd"], s["M"] != s["P"], z3.Or(s["M"] != s["P"], ring_issued(s)))
+    return can, {"bM": z3.If(s["rd"], s["bM"] - 1, s["bM"]), "rd": z3.Not(s["rd"])}
+
+
+def drain_producer_text(producer: str, idx: str, ring: str) -> Callable[[Values, Values], str]:
+    def text(a: Values, b: Values) -> str:
+        if a["rd"]:
+            return f"{producer}'s {idx} := {b['M']} reaches memory"
+        return f"{producer}'s {ring}[{a['M'] % a['Q']}] := entry {a['M']} reaches memory"
+
+    return text
+
+
+@dataclass
+class _Builder(Builder[Roles, Variant]):
+    def pc(self, n: int) -> z3.ExprRef:
+        return z3.BitVecVal(n, 2)
+
+    def cpc(self, n: int) -> z3.ExprRef:
+        return z3.BitVecVal(n, 3)
+
     @property
     def field(self) -> str:
         return self.roles.flags if self.mode == "flags" else self.roles.event
-
-    def buffered(self) -> str:
-        return " (buffered)" if self.tso else ""
 
     # -- consumer stores ----------------------------------------------------------------
     def consumer_store(self, s: State, value: z3.BitVecRef) -> tuple[z3.BoolRef,
@@ -255,16 +251,13 @@ class _Builder:
     # -- the actions ----------------------------------------------------------------------
     def actions(self) -> list[Action]:
         r, tso, v = self.roles, self.tso, self.variant
-        acts: list[Action] = []
-
-        def add(name: str, side: str, effect: object, describe: object) -> None:
-            acts.append(Action(name, side, effect, describe))  # type: ignore[arg-type]
+        acts, add = self.collector()
 
         # producer -------------------------------------------------------------------------
         def p_ring(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-            guard = z3.And(_in(s["ppc"], P_IDLE, P_MB), z3.ULT(s["P"] - s["L"], s["Q"]),
+            guard = z3.And(in_pcs(s["ppc"], P_IDLE, P_MB), z3.ULT(s["P"] - s["L"], s["Q"]),
                            z3.ULT(s["P"] - s["old"], s["B"]))
-            upd: dict[str, z3.ExprRef] = {"ppc": z3.BitVecVal(P_IDX, 2)}
+            upd: dict[str, z3.ExprRef] = {"ppc": self.pc(P_IDX)}
             if not tso:
                 upd["rd"] = z3.BoolVal(True)
             return guard, upd
@@ -273,22 +266,8 @@ class _Builder:
             lambda a, b: f"store {r.ring}[{a['P'] % a['Q']}] := entry {a['P']}"
                          + self.buffered() + "; wmb")
 
-        def p_idx(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-            upd: dict[str, z3.ExprRef] = {"ppc": z3.BitVecVal(P_MB, 2), "P": s["P"] + 1}
-            upd |= {"b" + x: s["b" + x] + 1 for x in ("M", "L", "old")}
-            if not tso:
-                upd |= {"bM": z3.BitVecVal(0, 16), "rd": z3.BoolVal(False)}
-            return s["ppc"] == P_IDX, upd
-
-        add("producer stores idx", r.producer, p_idx,
+        add("producer stores idx", r.producer, lambda s: store_idx(s, self.pc(P_MB), tso),
             lambda a, b: f"store {r.idx} := {b['P']}" + self.buffered())
-
-        def p_decide(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-            guard = s["ppc"] == P_MB
-            if tso and v.producer_mb:
-                guard = z3.And(guard, producer_buffer_empty(s))
-            nxt = z3.If(self.need(s), z3.BitVecVal(P_KICK, 2), z3.BitVecVal(P_IDLE, 2))
-            return guard, {"ppc": nxt, "bold": z3.BitVecVal(0, 16)}
 
         def decide_text(a: Values, b: Values) -> str:
             verdict = f"{r.notification} needed" if b["ppc"] == P_KICK else \
@@ -297,36 +276,16 @@ class _Builder:
                 window = f" ({r.flag_bit})" if int(a["S"]) & 1 else ""
             else:
                 window = f", window [{a['old']}, {a['P']})"
-            mb = "mb; " if v.producer_mb else "(no mb: bug) "
-            return f"{mb}load {self.field} -> {a['S']}{window}: {verdict}"
+            return f"{self.mb_text()}load {self.field} -> {a['S']}{window}: {verdict}"
 
-        add("producer mb; loads the suppression field", r.producer, p_decide, decide_text)
-
-        # A producer may also notify when the formula says it need not: the reference device
-        # does at its first decision (signalled_used unset); consumers tolerate it
-        # (RING-SPLIT-054, RING-SPLIT-064). Allowing it keeps the model a superset.
-        def p_decide_spurious(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-            guard, upd = p_decide(s)
-            return guard, upd | {"ppc": z3.BitVecVal(P_KICK, 2)}
-
-        add("producer mb; loads; notifies anyway", r.producer, p_decide_spurious,
-            lambda a, b: ("mb; " if v.producer_mb else "(no mb: bug) ")
-            + f"load {self.field} -> {a['S']}: {r.notification} anyway (spurious)")
-
-        def p_kick(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-            guard = s["ppc"] == P_KICK
-            if tso:
-                guard = z3.And(guard, producer_buffer_empty(s))
-            return guard, {"ppc": z3.BitVecVal(P_IDLE, 2), "pend": z3.BoolVal(True)}
-
-        add("producer notifies", r.producer, p_kick, lambda a, b: r.notification)
+        self.add_decide(add, "producer mb; loads the suppression field",
+                        {"bold": z3.BitVecVal(0, 16)}, decide_text,
+                        lambda a: f"{self.field} -> {a['S']}")
 
         # consumer -------------------------------------------------------------------------
         def c_consume(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-            stay = z3.BitVecVal(C_RUN, 3)
-            nxt = stay
-            if self.mode == "event_idx" and r.event_stores_while_running:
-                nxt = z3.If(s["dis"], stay, z3.BitVecVal(C_UPD_STORE, 3))
+            stay = self.cpc(C_RUN)
+            nxt = z3.If(s["dis"], stay, self.cpc(C_UPD_STORE)) if self.updates else stay
             return z3.And(s["cpc"] == C_RUN, s["M"] != s["L"]), {"bL": s["bL"] - 1, "cpc": nxt}
 
         add("consumer consumes an entry", r.consumer, c_consume,
@@ -334,25 +293,17 @@ class _Builder:
 
         add("consumer finds nothing", r.consumer,
             lambda s: (z3.And(s["cpc"] == C_RUN, s["M"] == s["L"]),
-                       {"cpc": z3.BitVecVal(C_ENABLE, 3)}),
+                       {"cpc": self.cpc(C_ENABLE)}),
             lambda a, b: f"load {r.idx} -> {a['M']}: nothing new")
 
-        if self.mode == "event_idx" and r.event_stores_while_running:
+        if self.updates:
             def c_upd(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
                 guard, upd = self.consumer_store(s, s["L"])
-                return z3.And(s["cpc"] == C_UPD_STORE, guard), \
-                    upd | {"cpc": z3.BitVecVal(C_UPD_MB, 3)}
+                return z3.And(s["cpc"] == C_UPD_STORE, guard), upd | {"cpc": self.cpc(C_UPD_MB)}
 
             add("consumer stores the event after consuming", r.consumer, c_upd,
                 lambda a, b: f"store {r.event} := {a['L']}" + self.buffered())
-
-            def c_upd_mb(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-                guard = s["cpc"] == C_UPD_MB
-                if tso:
-                    guard = z3.And(guard, s["cn"] == 0)
-                return guard, {"cpc": z3.BitVecVal(C_RUN, 3)}
-
-            add("consumer mb after the event store", r.consumer, c_upd_mb, lambda a, b: "mb")
+            self.add_upd_mb(add, "consumer mb after the event store")
 
         def c_disable(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
             guard = z3.And(s["cpc"] == C_RUN, z3.Not(s["dis"]))
@@ -375,7 +326,7 @@ class _Builder:
 
         def c_enable(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
             guard = s["cpc"] == C_ENABLE
-            upd: dict[str, z3.ExprRef] = {"cpc": z3.BitVecVal(C_MB, 3), "dis": z3.BoolVal(False)}
+            upd: dict[str, z3.ExprRef] = {"cpc": self.cpc(C_MB), "dis": z3.BoolVal(False)}
             value = self.enable_value(s)
             if value is not None:
                 g, u = self.consumer_store(s, value)
@@ -391,51 +342,15 @@ class _Builder:
             return f"enable: store {r.event} := {value}{self.buffered()}"
 
         add("consumer re-enables notifications", r.consumer, c_enable, enable_text)
-
-        def c_mb(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-            guard = s["cpc"] == C_MB
-            if tso and v.consumer_mb:
-                guard = z3.And(guard, s["cn"] == 0)
-            return guard, {"cpc": z3.BitVecVal(C_RECHECK, 3)}
-
-        add("consumer mb", r.consumer, c_mb,
-            lambda a, b: "mb" if v.consumer_mb else "(no mb: bug)")
-
-        if v.consumer_recheck:
-            add("consumer re-checks: nothing, sleeps", r.consumer,
-                lambda s: (z3.And(s["cpc"] == C_RECHECK, s["M"] == s["L"]),
-                           {"cpc": z3.BitVecVal(C_SLEEP, 3)}),
-                lambda a, b: f"re-load {r.idx} -> {a['M']}: nothing new; sleep")
-            add("consumer re-checks: more work", r.consumer,
-                lambda s: (z3.And(s["cpc"] == C_RECHECK, s["M"] != s["L"]),
-                           {"cpc": z3.BitVecVal(C_RUN, 3)}),
-                lambda a, b: f"re-load {r.idx} -> {a['M']}: more work")
-        else:
-            add("consumer sleeps without re-checking", r.consumer,
-                lambda s: (s["cpc"] == C_RECHECK, {"cpc": z3.BitVecVal(C_SLEEP, 3)}),
-                lambda a, b: f"sleep (bug: no re-load of {r.idx})")
-
-        add("consumer wakes", r.consumer,
-            lambda s: (z3.And(s["cpc"] == C_SLEEP, s["pend"]),
-                       {"cpc": z3.BitVecVal(C_RUN, 3), "pend": z3.BoolVal(False)}),
-            lambda a, b: f"woken by the {r.notification}")
-        add("notification absorbed while running", r.consumer,
-            lambda s: (z3.And(s["cpc"] != C_SLEEP, s["pend"]), {"pend": z3.BoolVal(False)}),
-            lambda a, b: f"{r.notification} arrives while running")
+        self.add_sleep(add, lambda s: s["M"] == s["L"],
+                       lambda a: f"re-load {r.idx} -> {a['M']}: nothing new; sleep",
+                       lambda a: f"re-load {r.idx} -> {a['M']}: more work",
+                       f"sleep (bug: no re-load of {r.idx})")
 
         # memory (TSO drains) --------------------------------------------------------------
         if tso:
-            def d_prod(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-                can = z3.If(s["rd"], s["M"] != s["P"], z3.Or(s["M"] != s["P"], ring_issued(s)))
-                return can, {"bM": z3.If(s["rd"], s["bM"] - 1, s["bM"]), "rd": z3.Not(s["rd"])}
-
-            def d_prod_text(a: Values, b: Values) -> str:
-                if a["rd"]:
-                    return f"{r.producer}'s {r.idx} := {b['M']} reaches memory"
-                return (f"{r.producer}'s {r.ring}[{a['M'] % a['Q']}] := entry {a['M']} "
-                        "reaches memory")
-
-            add("producer's oldest store drains", "memory", d_prod, d_prod_text)
+            add("producer's oldest store drains", "memory", drain_producer,
+                drain_producer_text(r.producer, r.idx, r.ring))
 
             def d_cons(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
                 return z3.UGT(s["cn"], 0), {"S": s["cb0"], "cb0": s["cb1"], "cn": s["cn"] - 1}
@@ -447,9 +362,7 @@ class _Builder:
     # -- the state shown with each step ---------------------------------------------------
     def show(self, v: Values) -> dict[str, object]:
         r = self.roles
-        out: dict[str, object] = {
-            r.producer: P_NAMES[int(v["ppc"])] if int(v["ppc"]) < len(P_NAMES) else v["ppc"],
-            r.consumer: C_NAMES[int(v["cpc"])] if int(v["cpc"]) < len(C_NAMES) else v["cpc"],
+        out = self.pc_names(v, P_NAMES) | {
             r.shadow: v["P"], r.idx: v["M"], r.last_seen: v["L"], self.field: v["S"],
             f"{r.notification} pending": v["pend"],
         }
@@ -485,7 +398,7 @@ class _Builder:
         def init(s: State) -> z3.BoolRef:
             zero = [s[n] == 0 for n in ("P", "bold", "bM", "bL", "S", "cn")]
             return z3.And(*zero, s["ppc"] == P_IDLE, z3.Not(s["rd"]), z3.Not(s["dis"]),
-                          z3.Not(s["pend"]), _in(s["cpc"], C_RUN, C_SLEEP))
+                          z3.Not(s["pend"]), in_pcs(s["cpc"], C_RUN, C_SLEEP))
 
         return System(
             variables=variables,
@@ -495,7 +408,7 @@ class _Builder:
             init=init,
             actions=self.actions(),
             show=self.show,
-            derive=_derive,
+            derive=derive_indices,
         )
 
 
@@ -503,14 +416,14 @@ def build(roles: Roles, mode: Mode, tso: bool, variant: Variant = CORRECT) -> Sy
     return _Builder(roles, mode, tso, variant).system()
 
 
-def invariant(mode: Mode, tso: bool) -> list[tuple[str, Pred]]:
+def invariant(mode: Mode, tso: bool) -> Named:
     """The inductive strengthening of the no-lost-wakeup property (see the module doc).
     Under x86-TSO it is minimal: without any one conjunct it is no longer inductive (the
     tests check this). Under SC the last conjunct makes the two orderings redundant."""
     def en(s: State) -> z3.BitVecRef:
         return enabled_value(mode, s)
 
-    inv: list[tuple[str, Pred]] = [
+    inv: Named = [
         # last_seen ≤ idx in memory ≤ producer's idx, the consumer at most Q behind
         ("last_seen ≤ M ≤ idx ≤ last_seen + Q",
          lambda s: z3.And(z3.ULE(behind(s, "M"), behind(s, "L")),
@@ -524,94 +437,31 @@ def invariant(mode: Mode, tso: bool) -> list[tuple[str, Pred]]:
          lambda s: z3.Implies(ring_issued(s),
                               z3.And(z3.ULT(behind(s, "L"), s["Q"]),
                                      z3.ULT(behind(s, "old"), s["B"])))),
-        ("an idle or notifying producer has decided on its idx",
-         lambda s: z3.Implies(_in(s["ppc"], P_IDLE, P_KICK), s["old"] == s["P"])),
-        # (2) the consumer's enable store is in memory while it re-checks and sleeps
-        ("re-checking or asleep: notifications enabled in memory",
-         lambda s: z3.Implies(_in(s["cpc"], C_RECHECK, C_SLEEP),
-                              z3.And(s["cn"] == 0, s["S"] == en(s), z3.Not(s["dis"])))),
-        ("at the consumer's mb the newest store enables notifications",
-         lambda s: z3.Implies(s["cpc"] == C_MB,
-                              z3.And(newest_suppression(s) == en(s), z3.Not(s["dis"])))),
-        # (3) the key: a sleeping consumer will be notified of anything past last_seen
-        ("asleep, nothing pending: old ≤ last_seen or a notification is coming",
-         lambda s: z3.Implies(z3.And(s["cpc"] == C_SLEEP, z3.Not(s["pend"])),
-                              z3.Or(s["ppc"] == P_KICK,
-                                    z3.ULE(behind(s, "L"), behind(s, "old"))))),
     ]
-    if tso:
-        inv += [
-            ("consumer buffer: at most one disable store while running",
-             lambda s: z3.And(
-                 z3.Implies(_in(s["cpc"], C_RUN, C_ENABLE),
-                            z3.Or(s["cn"] == 0, z3.And(s["cn"] == 1, s["dis"]))),
-                 z3.Implies(s["cpc"] == C_UPD_STORE, s["cn"] == 0),
-                 z3.Implies(s["cpc"] == C_UPD_MB, z3.ULE(s["cn"], 1)))),
-        ]
-    else:
-        inv += [
-            ("SC: stores are in memory at once",
-             lambda s: z3.And(s["cn"] == 0, s["M"] == s["P"], s["rd"] == ring_issued(s))),
-        ]
-    return inv
+    # (2) the consumer's enable store is in memory while it re-checks and sleeps; (3) the
+    # key: a sleeping consumer with nothing pending has old ≤ last_seen
+    inv += _Builder(AVAIL, mode, tso, CORRECT).consumer_invariant(
+        lambda s: s["S"] == en(s), lambda s: newest_suppression(s) == en(s),
+        ("an idle or notifying producer has decided on its idx",
+         lambda s: s["old"] == s["P"]),
+        ("asleep, nothing pending: old ≤ last_seen or a notification is coming",
+         lambda s: z3.ULE(behind(s, "L"), behind(s, "old"))))
+    return inv + buffer_invariant(tso, lambda s: s["M"] == s["P"])
 
 
-def safety(tso: bool) -> list[tuple[str, Pred]]:
-    out: list[tuple[str, Pred]] = [("no lost wakeup", lambda s: z3.Not(lost_wakeup(s)))]
-    if tso:
-        # the consumer's two-entry buffer never stalls a store: the bound is exact
-        out.append(("room: no consumer store finds its buffer full",
-                    lambda s: z3.Implies(_in(s["cpc"], C_RUN, C_UPD_STORE, C_ENABLE),
-                                         z3.ULE(s["cn"], 1))))
-    return out
-
-
-def prove_wakeup(roles: Roles, mode: Mode, tso: bool, variant: Variant = CORRECT) -> Induction:
-    return check_inductive(build(roles, mode, tso, variant), invariant(mode, tso), safety(tso))
+def safety(tso: bool) -> Named:
+    return base_safety(tso, lost_wakeup, [])
 
 
 # Counterexamples are searched for a queue of 256 and a producer that decides at least once
 # every 65535 entries: any concrete values do, a counterexample for one is a counterexample.
 SEARCH_PARAMS = {"Q": 256, "B": 0xFFFF}
-
-
-def find_lost_wakeup(roles: Roles, mode: Mode, tso: bool, variant: Variant = CORRECT,
-                     max_depth: int = 40) -> Path | None:
-    """A shortest execution ending in a lost wakeup, or None if there is none within
-    ``max_depth`` steps (explicit-state search over this module's Z3 transition system,
-    each step re-checked by Z3's evaluator)."""
-    return search(build(roles, mode, tso, variant), lost_wakeup, max_depth, SEARCH_PARAMS)
-
-
-def reach(roles: Roles, mode: Mode, tso: bool, target: Pred, max_depth: int = 30,
-          variant: Variant = CORRECT) -> Path | None:
-    """Non-vacuity: a shortest execution of the protocol reaching ``target``."""
-    return search(build(roles, mode, tso, variant), target, max_depth, SEARCH_PARAMS)
-
-
-def invariant_allows(roles: Roles, mode: Mode, tso: bool, extra: Pred) -> bool:
-    """Non-vacuity: some state satisfies the invariant and ``extra``."""
-    system = build(roles, mode, tso)
-    s = system.state("w")
-    return satisfiable(system.assume(s), *(p(s) for _, p in invariant(mode, tso)),
-                       extra(s)) is not None
-
-
-def _evidence(mode: Mode, tso: bool) -> registry.Evidence:
-    parts, queries = [], 0
-    for roles in DIRECTIONS:
-        result = prove_wakeup(roles, mode, tso)
-        queries += result.queries
-        if not result.ok:
-            shown = build(roles, mode, tso).show(result.cti) if result.cti else {}
-            return registry.Evidence(False, f"{roles.direction} direction: {result.failure}; "
-                                            f"state {shown}")
-        parts.append(f"{roles.direction} ({roles.req}): {result.queries} obligations")
-    model = "x86-TSO" if tso else "SC"
-    return registry.Evidence(
-        True, f"{model}, {mode}: inductive invariant holds for every Q and any number of "
-              f"entries; " + "; ".join(parts),
-        stats={"queries": queries})
+WAKEUP = Wakeup(build, lambda roles, mode, tso: invariant(mode, tso), safety, lost_wakeup,
+                CORRECT, DIRECTIONS, SEARCH_PARAMS)
+prove_wakeup = WAKEUP.prove_wakeup
+find_lost_wakeup = WAKEUP.find_lost_wakeup
+reach = WAKEUP.reach
+invariant_allows = WAKEUP.invariant_allows
 
 
 _COMMON = ("RING-SPLIT-110", "RING-SPLIT-111", "RING-SPLIT-072", "RING-SPLIT-073")
@@ -619,27 +469,14 @@ _TSO = ("RING-SPLIT-070", "RING-SPLIT-071", "RING-SPLIT-074")
 _FLAGS = ("RING-SPLIT-050", "RING-SPLIT-052", "RING-SPLIT-060", "RING-SPLIT-062")
 _EVENT = ("RING-SPLIT-051", "RING-SPLIT-053", "RING-SPLIT-061", "RING-SPLIT-063",
           "RING-SPLIT-100")
+_FEATURE = {"flags": "flags", "event_idx": "event_idx"}
+_SCOPE = "every Q and any number of entries"
 
-
-@registry.proof("ring.wakeup.sc.flags", _COMMON + _FLAGS,
-                "no lost kick or interrupt, SC, flags: inductive over unbounded runs")
-def prove_sc_flags() -> registry.Evidence:
-    return _evidence("flags", tso=False)
-
-
-@registry.proof("ring.wakeup.sc.event_idx", _COMMON + _EVENT,
-                "no lost kick or interrupt, SC, EVENT_IDX: inductive over unbounded runs")
-def prove_sc_event_idx() -> registry.Evidence:
-    return _evidence("event_idx", tso=False)
-
-
-@registry.proof("ring.wakeup.tso.flags", _COMMON + _TSO + _FLAGS,
-                "no lost kick or interrupt, x86-TSO, flags: inductive over unbounded runs")
-def prove_tso_flags() -> registry.Evidence:
-    return _evidence("flags", tso=True)
-
-
-@registry.proof("ring.wakeup.tso.event_idx", _COMMON + _TSO + _EVENT,
-                "no lost kick or interrupt, x86-TSO, EVENT_IDX: inductive over unbounded runs")
-def prove_tso_event_idx() -> registry.Evidence:
-    return _evidence("event_idx", tso=True)
+# registered in a loop; each summary reads "no lost kick or interrupt, <model>, <feature>"
+for _name, _reqs, _model_feature in (
+        ("ring.wakeup.sc.flags", _COMMON + _FLAGS, "SC, flags"),
+        ("ring.wakeup.sc.event_idx", _COMMON + _EVENT, "SC, EVENT_IDX"),
+        ("ring.wakeup.tso.flags", _COMMON + _TSO + _FLAGS, "x86-TSO, flags"),
+        ("ring.wakeup.tso.event_idx", _COMMON + _TSO + _EVENT, "x86-TSO, EVENT_IDX")):
+    registry.proof(_name, _reqs, f"no lost kick or interrupt, {_model_feature}: inductive "
+                                 "over unbounded runs")(WAKEUP.proof(_name, _FEATURE, _SCOPE))

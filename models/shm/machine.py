@@ -37,108 +37,40 @@ published and announced (SHM-SIGNAL-010); notifications ≤ acknowledgements + 1
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import ClassVar, TypedDict
-
-from hypothesis import note
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, precondition, rule
 from virtiospec.models import registry
-from virtiospec.models.hypothesis_run import RunRecord, Violation
+from virtiospec.models.hypothesis_run import Violation
 from virtiospec.models.machine_base import (
-    EARLIEST,
     WHERE,
-    TwoSideMachine,
     bind,
     guarded,
     run_bound,
 )
 from virtiospec.models.memory.tso import (
     LOAD_REORDERING,
-    AddressNames,
     Mode,
     Notify,
     Program,
-    SharedMemory,
-    Side,
     Wait,
 )
-from virtiospec.reference.access import GuestMemory, run
+from virtiospec.models.shm.machine_base import REGION, RmoShmMachine, SignalledMachine
+from virtiospec.models.shm.machine_base import ShmClasses as ShmClasses
+from virtiospec.models.shm.machine_base import ShmConfig as ShmConfig
+from virtiospec.models.shm.machine_base import ShmMachine as ShmMachine
+from virtiospec.reference.access import run
 from virtiospec.reference.shm import (
     ClockDevice,
-    ClockDriver,
     ClockLayout,
-    Region,
-    ShmError,
     SignalLayout,
-    SignalReceiver,
-    SignalSender,
     Snapshot,
     TableBusy,
     TableLayout,
-    TableReader,
-    TableWriter,
 )
 from virtiospec.reference.shm.clock import split_ns
 from virtiospec.reference.shm.table import U32
 
-REGION = Region(0, 0x1000, 0x100)
 NEAR_2_32 = (1 << 32) - 40  # clock times start just below the 32-bit boundary
-
-
-@dataclass(frozen=True)
-class ShmConfig:
-    """Memory model and the reference classes (or known-bad subclasses) a machine runs."""
-
-    mode: Mode = "tso"
-    writer_cls: type[TableWriter] = TableWriter
-    reader_cls: type[TableReader] = TableReader
-    sender_cls: type[SignalSender] = SignalSender
-    receiver_cls: type[SignalReceiver] = SignalReceiver
-    clock_driver_cls: type[ClockDriver] = ClockDriver
-    steps: int = 80
-
-
-class ShmClasses(TypedDict, total=False):
-    """Some of the classes of a :class:`ShmConfig`, as keyword arguments."""
-
-    writer_cls: type[TableWriter]
-    reader_cls: type[TableReader]
-    sender_cls: type[SignalSender]
-    receiver_cls: type[SignalReceiver]
-    clock_driver_cls: type[ClockDriver]
-
-
-class ShmMachine(TwoSideMachine):
-    """Two sides over one region; subclasses add the programs and the checks."""
-
-    cfg: ClassVar[ShmConfig] = ShmConfig()
-    record: ClassVar[RunRecord] = RunRecord()
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.guest = GuestMemory(0x2000)
-        self.names = AddressNames()
-        self.names.region(REGION.base, REGION.length, "region0")
-        self.shm = SharedMemory(self.guest, self.cfg.mode, self.names)
-        self.dev, self.drv = self.shm.side("device"), self.shm.side("driver")
-
-    def _step(self, side: Side, early: int = 0) -> None:
-        try:
-            side.step(early)
-        except ShmError as err:
-            raise Violation(err.req, f"{side.name} raised {err}") from err
-        self.after_step()
-
-    def after_step(self) -> None:
-        """Called after every access and drain (for counters that watch memory)."""
-
-    def _start(self, side: Side, program: Program[object], label: str) -> None:
-        note(f"{side.name}: {label}")
-        side.start(program, label)
-
-    def teardown(self) -> None:
-        self._record_run()
 
 
 # -- the table -----------------------------------------------------------------------------
@@ -256,7 +188,7 @@ class TableMachine(ShmMachine):
 
 # -- signals -------------------------------------------------------------------------------
 
-class SignalMachine(ShmMachine):
+class SignalMachine(SignalledMachine):
     DATA = 0x10
 
     @initialize()
@@ -266,22 +198,14 @@ class SignalMachine(ShmMachine):
         self.names.field(REGION.base + lay.enabled, "enabled")
         self.names.field(REGION.base + lay.pending, "pending")
         self.names.field(REGION.base + self.DATA, "data")
-        self.pending_addr = REGION.base + lay.pending
+        self.count_acks(REGION.base + lay.pending)
         run(lay.init(), self.guest)
         self.sender = self.cfg.sender_cls(lay)
         self.receiver = self.cfg.receiver_cls(lay)
         self.published = 0  # the counter of the last round started
         self.seen = 0  # the counter the receiver last loaded
-        self.notifications = 0
-        self.acks = 0  # pending going from 1 to 0 in memory
-        self.was_pending = 0
         self.ready = True
         self._start(self.drv, self._serve(), "serve")
-
-    def after_step(self) -> None:
-        now = self.guest.read(self.pending_addr, 4)
-        self.acks += bool(self.was_pending) and not now
-        self.was_pending = now
 
     @precondition(lambda m: m.ready and not m.dev.busy)
     @rule()
@@ -295,12 +219,6 @@ class SignalMachine(ShmMachine):
         if (yield from self.sender.inject()):
             self.notifications += 1
             yield Notify("driver", "signal")
-
-    @precondition(lambda m: m.ready and not m.drv.busy)
-    @rule()
-    @guarded
-    def serve(self) -> None:
-        self._start(self.drv, self._serve(), "serve")
 
     def _serve(self) -> Program[None]:
         while True:
@@ -319,13 +237,6 @@ class SignalMachine(ShmMachine):
             raise Violation("SHM-SIGNAL-010", f"receiver asleep with {self.seen} seen, "
                             f"{self.published} announced, no notification in flight")
 
-    @invariant()
-    @guarded
-    def coalescing(self) -> None:
-        if self.ready and self.notifications > self.acks + 1:
-            raise Violation("SHM-SIGNAL-011", f"{self.notifications} notifications for "
-                            f"{self.acks} acknowledgements")
-
     def teardown(self) -> None:
         if self.ready:
             self.record.count("notifications", self.notifications)
@@ -335,7 +246,7 @@ class SignalMachine(ShmMachine):
 
 # -- the clock -----------------------------------------------------------------------------
 
-class ClockMachine(ShmMachine):
+class ClockMachine(SignalledMachine):
     @initialize()
     @guarded
     def setup(self) -> None:
@@ -345,21 +256,15 @@ class ClockMachine(ShmMachine):
         self.names.field(REGION.base + lay.table.seq(0), "clock.seq")
         self.names.field(REGION.base + lay.table.word(0, 0), "clock.lo")
         self.names.field(REGION.base + lay.table.word(0, 1), "clock.hi")
-        self.pending_addr = REGION.base + lay.signal.pending
         self.device = ClockDevice(lay)
         run(self.device.init(), self.guest)
         self.driver = self.cfg.clock_driver_cls(lay)
         self.published: set[int] = {0}
         self.announced = 0  # the newest time whose publish (and signal) completed
         self.acted = 0
-        self.notifications = self.acks = self.was_pending = 0
+        self.count_acks(REGION.base + lay.signal.pending)
         self.ready = True
         self._start(self.drv, self._serve(), "serve")
-
-    def after_step(self) -> None:
-        now = self.guest.read(self.pending_addr, 4)
-        self.acks += bool(self.was_pending) and not now
-        self.was_pending = now
 
     @precondition(lambda m: m.ready and not m.dev.busy)
     @rule(dt=st.integers(1, 25))
@@ -374,12 +279,6 @@ class ClockMachine(ShmMachine):
             self.notifications += 1
             yield Notify("driver", "clock")
         self.announced = t
-
-    @precondition(lambda m: m.ready and not m.drv.busy)
-    @rule()
-    @guarded
-    def serve(self) -> None:
-        self._start(self.drv, self._serve(), "serve")
 
     def _serve(self) -> Program[None]:
         while True:
@@ -408,73 +307,6 @@ class ClockMachine(ShmMachine):
                 and self.acted != self.announced:
             raise Violation("SHM-SIGNAL-010", f"driver asleep at {self.acted:#x}, the device "
                             f"published {self.announced:#x}, no notification in flight")
-
-    @invariant()
-    @guarded
-    def coalescing(self) -> None:
-        if self.ready and self.notifications > self.acks + 1:
-            raise Violation("SHM-SIGNAL-011", f"{self.notifications} notifications for "
-                            f"{self.acks} acknowledgements")
-
-
-# -- RMO: loads satisfied early ---------------------------------------------------------------
-
-EARLIES = st.lists(st.sampled_from([0, 1, EARLIEST]), min_size=1, max_size=8)
-
-
-class RmoShmMachine(ShmMachine):
-    """Rules mixed into a machine run under rmo (only then, so the runs of the other modes
-    are drawn as before)."""
-
-    def _early(self, side: Side, earlies: list[int]) -> None:
-        for early in earlies:
-            if side.enabled():
-                self._step(side, early)
-
-    @precondition(lambda m: m.ready and m.drv.enabled() and m.drv.early_choices() > 1)
-    @rule(k=st.integers(1, 3))
-    @guarded
-    def driver_early_load(self, k: int) -> None:
-        """The driver's next load returns the ``k``-th older value it may."""
-        self._early(self.drv, [k])
-
-    @precondition(lambda m: m.ready and m.dev.enabled() and m.dev.early_choices() > 1)
-    @rule(k=st.integers(1, 3))
-    @guarded
-    def device_early_load(self, k: int) -> None:
-        self._early(self.dev, [k])
-
-    @precondition(lambda m: m.ready and m.drv.enabled())
-    @rule(earlies=EARLIES)
-    @guarded
-    def driver_early_steps(self, earlies: list[int]) -> None:
-        """One access of the driver per element of ``earlies``, a load returning the newest
-        value (0), the one before (1) or the oldest it may: Hypothesis picks, load by load,
-        which are satisfied early."""
-        self._early(self.drv, earlies)
-
-    @precondition(lambda m: m.ready and m.dev.enabled())
-    @rule(earlies=EARLIES)
-    @guarded
-    def device_early_steps(self, earlies: list[int]) -> None:
-        self._early(self.dev, earlies)
-
-    @precondition(lambda m: m.ready and bool(m.dev.buffer))
-    @rule(k=st.integers(0, 7))
-    @guarded
-    def drain_device_all(self, k: int) -> None:
-        """Every buffered store of the device reaches memory (eligible one ``k`` first)."""
-        while self.dev.buffer:
-            self.dev.drain_one(k)
-            self.after_step()
-
-    @precondition(lambda m: m.ready and bool(m.drv.buffer))
-    @rule(k=st.integers(0, 7))
-    @guarded
-    def drain_driver_all(self, k: int) -> None:
-        while self.drv.buffer:
-            self.drv.drain_one(k)
-            self.after_step()
 
 
 # -- running -------------------------------------------------------------------------------

@@ -13,19 +13,17 @@ packed reference (reference/ring/packed/driver.py, packed_device.py). Each direc
 
 Producer, one list of ``N`` descriptors at a time (``N`` symbolic, 1 ≤ N ≤ Q):
 
-    IDLE   store the list's other fields; wmb     (when outstanding + N ≤ Q, RING-PACKED-090)
+    IDLE   store the list's other fields; wmb  (when outstanding + N ≤ Q, RING-PACKED-090)
     FLAGS  store the first descriptor's flags: the marks of its lap (RING-PACKED-013,
-    RING-PACKED-014);
-           its position P moves N forward (lap index mod 2Q); passed += N (kept at most
-           2Q: every larger count decides the same, the forced notification)
-    MB     mb (TSO: own buffer empty; RING-PACKED-051, RING-PACKED-053), one 32-bit load of the
-    other
-           side's event suppression structure (RING-PACKED-066), and decide
-           (RING-PACKED-062, RING-PACKED-063): DISABLE never, DESC with EVENT_IDX iff its off_wrap
-           lies in
-           the window of the ``passed`` positions just published (RING-PACKED-064, with the
-           forced notification once passed ≥ 2Q), anything else always; passed := 0
-           -- or first publish another list
+           RING-PACKED-014); its position P moves N forward (lap index mod 2Q); passed
+           += N (kept at most 2Q: every larger count decides the same, the forced
+           notification)
+    MB     mb (TSO: own buffer empty; RING-PACKED-051, RING-PACKED-053), one 32-bit load of
+           the other side's event suppression structure (RING-PACKED-066), and decide
+           (RING-PACKED-062, RING-PACKED-063): DISABLE never, DESC with EVENT_IDX iff its
+           off_wrap lies in the window of the ``passed`` positions just published
+           (RING-PACKED-064, with the forced notification once passed ≥ 2Q), anything else
+           always; passed := 0 -- or first publish another list
     KICK   notify; delivered after every store the sender issued (RING-SPLIT-074 of the
            split ring, the transport's rule): sets ``pending``
 
@@ -48,23 +46,17 @@ list is taken, or drained, whole: in the real system every distance between them
 multiple of N, and the model's ``max(·, ·)`` is then exact; otherwise it only adds
 behaviours). Counterexamples are searched with N = 1.
 
-Memory: SC, or x86-TSO with a FIFO store buffer per side. The producer's stores follow a
-fixed pattern (fields of the list at M, flags at M, fields of the next list, ...) to
-locations only it writes, so its buffer -- unbounded -- is the lap index ``M`` of the first
-list whose flags are not in memory and whether that list's fields drained (``rd``), as in
-the split model (``producer_buffer_empty`` is imported from it). The consumer's buffer is an
-explicit FIFO of two stores, each to ``off_wrap``, to ``flags`` or to both; the proof shows
-(safety conjunct ``room``) that it never overflows. The producer never writes the
-structure it loads, so it loads memory.
+Memory: SC, or x86-TSO with a FIFO store buffer per side, encoded as for the split ring
+(models/ring/wakeup_base.py): the producer's buffer is the lap index ``M`` of the first list
+whose flags are not in memory and whether that list's fields drained (``rd``); the consumer's
+is a FIFO of two stores, each to ``off_wrap``, to ``flags`` or to both.
 
 Decisions use :func:`ring_packed_wrap.need_event_fast`, which ``ring.packed.wrap.window``
 proves equal to the reference's ``packed_need_event`` for every off_wrap naming a position;
 the invariant shows every off_wrap the consumer writes names one. All values are integers
 (linear arithmetic: the queries take milliseconds).
 
-Each direction is checked on its own, as for the split ring: the two directions share no
-memory location; what a side does for the other direction only adds stores to its buffer (a
-delay) and barriers (drains), which the model already allows at any time.
+Each direction is checked on its own, as for the split ring (wakeup_base.py).
 
 Safety: never (consumer at SLEEP, no notification pending, producer IDLE, and the producer's
 position -- in memory or still in its buffer -- != L); and every off_wrap in memory names a
@@ -81,8 +73,8 @@ from typing import Literal
 
 import z3
 from virtiospec.models import registry
+from virtiospec.models.ring import wakeup_base as base
 from virtiospec.models.ring.packed.wrap import (
-    HALF,
     LOGIC,
     add_lap,
     dist,
@@ -90,13 +82,14 @@ from virtiospec.models.ring.packed.wrap import (
     event_off,
     need_event_fast,
     off_wrap,
+    show_lap,
+    show_off_wrap,
     u16,
     valid_size,
 )
-from virtiospec.models.ring.wakeup import (
+from virtiospec.models.ring.wakeup_base import (
     C_ENABLE,
     C_MB,
-    C_NAMES,
     C_RECHECK,
     C_RUN,
     C_SLEEP,
@@ -106,28 +99,25 @@ from virtiospec.models.ring.wakeup import (
     P_IDX,
     P_KICK,
     P_MB,
-    producer_buffer_empty,
+    Builder,
+    Mode,
+    Named,
+    Wakeup,
+    asleep_on_work,
+    buffer_invariant,
+    in_pcs,
     ring_issued,
 )
-from virtiospec.models.z3util import (
-    Action,
-    Induction,
-    Path,
-    Pred,
-    State,
-    System,
-    Values,
-    check_inductive,
-    satisfiable,
-    search,
-)
+from virtiospec.models.ring.wakeup_base import safety as base_safety
+from virtiospec.models.z3util import Action, State, System, Values
 from virtiospec.reference.ring.packed.layout import (
     RING_EVENT_FLAGS_DESC,
     RING_EVENT_FLAGS_DISABLE,
     RING_EVENT_FLAGS_ENABLE,
 )
 
-Mode = Literal["flags", "event_idx"]
+__all__ = ["Mode", "show_off_wrap"]
+
 INT = z3.IntSort()
 P_NAMES = ("idle", "fields stored", "flags stored", "notifying")
 ENABLE, DISABLE, DESC = RING_EVENT_FLAGS_ENABLE, RING_EVENT_FLAGS_DISABLE, RING_EVENT_FLAGS_DESC
@@ -137,48 +127,30 @@ K_OFF, K_FLAGS, K_BOTH = 1, 2, 3
 
 
 @dataclass(frozen=True)
-class Roles:
-    """Names of one direction's sides and fields, as the spec and the reference use them."""
+class Roles(base.Roles):
+    """The names of one direction's fields, after those of its sides."""
 
-    direction: str
-    producer: str
-    consumer: str
     structure: str  # the consumer's event suppression structure, which the producer loads
     marks: str
-    notification: str
-    shadow: str  # the producer's position and wrap bit
-    last_seen: str
-    req: str
-    # the driver stores off_wrap after each get_used while its notifications are enabled
-    # with DESC (get_used); the device stores nothing while it runs
-    event_stores_while_running: bool
 
 
-AVAIL = Roles("avail", "driver", "device", "device_event", "available", "kick",
-              "driver.next_avail", "device.last_avail", "RING-PACKED-110", False)
-USED = Roles("used", "device", "driver", "driver_event", "used", "interrupt",
-             "device.used_pos", "driver.last_used", "RING-PACKED-111", True)
+AVAIL = Roles("avail", "driver", "device", "kick", "driver.next_avail", "device.last_avail",
+              "RING-PACKED-110", False, "device_event", "available")
+USED = Roles("used", "device", "driver", "interrupt", "device.used_pos", "driver.last_used",
+             "RING-PACKED-111", True, "driver_event", "used")
 DIRECTIONS = (AVAIL, USED)
 
 
 @dataclass(frozen=True)
-class Variant:
-    """Switches that turn the protocol into a known-bad variant
-    (models/ring/packed/z3_mutants.py)."""
+class Variant(base.Variant):
+    """Known-bad decisions (models/ring/packed/z3_mutants.py). Without the re-check the
+    consumer skips its mb too. The window: exact: [old, new); off_by_one: (old, new];
+    ignores_wrap: off_wrap's wrap bit ignored, the event taken in the producer's lap."""
 
-    producer_mb: bool = True  # mb between the flags store and the structure load
-    consumer_mb: bool = True  # mb between re-enabling and re-checking
-    consumer_recheck: bool = True  # mb and re-load the flags at L before sleeping
-    # exact: [old, new); off_by_one: (old, new]; ignores_wrap: off_wrap's wrap bit ignored,
-    # the event taken in the producer's current lap
     window: Literal["exact", "off_by_one", "ignores_wrap"] = "exact"
 
 
 CORRECT = Variant()
-
-
-def _in(v: z3.ArithRef, *pcs: int) -> z3.BoolRef:
-    return z3.Or(*(v == pc for pc in pcs))
 
 
 def _behind(q: z3.ArithRef, p: z3.ArithRef, b: z3.ArithRef) -> z3.ArithRef:
@@ -196,7 +168,7 @@ def _derive(s: State) -> State:
 
 def lost_wakeup(s: State) -> z3.BoolRef:
     """The consumer sleeps with nothing pending, the producer is idle, and there is work."""
-    return z3.And(s["cpc"] == C_SLEEP, z3.Not(s["pend"]), s["ppc"] == P_IDLE, s["bL"] != 0)
+    return asleep_on_work(s, s["bL"] != 0)
 
 
 def named(q: z3.ArithRef, ow: z3.ArithRef) -> z3.BoolRef:
@@ -204,19 +176,26 @@ def named(q: z3.ArithRef, ow: z3.ArithRef) -> z3.BoolRef:
     return z3.And(u16(ow), event_off(ow) < q)
 
 
-def show_off_wrap(ow: int) -> str:
-    return f"{ow & (HALF - 1)}/w{ow >> 15}"
+def show_store(kind: int, flags: object, ow: object) -> str:
+    """A consumer store: the flags, the off_wrap or both (``kind``)."""
+    parts = []
+    if kind & K_FLAGS:
+        parts.append(f"flags := {FLAG_NAMES.get(int(flags), flags)}")  # type: ignore[call-overload]
+    if kind & K_OFF:
+        parts.append(f"off_wrap := {show_off_wrap(int(ow))}")  # type: ignore[call-overload]
+    return ", ".join(parts)
+
+
+def pos(x: Values, name: str) -> str:
+    return show_lap(int(x["Q"]), int(x[name]))
 
 
 @dataclass
-class _Builder:
-    roles: Roles
-    mode: Mode
-    tso: bool
-    variant: Variant
+class _Builder(Builder[Roles, Variant]):
+    def pc(self, n: int) -> z3.ExprRef:
+        return z3.IntVal(n)
 
-    def buffered(self) -> str:
-        return " (buffered)" if self.tso else ""
+    cpc = pc
 
     # -- the consumer's stores ------------------------------------------------------------
     def store(self, s: State, kind: int, flags: z3.ArithRef | int,
@@ -285,18 +264,11 @@ class _Builder:
     # -- the actions ----------------------------------------------------------------------
     def actions(self) -> list[Action]:
         r, tso, v = self.roles, self.tso, self.variant
-        acts: list[Action] = []
-
-        def add(name: str, side: str, effect: object, describe: object) -> None:
-            acts.append(Action(name, side, effect, describe))  # type: ignore[arg-type]
-
-        def pos(x: Values, name: str) -> str:
-            q, lap_ = int(x["Q"]), int(x[name])
-            return f"{lap_ % q}/w{int(lap_ < q)}"
+        acts, add = self.collector()
 
         # producer -------------------------------------------------------------------------
         def p_fields(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-            guard = z3.And(_in(s["ppc"], P_IDLE, P_MB), s["bL"] + s["N"] <= s["Q"])
+            guard = z3.And(in_pcs(s["ppc"], P_IDLE, P_MB), s["bL"] + s["N"] <= s["Q"])
             upd: dict[str, z3.ExprRef] = {"ppc": z3.IntVal(P_IDX)}
             if not tso:
                 upd["rd"] = z3.BoolVal(True)
@@ -318,47 +290,20 @@ class _Builder:
         add("producer stores the flags", r.producer, p_flags,
             lambda a, b: f"store desc[{pos(a, 'P')}].flags := {r.marks}" + self.buffered())
 
-        def p_decide(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-            guard = s["ppc"] == P_MB
-            if tso and v.producer_mb:
-                guard = z3.And(guard, producer_buffer_empty(s))
-            nxt = z3.If(self.need(s), z3.IntVal(P_KICK), z3.IntVal(P_IDLE))
-            return guard, {"ppc": nxt, "k": z3.IntVal(0)}
-
         def decide_text(a: Values, b: Values) -> str:
             verdict = f"{r.notification}" if b["ppc"] == P_KICK else f"no {r.notification}"
             fl = FLAG_NAMES.get(int(a["Sfl"]), str(a["Sfl"]))
             shown = f"{fl}, off_wrap {show_off_wrap(int(a['Sow']))}" \
                 if self.mode == "event_idx" else fl
-            mb = "mb; " if v.producer_mb else "(no mb: bug) "
-            return (f"{mb}load {r.structure} -> {shown}; {a['k']} passed up to "
+            return (f"{self.mb_text()}load {r.structure} -> {shown}; {a['k']} passed up to "
                     f"{pos(a, 'P')}: {verdict}")
 
-        add("producer mb; loads the event suppression structure", r.producer, p_decide,
-            decide_text)
-
-        # notifying when the decision says no is allowed (RING-PACKED-065): a superset
-        def p_spurious(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-            guard, upd = p_decide(s)
-            return guard, upd | {"ppc": z3.IntVal(P_KICK)}
-
-        add("producer mb; loads; notifies anyway", r.producer, p_spurious,
-            lambda a, b: ("mb; " if v.producer_mb else "(no mb: bug) ")
-            + f"load {r.structure}: {r.notification} anyway (spurious)")
-
-        def p_kick(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-            guard = s["ppc"] == P_KICK
-            if tso:
-                guard = z3.And(guard, producer_buffer_empty(s))
-            return guard, {"ppc": z3.IntVal(P_IDLE), "pend": z3.BoolVal(True)}
-
-        add("producer notifies", r.producer, p_kick, lambda a, b: r.notification)
+        self.add_decide(add, "producer mb; loads the event suppression structure",
+                        {"k": z3.IntVal(0)}, decide_text, lambda a: r.structure)
 
         # consumer -------------------------------------------------------------------------
-        updates = self.mode == "event_idx" and r.event_stores_while_running
-
         def c_take(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-            nxt = z3.If(s["dis"], z3.IntVal(C_RUN), z3.IntVal(C_UPD_STORE)) if updates \
+            nxt = z3.If(s["dis"], z3.IntVal(C_RUN), z3.IntVal(C_UPD_STORE)) if self.updates \
                 else z3.IntVal(C_RUN)
             # L moves N forward, never past M (see "lists" in the module doc)
             taken = z3.If(s["bL"] - s["N"] >= s["bM"], s["bL"] - s["N"], s["bM"])
@@ -372,7 +317,7 @@ class _Builder:
                        {"cpc": z3.IntVal(C_ENABLE)}),
             lambda a, b: f"load desc[{pos(a, 'L')}].flags: not {r.marks}")
 
-        if updates:
+        if self.updates:
             def c_upd(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
                 guard, upd = self.store(s, K_OFF, 0, s["ow"])
                 return z3.And(s["cpc"] == C_UPD_STORE, guard), \
@@ -381,14 +326,7 @@ class _Builder:
             add("consumer moves off_wrap after taking", r.consumer, c_upd,
                 lambda a, b: f"store {r.structure}.off_wrap := "
                              f"{show_off_wrap(int(a['ow']))}" + self.buffered())
-
-            def c_upd_mb(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-                guard = s["cpc"] == C_UPD_MB
-                if tso:
-                    guard = z3.And(guard, s["cn"] == 0)
-                return guard, {"cpc": z3.IntVal(C_RUN)}
-
-            add("consumer mb after moving off_wrap", r.consumer, c_upd_mb, lambda a, b: "mb")
+            self.add_upd_mb(add, "consumer mb after moving off_wrap")
 
         def c_disable(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
             guard, upd = self.store(s, K_FLAGS, DISABLE, 0)
@@ -413,37 +351,10 @@ class _Builder:
                     f"{show_off_wrap(int(a['ow']))}" + self.buffered())
 
         add("consumer re-enables notifications", r.consumer, c_enable, enable_text)
-
-        def c_mb(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-            guard = s["cpc"] == C_MB
-            if tso and v.consumer_mb:
-                guard = z3.And(guard, s["cn"] == 0)
-            return guard, {"cpc": z3.IntVal(C_RECHECK)}
-
-        add("consumer mb", r.consumer, c_mb,
-            lambda a, b: "mb" if v.consumer_mb else "(no mb: bug)")
-
-        if v.consumer_recheck:
-            add("consumer re-checks: nothing, sleeps", r.consumer,
-                lambda s: (z3.And(s["cpc"] == C_RECHECK, s["bM"] == s["bL"]),
-                           {"cpc": z3.IntVal(C_SLEEP)}),
-                lambda a, b: f"re-load desc[{pos(a, 'L')}].flags: not {r.marks}; sleep")
-            add("consumer re-checks: more work", r.consumer,
-                lambda s: (z3.And(s["cpc"] == C_RECHECK, s["bM"] != s["bL"]),
-                           {"cpc": z3.IntVal(C_RUN)}),
-                lambda a, b: f"re-load desc[{pos(a, 'L')}].flags: {r.marks}")
-        else:
-            add("consumer sleeps without re-checking", r.consumer,
-                lambda s: (s["cpc"] == C_RECHECK, {"cpc": z3.IntVal(C_SLEEP)}),
-                lambda a, b: "sleep (bug: no mb, no re-load of the flags)")
-
-        add("consumer wakes", r.consumer,
-            lambda s: (z3.And(s["cpc"] == C_SLEEP, s["pend"]),
-                       {"cpc": z3.IntVal(C_RUN), "pend": z3.BoolVal(False)}),
-            lambda a, b: f"woken by the {r.notification}")
-        add("notification absorbed while running", r.consumer,
-            lambda s: (z3.And(s["cpc"] != C_SLEEP, s["pend"]), {"pend": z3.BoolVal(False)}),
-            lambda a, b: f"{r.notification} arrives while running")
+        self.add_sleep(add, lambda s: s["bM"] == s["bL"],
+                       lambda a: f"re-load desc[{pos(a, 'L')}].flags: not {r.marks}; sleep",
+                       lambda a: f"re-load desc[{pos(a, 'L')}].flags: {r.marks}",
+                       "sleep (bug: no mb, no re-load of the flags)")
 
         # memory (TSO drains) --------------------------------------------------------------
         if tso:
@@ -469,31 +380,17 @@ class _Builder:
                     "cb0k": s["cb1k"], "cb0f": s["cb1f"], "cb0o": s["cb1o"],
                     "cn": s["cn"] - 1}
 
-            def d_cons_text(a: Values, b: Values) -> str:
-                kind = int(a["cb0k"])
-                parts = []
-                if kind & K_FLAGS:
-                    parts.append(f"flags := {FLAG_NAMES.get(int(a['cb0f']), a['cb0f'])}")
-                if kind & K_OFF:
-                    parts.append(f"off_wrap := {show_off_wrap(int(a['cb0o']))}")
-                return f"{r.consumer}'s {r.structure} {', '.join(parts)} reaches memory"
-
-            add("consumer's oldest store drains", "memory", d_cons, d_cons_text)
+            add("consumer's oldest store drains", "memory", d_cons,
+                lambda a, b: f"{r.consumer}'s {r.structure} "
+                             f"{show_store(int(a['cb0k']), a['cb0f'], a['cb0o'])} reaches memory")
         return acts
 
     # -- the state shown with each step ---------------------------------------------------
     def show(self, v: Values) -> dict[str, object]:
-        r, q = self.roles, int(v["Q"])
-
-        def at(lap_: int) -> str:
-            return f"{lap_ % q}/w{int(lap_ < q)}"
-
-        ppc, cpc = int(v["ppc"]), int(v["cpc"])
-        out: dict[str, object] = {
-            r.producer: P_NAMES[ppc] if 0 <= ppc < len(P_NAMES) else ppc,
-            r.consumer: C_NAMES[cpc] if 0 <= cpc < len(C_NAMES) else cpc,
-            r.shadow: at(int(v["P"])), f"{r.marks} in memory up to": at(int(v["M"])),
-            r.last_seen: at(int(v["L"])),
+        r = self.roles
+        out = self.pc_names(v, P_NAMES) | {
+            r.shadow: pos(v, "P"), f"{r.marks} in memory up to": pos(v, "M"),
+            r.last_seen: pos(v, "L"),
             f"{r.structure}.flags": FLAG_NAMES.get(int(v["Sfl"]), v["Sfl"]),
             f"{r.notification} pending": v["pend"],
         }
@@ -501,17 +398,10 @@ class _Builder:
             out[f"{r.structure}.off_wrap"] = show_off_wrap(int(v["Sow"]))
             out[f"{r.producer}: passed since its last decision"] = v["k"]
         if self.tso:
-            out[f"{r.consumer} buffer"] = [self._entry(v, k) for k in range(int(v["cn"]))]
+            out[f"{r.consumer} buffer"] = [
+                show_store(int(v[f"cb{k}k"]), v[f"cb{k}f"], v[f"cb{k}o"])
+                for k in range(int(v["cn"]))]
         return out
-
-    def _entry(self, v: Values, k: int) -> str:
-        kind = int(v[f"cb{k}k"])
-        parts = []
-        if kind & K_FLAGS:
-            parts.append(f"flags := {FLAG_NAMES.get(int(v[f'cb{k}f']), v[f'cb{k}f'])}")
-        if kind & K_OFF:
-            parts.append(f"off_wrap := {show_off_wrap(int(v[f'cb{k}o']))}")
-        return ", ".join(parts)
 
     def system(self) -> System:
         names = ("ppc", "P", "bM", "k", "cpc", "bL", "Sfl", "Sow", "cn",
@@ -522,7 +412,7 @@ class _Builder:
         def init(s: State) -> z3.BoolRef:
             zero = [s[n] == 0 for n in ("P", "bM", "k", "bL", "Sow", "cn")]
             return z3.And(*zero, s["ppc"] == P_IDLE, s["Sfl"] == ENABLE, z3.Not(s["rd"]),
-                          z3.Not(s["dis"]), z3.Not(s["pend"]), _in(s["cpc"], C_RUN, C_SLEEP))
+                          z3.Not(s["dis"]), z3.Not(s["pend"]), in_pcs(s["cpc"], C_RUN, C_SLEEP))
 
         return System(
             variables=variables,
@@ -536,19 +426,19 @@ def build(roles: Roles, mode: Mode, tso: bool, variant: Variant = CORRECT) -> Sy
     return _Builder(roles, mode, tso, variant).system()
 
 
-def invariant(roles: Roles, mode: Mode, tso: bool) -> list[tuple[str, Pred]]:
+def invariant(roles: Roles, mode: Mode, tso: bool) -> Named:
     """The inductive strengthening of the no-lost-wakeup property (see the module doc)."""
     b = _Builder(roles, mode, tso, CORRECT)
     flag_values = (ENABLE, DISABLE) if mode == "flags" else (ENABLE, DISABLE, DESC)
 
     def slot_ok(s: State, k: int) -> z3.BoolRef:
-        return z3.Implies(s["cn"] > k, z3.And(_in(s[f"cb{k}k"], K_OFF, K_FLAGS, K_BOTH),
-                                              _in(s[f"cb{k}f"], *flag_values),
+        return z3.Implies(s["cn"] > k, z3.And(in_pcs(s[f"cb{k}k"], K_OFF, K_FLAGS, K_BOTH),
+                                              in_pcs(s[f"cb{k}f"], *flag_values),
                                               named(s["Q"], s[f"cb{k}o"])))
 
-    inv: list[tuple[str, Pred]] = [
+    inv: Named = [
         ("the structure in memory: a flags value, an off_wrap naming a position",
-         lambda s: z3.And(_in(s["Sfl"], *flag_values), named(s["Q"], s["Sow"]))),
+         lambda s: z3.And(in_pcs(s["Sfl"], *flag_values), named(s["Q"], s["Sow"]))),
         # L ≤ M ≤ P ≤ L + Q, positions as lap indices
         ("last_seen ≤ M ≤ P ≤ last_seen + Q",
          lambda s: z3.And(s["P"] >= 0, s["P"] < 2 * s["Q"], s["bM"] >= 0,
@@ -558,133 +448,48 @@ def invariant(roles: Roles, mode: Mode, tso: bool) -> list[tuple[str, Pred]]:
          lambda s: z3.And(s["bM"] <= s["k"], s["k"] <= 2 * s["Q"])),
         ("a producer between its fields and flags stores still has room",
          lambda s: z3.Implies(ring_issued(s), s["bL"] + s["N"] <= s["Q"])),
+    ]
+    # the key: a sleeping consumer with nothing pending is in the producer's window
+    inv += b.consumer_invariant(
+        b.enabled_in_memory, b.newest_enables,
         ("an idle or notifying producer has decided on everything it published",
-         lambda s: z3.Implies(_in(s["ppc"], P_IDLE, P_KICK), s["k"] == 0)),
-        ("re-checking or asleep: notifications enabled in memory",
-         lambda s: z3.Implies(_in(s["cpc"], C_RECHECK, C_SLEEP),
-                              z3.And(s["cn"] == 0, b.enabled_in_memory(s),
-                                     z3.Not(s["dis"])))),
-        ("at the consumer's mb its newest store enables notifications",
-         lambda s: z3.Implies(s["cpc"] == C_MB,
-                              z3.And(b.newest_enables(s), z3.Not(s["dis"])))),
-        # the key: a sleeping consumer will be notified of anything past last_seen
+         lambda s: s["k"] == 0),
         ("asleep, nothing pending: last_seen in the producer's window or a notification "
-         "is coming",
-         lambda s: z3.Implies(z3.And(s["cpc"] == C_SLEEP, z3.Not(s["pend"])),
-                              z3.Or(s["ppc"] == P_KICK, s["bL"] <= s["k"]))),
-    ]
+         "is coming", lambda s: s["bL"] <= s["k"]))
     if tso:
-        inv += [
-            ("consumer buffer: two stores at most, each a flags value and a named off_wrap",
-             lambda s: z3.And(s["cn"] >= 0, s["cn"] <= 2, slot_ok(s, 0), slot_ok(s, 1))),
-            ("consumer buffer: at most one disable store while running",
-             lambda s: z3.And(
-                 z3.Implies(_in(s["cpc"], C_RUN, C_ENABLE),
-                            z3.Or(s["cn"] == 0, z3.And(s["cn"] == 1, s["dis"]))),
-                 z3.Implies(s["cpc"] == C_UPD_STORE, s["cn"] == 0),
-                 z3.Implies(s["cpc"] == C_UPD_MB, s["cn"] <= 1))),
-        ]
-    else:
-        inv += [
-            ("SC: stores are in memory at once",
-             lambda s: z3.And(s["cn"] == 0, s["bM"] == 0, s["rd"] == ring_issued(s))),
-        ]
-    return inv
+        inv.append(("consumer buffer: two stores at most, each a flags value and a named "
+                    "off_wrap",
+                    lambda s: z3.And(s["cn"] >= 0, s["cn"] <= 2, slot_ok(s, 0), slot_ok(s, 1))))
+    return inv + buffer_invariant(tso, lambda s: s["bM"] == 0)
 
 
-def safety(tso: bool) -> list[tuple[str, Pred]]:
-    out: list[tuple[str, Pred]] = [
-        ("no lost wakeup", lambda s: z3.Not(lost_wakeup(s))),
-        # need_event_fast is the reference's packed_need_event for such values
-        ("the off_wrap the producer loads names a position",
-         lambda s: named(s["Q"], s["Sow"])),
-    ]
-    if tso:
-        out.append(("room: no consumer store finds its buffer full",
-                    lambda s: z3.Implies(_in(s["cpc"], C_RUN, C_UPD_STORE, C_ENABLE),
-                                         s["cn"] <= 1)))
-    return out
-
-
-def prove_wakeup(roles: Roles, mode: Mode, tso: bool, variant: Variant = CORRECT) -> Induction:
-    return check_inductive(build(roles, mode, tso, variant), invariant(roles, mode, tso),
-                           safety(tso))
+def safety(tso: bool) -> Named:
+    # need_event_fast is the reference's packed_need_event for such values
+    return base_safety(tso, lost_wakeup, [("the off_wrap the producer loads names a position",
+                                           lambda s: named(s["Q"], s["Sow"]))])
 
 
 # Counterexamples are searched for a queue of 3 (not a power of 2) and lists of one
 # descriptor: a counterexample for any size is one.
 SEARCH_PARAMS = {"Q": 3, "N": 1}
-
-
-def find_lost_wakeup(roles: Roles, mode: Mode, tso: bool, variant: Variant = CORRECT,
-                     max_depth: int = 40, params: dict[str, int] | None = None) -> Path | None:
-    """A shortest execution ending in a lost wakeup, or None within ``max_depth`` steps
-    (explicit-state search over this module's Z3 system, each step re-checked by Z3's
-    evaluator)."""
-    return search(build(roles, mode, tso, variant), lost_wakeup, max_depth,
-                  params or SEARCH_PARAMS)
-
-
-def reach(roles: Roles, mode: Mode, tso: bool, target: Pred, max_depth: int = 30,
-          variant: Variant = CORRECT, params: dict[str, int] | None = None) -> Path | None:
-    """Non-vacuity: a shortest execution of the protocol reaching ``target``."""
-    return search(build(roles, mode, tso, variant), target, max_depth,
-                  params or SEARCH_PARAMS)
-
-
-def invariant_allows(roles: Roles, mode: Mode, tso: bool, extra: Pred) -> bool:
-    """Non-vacuity: some state satisfies the invariant and ``extra``."""
-    system = build(roles, mode, tso)
-    s = system.state("w")
-    return satisfiable(system.assume(s), *(p(s) for _, p in invariant(roles, mode, tso)),
-                       extra(s), logic=LOGIC) is not None
-
-
-def _evidence(mode: Mode, tso: bool) -> registry.Evidence:
-    parts, queries = [], 0
-    for roles in DIRECTIONS:
-        result = prove_wakeup(roles, mode, tso)
-        queries += result.queries
-        if not result.ok:
-            shown = build(roles, mode, tso).show(result.cti) if result.cti else {}
-            return registry.Evidence(False, f"{roles.direction} direction: {result.failure}; "
-                                            f"state {shown}")
-        parts.append(f"{roles.direction} ({roles.req}): {result.queries} obligations")
-    model = "x86-TSO" if tso else "SC"
-    feature = "ENABLE/DISABLE" if mode == "flags" else "DESC (EVENT_IDX)"
-    return registry.Evidence(
-        True, f"{model}, {feature}: inductive invariant holds for every Q ≤ 32768, every "
-              "list size and any number of lists; " + "; ".join(parts),
-        stats={"queries": float(queries)})
-
+WAKEUP = Wakeup(build, invariant, safety, lost_wakeup, CORRECT, DIRECTIONS, SEARCH_PARAMS)
+prove_wakeup = WAKEUP.prove_wakeup
+find_lost_wakeup = WAKEUP.find_lost_wakeup
+reach = WAKEUP.reach
+invariant_allows = WAKEUP.invariant_allows
 
 _COMMON = ("RING-PACKED-110", "RING-PACKED-111", "RING-PACKED-070", "RING-PACKED-071",
            "RING-PACKED-060", "RING-PACKED-061", "RING-PACKED-062", "RING-PACKED-063")
 _TSO = ("RING-PACKED-051", "RING-PACKED-053")
 _EVENT = ("RING-PACKED-064", "RING-PACKED-066")
-
-
-@registry.proof("ring.packed.wakeup.sc.flags", _COMMON,
-                "packed: no lost kick or interrupt, SC, ENABLE/DISABLE: inductive, every Q")
-def prove_sc_flags() -> registry.Evidence:
-    return _evidence("flags", tso=False)
-
-
-@registry.proof("ring.packed.wakeup.sc.event_idx", _COMMON + _EVENT,
-                "packed: no lost kick or interrupt, SC, DESC off_wrap: inductive, every Q")
-def prove_sc_event_idx() -> registry.Evidence:
-    return _evidence("event_idx", tso=False)
-
-
-@registry.proof("ring.packed.wakeup.tso.flags", _COMMON + _TSO,
-                "packed: no lost kick or interrupt, x86-TSO, ENABLE/DISABLE: inductive, "
-                "every Q")
-def prove_tso_flags() -> registry.Evidence:
-    return _evidence("flags", tso=True)
-
-
-@registry.proof("ring.packed.wakeup.tso.event_idx", _COMMON + _TSO + _EVENT,
-                "packed: no lost kick or interrupt, x86-TSO, DESC off_wrap: inductive, "
-                "every Q")
-def prove_tso_event_idx() -> registry.Evidence:
-    return _evidence("event_idx", tso=True)
+_FEATURE = {"flags": "ENABLE/DISABLE", "event_idx": "DESC (EVENT_IDX)"}
+_SCOPE = "every Q ≤ 32768, every list size and any number of lists"
+_PROOFS = {
+    "ring.packed.wakeup.sc.flags": (_COMMON, "SC, ENABLE/DISABLE"),
+    "ring.packed.wakeup.sc.event_idx": (_COMMON + _EVENT, "SC, DESC off_wrap"),
+    "ring.packed.wakeup.tso.flags": (_COMMON + _TSO, "x86-TSO, ENABLE/DISABLE"),
+    "ring.packed.wakeup.tso.event_idx": (_COMMON + _TSO + _EVENT, "x86-TSO, DESC off_wrap"),
+}
+for _name, (_reqs, _model_feature) in _PROOFS.items():
+    registry.proof(_name, _reqs, f"packed: no lost kick or interrupt, {_model_feature}: "
+                                 "inductive, every Q")(WAKEUP.proof(_name, _FEATURE, _SCOPE))

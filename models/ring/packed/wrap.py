@@ -133,6 +133,16 @@ def event_wrap(event: z3.ArithRef) -> z3.BoolRef:
     return event >= HALF
 
 
+def show_off_wrap(ow: int) -> str:
+    """A concrete off_wrap as offset/wrap bit (counterexamples)."""
+    return f"{ow & (HALF - 1)}/w{ow >> 15}"
+
+
+def show_lap(q: int, lap_: int) -> str:
+    """A concrete lap index as position/wrap bit (counterexamples)."""
+    return f"{lap_ % q}/w{int(lap_ < q)}"
+
+
 def event_lap(q: z3.ArithRef, event: z3.ArithRef) -> z3.ArithRef:
     """``lap_index(q, event & EVENT_OFF_MASK, event >> EVENT_WRAP_BIT)``."""
     return lap(q, event_off(event), event_wrap(event))
