@@ -22,7 +22,8 @@ that waits for its buffer to empty (stores stay buffered as long as possible).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,70 +110,72 @@ class Litmus:
     def asleep(side: Side) -> bool:
         return side.busy and side.asleep
 
+    @contextmanager
+    def recorded(self, record: RunRecord) -> Iterator[Litmus]:
+        """Counts the example, and its steps and trace however it ends."""
+        record.examples += 1
+        try:
+            yield self
+        finally:
+            record.steps += self.shm.steps
+            record.trace = self.shm.log
+
+
+def take_or_sleep(take: Callable[[], Program[Any]], enable: Callable[[], Program[bool]],
+                  event: str, got: list[Any]) -> Program[None]:
+    """The consumer's loop: take, or re-enable notifications (whose re-check may find more)
+    and wait for ``event``; what it takes goes to ``got``."""
+    item = yield from take()
+    while item is None:
+        if not (yield from enable()):
+            yield Wait(event)
+        item = yield from take()
+    got.append(item)
+
+
+def publish(store: Callable[[], Program[object]], decide: Callable[[], Program[bool]],
+            to: str, event: str) -> Program[None]:
+    """The producer: its stores, then its decision, and the notification if it says so."""
+    yield from store()
+    if (yield from decide()):
+        yield Notify(to, event)
+
+
+def check_awake(t: Litmus, side: Side, idx_addr: int, last: int, req: str, who: str,
+                what: str, names: tuple[str, str]) -> None:
+    """RING-SPLIT-110 / RING-SPLIT-111: ``side`` does not sleep on work it was given."""
+    idx = t.guest.read(idx_addr, 2)
+    if t.asleep(side) and idx != last:
+        raise Violation(req, f"the {who} sleeps, no {what} pending, with "
+                        f"{names[0]}={idx} and {names[1]}={last}")
+
 
 def kick_race(cfg: LitmusConfig, choices: list[int], record: RunRecord) -> None:
-    t = Litmus(cfg)
-    record.examples += 1
-    try:
+    with Litmus(cfg).recorded(record) as t:
         t.round_trip(1)
         t.sc("device", t.dev.disable_notify(), "disable_notify")
         popped: list[Chain] = []
-
-        def driver() -> Program[None]:
-            yield from t.drv.add([(DATA, 8)], [(DATA + 8, 8)], 2)
-            if (yield from t.drv.kick_prepare()):
-                yield Notify("device", "kick")
-
-        def device() -> Program[None]:
-            chain = yield from t.dev.pop()
-            while chain is None:
-                if not (yield from t.dev.enable_notify()):
-                    yield Wait("kick")
-                chain = yield from t.dev.pop()
-            popped.append(chain)
-
-        t.race(driver(), device(), choices)
-        avail = t.guest.read(t.lay.avail_idx, 2)
-        if t.asleep(t.vside) and avail != t.dev.last_avail:
-            raise Violation("RING-SPLIT-110", f"the device sleeps, no kick pending, with "
-                            f"avail.idx={avail} and last_avail={t.dev.last_avail}")
-    finally:
-        record.steps += t.shm.steps
-        record.trace = t.shm.log
+        t.race(publish(lambda: t.drv.add([(DATA, 8)], [(DATA + 8, 8)], 2),
+                       t.drv.kick_prepare, "device", "kick"),
+               take_or_sleep(t.dev.pop, t.dev.enable_notify, "kick", popped), choices)
+        check_awake(t, t.vside, t.lay.avail_idx, t.dev.last_avail, "RING-SPLIT-110",
+                    "device", "kick", ("avail.idx", "last_avail"))
 
 
 def interrupt_race(cfg: LitmusConfig, choices: list[int], record: RunRecord) -> None:
-    t = Litmus(cfg)
-    record.examples += 1
-    try:
+    with Litmus(cfg).recorded(record) as t:
         t.round_trip(1)
         t.sc("driver", t.drv.add([(DATA, 8)], [(DATA + 8, 8)], 2), "add")
         t.sc("driver", t.drv.kick_prepare(), "kick_prepare")
         chain = t.sc("device", t.dev.pop(), "pop")
         t.sc("driver", t.drv.disable_cb(), "disable_cb")
         got: list[object] = []
-
-        def device() -> Program[None]:
-            yield from t.dev.push([(chain.head, 0)])
-            if (yield from t.dev.should_notify()):
-                yield Notify("driver", "irq")
-
-        def driver() -> Program[None]:
-            used = yield from t.drv.get_used()
-            while used is None:
-                if not (yield from t.drv.enable_cb()):
-                    yield Wait("irq")
-                used = yield from t.drv.get_used()
-            got.append(used)
-
-        t.race(driver(), device(), choices)
-        used_idx = t.guest.read(t.lay.used_idx, 2)
-        if t.asleep(t.dside) and used_idx != t.drv.last_used:
-            raise Violation("RING-SPLIT-111", f"the driver sleeps, no interrupt pending, with "
-                            f"used.idx={used_idx} and last_used={t.drv.last_used}")
-    finally:
-        record.steps += t.shm.steps
-        record.trace = t.shm.log
+        t.race(take_or_sleep(t.drv.get_used, t.drv.enable_cb, "irq", got),
+               publish(lambda: t.dev.push([(chain.head, 0)]), t.dev.should_notify, "driver",
+                       "irq"),
+               choices)
+        check_awake(t, t.dside, t.lay.used_idx, t.drv.last_used, "RING-SPLIT-111",
+                    "driver", "interrupt", ("used.idx", "last_used"))
 
 
 RACES = {"kick": kick_race, "interrupt": interrupt_race}

@@ -87,10 +87,28 @@ def _setup(cfg: LitmusConfig) -> Litmus:
     return t
 
 
+def poll(take: Callable[[], Program[Any]], req: str, refused: str) -> Program[Any]:
+    """The consumer polls ``take`` until it gets something; an entry it refuses breaks
+    ``req`` (it read the new index, so the entry must be the new one)."""
+    got = None
+    while got is None:
+        try:
+            got = yield from take()
+        except RingError as err:
+            raise Violation(req, f"{refused}: {err}") from None
+    return got
+
+
+def mp_race(t: Litmus, driver: Program[None], device: Program[None], producer: Side,
+            index: int, choices: list[int]) -> None:
+    """Start both sides' programs and race them, ``producer`` publishing at ``index``."""
+    t.dside.start(driver, "driver")
+    t.vside.start(device, "device")
+    _race(t, producer, t.vside if producer is t.dside else t.dside, index, choices)
+
+
 def used_race(cfg: LitmusConfig, choices: list[int], record: RunRecord) -> None:
-    t = _setup(cfg)
-    record.examples += 1
-    try:
+    with _setup(cfg).recorded(record) as t:
         t.round_trip(1)
         t.sc("driver", t.drv.add([(DATA, 8)], [(DATA + 8, 8)], 2), "add")
         t.sc("driver", t.drv.kick_prepare(), "kick_prepare")
@@ -101,31 +119,19 @@ def used_race(cfg: LitmusConfig, choices: list[int], record: RunRecord) -> None:
             yield from t.dev.push([(chain.head, LENGTH)])
 
         def driver() -> Program[None]:
-            used = None
-            while used is None:
-                try:
-                    used = yield from t.drv.get_used()
-                except RingError as err:
-                    raise Violation("RING-SPLIT-076", f"the driver refused the used element "
-                                    f"it read with the new used.idx: {err}") from None
-            got.append(used)
+            got.append((yield from poll(t.drv.get_used, "RING-SPLIT-076", "the driver "
+                                        "refused the used element it read with the new "
+                                        "used.idx")))
 
-        t.dside.start(driver(), "driver")
-        t.vside.start(device(), "device")
-        _race(t, t.vside, t.dside, t.lay.used_idx, choices)
+        mp_race(t, driver(), device(), t.vside, t.lay.used_idx, choices)
         if got and got[0] != (2, LENGTH):
             raise Violation("RING-SPLIT-076", f"the driver took back {got[0]}, the device used "
                             f"(2, {LENGTH}): a stale used element (no wmb before used.idx, "
                             "RING-SPLIT-043, or no rmb after it)")
-    finally:
-        record.steps += t.shm.steps
-        record.trace = t.shm.log
 
 
 def avail_race(cfg: LitmusConfig, choices: list[int], record: RunRecord) -> None:
-    t = _setup(cfg)
-    record.examples += 1
-    try:
+    with _setup(cfg).recorded(record) as t:
         t.round_trip(1)
         got: list[Any] = []
 
@@ -133,25 +139,14 @@ def avail_race(cfg: LitmusConfig, choices: list[int], record: RunRecord) -> None
             yield from t.drv.add([NEW_OUT], [NEW_IN], 2)
 
         def device() -> Program[None]:
-            chain = None
-            while chain is None:
-                try:
-                    chain = yield from t.dev.pop()
-                except RingError as err:
-                    raise Violation("RING-SPLIT-075", f"the device refused the chain it read "
-                                    f"with the new avail.idx: {err}") from None
-            got.append(chain)
+            got.append((yield from poll(t.dev.pop, "RING-SPLIT-075", "the device refused "
+                                        "the chain it read with the new avail.idx")))
 
-        t.dside.start(driver(), "driver")
-        t.vside.start(device(), "device")
-        _race(t, t.dside, t.vside, t.lay.avail_idx, choices)
+        mp_race(t, driver(), device(), t.dside, t.lay.avail_idx, choices)
         if got and (got[0].readable, got[0].writable) != ([NEW_OUT], [NEW_IN]):
             raise Violation("RING-SPLIT-075", f"the device popped {got[0]}, the driver added "
                             f"out={[NEW_OUT]} in={[NEW_IN]}: a stale entry (no wmb before "
                             "avail.idx, RING-SPLIT-032, or no rmb after it)")
-    finally:
-        record.steps += t.shm.steps
-        record.trace = t.shm.log
 
 
 RACES: dict[str, Callable[[LitmusConfig, list[int], RunRecord], None]] = {

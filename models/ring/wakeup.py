@@ -227,6 +227,14 @@ class _Builder(Builder[Roles, Variant]):
         return z3.ULT(n, 2), {"cb0": z3.If(n == 0, value, s["cb0"]),
                               "cb1": z3.If(n == 1, value, s["cb1"]), "cn": n + 1}
 
+    def store_if(self, s: State, guard: z3.BoolRef, upd: dict[str, z3.ExprRef],
+                 value: z3.BitVecRef | None) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
+        """A step that also stores ``value`` to the suppression field, unless it is None."""
+        if value is None:
+            return guard, upd
+        g, u = self.consumer_store(s, value)
+        return z3.And(guard, g), upd | u
+
     def disable_value(self, s: State) -> z3.BitVecRef | None:
         if self.mode == "flags":
             return z3.BitVecVal(1, 16)
@@ -306,13 +314,8 @@ class _Builder(Builder[Roles, Variant]):
             self.add_upd_mb(add, "consumer mb after the event store")
 
         def c_disable(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-            guard = z3.And(s["cpc"] == C_RUN, z3.Not(s["dis"]))
-            upd: dict[str, z3.ExprRef] = {"dis": z3.BoolVal(True)}
-            value = self.disable_value(s)
-            if value is not None:
-                g, u = self.consumer_store(s, value)
-                guard, upd = z3.And(guard, g), upd | u
-            return guard, upd
+            return self.store_if(s, z3.And(s["cpc"] == C_RUN, z3.Not(s["dis"])),
+                                 {"dis": z3.BoolVal(True)}, self.disable_value(s))
 
         def disable_text(a: Values, b: Values) -> str:
             if self.mode == "flags":
@@ -325,13 +328,9 @@ class _Builder(Builder[Roles, Variant]):
         add("consumer disables notifications", r.consumer, c_disable, disable_text)
 
         def c_enable(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-            guard = s["cpc"] == C_ENABLE
-            upd: dict[str, z3.ExprRef] = {"cpc": self.cpc(C_MB), "dis": z3.BoolVal(False)}
-            value = self.enable_value(s)
-            if value is not None:
-                g, u = self.consumer_store(s, value)
-                guard, upd = z3.And(guard, g), upd | u
-            return guard, upd
+            return self.store_if(s, s["cpc"] == C_ENABLE,
+                                 {"cpc": self.cpc(C_MB), "dis": z3.BoolVal(False)},
+                                 self.enable_value(s))
 
         def enable_text(a: Values, b: Values) -> str:
             if self.mode == "flags":

@@ -38,7 +38,8 @@ from collections.abc import Callable
 
 import z3
 from virtiospec.models import registry
-from virtiospec.models.memory.z3mem import Mode, Z3Memory, merge, witness
+from virtiospec.models.memory.z3mem import Mode, Z3Memory, merge
+from virtiospec.models.shm.z3_evidence import proved, refuted
 from virtiospec.models.z3util import (
     Action,
     Named,
@@ -46,8 +47,6 @@ from virtiospec.models.z3util import (
     State,
     System,
     Values,
-    bmc,
-    check_inductive,
 )
 
 BITS = 16
@@ -306,19 +305,9 @@ def prove(mode: Mode) -> registry.Evidence:
     """Inductive invariant ⇒ SAFETY and room in the buffers; the witnesses (SC runs, which
     are runs of every store-buffer model) show that the claims are not vacuous."""
     system, mem = build(mode)
-    res = check_inductive(system, invariant(mem),
-                          [*SAFETY, ("store buffers never full at a store", room(mem))])
-    stats = {"queries": float(res.queries), "actions": float(len(system.actions))}
-    if not res.ok:
-        return registry.Evidence(False, f"{res.failure}; pre-state {res.cti}", stats=stats)
-    sc, _ = build("sc")
-    for name, target, steps in WITNESSES:
-        if not witness(sc, steps, target):
-            return registry.Evidence(False, f"vacuous: no run reaches '{name}'", stats=stats)
-    return registry.Evidence(
-        True, f"inductive invariant of {len(invariant(mem))} conjuncts, "
-              f"{len(system.actions)} actions, {res.queries} queries; "
-              f"{len(WITNESSES)} witnesses reachable", stats=stats)
+    return proved(system, invariant(mem),
+                  [*SAFETY, ("store buffers never full at a store", room(mem))],
+                  build("sc")[0], WITNESSES)
 
 
 REQS = ("SHM-SIGNAL-002", "SHM-SIGNAL-003", "SHM-SIGNAL-004", "SHM-SIGNAL-005",
@@ -342,12 +331,8 @@ def prove_tso() -> registry.Evidence:
 def refute(mode: Mode, depth: int, *, sender: tuple[str, ...] = SENDER,
            receiver: tuple[str, ...] = RECEIVER) -> registry.Evidence:
     system, _ = build(mode, sender, receiver)
-    name, safe = SAFETY[0][0], no_lost_wakeup(receiver)
-    path = bmc(system, lambda s: z3.Not(safe(s)), depth, stride=4)
-    if path is None:
-        return registry.Evidence(False, f"no run of {depth} steps breaks {name}")
-    return registry.Evidence(True, f"wakeup lost in {path.length} steps under {mode.upper()}",
-                             path.steps, stats={"steps": path.length})
+    return refuted(system, (SAFETY[0][0], no_lost_wakeup(receiver)), depth, mode,
+                   "wakeup lost")
 
 
 def _without(program: tuple[str, ...], at: int) -> tuple[str, ...]:

@@ -46,7 +46,8 @@ from dataclasses import dataclass
 
 import z3
 from virtiospec.models import registry
-from virtiospec.models.memory.z3mem import Mode, Z3Memory, merge, witness
+from virtiospec.models.memory.z3mem import Mode, Z3Memory, merge
+from virtiospec.models.shm.z3_evidence import proved, refuted
 from virtiospec.models.z3util import (
     Action,
     Named,
@@ -54,8 +55,6 @@ from virtiospec.models.z3util import (
     State,
     System,
     Values,
-    bmc,
-    check_inductive,
 )
 
 BITS = 32
@@ -317,18 +316,7 @@ def prove(mode: Mode) -> registry.Evidence:
     returning a new version, and one after the writer stopped, are reachable (by SC runs,
     which are runs of every store-buffer model too)."""
     system, mem = build(mode)
-    res = check_inductive(system, invariant(mem), SAFETY)
-    stats = {"queries": float(res.queries), "actions": float(len(system.actions))}
-    if not res.ok:
-        return registry.Evidence(False, f"{res.failure}; pre-state {res.cti}", stats=stats)
-    sc, _ = build("sc")
-    for name, target, steps in WITNESSES:
-        if not witness(sc, steps, target):
-            return registry.Evidence(False, f"vacuous: no run reaches '{name}'", stats=stats)
-    return registry.Evidence(
-        True, f"inductive invariant of {len(invariant(mem))} conjuncts, "
-              f"{len(system.actions)} actions, {res.queries} queries; "
-              f"{len(WITNESSES)} witnesses reachable", stats=stats)
+    return proved(system, invariant(mem), SAFETY, build("sc")[0], WITNESSES)
 
 
 REQS = ("SHM-TABLE-003", "SHM-TABLE-004", "SHM-TABLE-005", "SHM-TABLE-006", "SHM-TABLE-007",
@@ -389,12 +377,7 @@ def prove_space() -> registry.Evidence:
 def refute(mode: Mode, v: Variant, claim: int, depth: int) -> registry.Evidence:
     """A run of at most ``depth`` steps of the variant that breaks SAFETY[claim]."""
     system, _ = build(mode, v, bits=16)
-    name, safe = SAFETY[claim]
-    path = bmc(system, lambda s: z3.Not(safe(s)), depth, stride=4)
-    if path is None:
-        return registry.Evidence(False, f"no run of {depth} steps breaks {name}")
-    return registry.Evidence(True, f"{name} broken in {path.length} steps under "
-                             f"{mode.upper()}", path.steps, stats={"steps": path.length})
+    return refuted(system, SAFETY[claim], depth, mode)
 
 
 @registry.mutant("shm.mutant.table.no_recheck.z3",

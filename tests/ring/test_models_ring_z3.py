@@ -16,31 +16,36 @@ from virtiospec.models.ring.wakeup import (
     DIRECTIONS,
     P_IDLE,
     USED,
+    WAKEUP,
     Mode,
     Variant,
     build,
     find_lost_wakeup,
     invariant,
-    lost_wakeup,
     prove_wakeup,
     reach,
     safety,
 )
-from virtiospec.models.z3util import Pred, State, bmc, check_inductive, replay
-
-MODES: tuple[Mode, ...] = ("flags", "event_idx")
-PREFIXES = ("ring.need_event.", "ring.index.", "ring.wakeup.")
+from virtiospec.models.z3util import State, bmc, replay
+from wakeup_helpers import (
+    MODES,
+    assert_admitted_asleep,
+    assert_every_conjunct_is_needed,
+    assert_refuted_with_a_counterexample,
+    assert_tso_only,
+    bmc_agrees_with_the_search,
+    mutants,
+    proofs,
+    reach_sleep_and_notification,
+)
 
 
 def _proofs() -> list[registry.Proof]:
-    registry.discover()
-    return [p for n, p in registry.PROOFS.items() if n.startswith(PREFIXES)]
+    return proofs("ring.need_event.", "ring.index.", "ring.wakeup.")
 
 
 def _mutants() -> list[registry.Mutant]:
-    registry.discover()
-    return [m for n, m in registry.MUTANTS.items()
-            if n.startswith("ring.mutant.") and m.method == "z3"]
+    return mutants("ring.mutant.")
 
 
 def test_the_expected_entries_are_registered() -> None:
@@ -67,13 +72,7 @@ def test_proof_holds(proof: registry.Proof) -> None:
                  "RING-SPLIT-100", "RING-SPLIT-110", "RING-SPLIT-111")
 @pytest.mark.parametrize("mutant", _mutants(), ids=lambda m: m.name)
 def test_mutant_is_refuted_with_a_counterexample(mutant: registry.Mutant) -> None:
-    ev = mutant.run()
-    assert ev.ok, ev.detail
-    assert len(ev.trace) >= 2  # the initial state and at least one step
-    last = ev.trace[-1].state
-    assert any(v == "asleep" for v in last.values()), last
-    assert any(v == "idle" for v in last.values()), last
-    assert all(step.side in ("driver", "device", "memory", "env") for step in ev.trace)
+    assert_refuted_with_a_counterexample(mutant)
 
 
 @pytest.mark.req("RING-SPLIT-070", "RING-SPLIT-071", "RING-SPLIT-110", "RING-SPLIT-111")
@@ -81,9 +80,7 @@ def test_missing_producer_mb_is_a_tso_only_bug() -> None:
     for roles in DIRECTIONS:
         bug = Variant(producer_mb=False)
         for mode in MODES:
-            assert prove_wakeup(roles, mode, tso=False, variant=bug).ok
-            assert not prove_wakeup(roles, mode, tso=True, variant=bug).ok
-            assert find_lost_wakeup(roles, mode, False, bug, max_depth=20) is None
+            assert_tso_only(WAKEUP, roles, mode, bug)
             assert find_lost_wakeup(roles, mode, True, bug) is not None
 
 
@@ -103,26 +100,18 @@ def test_every_variant_breaks_the_tso_proof(bug: Variant) -> None:
 @pytest.mark.parametrize("roles", DIRECTIONS, ids=lambda r: r.direction)
 def test_sleep_and_notification_are_reachable(roles: ring_wakeup.Roles, mode: Mode,
                                               tso: bool) -> None:
-    # the consumer goes to sleep after consuming an entry...
-    asleep = reach(roles, mode, tso, lambda s: z3.And(s["cpc"] == C_SLEEP, s["L"] == 1))
-    assert asleep is not None
-    # ... is notified of a later one and wakes up to take it
+    # the consumer goes to sleep after consuming an entry, is notified of a later one...
+    reach_sleep_and_notification(WAKEUP, roles, mode, tso, lambda s: s["P"] != s["L"])
+    # ... and wakes up to take it
     woken = reach(roles, mode, tso, lambda s: z3.And(s["L"] == 2, s["P"] == 2),
                   max_depth=40)
     assert woken is not None
-    notified = reach(roles, mode, tso,
-                     lambda s: z3.And(s["pend"], s["cpc"] == C_SLEEP, s["P"] != s["L"]))
-    assert notified is not None
-    assert notified.steps[-1].action == roles.notification
     # the invariant admits the states the safety property is about: a consumer asleep with
     # nothing pending while the producer has published five entries and not yet decided,
     # and one asleep with an idle producer that has published nothing new
-    def asleep_unnotified_and(extra: Pred) -> Pred:
-        return lambda s: z3.And(s["cpc"] == C_SLEEP, z3.Not(s["pend"]), extra(s))
-
-    for extra in (lambda s: z3.And(s["ppc"] != P_IDLE, s["P"] == s["L"] + 5),
-                  lambda s: z3.And(s["ppc"] == P_IDLE, s["P"] == s["L"])):
-        assert ring_wakeup.invariant_allows(roles, mode, tso, asleep_unnotified_and(extra))
+    assert_admitted_asleep(WAKEUP, roles, mode, tso, [
+        lambda s: z3.And(s["ppc"] != P_IDLE, s["P"] == s["L"] + 5),
+        lambda s: z3.And(s["ppc"] == P_IDLE, s["P"] == s["L"])])
 
 
 @pytest.mark.parametrize("tso", [False, True], ids=["sc", "tso"])
@@ -136,14 +125,9 @@ def test_the_correct_protocol_has_no_short_counterexample(mode: Mode, tso: bool)
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("roles", DIRECTIONS, ids=lambda r: r.direction)
 def test_every_invariant_conjunct_is_needed(roles: ring_wakeup.Roles, mode: Mode) -> None:
-    """Under x86-TSO, dropping any one conjunct leaves an invariant that is not inductive:
-    the proof's strength comes from the invariant, not from a degenerate model."""
-    full = invariant(mode, tso=True)
-    system = build(roles, mode, tso=True)
-    assert check_inductive(system, full, safety(True)).ok
-    for name, _ in full:
-        weaker = [(n, p) for n, p in full if n != name]
-        assert not check_inductive(system, weaker, safety(True)).ok, name
+    """Under x86-TSO, dropping any one conjunct leaves an invariant that is not inductive."""
+    assert_every_conjunct_is_needed(build(roles, mode, tso=True), invariant(mode, tso=True),
+                                    safety(True))
 
 
 @pytest.mark.parametrize(("roles", "mode", "tso", "bug"), [
@@ -157,12 +141,7 @@ def test_symbolic_bmc_agrees_with_the_search(roles: ring_wakeup.Roles, mode: Mod
     """Symbolic BMC (any queue size) finds counterexamples of the same shortest length as
     the explicit-state search (queue of 256); both paths were replayed step by step with Z3's
     evaluator on the way out, and both end in a lost wakeup."""
-    system = build(roles, mode, tso, bug)
-    symbolic = bmc(system, lost_wakeup, 20)
-    explicit = find_lost_wakeup(roles, mode, tso, bug)
-    assert symbolic is not None and explicit is not None
-    assert symbolic.length == explicit.length
-    for path in (symbolic, explicit):
+    for path in bmc_agrees_with_the_search(WAKEUP, roles, mode, tso, bug, 20):
         end = path.final
         assert end["cpc"] == C_SLEEP and end["ppc"] == P_IDLE and not end["pend"]
         assert end["P"] != end["L"]

@@ -92,23 +92,16 @@ from virtiospec.models.ring.wakeup_base import (
     C_MB,
     C_RECHECK,
     C_RUN,
-    C_SLEEP,
     C_UPD_MB,
     C_UPD_STORE,
     P_IDLE,
-    P_IDX,
     P_KICK,
     P_MB,
-    Builder,
     Mode,
     Named,
-    Wakeup,
-    asleep_on_work,
-    buffer_invariant,
     in_pcs,
     ring_issued,
 )
-from virtiospec.models.ring.wakeup_base import safety as base_safety
 from virtiospec.models.z3util import Action, State, System, Values
 from virtiospec.reference.ring.packed.layout import (
     RING_EVENT_FLAGS_DESC,
@@ -168,7 +161,7 @@ def _derive(s: State) -> State:
 
 def lost_wakeup(s: State) -> z3.BoolRef:
     """The consumer sleeps with nothing pending, the producer is idle, and there is work."""
-    return asleep_on_work(s, s["bL"] != 0)
+    return base.asleep_on_work(s, s["bL"] != 0)
 
 
 def named(q: z3.ArithRef, ow: z3.ArithRef) -> z3.BoolRef:
@@ -191,7 +184,7 @@ def pos(x: Values, name: str) -> str:
 
 
 @dataclass
-class _Builder(Builder[Roles, Variant]):
+class _Builder(base.Builder[Roles, Variant]):
     def pc(self, n: int) -> z3.ExprRef:
         return z3.IntVal(n)
 
@@ -269,7 +262,7 @@ class _Builder(Builder[Roles, Variant]):
         # producer -------------------------------------------------------------------------
         def p_fields(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
             guard = z3.And(in_pcs(s["ppc"], P_IDLE, P_MB), s["bL"] + s["N"] <= s["Q"])
-            upd: dict[str, z3.ExprRef] = {"ppc": z3.IntVal(P_IDX)}
+            upd: dict[str, z3.ExprRef] = {"ppc": z3.IntVal(base.P_IDX)}
             if not tso:
                 upd["rd"] = z3.BoolVal(True)
             return guard, upd
@@ -285,7 +278,7 @@ class _Builder(Builder[Roles, Variant]):
                 "k": z3.If(s["k"] + n >= 2 * q, 2 * q, s["k"] + n)}
             if not tso:
                 upd |= {"bM": z3.IntVal(0), "rd": z3.BoolVal(False)}
-            return s["ppc"] == P_IDX, upd
+            return s["ppc"] == base.P_IDX, upd
 
         add("producer stores the flags", r.producer, p_flags,
             lambda a, b: f"store desc[{pos(a, 'P')}].flags := {r.marks}" + self.buffered())
@@ -412,7 +405,8 @@ class _Builder(Builder[Roles, Variant]):
         def init(s: State) -> z3.BoolRef:
             zero = [s[n] == 0 for n in ("P", "bM", "k", "bL", "Sow", "cn")]
             return z3.And(*zero, s["ppc"] == P_IDLE, s["Sfl"] == ENABLE, z3.Not(s["rd"]),
-                          z3.Not(s["dis"]), z3.Not(s["pend"]), in_pcs(s["cpc"], C_RUN, C_SLEEP))
+                          z3.Not(s["dis"]), z3.Not(s["pend"]),
+                          in_pcs(s["cpc"], C_RUN, base.C_SLEEP))
 
         return System(
             variables=variables,
@@ -460,19 +454,19 @@ def invariant(roles: Roles, mode: Mode, tso: bool) -> Named:
         inv.append(("consumer buffer: two stores at most, each a flags value and a named "
                     "off_wrap",
                     lambda s: z3.And(s["cn"] >= 0, s["cn"] <= 2, slot_ok(s, 0), slot_ok(s, 1))))
-    return inv + buffer_invariant(tso, lambda s: s["bM"] == 0)
+    return inv + base.buffer_invariant(tso, lambda s: s["bM"] == 0)
 
 
 def safety(tso: bool) -> Named:
     # need_event_fast is the reference's packed_need_event for such values
-    return base_safety(tso, lost_wakeup, [("the off_wrap the producer loads names a position",
+    return base.safety(tso, lost_wakeup, [("the off_wrap the producer loads names a position",
                                            lambda s: named(s["Q"], s["Sow"]))])
 
 
 # Counterexamples are searched for a queue of 3 (not a power of 2) and lists of one
 # descriptor: a counterexample for any size is one.
 SEARCH_PARAMS = {"Q": 3, "N": 1}
-WAKEUP = Wakeup(build, invariant, safety, lost_wakeup, CORRECT, DIRECTIONS, SEARCH_PARAMS)
+WAKEUP = base.Wakeup(build, invariant, safety, lost_wakeup, CORRECT, DIRECTIONS, SEARCH_PARAMS)
 prove_wakeup = WAKEUP.prove_wakeup
 find_lost_wakeup = WAKEUP.find_lost_wakeup
 reach = WAKEUP.reach
