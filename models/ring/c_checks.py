@@ -11,38 +11,27 @@ races of :mod:`virtiospec.models.ring.c_litmus` on the C sides.
 
 from __future__ import annotations
 
-from functools import cache
-
 from virtiospec.models import registry
 from virtiospec.models.memory.tso import Mode
 from virtiospec.models.ring.c_litmus import LitmusConfig, run_litmus
+from virtiospec.models.ring.c_sides import aborting, with_mutant
 from virtiospec.models.ring.machine import REQS, RingConfig, run_ring
 from virtiospec.reference.ring import SplitDevice, SplitDriver
-from virtiospec.reference.ring.c.stepped import CSplitDevice, CSplitDriver, abort_all
+from virtiospec.reference.ring.c.stepped import CSplitDevice, CSplitDriver
 
 
-@cache
 def c_driver_class(mutant: str | None = None) -> type[CSplitDriver]:
-    """CSplitDriver of the reference build, or of one mutant of ring_mutants.h, as a class
-    the machine can construct with SplitDriver's arguments."""
-    if mutant is None:
-        return CSplitDriver
-    return type(f"CSplitDriver_{mutant}", (CSplitDriver,), {"default_mutant": mutant})
+    """CSplitDriver of the reference build, or of one mutant of ring_mutants.h."""
+    return with_mutant(CSplitDriver, mutant)
 
 
-@cache
 def c_device_class(mutant: str | None = None) -> type[CSplitDevice]:
-    if mutant is None:
-        return CSplitDevice
-    return type(f"CSplitDevice_{mutant}", (CSplitDevice,), {"default_mutant": mutant})
+    return with_mutant(CSplitDevice, mutant)
 
 
 def run_c_ring(cfg: RingConfig, max_examples: int) -> registry.Evidence:
     """:func:`run_ring`, then abort any C operation an abandoned example left suspended."""
-    try:
-        return run_ring(cfg, max_examples)
-    finally:
-        abort_all()
+    return aborting(lambda: run_ring(cfg, max_examples))
 
 
 PAIRS: dict[str, tuple[type[SplitDriver], type[SplitDevice], str]] = {
@@ -90,10 +79,8 @@ def _register_litmus(name: str, race: str, event_idx: bool) -> None:
                     f"Hypothesis tries, {'VIRTIO_F_EVENT_IDX' if event_idx else 'flag'} "
                     "suppression")
     def check(n: int) -> registry.Evidence:
-        try:
-            return run_litmus(race, LitmusConfig(CSplitDriver, CSplitDevice, event_idx), n)
-        finally:
-            abort_all()
+        return aborting(lambda: run_litmus(race, LitmusConfig(CSplitDriver, CSplitDevice,
+                                                               event_idx), n))
 
 
 # name, race (LITMUS_REQS), VIRTIO_F_EVENT_IDX

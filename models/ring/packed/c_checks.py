@@ -11,10 +11,9 @@ checks of :mod:`virtiospec.models.ring.packed.hostile` against the C sides.
 
 from __future__ import annotations
 
-from functools import cache
-
 from virtiospec.models import registry
 from virtiospec.models.memory.tso import Mode
+from virtiospec.models.ring.c_sides import aborting, with_mutant
 from virtiospec.models.ring.packed.hostile import (
     DEVICE_REQS,
     DRIVER_REQS,
@@ -31,31 +30,20 @@ from virtiospec.models.ring.packed.machine import (
 )
 from virtiospec.reference.ring import PackedDevice, PackedDriver
 from virtiospec.reference.ring.c.packed_stepped import CPackedDevice, CPackedDriver
-from virtiospec.reference.ring.c.stepped import abort_all
 
 
-@cache
 def c_driver_class(mutant: str | None = None) -> type[CPackedDriver]:
-    """CPackedDriver of the reference build, or of one mutant of ring_packed_mutants.h, as a
-    class the machines construct with PackedDriver's arguments."""
-    if mutant is None:
-        return CPackedDriver
-    return type(f"CPackedDriver_{mutant}", (CPackedDriver,), {"default_mutant": mutant})
+    """CPackedDriver of the reference build, or of one mutant of ring_packed_mutants.h."""
+    return with_mutant(CPackedDriver, mutant)
 
 
-@cache
 def c_device_class(mutant: str | None = None) -> type[CPackedDevice]:
-    if mutant is None:
-        return CPackedDevice
-    return type(f"CPackedDevice_{mutant}", (CPackedDevice,), {"default_mutant": mutant})
+    return with_mutant(CPackedDevice, mutant)
 
 
 def run_c_packed(cfg: PackedConfig, max_examples: int, **kwargs: object) -> registry.Evidence:
     """:func:`run_packed`, then abort any C operation an abandoned example left suspended."""
-    try:
-        return run_packed(cfg, max_examples, **kwargs)  # type: ignore[arg-type]
-    finally:
-        abort_all()
+    return aborting(lambda: run_packed(cfg, max_examples, **kwargs))  # type: ignore[arg-type]
 
 
 PAIRS: dict[str, tuple[type[PackedDriver], type[PackedDevice], str]] = {
@@ -107,17 +95,13 @@ for _name, _pair, _mode in _CHECKS:
                 "packed ring: the C device (ring_packed.c, stepped) against a hostile "
                 "driver's descriptors and tables, every pop checked against an oracle")
 def check_hostile_device(n: int) -> registry.Evidence:
-    try:
-        return run_hostile_device(HostileConfig(device_cls=CPackedDevice), n)  # type: ignore[arg-type]
-    finally:
-        abort_all()
+    return aborting(lambda: run_hostile_device(
+        HostileConfig(device_cls=CPackedDevice), n))  # type: ignore[arg-type]
 
 
 @registry.check("ring.packed.c.hostile.driver", DRIVER_REQS,
                 "packed ring: the C driver (ring_packed.c, stepped) against a hostile "
                 "device's used descriptors, every get_used checked against an oracle")
 def check_hostile_driver(n: int) -> registry.Evidence:
-    try:
-        return run_hostile_driver(HostileConfig(driver_cls=CPackedDriver), n)  # type: ignore[arg-type]
-    finally:
-        abort_all()
+    return aborting(lambda: run_hostile_driver(
+        HostileConfig(driver_cls=CPackedDriver), n))  # type: ignore[arg-type]
