@@ -17,6 +17,7 @@ searched under TSO only; otherwise it is searched under SC first (the shorter st
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 from virtiospec.models import registry
 from virtiospec.models.ring.wakeup import (
@@ -77,62 +78,40 @@ def refute(bug: Bug) -> registry.Evidence:
 BOTH: tuple[Mode, ...] = ("flags", "event_idx")
 EVENT: tuple[Mode, ...] = ("event_idx",)
 
-
-@registry.mutant("ring.mutant.driver-no-mb",
-                 "driver omits the mb between storing avail.idx and loading used.flags / "
-                 "avail_event (kick_prepare)", ("RING-SPLIT-070", "RING-SPLIT-110"), "z3")
-def driver_no_mb() -> registry.Evidence:
-    return refute(Bug(AVAIL, Variant(producer_mb=False), BOTH))
-
-
-@registry.mutant("ring.mutant.device-no-mb-enable",
-                 "device omits the mb between re-enabling kicks (used.flags := 0 / avail_event "
-                 ":= last_avail) and re-reading avail.idx", ("RING-SPLIT-072", "RING-SPLIT-110"),
-                 "z3")
-def device_no_mb_enable() -> registry.Evidence:
-    return refute(Bug(AVAIL, Variant(consumer_mb=False), BOTH))
-
-
-@registry.mutant("ring.mutant.device-no-recheck",
-                 "device sleeps right after re-enabling kicks, without re-reading avail.idx",
-                 ("RING-SPLIT-072", "RING-SPLIT-110"), "z3")
-def device_no_recheck() -> registry.Evidence:
-    return refute(Bug(AVAIL, Variant(consumer_recheck=False), BOTH))
-
-
-@registry.mutant("ring.mutant.driver-no-recheck",
-                 "driver waits for an interrupt right after re-enabling interrupts, without "
-                 "re-reading used.idx", ("RING-SPLIT-073", "RING-SPLIT-111"), "z3")
-def driver_no_recheck() -> registry.Evidence:
-    return refute(Bug(USED, Variant(consumer_recheck=False), BOTH))
-
-
-@registry.mutant("ring.mutant.need-event-off-by-one",
-                 "driver decides to kick with (u16)(new - event) < (u16)(new - old), i.e. "
-                 "event in (old, new] instead of [old, new)",
-                 ("RING-SPLIT-100", "RING-SPLIT-063", "RING-SPLIT-110"), "z3")
-def need_event_off_by_one() -> registry.Evidence:
-    return refute(Bug(AVAIL, Variant(need_event="off_by_one"), EVENT))
-
-
-@registry.mutant("ring.mutant.device-no-mb-push",
-                 "device omits the mb between storing used.idx and loading avail.flags / "
-                 "used_event (should_notify)", ("RING-SPLIT-071", "RING-SPLIT-111"), "z3")
-def device_no_mb_push() -> registry.Evidence:
-    return refute(Bug(USED, Variant(producer_mb=False), BOTH))
-
-
-@registry.mutant("ring.mutant.event-stale",
-                 "driver re-enables interrupts with used_event := last_used - 1 instead of "
-                 "last_used (asks to be told of an entry it has already seen)",
-                 ("RING-SPLIT-051", "RING-SPLIT-073", "RING-SPLIT-111"), "z3")
-def event_stale() -> registry.Evidence:
-    return refute(Bug(USED, Variant(event_write="last_seen_minus_one"), EVENT))
-
-
-@registry.mutant("ring.mutant.event-not-written",
-                 "driver re-enables interrupts without writing used_event (it keeps the value "
-                 "of an earlier store)", ("RING-SPLIT-051", "RING-SPLIT-073", "RING-SPLIT-111"),
-                 "z3")
-def event_not_written() -> registry.Evidence:
-    return refute(Bug(USED, Variant(event_write="none"), EVENT))
+# name: the bug, the requirements it breaks, and the variant of the direction it breaks
+MUTANTS: dict[str, tuple[str, tuple[str, ...], Bug]] = {
+    "ring.mutant.driver-no-mb": (
+        "driver omits the mb between storing avail.idx and loading used.flags / avail_event "
+        "(kick_prepare)", ("RING-SPLIT-070", "RING-SPLIT-110"),
+        Bug(AVAIL, Variant(producer_mb=False), BOTH)),
+    "ring.mutant.device-no-mb-enable": (
+        "device omits the mb between re-enabling kicks (used.flags := 0 / avail_event := "
+        "last_avail) and re-reading avail.idx", ("RING-SPLIT-072", "RING-SPLIT-110"),
+        Bug(AVAIL, Variant(consumer_mb=False), BOTH)),
+    "ring.mutant.device-no-recheck": (
+        "device sleeps right after re-enabling kicks, without re-reading avail.idx",
+        ("RING-SPLIT-072", "RING-SPLIT-110"), Bug(AVAIL, Variant(consumer_recheck=False), BOTH)),
+    "ring.mutant.driver-no-recheck": (
+        "driver waits for an interrupt right after re-enabling interrupts, without re-reading "
+        "used.idx", ("RING-SPLIT-073", "RING-SPLIT-111"),
+        Bug(USED, Variant(consumer_recheck=False), BOTH)),
+    "ring.mutant.need-event-off-by-one": (
+        "driver decides to kick with (u16)(new - event) < (u16)(new - old), i.e. event in "
+        "(old, new] instead of [old, new)", ("RING-SPLIT-100", "RING-SPLIT-063", "RING-SPLIT-110"),
+        Bug(AVAIL, Variant(need_event="off_by_one"), EVENT)),
+    "ring.mutant.device-no-mb-push": (
+        "device omits the mb between storing used.idx and loading avail.flags / used_event "
+        "(should_notify)", ("RING-SPLIT-071", "RING-SPLIT-111"),
+        Bug(USED, Variant(producer_mb=False), BOTH)),
+    "ring.mutant.event-stale": (
+        "driver re-enables interrupts with used_event := last_used - 1 instead of last_used "
+        "(asks to be told of an entry it has already seen)",
+        ("RING-SPLIT-051", "RING-SPLIT-073", "RING-SPLIT-111"),
+        Bug(USED, Variant(event_write="last_seen_minus_one"), EVENT)),
+    "ring.mutant.event-not-written": (
+        "driver re-enables interrupts without writing used_event (it keeps the value of an "
+        "earlier store)", ("RING-SPLIT-051", "RING-SPLIT-073", "RING-SPLIT-111"),
+        Bug(USED, Variant(event_write="none"), EVENT)),
+}
+for _name, (_bug, _reqs, _variant) in MUTANTS.items():
+    registry.mutant(_name, _bug, _reqs, "z3")(partial(refute, _variant))
