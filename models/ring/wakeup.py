@@ -291,18 +291,10 @@ class _Builder(Builder[Roles, Variant]):
                         lambda a: f"{self.field} -> {a['S']}")
 
         # consumer -------------------------------------------------------------------------
-        def c_consume(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-            stay = self.cpc(C_RUN)
-            nxt = z3.If(s["dis"], stay, self.cpc(C_UPD_STORE)) if self.updates else stay
-            return z3.And(s["cpc"] == C_RUN, s["M"] != s["L"]), {"bL": s["bL"] - 1, "cpc": nxt}
-
-        add("consumer consumes an entry", r.consumer, c_consume,
-            lambda a, b: f"load {r.idx} -> {a['M']}: take entry {a['L']}")
-
-        add("consumer finds nothing", r.consumer,
-            lambda s: (z3.And(s["cpc"] == C_RUN, s["M"] == s["L"]),
-                       {"cpc": self.cpc(C_ENABLE)}),
-            lambda a, b: f"load {r.idx} -> {a['M']}: nothing new")
+        self.add_take(add, "consumer consumes an entry", lambda s: s["M"] == s["L"],
+                      lambda s: s["bL"] - 1,
+                      lambda a: f"load {r.idx} -> {a['M']}: take entry {a['L']}",
+                      lambda a: f"load {r.idx} -> {a['M']}: nothing new")
 
         if self.updates:
             def c_upd(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:

@@ -190,6 +190,22 @@ class Builder(Generic[R, V]):
         add("producer notifies", r.producer, p_kick, lambda a, b: r.notification)
 
     # -- the consumer ----------------------------------------------------------------------
+    def add_take(self, add: Add, name: str, nothing: Pred,
+                 taken: Callable[[State], z3.ExprRef], take_text: Callable[[Values], str],
+                 nothing_text: Callable[[Values], str]) -> None:
+        """The running consumer takes an entry (``taken``: how far last_seen is then behind
+        the producer) -- then, if it must, stores its event -- or finds ``nothing`` and goes
+        to re-enable notifications."""
+        def c_take(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
+            stay = self.cpc(C_RUN)
+            nxt = z3.If(s["dis"], stay, self.cpc(C_UPD_STORE)) if self.updates else stay
+            return z3.And(s["cpc"] == C_RUN, z3.Not(nothing(s))), {"bL": taken(s), "cpc": nxt}
+
+        add(name, self.roles.consumer, c_take, lambda a, b: take_text(a))
+        add("consumer finds nothing", self.roles.consumer,
+            lambda s: (z3.And(s["cpc"] == C_RUN, nothing(s)), {"cpc": self.cpc(C_ENABLE)}),
+            lambda a, b: nothing_text(a))
+
     def add_upd_mb(self, add: Add, name: str) -> None:
         """The mb after the event store of a running consumer (``updates``)."""
         def c_upd_mb(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:

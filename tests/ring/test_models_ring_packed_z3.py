@@ -11,6 +11,7 @@ import itertools
 from dataclasses import dataclass, field
 
 import pytest
+import wakeup_helpers as wh
 import z3
 from virtiospec.models import registry
 from virtiospec.models.memory.tso import SharedMemory, Side
@@ -38,32 +39,21 @@ from virtiospec.reference.ring.packed.layout import (
     off_wrap,
     packed_need_event,
 )
-from wakeup_helpers import (
-    MODES,
-    assert_admitted_asleep,
-    assert_every_conjunct_is_needed,
-    assert_refuted_with_a_counterexample,
-    assert_tso_only,
-    bmc_agrees_with_the_search,
-    mutants,
-    proofs,
-    reach_sleep_and_notification,
-)
 
 
 def _proofs() -> list[registry.Proof]:
-    return proofs("ring.packed.wrap.", "ring.packed.wakeup.")
+    return wh.proofs("ring.packed.wrap.", "ring.packed.wakeup.")
 
 
 def _mutants() -> list[registry.Mutant]:
-    return mutants("ring.packed.z3.")
+    return wh.mutants("ring.packed.z3.")
 
 
 def test_the_expected_entries_are_registered() -> None:
     assert {p.name for p in _proofs()} == {
         *(f"ring.packed.wrap.{n}" for n in ("advance", "window", "once", "outstanding",
                                             "marks", "no_overwrite")),
-        *(f"ring.packed.wakeup.{m}.{f}" for m in ("sc", "tso") for f in MODES)}
+        *(f"ring.packed.wakeup.{m}.{f}" for m in ("sc", "tso") for f in wh.MODES)}
     assert {m.name for m in _mutants()} == {
         f"ring.packed.z3.{n}" for n in (
             "driver-no-mb-kick", "device-no-mb-notify", "device-no-mb-enable",
@@ -85,28 +75,28 @@ def test_proof_holds(proof: registry.Proof) -> None:
                  "RING-PACKED-071", "RING-PACKED-110", "RING-PACKED-111")
 @pytest.mark.parametrize("mutant", _mutants(), ids=lambda m: m.name)
 def test_mutant_is_refuted_with_a_counterexample(mutant: registry.Mutant) -> None:
-    assert_refuted_with_a_counterexample(mutant)
+    wh.assert_refuted_with_a_counterexample(mutant)
 
 
 # -- not vacuous: the wakeup proofs ----------------------------------------------------------
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", wh.MODES)
 @pytest.mark.parametrize("roles", DIRECTIONS, ids=lambda r: r.direction)
 def test_every_wakeup_invariant_conjunct_is_needed(roles: wk.Roles, mode: Mode) -> None:
-    assert_every_conjunct_is_needed(wk.build(roles, mode, tso=True),
+    wh.assert_every_conjunct_is_needed(wk.build(roles, mode, tso=True),
                                     wk.invariant(roles, mode, tso=True), wk.safety(True))
 
 
 @pytest.mark.parametrize("tso", [False, True], ids=["sc", "tso"])
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", wh.MODES)
 @pytest.mark.parametrize("roles", DIRECTIONS, ids=lambda r: r.direction)
 def test_sleep_notification_and_wrap_are_reachable(roles: wk.Roles, mode: Mode,
                                                    tso: bool) -> None:
-    reach_sleep_and_notification(wk.WAKEUP, roles, mode, tso, lambda s: s["bL"] != 0)
+    wh.reach_sleep_and_notification(wk.WAKEUP, roles, mode, tso, lambda s: s["bL"] != 0)
     # around the ring and back to the consumer, which wakes and catches up: Q = 3
     lapped = wk.reach(roles, mode, tso, lambda s: z3.And(s["L"] == 4, s["P"] == 4),
                       max_depth=60)
     assert lapped is not None
-    assert_admitted_asleep(wk.WAKEUP, roles, mode, tso, [
+    wh.assert_admitted_asleep(wk.WAKEUP, roles, mode, tso, [
         lambda s: z3.And(s["ppc"] != P_IDLE, s["bL"] == 5, s["Q"] == 7),
         lambda s: z3.And(s["ppc"] == P_IDLE, s["bL"] == 0)])
 
@@ -120,7 +110,7 @@ def test_the_forced_notification_is_reachable() -> None:
 
 
 @pytest.mark.parametrize("tso", [False, True], ids=["sc", "tso"])
-@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("mode", wh.MODES)
 def test_the_correct_protocol_has_no_short_counterexample(mode: Mode, tso: bool) -> None:
     for roles in DIRECTIONS:
         assert wk.find_lost_wakeup(roles, mode, tso, wk.CORRECT, max_depth=20) is None
@@ -130,8 +120,8 @@ def test_the_correct_protocol_has_no_short_counterexample(mode: Mode, tso: bool)
 @pytest.mark.parametrize("bug", [Variant(producer_mb=False), Variant(consumer_mb=False)],
                          ids=["producer", "consumer"])
 def test_a_missing_mb_is_a_tso_only_bug(bug: Variant) -> None:
-    for roles, mode in itertools.product(DIRECTIONS, MODES):
-        assert_tso_only(wk.WAKEUP, roles, mode, bug)
+    for roles, mode in itertools.product(DIRECTIONS, wh.MODES):
+        wh.assert_tso_only(wk.WAKEUP, roles, mode, bug)
 
 
 @pytest.mark.parametrize(("roles", "bug"), [
@@ -139,7 +129,7 @@ def test_a_missing_mb_is_a_tso_only_bug(bug: Variant) -> None:
     ids=["off-by-one", "no-recheck"])
 def test_symbolic_bmc_agrees_with_the_search(roles: wk.Roles, bug: Variant) -> None:
     """BMC over every Q finds counterexamples as short as the search's (Q = 3)."""
-    bmc_agrees_with_the_search(wk.WAKEUP, roles, "event_idx", False, bug, 12)
+    wh.bmc_agrees_with_the_search(wk.WAKEUP, roles, "event_idx", False, bug, 12)
 
 
 # -- counterexamples replayed in the Python reference ------------------------------------------
@@ -336,10 +326,10 @@ REPLAYS = [
     ("event-off-by-one", USED, ("event_idx",), False, {"device_cls": DeviceEventOffByOne}),
     ("event-ignores-wrap", AVAIL, ("event_idx",), False,
      {"driver_cls": DriverIgnoresEventWrap}),
-    ("device-no-recheck", AVAIL, MODES, False, {"device_cls": DeviceNoRecheck}),
-    ("driver-no-recheck", USED, MODES, False, {"driver_cls": DriverNoRecheck}),
-    ("driver-no-mb-kick", AVAIL, MODES, True, {"driver_cls": DriverNoMbKick}),
-    ("device-no-mb-notify", USED, MODES, True, {"device_cls": DeviceNoMbNotify}),
+    ("device-no-recheck", AVAIL, wh.MODES, False, {"device_cls": DeviceNoRecheck}),
+    ("driver-no-recheck", USED, wh.MODES, False, {"driver_cls": DriverNoRecheck}),
+    ("driver-no-mb-kick", AVAIL, wh.MODES, True, {"driver_cls": DriverNoMbKick}),
+    ("device-no-mb-notify", USED, wh.MODES, True, {"device_cls": DeviceNoMbNotify}),
 ]
 
 
@@ -351,7 +341,7 @@ def test_the_counterexample_is_a_lost_wakeup_in_the_reference(
         name: str, roles: wk.Roles, modes: tuple[Mode, ...], tso: bool,
         classes: dict[str, type]) -> None:
     """The shortest counterexample of the mutant, replayed with the reference's variant of
-    the same bug (models/ring/packed/mutants.py), loses the wakeup there too; with the
+    the same bug (models/ring/packed/wh.mutants.py), loses the wakeup there too; with the
     correct reference the same schedule cannot be followed (it notifies, re-checks, or its
     mb waits for the store buffer)."""
     from virtiospec.models.ring.packed.z3_mutants import BUGS
@@ -373,7 +363,7 @@ def test_the_replay_follows_the_correct_protocol() -> None:
     def target(s: State) -> z3.BoolRef:
         return z3.And(s["L"] == 2, s["P"] == 2, s["cpc"] == C_SLEEP)
 
-    for roles, mode, tso in itertools.product(DIRECTIONS, MODES, (False, True)):
+    for roles, mode, tso in itertools.product(DIRECTIONS, wh.MODES, (False, True)):
         path = wk.reach(roles, mode, tso, target, max_depth=40)
         assert path is not None
         r = Replay(roles, mode, tso)

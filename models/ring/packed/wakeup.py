@@ -295,20 +295,11 @@ class _Builder(base.Builder[Roles, Variant]):
                         {"k": z3.IntVal(0)}, decide_text, lambda a: r.structure)
 
         # consumer -------------------------------------------------------------------------
-        def c_take(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:
-            nxt = z3.If(s["dis"], z3.IntVal(C_RUN), z3.IntVal(C_UPD_STORE)) if self.updates \
-                else z3.IntVal(C_RUN)
-            # L moves N forward, never past M (see "lists" in the module doc)
-            taken = z3.If(s["bL"] - s["N"] >= s["bM"], s["bL"] - s["N"], s["bM"])
-            return z3.And(s["cpc"] == C_RUN, s["bM"] != s["bL"]), {"bL": taken, "cpc": nxt}
-
-        add("consumer takes a list", r.consumer, c_take,
-            lambda a, b: f"load desc[{pos(a, 'L')}].flags: {r.marks}; take it")
-
-        add("consumer finds nothing", r.consumer,
-            lambda s: (z3.And(s["cpc"] == C_RUN, s["bM"] == s["bL"]),
-                       {"cpc": z3.IntVal(C_ENABLE)}),
-            lambda a, b: f"load desc[{pos(a, 'L')}].flags: not {r.marks}")
+        # L moves N forward, never past M (see "lists" in the module doc)
+        self.add_take(add, "consumer takes a list", lambda s: s["bM"] == s["bL"],
+                      lambda s: z3.If(s["bL"] - s["N"] >= s["bM"], s["bL"] - s["N"], s["bM"]),
+                      lambda a: f"load desc[{pos(a, 'L')}].flags: {r.marks}; take it",
+                      lambda a: f"load desc[{pos(a, 'L')}].flags: not {r.marks}")
 
         if self.updates:
             def c_upd(s: State) -> tuple[z3.BoolRef, dict[str, z3.ExprRef]]:

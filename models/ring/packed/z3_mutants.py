@@ -21,16 +21,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from virtiospec.models import registry
-from virtiospec.models.ring.packed.wakeup import (
-    AVAIL,
-    USED,
-    Mode,
-    Roles,
-    Variant,
-    find_lost_wakeup,
-    prove_wakeup,
-    show_off_wrap,
-)
+from virtiospec.models.ring.packed import wakeup as packed
+from virtiospec.models.ring.packed.wakeup import AVAIL, USED, Mode, Roles, Variant, show_off_wrap
 from virtiospec.models.z3util import Path
 
 MAX_DEPTH = 40
@@ -53,14 +45,14 @@ def refute(bug: Bug) -> registry.Evidence:
     found: list[tuple[Mode, str, Path]] = []
     problems: list[str] = []
     for mode in bug.modes:
-        sc_holds = prove_wakeup(bug.roles, mode, tso=False, variant=bug.variant).ok
-        if prove_wakeup(bug.roles, mode, tso=True, variant=bug.variant).ok:
+        sc_holds = packed.prove_wakeup(bug.roles, mode, tso=False, variant=bug.variant).ok
+        if packed.prove_wakeup(bug.roles, mode, tso=True, variant=bug.variant).ok:
             problems.append(f"{mode}: the x86-TSO proof still holds")
         if sc_holds != bug.tso_only:
             problems.append(f"{mode}: the SC proof {'holds' if sc_holds else 'fails'}")
         models = (("x86-TSO", True),) if sc_holds else (("SC", False), ("x86-TSO", True))
         for name, tso in models:
-            path = find_lost_wakeup(bug.roles, mode, tso, bug.variant, MAX_DEPTH)
+            path = packed.find_lost_wakeup(bug.roles, mode, tso, bug.variant, MAX_DEPTH)
             if path is None:
                 problems.append(f"{mode}: no lost wakeup within {MAX_DEPTH} steps under {name}")
             else:
