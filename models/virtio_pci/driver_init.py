@@ -16,7 +16,8 @@ machine, and records every access to the common configuration. On that log:
   no DRIVER_OK; one that accepted gives back exactly the features written;
 * VIRTIO-STATUS-010: no notification is possible before DRIVER_OK.
 
-Mutants (``pci.mutant.driver.*``) override one step of the driver; each must be caught.
+Mutants (``pci.mutant.driver.*``) each turn one switch of the driver's lines off; each
+must be caught.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from virtiospec.models import registry
 from virtiospec.models.registry import Evidence
+from virtiospec.models.variant_switch import switched
 from virtiospec.models.virtio_pci.harness import Log, caught, evidence, pci_settings, violated
 from virtiospec.reference.access import Op, run
 from virtiospec.reference.net.pci import PciNetDevice as NetDevice
@@ -38,7 +40,7 @@ from virtiospec.reference.virtio_pci.errors import (
     ResetTimeout,
     VersionNotOffered,
 )
-from virtiospec.reference.virtio_pci.init import VirtioPciDriver
+from virtiospec.reference.virtio_pci.init import VirtioPciDriver, VirtioPciDriverLines
 from virtiospec.reference.virtio_pci.regs import (
     ACKNOWLEDGE,
     COMMON_FIELDS,
@@ -225,37 +227,31 @@ def init_driver(examples: int) -> Evidence:
 
 # -- mutants -----------------------------------------------------------------------------
 
+# Each a subclass of the reference driver that turns one switch of its lines off
+# (:class:`~virtiospec.reference.virtio_pci.init.VirtioPciDriverLines`).
+
 class NoReread(VirtioPciDriver):
-    def confirm_features(self, accepted: int) -> Op[None]:
-        return
-        yield
+    lines = VirtioPciDriverLines(features_ok_reread=False)  # BUG (VIRTIO-FEAT-009)
 
 
 class AcceptsUnoffered(VirtioPciDriver):
-    def accept(self, offered: int) -> int:
-        return self.wanted
+    lines = VirtioPciDriverLines(offered_only=False)  # BUG (VIRTIO-FEAT-002)
 
 
 class NoResetWait(VirtioPciDriver):
-    def reset(self) -> Op[None]:
-        yield from self.transport.set_status(0)
+    lines = VirtioPciDriverLines(reset_wait=False)  # BUG (VIRTIO-STATUS-006)
 
 
 class ClearsStatus(VirtioPciDriver):
-    def _set(self, flag: int) -> Op[None]:
-        self.status = flag
-        yield from self.transport.set_status(flag)
+    lines = VirtioPciDriverLines(status_keeps_bits=False)  # BUG (VIRTIO-STATUS-002)
 
 
 class LateFeatures(VirtioPciDriver):
-    def confirm_features(self, accepted: int) -> Op[None]:
-        yield from super().confirm_features(accepted)
-        yield from self.transport.set_driver_features(self.offered)
+    lines = VirtioPciDriverLines(features_once=False)  # BUG (VIRTIO-FEAT-007)
 
 
 class EarlyNotify(VirtioPciDriver):
-    def notify(self, index: int, addr: int, data: int | None = None) -> Op[None]:
-        yield from self.transport.notify(index, addr)
+    lines = VirtioPciDriverLines(notify_when_live=False)  # BUG (VIRTIO-STATUS-010)
 
 
 MUTANTS: list[tuple[str, str, tuple[str, ...], type[VirtioPciDriver]]] = [
@@ -279,5 +275,5 @@ for _name, _bug, _reqs, _cls in MUTANTS:
     def _run(cls: type[VirtioPciDriver] = _cls) -> Evidence:
         return caught(check_driver(cls, 200))
 
-    registry.mutant(_name, _bug, _reqs, "hypothesis")(_run)
+    registry.mutant(_name, f"{_bug}; {switched(_cls)}", _reqs, "hypothesis")(_run)
 

@@ -17,8 +17,8 @@ Invariants, after every step:
 * VIRTIO-STATUS-007: right after a reset every register reads its reset value and no queue
   keeps a ring.
 
-Mutants (``pci.mutant.device.*``) are subclasses of the reference device with one rule
-broken; each must be caught by this machine.
+Mutants (``pci.mutant.device.*``) are subclasses of the reference device with one switch of
+its lines turned off; each must be caught by this machine.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 from virtiospec.models import registry
 from virtiospec.models.registry import Evidence
+from virtiospec.models.variant_switch import switched
 from virtiospec.models.virtio_pci.harness import Log, caught, evidence, pci_settings, violated
 from virtiospec.reference.access import run
 from virtiospec.reference.net.pci import PciNetDevice as NetDevice
@@ -36,6 +37,7 @@ from virtiospec.reference.pci import Machine, PhysMemory, Window
 from virtiospec.reference.ring import SplitLayout
 from virtiospec.reference.ring.layout import VIRTQ_DESC_F_WRITE
 from virtiospec.reference.virtio_pci import VirtioPciDevice, VirtioPciTransport
+from virtiospec.reference.virtio_pci.device import VirtioPciDeviceLines
 from virtiospec.reference.virtio_pci.regs import (
     ACKNOWLEDGE,
     DEVICE_NEEDS_RESET,
@@ -251,54 +253,31 @@ def status_device(examples: int) -> Evidence:
 
 # -- mutants -----------------------------------------------------------------------------
 
+# Each a subclass of the reference device that turns one switch of its lines off
+# (:class:`~virtiospec.reference.virtio_pci.device.VirtioPciDeviceLines`).
+
 class LateFeatures(VirtioPciDevice):
     """Takes driver_feature writes after FEATURES_OK as the new negotiated set."""
 
-    def _write_driver_feature(self, value: int) -> None:
-        sel = self.driver_feature_select
-        mask = 0xFFFF_FFFF << (32 * sel)
-        self.driver_features = (self.driver_features & ~mask) | value << (32 * sel)
-        if self.status & FEATURES_OK:
-            self.negotiated = self.driver_features
+    lines = VirtioPciDeviceLines(features_frozen=False)  # BUG (VIRTIO-FEAT-008)
 
 
 class KeepsUnoffered(VirtioPciDevice):
     """Keeps FEATURES_OK whatever the driver accepted (QEMU masks the bits instead)."""
 
-    def accept_features(self) -> bool:
-        self.negotiated = self.driver_features & self.backend.features
-        return True
+    lines = VirtioPciDeviceLines(offered_only=False)  # BUG (VIRTIO-FEAT-006)
 
 
 class EarlyQueues(VirtioPciDevice):
     """Makes a queue live as soon as it is enabled, DRIVER_OK or not."""
 
-    def _enable_queue(self, index: int, q: object) -> None:
-        super()._enable_queue(index, q)  # type: ignore[arg-type]
-        self._make_ring(index, q)  # type: ignore[arg-type]
-
-    def live_queue(self, index: int):  # type: ignore[no-untyped-def]
-        saved = self.status
-        self.status |= DRIVER_OK
-        try:
-            return super().live_queue(index)
-        finally:
-            self.status = saved
-
-    def notified(self, offset: int, value: int, data: int | None = None) -> None:
-        if self.live_queue(value) is not None:
-            self.guarded(lambda: self.backend.queue_notified(value))
+    lines = VirtioPciDeviceLines(queues_wait_driver_ok=False)  # BUG (VIRTIO-STATUS-003)
 
 
 class ResetKeepsQueues(VirtioPciDevice):
     """Resets status and features but leaves every queue as it was."""
 
-    def _reset_state(self) -> None:
-        saved = [(q.size, q.msix_vector, q.enable, q.desc, q.driver, q.device, q.ring)
-                 for q in getattr(self, "queues", [])]
-        super()._reset_state()
-        for q, old in zip(self.queues, saved, strict=False):
-            q.size, q.msix_vector, q.enable, q.desc, q.driver, q.device, q.ring = old
+    lines = VirtioPciDeviceLines(reset_queues=False)  # BUG (VIRTIO-STATUS-007)
 
 
 MUTANTS: list[tuple[str, str, tuple[str, ...], type[VirtioPciDevice]]] = [
@@ -319,4 +298,4 @@ for _name, _bug, _reqs, _cls in MUTANTS:
     def _run(cls: type[VirtioPciDevice] = _cls) -> Evidence:
         return caught(check_device(cls, MUTANT_EXAMPLES))
 
-    registry.mutant(_name, _bug, _reqs, "hypothesis")(_run)
+    registry.mutant(_name, f"{_bug}; {switched(_cls)}", _reqs, "hypothesis")(_run)

@@ -71,6 +71,14 @@ class VirtioPciDeviceLines(PciFunctionLines):
     protocol."""
 
     shm_inside_bar: bool = True  # _add_shm: the BAR holds every region (VIRTIO-PCI-014)
+    features_frozen: bool = True  # _write_driver_feature: none taken after FEATURES_OK
+    #                               (VIRTIO-FEAT-008)
+    offered_only: bool = True  # accept_features: no FEATURES_OK with an unoffered feature
+    #                            (VIRTIO-FEAT-006)
+    queues_wait_driver_ok: bool = True  # _enable_queue, live_queue: no queue used before
+    #                                     DRIVER_OK (VIRTIO-STATUS-003)
+    reset_queues: bool = True  # _reset_state: every queue back to its reset values
+    #                            (VIRTIO-STATUS-007)
 
 
 class VirtioPciDevice(PciFunction):
@@ -153,8 +161,9 @@ class VirtioPciDevice(PciFunction):
         self.queue_select = 0
         self.isr = 0
         self.error = None
-        for q in self.queues:
-            q.reset()
+        if self.lines.reset_queues:
+            for q in self.queues:
+                q.reset()
         self.set_irq(False)
 
     def reset(self) -> None:
@@ -235,12 +244,15 @@ class VirtioPciDevice(PciFunction):
             setattr(q, attr, (old & ~(U32 << (32 * half))) | value << (32 * half))
 
     def _write_driver_feature(self, value: int) -> None:
-        if self.status & FEATURES_OK:
+        negotiated = self.status & FEATURES_OK
+        if negotiated and self.lines.features_frozen:
             return  # VIRTIO-FEAT-008: frozen until reset
         sel = self.driver_feature_select
         if sel < 4:
             mask = U32 << (32 * sel)
             self.driver_features = (self.driver_features & ~mask) | value << (32 * sel)
+        if negotiated:  # only with features_frozen off: the write is taken
+            self.negotiated = self.driver_features
 
     def _map_vector(self, vector: int) -> int:
         """VIRTIO-PCI-040: a vector outside the table cannot be mapped."""
@@ -271,11 +283,12 @@ class VirtioPciDevice(PciFunction):
         on the set alone, so a set accepted once is accepted again after a reset
         (VIRTIO-FEAT-010)."""
         wanted = self.driver_features
-        if wanted & ~self.backend.features or not wanted & bit(F_VERSION_1):
+        unoffered = wanted & ~self.backend.features
+        if (unoffered and self.lines.offered_only) or not wanted & bit(F_VERSION_1):
             return False
-        if not self.backend.validate_features(wanted):
+        if not self.backend.validate_features(wanted & self.backend.features):
             return False
-        self.negotiated = wanted
+        self.negotiated = wanted & ~unoffered  # all of wanted (unless offered_only is off)
         return True
 
     def has(self, feature: int) -> bool:
@@ -284,7 +297,7 @@ class VirtioPciDevice(PciFunction):
     # -- queues -------------------------------------------------------------------------
     def _enable_queue(self, index: int, q: QueueRegs) -> None:
         q.enable = 1
-        if self.status & DRIVER_OK:
+        if self.status & DRIVER_OK or not self.lines.queues_wait_driver_ok:
             self._make_ring(index, q)
 
     def reset_queue(self, index: int, q: QueueRegs) -> None:
@@ -319,7 +332,8 @@ class VirtioPciDevice(PciFunction):
     def live_queue(self, index: int) -> object | None:
         """The queue the device type built, if the device is live and may touch memory,
         else None."""
-        if not self.status & DRIVER_OK or self.status & DEVICE_NEEDS_RESET:
+        if (not self.status & DRIVER_OK and self.lines.queues_wait_driver_ok) \
+                or self.status & DEVICE_NEEDS_RESET:
             return None
         if not 0 <= index < len(self.queues) or not self.bus_master:
             return None

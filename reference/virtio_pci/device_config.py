@@ -9,6 +9,8 @@ always sees a changed generation afterwards.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from virtiospec.reference.virtio_pci.errors import BadRegisterAccess
 
 
@@ -21,8 +23,18 @@ def check_field_access(offset: int, size: int, limit: int, what: str) -> None:
         raise BadRegisterAccess(f"{what}: access at {offset:#x} is outside its {limit} bytes")
 
 
+@dataclass(frozen=True)
+class DeviceConfigLines:
+    """The lines of :class:`DeviceConfig` a known-bad variant (models/virtio_pci/generation.py)
+    may turn off; every default is the protocol."""
+
+    generation_bumps: bool = True  # read: a change moves config_generation (VIRTIO-PCI-050)
+
+
 class DeviceConfig:
     """Readable at any time, before FEATURES_OK included (VIRTIO-PCI-052)."""
+
+    lines = DeviceConfigLines()
 
     def __init__(self, data: bytes) -> None:
         self.data = bytearray(data)
@@ -37,7 +49,7 @@ class DeviceConfig:
     def read(self, offset: int, size: int) -> int:
         check_field_access(offset, size, self.size, "device configuration")
         self.reads += 1
-        if self.changed:
+        if self.changed and self.lines.generation_bumps:
             self.generation = (self.generation + 1) & 0xFF
             self.changed = False
         return int.from_bytes(self.data[offset:offset + size].ljust(size, b"\0"), "little")

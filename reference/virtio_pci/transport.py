@@ -149,6 +149,9 @@ class TransportLines:
     vector_read_back: bool = True  # map_vector: read the mapping back (VIRTIO-PCI-041)
     pass_over_unusable: bool = True  # _locate: a capability with a reserved type or BAR, or
     #                                  in a BAR without memory, is passed over (VIRTIO-PCI-011)
+    generation_recheck: bool = True  # config_fields: the generation read again after the
+    #                                  fields, the pass retried until both agree
+    #                                  (VIRTIO-PCI-051, VIRTIO-PCI-053)
 
 
 class VirtioPciTransport:
@@ -350,6 +353,8 @@ class VirtioPciTransport:
             values = []
             for offset, size in fields:
                 values.append((yield from load(base + offset, size)))
+            if not self.lines.generation_recheck:
+                return values  # one pass, whatever the generation did
             after = yield from self.generation()
             if before == after:
                 return values
