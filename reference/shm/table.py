@@ -57,18 +57,20 @@ class TableLayout:
         """The table's whole footprint, whatever the rate of updates (SHM-TABLE-002)."""
         return self.slots * self.slot_size
 
-    def _slot(self, slot: int) -> int:
-        if not 0 <= slot < self.slots:
+    def _slot(self, slot: int, checked: bool = True) -> int:
+        if checked and not 0 <= slot < self.slots:
             raise BadLayout(f"slot {slot} is not below {self.slots}")
         return self.offset + slot * self.slot_size
 
-    def seq(self, slot: int) -> int:
-        return self._slot(slot)
+    def seq(self, slot: int, checked: bool = True) -> int:
+        """``checked``: a slot beyond the table is refused (False only in a known-bad
+        variant, :attr:`TableLines.slot_check`)."""
+        return self._slot(slot, checked)
 
-    def word(self, slot: int, k: int) -> int:
+    def word(self, slot: int, k: int, checked: bool = True) -> int:
         if not 0 <= k < self.words:
             raise BadLayout(f"word {k} is not below {self.words}")
-        return self._slot(slot) + WORD * (1 + k)
+        return self._slot(slot, checked) + WORD * (1 + k)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,8 @@ class TableLines:
     reader_bounded: bool = True  # read: at most max_attempts attempts (SHM-TABLE-011)
     poll_version_check: bool = True  # poll: the version decides what is new (SHM-TABLE-009)
     poll_version_equal: bool = True  # poll: equal versions, not ordered ones (SHM-TABLE-009)
+    slot_check: bool = True  # update, attempt: a slot beyond the table is refused
+    #                          (SHM-TABLE-001)
 
 
 PROTOCOL = TableLines()
@@ -120,21 +124,23 @@ class TableWriter:
 
     def update(self, slot: int, value: Sequence[int]) -> Op[None]:
         """Overwrite ``slot`` with ``value`` (``words`` 32-bit words)."""
-        lay = self.layout
-        seq = lay.seq(slot)
+        lay, checked = self.layout, self.lines.slot_check
+        seq = lay.seq(slot, checked)
         if len(value) != lay.words or any(not 0 <= v <= U32 for v in value):
             raise ValueError(f"a value of slot {slot} is {lay.words} words of 32 bits, "
                              f"not {list(value)}")
-        s = self.seqs[slot]
+        s = self.seqs[slot] if slot < lay.slots else 0  # (beyond: only with slot_check off)
         if self.lines.writer_odd_first:
             yield from lay.region.store(seq, WORD, (s + 1) & U32)  # odd: in progress
             yield from fence("wmb")  # SHM-TABLE-004
         for k, v in enumerate(value):
-            yield from lay.region.store(lay.word(slot, k), WORD, v)
+            yield from lay.region.store(lay.word(slot, k, checked), WORD, v)
         if self.lines.writer_wmb_after_data:
             yield from fence("wmb")  # SHM-TABLE-004
-        self.seqs[slot] = (s + 2) & U32
-        yield from lay.region.store(seq, WORD, self.seqs[slot])  # even: stable
+        s = (s + 2) & U32
+        if slot < lay.slots:
+            self.seqs[slot] = s
+        yield from lay.region.store(seq, WORD, s)  # even: stable
 
 
 class TableReader:
@@ -155,20 +161,20 @@ class TableReader:
 
     def attempt(self, slot: int) -> Op[Snapshot | None]:
         """One attempt (SHM-TABLE-005): the value, or None if the attempt failed."""
-        lay = self.layout
-        s1 = yield from lay.region.load(lay.seq(slot), WORD)
+        lay, checked = self.layout, self.lines.slot_check
+        s1 = yield from lay.region.load(lay.seq(slot, checked), WORD)
         if s1 & 1 and self.lines.reader_odd_check:
             return None  # the writer is in the middle of an update
         if self.lines.reader_rmb_before_data:
             yield from fence("rmb")  # SHM-TABLE-006
         words: list[int] = []
         for k in range(lay.words):
-            words.append((yield from lay.region.load(lay.word(slot, k), WORD)))
+            words.append((yield from lay.region.load(lay.word(slot, k, checked), WORD)))
         if not self.lines.reader_recheck:
             return Snapshot(s1, tuple(words))  # an overlapping update goes unseen
         if self.lines.reader_rmb_after_data:
             yield from fence("rmb")  # SHM-TABLE-006
-        s2 = yield from lay.region.load(lay.seq(slot), WORD)
+        s2 = yield from lay.region.load(lay.seq(slot, checked), WORD)
         if s2 != s1:
             return None  # an update overlapped the loads: the words may be torn
         return Snapshot(s1, tuple(words))
@@ -183,7 +189,8 @@ class TableReader:
             self.attempts = n
             snap = yield from self.attempt(slot)
             if snap is not None:
-                self.last[slot] = snap
+                if slot < len(self.last):  # (beyond: only with slot_check off)
+                    self.last[slot] = snap
                 return snap
         raise TableBusy(f"slot {slot}: no stable value in {self.max_attempts} attempts",
                         self.last[slot])

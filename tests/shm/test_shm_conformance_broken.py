@@ -34,7 +34,7 @@ from virtiospec.models.shm.ref_mutants import (
     SenderNoMbBeforeEnabled,
     WriterNoWmbAfterData,
 )
-from virtiospec.reference.access import Op, fence
+from virtiospec.reference.access import Op
 from virtiospec.reference.shm import (
     Region,
     SignalLayout,
@@ -144,15 +144,7 @@ class WriterJournal(TableWriter):
 
 
 class WriterNoSlotCheck(TableWriter):
-    def update(self, slot: int, value: Sequence[int]) -> Op[None]:
-        lay = self.layout
-        at = lay.offset + slot * lay.slot_size  # BUG (SHM-TABLE-001): slot not checked
-        yield from lay.region.store(at, WORD, 1)
-        yield from fence("wmb")
-        for k, v in enumerate(value):
-            yield from lay.region.store(at + WORD * (1 + k), WORD, v)
-        yield from fence("wmb")
-        yield from lay.region.store(at, WORD, 2)
+    lines = TableLines(slot_check=False)  # BUG (SHM-TABLE-001): slot not checked
 
 
 class ReaderWrongSlot(TableReader):
@@ -196,14 +188,7 @@ class ReaderPollAlwaysNew(TableReader):
 
 
 class ReaderNoSlotCheck(TableReader):
-    def read(self, slot: int) -> Op[Snapshot]:
-        lay = self.layout
-        at = lay.offset + slot * lay.slot_size  # BUG (SHM-TABLE-001): slot not checked
-        s1 = yield from lay.region.load(at, WORD)
-        words: list[int] = []
-        for k in range(lay.words):
-            words.append((yield from lay.region.load(at + WORD * (1 + k), WORD)))
-        return Snapshot(s1, tuple(words))
+    lines = TableLines(slot_check=False)  # BUG (SHM-TABLE-001): slot not checked
 
 
 class SenderNeverNotifies(SignalSender):
