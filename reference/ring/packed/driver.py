@@ -23,6 +23,7 @@ from virtiospec.reference.ring.packed.layout import (
     DESC_ID,
     DESC_LEN,
     EVENT_FLAGS,
+    EVENT_OFF_MASK,
     EVENT_SIZE,
     PACKED_DESC_SIZE,
     RING_EVENT_FLAGS_DESC,
@@ -61,6 +62,8 @@ class PackedDriverLines:
     list_within_queue: bool = True  # add: no list or table beyond Q (RING-PACKED-030, -043)
     room_first: bool = True  # add: room for the whole list first (RING-PACKED-032, -037)
     placement_check: bool = True  # __init__: drive no misplaced ring (RING-PACKED-001)
+    event_wrap: bool = True  # kick_prepare: the wrap bit of off_wrap is the device's
+    #                          (RING-PACKED-064)
 
 
 PROTOCOL = PackedDriverLines()
@@ -203,6 +206,8 @@ class PackedDriver(RingSide):
         passed, self.num_added = self.num_added, 0
         word = yield from load(self.layout.device_event, EVENT_SIZE)  # RING-PACKED-066
         new = lap_index(self.q, self.next_avail, self.avail_wrap)
+        if not self.lines.event_wrap:  # off_wrap's wrap bit taken as the driver's own lap
+            word = (word & ~0xFFFF) | off_wrap(word & EVENT_OFF_MASK, self.avail_wrap)
         return decide(self.q, word, self.event_idx, new, passed)
 
     def kick_data(self) -> int:
