@@ -12,8 +12,10 @@ from virtiospec.conformance.target_reference import (
     ReferencePackedDriver,
     ReferenceTarget,
 )
-from virtiospec.reference.access import Op, load, run
-from virtiospec.reference.ring import Chain, PackedDevice, PackedDriver
+from virtiospec.reference.access import run
+from virtiospec.reference.ring import PackedDevice, PackedDriver
+from virtiospec.reference.ring.packed.device import PackedDeviceLines
+from virtiospec.reference.ring.packed.driver import PackedDriverLines
 
 ALL = cases.discover()
 PACKED = [c for c in ALL.values() if c.id.startswith("ring.packed.")]
@@ -52,38 +54,19 @@ def test_a_target_without_a_packed_ring_skips() -> None:
 class NoRecheckDevice(PackedDevice):
     """Re-enables kicks without re-checking (breaks RING-PACKED-070)."""
 
-    def enable_notify(self) -> Op[bool]:
-        yield from ()
-        return False
+    lines = PackedDeviceLines(recheck=False)
 
 
 class NoWrapDriver(PackedDriver):
     """Never flips the Driver Ring Wrap Counter (breaks RING-PACKED-012, RING-PACKED-013)."""
 
-    def add(self, out, in_, token):  # type: ignore[no-untyped-def]
-        wrap = self.avail_wrap
-        got = yield from super().add(out, in_, token)
-        self.avail_wrap = wrap
-        return got
+    lines = PackedDriverLines(wrap_flip=False)
 
 
 class TrustingDevice(PackedDevice):
     """Follows NEXT without checking the later descriptors' marks (breaks RING-PACKED-081)."""
 
-    def _walk(self, first_flags: int):  # type: ignore[no-untyped-def]
-        chain, pos, flags = Chain(-1), self.last_avail, first_flags
-        for n in range(1, self.q + 1):
-            at = self.layout.desc_addr(pos)
-            if n > 1:
-                flags = yield from load(at + 14, 2)
-            addr = yield from load(at, 8)
-            length = yield from load(at + 8, 4)
-            chain.head = yield from load(at + 12, 2)
-            (chain.writable if flags & 2 else chain.readable).append((addr, length))
-            if not flags & 1:
-                return chain, n
-            pos = (pos + 1) % self.q
-        return chain, self.q
+    lines = PackedDeviceLines(list_marks_check=False)
 
 
 class BrokenTarget(ReferenceTarget):

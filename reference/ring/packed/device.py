@@ -65,6 +65,8 @@ class PackedDeviceLines:
     used_check: bool = True  # pop: USED looked at too (RING-PACKED-015, RING-PACKED-021)
     rmb_pop: bool = True  # pop: rmb after the flags (RING-PACKED-054)
     bounded: bool = True  # _walk: at most Q less what is held, a table at most Q (-080)
+    list_marks_check: bool = True  # _walk: each later descriptor of a list shows the
+    #                                available marks (RING-PACKED-081)
     table_len_check: bool = True  # _walk: a table is a non-zero multiple of 16 (-082)
     region_exact: bool = True  # _inside: addr + len not wrapped at 2^64 (RING-PACKED-083)
     region_end: bool = True  # _inside: the region's end is exclusive (RING-PACKED-083)
@@ -178,7 +180,8 @@ class PackedDevice(DeviceSide[PackedLayout]):
             at = lay.desc_addr(pos)
             if count > 1:
                 flags = yield from load(at + DESC_FLAGS, 2)
-                if not is_avail(flags, wrap):  # RING-PACKED-081 (the driver broke 033/035)
+                if not is_avail(flags, wrap) and lines.list_marks_check:  # RING-PACKED-081
+                    # (the driver broke RING-PACKED-033, RING-PACKED-035)
                     raise DescriptorNotAvailable(
                         f"descriptor {pos} of a list does not show the available marks of "
                         f"wrap bit {wrap} (flags {flags:#06x})")
