@@ -83,6 +83,7 @@ class ClockLines:
     models/shm/ref_mutants.py states each variant as the change it makes."""
 
     ack_before_read: bool = True  # service: acknowledge, then read (SHM-SIGNAL-005)
+    new_time_only: bool = True  # service: poll, not read: a time acted on once (SHM-TABLE-009)
 
 
 PROTOCOL = ClockLines()
@@ -107,7 +108,10 @@ class ClockDriver:
         yield from self.signal.disable()
         if self.lines.ack_before_read:
             yield from self.signal.acknowledge()
-        snap = yield from self.reader.poll(0)
+        if self.lines.new_time_only:
+            snap = yield from self.reader.poll(0)
+        else:  # acts on the signal alone, whatever the table's version says
+            snap = yield from self.reader.read(0)
         if not self.lines.ack_before_read:
             yield from self.signal.acknowledge()  # pending cleared after the read: too late
         if snap is None:

@@ -259,14 +259,10 @@ def test_planted_clock_driver_fails() -> None:
     """A clock driver that acts on the signal alone (reads the table whatever its seq says
     changed) takes a time out of a signal without data."""
     from virtiospec.conformance.shm.target_reference import ReferenceShmSides
-    from virtiospec.reference.shm.clock import ClockDriver, join_ns
+    from virtiospec.reference.shm.clock import ClockDriver, ClockLines
 
     class ActsOnSignal(ClockDriver):
-        def service(self) -> Any:
-            yield from self.signal.disable()
-            yield from self.signal.acknowledge()
-            snap = yield from self.reader.read(0)
-            return join_ns(snap.value)
+        lines = ClockLines(new_time_only=False)
 
     class Target(ReferenceShmSides):
         name = "planted-clock"
