@@ -149,6 +149,8 @@ class TransportLines:
     vector_read_back: bool = True  # map_vector: read the mapping back (VIRTIO-PCI-041)
     pass_over_unusable: bool = True  # _locate: a capability with a reserved type or BAR, or
     #                                  in a BAR without memory, is passed over (VIRTIO-PCI-011)
+    queue_reset_poll: bool = True  # reset_queue: queue_reset read until 0 before the queue's
+    #                                memory is taken back (VIRTIO-VQRESET-003, VIRTIO-PCI-105)
     generation_recheck: bool = True  # config_fields: the generation read again after the
     #                                  fields, the pass retried until both agree
     #                                  (VIRTIO-PCI-051, VIRTIO-PCI-053)
@@ -401,6 +403,8 @@ class VirtioPciTransport:
         polls = self.reset_polls if polls is None else polls
         yield from self.write("queue_select", index)
         yield from self.write("queue_reset", 1)
+        if not self.lines.queue_reset_poll:
+            return  # taken as done at once
         for _ in range(polls):
             if (yield from self.read("queue_reset")) == 0:
                 break

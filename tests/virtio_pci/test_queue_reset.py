@@ -20,13 +20,12 @@ from virtiospec.conformance.suites.virtio_pci.case_driver import (
     CaseQueue,
 )
 from virtiospec.conformance.suites.virtio_pci.session import ReferenceSession, frame, net_driver
-from virtiospec.reference.access import Op
 from virtiospec.reference.ring import SplitDevice
 from virtiospec.reference.virtio_pci import VirtioPciDevice
 from virtiospec.reference.virtio_pci.queue_reset_watch import QueueResetWatch
 from virtiospec.reference.virtio_pci.queues import QueueRegs
 from virtiospec.reference.virtio_pci.regs import F_RING_RESET, bit
-from virtiospec.reference.virtio_pci.transport import VirtioPciTransport
+from virtiospec.reference.virtio_pci.transport import TransportLines, VirtioPciTransport
 
 CASES = ("pci.virtio.queue-reset", "pci.virtio.queue-reset-reenable",
          "pci.virtio.queue-reset-same-memory", "pci.virtio.queue-reset-rx")
@@ -149,9 +148,7 @@ def test_cases_skip_without_the_feature() -> None:
 class NoPoll(VirtioPciTransport):
     """Known-bad driver: takes the queue reset as done right after writing 1."""
 
-    def reset_queue(self, index: int, polls: int | None = None) -> Op[None]:
-        yield from self.write("queue_select", index)
-        yield from self.write("queue_reset", 1)
+    lines = TransportLines(queue_reset_poll=False)
 
 
 class NoReinit(CaseDriver):
