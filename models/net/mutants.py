@@ -35,20 +35,7 @@ class DeviceMiscountsBuffers(NetDevice):
 class DeviceSendsAtTake(NetDevice):
     """Puts a frame on the wire when it takes the buffer, before making it used."""
 
-    def tx_take(self, pair: int) -> bool:
-        before = len(self.tx_staged.get(pair, []))
-        took = super().tx_take(pair)
-        staged = self.tx_staged.get(pair, [])
-        if len(staged) > before:
-            self.transmitted.append((pair, staged[-1][1]))  # the bug: on the wire already
-            staged[-1] = (staged[-1][0], b"")
-        return took
-
-    def tx_complete(self, pair: int) -> int:
-        staged = self.tx_staged.pop(pair, [])
-        if staged:
-            self._push(2 * pair + 1, [(head, 0) for head, _ in staged])
-        return len(staged)
+    lines = NetDeviceLines(wire_when_used=False)  # BUG (NET-061)
 
 
 class DeviceIgnoresLinkDown(NetDevice):

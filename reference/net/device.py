@@ -65,6 +65,8 @@ class NetDeviceLines:
 
     wait_when_full: bool = True  # deliver: a frame waits for a buffer (NET-017)
     tx_stops_when_link_down: bool = True  # tx_take: nothing taken while down (NET-026)
+    wire_when_used: bool = True  # tx_take, tx_complete: a frame goes on the wire in the step
+    #                              that makes its buffer used, not when taken (NET-061)
 
 
 class NetDevice:
@@ -345,6 +347,9 @@ class NetDevice:
             frame = finish_checksum(frame, hdr.csum_start, hdr.csum_offset)  # NET-009
         if self.n_pairs > 1 and F.has(self.features, F.MQ):
             self.flows[flow_key(frame)] = pair  # NET-040
+        if not self.lines.wire_when_used:  # on the wire already, its buffer used later
+            self.transmitted.append((pair, frame))
+            frame = b""
         self.tx_staged.setdefault(pair, []).append((chain.head, frame))
         return True
 
@@ -356,6 +361,8 @@ class NetDevice:
             return 0
         index = 2 * pair + 1
         for _, frame in staged:
+            if not self.lines.wire_when_used:
+                break  # sent when taken
             if index in self.disabled:
                 self.stats.tx_discarded += 1
                 continue
