@@ -134,15 +134,23 @@ def test_the_c_ring_of_a_reset_queue_starts_at_zero_unless_planted(keeps: bool) 
 
 @pytest.mark.parametrize("mode", ["sc", "tso"])
 def test_the_mq_stack_passes(mode: Mode) -> None:
-    ev = nr.run_stack_net(nl.StackNetConfig(mode=mode, mq=True, queue_resets=60), 25,
-                          derandomize=True)
-    assert ev.ok, ev.detail
     keys = ["frames on the wire from tx1", "frames received on rx1", "queue resets of tx1"]
-    if mode == "sc":  # these draws reach every queue's reset, and one queue reset again
+    if mode == "sc":  # SC runs are longer: they reach every queue's reset, and one again
         keys += ["queue resets of rx1", "queue resets of ctrl",
                  "queues reset again in the same run"]
+    seen: dict[str, float] = {}
+    # every run must hold; the runs together must reach what ``keys`` names (the machine's
+    # interleavings are not reproducible across processes, so a fixed number of draws is not
+    # enough: up to 4 rounds of 25 examples)
+    for _ in range(4):
+        ev = nr.run_stack_net(nl.StackNetConfig(mode=mode, mq=True, queue_resets=60), 25)
+        assert ev.ok, ev.detail
+        for key in keys:
+            seen[key] = seen.get(key, 0) + ev.stats.get(key, 0)
+        if all(seen[key] > 0 for key in keys):
+            break
     for key in keys:
-        assert ev.stats.get(key, 0) > 0, key
+        assert seen[key] > 0, key
 
 
 def test_the_c_device_stack_with_resets_passes() -> None:
