@@ -88,7 +88,6 @@ def _device_run(cfg: HostileConfig, sc: Scenario, g: Geometry, h: Harness,
                f"{' indirect' if sc.indirect else ''}; hostile driver")
     avail = sc.start  # the hostile driver's avail.idx
     held: list[Chain] = []  # popped, not pushed
-    avail_ahead = 0  # entries of the device's last avail.idx load not yet taken (RING-SPLIT-077)
     budget = 16 * q + 32
     for h.at, act in enumerate(sc.actions):
         kind = act[0]
@@ -122,11 +121,8 @@ def _device_run(cfg: HostileConfig, sc: Scenario, g: Geometry, h: Harness,
         elif kind == "pop":
             last = dev.last_avail
             before = _device_state(dev, h.guest, lay)
-            # entries the last load of avail.idx published and the device has not taken
-            loaded = avail_ahead or (h.guest.read(lay.avail_idx, 2) - last) & U16
             try:
-                want: Any = expect_pop(h.guest, lay, last, {c.head for c in held}, sc.indirect,
-                                       avail_ahead)
+                want: Any = expect_pop(h.guest, lay, last, {c.head for c in held}, sc.indirect)
             except Refused as refusal:
                 want = refusal
             chain, err = h.op(dut, dev.pop(), "pop", budget)
@@ -142,7 +138,6 @@ def _device_run(cfg: HostileConfig, sc: Scenario, g: Geometry, h: Harness,
             if chain is not None:
                 if dev.last_avail != (last + 1) & U16:
                     raise Violation("RING-SPLIT-092", "pop did not consume one entry")
-                avail_ahead = loaded - 1  # RING-SPLIT-077
                 held.append(chain)
                 record.count("chains accepted")
         elif kind == "push":
@@ -250,7 +245,6 @@ def _driver_run(cfg: HostileConfig, sc: Scenario, g: Geometry, h: Harness,
     h.shm.note("env", f"Q={q} start={sc.start} {'event_idx' if sc.event_idx else 'flags'}"
                f"{' indirect' if sc.indirect else ''}; hostile device")
     used, token = sc.start, 0  # the hostile device's used.idx; the driver's tokens
-    used_ahead = 0  # entries of the driver's last used.idx load not yet taken (RING-SPLIT-077)
     for h.at, act in enumerate(sc.actions):
         kind = act[0]
         if kind == "valid":
@@ -284,11 +278,8 @@ def _driver_run(cfg: HostileConfig, sc: Scenario, g: Geometry, h: Harness,
                 chains[head] = Held(token, sum(n for _, n in in_), list(drv.chains[head].descs))
         elif kind == "get":
             before = _driver_state(drv)
-            # entries the last load of used.idx published and the driver has not taken
-            loaded = used_ahead or (h.guest.read(lay.used_idx, 2) - drv.last_used) & U16
             try:
-                want: Any = expect_get(h.guest, lay, drv.last_used, drv.outstanding, chains,
-                                       used_ahead)
+                want: Any = expect_get(h.guest, lay, drv.last_used, drv.outstanding, chains)
             except Refused as refusal:
                 want = refusal
             got, err = h.op(dut, drv.get_used(), "get_used", 32)
@@ -301,7 +292,6 @@ def _driver_run(cfg: HostileConfig, sc: Scenario, g: Geometry, h: Harness,
             if got != want:
                 raise Violation("RING-SPLIT-092", f"get_used gave {got}, by the spec {want}")
             if got is not None:
-                used_ahead = loaded - 1  # RING-SPLIT-077
                 record.count("buffers returned")
                 del chains[next(hd for hd, c in chains.items() if c.token == got[0])]
         else:

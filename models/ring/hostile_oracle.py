@@ -33,13 +33,10 @@ def _desc(g: GuestMemory, at: int) -> tuple[int, int, int, int]:
 
 
 def expect_pop(g: GuestMemory, lay: SplitLayout, last_avail: int, held: set[int],
-               indirect: bool, ahead: int = 0
-               ) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]] | None:
-    """What popping must give by spec/ring.md: None, (head, readable, writable), or Refused.
-    ``ahead``: entries past ``last_avail`` that the device's last load of avail.idx published
-    and it has not taken; it takes them without loading avail.idx again (RING-SPLIT-077)."""
+               indirect: bool) -> tuple[int, list[tuple[int, int]], list[tuple[int, int]]] | None:
+    """What popping must give by spec/ring.md: None, (head, readable, writable), or Refused."""
     q = lay.size
-    moved = ahead or (g.read(lay.avail_idx, 2) - last_avail) & U16
+    moved = (g.read(lay.avail_idx, 2) - last_avail) & U16
     if moved == 0:
         return None
     if moved > q:
@@ -114,11 +111,9 @@ class Held:
 
 
 def expect_get(g: GuestMemory, lay: SplitLayout, last_used: int, outstanding: int,
-               chains: dict[int, Held], ahead: int = 0) -> tuple[int, int] | None:
-    """What get_used must give by spec/ring.md: None, (token, len), or Refused.
-    ``ahead``: as for :func:`expect_pop`, the used entries of the driver's last load of
-    used.idx that it has not taken (RING-SPLIT-077)."""
-    moved = ahead or (g.read(lay.used_idx, 2) - last_used) & U16
+               chains: dict[int, Held]) -> tuple[int, int] | None:
+    """What get_used must give by spec/ring.md: None, (token, len), or Refused."""
+    moved = (g.read(lay.used_idx, 2) - last_used) & U16
     if moved == 0:
         return None
     if moved > outstanding:
