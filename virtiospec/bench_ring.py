@@ -14,7 +14,6 @@ from typing import Annotated
 import typer
 
 from virtiospec.reference.ring.c import bench as rb
-from virtiospec.reference.ring.c import bench_summary
 
 PEER_FLAGS = {"event_idx": "--sleep", "poll": "(no --sleep)"}
 TARGET_PEER = "virtio_ring_0_9"
@@ -25,14 +24,14 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def _fmt_rate(f: bench_summary.Figure) -> str:
+def _fmt_rate(f: rb.Figure) -> str:
     return f"{f.median / 1e6:6.3f} [{f.low / 1e6:.3f}-{f.high / 1e6:.3f}]"
 
 
 def render(res: rb.BenchResult) -> list[str]:
     """The report: one line per (mode, batch, implementation), then the ratio lines."""
     cfg = res.config
-    rows, ratios = bench_summary.summarize(res)
+    rows, ratios = rb.summarize(res)
     out = [
         f"virtiospec bench ring: Q={cfg.queue_size}, {cfg.run_cycles()} buffers per run, "
         f"{cfg.samples} sample(s) each (interleaved rounds), driver on CPU {res.cpus[0]}, "
@@ -127,6 +126,6 @@ def ring(
         _say(f"bench ring: {e}")
         raise typer.Exit(1) from e
     if as_json:
-        sys.stdout.write(json.dumps(bench_summary.to_json(res), indent=2) + "\n")
+        sys.stdout.write(json.dumps(rb.to_json(res), indent=2) + "\n")
     else:
         print("\n".join(render(res)))

@@ -13,8 +13,8 @@ reordered buffer is seen by the side that receives it.
 Verdicts: a lost kick (available-buffer notification) or interrupt (used-buffer
 notification) is WEDGED, naming it; a lost, repeated or reordered buffer, an error code from
 a healthy peer, or a crash is FAIL; a call that never returns is WEDGED. Each run alternates
-EVENT_IDX and flags in segments, Q = 2 and batch 1 (StressConfig of reference/ring/c/stress.py:
-both sides go idle and to sleep every few buffers).
+EVENT_IDX and flags in segments, Q = 2 and batch 1 (ring_bench.StressConfig: both sides go
+idle and to sleep every few buffers).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ reports it after 200 ms of that.
 * ``ring.c.stress.reference`` (check): the real ring.c over the same configuration loses
   no wakeup and no buffer.
 
-The configuration that makes the races show up (reference/ring/c/stress.py, StressConfig):
+The configuration that makes the races show up (reference/ring/c/bench.py, StressConfig):
 Q = 2 and batch 1, so both sides go idle, re-enable notifications and sleep every few
 buffers; waiters poll the futex word of their channel briefly before sleeping in the
 kernel, so a round trip costs microseconds rather than a vCPU wake-up; flags and
@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from virtiospec.models import registry
-from virtiospec.reference.ring.c import stress as ring_stress
-from virtiospec.reference.ring.c.stress import StressConfig, StressOutcome
+from virtiospec.reference.ring.c import bench as ring_bench
+from virtiospec.reference.ring.c.bench import StressConfig, StressOutcome
 
 MUTANT_SECONDS = 20.0
 REFERENCE_SECONDS = 16.0
@@ -64,7 +64,7 @@ def _describe(out: StressOutcome) -> str:
 def stress_mutant(switch: str, seconds: float = MUTANT_SECONDS) -> Callable[
         [], registry.Evidence]:
     def run() -> registry.Evidence:
-        out = ring_stress.stress(switch, StressConfig(seconds=seconds))
+        out = ring_bench.stress(switch, StressConfig(seconds=seconds))
         lost = out.lost
         if lost is not None:
             at = out.time_to_detection() or 0.0
@@ -91,7 +91,7 @@ for _name, _switch, _bug, _reqs in MUTANTS:
 def reference_evidence(seconds: float = REFERENCE_SECONDS) -> registry.Evidence:
     """The real ring.c in the stress configuration: nothing lost, nothing twice, no lost
     wakeup, for `seconds` in all."""
-    out = ring_stress.stress(None, StressConfig(seconds=seconds))
+    out = ring_bench.stress(None, StressConfig(seconds=seconds))
     bad = out.lost or out.broken
     if bad is not None:
         what = (f"lost {bad['lost']} wakeup at {bad.real('lost_at'):.3f} s"

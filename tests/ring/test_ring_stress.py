@@ -14,8 +14,7 @@ import re
 import pytest
 from typer.testing import CliRunner
 from virtiospec.reference.ring.c import bench as rb
-from virtiospec.reference.ring.c import bench_summary
-from virtiospec.reference.ring.c.stress import StressConfig, stress
+from virtiospec.reference.ring.c.bench import StressConfig
 
 from virtiospec.cli import app
 
@@ -29,7 +28,7 @@ REFERENCE_SECONDS = 10.0
 
 
 def test_reference_loses_nothing() -> None:
-    out = stress(None, StressConfig(seconds=REFERENCE_SECONDS))
+    out = rb.stress(None, StressConfig(seconds=REFERENCE_SECONDS))
     assert out.lost is None, out.lost.report if out.lost else None
     assert out.broken is None, out.broken.report if out.broken else None
     assert {r["mode"] for r in out.runs} == {"event_idx", "flags"}
@@ -44,7 +43,7 @@ def test_reference_loses_nothing() -> None:
 
 @pytest.mark.parametrize("mutant", rb.STRESS_MUTANTS)
 def test_mutant_loses_a_wakeup(mutant: str) -> None:
-    out = stress(mutant, StressConfig(seconds=20.0))
+    out = rb.stress(mutant, StressConfig(seconds=20.0))
     lost = out.lost
     assert lost is not None, f"{mutant}: no lost wakeup in {out.seconds:.1f} s"
     assert lost.returncode == 1
@@ -116,7 +115,7 @@ def test_bench_quick_report() -> None:
                 assert s.interrupts == s.buffers
         else:
             assert 0 < s.kicks + s.interrupts <= 2 * s.buffers
-    js = bench_summary.to_json(res)
+    js = rb.to_json(res)
     assert isinstance(js["rows"], list) and isinstance(js["ratios"], list)
     assert len(js["rows"]) == len(rows) and len(js["ratios"]) == len(ratios)
 

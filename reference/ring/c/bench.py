@@ -4,13 +4,15 @@
   fences, optionally one mutant of ring_mutants.h -- into a cached executable; :func:`run`
   runs it once and parses the JSON line it prints (see the comment at the top of
   ring_threads.c for the protocol both threads follow and how a lost wakeup is detected).
-* the stress test that runs it (reference/ring/c/stress.py, :func:`stress.stress`).
+* :func:`stress` runs it in the stress configuration (tiny queue, batch 1, every buffer
+  verified, waiters that spin briefly on the notification word before sleeping in the
+  kernel) for a bounded time, until a lost wakeup or an error.
 * :func:`ringtest` builds the peer: Linux's own ring benchmark, tools/virtio/ringtest
   (programs ``ring`` and ``virtio_ring_0_9``), extracted from Debian's linux-source-6.1
   tarball into the cache at run time (nothing of the kernel's code is in this repository),
   and built with its own Makefile. :func:`run_ringtest` runs one program.
-* :func:`bench` runs both with matching parameters, several interleaved samples each;
-  reference/ring/c/bench_summary.py reduces them to medians, spreads and paired ratios.
+* :func:`bench` runs both with matching parameters, several interleaved samples each, and
+  :func:`summarize` reduces them to medians, spreads and paired ratios.
 
 Both sides count notifications the same way: an LD_PRELOAD library
 (``ring_notify_count.c``) counts the 8-byte writes to the kick and call eventfds, and both
@@ -24,12 +26,13 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from virtiospec.reference import c_build
@@ -222,6 +225,78 @@ def run(exe: Path, *, mode: str = "event_idx", queue_size: int = 256, batch: int
         raise BenchError(f"{' '.join(cmd)}: exit {proc.returncode}: "
                          f"{(proc.stderr or proc.stdout).strip()}")
     return HarnessRun(json.loads(proc.stdout), wall, proc.returncode, counted)
+
+
+# -- the stress test ---------------------------------------------------------------------------
+
+
+@dataclass
+class StressConfig:
+    """The stress configuration: everything that makes the race windows meet often."""
+
+    seconds: float = 20.0                 # total bound
+    segment: float = 5.0                  # one run; the feature modes alternate per run
+    modes: tuple[str, ...] = ("event_idx", "flags")
+    queue_size: int = 2                   # both sides go idle (and to sleep) every few buffers
+    batch: int = 1
+    spin: int = 1000                      # waiter polls of the futex word before sleeping
+    lost_ms: int = 200
+
+
+@dataclass
+class StressOutcome:
+    mutant: str | None
+    runs: list[HarnessRun]
+    seconds: float
+
+    @property
+    def lost(self) -> HarnessRun | None:
+        return next((r for r in self.runs if r.lost_wakeup), None)
+
+    @property
+    def broken(self) -> HarnessRun | None:
+        """A run that lost, duplicated or reordered a buffer, or stalled."""
+        return next((r for r in self.runs if r.returncode in (2, 3)), None)
+
+    @property
+    def buffers(self) -> int:
+        return sum(r.buffers for r in self.runs)
+
+    @property
+    def sleeps(self) -> int:
+        return sum(r.count("driver_sleeps") + r.count("device_sleeps")
+                   for r in self.runs)
+
+    def time_to_detection(self) -> float | None:
+        """Seconds from the start of the first run to the report of the lost wakeup."""
+        total = 0.0
+        for r in self.runs:
+            if r.lost_wakeup:
+                return total + r.real("lost_at")
+            total += r.real("seconds")
+        return None
+
+
+def stress(mutant: str | None = None, cfg: StressConfig | None = None) -> StressOutcome:
+    """Run the stress test on ring.c (or a mutant) until a lost wakeup, a broken run, or
+    cfg.seconds of runs (each cfg.segment long, alternating cfg.modes)."""
+    cfg = cfg or StressConfig()
+    exe = harness(mutant)
+    runs: list[HarnessRun] = []
+    used = 0.0
+    k = 0
+    t = time.perf_counter()
+    while used < cfg.seconds - 0.05:
+        seg = min(cfg.segment, cfg.seconds - used)
+        r = run(exe, mode=cfg.modes[k % len(cfg.modes)], queue_size=cfg.queue_size,
+                batch=cfg.batch, buffers=0, max_seconds=seg, lost_ms=cfg.lost_ms,
+                wake="futex", spin=cfg.spin, verify=True, timeout=seg + 30)
+        runs.append(r)
+        used += r.real("seconds")
+        k += 1
+        if r.returncode != 0:
+            break
+    return StressOutcome(mutant, runs, time.perf_counter() - t)
 
 
 # -- Linux's ringtest --------------------------------------------------------------------------
@@ -442,3 +517,82 @@ def bench(cfg: BenchConfig, progress: Callable[[str], None] = lambda _m: None) -
                                           r.counted.get("kick_writes", 0),
                                           r.counted.get("call_writes", 0)))
     return BenchResult(cfg, cpus, samples, linux_error)
+
+
+# -- summary ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Figure:
+    """Median and range of a quantity over the samples."""
+
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, xs: Sequence[float]) -> Figure:
+        return cls(statistics.median(xs), min(xs), max(xs))
+
+    @property
+    def spread(self) -> float:
+        """(max - min) / median."""
+        return (self.high - self.low) / self.median if self.median else 0.0
+
+
+@dataclass
+class Row:
+    mode: str
+    batch: int
+    impl: str
+    rate: Figure             # buffers per second
+    per_buffer: Figure       # notifications (kicks + interrupts) per buffer
+    kicks: float             # median kicks per buffer
+    interrupts: float        # median interrupts per buffer
+    samples: int
+
+
+@dataclass
+class Ratio:
+    mode: str
+    batch: int
+    ours: str                # OURS or OURS_BATCHED
+    peer: str
+    speed: Figure            # ours / peer buffers per second, paired per round
+    ours_per_buffer: float   # median notifications per buffer
+    peer_per_buffer: float
+
+
+def summarize(res: BenchResult) -> tuple[list[Row], list[Ratio]]:
+    rows: list[Row] = []
+    ratios: list[Ratio] = []
+    by: dict[tuple[str, int, str], list[Sample]] = {}
+    for s in res.samples:
+        by.setdefault((s.mode, s.batch, s.impl), []).append(s)
+    for (mode, batch, impl), ss in by.items():
+        rows.append(Row(mode, batch, impl, Figure.of([s.rate for s in ss]),
+                        Figure.of([s.per_buffer for s in ss]),
+                        statistics.median(s.kicks / s.buffers for s in ss),
+                        statistics.median(s.interrupts / s.buffers for s in ss), len(ss)))
+    for (mode, batch, impl), ss in by.items():
+        if impl in (OURS, OURS_BATCHED):
+            continue
+        for ours_impl in (OURS, OURS_BATCHED):
+            ours = {s.round: s for s in by.get((mode, batch, ours_impl), [])}
+            paired = [ours[s.round].rate / s.rate for s in ss if s.round in ours]
+            if not paired:
+                continue
+            ratios.append(Ratio(mode, batch, ours_impl, impl, Figure.of(paired),
+                                statistics.median(o.per_buffer for o in ours.values()),
+                                statistics.median(s.per_buffer for s in ss)))
+    return rows, ratios
+
+
+def to_json(res: BenchResult) -> dict[str, object]:
+    rows, ratios = summarize(res)
+    cfg = asdict(res.config)
+    cfg["tarball"] = str(res.config.tarball)
+    cfg["run_cycles"] = res.config.run_cycles()
+    return {"config": cfg, "cpus": list(res.cpus), "linux_error": res.linux_error,
+            "rows": [asdict(r) for r in rows], "ratios": [asdict(r) for r in ratios],
+            "samples": [asdict(s) for s in res.samples]}
