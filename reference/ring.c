@@ -281,16 +281,12 @@ int vs_driver_get_used(struct vs_driver *d, uint64_t *token, uint32_t *len)
     if (d->broken)
         return -VS_E_NEEDS_RESET;
     const struct vs_queue *r = &d->r;
-    if (d->used_ahead == 0) {
-        /* RING-SPLIT-077: load used.idx only once the entries of its last load are taken */
-        uint16_t ahead = (uint16_t)(VS_LOAD16(d, VS_USED_IDX(r)) - d->last_used);
-        if (ahead == 0)
-            return 0;
-        if (ahead > vs_driver_outstanding(d))
-            return vs_driver_fail(d, -VS_E_USED); /* RING-SPLIT-085: past outstanding */
-        VS_RMB(d); /* RING-SPLIT-076: used.idx before the elements it publishes */
-        d->used_ahead = ahead;
-    }
+    uint16_t used_idx = VS_LOAD16(d, VS_USED_IDX(r));
+    if (used_idx == d->last_used)
+        return 0;
+    if ((uint16_t)(used_idx - d->last_used) > vs_driver_outstanding(d))
+        return vs_driver_fail(d, -VS_E_USED); /* RING-SPLIT-085: used.idx past outstanding */
+    VS_RMB(d); /* RING-SPLIT-076: used.idx before the elements it publishes */
     uint64_t at = VS_USED_RING(r, vs_slot(r, d->last_used));
     uint32_t id = VS_LOAD32(d, at);
     uint32_t length = VS_LOAD32(d, at + 4);
@@ -311,7 +307,6 @@ int vs_driver_get_used(struct vs_driver *d, uint64_t *token, uint32_t *len)
     }
     c->live = 0;
     c->ndescs = 0;
-    d->used_ahead--;
     d->last_used = (uint16_t)(d->last_used + 1);
     if (d->event_idx && !d->cb_disabled) {
         /* RING-SPLIT-051: ask for a notification at the next used entry */
@@ -341,7 +336,6 @@ int vs_driver_detach_unused(struct vs_driver *d, uint64_t *tokens, uint32_t max)
         }
     }
     vs_driver_reset_free(d);
-    d->used_ahead = 0; /* RING-SPLIT-077: nothing is left to take on the last load */
     return (int)n;
 }
 
@@ -373,12 +367,7 @@ int vs_driver_enable_cb_prepare(struct vs_driver *d)
 int vs_driver_poll(struct vs_driver *d, uint16_t last)
 {
     VS_MB(d); /* RING-SPLIT-073: the re-enable store before the re-check load */
-#if VS_IS_MUTANT(RECHECK_USED_SEEN)
-    uint16_t used_idx = (uint16_t)(d->last_used + d->used_ahead);
-#else
-    /* RING-SPLIT-077: the re-check loads used.idx; the private copy is no re-check */
     uint16_t used_idx = VS_LOAD16(d, VS_USED_IDX(&d->r));
-#endif
     return used_idx != last;
 }
 
@@ -573,20 +562,12 @@ int vs_device_pop(struct vs_device *v, uint16_t *head_out, struct vs_segment *se
     if (segs == NULL && max_segs)
         return -VS_E_INVALID;
     const struct vs_queue *r = &v->r;
-    if (v->avail_ahead == 0) {
-#if VS_IS_MUTANT(STALE_AVAIL_SEEN)
-        if (v->epoch != 0)
-            return 0; /* once it has walked a chain, its last load is taken for avail.idx */
-#endif
-        /* RING-SPLIT-077: load avail.idx only once the entries of its last load are taken */
-        uint16_t ahead = (uint16_t)(VS_LOAD16(v, VS_AVAIL_IDX(r)) - v->last_avail);
-        if (ahead == 0)
-            return 0;
-        if (ahead > r->q)
-            return vs_device_fail(v, -VS_E_AVAIL_JUMP); /* RING-SPLIT-084, -090 */
-        VS_RMB(v); /* RING-SPLIT-075: avail.idx before the entries and descriptors */
-        v->avail_ahead = ahead;
-    }
+    uint16_t avail_idx = VS_LOAD16(v, VS_AVAIL_IDX(r));
+    if (avail_idx == v->last_avail)
+        return 0;
+    if ((uint16_t)(avail_idx - v->last_avail) > r->q)
+        return vs_device_fail(v, -VS_E_AVAIL_JUMP); /* RING-SPLIT-084, -090 */
+    VS_RMB(v); /* RING-SPLIT-075: avail.idx before the entries and descriptors */
     uint16_t head = VS_LOAD16(v, VS_AVAIL_RING(r, vs_slot(r, v->last_avail)));
     struct vs_walk w;
     int rc = vs_walk(v, head, segs, max_segs, &w);
@@ -597,7 +578,6 @@ int vs_device_pop(struct vs_device *v, uint16_t *head_out, struct vs_segment *se
     uint32_t h = VS_PRIV(v, head);
     if (v->in_flight[h])
         return vs_device_fail(v, -VS_E_IN_FLIGHT); /* RING-SPLIT-092: each head used once */
-    v->avail_ahead--;
     v->last_avail = (uint16_t)(v->last_avail + 1);
     v->in_flight[h] = 1;
     v->in_flight_len[h] = w.writable_len;

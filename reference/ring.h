@@ -86,8 +86,6 @@ struct vs_driver {
     uint32_t indirect_max;
     uint16_t avail_idx;     /* shadow of avail.idx (only this side writes it) */
     uint16_t last_used;     /* next used entry to take back */
-    uint16_t used_ahead;    /* used entries past last_used that the last load of used.idx
-                             * published: taken without loading it again (RING-SPLIT-077) */
     uint32_t num_added;     /* chains published since the last kick decision */
     bool cb_disabled;       /* shadow of VIRTQ_AVAIL_F_NO_INTERRUPT */
     int broken;             /* 0, or the error that stopped the driver */
@@ -103,8 +101,6 @@ struct vs_device {
     bool event_idx;
     bool indirect;
     uint16_t last_avail;      /* next available entry to consume */
-    uint16_t avail_ahead;     /* available entries past last_avail that the last load of
-                               * avail.idx published: taken without loading it (RING-SPLIT-077) */
     uint16_t used_idx;        /* shadow of used.idx (only this side writes it) */
     uint16_t signalled_used;  /* used.idx at the last notification decision ... */
     bool signalled_valid;     /* ... once there was one */

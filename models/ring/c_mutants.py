@@ -120,13 +120,6 @@ MUTANTS: list[tuple[str, str, str, tuple[str, ...], registry.Method,
     ("ring.c.mutant.trust-used-id", "TRUST_USED_ID", "driver takes back a used id that is not an "
      "outstanding head", ("RING-SPLIT-085", "RING-SPLIT-093"), "test",
      by_suite("TRUST_USED_ID")),
-    ("ring.c.mutant.stale-avail-seen", "STALE_AVAIL_SEEN", "device pop takes its private copy "
-     "of avail.idx for the index once it has popped a chain, never loading avail.idx again",
-     ("RING-SPLIT-077", "RING-SPLIT-110"), "test", by_suite("STALE_AVAIL_SEEN")),
-    ("ring.c.mutant.recheck-used-seen", "RECHECK_USED_SEEN", "driver re-check before sleeping "
-     "compares its private copy of used.idx instead of loading used.idx",
-     ("RING-SPLIT-077", "RING-SPLIT-073", "RING-SPLIT-111"), "test",
-     by_suite("RECHECK_USED_SEEN")),
 ]
 
 for _name, _switch, _bug, _reqs, _method, _run in MUTANTS:

@@ -110,8 +110,6 @@ TSAN_MUTANTS: tuple[tuple[str, str], ...] = (
     ("ring.tsan.ring_c.mutant.unbounded-walk", "ring.c.mutant.unbounded-walk"),
     ("ring.tsan.ring_c.mutant.no-head-check", "ring.c.mutant.no-head-check"),
     ("ring.tsan.ring_c.mutant.trust-used-id", "ring.c.mutant.trust-used-id"),
-    ("ring.tsan.ring_c.mutant.stale-avail-seen", "ring.c.mutant.stale-avail-seen"),
-    ("ring.tsan.ring_c.mutant.recheck-used-seen", "ring.c.mutant.recheck-used-seen"),
 )
 # name, race (LITMUS_REQS), VIRTIO_F_EVENT_IDX
 LITMUS: tuple[tuple[str, str, bool], ...] = (

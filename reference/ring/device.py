@@ -97,9 +97,6 @@ class SplitDevice(DeviceSide[SplitLayout]):
                  indirect: bool = False) -> None:
         super().__init__(layout, memory_size, event_idx=event_idx, indirect=indirect)
         self.last_avail = 0  # next available entry to consume
-        # available entries past last_avail that the last load of avail.idx published: taken
-        # without loading avail.idx again (RING-SPLIT-077)
-        self.avail_ahead = 0
         self.used_idx = 0  # shadow of used.idx (only this side writes it)
         self.signalled_used: int | None = None  # used.idx at the last notification decision
         # num_pushed: used elements pushed since that decision (RING-SPLIT-101)
@@ -116,21 +113,15 @@ class SplitDevice(DeviceSide[SplitLayout]):
         """The next available chain, walked and validated, or None if there is none."""
         self._check()
         lay = self.layout
-        if not self.avail_ahead:
-            # RING-SPLIT-077: load avail.idx only once the entries of its last load are taken
-            avail_idx = yield from load(lay.avail_idx, 2)
-            ahead = (avail_idx - self.last_avail) & U16
-            if not ahead:
-                if self.lines.idle_check:
-                    return None
-                ahead = 1  # (idle_check off: a known-bad variant takes a kick as one chain)
-            if ahead > self.q and self.lines.avail_jump_check:
-                raise self._fail(AvailIndexJump(
-                    f"avail.idx {avail_idx} is {ahead} entries past {self.last_avail} in a "
-                    f"queue of {self.q}"))
-            if self.lines.rmb_pop:
-                yield from fence("rmb")  # RING-SPLIT-075
-            self.avail_ahead = ahead
+        avail_idx = yield from load(lay.avail_idx, 2)
+        if avail_idx == self.last_avail and self.lines.idle_check:
+            return None
+        if (avail_idx - self.last_avail) & U16 > self.q and self.lines.avail_jump_check:
+            raise self._fail(AvailIndexJump(
+                f"avail.idx {avail_idx} is {(avail_idx - self.last_avail) & U16} entries past "
+                f"{self.last_avail} in a queue of {self.q}"))
+        if self.lines.rmb_pop:
+            yield from fence("rmb")  # RING-SPLIT-075
         head = yield from load(lay.avail_ring(lay.slot(self.last_avail)), 2)
         try:
             chain = yield from self._walk(head)
@@ -139,7 +130,6 @@ class SplitDevice(DeviceSide[SplitLayout]):
         if head in self.in_flight:
             raise self._fail(BadDescriptorIndex(f"head {head} is already in flight",
                                                 "RING-SPLIT-092"))
-        self.avail_ahead -= 1
         self.last_avail = (self.last_avail + 1) & U16
         self.in_flight[head] = chain.writable_len
         return chain

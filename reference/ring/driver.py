@@ -90,9 +90,6 @@ class SplitDriver(RingSide):
         self.free: list[int] = list(range(self.q))
         self.avail_idx = 0  # shadow of avail.idx (only this side writes it)
         self.last_used = 0  # next used entry to take back
-        # used entries past last_used that the last load of used.idx published: taken without
-        # loading used.idx again (RING-SPLIT-077)
-        self.used_ahead = 0
         self.num_added = 0  # chains published since the last kick decision
         self.cb_disabled = False  # shadow of VIRTQ_AVAIL_F_NO_INTERRUPT
         self.chains: dict[int, Outstanding] = {}
@@ -194,19 +191,15 @@ class SplitDriver(RingSide):
         gave out is refused without freeing anything (RING-SPLIT-085)."""
         self._check()
         lay = self.layout
-        if not self.used_ahead:
-            # RING-SPLIT-077: load used.idx only once the entries of its last load are taken
-            used_idx = yield from load(lay.used_idx, 2)
-            ahead = (used_idx - self.last_used) & U16
-            if not ahead:
-                return None
-            if ahead > self.outstanding:
-                raise self._fail(BadUsedElement(
-                    f"used.idx {used_idx} is {ahead} past {self.last_used} with only "
-                    f"{self.outstanding} buffers outstanding"))
-            if self.lines.rmb_used:
-                yield from fence("rmb")  # RING-SPLIT-076
-            self.used_ahead = ahead
+        used_idx = yield from load(lay.used_idx, 2)
+        if used_idx == self.last_used:
+            return None
+        if (used_idx - self.last_used) & U16 > self.outstanding:
+            raise self._fail(BadUsedElement(
+                f"used.idx {used_idx} is {(used_idx - self.last_used) & U16} past "
+                f"{self.last_used} with only {self.outstanding} buffers outstanding"))
+        if self.lines.rmb_used:
+            yield from fence("rmb")  # RING-SPLIT-076
         at = lay.used_ring(lay.slot(self.last_used))
         head = yield from load(at, 4)
         length = yield from load(at + 4, 4)
@@ -220,7 +213,6 @@ class SplitDriver(RingSide):
                 f"used len {length} exceeds the {chain.writable} writable bytes of head {head}"))
         self.chains.pop(head, None)
         self.free.extend(chain.descs)  # RING-SPLIT-093: only now may they be reused
-        self.used_ahead -= 1
         self.last_used = (self.last_used + 1) & U16
         if self.event_idx and not self.cb_disabled:
             # ask for a notification at the next used entry (RING-SPLIT-051)
@@ -236,7 +228,6 @@ class SplitDriver(RingSide):
         tokens = [self.chains[h].token for h in sorted(self.chains)]
         self.chains.clear()
         self.free = list(range(self.q))
-        self.used_ahead = 0  # RING-SPLIT-077: nothing is left to take on the last load
         return tokens
 
     # -- used-buffer notifications -----------------------------------------------------
@@ -263,8 +254,7 @@ class SplitDriver(RingSide):
         return self.last_used
 
     def poll(self, last: int) -> Op[bool]:
-        """Full barrier, then: did used.idx move past ``last``? (the re-check: a load of
-        used.idx, never the entries :attr:`used_ahead` knows of, RING-SPLIT-077)"""
+        """Full barrier, then: did used.idx move past ``last``? (the re-check)"""
         yield from fence("mb")
         used_idx = yield from load(self.layout.used_idx, 2)
         return used_idx != last

@@ -39,7 +39,7 @@ WARNINGS = c_build.WARNINGS
 STRICT = c_build.STRICT
 MUTANTS = ("NO_MB_KICK", "NO_MB_NOTIFY", "NO_RECHECK_NOTIFY", "NO_RECHECK_CB",
            "NEED_EVENT_OFF_BY_ONE", "USED_IDX_MOD_Q", "UNBOUNDED_WALK", "NO_HEAD_CHECK",
-           "TRUST_USED_ID", "STALE_AVAIL_SEEN", "RECHECK_USED_SEEN")
+           "TRUST_USED_ID")
 INSTALL_MODULE = "virtiospec.reference.ring.c._ring"
 MissingCompiler = c_build.MissingCompiler
 

@@ -17,16 +17,12 @@
 #define VS_M_UNBOUNDED_WALK 7        /* device: no loop or length bound on a walk (-080) */
 #define VS_M_NO_HEAD_CHECK 8         /* device: head index not checked against Q (-080) */
 #define VS_M_TRUST_USED_ID 9         /* driver: used id not checked to be outstanding (-085) */
-#define VS_M_STALE_AVAIL_SEEN 10     /* device: once it has popped a chain, pop trusts its copy
-                                      * of avail.idx when it says empty (-077) */
-#define VS_M_RECHECK_USED_SEEN 11    /* driver: the re-check before sleeping compares its copy
-                                      * of used.idx instead of loading it (-077, -073) */
 
 #ifndef VS_MUTANT
 #define VS_MUTANT 0
 #endif
 
-#if VS_MUTANT < 0 || VS_MUTANT > 11
+#if VS_MUTANT < 0 || VS_MUTANT > 9
 #error "VS_MUTANT must be one of the VS_M_* values of ring_mutants.h"
 #endif
 
