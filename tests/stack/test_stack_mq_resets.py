@@ -6,6 +6,7 @@ only these runs reach are caught."""
 from __future__ import annotations
 
 import pytest
+from stack_rounds import reach
 from virtiospec.models import registry
 from virtiospec.models.hypothesis_run import Violation
 from virtiospec.models.machine_base import bind
@@ -138,17 +139,8 @@ def test_the_mq_stack_passes(mode: Mode) -> None:
     if mode == "sc":  # SC runs are longer: they reach every queue's reset, and one again
         keys += ["queue resets of rx1", "queue resets of ctrl",
                  "queues reset again in the same run"]
-    seen: dict[str, float] = {}
-    # every run must hold; the runs together must reach what ``keys`` names (the machine's
-    # interleavings are not reproducible across processes, so a fixed number of draws is not
-    # enough: up to 4 rounds of 25 examples)
-    for _ in range(4):
-        ev = nr.run_stack_net(nl.StackNetConfig(mode=mode, mq=True, queue_resets=60), 25)
-        assert ev.ok, ev.detail
-        for key in keys:
-            seen[key] = seen.get(key, 0) + ev.stats.get(key, 0)
-        if all(seen[key] > 0 for key in keys):
-            break
+    seen = reach(lambda: nr.run_stack_net(
+        nl.StackNetConfig(mode=mode, mq=True, queue_resets=60), 25), keys)
     for key in keys:
         assert seen[key] > 0, key
 

@@ -6,6 +6,7 @@ traffic goes on; the two known-bad variants of it are caught by the stack machin
 from __future__ import annotations
 
 import pytest
+from stack_rounds import reach
 from virtiospec.models import registry
 from virtiospec.models.machine_base import bind
 from virtiospec.models.stack import net_layers as nl
@@ -86,14 +87,8 @@ def test_the_switches_are_the_protocol() -> None:
 def test_the_stack_with_queue_resets_passes(mode: str) -> None:
     keys = ["queue resets", "queue resets with buffers in flight", "frames sent",
             "frames to the driver"]
-    seen: dict[str, float] = {}
-    for _ in range(4):  # every run holds; together they reach a reset with frames in flight
-        ev = nr.run_stack_net(nl.StackNetConfig(mode=mode, queue_resets=1), 15)  # type: ignore[arg-type]
-        assert ev.ok, ev.detail
-        for key in keys:
-            seen[key] = seen.get(key, 0) + ev.stats.get(key, 0)
-        if all(seen[key] > 0 for key in keys):
-            break
+    seen = reach(lambda: nr.run_stack_net(
+        nl.StackNetConfig(mode=mode, queue_resets=1), 15), keys)  # type: ignore[arg-type]
     for key in keys:
         assert seen[key] > 0, key
 
